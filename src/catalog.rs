@@ -1,0 +1,235 @@
+//! The catalog: the record of every backup attempt, behind a small trait.
+
+mod sqlite;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+
+use crate::Result;
+use crate::config::Compression;
+
+pub use sqlite::SqliteCatalog;
+
+/// The identifier of one backup attempt.
+pub type BackupId = i64;
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// The word stored in the catalog and printed by the CLI.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!(concat!("unknown ", stringify!($name), " `{}`: expected one of ", $($text, " "),+), s)),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// The state of a backup attempt.
+    Status {
+        /// Running now (or interrupted, until the next run notices).
+        InProgress => "in_progress",
+        /// Stored, checked and recorded.
+        Success => "success",
+        /// Ended without a stored file; `error` says why.
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// What started a backup.
+    Trigger {
+        /// A person, through the CLI.
+        Manual => "manual",
+        /// The scheduler.
+        Scheduled => "scheduled",
+        /// The web admin or the HTTP API.
+        Api => "api",
+    }
+}
+
+string_enum! {
+    /// The kind of database backed up.
+    Kind {
+        /// A SQLite file.
+        Sqlite => "sqlite",
+        /// A PostgreSQL database.
+        Postgres => "postgres",
+    }
+}
+
+/// One row of the catalog. Its JSON form (`dbkeep list --json`) is a public contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupRecord {
+    /// Catalog identifier, increasing with time.
+    pub id: BackupId,
+    /// The configured database name.
+    pub database: String,
+    /// The kind of database.
+    pub kind: Kind,
+    /// Where the attempt stands.
+    pub status: Status,
+    /// What started it.
+    pub trigger: Trigger,
+    /// The backup file's name (success and in-progress rows).
+    pub file_name: Option<String>,
+    /// The backup file's absolute path (success and in-progress rows).
+    pub path: Option<PathBuf>,
+    /// Size of the stored file in bytes.
+    pub size_bytes: Option<u64>,
+    /// SHA-256 of the stored file, lowercase hex, as `sha256sum` prints it.
+    pub sha256: Option<String>,
+    /// Compression of the stored file.
+    pub compression: Compression,
+    /// When the attempt began.
+    #[serde(serialize_with = "rfc3339")]
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Why it failed, in words.
+    pub error: Option<String>,
+    /// When retention deleted its file.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub pruned_at: Option<DateTime<Utc>>,
+}
+
+/// Formats a time as the catalog and the JSON contract do: RFC 3339, UTC, milliseconds.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(t))
+}
+
+fn rfc3339_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A new attempt, recorded as `in_progress` before any work starts.
+#[derive(Debug, Clone)]
+pub struct NewBackup<'a> {
+    /// The configured database name.
+    pub database: &'a str,
+    /// The kind of database.
+    pub kind: Kind,
+    /// What started it.
+    pub trigger: Trigger,
+    /// The final file name it will be stored under.
+    pub file_name: &'a str,
+    /// The final path it will be stored at.
+    pub path: &'a std::path::Path,
+    /// Compression of the stored file.
+    pub compression: Compression,
+    /// When it began.
+    pub started_at: DateTime<Utc>,
+}
+
+/// What a successful attempt produced.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Size of the stored file in bytes.
+    pub size_bytes: u64,
+    /// SHA-256 of the stored file, lowercase hex.
+    pub sha256: String,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Which rows to list; empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this database.
+    pub database: Option<String>,
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only rows with an id below this one (keyset pagination, newest first).
+    pub before: Option<BackupId>,
+    /// At most this many rows.
+    pub limit: Option<u32>,
+}
+
+/// The record of every backup attempt. Implementations must be safe to share across threads
+/// and, for shared catalogs, across processes.
+pub trait Catalog: Send + Sync {
+    /// Records a new attempt as `in_progress` and returns its id.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn begin(&self, new: &NewBackup<'_>) -> Result<BackupId>;
+
+    /// Marks an attempt `success` with what it stored.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn succeed(&self, id: BackupId, stored: &Stored) -> Result<()>;
+
+    /// Marks an attempt `failed` with a readable reason; it keeps no file.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn fail(
+        &self,
+        id: BackupId,
+        error: &str,
+        finished_at: DateTime<Utc>,
+        duration_ms: u64,
+    ) -> Result<()>;
+
+    /// Records that retention deleted the attempt's file.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn mark_pruned(&self, id: BackupId, at: DateTime<Utc>) -> Result<()>;
+
+    /// Rows matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn list(&self, filter: &ListFilter) -> Result<Vec<BackupRecord>>;
+
+    /// One row by id.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn get(&self, id: BackupId) -> Result<Option<BackupRecord>>;
+
+    /// Whether any row of `database`, pruned or not, already uses `file_name`.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn name_in_use(&self, database: &str, file_name: &str) -> Result<bool>;
+}

@@ -1,0 +1,213 @@
+//! The default catalog: an embedded SQLite database beside the configuration.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite_migration::{M, Migrations};
+
+use super::{BackupId, BackupRecord, Catalog, ListFilter, NewBackup, Stored, format_time};
+use crate::{Error, Result};
+
+/// Schema versions, applied in order; never edit one that has shipped, add the next.
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_backups.sql"))];
+
+/// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
+pub struct SqliteCatalog {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteCatalog {
+    /// Opens (creating when absent, mode 0600) and migrates the catalog at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Catalog`] when the file cannot be created, opened or migrated.
+    pub fn open(path: &Path) -> Result<Self> {
+        let err = |message: String| Error::Catalog {
+            path: path.to_path_buf(),
+            message,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(format!("cannot create its folder: {e}")))?;
+        }
+        if !path.exists() {
+            crate::storage::create_private_file(path)
+                .map_err(|e| err(format!("cannot create: {e}")))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(|e| err(e.to_string()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| err(e.to_string()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| err(e.to_string()))?;
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .map_err(|e| err(format!("cannot migrate: {e}")))?;
+        Ok(SqliteCatalog {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-written row: SQLite rolls back.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::Catalog {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, database, kind, status, trigger, file_name, path, size_bytes, sha256, \
+    compression, started_at, finished_at, duration_ms, error, pruned_at";
+
+fn parse<T: std::str::FromStr<Err = String>>(idx: usize, text: String) -> rusqlite::Result<T> {
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn time(idx: usize, text: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(&t)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    idx,
+                    rusqlite::types::Type::Text,
+                    e.into(),
+                )
+            })
+    })
+    .transpose()
+}
+
+fn record(row: &Row<'_>) -> rusqlite::Result<BackupRecord> {
+    Ok(BackupRecord {
+        id: row.get(0)?,
+        database: row.get(1)?,
+        kind: parse(2, row.get(2)?)?,
+        status: parse(3, row.get(3)?)?,
+        trigger: parse(4, row.get(4)?)?,
+        file_name: row.get(5)?,
+        path: row.get::<_, Option<String>>(6)?.map(PathBuf::from),
+        size_bytes: row.get::<_, Option<i64>>(7)?.map(|n| n.max(0) as u64),
+        sha256: row.get(8)?,
+        compression: parse(9, row.get(9)?)?,
+        started_at: time(10, Some(row.get(10)?))?.unwrap_or_default(),
+        finished_at: time(11, row.get(11)?)?,
+        duration_ms: row.get::<_, Option<i64>>(12)?.map(|n| n.max(0) as u64),
+        error: row.get(13)?,
+        pruned_at: time(14, row.get(14)?)?,
+    })
+}
+
+impl Catalog for SqliteCatalog {
+    fn begin(&self, new: &NewBackup<'_>) -> Result<BackupId> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO backups (database, kind, status, trigger, file_name, path, compression, started_at)
+             VALUES (?1, ?2, 'in_progress', ?3, ?4, ?5, ?6, ?7)",
+            params![
+                new.database,
+                new.kind.as_str(),
+                new.trigger.as_str(),
+                new.file_name,
+                new.path.to_string_lossy(),
+                new.compression.as_str(),
+                format_time(&new.started_at),
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn succeed(&self, id: BackupId, s: &Stored) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE backups SET status = 'success', size_bytes = ?2, sha256 = ?3, finished_at = ?4,
+                 duration_ms = ?5, error = NULL WHERE id = ?1",
+                params![id, s.size_bytes as i64, s.sha256, format_time(&s.finished_at), s.duration_ms as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn fail(
+        &self,
+        id: BackupId,
+        error: &str,
+        finished_at: DateTime<Utc>,
+        duration_ms: u64,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE backups SET status = 'failed', error = ?2, finished_at = ?3, duration_ms = ?4,
+                 file_name = NULL, path = NULL, size_bytes = NULL, sha256 = NULL WHERE id = ?1",
+                params![id, error, format_time(&finished_at), duration_ms as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn mark_pruned(&self, id: BackupId, at: DateTime<Utc>) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE backups SET pruned_at = ?2 WHERE id = ?1",
+                params![id, format_time(&at)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn list(&self, f: &ListFilter) -> Result<Vec<BackupRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM backups
+             WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC LIMIT ?4"
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let limit = f.limit.map_or(-1, i64::from);
+        let rows = stmt
+            .query_map(
+                params![f.database, f.status.map(|s| s.as_str()), f.before, limit],
+                record,
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn get(&self, id: BackupId) -> Result<Option<BackupRecord>> {
+        let conn = self.conn();
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM backups WHERE id = ?1"),
+            [id],
+            record,
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    fn name_in_use(&self, database: &str, file_name: &str) -> Result<bool> {
+        self.conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM backups WHERE database = ?1 AND file_name = ?2)",
+                params![database, file_name],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+}

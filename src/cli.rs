@@ -1,0 +1,101 @@
+//! The command line: one clap struct per subcommand, each a thin layer over the library.
+
+mod backup;
+mod demo;
+mod init;
+mod list;
+mod prune;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Automatic, verified backups of SQLite and PostgreSQL databases.
+#[derive(Debug, Parser)]
+#[command(name = "dbkeep", version, about, max_term_width = 100)]
+struct Cli {
+    /// Configuration file [default: ./dbkeep.toml]
+    #[arg(long, global = true, env = "DBKEEP_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    /// Log more (repeat for more detail); logs go to stderr. RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Back up every configured database, or those named
+    Backup(backup::Args),
+    /// Show recorded backups, newest first
+    List(list::Args),
+    /// Delete backups that the retention policy lets go
+    Prune(prune::Args),
+    /// Write a commented example dbkeep.toml
+    Init(init::Args),
+    /// Create a sample database and config, back it up, and list the result
+    Demo(demo::Args),
+}
+
+/// An error in what the user asked for (exit code 2), as opposed to a failed run (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Exit code when some backup or deletion failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for invalid arguments or configuration.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs the command line and turns every error into a message and an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let usage = e.downcast_ref::<UsageError>().is_some()
+                || e.downcast_ref::<dbkeep::config::ConfigError>().is_some()
+                || e.downcast_ref::<dbkeep::Error>()
+                    .is_some_and(dbkeep::Error::is_usage);
+            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILED })
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config_path = dbkeep::Config::locate(cli.config.as_deref());
+    match cli.command {
+        Command::Backup(args) => backup::run(&config_path, args),
+        Command::List(args) => list::run(&config_path, args),
+        Command::Prune(args) => prune::run(&config_path, args),
+        Command::Init(args) => init::run(&config_path, args),
+        Command::Demo(args) => demo::run(args),
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "error",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Loads and validates the configuration, then opens its catalog (recovering dead runs).
+fn open_runner(config_path: &std::path::Path) -> anyhow::Result<dbkeep::Runner> {
+    let config = dbkeep::Config::load(config_path)?;
+    Ok(dbkeep::Runner::open(config)?)
+}

@@ -1,0 +1,95 @@
+//! `dbkeep list`: the catalog, newest first, as a table or as JSON.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use dbkeep::catalog::{ListFilter, Status};
+
+use super::{UsageError, open_runner, render};
+
+/// Show recorded backups, newest first.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this database
+    #[arg(long, short = 'd', value_name = "NAME")]
+    database: Option<String>,
+
+    /// Only backups with this status
+    #[arg(long, value_parser = ["success", "failed", "in_progress"])]
+    status: Option<String>,
+
+    /// At most this many rows
+    #[arg(long, value_name = "N")]
+    limit: Option<u32>,
+
+    /// Print a JSON array (fields: id, database, kind, status, trigger, file_name, path,
+    /// size_bytes, sha256, compression, started_at, finished_at, duration_ms, error, pruned_at)
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let runner = open_runner(config_path)?;
+    let status = args
+        .status
+        .map(|s| s.parse::<Status>().map_err(UsageError))
+        .transpose()?;
+    let records = runner.catalog().list(&ListFilter {
+        database: args.database,
+        status,
+        before: None,
+        limit: args.limit,
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if records.is_empty() {
+        println!("no backups recorded yet; run `dbkeep backup`");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<[String; 8]> = records
+        .iter()
+        .map(|r| {
+            let status = if r.pruned_at.is_some() {
+                "pruned".to_string()
+            } else {
+                r.status.to_string()
+            };
+            let detail = match (&r.error, &r.file_name) {
+                (Some(e), _) => format!("error: {}", render::one_line(e)),
+                (None, Some(f)) => f.clone(),
+                (None, None) => "-".to_string(),
+            };
+            [
+                r.id.to_string(),
+                r.database.clone(),
+                status,
+                r.trigger.to_string(),
+                render::local_time(&r.started_at),
+                render::size(r.size_bytes),
+                render::duration(r.duration_ms),
+                detail,
+            ]
+        })
+        .collect();
+    let header = [
+        "ID", "DATABASE", "STATUS", "TRIGGER", "STARTED", "SIZE", "DURATION", "FILE",
+    ]
+    .map(String::from);
+    let mut widths = [0usize; 8];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,39 @@
+//! `dbkeep prune`: apply the retention policy now, or show what it would delete.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::{EXIT_FAILED, open_runner, render};
+
+/// Delete backups that the retention policy lets go.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this database [default: all]
+    #[arg(long, short = 'd', value_name = "NAME")]
+    database: Option<String>,
+
+    /// Keep this many days instead of the configured retention_days
+    #[arg(long, value_name = "N")]
+    retention_days: Option<u32>,
+
+    /// Print what would be deleted, and why, without deleting anything
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let runner = open_runner(config_path)?;
+    let pruned = runner.prune(args.database.as_deref(), args.retention_days, args.dry_run)?;
+    if pruned.is_empty() {
+        println!("nothing to prune");
+    }
+    for p in &pruned {
+        println!("{}", render::pruned(p, args.dry_run));
+    }
+    let failed = pruned.iter().any(|p| p.error.is_some());
+    Ok(if failed {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,70 @@
+//! Human-readable output: sizes, durations, times, and one-line results.
+
+use chrono::{DateTime, Local, Utc};
+use dbkeep::catalog::BackupRecord;
+use dbkeep::{BackupOutcome, Pruned};
+
+/// A byte count in binary units (`1.50 MiB`).
+pub fn size(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "-".to_string(), |b| indicatif::HumanBytes(b).to_string())
+}
+
+/// A duration in milliseconds, as `0.42s` or `3m 07s`.
+pub fn duration(ms: Option<u64>) -> String {
+    match ms {
+        None => "-".to_string(),
+        Some(ms) if ms < 60_000 => format!("{:.2}s", ms as f64 / 1000.0),
+        Some(ms) => format!("{}m {:02}s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+/// A time in the machine's zone, to the second.
+pub fn local_time(t: &DateTime<Utc>) -> String {
+    t.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// An error message on one line.
+pub fn one_line(text: &str) -> String {
+    text.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// The result line of one backup and the lines of what was pruned after it.
+pub fn outcome(o: &BackupOutcome) -> String {
+    let r = &o.record;
+    let mut out = match r.status {
+        dbkeep::catalog::Status::Success => format!(
+            "ok      {}  {}  {}  {}",
+            r.database,
+            r.file_name.as_deref().unwrap_or("-"),
+            size(r.size_bytes),
+            duration(r.duration_ms)
+        ),
+        _ => format!(
+            "failed  {}  {}",
+            r.database,
+            one_line(r.error.as_deref().unwrap_or("unknown error"))
+        ),
+    };
+    for p in &o.pruned {
+        out.push('\n');
+        out.push_str(&pruned(p, false));
+    }
+    out
+}
+
+/// The line for one pruned (or, on a dry run, prunable) backup.
+pub fn pruned(p: &Pruned, dry_run: bool) -> String {
+    let r: &BackupRecord = &p.record;
+    let name = r.file_name.as_deref().unwrap_or("-");
+    match (&p.error, dry_run) {
+        (Some(e), _) => format!("failed  {}  could not prune {name}: {e}", r.database),
+        (None, true) => format!("would prune  {}  {name}  ({})", r.database, p.reason),
+        (None, false) => format!("pruned  {}  {name}  ({})", r.database, p.reason),
+    }
+}

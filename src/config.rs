@@ -1,0 +1,246 @@
+//! Configuration: `dbkeep.toml`, then environment overrides, validated once into typed values.
+
+mod database;
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use database::{Compression, DatabaseConfig, PgTarget, Schedule, Secret, Target};
+
+/// The name of the configuration file looked for in the current folder.
+pub const DEFAULT_FILE: &str = "dbkeep.toml";
+
+/// A configuration problem, naming the file, the key and (where known) the line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}{}", path.display(), line.map(|l| format!("line {l}: ")).unwrap_or_default(), message)]
+pub struct ConfigError {
+    /// The configuration file (or the environment variable's name) at fault.
+    pub path: PathBuf,
+    /// The 1-based line of the offending key, when the parser knows it.
+    pub line: Option<usize>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+/// The validated configuration of one dbkeep installation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from; relative paths inside it resolve against its folder.
+    pub path: PathBuf,
+    /// Where backup files are written, one folder per database.
+    pub backup_dir: PathBuf,
+    /// Backups older than this many days are pruned (except the newest `keep_last`).
+    pub retention_days: u32,
+    /// The newest N successful backups of each database are never pruned, whatever their age.
+    pub keep_last: u32,
+    /// The catalog database file.
+    pub catalog: PathBuf,
+    /// The `pg_dump` program to run; `None` means `pg_dump` from `PATH`.
+    pub pg_dump_path: Option<PathBuf>,
+    /// The databases to back up, in file order.
+    pub databases: Vec<DatabaseConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    backup_dir: Option<String>,
+    retention_days: Option<u32>,
+    keep_last: Option<Spanned<u32>>,
+    catalog: Option<String>,
+    pg_dump_path: Option<String>,
+    #[serde(default)]
+    databases: Vec<database::RawDatabase>,
+}
+
+/// Where a configuration value is read from, for error messages.
+pub(crate) struct Source<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    /// The key assigned on the line holding byte `offset`, if that line is `key = value`.
+    fn key_at(&self, offset: usize) -> Option<&str> {
+        let start = self.text[..offset.min(self.text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let line = self.text[start..].lines().next()?;
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim();
+        let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        (!key.is_empty() && key.chars().all(bare)).then_some(key)
+    }
+
+    /// An error at the line holding `span`.
+    pub fn error(&self, span: Range<usize>, message: impl fmt::Display) -> ConfigError {
+        let line = self.text[..span.start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        ConfigError {
+            path: self.path.to_path_buf(),
+            line: Some(line),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Finds the configuration file: `explicit`, else `$DBKEEP_CONFIG`, else `./dbkeep.toml`.
+    pub fn locate(explicit: Option<&Path>) -> PathBuf {
+        explicit
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("DBKEEP_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_FILE))
+    }
+
+    /// Reads, parses and validates the file at `path`, then applies environment overrides.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the key and the line for a missing or unreadable
+    /// file, invalid TOML, an unknown key, a wrong type or an invalid value.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file; create one with `dbkeep init`, or point --config / DBKEEP_CONFIG at yours"
+                    .to_string()
+            } else {
+                format!("cannot read: {e}")
+            },
+        })?;
+        Self::parse(path, &text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses configuration `text` as if read from `path`, with `env` supplying overrides.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let source = Source { path, text };
+        let raw = Self::parse_raw(&source)?;
+        let path = absolute(path);
+        let base = path
+            .parent()
+            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        let resolve = |p: &str| base.join(p);
+
+        let env_error = |name: &str, message: String| ConfigError {
+            path: PathBuf::from(format!("environment variable {name}")),
+            line: None,
+            message,
+        };
+        let backup_dir = match env("DBKEEP_BACKUP_DIR") {
+            Some(dir) if dir.is_empty() => {
+                return Err(env_error(
+                    "DBKEEP_BACKUP_DIR",
+                    "is empty; set it to a folder path or unset it".into(),
+                ));
+            }
+            Some(dir) => resolve(&dir),
+            None => resolve(raw.backup_dir.as_deref().unwrap_or("backups")),
+        };
+        let retention_days = match env("DBKEEP_RETENTION_DAYS") {
+            Some(v) => v.trim().parse::<u32>().map_err(|_| {
+                env_error(
+                    "DBKEEP_RETENTION_DAYS",
+                    format!("`{v}` is not a whole number of days (expected e.g. 30)"),
+                )
+            })?,
+            None => raw.retention_days.unwrap_or(30),
+        };
+        let keep_last = match raw.keep_last {
+            Some(k) if *k.get_ref() == 0 => {
+                return Err(source.error(
+                    k.span(),
+                    "`keep_last` must be at least 1: the newest successful backup is never pruned",
+                ));
+            }
+            Some(k) => k.into_inner(),
+            None => 1,
+        };
+
+        let mut databases: Vec<DatabaseConfig> = Vec::with_capacity(raw.databases.len());
+        for raw_db in raw.databases {
+            let db = raw_db.validate(&source, &base)?;
+            if databases.iter().any(|d| d.name == db.name) {
+                return Err(source.error(
+                    db.name_span.clone(),
+                    format!("duplicate database `name = \"{}\"`: each [[databases]] entry needs its own name", db.name),
+                ));
+            }
+            databases.push(db);
+        }
+
+        Ok(Config {
+            path: path.clone(),
+            backup_dir,
+            retention_days,
+            keep_last,
+            catalog: resolve(raw.catalog.as_deref().unwrap_or("dbkeep.sqlite3")),
+            pg_dump_path: raw.pg_dump_path.map(|p| {
+                if p.contains('/') {
+                    resolve(&p)
+                } else {
+                    PathBuf::from(p)
+                }
+            }),
+            databases,
+        })
+    }
+
+    fn parse_raw(source: &Source<'_>) -> Result<RawConfig, ConfigError> {
+        toml::from_str(source.text).map_err(|e| {
+            let message = e.message().replace("u32", "a whole number (0 or more)");
+            match e.span() {
+                Some(span) => {
+                    let key = source.key_at(span.start);
+                    match key {
+                        Some(key) if !message.contains(&format!("`{key}`")) => {
+                            source.error(span, format!("`{key}`: {message}"))
+                        }
+                        _ => source.error(span, message),
+                    }
+                }
+                None => ConfigError {
+                    path: source.path.to_path_buf(),
+                    line: None,
+                    message,
+                },
+            }
+        })
+    }
+
+    /// The database named `name`.
+    ///
+    /// # Errors
+    /// [`crate::Error::UnknownDatabase`] when no entry has that name.
+    pub fn database(&self, name: &str) -> crate::Result<&DatabaseConfig> {
+        self.databases
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| crate::Error::UnknownDatabase(name.to_string()))
+    }
+
+    /// The folder holding `database`'s backup files.
+    pub fn database_dir(&self, database: &str) -> PathBuf {
+        self.backup_dir.join(database)
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+//! One `[[databases]]` entry: its name, where it lives, how its backups are compressed and when they run.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use url::Url;
+
+use super::{ConfigError, Source};
+
+/// How a backup stream is compressed before it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip (deflate), readable with `gunzip`.
+    Gzip,
+    /// Zstandard, readable with `zstd -d`.
+    Zstd,
+    /// Stored as produced.
+    None,
+}
+
+impl Compression {
+    /// The name used in the configuration and the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        }
+    }
+
+    /// The file-name suffix this compression adds (`.gz`, `.zst` or nothing).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Compression::Gzip => ".gz",
+            Compression::Zstd => ".zst",
+            Compression::None => "",
+        }
+    }
+}
+
+impl FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            "none" => Ok(Compression::None),
+            _ => Err(format!(
+                "unknown compression `{s}`: expected gzip, zstd or none"
+            )),
+        }
+    }
+}
+
+/// A secret string (a password) whose `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself, for handing to a child process's environment.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A PostgreSQL database: its URL without the password, and where the password comes from.
+#[derive(Debug, Clone)]
+pub struct PgTarget {
+    /// The connection URL with any password removed; safe to show and to pass on a command line.
+    pub url: Url,
+    /// A password that was written inside the URL.
+    pub password: Option<Secret>,
+    /// The name of the environment variable holding the password, read at backup time.
+    pub password_env: Option<String>,
+}
+
+impl PgTarget {
+    /// The password to give `pg_dump`, from `password_env` first, else the URL.
+    ///
+    /// # Errors
+    /// When `password_env` names a variable that is not set.
+    pub fn resolve_password(&self) -> Result<Option<Secret>, String> {
+        if let Some(var) = &self.password_env {
+            return match std::env::var(var) {
+                Ok(value) => Ok(Some(Secret(value))),
+                Err(_) => Err(format!(
+                    "environment variable {var} (named by password_env) is not set; export it with the database password"
+                )),
+            };
+        }
+        Ok(self.password.clone())
+    }
+}
+
+/// Where a database lives.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A SQLite database file.
+    Sqlite {
+        /// Absolute path of the database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database reached with `pg_dump`.
+    Postgres(PgTarget),
+}
+
+impl Target {
+    /// The URL to show people: a SQLite path, or the PostgreSQL URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Target::Sqlite { path } => format!("sqlite:{}", path.display()),
+            Target::Postgres(pg) => pg.url.to_string(),
+        }
+    }
+}
+
+/// A validated cron schedule, kept with the text it was written as.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The cron expression as written.
+    pub expr: String,
+    /// The parsed schedule.
+    pub cron: croner::Cron,
+}
+
+/// One validated `[[databases]]` entry.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Unique name: letters, digits, `-` and `_`; also the backup sub-folder.
+    pub name: String,
+    /// Where the database lives.
+    pub target: Target,
+    /// Compression of the stored file.
+    pub compression: Compression,
+    /// When the scheduler backs it up (empty: the default schedule).
+    pub schedules: Vec<Schedule>,
+    pub(crate) name_span: Range<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDatabase {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    password_env: Option<Spanned<String>>,
+    compression: Option<Compression>,
+    schedules: Option<Vec<Spanned<String>>>,
+}
+
+impl RawDatabase {
+    pub(super) fn validate(
+        self,
+        src: &Source<'_>,
+        base: &Path,
+    ) -> Result<DatabaseConfig, ConfigError> {
+        let name = self.name.get_ref();
+        let name_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(src.error(
+                self.name.span(),
+                format!("database `name = \"{name}\"` is invalid: use 1 to 64 letters, digits, `-` or `_`"),
+            ));
+        }
+        let target = parse_url(&self.url, src, base)?;
+        let password_env = match (self.password_env, &target) {
+            (Some(var), Target::Postgres(_)) => {
+                let ok = !var.get_ref().is_empty()
+                    && var
+                        .get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok {
+                    return Err(src.error(
+                        var.span(),
+                        format!("`password_env` of `{name}` must be an environment variable name such as APP_DB_PASSWORD"),
+                    ));
+                }
+                Some(var.into_inner())
+            }
+            (Some(var), Target::Sqlite { .. }) => {
+                return Err(src.error(
+                    var.span(),
+                    format!(
+                        "`password_env` of `{name}` applies only to PostgreSQL databases; remove it"
+                    ),
+                ));
+            }
+            (None, _) => None,
+        };
+        let target = match target {
+            Target::Postgres(pg) => Target::Postgres(PgTarget { password_env, ..pg }),
+            t => t,
+        };
+        let compression = self.compression.unwrap_or(match target {
+            Target::Sqlite { .. } => Compression::None,
+            Target::Postgres(_) => Compression::Gzip,
+        });
+        let mut schedules = Vec::new();
+        for expr in self.schedules.unwrap_or_default() {
+            let cron = croner::Cron::from_str(expr.get_ref()).map_err(|e| {
+                src.error(
+                    expr.span(),
+                    format!(
+                        "`schedules` of `{name}`: `{}` is not a valid cron expression ({e}); expected e.g. \"0 0 * * *\" (daily at midnight) or \"@hourly\"",
+                        expr.get_ref()
+                    ),
+                )
+            })?;
+            schedules.push(Schedule {
+                expr: expr.into_inner(),
+                cron,
+            });
+        }
+        Ok(DatabaseConfig {
+            name_span: self.name.span(),
+            name: self.name.into_inner(),
+            target,
+            compression,
+            schedules,
+        })
+    }
+}
+
+fn parse_url(url: &Spanned<String>, src: &Source<'_>, base: &Path) -> Result<Target, ConfigError> {
+    let text = url.get_ref();
+    let expected = "expected `sqlite:PATH` or `postgres://user@host:port/dbname`";
+    if let Some(path) = text.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(src.error(
+                url.span(),
+                format!("`url` has no file path after `sqlite:`; {expected}"),
+            ));
+        }
+        return Ok(Target::Sqlite {
+            path: base.join(path),
+        });
+    }
+    // Never echo the URL itself: it may hold a password.
+    let parsed = Url::parse(text).map_err(|e| {
+        src.error(
+            url.span(),
+            format!("`url` is not a valid URL ({e}); {expected}"),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err(src.error(
+            url.span(),
+            format!(
+                "`url` scheme `{}:` is not supported; {expected}",
+                parsed.scheme()
+            ),
+        ));
+    }
+    if parsed.path().trim_start_matches('/').is_empty() {
+        return Err(src.error(url.span(), format!("`url` names no database; {expected}")));
+    }
+    let password = parsed.password().map(|p| {
+        Secret(
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned(),
+        )
+    });
+    let mut clean = parsed;
+    // Removing a password from a postgres URL cannot fail: it has a host.
+    let _ = clean.set_password(None);
+    Ok(Target::Postgres(PgTarget {
+        url: clean,
+        password,
+        password_env: None,
+    }))
+}

@@ -1,0 +1,194 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/dbkeep/dbkeep.toml"), text, &|_| None)
+}
+
+fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/dbkeep/dbkeep.toml"), text, &|name| {
+        env.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+#[test]
+fn defaults_resolve_against_the_config_folder() {
+    let c = parse("[[databases]]\nname = \"app\"\nurl = \"sqlite:data/app.db\"\n").unwrap();
+    assert_eq!(c.backup_dir, Path::new("/etc/dbkeep/backups"));
+    assert_eq!(c.catalog, Path::new("/etc/dbkeep/dbkeep.sqlite3"));
+    assert_eq!(c.retention_days, 30);
+    assert_eq!(c.keep_last, 1);
+    let db = &c.databases[0];
+    assert!(
+        matches!(&db.target, Target::Sqlite { path } if path == Path::new("/etc/dbkeep/data/app.db"))
+    );
+    assert_eq!(db.compression, Compression::None);
+}
+
+#[test]
+fn postgres_defaults_to_gzip_and_keeps_the_password_out_of_the_url() {
+    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app:s3cr%40t@db:5432/app?sslmode=require\"\n").unwrap();
+    let db = &c.databases[0];
+    assert_eq!(db.compression, Compression::Gzip);
+    let Target::Postgres(pg) = &db.target else {
+        panic!("not postgres")
+    };
+    assert_eq!(
+        pg.url.as_str(),
+        "postgres://app@db:5432/app?sslmode=require"
+    );
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "s3cr@t");
+    let shown = format!("{c:?} {}", db.target.display());
+    assert!(!shown.contains("s3cr"), "password leaked: {shown}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let c = parse_env(
+        "backup_dir = \"b\"\nretention_days = 3\n",
+        &[
+            ("DBKEEP_BACKUP_DIR", "/srv/backups"),
+            ("DBKEEP_RETENTION_DAYS", "7"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.backup_dir, Path::new("/srv/backups"));
+    assert_eq!(c.retention_days, 7);
+    let err = parse_env("", &[("DBKEEP_RETENTION_DAYS", "week")]).unwrap_err();
+    assert!(err.to_string().contains("DBKEEP_RETENTION_DAYS"), "{err}");
+}
+
+#[test]
+fn schedules_accept_common_cron_forms() {
+    let c = parse(
+        "[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n\
+         schedules = [\"0 0 * * *\", \"0 */6 * * *\", \"0 0 * * sun\", \"*/15 * * * * *\", \"@weekly\", \"@hourly\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.databases[0].schedules.len(), 6);
+}
+
+/// Each bad configuration, the line it is reported at, and words its message must contain.
+#[test]
+fn bad_configs_name_the_key_the_line_and_the_fix() {
+    let db = "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n";
+    let cases: &[(&str, String, Option<usize>, &[&str])] = &[
+        (
+            "unknown top-level key",
+            "retention = 3\n".into(),
+            Some(1),
+            &["unknown field", "retention", "retention_days"],
+        ),
+        (
+            "unknown database key",
+            format!("{db}passwd = \"x\"\n"),
+            Some(4),
+            &["unknown field", "passwd", "password_env"],
+        ),
+        (
+            "wrong type",
+            "retention_days = \"ten\"\n".into(),
+            Some(1),
+            &["retention_days", "invalid type", "whole number"],
+        ),
+        (
+            "negative number",
+            "retention_days = -1\n".into(),
+            Some(1),
+            &["invalid value"],
+        ),
+        (
+            "duplicate name",
+            format!("{db}{db}"),
+            Some(5),
+            &["duplicate", "app"],
+        ),
+        (
+            "bad name",
+            "[[databases]]\nname = \"my app\"\nurl = \"sqlite:a.db\"\n".into(),
+            Some(2),
+            &["name", "my app", "letters, digits"],
+        ),
+        (
+            "unsupported scheme",
+            "[[databases]]\nname = \"m\"\nurl = \"mysql://root@localhost/app\"\n".into(),
+            Some(3),
+            &["url", "mysql", "postgres://"],
+        ),
+        (
+            "not a url",
+            "[[databases]]\nname = \"m\"\nurl = \"localhost\"\n".into(),
+            Some(3),
+            &["url", "sqlite:PATH"],
+        ),
+        (
+            "no database in url",
+            "[[databases]]\nname = \"m\"\nurl = \"postgres://u@h:5432\"\n".into(),
+            Some(3),
+            &["url", "names no database"],
+        ),
+        (
+            "missing url",
+            "[[databases]]\nname = \"m\"\n".into(),
+            Some(1),
+            &["missing field", "url"],
+        ),
+        (
+            "bad compression",
+            format!("{db}compression = \"rar\"\n"),
+            Some(4),
+            &["rar", "gzip", "zstd", "none"],
+        ),
+        (
+            "bad cron",
+            format!("{db}schedules = [\"61 * * * *\"]\n"),
+            Some(4),
+            &["schedules", "61 * * * *", "cron"],
+        ),
+        (
+            "keep_last zero",
+            "keep_last = 0\n".into(),
+            Some(1),
+            &["keep_last", "at least 1"],
+        ),
+        (
+            "password_env on sqlite",
+            format!("{db}password_env = \"PW\"\n"),
+            Some(4),
+            &["password_env", "PostgreSQL"],
+        ),
+        (
+            "toml syntax",
+            "backup_dir = \n".into(),
+            Some(1),
+            &["backup_dir"],
+        ),
+    ];
+    for (what, text, line, words) in cases {
+        let err = parse(text).expect_err(what);
+        let message = err.to_string();
+        assert!(
+            message.starts_with("/etc/dbkeep/dbkeep.toml: "),
+            "{what}: {message}"
+        );
+        assert_eq!(err.line, *line, "{what}: {message}");
+        for word in *words {
+            assert!(
+                message.contains(word),
+                "{what}: `{word}` missing from: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_password_in_a_bad_url_is_never_echoed() {
+    let err = parse("[[databases]]\nname = \"m\"\nurl = \"mysql://root:hunter2@localhost/app\"\n")
+        .unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}

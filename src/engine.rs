@@ -1,0 +1,53 @@
+//! Database engines: each kind of database knows how to produce a consistent copy of itself.
+
+mod postgres;
+mod sqlite;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::Result;
+use crate::catalog::Kind;
+use crate::config::{Config, DatabaseConfig, Target};
+
+pub use postgres::PostgresEngine;
+pub use sqlite::SqliteEngine;
+
+/// A kind of database that dbkeep can back up.
+pub trait Engine: Send + Sync {
+    /// Which kind this is, as recorded in the catalog.
+    fn kind(&self) -> Kind;
+
+    /// The backup file's base name for a backup taken at `stamp` (`YYYYMMDD_HHMMSS`), before
+    /// any collision suffix and compression suffix: e.g. `sqlite_backup_20260101_000000.db`.
+    fn file_name(&self, stamp: &str) -> (String, &'static str);
+
+    /// Streams a consistent copy of the database into `out`. `scratch` is a path (in the
+    /// backup folder, which the caller removes afterwards) for any intermediate file.
+    ///
+    /// # Errors
+    /// [`crate::Error::Engine`] with the database tool's own message when no consistent
+    /// copy could be made; I/O errors from `out`.
+    fn dump(&self, out: &mut dyn Write, scratch: &Path) -> Result<()>;
+
+    /// Writes a consistent copy straight into the existing empty file `dest`, when this engine's
+    /// native copy is a whole file (so an uncompressed backup needs no second pass).
+    /// Returns `None` when the engine only streams.
+    fn copy_to_file(&self, _dest: &Path) -> Option<Result<()>> {
+        None
+    }
+}
+
+/// The engine for a configured database.
+pub fn for_database(config: &Config, db: &DatabaseConfig) -> Box<dyn Engine> {
+    match &db.target {
+        Target::Sqlite { path } => Box::new(SqliteEngine::new(path.clone())),
+        Target::Postgres(pg) => Box::new(PostgresEngine::new(
+            pg.clone(),
+            config
+                .pg_dump_path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("pg_dump")),
+        )),
+    }
+}

@@ -1,0 +1,63 @@
+//! The library's error type: every failure names what it was doing and how to fix it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::config::ConfigError;
+
+/// Anything that can go wrong in dbkeep's library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid; nothing was done.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// The catalog database could not be opened, migrated, read or written.
+    #[error("catalog {path}: {message}")]
+    Catalog {
+        /// The catalog file.
+        path: PathBuf,
+        /// What went wrong, in words.
+        message: String,
+    },
+
+    /// A file-system operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What dbkeep was doing, naming the file.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The database engine (SQLite, `pg_dump`) failed to produce a consistent copy.
+    #[error("{0}")]
+    Engine(String),
+
+    /// A database name that the configuration does not define.
+    #[error(
+        "no database named `{0}` in the configuration (see `dbkeep list` or the [[databases]] entries)"
+    )]
+    UnknownDatabase(String),
+
+    /// Another process is already backing up this database.
+    #[error("a backup of `{0}` is already running in another process")]
+    AlreadyRunning(String),
+}
+
+/// Shorthand for results with dbkeep's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with what was being done to which file.
+    pub fn io(action: &str, path: &Path) -> impl FnOnce(io::Error) -> Error {
+        let context = format!("{action} {}", path.display());
+        move |source| Error::Io { context, source }
+    }
+
+    /// True when the error is the user's input (configuration, names), not a failed run.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::UnknownDatabase(_))
+    }
+}

@@ -1,0 +1,30 @@
+//! dbkeep: automatic, verified backups of SQLite and PostgreSQL databases.
+//!
+//! The library does everything; the `dbkeep` binary is a thin command line over it. A backup
+//! flows from an [`engine::Engine`] through the [`pipeline`] (compression, SHA-256) into a
+//! private temporary file that is synced and renamed into the backup folder ([`storage`]),
+//! and every attempt is recorded in the [`catalog`]. [`retention`] decides what may be pruned.
+//!
+//! ```no_run
+//! # fn main() -> dbkeep::Result<()> {
+//! let config = dbkeep::Config::load(std::path::Path::new("dbkeep.toml"))?;
+//! let runner = dbkeep::Runner::open(config)?;
+//! let outcome = runner.backup("app", dbkeep::BackupOptions::default(), &dbkeep::pipeline::NoProgress)?;
+//! println!("{} {:?}", outcome.record.status, outcome.record.path);
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod engine;
+mod error;
+pub mod lock;
+pub mod pipeline;
+pub mod retention;
+pub mod runner;
+pub mod storage;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use runner::{BackupOptions, BackupOutcome, Pruned, Runner};

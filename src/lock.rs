@@ -1,0 +1,44 @@
+//! Per-database locks across processes: one backup of a database at a time, and a way to tell
+//! a live run from one whose process died.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The folder of lock files for the catalog at `catalog`: `<catalog>.locks/`.
+pub fn lock_dir(catalog: &Path) -> PathBuf {
+    let mut name = catalog.file_name().unwrap_or_default().to_os_string();
+    name.push(".locks");
+    catalog.with_file_name(name)
+}
+
+/// An exclusive lock on one database's backups, held until dropped (or the process dies).
+#[derive(Debug)]
+pub struct DatabaseLock {
+    _file: File,
+}
+
+impl DatabaseLock {
+    /// Takes the lock for `database` if no other process (or handle) holds it.
+    ///
+    /// # Errors
+    /// When the lock file cannot be created or locked for a reason other than contention.
+    pub fn try_acquire(catalog: &Path, database: &str) -> Result<Option<DatabaseLock>> {
+        let dir = lock_dir(catalog);
+        crate::storage::create_private_dir(&dir)
+            .map_err(Error::io("cannot create lock folder", &dir))?;
+        let path = dir.join(format!("{database}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io("cannot open lock file", &path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(DatabaseLock { _file: file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(Error::io("cannot lock", &path)(e)),
+        }
+    }
+}

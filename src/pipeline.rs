@@ -1,0 +1,207 @@
+//! The byte pipeline from an engine to a file: compression, then SHA-256 and a byte count of
+//! what is stored. Every stage is a streaming `Write` adapter; nothing holds a whole dump.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Compression;
+
+/// Size of the buffer used to move bytes between stages.
+pub const CHUNK: usize = 256 * 1024;
+
+/// Receives the number of uncompressed bytes as they pass, to show progress.
+pub trait Progress: Send + Sync {
+    /// `bytes` more have been produced by the engine.
+    fn advance(&self, bytes: u64);
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn advance(&self, _bytes: u64) {}
+}
+
+/// Hashes and counts the bytes written through it to the inner writer.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The inner writer, the byte count and the lowercase hex SHA-256 of everything written.
+    pub fn finish(self) -> (W, u64, String) {
+        (self.inner, self.bytes, hex(&self.hasher.finalize()))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+enum Encoder<W: Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+    None(W),
+}
+
+/// What a finished pipeline stored.
+#[derive(Debug)]
+pub struct Written {
+    /// Bytes stored in the file.
+    pub size_bytes: u64,
+    /// SHA-256 of the stored bytes, lowercase hex.
+    pub sha256: String,
+    /// Bytes the engine produced, before compression.
+    pub raw_bytes: u64,
+}
+
+/// The writer an engine streams into: compression, hashing, counting, then the file.
+pub struct Pipeline<'p> {
+    encoder: Encoder<HashingWriter<File>>,
+    progress: &'p dyn Progress,
+    raw_bytes: u64,
+}
+
+/// gzip level: the level `gzip` itself uses by default, so sizes compare with `pg_dump | gzip`.
+const GZIP_LEVEL: u32 = 6;
+/// zstd level: the `zstd` command's default.
+const ZSTD_LEVEL: i32 = 3;
+/// zstd worker threads: compression runs beside the database tool on a second core.
+const ZSTD_WORKERS: u32 = 2;
+
+impl<'p> Pipeline<'p> {
+    /// A pipeline writing `compression`-compressed bytes into `file`.
+    ///
+    /// # Errors
+    /// When the compressor cannot be set up.
+    pub fn new(
+        file: File,
+        compression: Compression,
+        progress: &'p dyn Progress,
+    ) -> io::Result<Self> {
+        let sink = HashingWriter::new(file);
+        let encoder = match compression {
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                sink,
+                flate2::Compression::new(GZIP_LEVEL),
+            )),
+            Compression::Zstd => {
+                let mut enc = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
+                enc.multithread(ZSTD_WORKERS)?;
+                Encoder::Zstd(enc)
+            }
+            Compression::None => Encoder::None(sink),
+        };
+        Ok(Pipeline {
+            encoder,
+            progress,
+            raw_bytes: 0,
+        })
+    }
+
+    /// Ends compression, syncs the file to disk, and returns what was stored.
+    ///
+    /// # Errors
+    /// When the last bytes cannot be written or synced.
+    pub fn finish(self) -> io::Result<Written> {
+        let sink = match self.encoder {
+            Encoder::Gzip(e) => e.finish()?,
+            Encoder::Zstd(e) => e.finish()?,
+            Encoder::None(s) => s,
+        };
+        let (mut file, size_bytes, sha256) = sink.finish();
+        file.flush()?;
+        file.sync_all()?;
+        Ok(Written {
+            size_bytes,
+            sha256,
+            raw_bytes: self.raw_bytes,
+        })
+    }
+}
+
+impl Write for Pipeline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.encoder {
+            Encoder::Gzip(e) => e.write(buf)?,
+            Encoder::Zstd(e) => e.write(buf)?,
+            Encoder::None(s) => s.write(buf)?,
+        };
+        self.raw_bytes += n as u64;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.encoder {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+            Encoder::None(s) => s.flush(),
+        }
+    }
+}
+
+/// Copies `reader` into `writer` in large chunks, returning the byte count.
+///
+/// # Errors
+/// The first read or write error.
+pub fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// The size and SHA-256 of a file, read in chunks.
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn hash_file(path: &Path) -> io::Result<Written> {
+    let mut sink = HashingWriter::new(io::sink());
+    copy(&mut File::open(path)?, &mut sink)?;
+    let (_, size_bytes, sha256) = sink.finish();
+    Ok(Written {
+        size_bytes,
+        sha256,
+        raw_bytes: size_bytes,
+    })
+}

@@ -1,0 +1,384 @@
+//! One backup from start to record, pruning afterwards, and the recovery of runs that died.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::catalog::{
+    BackupRecord, Catalog, ListFilter, NewBackup, SqliteCatalog, Status, Stored, Trigger,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Compression, Config, DatabaseConfig};
+use crate::engine::{self, Engine};
+use crate::lock::DatabaseLock;
+use crate::pipeline::{self, Pipeline, Progress, Written};
+use crate::retention::{self, Policy};
+use crate::{Error, Result, storage};
+
+/// How a backup is started.
+#[derive(Debug, Clone, Copy)]
+pub struct BackupOptions {
+    /// What started it.
+    pub trigger: Trigger,
+    /// Prune old backups of the database afterwards (when it succeeded).
+    pub cleanup: bool,
+    /// Use this retention instead of the configured one.
+    pub retention_days: Option<u32>,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            trigger: Trigger::Manual,
+            cleanup: true,
+            retention_days: None,
+        }
+    }
+}
+
+/// What one backup did: its catalog row (success or failed) and what retention pruned after it.
+#[derive(Debug, Clone)]
+pub struct BackupOutcome {
+    /// The finished catalog row.
+    pub record: BackupRecord,
+    /// Backups pruned afterwards.
+    pub pruned: Vec<Pruned>,
+}
+
+/// A backup that retention deleted (or would delete, on a dry run).
+#[derive(Debug, Clone)]
+pub struct Pruned {
+    /// Its catalog row, as it was before pruning.
+    pub record: BackupRecord,
+    /// Why the policy let it go.
+    pub reason: String,
+    /// Why it could not be deleted, if it could not.
+    pub error: Option<String>,
+}
+
+/// Runs backups and pruning for one configuration against one catalog.
+pub struct Runner {
+    config: Config,
+    catalog: Arc<dyn Catalog>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Runner {
+    /// Opens the configured SQLite catalog and marks runs that died as interrupted.
+    ///
+    /// # Errors
+    /// When the catalog cannot be opened or written.
+    pub fn open(config: Config) -> Result<Self> {
+        let catalog = Arc::new(SqliteCatalog::open(&config.catalog)?);
+        Self::with_parts(config, catalog, Arc::new(SystemClock))
+    }
+
+    /// A runner with the given catalog and clock; marks runs that died as interrupted.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read or written.
+    pub fn with_parts(
+        config: Config,
+        catalog: Arc<dyn Catalog>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let runner = Runner {
+            config,
+            catalog,
+            clock,
+        };
+        runner.recover_interrupted()?;
+        Ok(runner)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &dyn Catalog {
+        self.catalog.as_ref()
+    }
+
+    /// Marks `in_progress` rows whose process is gone as failed ("interrupted") and removes
+    /// their temporary files. A run that is still alive in another process holds its
+    /// database's lock and is left alone.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read or written.
+    pub fn recover_interrupted(&self) -> Result<Vec<BackupRecord>> {
+        let filter = ListFilter {
+            status: Some(Status::InProgress),
+            ..ListFilter::default()
+        };
+        let mut recovered = Vec::new();
+        for row in self.catalog.list(&filter)? {
+            let Some(_lock) = DatabaseLock::try_acquire(&self.config.catalog, &row.database)?
+            else {
+                continue;
+            };
+            // Re-read under the lock: the run may have finished between the list and the lock.
+            if self
+                .catalog
+                .get(row.id)?
+                .is_none_or(|r| r.status != Status::InProgress)
+            {
+                continue;
+            }
+            self.mark_interrupted(&row)?;
+            recovered.push(row);
+        }
+        Ok(recovered)
+    }
+
+    fn mark_interrupted(&self, row: &BackupRecord) -> Result<()> {
+        if let Some(path) = &row.path {
+            remove_temp_files(path);
+        }
+        let now = self.clock.now();
+        let ms = (now - row.started_at).num_milliseconds().max(0) as u64;
+        warn!(database = %row.database, id = row.id, "marking a backup whose process stopped as failed");
+        self.catalog.fail(
+            row.id,
+            "interrupted: the process running this backup stopped before it finished (killed, crashed or machine restarted)",
+            now,
+            ms,
+        )
+    }
+
+    /// Backs up the database named `name` and, when it succeeds and `opts.cleanup` is set,
+    /// prunes its old backups.
+    ///
+    /// A failed backup is not an `Err`: it is a `failed` row in the returned outcome.
+    ///
+    /// # Errors
+    /// An unknown database, another run of the same database in progress, or a catalog failure.
+    pub fn backup(
+        &self,
+        name: &str,
+        opts: BackupOptions,
+        progress: &dyn Progress,
+    ) -> Result<BackupOutcome> {
+        let db = self.config.database(name)?;
+        let _lock = DatabaseLock::try_acquire(&self.config.catalog, name)?
+            .ok_or_else(|| Error::AlreadyRunning(name.to_string()))?;
+        let engine = engine::for_database(&self.config, db);
+        let started_at = self.clock.now();
+        let clock = Instant::now();
+        let dir = self.config.database_dir(name);
+        let (file_name, path) = self.choose_name(db, engine.as_ref(), &dir, started_at)?;
+        let id = self.catalog.begin(&NewBackup {
+            database: name,
+            kind: engine.kind(),
+            trigger: opts.trigger,
+            file_name: &file_name,
+            path: &path,
+            compression: db.compression,
+            started_at,
+        })?;
+        info!(database = name, id, file = %file_name, target = %db.target.display(), "backup started");
+
+        let result = write_backup(engine.as_ref(), &dir, &path, db.compression, progress);
+        let duration_ms = clock.elapsed().as_millis() as u64;
+        let finished_at = self.clock.now();
+        match result {
+            Ok(written) => {
+                self.catalog.succeed(
+                    id,
+                    &Stored {
+                        size_bytes: written.size_bytes,
+                        sha256: written.sha256,
+                        finished_at,
+                        duration_ms,
+                    },
+                )?;
+                info!(
+                    database = name,
+                    id,
+                    size = written.size_bytes,
+                    duration_ms,
+                    "backup succeeded"
+                );
+            }
+            Err(e) => {
+                remove_temp_files(&path);
+                let message = e.to_string();
+                self.catalog.fail(id, &message, finished_at, duration_ms)?;
+                warn!(database = name, id, error = %message, "backup failed");
+            }
+        }
+        let record = self.catalog.get(id)?.ok_or_else(|| Error::Catalog {
+            path: self.config.catalog.clone(),
+            message: format!("backup #{id} vanished from the catalog"),
+        })?;
+        let pruned = if record.status == Status::Success && opts.cleanup {
+            self.prune(Some(name), opts.retention_days, false)?
+        } else {
+            Vec::new()
+        };
+        Ok(BackupOutcome { record, pruned })
+    }
+
+    /// Picks a final name no file, temporary file or catalog row uses yet.
+    fn choose_name(
+        &self,
+        db: &DatabaseConfig,
+        engine: &dyn Engine,
+        dir: &Path,
+        at: DateTime<Utc>,
+    ) -> Result<(String, PathBuf)> {
+        let (base, ext) = engine.file_name(&at.format("%Y%m%d_%H%M%S").to_string());
+        for n in 1u32.. {
+            let unique = if n == 1 {
+                String::new()
+            } else {
+                format!("_{n}")
+            };
+            let name = format!("{base}{unique}{ext}{}", db.compression.suffix());
+            let path = dir.join(&name);
+            let taken = path.exists()
+                || temp_path(&path, "part").exists()
+                || self.catalog.name_in_use(&db.name, &name)?;
+            if !taken {
+                return Ok((name, path));
+            }
+        }
+        unreachable!("u32 names run out only after four billion backups in one second")
+    }
+
+    /// Deletes (or, with `dry_run`, lists) the backups retention lets go, for one database or all.
+    ///
+    /// # Errors
+    /// An unknown database or a catalog failure. A file that cannot be deleted is reported in
+    /// its [`Pruned::error`] and stays recorded as present.
+    pub fn prune(
+        &self,
+        database: Option<&str>,
+        retention_days: Option<u32>,
+        dry_run: bool,
+    ) -> Result<Vec<Pruned>> {
+        if let Some(name) = database {
+            self.config.database(name)?;
+        }
+        let policy = Policy {
+            retention_days: retention_days.unwrap_or(self.config.retention_days),
+            keep_last: self.config.keep_last,
+        };
+        let records = self.catalog.list(&ListFilter {
+            database: database.map(str::to_string),
+            status: Some(Status::Success),
+            ..ListFilter::default()
+        })?;
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for p in retention::plan(&records, policy, now) {
+            let Some(record) = records.iter().find(|r| r.id == p.id).cloned() else {
+                continue;
+            };
+            let error = if dry_run {
+                None
+            } else {
+                self.delete(&record, now).err()
+            };
+            if let Some(e) = &error {
+                warn!(database = %record.database, id = record.id, error = %e, "could not prune");
+            } else if !dry_run {
+                info!(database = %record.database, id = record.id, reason = %p.reason, "pruned");
+            }
+            out.push(Pruned {
+                record,
+                reason: p.reason,
+                error,
+            });
+        }
+        Ok(out)
+    }
+
+    fn delete(&self, record: &BackupRecord, now: DateTime<Utc>) -> std::result::Result<(), String> {
+        let path = record.path.as_deref().ok_or("no file recorded")?;
+        // Only files inside the database's own backup folder: a catalog row never points dbkeep elsewhere.
+        let folder = self.config.database_dir(&record.database);
+        if path.parent() != Some(folder.as_path()) {
+            return Err(format!(
+                "{} is outside {}; not deleted",
+                path.display(),
+                folder.display()
+            ));
+        }
+        storage::remove_if_exists(path)
+            .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+        self.catalog
+            .mark_pruned(record.id, now)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Writes one backup to `.NAME.part` beside `path`, syncs it and renames it to `path`.
+fn write_backup(
+    engine: &dyn Engine,
+    dir: &Path,
+    path: &Path,
+    compression: Compression,
+    progress: &dyn Progress,
+) -> Result<Written> {
+    storage::create_private_dir(dir).map_err(Error::io("cannot create backup folder", dir))?;
+    let part = temp_path(path, "part");
+    let file = storage::create_private_file(&part).map_err(Error::io("cannot create", &part))?;
+    let direct = match compression {
+        Compression::None => engine.copy_to_file(&part),
+        _ => None,
+    };
+    let written = match direct {
+        Some(copied) => {
+            drop(file);
+            copied?;
+            let f = std::fs::File::open(&part).map_err(Error::io("cannot open", &part))?;
+            f.sync_all().map_err(Error::io("cannot sync", &part))?;
+            let written = pipeline::hash_file(&part).map_err(Error::io("cannot read", &part))?;
+            progress.advance(written.size_bytes);
+            written
+        }
+        None => {
+            let mut out = Pipeline::new(file, compression, progress)
+                .map_err(Error::io("cannot compress into", &part))?;
+            let scratch = temp_path(path, "snapshot");
+            let dumped = engine.dump(&mut out, &scratch);
+            remove_sqlite_files(&scratch);
+            dumped?;
+            let written = out.finish().map_err(Error::io("cannot write", &part))?;
+            if written.raw_bytes == 0 {
+                return Err(Error::Engine(
+                    "the database produced no data; nothing was stored".into(),
+                ));
+            }
+            written
+        }
+    };
+    storage::publish(&part, path).map_err(Error::io("cannot rename into place", &part))?;
+    Ok(written)
+}
+
+/// `dir/.NAME.suffix`: a hidden temporary beside the final file, on the same file system.
+fn temp_path(path: &Path, suffix: &str) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// Removes a SQLite file together with the journal, WAL and shared-memory files SQLite may leave.
+fn remove_sqlite_files(path: &Path) {
+    for side in ["", "-journal", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_os_string();
+        p.push(side);
+        let _ = storage::remove_if_exists(Path::new(&p));
+    }
+}
+
+/// Removes every temporary file a run for `path` may have left.
+fn remove_temp_files(path: &Path) {
+    remove_sqlite_files(&temp_path(path, "part"));
+    remove_sqlite_files(&temp_path(path, "snapshot"));
+}
