@@ -36,6 +36,15 @@ pub trait Engine: Send + Sync {
     fn copy_to_file(&self, _dest: &Path) -> Option<Result<()>> {
         None
     }
+
+    /// Checks a copy made by [`Engine::copy_to_file`] before it counts as a success. Runs
+    /// while the caller hashes and syncs the same file.
+    ///
+    /// # Errors
+    /// [`crate::Error::Engine`] when the copy is damaged.
+    fn check_copy(&self, _copy: &Path) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The engine for a configured database.

@@ -336,9 +336,19 @@ fn write_backup(
         Some(copied) => {
             drop(file);
             copied?;
-            let f = std::fs::File::open(&part).map_err(Error::io("cannot open", &part))?;
-            f.sync_all().map_err(Error::io("cannot sync", &part))?;
-            let written = pipeline::hash_file(&part).map_err(Error::io("cannot read", &part))?;
+            // Hash, check and sync the copy at once: each reads or flushes the same cached pages.
+            let (written, checked, synced) = std::thread::scope(|s| {
+                let hash = s.spawn(|| pipeline::hash_file(&part));
+                let check = s.spawn(|| engine.check_copy(&part));
+                let synced = std::fs::File::open(&part).and_then(|f| f.sync_all());
+                (hash.join(), check.join(), synced)
+            });
+            let panicked = || Error::Engine("a thread checking the copy panicked".into());
+            checked.map_err(|_| panicked())??;
+            synced.map_err(Error::io("cannot sync", &part))?;
+            let written = written
+                .map_err(|_| panicked())?
+                .map_err(Error::io("cannot read", &part))?;
             progress.advance(written.size_bytes);
             written
         }

@@ -67,7 +67,8 @@ impl Engine for SqliteEngine {
     fn dump(&self, out: &mut dyn Write, scratch: &Path) -> Result<()> {
         crate::storage::create_private_file(scratch)
             .map_err(Error::io("cannot create", scratch))?;
-        self.copy_to_file(scratch).unwrap_or(Ok(()))?;
+        self.backup_into(scratch)?;
+        self.check_copy(scratch)?;
         let mut file = std::fs::File::open(scratch).map_err(Error::io("cannot read", scratch))?;
         crate::pipeline::copy(&mut file, out)
             .map_err(Error::io("cannot write the copy of", scratch))?;
@@ -77,10 +78,23 @@ impl Engine for SqliteEngine {
     fn copy_to_file(&self, dest: &Path) -> Option<Result<()>> {
         Some(self.backup_into(dest))
     }
+
+    fn check_copy(&self, copy: &Path) -> Result<()> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(copy, flags).map_err(|e| self.fail(e))?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(|e| self.fail(format!("the copy failed its quick check: {e}")))?;
+        if check != "ok" {
+            return Err(self.fail(format!("the copy failed its quick check: {check}")));
+        }
+        Ok(())
+    }
 }
 
 impl SqliteEngine {
     fn backup_into(&self, dest: &Path) -> Result<()> {
+        let started = Instant::now();
         let src = self.open_source()?;
         let mut dst = Connection::open_with_flags(
             dest,
@@ -112,12 +126,10 @@ impl SqliteEngine {
             }
         }
         drop(src);
-        let check: String = dst
-            .query_row("PRAGMA quick_check", [], |row| row.get(0))
-            .map_err(|e| self.fail(format!("the copy failed its quick check: {e}")))?;
-        if check != "ok" {
-            return Err(self.fail(format!("the copy failed its quick check: {check}")));
-        }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sqlite online backup copied"
+        );
         dst.close().map_err(|(_, e)| self.fail(e))?;
         Ok(())
     }
