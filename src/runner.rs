@@ -300,13 +300,16 @@ impl Runner {
 
     fn delete(&self, record: &BackupRecord, now: DateTime<Utc>) -> std::result::Result<(), String> {
         let path = record.path.as_deref().ok_or("no file recorded")?;
-        // Only files inside the database's own backup folder: a catalog row never points dbkeep elsewhere.
-        let folder = self.config.database_dir(&record.database);
-        if path.parent() != Some(folder.as_path()) {
+        // Only the file the row names, in a folder named after its database: a damaged or
+        // edited catalog row can never point dbkeep at anything else (backup_dir may move).
+        let in_place = path.file_name().and_then(|n| n.to_str()) == record.file_name.as_deref()
+            && path.parent().and_then(Path::file_name)
+                == Some(std::ffi::OsStr::new(&record.database));
+        if !in_place {
             return Err(format!(
-                "{} is outside {}; not deleted",
+                "{} is not a backup file of `{}`; not deleted",
                 path.display(),
-                folder.display()
+                record.database
             ));
         }
         storage::remove_if_exists(path)

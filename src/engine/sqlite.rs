@@ -80,8 +80,15 @@ impl Engine for SqliteEngine {
     }
 
     fn check_copy(&self, copy: &Path) -> Result<()> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(copy, flags).map_err(|e| self.fail(e))?;
+        // `immutable`: nothing else touches the copy, and a read-only connection to a copy of a
+        // WAL database would otherwise leave -wal and -shm files behind it.
+        let mut uri = url::Url::from_file_path(copy)
+            .map_err(|()| self.fail(format!("{} is not an absolute path", copy.display())))?;
+        uri.set_query(Some("immutable=1"));
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(uri.as_str(), flags).map_err(|e| self.fail(e))?;
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |row| row.get(0))
             .map_err(|e| self.fail(format!("the copy failed its quick check: {e}")))?;

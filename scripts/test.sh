@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# Run the dbkeep test suite with the services it needs.
+#
+# Usage: scripts/test.sh [extra cargo test args...]
+#
+# What it does:
+#   1. Installs missing tools with apt-get (PostgreSQL server and client,
+#      sqlite3, zstd, gzip). Needs root or sudo only when something is missing.
+#   2. Main PostgreSQL server (trust auth, superuser "postgres"):
+#      uses the one answering on 127.0.0.1:5432 if there is one; otherwise
+#      starts the Debian cluster if it allows trust on 127.0.0.1; otherwise
+#      starts a private throwaway cluster.
+#   3. Password PostgreSQL server (scram-sha-256 over TCP): always a private
+#      throwaway cluster on 127.0.0.1:55432 (or the next free port), unless a
+#      server already there accepts the expected password and rejects others.
+#   4. Runs `cargo test --all-targets "$@"`, then stops and deletes every
+#      throwaway cluster, also on failure or Ctrl-C.
+#
+# Environment:
+#   DBKEEP_TEST_PG_URL            use this main server as-is (skips step 2 detection)
+#   DBKEEP_TEST_PG_PORT           port of the main server to look for/start (default 5432)
+#   DBKEEP_TEST_PG_AUTH_PORT      port for the password server (default 55432)
+#   DBKEEP_TEST_PG_AUTH_PASSWORD  its password (default dbkeep-test-secret)
+#   DBKEEP_TEST_CMD               command to run instead of `cargo test --all-targets`
+#                                 (extra args are still appended), e.g. 'cargo nextest run'
+#   CI=true                       a PostgreSQL server that cannot be provided is an error
+#                                 instead of a warning (tests are never skipped in CI)
+
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+is_ci() { [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; }
+
+# A service we could not provide fails the run in CI; locally the tests that
+# need it decide what to do (they may skip), so only warn.
+service_missing() {
+    if is_ci; then
+        die "$* (CI=true: refusing to run the tests without it)"
+    fi
+    warn "$*; the tests that need it will fail"
+}
+
+if [[ $EUID -eq 0 ]]; then
+    SUDO=()
+else
+    SUDO=(sudo)
+fi
+
+# ---------------------------------------------------------------------------
+# Cleanup of everything this script started. Runs on any exit.
+# ---------------------------------------------------------------------------
+CLUSTERS=() # "datadir|tmpdir" of throwaway clusters to stop and delete
+
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+    local status=$?
+    local entry datadir tmpdir
+    for entry in "${CLUSTERS[@]}"; do
+        datadir=${entry%%|*}
+        tmpdir=${entry#*|}
+        if [[ -f "$datadir/postmaster.pid" ]]; then
+            as_pg "$PG_BIN/pg_ctl" -D "$datadir" -m immediate -w stop >/dev/null 2>&1 || true
+        fi
+        rm -rf -- "$tmpdir"
+    done
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------
+# 1. Tools
+# ---------------------------------------------------------------------------
+find_pg_bin() {
+    # Newest installed major version (Debian layout), else whatever is on PATH.
+    local dir
+    dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin 2>/dev/null |
+        sort -V | tail -n 1 || true)
+    if [[ -n "$dir" && -x "$dir/initdb" ]]; then
+        echo "$dir"
+    elif command -v initdb >/dev/null 2>&1; then
+        dirname "$(command -v initdb)"
+    fi
+}
+
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "missing packages ($*) and no apt-get; install them by hand"
+    if [[ $EUID -ne 0 ]] && ! command -v sudo >/dev/null 2>&1; then
+        die "missing packages ($*); run as root or install sudo"
+    fi
+    if [[ $APT_UPDATED -eq 0 ]]; then
+        log "apt-get update"
+        "${SUDO[@]}" apt-get update -qq
+        APT_UPDATED=1
+    fi
+    log "apt-get install $*"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+missing=()
+PG_BIN=$(find_pg_bin)
+if [[ -z "$PG_BIN" || ! -x "$PG_BIN/pgbench" || ! -x "$PG_BIN/pg_ctl" ]]; then
+    missing+=(postgresql)
+fi
+for tool in psql pg_dump pg_isready; do
+    command -v "$tool" >/dev/null 2>&1 || { missing+=(postgresql-client); break; }
+done
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v gzip >/dev/null 2>&1 || missing+=(gzip)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    apt_install "${missing[@]}"
+    PG_BIN=$(find_pg_bin)
+fi
+[[ -n "$PG_BIN" ]] || die "PostgreSQL server binaries (initdb, pg_ctl) not found"
+# Server tools (initdb, pg_ctl) are not on PATH on Debian; the tests may want them too.
+export PATH="$PG_BIN:$PATH"
+
+if [[ $EUID -eq 0 ]] && ! id -u postgres >/dev/null 2>&1; then
+    die "running as root but there is no 'postgres' user to own throwaway clusters (initdb refuses root)"
+fi
+
+# Run a PostgreSQL server command as the cluster owner: initdb and postgres
+# refuse to run as root. From / so an unreadable cwd does not bother them.
+as_pg() {
+    if [[ $EUID -eq 0 ]]; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        (cd / && "$@")
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port_from() {
+    local port=$1
+    while port_in_use "$port"; do
+        port=$((port + 1))
+        [[ $port -lt 65535 ]] || die "no free TCP port found"
+    done
+    echo "$port"
+}
+
+pg_answers() { pg_isready -q -h 127.0.0.1 -p "$1" -t 3 >/dev/null 2>&1; }
+
+# Can we log in as postgres without a password (trust)?
+pg_trust_ok() {
+    env -u PGPASSWORD PGCONNECT_TIMEOUT=5 \
+        psql -X -w -q -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1
+}
+
+pg_password_ok() { # port password
+    env PGPASSWORD="$2" PGCONNECT_TIMEOUT=5 \
+        psql -X -w -q -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1
+}
+
+wait_for_pg() { # port
+    local _
+    for _ in $(seq 1 30); do
+        pg_answers "$1" && return 0
+        sleep 1
+    done
+    return 1
+}
+
+# Create and start a throwaway cluster; sets STARTED_PORT. Not meant for $(...):
+# it must register the cluster in CLUSTERS of this shell for cleanup.
+STARTED_PORT=""
+start_private_cluster() { # label preferred_port password(or "") initdb-args...
+    local label=$1 port=$2 password=$3
+    shift 3
+    local tmpdir datadir
+    # Under /tmp (not $TMPDIR, which may be a private home dir) so the
+    # postgres user can always reach it.
+    tmpdir=$(mktemp -d "/tmp/dbkeep-test-$label.XXXXXX") || return 1
+    datadir="$tmpdir/data"
+    CLUSTERS+=("$datadir|$tmpdir")
+    if [[ $EUID -eq 0 ]]; then
+        chown postgres: "$tmpdir" || return 1
+    fi
+    if [[ -n "$password" ]]; then
+        (umask 077 && printf '%s\n' "$password" >"$tmpdir/pwfile") || return 1
+        if [[ $EUID -eq 0 ]]; then
+            chown postgres: "$tmpdir/pwfile" || return 1
+        fi
+        set -- "$@" "--pwfile=$tmpdir/pwfile"
+    fi
+    if ! as_pg "$PG_BIN/initdb" -D "$datadir" -U postgres --no-sync --encoding=UTF8 --locale=C "$@" \
+        >"$tmpdir/initdb.log" 2>&1; then
+        cat "$tmpdir/initdb.log" >&2
+        return 1
+    fi
+    rm -f "$tmpdir/pwfile"
+    port=$(free_port_from "$port")
+    # Socket in the data dir: no clash with a system server's /var/run/postgresql.
+    # fsync off: throwaway data, faster tests.
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$datadir" -l "$tmpdir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$datadir' -c fsync=off" \
+        start >/dev/null; then
+        cat "$tmpdir/server.log" >&2 || true
+        return 1
+    fi
+    STARTED_PORT=$port
+}
+
+# ---------------------------------------------------------------------------
+# 2. Main server (trust auth)
+# ---------------------------------------------------------------------------
+PG_PORT=${DBKEEP_TEST_PG_PORT:-5432}
+MAIN_DESC=""
+
+debian_cluster_for_port() { # port -> "version name" of a Debian cluster on it
+    command -v pg_lsclusters >/dev/null 2>&1 || return 0
+    pg_lsclusters -h 2>/dev/null | awk -v p="$1" '$3 == p { print $1, $2; exit }'
+}
+
+hba_trusts_localhost() { # hba file
+    [[ -r "$1" ]] || return 1
+    grep -Eq '^[[:space:]]*host[[:space:]]+all[[:space:]]+(all|postgres)[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust([[:space:]]|$)' "$1"
+}
+
+if [[ -n "${DBKEEP_TEST_PG_URL:-}" ]]; then
+    MAIN_DESC="given by DBKEEP_TEST_PG_URL"
+    if ! env PGCONNECT_TIMEOUT=5 psql -X -w -q "$DBKEEP_TEST_PG_URL" -Atc 'select 1' >/dev/null 2>&1; then
+        service_missing "PostgreSQL at DBKEEP_TEST_PG_URL does not answer"
+    fi
+else
+    if pg_answers "$PG_PORT" && pg_trust_ok "$PG_PORT"; then
+        MAIN_DESC="already running on 127.0.0.1:$PG_PORT"
+    else
+        if pg_answers "$PG_PORT"; then
+            log "PostgreSQL on 127.0.0.1:$PG_PORT does not let 'postgres' in without a password; not using it"
+        else
+            cluster=$(debian_cluster_for_port "$PG_PORT")
+            if [[ -n "$cluster" ]]; then
+                read -r ver name <<<"$cluster"
+                if hba_trusts_localhost "/etc/postgresql/$ver/$name/pg_hba.conf"; then
+                    log "starting Debian cluster $ver/$name"
+                    if "${SUDO[@]}" pg_ctlcluster "$ver" "$name" start && wait_for_pg "$PG_PORT" &&
+                        pg_trust_ok "$PG_PORT"; then
+                        MAIN_DESC="Debian cluster $ver/$name on 127.0.0.1:$PG_PORT (started)"
+                    else
+                        warn "could not use Debian cluster $ver/$name"
+                    fi
+                fi
+            fi
+        fi
+        if [[ -z "$MAIN_DESC" ]]; then
+            log "starting a throwaway PostgreSQL cluster (trust auth)"
+            if start_private_cluster main "$PG_PORT" "" --auth=trust && pg_trust_ok "$STARTED_PORT"; then
+                PG_PORT=$STARTED_PORT
+                MAIN_DESC="throwaway cluster on 127.0.0.1:$PG_PORT"
+            fi
+        fi
+    fi
+    export DBKEEP_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+    if [[ -z "$MAIN_DESC" ]]; then
+        service_missing "no PostgreSQL server with trust auth could be found or started"
+        MAIN_DESC="NOT AVAILABLE"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# 3. Password server (scram-sha-256 over TCP)
+# ---------------------------------------------------------------------------
+AUTH_PORT=${DBKEEP_TEST_PG_AUTH_PORT:-55432}
+export DBKEEP_TEST_PG_AUTH_PASSWORD=${DBKEEP_TEST_PG_AUTH_PASSWORD:-dbkeep-test-secret}
+AUTH_DESC=""
+
+# Reuse a server already there only if it really checks this password:
+# tests rely on a wrong password being rejected.
+if pg_answers "$AUTH_PORT" &&
+    pg_password_ok "$AUTH_PORT" "$DBKEEP_TEST_PG_AUTH_PASSWORD" &&
+    ! pg_password_ok "$AUTH_PORT" "not-$DBKEEP_TEST_PG_AUTH_PASSWORD"; then
+    AUTH_DESC="already running on 127.0.0.1:$AUTH_PORT"
+else
+    log "starting a throwaway PostgreSQL cluster (scram-sha-256 over TCP)"
+    if start_private_cluster auth "$AUTH_PORT" "$DBKEEP_TEST_PG_AUTH_PASSWORD" \
+        --auth-local=trust --auth-host=scram-sha-256 &&
+        pg_password_ok "$STARTED_PORT" "$DBKEEP_TEST_PG_AUTH_PASSWORD"; then
+        AUTH_PORT=$STARTED_PORT
+        AUTH_DESC="throwaway cluster on 127.0.0.1:$AUTH_PORT"
+    fi
+fi
+export DBKEEP_TEST_PG_AUTH_URL="postgres://postgres@127.0.0.1:$AUTH_PORT/postgres"
+if [[ -z "$AUTH_DESC" ]]; then
+    service_missing "no password-protected PostgreSQL server could be started"
+    AUTH_DESC="NOT AVAILABLE"
+fi
+
+# ---------------------------------------------------------------------------
+# 4. Tests
+# ---------------------------------------------------------------------------
+log "main PostgreSQL:     $DBKEEP_TEST_PG_URL ($MAIN_DESC)"
+log "password PostgreSQL: $DBKEEP_TEST_PG_AUTH_URL ($AUTH_DESC)"
+log "pg_dump: $(command -v pg_dump) ($(pg_dump --version))"
+
+# Not exec: the EXIT trap must still stop the throwaway clusters.
+status=0
+if [[ -n "${DBKEEP_TEST_CMD:-}" ]]; then
+    log "running: $DBKEEP_TEST_CMD $*"
+    bash -c "$DBKEEP_TEST_CMD \"\$@\"" test-cmd "$@" || status=$?
+else
+    log "running: cargo test --all-targets $*"
+    cargo test --all-targets "$@" || status=$?
+fi
+exit "$status"
