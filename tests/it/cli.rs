@@ -1,0 +1,305 @@
+//! Command-line surface: help texts, human-readable output, `init`, `demo`,
+//! `list` filters and configuration discovery.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::common::*;
+
+const APP_DB: &str = "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n";
+
+fn app_sandbox() -> Sandbox {
+    let sb = Sandbox::new();
+    create_sample_sqlite(&sb.path().join("app.db"));
+    sb.write_config(APP_DB);
+    sb
+}
+
+#[test]
+fn help_snapshot() {
+    let sb = Sandbox::new();
+    let run = run_cmd(sb.bare_cmd().arg("--help"));
+    run.assert_success();
+    snapshot_settings(&sb).bind(|| insta::assert_snapshot!("help", run.stdout));
+}
+
+#[test]
+fn backup_help_snapshot() {
+    let sb = Sandbox::new();
+    let run = run_cmd(sb.bare_cmd().args(["backup", "--help"]));
+    run.assert_success();
+    snapshot_settings(&sb).bind(|| insta::assert_snapshot!("backup_help", run.stdout));
+}
+
+#[test]
+fn backup_and_list_output_snapshots() {
+    let sb = app_sandbox();
+    let backup = sb.run(&["backup"]);
+    backup.assert_success();
+    let list = sb.run(&["list"]);
+    list.assert_success();
+    let settings = snapshot_settings(&sb);
+    settings.bind(|| {
+        insta::assert_snapshot!("backup_output", backup.stdout);
+        insta::assert_snapshot!("list_output", list.stdout);
+    });
+}
+
+#[test]
+fn list_json_has_exactly_the_documented_fields() {
+    let sb = app_sandbox();
+    sb.run(&["backup"]).assert_success();
+    let rows = sb.list_json();
+    assert_eq!(rows.len(), 1);
+    let row = rows[0].as_object().expect("row is an object");
+    let mut keys: Vec<&str> = row.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected = JSON_FIELDS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+
+    assert!(row["id"].is_number());
+    assert_eq!(row["trigger"], "manual");
+    assert!(row["duration_ms"].is_number(), "{row:?}");
+    for field in ["started_at", "finished_at"] {
+        let value = row[field].as_str().expect("timestamp string");
+        let parsed = chrono::DateTime::parse_from_rfc3339(value)
+            .unwrap_or_else(|e| panic!("{field} = {value:?} is not RFC 3339: {e}"));
+        assert_eq!(parsed.offset().local_minus_utc(), 0, "{field} is not UTC");
+    }
+    assert!(row["pruned_at"].is_null());
+
+    // With no backups at all, the output is an empty array.
+    let empty = Sandbox::new();
+    empty.write_config(APP_DB);
+    assert!(empty.list_json().is_empty());
+}
+
+#[test]
+fn list_filters_by_database_status_and_limit() {
+    let sb = Sandbox::new();
+    create_sample_sqlite(&sb.path().join("app.db"));
+    sb.write_config(
+        "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n\n\
+         [[databases]]\nname = \"gone\"\nurl = \"sqlite:gone.db\"\n",
+    );
+    sb.run(&["backup"]).assert_code(1);
+    sb.run(&["backup", "--database", "app"]).assert_success();
+
+    let all = sb.list_json();
+    assert_eq!(all.len(), 3, "{all:#?}");
+    let ids: Vec<i64> = all.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    let started: Vec<&str> = all
+        .iter()
+        .map(|r| r["started_at"].as_str().unwrap())
+        .collect();
+    let mut sorted = started.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(started, sorted, "not newest first: {ids:?}");
+
+    let json = |args: &[&str]| {
+        let mut full = vec!["list", "--json"];
+        full.extend_from_slice(args);
+        let run = sb.run(&full);
+        run.assert_success();
+        parse_rows(&run.stdout)
+    };
+    let failed = json(&["--status", "failed"]);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["database"], "gone");
+    let ok = json(&["--status", "success"]);
+    assert_eq!(ok.len(), 2);
+    assert!(ok.iter().all(|r| r["database"] == "app"));
+    assert_eq!(json(&["--database", "gone"]).len(), 1);
+    let limited = json(&["--limit", "1"]);
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0]["id"], all[0]["id"]);
+    assert!(json(&["--status", "in_progress"]).is_empty());
+}
+
+#[test]
+fn backup_of_unknown_database_is_a_usage_error() {
+    let sb = app_sandbox();
+    let run = sb.run(&["backup", "--database", "nosuch"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("nosuch"), "{run:?}");
+    assert!(files_below(&sb.backup_dir()).is_empty());
+    assert!(sb.list_json().is_empty());
+}
+
+#[test]
+fn backup_selects_databases_by_name() {
+    let sb = Sandbox::new();
+    create_sample_sqlite(&sb.path().join("app.db"));
+    sb.write_config(
+        "[[databases]]\nname = \"one\"\nurl = \"sqlite:app.db\"\n\n\
+         [[databases]]\nname = \"two\"\nurl = \"sqlite:app.db\"\n\n\
+         [[databases]]\nname = \"three\"\nurl = \"sqlite:app.db\"\n",
+    );
+    let run = sb.run(&["backup", "--database", "one", "--database", "three"]);
+    run.assert_success();
+    let oks: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("ok")).collect();
+    assert_eq!(oks.len(), 2, "{run:?}");
+    let mut names: Vec<String> = sb
+        .list_json()
+        .iter()
+        .map(|r| r["database"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["one", "three"]);
+}
+
+#[test]
+fn init_writes_a_valid_config_and_refuses_to_overwrite() {
+    let sb = Sandbox::new();
+    let run = run_cmd(sb.bare_cmd().arg("init"));
+    run.assert_success();
+    let config_path = sb.path().join("dbkeep.toml");
+    let original = fs::read_to_string(&config_path).expect("init wrote ./dbkeep.toml");
+
+    // The generated config validates.
+    run_cmd(sb.bare_cmd().arg("list")).assert_success();
+
+    // It works for a backup once a database is added (or right away when
+    // it lists no databases yet).
+    let mut table: toml::Table = toml::from_str(&original).expect("init wrote valid TOML");
+    let has_databases = table
+        .get("databases")
+        .and_then(|d| d.as_array())
+        .is_some_and(|a| !a.is_empty());
+    if !has_databases {
+        // With nothing configured there is nothing to back up: either a
+        // no-op success or a clear usage error, never a config parse error.
+        let empty = run_cmd(sb.bare_cmd().arg("backup"));
+        assert!(
+            empty.code == Some(0)
+                || (empty.code == Some(2) && empty.stderr.contains("no databases")),
+            "{empty:?}"
+        );
+        assert!(files_below(&sb.path().join("backups")).is_empty());
+    }
+    create_sample_sqlite(&sb.path().join("mine.db"));
+    let backup = if has_databases {
+        // Keep the template's own entries and add ours next to them.
+        let mut db = toml::Table::new();
+        db.insert("name".into(), "mine".into());
+        db.insert("url".into(), "sqlite:mine.db".into());
+        table
+            .get_mut("databases")
+            .and_then(|d| d.as_array_mut())
+            .expect("databases is an array")
+            .push(toml::Value::Table(db));
+        fs::write(&config_path, toml::to_string(&table).unwrap()).unwrap();
+        run_cmd(sb.bare_cmd().args(["backup", "--database", "mine"]))
+    } else {
+        // Append an entry to the commented template, as a user would.
+        let edited =
+            format!("{original}\n[[databases]]\nname = \"mine\"\nurl = \"sqlite:mine.db\"\n");
+        fs::write(&config_path, edited).unwrap();
+        run_cmd(sb.bare_cmd().arg("backup"))
+    };
+    backup.assert_success();
+    let list = run_cmd(sb.bare_cmd().args(["list", "--json"]));
+    list.assert_success();
+    let rows = parse_rows(&list.stdout);
+    assert_eq!(rows.len(), 1);
+    let path = assert_success_row(&rows[0], "mine", "sqlite");
+    assert!(path.exists());
+
+    // A second init refuses to overwrite and leaves the file alone.
+    let current = fs::read_to_string(&config_path).unwrap();
+    let again = run_cmd(sb.bare_cmd().arg("init"));
+    again.assert_code(2);
+    assert_eq!(fs::read_to_string(&config_path).unwrap(), current);
+
+    // --config chooses where init writes.
+    let custom = sb.path().join("custom.toml");
+    run_cmd(sb.bare_cmd().arg("--config").arg(&custom).arg("init")).assert_success();
+    assert!(custom.exists());
+    run_cmd(sb.bare_cmd().arg("--config").arg(&custom).arg("init")).assert_code(2);
+}
+
+#[test]
+fn demo_leaves_one_successful_backup() {
+    let sb = Sandbox::new();
+    let dir = sb.path().join("demo");
+    let run = run_cmd(sb.bare_cmd().arg("demo").arg(&dir));
+    run.assert_success();
+    assert!(dir.join("app.db").exists());
+    let config = dir.join("dbkeep.toml");
+    assert!(config.exists());
+
+    let list = run_cmd(
+        sb.bare_cmd()
+            .arg("--config")
+            .arg(&config)
+            .args(["list", "--json"]),
+    );
+    list.assert_success();
+    let rows = parse_rows(&list.stdout);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let database = rows[0]["database"].as_str().unwrap().to_string();
+    let path = assert_success_row(&rows[0], &database, "sqlite");
+    assert!(path.exists());
+    assert!(
+        path.starts_with(&dir),
+        "{} is outside the demo dir",
+        path.display()
+    );
+    assert_eq!(rows[0]["sha256"].as_str(), Some(sha256sum(&path).as_str()));
+}
+
+#[test]
+fn config_is_found_via_env_and_current_directory() {
+    // ./dbkeep.toml in the working directory.
+    let sb = app_sandbox();
+    run_cmd(sb.bare_cmd().arg("backup")).assert_success();
+    assert_eq!(files_below(&sb.db_dir("app")).len(), 1);
+
+    // DBKEEP_CONFIG points elsewhere.
+    let other = Sandbox::new();
+    create_sample_sqlite(&other.path().join("app.db"));
+    let cfg = other.path().join("elsewhere.toml");
+    fs::write(&cfg, APP_DB).unwrap();
+    run_cmd(sb.bare_cmd().env("DBKEEP_CONFIG", &cfg).arg("backup")).assert_success();
+    assert_eq!(files_below(&other.db_dir("app")).len(), 1);
+    assert_eq!(files_below(&sb.db_dir("app")).len(), 1);
+}
+
+#[test]
+fn backup_dir_env_overrides_config() {
+    let sb = app_sandbox();
+    let elsewhere = sb.path().join("elsewhere");
+    run_cmd(sb.cmd().env("DBKEEP_BACKUP_DIR", &elsewhere).arg("backup")).assert_success();
+    let rows = sb.rows_for("app");
+    let path = assert_success_row(&rows[0], "app", "sqlite");
+    assert_eq!(path.parent(), Some(elsewhere.join("app").as_path()));
+    assert!(files_below(&sb.backup_dir()).is_empty());
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_folder() {
+    let sb = Sandbox::new();
+    let sub = sb.path().join("conf");
+    fs::create_dir(&sub).unwrap();
+    create_sample_sqlite(&sub.join("app.db"));
+    let cfg = sub.join("dbkeep.toml");
+    fs::write(&cfg, format!("backup_dir = \"out\"\n\n{APP_DB}")).unwrap();
+
+    // Run from the sandbox root, not from the config folder.
+    run_cmd(sb.bare_cmd().arg("--config").arg(&cfg).arg("backup")).assert_success();
+    let files = files_below(&sub.join("out").join("app"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        sub.join("dbkeep.sqlite3").exists(),
+        "catalog not beside the config"
+    );
+    let stray: Vec<PathBuf> = files_below(sb.path())
+        .into_iter()
+        .filter(|p| !p.starts_with(&sub))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "files created outside the config folder: {stray:?}"
+    );
+}

@@ -1,0 +1,17 @@
+//! Integration tests for the `dbkeep` binary.
+//!
+//! PostgreSQL tests need the servers described by `DBKEEP_TEST_PG_URL` and
+//! `DBKEEP_TEST_PG_AUTH_URL` (started by `scripts/test.sh`); they fail with
+//! a hint when those servers are not reachable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod cli;
+mod config;
+mod crash;
+mod failures;
+mod postgres;
+mod retention;
+mod sqlite;
