@@ -74,6 +74,46 @@ string_enum! {
 }
 
 string_enum! {
+    /// What became of one scheduled fire.
+    Outcome {
+        /// Claimed by a process and backing up now.
+        Running => "running",
+        /// A backup ran; `backup_id` names it.
+        Ran => "ran",
+        /// Not run: the previous backup of the database was still going, or it could not start.
+        Skipped => "skipped",
+        /// Its time passed while no dbkeep was running.
+        Missed => "missed",
+    }
+}
+
+/// The identifier of one scheduled fire.
+pub type FireId = i64;
+
+/// One row of the job history: a schedule's fire and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FireRecord {
+    /// History identifier.
+    pub id: FireId,
+    /// The configured database name.
+    pub database: String,
+    /// The cron expression that fired.
+    pub schedule: String,
+    /// The instant the schedule named.
+    #[serde(serialize_with = "rfc3339")]
+    pub planned_at: DateTime<Utc>,
+    /// When the backup actually started, if it did.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// The backup it ran.
+    pub backup_id: Option<BackupId>,
+    /// Why it was skipped or missed, or that it was a catch-up.
+    pub detail: Option<String>,
+}
+
+string_enum! {
     /// The kind of database backed up.
     Kind {
         /// A SQLite file.
@@ -232,4 +272,38 @@ pub trait Catalog: Send + Sync {
     /// # Errors
     /// When the catalog cannot be read.
     fn name_in_use(&self, database: &str, file_name: &str) -> Result<bool>;
+
+    /// Records a fire of `schedule` planned for `planned_at` with `outcome`, unless a row for
+    /// that fire exists already. Returns its id when this call created it: with `Running`,
+    /// that is the claim that makes a fire run exactly once across processes.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn claim_fire(
+        &self,
+        database: &str,
+        schedule: &str,
+        planned_at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: Option<&str>,
+    ) -> Result<Option<FireId>>;
+
+    /// Records what became of a claimed fire.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn finish_fire(
+        &self,
+        id: FireId,
+        outcome: Outcome,
+        started_at: Option<DateTime<Utc>>,
+        backup_id: Option<BackupId>,
+        detail: Option<&str>,
+    ) -> Result<()>;
+
+    /// The fires of `database` (and `schedule`, when given), newest planned first.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn fires(&self, database: &str, schedule: Option<&str>, limit: u32) -> Result<Vec<FireRecord>>;
 }

@@ -6,6 +6,8 @@ mod init;
 mod list;
 mod prune;
 mod render;
+mod schedule;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +27,10 @@ struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// Log format: text for people, json for log collectors (one object per line)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +43,10 @@ enum Command {
     List(list::Args),
     /// Delete backups that the retention policy lets go
     Prune(prune::Args),
+    /// Run scheduled backups until stopped (SIGINT/SIGTERM shut down gracefully)
+    Serve(serve::Args),
+    /// Show each schedule, its next fire time and its last outcome
+    Schedule(schedule::Args),
     /// Write a commented example dbkeep.toml
     Init(init::Args),
     /// Create a sample database and config, back it up, and list the result
@@ -56,7 +66,9 @@ pub const EXIT_USAGE: u8 = 2;
 /// Runs the command line and turns every error into a message and an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    // The service's log is its record of what ran; one-shot commands print results instead.
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_tracing(cli.verbose + u8::from(serving), cli.log_format);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -76,22 +88,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::run(&config_path, args),
         Command::List(args) => list::run(&config_path, args),
         Command::Prune(args) => prune::run(&config_path, args),
+        Command::Serve(args) => serve::run(&config_path, args),
+        Command::Schedule(args) => schedule::run(&config_path, args),
         Command::Init(args) => init::run(&config_path, args),
         Command::Demo(args) => demo::run(args),
     }
 }
 
-fn init_tracing(verbose: u8) {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines
+    Text,
+    /// One JSON object per line
+    Json,
+}
+
+fn init_tracing(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "error",
         1 => "info",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 /// Loads and validates the configuration, then opens its catalog (recovering dead runs).

@@ -5,11 +5,15 @@ mod database;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 pub use database::{Compression, DatabaseConfig, PgTarget, Schedule, Secret, Target};
+
+/// The schedule every database without `schedules` gets: daily at midnight.
+pub const DEFAULT_SCHEDULE: &str = "0 0 * * *";
 
 /// The name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "dbkeep.toml";
@@ -43,6 +47,25 @@ pub struct Config {
     pub pg_dump_path: Option<PathBuf>,
     /// The databases to back up, in file order.
     pub databases: Vec<DatabaseConfig>,
+    /// How `dbkeep serve` runs schedules.
+    pub service: ServiceSettings,
+}
+
+/// Settings of the scheduler in `dbkeep serve` (and in an embedding application).
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// The zone cron expressions are read in.
+    pub timezone: chrono_tz::Tz,
+    /// A fire missed while dbkeep was not running is caught up at start if it is this recent.
+    pub misfire_grace: Duration,
+    /// A backup running longer than this is stopped and recorded as failed.
+    pub backup_timeout: Duration,
+    /// A backup that produces no bytes for this long is stopped and recorded as failed.
+    pub stall_timeout: Duration,
+    /// At most this many backups run at once, across databases.
+    pub max_concurrent_backups: usize,
+    /// On shutdown, running backups get this long to finish before they are cancelled.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +76,12 @@ struct RawConfig {
     keep_last: Option<Spanned<u32>>,
     catalog: Option<String>,
     pg_dump_path: Option<String>,
+    timezone: Option<Spanned<String>>,
+    misfire_grace: Option<Spanned<String>>,
+    backup_timeout: Option<Spanned<String>>,
+    stall_timeout: Option<Spanned<String>>,
+    shutdown_grace: Option<Spanned<String>>,
+    max_concurrent_backups: Option<Spanned<u32>>,
     #[serde(default)]
     databases: Vec<database::RawDatabase>,
 }
@@ -170,6 +199,28 @@ impl Config {
             None => 1,
         };
 
+        let service = ServiceSettings {
+            timezone: timezone(&source, raw.timezone.as_ref())?,
+            misfire_grace: duration(&source, "misfire_grace", raw.misfire_grace.as_ref(), "1h")?,
+            backup_timeout: duration(&source, "backup_timeout", raw.backup_timeout.as_ref(), "6h")?,
+            stall_timeout: duration(&source, "stall_timeout", raw.stall_timeout.as_ref(), "10m")?,
+            shutdown_grace: duration(
+                &source,
+                "shutdown_grace",
+                raw.shutdown_grace.as_ref(),
+                "30s",
+            )?,
+            max_concurrent_backups: match raw.max_concurrent_backups {
+                Some(n) if *n.get_ref() == 0 => {
+                    return Err(
+                        source.error(n.span(), "`max_concurrent_backups` must be at least 1")
+                    );
+                }
+                Some(n) => n.into_inner() as usize,
+                None => 2,
+            },
+        };
+
         let mut databases: Vec<DatabaseConfig> = Vec::with_capacity(raw.databases.len());
         for raw_db in raw.databases {
             let db = raw_db.validate(&source, &base)?;
@@ -196,6 +247,7 @@ impl Config {
                 }
             }),
             databases,
+            service,
         })
     }
 
@@ -235,6 +287,40 @@ impl Config {
     /// The folder holding `database`'s backup files.
     pub fn database_dir(&self, database: &str) -> PathBuf {
         self.backup_dir.join(database)
+    }
+}
+
+fn duration(
+    source: &Source<'_>,
+    key: &str,
+    value: Option<&Spanned<String>>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(humantime::parse_duration(default).unwrap_or_default());
+    };
+    match humantime::parse_duration(value.get_ref()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(source.error(
+            value.span(),
+            format!("`{key}` = \"{}\" is not a duration; write e.g. \"30s\", \"10m\", \"6h\" or \"1h 30m\"", value.get_ref()),
+        )),
+    }
+}
+
+fn timezone(
+    source: &Source<'_>,
+    value: Option<&Spanned<String>>,
+) -> Result<chrono_tz::Tz, ConfigError> {
+    match value {
+        Some(name) => name.get_ref().parse().map_err(|_| {
+            source.error(
+                name.span(),
+                format!("`timezone` = \"{}\" is not an IANA time zone name; write e.g. \"Europe/Berlin\" or \"UTC\"", name.get_ref()),
+            )
+        }),
+        // The machine's zone, as cron users expect; UTC when the machine names none.
+        None => Ok(iana_time_zone::get_timezone().ok().and_then(|n| n.parse().ok()).unwrap_or(chrono_tz::UTC)),
     }
 }
 

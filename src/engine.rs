@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::Result;
+use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::config::{Config, DatabaseConfig, Target};
 
@@ -23,12 +24,13 @@ pub trait Engine: Send + Sync {
     fn file_name(&self, stamp: &str) -> (String, &'static str);
 
     /// Streams a consistent copy of the database into `out`. `scratch` is a path (in the
-    /// backup folder, which the caller removes afterwards) for any intermediate file.
+    /// backup folder, which the caller removes afterwards) for any intermediate file. When
+    /// `cancel` is raised the engine stops as soon as it can (killing any child process).
     ///
     /// # Errors
     /// [`crate::Error::Engine`] with the database tool's own message when no consistent
     /// copy could be made; I/O errors from `out`.
-    fn dump(&self, out: &mut dyn Write, scratch: &Path) -> Result<()>;
+    fn dump(&self, out: &mut dyn Write, scratch: &Path, cancel: &Cancel) -> Result<()>;
 
     /// Writes a consistent copy straight into the existing empty file `dest`, when this engine's
     /// native copy is a whole file (so an uncompressed backup needs no second pass).

@@ -41,6 +41,10 @@ pub enum Error {
     )]
     UnknownDatabase(String),
 
+    /// The backup was stopped from outside: a timeout, a stall or shutdown.
+    #[error("{0}")]
+    Cancelled(String),
+
     /// Another process is already backing up this database.
     #[error("a backup of `{0}` is already running in another process")]
     AlreadyRunning(String),

@@ -9,11 +9,12 @@
 //! # fn main() -> dbkeep::Result<()> {
 //! let config = dbkeep::Config::load(std::path::Path::new("dbkeep.toml"))?;
 //! let runner = dbkeep::Runner::open(config)?;
-//! let outcome = runner.backup("app", dbkeep::BackupOptions::default(), &dbkeep::pipeline::NoProgress)?;
+//! let outcome = runner.backup("app", &dbkeep::BackupOptions::default(), &dbkeep::pipeline::NoProgress)?;
 //! println!("{} {:?}", outcome.record.status, outcome.record.path);
 //! # Ok(()) }
 //! ```
 
+pub mod cancel;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -23,8 +24,11 @@ pub mod lock;
 pub mod pipeline;
 pub mod retention;
 pub mod runner;
+pub mod scheduler;
+pub mod service;
 pub mod storage;
 
 pub use config::Config;
 pub use error::{Error, Result};
 pub use runner::{BackupOptions, BackupOutcome, Pruned, Runner};
+pub use service::{Service, ServiceHandle};

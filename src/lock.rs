@@ -13,6 +13,24 @@ pub fn lock_dir(catalog: &Path) -> PathBuf {
     catalog.with_file_name(name)
 }
 
+/// Waits for and takes an exclusive lock on the file at `path` (created if absent, with its
+/// folder), held until the returned file is dropped.
+///
+/// # Errors
+/// When the file cannot be created or locked.
+pub fn exclusive(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        crate::storage::create_private_dir(dir)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    file.lock()?;
+    Ok(file)
+}
+
 /// An exclusive lock on one database's backups, held until dropped (or the process dies).
 #[derive(Debug)]
 pub struct DatabaseLock {

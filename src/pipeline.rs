@@ -7,6 +7,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::cancel::Cancel;
 use crate::config::Compression;
 
 /// Size of the buffer used to move bytes between stages.
@@ -91,6 +92,7 @@ pub struct Written {
 pub struct Pipeline<'p> {
     encoder: Encoder<HashingWriter<File>>,
     progress: &'p dyn Progress,
+    cancel: &'p Cancel,
     raw_bytes: u64,
 }
 
@@ -102,7 +104,8 @@ const ZSTD_LEVEL: i32 = 3;
 const ZSTD_WORKERS: u32 = 2;
 
 impl<'p> Pipeline<'p> {
-    /// A pipeline writing `compression`-compressed bytes into `file`.
+    /// A pipeline writing `compression`-compressed bytes into `file`; writes fail once `cancel`
+    /// is raised.
     ///
     /// # Errors
     /// When the compressor cannot be set up.
@@ -110,6 +113,7 @@ impl<'p> Pipeline<'p> {
         file: File,
         compression: Compression,
         progress: &'p dyn Progress,
+        cancel: &'p Cancel,
     ) -> io::Result<Self> {
         let sink = HashingWriter::new(file);
         let encoder = match compression {
@@ -127,6 +131,7 @@ impl<'p> Pipeline<'p> {
         Ok(Pipeline {
             encoder,
             progress,
+            cancel,
             raw_bytes: 0,
         })
     }
@@ -154,6 +159,9 @@ impl<'p> Pipeline<'p> {
 
 impl Write for Pipeline<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(reason) = self.cancel.reason() {
+            return Err(io::Error::other(reason));
+        }
         let n = match &mut self.encoder {
             Encoder::Gzip(e) => e.write(buf)?,
             Encoder::Zstd(e) => e.write(buf)?,

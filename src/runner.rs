@@ -7,6 +7,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
+use crate::cancel::Cancel;
 use crate::catalog::{
     BackupRecord, Catalog, ListFilter, NewBackup, SqliteCatalog, Status, Stored, Trigger,
 };
@@ -19,7 +20,7 @@ use crate::retention::{self, Policy};
 use crate::{Error, Result, storage};
 
 /// How a backup is started.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BackupOptions {
     /// What started it.
     pub trigger: Trigger,
@@ -27,6 +28,8 @@ pub struct BackupOptions {
     pub cleanup: bool,
     /// Use this retention instead of the configured one.
     pub retention_days: Option<u32>,
+    /// Raised from elsewhere to stop the backup; its reason becomes the recorded error.
+    pub cancel: Cancel,
 }
 
 impl Default for BackupOptions {
@@ -35,6 +38,7 @@ impl Default for BackupOptions {
             trigger: Trigger::Manual,
             cleanup: true,
             retention_days: None,
+            cancel: Cancel::new(),
         }
     }
 }
@@ -160,7 +164,7 @@ impl Runner {
     pub fn backup(
         &self,
         name: &str,
-        opts: BackupOptions,
+        opts: &BackupOptions,
         progress: &dyn Progress,
     ) -> Result<BackupOutcome> {
         let db = self.config.database(name)?;
@@ -182,7 +186,22 @@ impl Runner {
         })?;
         info!(database = name, id, file = %file_name, target = %db.target.display(), "backup started");
 
-        let result = write_backup(engine.as_ref(), &dir, &path, db.compression, progress);
+        let result = write_backup(
+            engine.as_ref(),
+            &dir,
+            &path,
+            db.compression,
+            progress,
+            &opts.cancel,
+        )
+        .and_then(|written| match opts.cancel.reason() {
+            // Cancelled after the last byte: the file is complete, but the caller gave up on it.
+            Some(reason) => {
+                let _ = storage::remove_if_exists(&path);
+                Err(Error::Cancelled(reason))
+            }
+            None => Ok(written),
+        });
         let duration_ms = clock.elapsed().as_millis() as u64;
         let finished_at = self.clock.now();
         match result {
@@ -206,7 +225,7 @@ impl Runner {
             }
             Err(e) => {
                 remove_temp_files(&path);
-                let message = e.to_string();
+                let message = opts.cancel.reason().unwrap_or_else(|| e.to_string());
                 self.catalog.fail(id, &message, finished_at, duration_ms)?;
                 warn!(database = name, id, error = %message, "backup failed");
             }
@@ -327,6 +346,7 @@ fn write_backup(
     path: &Path,
     compression: Compression,
     progress: &dyn Progress,
+    cancel: &Cancel,
 ) -> Result<Written> {
     storage::create_private_dir(dir).map_err(Error::io("cannot create backup folder", dir))?;
     let part = temp_path(path, "part");
@@ -356,10 +376,10 @@ fn write_backup(
             written
         }
         None => {
-            let mut out = Pipeline::new(file, compression, progress)
+            let mut out = Pipeline::new(file, compression, progress, cancel)
                 .map_err(Error::io("cannot compress into", &part))?;
             let scratch = temp_path(path, "snapshot");
-            let dumped = engine.dump(&mut out, &scratch);
+            let dumped = engine.dump(&mut out, &scratch, cancel);
             remove_sqlite_files(&scratch);
             dumped?;
             let written = out.finish().map_err(Error::io("cannot write", &part))?;

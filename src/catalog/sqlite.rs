@@ -8,11 +8,17 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::{M, Migrations};
 
-use super::{BackupId, BackupRecord, Catalog, ListFilter, NewBackup, Stored, format_time};
+use super::{
+    BackupId, BackupRecord, Catalog, FireId, FireRecord, ListFilter, NewBackup, Outcome, Stored,
+    format_time,
+};
 use crate::{Error, Result};
 
 /// Schema versions, applied in order; never edit one that has shipped, add the next.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_backups.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/0001_backups.sql")),
+    M::up(include_str!("../../migrations/0002_fires.sql")),
+];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
 pub struct SqliteCatalog {
@@ -38,6 +44,9 @@ impl SqliteCatalog {
             crate::storage::create_private_file(path)
                 .map_err(|e| err(format!("cannot create: {e}")))?;
         }
+        // Several processes may open a new catalog at once; one migrates while the others wait.
+        let _migrating = crate::lock::exclusive(&crate::lock::lock_dir(path).join(".catalog.lock"))
+            .map_err(|e| err(format!("cannot lock for migration: {e}")))?;
         let mut conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| err(e.to_string()))?;
@@ -208,6 +217,69 @@ impl Catalog for SqliteCatalog {
                 params![database, file_name],
                 |row| row.get(0),
             )
+            .map_err(|e| self.err(e))
+    }
+
+    fn claim_fire(
+        &self,
+        database: &str,
+        schedule: &str,
+        planned_at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: Option<&str>,
+    ) -> Result<Option<FireId>> {
+        let conn = self.conn();
+        let inserted = conn
+            .execute(
+                "INSERT INTO fires (database, schedule, planned_at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (database, schedule, planned_at) DO NOTHING",
+                params![database, schedule, format_time(&planned_at), outcome.as_str(), detail],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+    }
+
+    fn finish_fire(
+        &self,
+        id: FireId,
+        outcome: Outcome,
+        started_at: Option<DateTime<Utc>>,
+        backup_id: Option<BackupId>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE fires SET outcome = ?2, started_at = COALESCE(?3, started_at), backup_id = ?4,
+                 detail = COALESCE(?5, detail) WHERE id = ?1",
+                params![id, outcome.as_str(), started_at.as_ref().map(format_time), backup_id, detail],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn fires(&self, database: &str, schedule: Option<&str>, limit: u32) -> Result<Vec<FireRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, database, schedule, planned_at, started_at, outcome, backup_id, detail FROM fires
+                 WHERE database = ?1 AND (?2 IS NULL OR schedule = ?2) ORDER BY planned_at DESC, id DESC LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![database, schedule, limit], |row| {
+                Ok(FireRecord {
+                    id: row.get(0)?,
+                    database: row.get(1)?,
+                    schedule: row.get(2)?,
+                    planned_at: time(3, Some(row.get(3)?))?.unwrap_or_default(),
+                    started_at: time(4, row.get(4)?)?,
+                    outcome: parse(5, row.get(5)?)?,
+                    backup_id: row.get(6)?,
+                    detail: row.get(7)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
 }

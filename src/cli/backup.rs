@@ -78,12 +78,13 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         trigger: Trigger::Manual,
         cleanup: !args.no_cleanup,
         retention_days: args.retention_days,
+        ..BackupOptions::default()
     };
     let mut all_ok = true;
     for name in &names {
         let outcome = {
             let bar = Bar::new(name);
-            runner.backup(name, opts, &bar)
+            runner.backup(name, &opts, &bar)
         };
         match outcome {
             Ok(o) => {

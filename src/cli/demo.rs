@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runner = Runner::open(Config::load(&config_path)?)?;
     let outcome = runner.backup(
         "app",
-        BackupOptions::default(),
+        &BackupOptions::default(),
         &dbkeep::pipeline::NoProgress,
     )?;
     println!("$ dbkeep backup\n{}\n", render::outcome(&outcome));

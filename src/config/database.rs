@@ -147,7 +147,7 @@ pub struct DatabaseConfig {
     pub target: Target,
     /// Compression of the stored file.
     pub compression: Compression,
-    /// When the scheduler backs it up (empty: the default schedule).
+    /// When the scheduler backs it up (never empty: absent means daily at midnight).
     pub schedules: Vec<Schedule>,
     pub(crate) name_span: Range<usize>,
 }
@@ -215,7 +215,16 @@ impl RawDatabase {
             Target::Postgres(_) => Compression::Gzip,
         });
         let mut schedules = Vec::new();
-        for expr in self.schedules.unwrap_or_default() {
+        let exprs = self
+            .schedules
+            .unwrap_or_else(|| vec![Spanned::new(0..0, super::DEFAULT_SCHEDULE.to_string())]);
+        if exprs.is_empty() {
+            return Err(src.error(
+                self.name.span(),
+                format!("`schedules` of `{name}` is empty; remove it for the default (daily at midnight) or list cron expressions"),
+            ));
+        }
+        for expr in exprs {
             let cron = croner::Cron::from_str(expr.get_ref()).map_err(|e| {
                 src.error(
                     expr.span(),

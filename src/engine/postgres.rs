@@ -4,11 +4,14 @@
 //! its command line carries none, and `--no-password` stops it from ever waiting on a prompt.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::Engine;
+use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::config::PgTarget;
 use crate::{Error, Result};
@@ -31,6 +34,9 @@ impl PostgresEngine {
     fn spawn(&self) -> Result<(Child, Option<crate::config::Secret>)> {
         let password = self.target.resolve_password().map_err(Error::Engine)?;
         let mut cmd = Command::new(&self.pg_dump);
+        // Its own process group, so cancelling kills pg_dump and anything a wrapper script
+        // started, and a Ctrl-C meant for dbkeep is handled by dbkeep first.
+        cmd.process_group(0);
         cmd.arg("--no-password")
             .arg("--format=plain")
             .arg(format!("--dbname={}", self.target.url))
@@ -79,20 +85,40 @@ impl Engine for PostgresEngine {
         (format!("postgres_backup_{stamp}"), ".sql")
     }
 
-    fn dump(&self, out: &mut dyn Write, _scratch: &Path) -> Result<()> {
+    fn dump(&self, out: &mut dyn Write, _scratch: &Path, cancel: &Cancel) -> Result<()> {
         let (mut child, password) = self.spawn()?;
         let stderr = child.stderr.take().map(collect_stderr);
-        let copied = match child.stdout.take() {
+        let stdout = child.stdout.take();
+        let child = Arc::new(Mutex::new(child));
+        let kill = |child: &Mutex<Child>| {
+            let mut child = child.lock().unwrap_or_else(|p| p.into_inner());
+            // Only while the child is unreaped: its pid, and so its group, cannot be reused yet.
+            if let Ok(None) = child.try_wait() {
+                let group = rustix::process::Pid::from_child(&child);
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                let _ = child.kill();
+            }
+        };
+        {
+            let child = Arc::clone(&child);
+            cancel.on_cancel(move || kill(&child));
+        }
+        let copied = match stdout {
             Some(mut stdout) => crate::pipeline::copy(&mut stdout, out),
             None => Ok(0),
         };
         if copied.is_err() {
             // Our side failed (disk full, say): stop pg_dump rather than let it block.
-            let _ = child.kill();
+            kill(&child);
         }
         let status = child
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .wait()
             .map_err(|e| Error::Engine(format!("pg_dump: {e}")))?;
+        if let Some(reason) = cancel.reason() {
+            return Err(Error::Cancelled(reason));
+        }
         let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
         let redact = |text: String| match &password {
             Some(pw) if !pw.expose().is_empty() => text.replace(pw.expose(), "***"),

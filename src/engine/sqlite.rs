@@ -12,6 +12,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 use super::Engine;
+use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::{Error, Result};
 
@@ -64,7 +65,7 @@ impl Engine for SqliteEngine {
         (format!("sqlite_backup_{stamp}"), ".db")
     }
 
-    fn dump(&self, out: &mut dyn Write, scratch: &Path) -> Result<()> {
+    fn dump(&self, out: &mut dyn Write, scratch: &Path, _cancel: &Cancel) -> Result<()> {
         crate::storage::create_private_file(scratch)
             .map_err(Error::io("cannot create", scratch))?;
         self.backup_into(scratch)?;

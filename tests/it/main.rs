@@ -14,4 +14,5 @@ mod crash;
 mod failures;
 mod postgres;
 mod retention;
+mod service;
 mod sqlite;
