@@ -28,7 +28,7 @@ struct Cli {
     verbose: u8,
 
     /// Log format: text for people, json for log collectors (one object per line)
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
     #[command(subcommand)]
@@ -95,12 +95,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// How log lines are written.
+/// How log lines are written: human-readable lines, or one JSON object per line.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
-    /// Human-readable lines
     Text,
-    /// One JSON object per line
     Json,
 }
 

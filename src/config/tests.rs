@@ -64,6 +64,23 @@ fn environment_overrides_the_file() {
 }
 
 #[test]
+fn service_settings_have_defaults_and_parse_durations() {
+    let c = parse("[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n").unwrap();
+    let s = &c.service;
+    assert_eq!(s.misfire_grace.as_secs(), 3600);
+    assert_eq!(s.backup_timeout.as_secs(), 6 * 3600);
+    assert_eq!(s.stall_timeout.as_secs(), 600);
+    assert_eq!(s.shutdown_grace.as_secs(), 30);
+    assert_eq!(s.max_concurrent_backups, 2);
+    assert_eq!(c.databases[0].schedules.len(), 1);
+    assert_eq!(c.databases[0].schedules[0].expr, "0 0 * * *");
+    let c = parse("timezone = \"America/New_York\"\nshutdown_grace = \"1m 30s\"\nmax_concurrent_backups = 4\n").unwrap();
+    assert_eq!(c.service.timezone, chrono_tz::America::New_York);
+    assert_eq!(c.service.shutdown_grace.as_secs(), 90);
+    assert_eq!(c.service.max_concurrent_backups, 4);
+}
+
+#[test]
 fn schedules_accept_common_cron_forms() {
     let c = parse(
         "[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n\
@@ -167,6 +184,36 @@ fn bad_configs_name_the_key_the_line_and_the_fix() {
             "backup_dir = \n".into(),
             Some(1),
             &["backup_dir"],
+        ),
+        (
+            "bad duration",
+            "stall_timeout = \"ten minutes\"\n".into(),
+            Some(1),
+            &["stall_timeout", "ten minutes", "10m"],
+        ),
+        (
+            "zero duration",
+            "backup_timeout = \"0s\"\n".into(),
+            Some(1),
+            &["backup_timeout", "6h"],
+        ),
+        (
+            "bad timezone",
+            "timezone = \"Mars/Olympus\"\n".into(),
+            Some(1),
+            &["timezone", "Mars/Olympus", "Europe/Berlin"],
+        ),
+        (
+            "no concurrency",
+            "max_concurrent_backups = 0\n".into(),
+            Some(1),
+            &["max_concurrent_backups", "at least 1"],
+        ),
+        (
+            "empty schedules",
+            format!("{db}schedules = []\n"),
+            Some(2),
+            &["schedules", "empty", "daily at midnight"],
         ),
     ];
     for (what, text, line, words) in cases {

@@ -303,3 +303,34 @@ fn relative_paths_resolve_against_the_config_folder() {
         "files created outside the config folder: {stray:?}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let sandbox = app_sandbox();
+    let run = sandbox.run(&["--log-format", "json", "-v", "backup"]);
+    run.assert_success();
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(lines.len() >= 2, "expected start and end lines: {run:?}");
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let messages: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["fields"]["message"].as_str())
+        .collect();
+    assert!(
+        messages.contains(&"backup started") && messages.contains(&"backup succeeded"),
+        "{messages:?}"
+    );
+    let done = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "backup succeeded")
+        .unwrap();
+    assert_eq!(done["fields"]["database"], "app");
+    assert!(done["fields"]["size"].as_u64().unwrap() > 0);
+}
