@@ -1,6 +1,7 @@
 //! The catalog: the record of every backup attempt, behind a small trait.
 
 mod sqlite;
+mod sqlite_accounts;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod accounts;
 pub mod cancel;
 pub mod catalog;
 pub mod clock;

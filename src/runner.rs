@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use crate::cancel::Cancel;
 use crate::catalog::{
-    BackupRecord, Catalog, ListFilter, NewBackup, SqliteCatalog, Status, Stored, Trigger,
+    BackupId, BackupRecord, Catalog, ListFilter, NewBackup, SqliteCatalog, Status, Stored, Trigger,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Compression, Config, DatabaseConfig};
@@ -61,6 +61,29 @@ pub struct Pruned {
     pub reason: String,
     /// Why it could not be deleted, if it could not.
     pub error: Option<String>,
+}
+
+/// A backup that has its lock and its `in_progress` row, ready for [`Runner::complete`].
+pub struct Started {
+    /// The catalog row of this attempt.
+    pub id: BackupId,
+    database: String,
+    compression: Compression,
+    engine: Box<dyn Engine>,
+    dir: PathBuf,
+    path: PathBuf,
+    opts: BackupOptions,
+    clock: Instant,
+    _lock: DatabaseLock,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started")
+            .field("id", &self.id)
+            .field("database", &self.database)
+            .finish()
+    }
 }
 
 /// Runs backups and pruning for one configuration against one catalog.
@@ -155,7 +178,7 @@ impl Runner {
     }
 
     /// Backs up the database named `name` and, when it succeeds and `opts.cleanup` is set,
-    /// prunes its old backups.
+    /// prunes its old backups: [`Runner::begin`] then [`Runner::complete`].
     ///
     /// A failed backup is not an `Err`: it is a `failed` row in the returned outcome.
     ///
@@ -167,12 +190,21 @@ impl Runner {
         opts: &BackupOptions,
         progress: &dyn Progress,
     ) -> Result<BackupOutcome> {
+        let started = self.begin(name, opts)?;
+        self.complete(started, progress)
+    }
+
+    /// Takes the database's lock and records the attempt as `in_progress`; the returned
+    /// [`Started`] (whose `id` callers may hand out at once) is then run by [`Runner::complete`].
+    ///
+    /// # Errors
+    /// An unknown database, another run of the same database in progress, or a catalog failure.
+    pub fn begin(&self, name: &str, opts: &BackupOptions) -> Result<Started> {
         let db = self.config.database(name)?;
-        let _lock = DatabaseLock::try_acquire(&self.config.catalog, name)?
+        let lock = DatabaseLock::try_acquire(&self.config.catalog, name)?
             .ok_or_else(|| Error::AlreadyRunning(name.to_string()))?;
         let engine = engine::for_database(&self.config, db);
         let started_at = self.clock.now();
-        let clock = Instant::now();
         let dir = self.config.database_dir(name);
         let (file_name, path) = self.choose_name(db, engine.as_ref(), &dir, started_at)?;
         let id = self.catalog.begin(&NewBackup {
@@ -185,12 +217,41 @@ impl Runner {
             started_at,
         })?;
         info!(database = name, id, file = %file_name, target = %db.target.display(), "backup started");
+        Ok(Started {
+            id,
+            database: name.to_string(),
+            compression: db.compression,
+            engine,
+            dir,
+            path,
+            opts: opts.clone(),
+            clock: Instant::now(),
+            _lock: lock,
+        })
+    }
 
+    /// Runs a begun backup to its end, records it, and prunes when it succeeded.
+    ///
+    /// # Errors
+    /// A catalog failure.
+    pub fn complete(&self, started: Started, progress: &dyn Progress) -> Result<BackupOutcome> {
+        let Started {
+            id,
+            database,
+            compression,
+            engine,
+            dir,
+            path,
+            opts,
+            clock,
+            _lock,
+        } = started;
+        let name = database.as_str();
         let result = write_backup(
             engine.as_ref(),
             &dir,
             &path,
-            db.compression,
+            compression,
             progress,
             &opts.cancel,
         )
@@ -206,15 +267,13 @@ impl Runner {
         let finished_at = self.clock.now();
         match result {
             Ok(written) => {
-                self.catalog.succeed(
-                    id,
-                    &Stored {
-                        size_bytes: written.size_bytes,
-                        sha256: written.sha256,
-                        finished_at,
-                        duration_ms,
-                    },
-                )?;
+                let stored = Stored {
+                    size_bytes: written.size_bytes,
+                    sha256: written.sha256,
+                    finished_at,
+                    duration_ms,
+                };
+                self.catalog.succeed(id, &stored)?;
                 info!(
                     database = name,
                     id,
@@ -230,6 +289,7 @@ impl Runner {
                 warn!(database = name, id, error = %message, "backup failed");
             }
         }
+        drop(_lock);
         let record = self.catalog.get(id)?.ok_or_else(|| Error::Catalog {
             path: self.config.catalog.clone(),
             message: format!("backup #{id} vanished from the catalog"),

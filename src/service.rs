@@ -2,29 +2,26 @@
 //! once, at most `max_concurrent_backups` in all), enforces timeouts, and shuts down gracefully.
 //! `dbkeep serve` runs it; an application embeds it with [`Service::start`].
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+mod jobs;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
-use tokio::time::Instant;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::cancel::Cancel;
-use crate::catalog::{Outcome, Trigger};
+use crate::catalog::{BackupId, Trigger};
 use crate::clock::{Clock, SystemClock};
-use crate::pipeline::Progress;
-use crate::scheduler::{Claimed, Scheduler};
-use crate::{BackupOptions, Config, Error, Result, Runner};
+use crate::scheduler::{Claimed, Scheduler, Upcoming};
+use crate::{Config, Error, Result, Runner};
+
+pub(crate) use jobs::Jobs;
 
 /// The longest the scheduler sleeps at once, so a changed system clock is noticed.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// How soon a fire the catalog did not take is tried again.
 const RETRY: Duration = Duration::from_secs(1);
-/// How often a running backup is checked against its timeouts.
-const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The backup scheduler, ready to start.
 pub struct Service {
@@ -32,11 +29,49 @@ pub struct Service {
     clock: Arc<dyn Clock>,
 }
 
-/// A started service: keep it to shut the service down.
+/// A started service: keep it to run backups on demand, read its state, and shut it down.
 pub struct ServiceHandle {
-    runner: Arc<Runner>,
+    jobs: Arc<Jobs>,
+    status: Arc<ServiceStatus>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What the running service knows that the catalog does not: whether it is alive and when
+/// each schedule fires next.
+#[derive(Debug, Default)]
+pub struct ServiceStatus {
+    alive: AtomicBool,
+    upcoming: std::sync::Mutex<Vec<Upcoming>>,
+    timezone: std::sync::Mutex<Option<chrono_tz::Tz>>,
+}
+
+impl ServiceStatus {
+    /// Whether the scheduler loop is running.
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    /// Every schedule and its next fire.
+    pub fn upcoming(&self) -> Vec<Upcoming> {
+        self.upcoming
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The zone schedules are read in.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.timezone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    fn publish(&self, scheduler: &Scheduler) {
+        *self.upcoming.lock().unwrap_or_else(|p| p.into_inner()) = scheduler.upcoming();
+        *self.timezone.lock().unwrap_or_else(|p| p.into_inner()) = Some(scheduler.timezone());
+    }
 }
 
 impl Service {
@@ -70,19 +105,22 @@ impl Service {
         })
         .await?;
         log_summary(&self.runner, &scheduler);
+        let status = Arc::new(ServiceStatus::default());
+        status.publish(&scheduler);
+        status.alive.store(true, Ordering::Relaxed);
+        let jobs = Jobs::new(Arc::clone(&self.runner), Arc::clone(&self.clock));
         let (shutdown, stop) = watch::channel(false);
-        let state = Loop {
-            runner: Arc::clone(&self.runner),
-            clock: self.clock,
-            running: Arc::new(Mutex::new(HashMap::new())),
-            permits: Arc::new(Semaphore::new(
-                self.runner.config().service.max_concurrent_backups,
-            )),
-            tasks: JoinSet::new(),
-        };
-        let task = tokio::spawn(state.run(scheduler, catch_ups, stop));
+        let task = tokio::spawn(run(
+            Arc::clone(&jobs),
+            self.clock,
+            Arc::clone(&status),
+            scheduler,
+            catch_ups,
+            stop,
+        ));
         Ok(ServiceHandle {
-            runner: self.runner,
+            jobs,
+            status,
             shutdown,
             task,
         })
@@ -90,9 +128,24 @@ impl Service {
 }
 
 impl ServiceHandle {
-    /// The runner the service backs up with, for backups on demand.
+    /// The runner the service backs up with, and through it the configuration and catalog.
     pub fn runner(&self) -> &Arc<Runner> {
-        &self.runner
+        &self.jobs.runner
+    }
+
+    /// The scheduler's live state.
+    pub fn status(&self) -> &Arc<ServiceStatus> {
+        &self.status
+    }
+
+    /// Starts a backup of `database` now (trigger `api`) and returns its catalog id once it is
+    /// recorded `in_progress`; it runs in the background under the same limits as scheduled ones.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyRunning`] when that database is backing up, [`Error::UnknownDatabase`],
+    /// or a catalog failure.
+    pub async fn backup_now(&self, database: &str) -> Result<BackupId> {
+        self.jobs.start_now(database, Trigger::Api).await
     }
 
     /// Stops firing, gives running backups `shutdown_grace` to finish, cancels the rest
@@ -119,12 +172,7 @@ async fn blocking<T: Send + 'static>(
 fn log_summary(runner: &Runner, scheduler: &Scheduler) {
     let config = runner.config();
     let tz = scheduler.timezone();
-    info!(
-        config = %config.path.display(),
-        databases = config.databases.len(),
-        timezone = %tz,
-        "dbkeep service starting"
-    );
+    info!(config = %config.path.display(), databases = config.databases.len(), timezone = %tz, "dbkeep service starting");
     for u in scheduler.upcoming() {
         let next = u
             .next
@@ -134,218 +182,75 @@ fn log_summary(runner: &Runner, scheduler: &Scheduler) {
     }
 }
 
-/// Watches a running backup's bytes so the watchdog can tell a stall.
-struct Activity {
-    started: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Progress for Activity {
-    fn advance(&self, _bytes: u64) {
-        self.last_ms
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-struct Loop {
-    runner: Arc<Runner>,
+/// The scheduler loop: claim due fires, hand them to `jobs`, sleep until the next one.
+async fn run(
+    jobs: Arc<Jobs>,
     clock: Arc<dyn Clock>,
-    /// The databases backing up in this process, with the flag that cancels each.
-    running: Arc<Mutex<HashMap<String, Cancel>>>,
-    permits: Arc<Semaphore>,
-    tasks: JoinSet<()>,
-}
-
-impl Loop {
-    async fn run(
-        mut self,
-        mut scheduler: Scheduler,
-        catch_ups: Vec<Claimed>,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        for fire in catch_ups {
-            self.dispatch(fire);
-        }
-        loop {
-            let now = self.clock.now();
-            let runner = Arc::clone(&self.runner);
-            let joined = tokio::task::spawn_blocking(move || {
-                let due = scheduler.due(runner.catalog(), now);
-                (scheduler, due)
-            })
-            .await;
-            let Ok((planned, due)) = joined else {
-                warn!("the scheduler thread panicked; no more backups will be scheduled");
-                break;
-            };
-            scheduler = planned;
-            let (due, retry) = match due {
-                Ok(due) => (due, Duration::ZERO),
-                Err(e) => {
-                    warn!(error = %e, "could not claim due fires; trying again");
-                    (Vec::new(), RETRY)
-                }
-            };
-            for fire in due {
-                self.dispatch(fire);
-            }
-            // A fire already due again (or one the catalog refused) is taken up after `retry`.
-            let sleep = match scheduler.next_wakeup() {
-                Some(t) => (t - self.clock.now()).to_std().unwrap_or(retry),
-                None => MAX_SLEEP,
-            }
-            .min(MAX_SLEEP);
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = stop.changed() => break,
-                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
-            }
-        }
-        self.drain().await;
+    status: Arc<ServiceStatus>,
+    mut scheduler: Scheduler,
+    catch_ups: Vec<Claimed>,
+    mut stop: watch::Receiver<bool>,
+) {
+    for fire in catch_ups {
+        jobs.run_fire(fire);
     }
-
-    /// Starts the backup of one claimed fire, unless this database is already backing up here.
-    fn dispatch(&mut self, fire: Claimed) {
-        let cancel = Cancel::new();
-        {
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            if running.contains_key(&fire.database) {
-                drop(running);
-                info!(database = %fire.database, schedule = %fire.schedule, "skipped: the previous backup is still running");
-                self.finish(
-                    &fire,
-                    Outcome::Skipped,
-                    None,
-                    None,
-                    Some("the previous backup of this database was still running"),
-                );
-                return;
-            }
-            running.insert(fire.database.clone(), cancel.clone());
-        }
-        let runner = Arc::clone(&self.runner);
-        let clock = Arc::clone(&self.clock);
-        let running = Arc::clone(&self.running);
-        let permits = Arc::clone(&self.permits);
-        self.tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let started_at = clock.now();
-            let result = run_watched(&runner, &fire.database, cancel).await;
-            let (outcome, backup_id, detail) = match result {
-                Ok(id) => (Outcome::Ran, Some(id), None),
-                Err(e @ Error::AlreadyRunning(_)) => (Outcome::Skipped, None, Some(e.to_string())),
-                Err(e) => (
-                    Outcome::Skipped,
-                    None,
-                    Some(format!("could not start: {e}")),
-                ),
-            };
-            let id = fire.fire_id;
-            let detail_owned = detail.clone();
-            let recorded = blocking(&runner, move |r| {
-                r.catalog().finish_fire(
-                    id,
-                    outcome,
-                    Some(started_at),
-                    backup_id,
-                    detail_owned.as_deref(),
-                )
-            })
-            .await;
-            if let Err(e) = recorded {
-                warn!(database = %fire.database, error = %e, "could not record the fire's outcome");
-            }
-            running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&fire.database);
-        });
-    }
-
-    fn finish(
-        &self,
-        fire: &Claimed,
-        outcome: Outcome,
-        started: Option<chrono::DateTime<chrono::Utc>>,
-        backup_id: Option<i64>,
-        detail: Option<&str>,
-    ) {
-        if let Err(e) =
-            self.runner
-                .catalog()
-                .finish_fire(fire.fire_id, outcome, started, backup_id, detail)
-        {
-            warn!(database = %fire.database, error = %e, "could not record the fire's outcome");
-        }
-    }
-
-    /// Lets running backups finish within `shutdown_grace`, then cancels them and waits.
-    async fn drain(&mut self) {
-        let grace = self.runner.config().service.shutdown_grace;
-        if !self.tasks.is_empty() {
-            info!(running = self.tasks.len(), grace = %humantime::format_duration(grace), "waiting for running backups");
-        }
-        let deadline = tokio::time::sleep(grace);
-        tokio::pin!(deadline);
-        let mut cancelled = false;
-        loop {
-            tokio::select! {
-                next = self.tasks.join_next() => if next.is_none() { break },
-                _ = &mut deadline, if !cancelled => {
-                    cancelled = true;
-                    let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-                    for (database, cancel) in running.iter() {
-                        warn!(database = %database, "cancelling a backup still running at shutdown");
-                        cancel.cancel("cancelled: shutdown");
-                    }
-                }
-            }
-        }
-        info!("dbkeep service stopped");
-    }
-}
-
-/// Runs one scheduled backup on a blocking thread, cancelling it when it runs past
-/// `backup_timeout` or produces nothing for `stall_timeout`. Returns the backup's id.
-async fn run_watched(runner: &Arc<Runner>, database: &str, cancel: Cancel) -> Result<i64> {
-    let settings = runner.config().service.clone();
-    let activity = Arc::new(Activity {
-        started: Instant::now(),
-        last_ms: AtomicU64::new(0),
-    });
-    let opts = BackupOptions {
-        trigger: Trigger::Scheduled,
-        cancel: cancel.clone(),
-        ..BackupOptions::default()
-    };
-    let job = {
-        let runner = Arc::clone(runner);
-        let activity = Arc::clone(&activity);
-        let database = database.to_string();
-        tokio::task::spawn_blocking(move || runner.backup(&database, &opts, activity.as_ref()))
-    };
-    tokio::pin!(job);
     loop {
+        let now = clock.now();
+        let runner = Arc::clone(&jobs.runner);
+        let joined = tokio::task::spawn_blocking(move || {
+            // A backup whose process died (another dbkeep, killed) must not stay
+            // `in_progress` until the next restart; live runs hold their lock and are kept.
+            if let Err(e) = runner.recover_interrupted() {
+                warn!(error = %e, "could not check for interrupted backups");
+            }
+            let due = scheduler.due(runner.catalog(), now);
+            (scheduler, due)
+        })
+        .await;
+        let Ok((planned, due)) = joined else {
+            warn!("the scheduler thread panicked; no more backups will be scheduled");
+            break;
+        };
+        scheduler = planned;
+        status.publish(&scheduler);
+        let (due, retry) = match due {
+            Ok(due) => (due, Duration::ZERO),
+            Err(e) => {
+                warn!(error = %e, "could not claim due fires; trying again");
+                (Vec::new(), RETRY)
+            }
+        };
+        for fire in due {
+            jobs.run_fire(fire);
+        }
+        // A fire already due again (or one the catalog refused) is taken up after `retry`.
+        let sleep = match scheduler.next_wakeup() {
+            Some(t) => (t - clock.now()).to_std().unwrap_or(retry),
+            None => MAX_SLEEP,
+        }
+        .min(MAX_SLEEP);
         tokio::select! {
-            result = &mut job => {
-                let outcome = result.map_err(|e| Error::Engine(format!("the backup thread failed: {e}")))??;
-                return Ok(outcome.record.id);
-            }
-            _ = tokio::time::sleep(WATCH_INTERVAL) => {
-                let elapsed = activity.started.elapsed();
-                let idle = elapsed.saturating_sub(Duration::from_millis(activity.last_ms.load(Ordering::Relaxed)));
-                if elapsed > settings.backup_timeout {
-                    cancel.cancel(format!(
-                        "timed out: still running after backup_timeout = {}",
-                        humantime::format_duration(settings.backup_timeout)
-                    ));
-                } else if idle > settings.stall_timeout {
-                    cancel.cancel(format!(
-                        "stalled: no data for stall_timeout = {}",
-                        humantime::format_duration(settings.stall_timeout)
-                    ));
-                }
-            }
+            _ = tokio::time::sleep(sleep) => {}
+            _ = stop.changed() => break,
         }
     }
+    status.alive.store(false, Ordering::Relaxed);
+    drain(&jobs).await;
+}
+
+/// Lets running backups finish within `shutdown_grace`, then cancels them and waits.
+async fn drain(jobs: &Jobs) {
+    let grace = jobs.runner.config().service.shutdown_grace;
+    jobs.tracker.close();
+    if !jobs.tracker.is_empty() {
+        info!(running = jobs.tracker.len(), grace = %humantime::format_duration(grace), "waiting for running backups");
+    }
+    if tokio::time::timeout(grace, jobs.tracker.wait())
+        .await
+        .is_err()
+    {
+        jobs.cancel_all("cancelled: shutdown");
+        jobs.tracker.wait().await;
+    }
+    info!("dbkeep service stopped");
 }

@@ -18,6 +18,7 @@ use crate::{Error, Result};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0001_backups.sql")),
     M::up(include_str!("../../migrations/0002_fires.sql")),
+    M::up(include_str!("../../migrations/0003_accounts.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -63,14 +64,14 @@ impl SqliteCatalog {
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half-written row: SQLite rolls back.
         self.conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn err(&self, e: rusqlite::Error) -> Error {
+    pub(super) fn err(&self, e: rusqlite::Error) -> Error {
         Error::Catalog {
             path: self.path.clone(),
             message: e.to_string(),
@@ -87,7 +88,7 @@ fn parse<T: std::str::FromStr<Err = String>>(idx: usize, text: String) -> rusqli
     })
 }
 
-fn time(idx: usize, text: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(super) fn time(idx: usize, text: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
     text.map(|t| {
         DateTime::parse_from_rfc3339(&t)
             .map(|d| d.with_timezone(&Utc))

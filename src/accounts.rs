@@ -1,0 +1,161 @@
+//! Accounts for the web admin and the API: users with Argon2id passwords, login sessions,
+//! and API tokens. Secrets are random, shown once, and stored only as digests.
+
+use chrono::{DateTime, Utc};
+
+use crate::{Error, Result};
+
+/// A user who may log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Identifier.
+    pub id: i64,
+    /// Login name.
+    pub name: String,
+}
+
+/// A logged-in session, found by the digest of its cookie.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who is logged in.
+    pub user: User,
+    /// The token every form POST of this session must carry.
+    pub csrf_token: String,
+    /// When it stops being valid.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An API token's record (never the token itself).
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    /// Its name, chosen at creation.
+    pub name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Where users, sessions and API tokens are kept (the catalog, so that several instances
+/// sharing it share logins too).
+pub trait Accounts: Send + Sync {
+    /// Creates a user with an Argon2id `password_hash`.
+    ///
+    /// # Errors
+    /// When the name is taken or the store cannot be written.
+    fn add_user(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<User>;
+    /// Replaces a user's password hash; false when there is no such user.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn set_password(&self, name: &str, password_hash: &str) -> Result<bool>;
+    /// Deletes a user and their sessions; false when there is no such user.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn delete_user(&self, name: &str) -> Result<bool>;
+    /// A user and their password hash, by name.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>>;
+    /// How many users exist.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn user_count(&self) -> Result<u64>;
+    /// Records a session whose cookie token has digest `token_sha256`.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn add_session(
+        &self,
+        token_sha256: &str,
+        user_id: i64,
+        csrf: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The unexpired session with cookie digest `token_sha256`.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>>;
+    /// Ends a session (logout); also removes expired sessions.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn delete_session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Records an API token by its digest.
+    ///
+    /// # Errors
+    /// When the name is taken or the store cannot be written.
+    fn add_token(&self, name: &str, token_sha256: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Deletes an API token; false when there is no such token.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn revoke_token(&self, name: &str) -> Result<bool>;
+    /// The name of the API token with this digest, noting its use.
+    ///
+    /// # Errors
+    /// When the store cannot be read or written.
+    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+    /// Every API token's record.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn tokens(&self) -> Result<Vec<ApiToken>>;
+}
+
+/// Hashes a password with Argon2id (a random salt, the crate's default cost).
+///
+/// # Errors
+/// When hashing fails (it does not, short of a broken random source).
+pub fn hash_password(password: &str) -> Result<String> {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Engine(format!("cannot hash the password: {e}")))
+}
+
+/// Whether `password` matches the Argon2id PHC string `hash`.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
+    PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A new random secret (256 bits, hex) for session cookies, CSRF and API tokens.
+///
+/// # Errors
+/// When the operating system's random source fails.
+pub fn random_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Engine(format!("no random numbers: {e}")))?;
+    Ok(crate::pipeline::hex(&bytes))
+}
+
+/// The digest under which a token is stored.
+pub fn token_digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    crate::pipeline::hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// A readable random password for a first administrator: 24 characters from an unambiguous set.
+///
+/// # Errors
+/// When the operating system's random source fails.
+pub fn random_password() -> Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Engine(format!("no random numbers: {e}")))?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}

@@ -1,0 +1,167 @@
+//! Users, sessions and API tokens in the SQLite catalog.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteCatalog;
+use super::sqlite::time;
+use crate::Result;
+use crate::accounts::{Accounts, ApiToken, Session, User};
+use crate::catalog::format_time;
+
+impl Accounts for SqliteCatalog {
+    fn add_user(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<User> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3)",
+            params![name, password_hash, format_time(&now)],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(User {
+            id: conn.last_insert_rowid(),
+            name: name.to_string(),
+        })
+    }
+
+    fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+                params![name, password_hash],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn delete_user(&self, name: &str) -> Result<bool> {
+        let conn = self.conn();
+        conn.execute(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
+            [name],
+        )
+        .map_err(|e| self.err(e))?;
+        let n = conn
+            .execute("DELETE FROM users WHERE name = ?1", [name])
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>> {
+        self.conn()
+            .query_row(
+                "SELECT id, name, password_hash FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        User {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                        },
+                        r.get(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn user_count(&self) -> Result<u64> {
+        self.conn()
+            .query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    fn add_session(
+        &self,
+        token_sha256: &str,
+        user_id: i64,
+        csrf: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO sessions (token_sha256, user_id, csrf_token, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![token_sha256, user_id, csrf, format_time(&now), format_time(&expires)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+        self.conn()
+            .query_row(
+                "SELECT u.id, u.name, s.csrf_token, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_sha256 = ?1 AND s.expires_at > ?2",
+                params![token_sha256, format_time(&now)],
+                |r| {
+                    Ok(Session {
+                        user: User { id: r.get(0)?, name: r.get(1)? },
+                        csrf_token: r.get(2)?,
+                        expires_at: time(3, Some(r.get(3)?))?.unwrap_or_default(),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn delete_session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM sessions WHERE token_sha256 = ?1 OR expires_at <= ?2",
+                params![token_sha256, format_time(&now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn add_token(&self, name: &str, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO api_tokens (name, token_sha256, created_at) VALUES (?1, ?2, ?3)",
+                params![name, token_sha256, format_time(&now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn revoke_token(&self, name: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM api_tokens WHERE name = ?1", [name])
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        self.conn()
+            .query_row(
+                "UPDATE api_tokens SET last_used_at = ?2 WHERE token_sha256 = ?1 RETURNING name",
+                params![token_sha256, format_time(&now)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn tokens(&self) -> Result<Vec<ApiToken>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT name, created_at, last_used_at FROM api_tokens ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ApiToken {
+                    name: r.get(0)?,
+                    created_at: time(1, Some(r.get(1)?))?.unwrap_or_default(),
+                    last_used_at: time(2, r.get(2)?)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+}

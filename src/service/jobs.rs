@@ -1,0 +1,236 @@
+//! Running backups inside the service: one per database at a time, at most
+//! `max_concurrent_backups` at once, each watched for timeouts and cancellable at shutdown.
+//! Scheduled fires and "back up now" requests both go through here.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::cancel::Cancel;
+use crate::catalog::{BackupId, Outcome, Trigger};
+use crate::clock::Clock;
+use crate::pipeline::Progress;
+use crate::runner::Started;
+use crate::scheduler::Claimed;
+use crate::{BackupOptions, Error, Result, Runner};
+
+/// How often a running backup is checked against its timeouts.
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The backups this process is running.
+pub(crate) struct Jobs {
+    pub(crate) runner: Arc<Runner>,
+    clock: Arc<dyn Clock>,
+    /// The databases backing up in this process, with the flag that cancels each.
+    running: Mutex<HashMap<String, Cancel>>,
+    permits: Arc<Semaphore>,
+    pub(crate) tracker: TaskTracker,
+}
+
+impl Jobs {
+    pub(crate) fn new(runner: Arc<Runner>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let permits = Arc::new(Semaphore::new(
+            runner.config().service.max_concurrent_backups,
+        ));
+        Arc::new(Jobs {
+            runner,
+            clock,
+            running: Mutex::new(HashMap::new()),
+            permits,
+            tracker: TaskTracker::new(),
+        })
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cancel>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a run of `database`, or says it is already running here.
+    fn claim(&self, database: &str) -> Option<Cancel> {
+        let mut running = self.running();
+        if running.contains_key(database) {
+            return None;
+        }
+        let cancel = Cancel::new();
+        running.insert(database.to_string(), cancel.clone());
+        Some(cancel)
+    }
+
+    fn release(&self, database: &str) {
+        self.running().remove(database);
+    }
+
+    /// Starts a backup of `database` now and returns its catalog id as soon as it is recorded
+    /// `in_progress`; it then runs in the background.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyRunning`] when the database is backing up (here or in another process),
+    /// an unknown database, or a catalog failure.
+    pub(crate) async fn start_now(
+        self: &Arc<Self>,
+        database: &str,
+        trigger: Trigger,
+    ) -> Result<BackupId> {
+        let cancel = self
+            .claim(database)
+            .ok_or_else(|| Error::AlreadyRunning(database.to_string()))?;
+        let opts = BackupOptions {
+            trigger,
+            cancel: cancel.clone(),
+            ..BackupOptions::default()
+        };
+        let begun = {
+            let runner = Arc::clone(&self.runner);
+            let database = database.to_string();
+            tokio::task::spawn_blocking(move || runner.begin(&database, &opts)).await
+        };
+        let started = match begun {
+            Ok(Ok(started)) => started,
+            Ok(Err(e)) => {
+                self.release(database);
+                return Err(e);
+            }
+            Err(e) => {
+                self.release(database);
+                return Err(Error::Engine(format!("the backup thread failed: {e}")));
+            }
+        };
+        let id = started.id;
+        let jobs = Arc::clone(self);
+        let database = database.to_string();
+        self.tracker.spawn(async move {
+            if let Err(e) = jobs.run_watched(started, cancel).await {
+                warn!(database = %database, error = %e, "backup could not be recorded");
+            }
+            jobs.release(&database);
+        });
+        Ok(id)
+    }
+
+    /// Runs a claimed scheduled fire, or records it skipped when its database is busy here.
+    pub(crate) fn run_fire(self: &Arc<Self>, fire: Claimed) {
+        let jobs = Arc::clone(self);
+        self.tracker.spawn(async move {
+            let (outcome, started, backup_id, detail) = jobs.fire(&fire).await;
+            let id = fire.fire_id;
+            let runner = Arc::clone(&jobs.runner);
+            let recorded = tokio::task::spawn_blocking(move || {
+                runner
+                    .catalog()
+                    .finish_fire(id, outcome, started, backup_id, detail.as_deref())
+            })
+            .await;
+            if !matches!(recorded, Ok(Ok(()))) {
+                warn!(database = %fire.database, "could not record the fire's outcome");
+            }
+        });
+    }
+
+    async fn fire(
+        self: &Arc<Self>,
+        fire: &Claimed,
+    ) -> (
+        Outcome,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<BackupId>,
+        Option<String>,
+    ) {
+        let skipped = |detail: String| (Outcome::Skipped, None, None, Some(detail));
+        let Some(cancel) = self.claim(&fire.database) else {
+            info!(database = %fire.database, schedule = %fire.schedule, "skipped: the previous backup is still running");
+            return skipped("the previous backup of this database was still running".into());
+        };
+        let _permit = self.permits.acquire().await;
+        let started_at = self.clock.now();
+        let opts = BackupOptions {
+            trigger: Trigger::Scheduled,
+            cancel: cancel.clone(),
+            ..BackupOptions::default()
+        };
+        let begun = {
+            let runner = Arc::clone(&self.runner);
+            let database = fire.database.clone();
+            tokio::task::spawn_blocking(move || runner.begin(&database, &opts)).await
+        };
+        let result = match begun {
+            Ok(Ok(started)) => {
+                let id = started.id;
+                self.run_watched(started, cancel).await.map(|()| id)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(Error::Engine(format!("the backup thread failed: {e}"))),
+        };
+        self.release(&fire.database);
+        match result {
+            Ok(id) => (Outcome::Ran, Some(started_at), Some(id), None),
+            Err(e @ Error::AlreadyRunning(_)) => skipped(e.to_string()),
+            Err(e) => skipped(format!("could not start: {e}")),
+        }
+    }
+
+    /// Completes a begun backup on a blocking thread, cancelling it when it runs past
+    /// `backup_timeout` or produces nothing for `stall_timeout`.
+    async fn run_watched(&self, started: Started, cancel: Cancel) -> Result<()> {
+        let settings = self.runner.config().service.clone();
+        let activity = Arc::new(Activity {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        });
+        let job = {
+            let runner = Arc::clone(&self.runner);
+            let activity = Arc::clone(&activity);
+            tokio::task::spawn_blocking(move || runner.complete(started, activity.as_ref()))
+        };
+        tokio::pin!(job);
+        loop {
+            tokio::select! {
+                result = &mut job => {
+                    result.map_err(|e| Error::Engine(format!("the backup thread failed: {e}")))??;
+                    return Ok(());
+                }
+                _ = tokio::time::sleep(WATCH_INTERVAL) => {
+                    let elapsed = activity.started.elapsed();
+                    let quiet = elapsed.saturating_sub(Duration::from_millis(activity.last_ms.load(Ordering::Relaxed)));
+                    if elapsed > settings.backup_timeout {
+                        cancel.cancel(format!(
+                            "timed out: still running after backup_timeout = {}",
+                            humantime::format_duration(settings.backup_timeout)
+                        ));
+                    } else if quiet > settings.stall_timeout {
+                        cancel.cancel(format!(
+                            "stalled: no data for stall_timeout = {}",
+                            humantime::format_duration(settings.stall_timeout)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cancels every running backup with `reason`.
+    pub(crate) fn cancel_all(&self, reason: &str) {
+        for (database, cancel) in self.running().iter() {
+            warn!(database = %database, "cancelling a backup still running at shutdown");
+            cancel.cancel(reason);
+        }
+    }
+}
+
+/// Watches a running backup's bytes so the watchdog can tell a stall.
+struct Activity {
+    started: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Progress for Activity {
+    fn advance(&self, _bytes: u64) {
+        self.last_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
