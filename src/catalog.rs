@@ -302,6 +302,12 @@ pub trait Catalog: Send + Sync {
         detail: Option<&str>,
     ) -> Result<()>;
 
+    /// How many rows each (database, status) pair has.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn status_counts(&self) -> Result<Vec<(String, Status, u64)>>;
+
     /// The fires of `database` (and `schedule`, when given), newest planned first.
     ///
     /// # Errors

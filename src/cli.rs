@@ -8,6 +8,7 @@ mod prune;
 mod render;
 mod schedule;
 mod serve;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,10 @@ enum Command {
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
     Schedule(schedule::Args),
+    /// Manage web admin users (add, passwd, delete)
+    User(user::UserArgs),
+    /// Manage API tokens (create, revoke, list)
+    Token(user::TokenArgs),
     /// Write a commented example dbkeep.toml
     Init(init::Args),
     /// Create a sample database and config, back it up, and list the result
@@ -90,6 +95,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prune(args) => prune::run(&config_path, args),
         Command::Serve(args) => serve::run(&config_path, args),
         Command::Schedule(args) => schedule::run(&config_path, args),
+        Command::User(args) => user::run_user(&config_path, args),
+        Command::Token(args) => user::run_token(&config_path, args),
         Command::Init(args) => init::run(&config_path, args),
         Command::Demo(args) => demo::run(args),
     }

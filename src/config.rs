@@ -49,6 +49,21 @@ pub struct Config {
     pub databases: Vec<DatabaseConfig>,
     /// How `dbkeep serve` runs schedules.
     pub service: ServiceSettings,
+    /// The web admin and API of `dbkeep serve`.
+    pub web: WebSettings,
+}
+
+/// Settings of the web admin, the API, health and metrics.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Where `dbkeep serve` listens (env `DBKEEP_LISTEN`).
+    pub listen: std::net::SocketAddr,
+    /// The address people reach the admin at; an `https` one makes session cookies `Secure`.
+    pub public_url: Option<url::Url>,
+    /// A database whose last successful backup is older than this makes `/healthz` fail.
+    pub stale_after: Duration,
+    /// Serve `/metrics` without a login on this separate address (keep it private).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Settings of the scheduler in `dbkeep serve` (and in an embedding application).
@@ -82,6 +97,10 @@ struct RawConfig {
     stall_timeout: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     max_concurrent_backups: Option<Spanned<u32>>,
+    listen: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
+    stale_after: Option<Spanned<String>>,
+    metrics_listen: Option<Spanned<String>>,
     #[serde(default)]
     databases: Vec<database::RawDatabase>,
 }
@@ -221,6 +240,28 @@ impl Config {
             },
         };
 
+        let listen = match env("DBKEEP_LISTEN") {
+            Some(v) => v.parse().map_err(|_| {
+                env_error(
+                    "DBKEEP_LISTEN",
+                    format!("`{v}` is not an address:port such as 127.0.0.1:7878"),
+                )
+            })?,
+            None => address(&source, "listen", raw.listen.as_ref())?
+                .unwrap_or(([127, 0, 0, 1], 7878).into()),
+        };
+        let web = WebSettings {
+            listen,
+            public_url: match &raw.public_url {
+                Some(u) => Some(url::Url::parse(u.get_ref()).map_err(|e| {
+                    source.error(u.span(), format!("`public_url` is not a URL ({e}); write e.g. \"https://backups.example.com\""))
+                })?),
+                None => None,
+            },
+            stale_after: duration(&source, "stale_after", raw.stale_after.as_ref(), "26h")?,
+            metrics_listen: address(&source, "metrics_listen", raw.metrics_listen.as_ref())?,
+        };
+
         let mut databases: Vec<DatabaseConfig> = Vec::with_capacity(raw.databases.len());
         for raw_db in raw.databases {
             let db = raw_db.validate(&source, &base)?;
@@ -248,6 +289,7 @@ impl Config {
             }),
             databases,
             service,
+            web,
         })
     }
 
@@ -306,6 +348,26 @@ fn duration(
             format!("`{key}` = \"{}\" is not a duration; write e.g. \"30s\", \"10m\", \"6h\" or \"1h 30m\"", value.get_ref()),
         )),
     }
+}
+
+fn address(
+    source: &Source<'_>,
+    key: &str,
+    value: Option<&Spanned<String>>,
+) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    value
+        .map(|v| {
+            v.get_ref().parse().map_err(|_| {
+                source.error(
+                    v.span(),
+                    format!(
+                        "`{key}` = \"{}\" is not an address:port such as \"127.0.0.1:7878\"",
+                        v.get_ref()
+                    ),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn timezone(

@@ -7,6 +7,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
+use crate::accounts::Accounts;
 use crate::cancel::Cancel;
 use crate::catalog::{
     BackupId, BackupRecord, Catalog, ListFilter, NewBackup, SqliteCatalog, Status, Stored, Trigger,
@@ -90,6 +91,7 @@ impl std::fmt::Debug for Started {
 pub struct Runner {
     config: Config,
     catalog: Arc<dyn Catalog>,
+    accounts: Option<Arc<dyn Accounts>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -100,7 +102,13 @@ impl Runner {
     /// When the catalog cannot be opened or written.
     pub fn open(config: Config) -> Result<Self> {
         let catalog = Arc::new(SqliteCatalog::open(&config.catalog)?);
-        Self::with_parts(config, catalog, Arc::new(SystemClock))
+        let mut runner = Self::with_parts(
+            config,
+            Arc::clone(&catalog) as Arc<dyn Catalog>,
+            Arc::new(SystemClock),
+        )?;
+        runner.accounts = Some(catalog);
+        Ok(runner)
     }
 
     /// A runner with the given catalog and clock; marks runs that died as interrupted.
@@ -115,6 +123,7 @@ impl Runner {
         let runner = Runner {
             config,
             catalog,
+            accounts: None,
             clock,
         };
         runner.recover_interrupted()?;
@@ -129,6 +138,11 @@ impl Runner {
     /// The catalog.
     pub fn catalog(&self) -> &dyn Catalog {
         self.catalog.as_ref()
+    }
+
+    /// The users, sessions and API tokens kept beside the catalog, when it keeps them.
+    pub fn accounts(&self) -> Option<&dyn Accounts> {
+        self.accounts.as_deref()
     }
 
     /// Marks `in_progress` rows whose process is gone as failed ("interrupted") and removes

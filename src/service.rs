@@ -148,6 +148,10 @@ impl ServiceHandle {
         self.jobs.start_now(database, Trigger::Api).await
     }
 
+    pub(crate) fn jobs(&self) -> &Arc<Jobs> {
+        &self.jobs
+    }
+
     /// Stops firing, gives running backups `shutdown_grace` to finish, cancels the rest
     /// (recorded as failed, "cancelled: shutdown"), and returns once all have ended.
     pub async fn shutdown(self) {

@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    BackupId, BackupRecord, Catalog, FireId, FireRecord, ListFilter, NewBackup, Outcome, Stored,
-    format_time,
+    BackupId, BackupRecord, Catalog, FireId, FireRecord, ListFilter, NewBackup, Outcome, Status,
+    Stored, format_time,
 };
 use crate::{Error, Result};
 
@@ -278,6 +278,24 @@ impl Catalog for SqliteCatalog {
                     backup_id: row.get(6)?,
                     detail: row.get(7)?,
                 })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn status_counts(&self) -> Result<Vec<(String, Status, u64)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT database, status, count(*) FROM backups GROUP BY database, status ORDER BY database, status")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    parse(1, r.get(1)?)?,
+                    r.get::<_, i64>(2)?.max(0) as u64,
+                ))
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()

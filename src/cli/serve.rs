@@ -1,12 +1,14 @@
-//! `dbkeep serve`: run the scheduler until SIGINT or SIGTERM.
+//! `dbkeep serve`: the scheduler, the web admin and the API, until SIGINT or SIGTERM.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tracing::info;
+use tokio::sync::watch;
+use tracing::{info, warn};
 
-/// Run scheduled backups until stopped (SIGINT or SIGTERM shut down gracefully).
+/// Run scheduled backups and the web admin until stopped (SIGINT or SIGTERM shut down gracefully).
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
@@ -16,13 +18,69 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let handle = dbkeep::Service::from_config(config)?.start().await?;
-        let signal = stop_signal().await?;
-        info!(signal, "shutting down");
-        handle.shutdown().await;
-        Ok(ExitCode::SUCCESS)
-    })
+    runtime.block_on(serve(config))
+}
+
+/// Runs the service and its web server until a stop signal.
+pub async fn serve(config: dbkeep::Config) -> anyhow::Result<ExitCode> {
+    let web = config.web.clone();
+    let listener = tokio::net::TcpListener::bind(web.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (set `listen` or DBKEEP_LISTEN to a free address)",
+                web.listen
+            )
+        })?;
+    let handle = dbkeep::Service::from_config(config)?.start().await?;
+    if let Some(accounts) = handle.runner().accounts()
+        && let Some(password) = dbkeep::web::ensure_admin(accounts, chrono::Utc::now())?
+    {
+        // Shown once: only its hash is kept.
+        warn!(user = "admin", password = %password, "created the first user; log in with this password and keep it safe (change it with `dbkeep user passwd admin`)");
+    }
+    let address = listener.local_addr()?;
+    let url = web
+        .public_url
+        .as_ref()
+        .map_or_else(|| format!("http://{address}/"), ToString::to_string);
+    info!(listen = %address, url = %url, "web admin listening");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let app = dbkeep::web::router(&handle, "").into_make_service_with_connect_info::<SocketAddr>();
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+    if let Some(metrics) = web.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(metrics)
+            .await
+            .with_context(|| format!("cannot listen on metrics_listen = {metrics}"))?;
+        info!(listen = %metrics, "metrics listening without login");
+        let app = dbkeep::web::metrics_router(&handle);
+        servers.spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped(stop_rx))
+                .into_future(),
+        );
+    }
+
+    let signal = stop_signal().await?;
+    info!(signal, "shutting down");
+    let _ = stop_tx.send(true);
+    while let Some(result) = servers.join_next().await {
+        if let Ok(Err(e)) = result {
+            warn!(error = %e, "web server stopped with an error");
+        }
+    }
+    handle.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM and names it.

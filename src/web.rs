@@ -1,0 +1,138 @@
+//! The web admin, JSON API, health check and metrics: one axum router, every route behind a
+//! login except `/login`, `/healthz` and static assets. Handlers parse, call the library
+//! (off the async threads: the catalog is synchronous), and render.
+
+mod api;
+mod auth;
+mod download;
+mod health;
+mod pages;
+mod view;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::clock::Clock;
+use crate::service::ServiceStatus;
+use crate::{Error, Runner, ServiceHandle};
+
+pub use auth::ensure_admin;
+
+/// Everything a handler needs, shared by all requests.
+pub struct WebState {
+    runner: Arc<Runner>,
+    status: Arc<ServiceStatus>,
+    jobs: Arc<crate::service::Jobs>,
+    clock: Arc<dyn Clock>,
+    throttle: auth::Throttle,
+    /// The path the router is mounted at (`""` at the root), for links and cookies.
+    base: String,
+    secure_cookies: bool,
+}
+
+type State = axum::extract::State<Arc<WebState>>;
+
+/// Every route: (method, path, whether it needs a login). The router is built from this
+/// list, and a test walks it so that a new route cannot slip in unprotected.
+pub const ROUTES: &[(&str, &str, bool)] = &[
+    ("GET", "/", true),
+    ("GET", "/backups/{id}", true),
+    ("GET", "/backups/{id}/download", true),
+    ("GET", "/databases", true),
+    ("POST", "/databases/{name}/backup", true),
+    ("GET", "/schedules", true),
+    ("POST", "/logout", true),
+    ("GET", "/metrics", true),
+    ("GET", "/api/v1/backups", true),
+    ("POST", "/api/v1/backups", true),
+    ("GET", "/api/v1/backups/{id}", true),
+    ("GET", "/api/v1/backups/{id}/download", true),
+    ("GET", "/api/v1/databases", true),
+    ("GET", "/api/v1/openapi.json", true),
+    ("GET", "/login", false),
+    ("POST", "/login", false),
+    ("GET", "/healthz", false),
+    ("GET", "/static/style.css", false),
+];
+
+/// The admin router for a running service, to serve on its own or to nest into an
+/// application under `base` (e.g. `"/admin/backups"`; `""` for the root).
+pub fn router(service: &ServiceHandle, base: &str) -> Router {
+    let runner = Arc::clone(service.runner());
+    let secure_cookies = runner
+        .config()
+        .web
+        .public_url
+        .as_ref()
+        .is_some_and(|u| u.scheme() == "https");
+    let state = Arc::new(WebState {
+        clock: Arc::new(crate::clock::SystemClock),
+        jobs: Arc::clone(service.jobs()),
+        status: Arc::clone(service.status()),
+        runner,
+        throttle: auth::Throttle::default(),
+        base: base.trim_end_matches('/').to_string(),
+        secure_cookies,
+    });
+    let protected = Router::new()
+        .route("/", get(pages::backups_get))
+        .route("/backups/{id}", get(pages::backup_get))
+        .route("/backups/{id}/download", get(download::download_get))
+        .route("/databases", get(pages::databases_get))
+        .route("/databases/{name}/backup", post(pages::backup_now_post))
+        .route("/schedules", get(pages::schedules_get))
+        .route("/logout", post(auth::logout_post))
+        .route("/metrics", get(health::metrics_get))
+        .route(
+            "/api/v1/backups",
+            get(api::backups_get).post(api::backups_post),
+        )
+        .route("/api/v1/backups/{id}", get(api::backup_get))
+        .route("/api/v1/backups/{id}/download", get(download::download_get))
+        .route("/api/v1/databases", get(api::databases_get))
+        .route("/api/v1/openapi.json", get(api::openapi_get))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_login,
+        ));
+    let public = Router::new()
+        .route("/login", get(auth::login_get).post(auth::login_post))
+        .route("/healthz", get(health::healthz_get))
+        .route("/static/style.css", get(pages::style_get));
+    protected
+        .merge(public)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Only `/metrics`, without a login, for a separate private address (`metrics_listen`).
+pub fn metrics_router(service: &ServiceHandle) -> Router {
+    let runner = Arc::clone(service.runner());
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let runner = Arc::clone(&runner);
+            async move { health::render_metrics(&runner).await }
+        }),
+    )
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// Runs catalog or file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<WebState>,
+    f: impl FnOnce(&Runner) -> crate::Result<T> + Send + 'static,
+) -> crate::Result<T> {
+    let runner = Arc::clone(&state.runner);
+    tokio::task::spawn_blocking(move || f(&runner))
+        .await
+        .map_err(|e| Error::Engine(format!("a worker thread failed: {e}")))?
+}

@@ -1,0 +1,251 @@
+//! The JSON API under `/api/v1`: the same records as `dbkeep list --json`, backups on demand,
+//! and the databases with their schedules. Errors are `{"error": "…"}` with a fitting status.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Identity, same_origin};
+use super::{State, blocking};
+use crate::catalog::{BackupRecord, ListFilter, Status, format_time};
+
+/// The most rows one request may ask for.
+const MAX_LIMIT: u32 = 1000;
+/// Rows when the request names no limit.
+const DEFAULT_LIMIT: u32 = 50;
+
+/// A JSON error response.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    #[derive(Serialize)]
+    struct Body {
+        error: String,
+    }
+    (
+        status,
+        Json(Body {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn internal(e: &crate::Error) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+#[derive(Deserialize)]
+pub struct BackupsQuery {
+    database: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+pub async fn backups_get(state: State, Query(q): Query<BackupsQuery>) -> Response {
+    let status = match q
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<Status>)
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let limit = match q.limit.as_deref().map(str::parse::<u32>).transpose() {
+        Ok(Some(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Ok(None) => DEFAULT_LIMIT,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("`limit` must be a whole number from 1 to {MAX_LIMIT}"),
+            );
+        }
+    };
+    let before = match q.before.as_deref().map(str::parse::<i64>).transpose() {
+        Ok(b) => b,
+        Err(_) => return error(StatusCode::BAD_REQUEST, "`before` must be a backup id"),
+    };
+    let filter = ListFilter {
+        database: q.database.filter(|d| !d.is_empty()),
+        status,
+        before,
+        limit: Some(limit),
+    };
+    match blocking(&state, move |r| r.catalog().list(&filter)).await {
+        Ok(records) => Json(records).into_response(),
+        Err(e) => internal(&e),
+    }
+}
+
+/// Parses a backup id from the path; anything else is simply not found.
+pub fn parse_id(id: &str) -> Option<i64> {
+    id.parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+pub async fn backup_get(state: State, Path(id): Path<String>) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return error(StatusCode::NOT_FOUND, "no such backup");
+    };
+    match blocking(&state, move |r| r.catalog().get(id)).await {
+        Ok(Some(record)) => Json(record).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such backup"),
+        Err(e) => internal(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewBackup {
+    database: String,
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    id: i64,
+    database: String,
+    status: Status,
+}
+
+pub async fn backups_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    body: Result<Json<NewBackup>, JsonRejection>,
+) -> Response {
+    // A browser session may call the API too, but never from another site.
+    if matches!(identity, Identity::User(_)) && !same_origin(&headers) {
+        return error(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected a JSON body like {{\"database\": \"NAME\"}}: {e}"),
+            );
+        }
+    };
+    if state.runner.config().database(&body.database).is_err() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no database named `{}`", body.database),
+        );
+    }
+    match state
+        .jobs
+        .start_now(&body.database, crate::catalog::Trigger::Api)
+        .await
+    {
+        Ok(id) => {
+            let location = format!("{}/api/v1/backups/{id}", state.base);
+            let accepted = Accepted {
+                id,
+                database: body.database,
+                status: Status::InProgress,
+            };
+            (
+                StatusCode::ACCEPTED,
+                [(header::LOCATION, location)],
+                Json(accepted),
+            )
+                .into_response()
+        }
+        Err(e @ crate::Error::AlreadyRunning(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e) => internal(&e),
+    }
+}
+
+#[derive(Serialize)]
+struct ScheduleInfo {
+    schedule: String,
+    next_run: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DatabaseInfo {
+    name: String,
+    kind: &'static str,
+    schedules: Vec<ScheduleInfo>,
+    next_run: Option<String>,
+    last_success: Option<BackupRecord>,
+    running: bool,
+}
+
+pub async fn databases_get(state: State) -> Response {
+    let names: Vec<String> = state
+        .runner
+        .config()
+        .databases
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    let found = blocking(&state, move |r| {
+        names
+            .into_iter()
+            .map(|n| {
+                let last = |status| {
+                    let filter = ListFilter {
+                        database: Some(n.clone()),
+                        status: Some(status),
+                        limit: Some(1),
+                        ..ListFilter::default()
+                    };
+                    r.catalog().list(&filter).map(|mut v| v.pop())
+                };
+                Ok((
+                    n.clone(),
+                    last(Status::Success)?,
+                    last(Status::InProgress)?.is_some(),
+                ))
+            })
+            .collect::<crate::Result<Vec<_>>>()
+    })
+    .await;
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => return internal(&e),
+    };
+    let upcoming = state.status.upcoming();
+    let config = state.runner.config();
+    let out: Vec<DatabaseInfo> = found
+        .into_iter()
+        .map(|(name, last_success, running)| {
+            let schedules: Vec<ScheduleInfo> = upcoming
+                .iter()
+                .filter(|u| u.database == name)
+                .map(|u| ScheduleInfo {
+                    schedule: u.schedule.clone(),
+                    next_run: u.next.as_ref().map(format_time),
+                })
+                .collect();
+            let next = upcoming
+                .iter()
+                .filter(|u| u.database == name)
+                .filter_map(|u| u.next)
+                .min();
+            let kind = match config.database(&name).map(|d| &d.target) {
+                Ok(crate::config::Target::Postgres(_)) => "postgres",
+                _ => "sqlite",
+            };
+            DatabaseInfo {
+                name,
+                kind,
+                schedules,
+                next_run: next.as_ref().map(format_time),
+                last_success,
+                running,
+            }
+        })
+        .collect();
+    Json(out).into_response()
+}
+
+/// The OpenAPI 3.1 description of this API.
+pub async fn openapi_get(state: State) -> Response {
+    let text = include_str!("openapi.json").replace("{BASE}", &state.base);
+    ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+}

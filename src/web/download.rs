@@ -1,0 +1,101 @@
+//! Downloads: a backup file by catalog id (never by path), streamed, with its SHA-256.
+
+use axum::body::Body;
+use axum::extract::{Path, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio_util::io::ReaderStream;
+
+use super::api::parse_id;
+use super::{State, blocking};
+use crate::catalog::Status;
+
+/// The header carrying the file's SHA-256 (lowercase hex), as `sha256sum` prints it.
+pub const SHA256_HEADER: &str = "x-backup-sha256";
+
+fn refuse(json: bool, status: StatusCode, message: &str) -> Response {
+    if json {
+        super::api::error(status, message)
+    } else {
+        (status, format!("{message}\n")).into_response()
+    }
+}
+
+pub async fn download_get(state: State, Path(id): Path<String>, request: Request) -> Response {
+    let json = request.uri().path().contains("/api/");
+    let Some(id) = parse_id(&id) else {
+        return refuse(json, StatusCode::NOT_FOUND, "no such backup");
+    };
+    let record = match blocking(&state, move |r| r.catalog().get(id)).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return refuse(json, StatusCode::NOT_FOUND, "no such backup"),
+        Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    if record.status != Status::Success {
+        return refuse(
+            json,
+            StatusCode::NOT_FOUND,
+            "this backup has no file: it did not succeed",
+        );
+    }
+    if record.pruned_at.is_some() {
+        return refuse(
+            json,
+            StatusCode::GONE,
+            "this backup was pruned by the retention policy; its file is gone",
+        );
+    }
+    let (Some(path), Some(name), Some(sha256)) = (
+        record.path.clone(),
+        record.file_name.clone(),
+        record.sha256.clone(),
+    ) else {
+        return refuse(json, StatusCode::NOT_FOUND, "no such backup");
+    };
+    // Only the file the row names, in its database's folder.
+    if path.parent()
+        != Some(
+            state
+                .runner
+                .config()
+                .database_dir(&record.database)
+                .as_path(),
+        )
+        || path.file_name().and_then(|n| n.to_str()) != Some(name.as_str())
+    {
+        return refuse(json, StatusCode::NOT_FOUND, "no such backup");
+    }
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(_) => {
+            return refuse(
+                json,
+                StatusCode::GONE,
+                "the backup file is missing from the backup folder",
+            );
+        }
+    };
+    let length = match file.metadata().await {
+        Ok(m) => m.len(),
+        Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        name.replace(['"', '\\'], "_")
+    );
+    let mut response = Body::from_stream(ReaderStream::with_capacity(file, crate::pipeline::CHUNK))
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&sha256) {
+        headers.insert(SHA256_HEADER, v);
+    }
+    response
+}

@@ -1,0 +1,174 @@
+//! `/healthz` for outside monitors and `/metrics` in Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::{State, blocking};
+use crate::Runner;
+use crate::catalog::{BackupRecord, ListFilter, Status};
+
+/// Each database's newest successful backup, newest in-progress flag.
+fn latest(runner: &Runner) -> crate::Result<Vec<(String, Option<BackupRecord>, bool)>> {
+    runner
+        .config()
+        .databases
+        .iter()
+        .map(|d| {
+            let last = |status| {
+                let filter = ListFilter {
+                    database: Some(d.name.clone()),
+                    status: Some(status),
+                    limit: Some(1),
+                    ..ListFilter::default()
+                };
+                runner.catalog().list(&filter).map(|mut v| v.pop())
+            };
+            Ok((
+                d.name.clone(),
+                last(Status::Success)?,
+                last(Status::InProgress)?.is_some(),
+            ))
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stale: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduler: Option<&'static str>,
+}
+
+/// 200 `{"status":"ok"}` while the scheduler runs and every database has a successful backup
+/// within `stale_after`; 503 naming what is wrong otherwise.
+pub async fn healthz_get(state: State) -> Response {
+    let latest = match blocking(&state, latest).await {
+        Ok(l) => l,
+        Err(e) => return super::api::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let now = state.clock.now();
+    let stale_after = chrono::Duration::from_std(state.runner.config().web.stale_after)
+        .unwrap_or(chrono::Duration::hours(26));
+    let stale: Vec<String> = latest
+        .into_iter()
+        .filter(|(_, good, _)| {
+            good.as_ref()
+                .is_none_or(|g| now - g.finished_at.unwrap_or(g.started_at) > stale_after)
+        })
+        .map(|(name, _, _)| name)
+        .collect();
+    let alive = state.status.alive();
+    if stale.is_empty() && alive {
+        return Json(Health {
+            status: "ok",
+            stale,
+            scheduler: None,
+        })
+        .into_response();
+    }
+    let scheduler = (!alive).then_some("stopped");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(Health {
+            status: "unhealthy",
+            stale,
+            scheduler,
+        }),
+    )
+        .into_response()
+}
+
+pub async fn metrics_get(state: State) -> Response {
+    render_metrics(&state.runner).await
+}
+
+/// The metrics page, computed from the catalog at each scrape.
+pub async fn render_metrics(runner: &Arc<Runner>) -> Response {
+    let runner = Arc::clone(runner);
+    let data = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::Error>((latest(&runner)?, runner.catalog().status_counts()?))
+    })
+    .await;
+    let (latest, counts) = match data {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    };
+    let label = |db: &str| {
+        format!(
+            "database=\"{}\"",
+            db.replace('\\', "\\\\").replace('"', "\\\"")
+        )
+    };
+    let good = |f: &dyn Fn(&BackupRecord) -> Option<String>| -> Vec<(String, String)> {
+        latest
+            .iter()
+            .filter_map(|(db, g, _)| g.as_ref().and_then(f).map(|v| (label(db), v)))
+            .collect()
+    };
+    family(
+        "dbkeep_backup_last_success_timestamp_seconds",
+        "gauge",
+        "When the newest successful backup finished, as a Unix time.",
+        good(&|g| {
+            Some(
+                g.finished_at
+                    .unwrap_or(g.started_at)
+                    .timestamp()
+                    .to_string(),
+            )
+        }),
+    );
+    family(
+        "dbkeep_backup_last_size_bytes",
+        "gauge",
+        "Size of the newest successful backup file.",
+        good(&|g| g.size_bytes.map(|s| s.to_string())),
+    );
+    family(
+        "dbkeep_backup_last_duration_seconds",
+        "gauge",
+        "How long the newest successful backup took.",
+        good(&|g| g.duration_ms.map(|d| format!("{:.3}", d as f64 / 1000.0))),
+    );
+    family(
+        "dbkeep_backups_total",
+        "counter",
+        "Backups recorded, by database and status.",
+        counts
+            .iter()
+            .map(|(db, status, n)| (format!("{},status=\"{status}\"", label(db)), n.to_string()))
+            .collect(),
+    );
+    family(
+        "dbkeep_backup_in_progress",
+        "gauge",
+        "1 while a backup of the database is running.",
+        latest
+            .iter()
+            .map(|(db, _, running)| (label(db), u8::from(*running).to_string()))
+            .collect(),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

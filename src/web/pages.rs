@@ -1,0 +1,373 @@
+//! The HTML pages: backups (home), one backup, databases (dashboard) and schedules.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Form;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::auth::{Identity, forbidden, form_ok};
+use super::view::{self, Card, Frame, Row, ScheduleView};
+use super::{State, WebState, blocking};
+use crate::catalog::{BackupRecord, ListFilter, Outcome, Status};
+
+/// Rows per page of the backups table.
+const PAGE: u32 = 50;
+/// Runs shown per database on the dashboard.
+const RECENT: u32 = 30;
+
+/// The stylesheet, embedded in the binary (no CDN: the admin works offline).
+pub async fn style_get() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../assets/style.css"),
+    )
+        .into_response()
+}
+
+/// A page saying what went wrong.
+pub fn error_page(state: &WebState, status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        view::ErrorPage {
+            base: state.base.clone(),
+            message: message.to_string(),
+        },
+    )
+        .into_response()
+}
+
+fn frame(state: &WebState, identity: &Identity, nav: &'static str) -> Frame {
+    let (user, csrf_token) = match identity {
+        Identity::User(s) => (s.user.name.clone(), s.csrf_token.clone()),
+        Identity::Token(name) => (format!("token {name}"), String::new()),
+    };
+    Frame {
+        base: state.base.clone(),
+        user,
+        csrf_token,
+        nav,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BackupsQuery {
+    database: Option<String>,
+    status: Option<String>,
+    before: Option<i64>,
+}
+
+pub async fn backups_get(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    Query(q): Query<BackupsQuery>,
+) -> Response {
+    let database = q.database.filter(|d| !d.is_empty());
+    let status_text = q.status.filter(|s| !s.is_empty());
+    let status = match status_text.as_deref().map(str::parse::<Status>).transpose() {
+        Ok(s) => s,
+        Err(e) => return error_page(&state, StatusCode::BAD_REQUEST, &e),
+    };
+    let filter = ListFilter {
+        database: database.clone(),
+        status,
+        before: q.before,
+        limit: Some(PAGE + 1),
+    };
+    let mut records = match blocking(&state, move |r| r.catalog().list(&filter)).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let more = records.len() > PAGE as usize;
+    records.truncate(PAGE as usize);
+    let (tz, now) = (state.status.timezone(), state.clock.now());
+    let older = match (more, records.last()) {
+        (true, Some(last)) => {
+            let mut link = format!("{}/?before={}", state.base, last.id);
+            if let Some(d) = &database {
+                link.push_str(&format!("&database={d}"));
+            }
+            if let Some(s) = &status_text {
+                link.push_str(&format!("&status={s}"));
+            }
+            Some(link)
+        }
+        _ => None,
+    };
+    view::Backups {
+        frame: frame(&state, &identity, "backups"),
+        refresh: records.iter().any(|r| r.status == Status::InProgress),
+        rows: records.iter().map(|r| Row::new(r, tz, now)).collect(),
+        databases: state
+            .runner
+            .config()
+            .databases
+            .iter()
+            .map(|d| d.name.clone())
+            .collect(),
+        database: database.unwrap_or_default(),
+        status: status_text.unwrap_or_default(),
+        older,
+    }
+    .into_response()
+}
+
+pub async fn backup_get(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
+    };
+    let record = match blocking(&state, move |r| r.catalog().get(id)).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return error_page(&state, StatusCode::NOT_FOUND, "no such backup"),
+        Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let (tz, now) = (state.status.timezone(), state.clock.now());
+    view::Backup {
+        frame: frame(&state, &identity, "backups"),
+        row: Row::new(&record, tz, now),
+        path: record
+            .path
+            .as_ref()
+            .map_or_else(|| "—".into(), |p| p.display().to_string()),
+        sha256: record.sha256.clone().unwrap_or_else(|| "—".into()),
+        compression: record.compression.as_str().to_string(),
+        finished: record
+            .finished_at
+            .as_ref()
+            .map_or_else(|| "—".into(), |t| view::local(t, tz)),
+        pruned: record
+            .pruned_at
+            .as_ref()
+            .map_or_else(|| "no".into(), |t| view::local(t, tz)),
+    }
+    .into_response()
+}
+
+/// The verdict on one database: protected, stale or failing, and why.
+fn verdict(
+    recent: &[BackupRecord],
+    stale_after: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (&'static str, &'static str, String) {
+    let last_good = recent.iter().find(|r| r.status == Status::Success);
+    let last_done = recent.iter().find(|r| r.status != Status::InProgress);
+    match (last_good, last_done) {
+        (None, Some(_)) => ("failing", "red", "no backup has succeeded yet".into()),
+        (None, None) => ("unprotected", "red", "never backed up".into()),
+        (Some(_), Some(done)) if done.status == Status::Failed => (
+            "failing",
+            "red",
+            format!(
+                "the last backup failed: {}",
+                done.error.as_deref().unwrap_or("unknown error")
+            ),
+        ),
+        (Some(good), _) if now - good.started_at > stale_after => (
+            "stale",
+            "orange",
+            format!(
+                "the last good backup is older than {}",
+                humantime::format_duration(stale_after.to_std().unwrap_or_default())
+            ),
+        ),
+        (Some(_), _) => ("protected", "green", "recent good backup".into()),
+    }
+}
+
+pub async fn databases_get(state: State, Extension(identity): Extension<Identity>) -> Response {
+    databases_page(&state, &identity, None).await
+}
+
+async fn databases_page(
+    state: &Arc<WebState>,
+    identity: &Identity,
+    notice: Option<String>,
+) -> Response {
+    let names: Vec<String> = state
+        .runner
+        .config()
+        .databases
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    let recent = blocking(state, move |r| {
+        names
+            .into_iter()
+            .map(|n| {
+                let filter = ListFilter {
+                    database: Some(n.clone()),
+                    limit: Some(RECENT),
+                    ..ListFilter::default()
+                };
+                Ok((n, r.catalog().list(&filter)?))
+            })
+            .collect::<crate::Result<Vec<_>>>()
+    })
+    .await;
+    let recent = match recent {
+        Ok(r) => r,
+        Err(e) => return error_page(state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let (tz, now) = (state.status.timezone(), state.clock.now());
+    let config = state.runner.config();
+    let stale_after =
+        chrono::Duration::from_std(config.web.stale_after).unwrap_or(chrono::Duration::hours(26));
+    let upcoming = state.status.upcoming();
+    let cards = recent
+        .iter()
+        .filter_map(|(name, rows)| {
+            let db = config.database(name).ok()?;
+            let (verdict, colour, why) = verdict(rows, stale_after, now);
+            let good = rows.iter().find(|r| r.status == Status::Success);
+            let done: Vec<_> = rows
+                .iter()
+                .filter(|r| r.status != Status::InProgress)
+                .collect();
+            let ok = done.iter().filter(|r| r.status == Status::Success).count();
+            let next = upcoming
+                .iter()
+                .filter(|u| &u.database == name)
+                .filter_map(|u| u.next)
+                .min();
+            Some(Card {
+                name: name.clone(),
+                kind: match db.target {
+                    crate::config::Target::Sqlite { .. } => "SQLite".into(),
+                    crate::config::Target::Postgres(_) => "PostgreSQL".into(),
+                },
+                verdict,
+                colour,
+                why,
+                last_success: good
+                    .map_or_else(|| "never".into(), |g| view::local(&g.started_at, tz)),
+                last_success_ago: good
+                    .map(|g| view::relative(&g.started_at, now))
+                    .unwrap_or_default(),
+                next_run: next.map_or_else(
+                    || "not scheduled".into(),
+                    |t| format!("{} ({})", view::local(&t, tz), view::relative(&t, now)),
+                ),
+                success_rate: if done.is_empty() {
+                    "no runs yet".into()
+                } else {
+                    format!("{ok} of {} ({}%)", done.len(), ok * 100 / done.len())
+                },
+                strip: rows
+                    .iter()
+                    .rev()
+                    .map(|r| {
+                        let (w, c) = view::state(r);
+                        (r.id, w, c)
+                    })
+                    .collect(),
+                chart: view::chart(&rows.iter().collect::<Vec<_>>()),
+                folder: config.database_dir(name).display().to_string(),
+                running: rows.first().is_some_and(|r| r.status == Status::InProgress),
+            })
+        })
+        .collect();
+    view::Databases {
+        frame: frame(state, identity, "databases"),
+        cards,
+        notice,
+    }
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn backup_now_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !form_ok(&identity, &headers, &form.csrf_token) {
+        return forbidden();
+    }
+    if state.runner.config().database(&name).is_err() {
+        return error_page(&state, StatusCode::NOT_FOUND, "no such database");
+    }
+    match state
+        .jobs
+        .start_now(&name, crate::catalog::Trigger::Api)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("{}/?database={name}", state.base)).into_response(),
+        Err(e @ crate::Error::AlreadyRunning(_)) => {
+            let mut r = databases_page(&state, &identity, Some(e.to_string())).await;
+            *r.status_mut() = StatusCode::CONFLICT;
+            r
+        }
+        Err(e) => error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+pub async fn schedules_get(state: State, Extension(identity): Extension<Identity>) -> Response {
+    let upcoming = state.status.upcoming();
+    let keys: Vec<(String, String)> = upcoming
+        .iter()
+        .map(|u| (u.database.clone(), u.schedule.clone()))
+        .collect();
+    let fires = blocking(&state, move |r| {
+        keys.iter()
+            .map(|(d, s)| r.catalog().fires(d, Some(s), 10))
+            .collect::<crate::Result<Vec<_>>>()
+    })
+    .await;
+    let fires = match fires {
+        Ok(f) => f,
+        Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let tz = state.status.timezone();
+    let schedules = upcoming
+        .into_iter()
+        .zip(fires)
+        .map(|(u, fires)| ScheduleView {
+            database: u.database,
+            expr: u.schedule,
+            next: u
+                .next
+                .map_or_else(|| "never".into(), |t| view::local(&t, tz)),
+            fires: fires
+                .into_iter()
+                .map(|f| {
+                    let colour = match f.outcome {
+                        Outcome::Ran => "green",
+                        Outcome::Running => "orange",
+                        Outcome::Skipped => "grey",
+                        Outcome::Missed => "red",
+                    };
+                    (
+                        view::local(&f.planned_at, tz),
+                        f.outcome.to_string(),
+                        colour,
+                        f.backup_id,
+                        f.detail.unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    view::Schedules {
+        frame: frame(&state, &identity, "schedules"),
+        timezone: tz.to_string(),
+        schedules,
+    }
+    .into_response()
+}
