@@ -16,3 +16,4 @@ mod postgres;
 mod retention;
 mod service;
 mod sqlite;
+mod web;

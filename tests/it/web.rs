@@ -1,0 +1,616 @@
+//! The web admin and API, in process: every route behind a login, CSRF, login throttling,
+//! downloads, the JSON API's filters and errors, health and metrics.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use dbkeep::accounts::{self, Accounts};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::common::*;
+
+struct App {
+    sandbox: Sandbox,
+    handle: Option<dbkeep::ServiceHandle>,
+    router: Router,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    fn location(&self) -> String {
+        self.headers
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, v)| *k == name && !v.is_empty())
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+impl App {
+    async fn start() -> App {
+        let sandbox = Sandbox::new();
+        create_sample_sqlite(&sandbox.path().join("app.db"));
+        sandbox.write_config(
+            "timezone = \"UTC\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n\
+             [[databases]]\nname = \"other\"\nurl = \"sqlite:app.db\"\ncompression = \"gzip\"\nschedules = [\"0 0 1 1 *\"]\n",
+        );
+        let config = dbkeep::Config::load(&sandbox.config_path()).unwrap();
+        let handle = dbkeep::Service::from_config(config)
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        let accounts = handle.runner().accounts().unwrap();
+        accounts
+            .add_user(
+                "admin",
+                &accounts::hash_password(PASSWORD).unwrap(),
+                chrono::Utc::now(),
+            )
+            .unwrap();
+        let router = dbkeep::web::router(&handle, "");
+        App {
+            sandbox,
+            handle: Some(handle),
+            router,
+        }
+    }
+
+    async fn stop(mut self) {
+        self.handle.take().unwrap().shutdown().await;
+    }
+
+    fn accounts(&self) -> &dyn Accounts {
+        self.handle.as_ref().unwrap().runner().accounts().unwrap()
+    }
+
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str, auth: &Auth) -> Reply {
+        self.send(auth.apply(Request::get(path)).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post_form(&self, path: &str, auth: &Auth, form: &str) -> Reply {
+        let request = auth
+            .apply(Request::post(path))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn post_json(&self, path: &str, auth: &Auth, json: &str) -> Reply {
+        let request = auth
+            .apply(Request::post(path))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Logs in through the form; returns the session and its CSRF token.
+    async fn login(&self) -> Auth {
+        let (status, cookie) = self.try_login("admin", PASSWORD).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let mut auth = Auth::Session(cookie.expect("session cookie"), String::new());
+        let page = self.get("/databases", &auth).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        let csrf = hidden_csrf(&page.text());
+        if let Auth::Session(_, token) = &mut auth {
+            *token = csrf;
+        }
+        auth
+    }
+
+    async fn try_login(&self, user: &str, password: &str) -> (StatusCode, Option<String>) {
+        let form = self.get("/login", &Auth::None).await;
+        let csrf = form.cookie("dbkeep_login_csrf").expect("login csrf cookie");
+        assert_eq!(hidden_csrf(&form.text()), csrf);
+        let body = format!(
+            "username={user}&password={}&csrf_token={csrf}&next=/",
+            password.replace(' ', "+")
+        );
+        let reply = self
+            .post_form("/login", &Auth::LoginCsrf(csrf), &body)
+            .await;
+        (reply.status, reply.cookie("dbkeep_session"))
+    }
+
+    async fn backup(&self, database: &str) -> i64 {
+        let runner = Arc::clone(self.handle.as_ref().unwrap().runner());
+        let database = database.to_string();
+        tokio::task::spawn_blocking(move || {
+            runner
+                .backup(
+                    &database,
+                    &dbkeep::BackupOptions::default(),
+                    &dbkeep::pipeline::NoProgress,
+                )
+                .unwrap()
+                .record
+                .id
+        })
+        .await
+        .unwrap()
+    }
+}
+
+enum Auth {
+    None,
+    LoginCsrf(String),
+    Session(String, String),
+    Bearer(String),
+}
+
+impl Auth {
+    fn apply(&self, builder: axum::http::request::Builder) -> axum::http::request::Builder {
+        let builder = builder.header(header::HOST, "127.0.0.1:7878");
+        match self {
+            Auth::None => builder,
+            Auth::LoginCsrf(c) => builder.header(header::COOKIE, format!("dbkeep_login_csrf={c}")),
+            Auth::Session(s, _) => builder.header(header::COOKIE, format!("dbkeep_session={s}")),
+            Auth::Bearer(t) => builder.header(header::AUTHORIZATION, format!("Bearer {t}")),
+        }
+    }
+    fn csrf(&self) -> &str {
+        match self {
+            Auth::Session(_, c) => c,
+            _ => "",
+        }
+    }
+}
+
+fn hidden_csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf_token\" value=\"")
+        .expect("a csrf_token field")
+        + 25;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "1").replace("{name}", "app")
+}
+
+#[tokio::test]
+async fn every_route_needs_a_login_except_the_public_ones() {
+    let app = App::start().await;
+    let public: Vec<_> = dbkeep::web::ROUTES
+        .iter()
+        .filter(|r| !r.2)
+        .map(|r| (r.0, r.1))
+        .collect();
+    assert_eq!(
+        public,
+        [
+            ("GET", "/login"),
+            ("POST", "/login"),
+            ("GET", "/healthz"),
+            ("GET", "/static/style.css")
+        ],
+        "a route became public"
+    );
+    for (method, path, protected) in dbkeep::web::ROUTES {
+        if !protected {
+            continue;
+        }
+        let request = Auth::None.apply(Request::builder().method(*method).uri(concrete(path)));
+        let reply = app.send(request.body(Body::empty()).unwrap()).await;
+        if path.starts_with("/api/") || *path == "/metrics" {
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert!(
+                reply.json()["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("authentication required"),
+                "{method} {path}"
+            );
+        } else {
+            assert_eq!(reply.status, StatusCode::SEE_OTHER, "{method} {path}");
+            assert!(
+                reply.location().starts_with("/login?next="),
+                "{method} {path}: {}",
+                reply.location()
+            );
+        }
+        // A made-up token or session is no better than none.
+        for auth in [
+            Auth::Bearer("dbk_forged".into()),
+            Auth::Session("forged".into(), String::new()),
+        ] {
+            let reply = app
+                .send(
+                    auth.apply(Request::builder().method(*method).uri(concrete(path)))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+            assert!(
+                matches!(
+                    reply.status,
+                    StatusCode::UNAUTHORIZED | StatusCode::SEE_OTHER
+                ),
+                "{method} {path}"
+            );
+        }
+    }
+    // Logged in, every GET page and API route answers.
+    let auth = app.login().await;
+    app.backup("app").await;
+    app.backup("other").await;
+    for (method, path, _) in dbkeep::web::ROUTES.iter().filter(|r| r.0 == "GET") {
+        let reply = app.get(&concrete(path), &auth).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{method} {path}: {}",
+            reply.text()
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn form_posts_need_the_sessions_csrf_token_and_the_same_origin() {
+    let app = App::start().await;
+    let auth = app.login().await;
+    let path = "/databases/app/backup";
+    assert_eq!(
+        app.post_form(path, &auth, "").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post_form(path, &auth, "csrf_token=0123").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let cross = Request::post(path)
+        .header(header::HOST, "127.0.0.1:7878")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(
+            header::COOKIE,
+            match &auth {
+                Auth::Session(s, _) => format!("dbkeep_session={s}"),
+                _ => unreachable!(),
+            },
+        )
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("csrf_token={}", auth.csrf())))
+        .unwrap();
+    assert_eq!(app.send(cross).await.status, StatusCode::FORBIDDEN);
+    let ok = app
+        .post_form(path, &auth, &format!("csrf_token={}", auth.csrf()))
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.location(), "/?database=app");
+    // The login form has its own token.
+    let no_token = app
+        .post_form(
+            "/login",
+            &Auth::None,
+            "username=admin&password=x&csrf_token=",
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    // Logging out ends the session.
+    let out = app
+        .post_form("/logout", &auth, &format!("csrf_token={}", auth.csrf()))
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/", &auth).await.status, StatusCode::SEE_OTHER);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn failed_logins_look_alike_and_are_throttled() {
+    let app = App::start().await;
+    let form = app.get("/login", &Auth::None).await;
+    let csrf = form.cookie("dbkeep_login_csrf").unwrap();
+    let attempt = |user: &str, password: &str| {
+        format!("username={user}&password={password}&csrf_token={csrf}")
+    };
+    let wrong = app
+        .post_form(
+            "/login",
+            &Auth::LoginCsrf(csrf.clone()),
+            &attempt("admin", "nope"),
+        )
+        .await;
+    let unknown = app
+        .post_form(
+            "/login",
+            &Auth::LoginCsrf(csrf.clone()),
+            &attempt("nobody", "nope"),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        (unknown.status, unknown.text().replace("nobody", "admin")),
+        (wrong.status, wrong.text())
+    );
+    assert!(wrong.text().contains("Wrong user name or password."));
+    for _ in 0..4 {
+        let r = app
+            .post_form(
+                "/login",
+                &Auth::LoginCsrf(csrf.clone()),
+                &attempt("admin", "nope"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // Five failures for admin: even the right password is refused for a while.
+    let blocked = app
+        .post_form(
+            "/login",
+            &Auth::LoginCsrf(csrf.clone()),
+            &attempt("admin", "correct+horse+battery"),
+        )
+        .await;
+    assert_eq!(
+        blocked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        blocked.text()
+    );
+    assert!(blocked.headers.get(header::RETRY_AFTER).is_some());
+    assert!(blocked.cookie("dbkeep_session").is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn downloads_stream_the_recorded_file_and_refuse_anything_else() {
+    let app = App::start().await;
+    let auth = app.login().await;
+    let id = app.backup("app").await;
+    let rows = app.sandbox.rows_for("app");
+    let path = std::path::PathBuf::from(rows[0]["path"].as_str().unwrap());
+    for prefix in ["", "/api/v1"] {
+        let reply = app
+            .get(&format!("{prefix}/backups/{id}/download"), &auth)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, std::fs::read(&path).unwrap());
+        assert_eq!(reply.headers["x-backup-sha256"], sha256sum(&path).as_str());
+        assert_eq!(
+            reply.headers[header::CONTENT_LENGTH],
+            reply.body.len().to_string().as_str()
+        );
+        let disposition = reply.headers[header::CONTENT_DISPOSITION].to_str().unwrap();
+        assert_eq!(
+            disposition,
+            format!(
+                "attachment; filename=\"{}\"",
+                rows[0]["file_name"].as_str().unwrap()
+            )
+        );
+    }
+    for bad in [
+        "/backups/..%2F..%2Fetc%2Fpasswd/download",
+        "/backups/../../etc/passwd/download",
+        "/backups/%2e%2e%2fdbkeep.toml/download",
+        "/api/v1/backups/..%2Fdbkeep.toml/download",
+        "/backups/1%20OR%201=1/download",
+        "/backups/999/download",
+        "/backups/-1/download",
+    ] {
+        let reply = app.get(bad, &auth).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{bad}: {}",
+            reply.text()
+        );
+    }
+    // Pruned: gone, with a reason.
+    app.backup("app").await;
+    app.sandbox
+        .run(&["prune", "--retention-days", "0"])
+        .assert_success();
+    let reply = app
+        .get(&format!("/api/v1/backups/{id}/download"), &auth)
+        .await;
+    assert_eq!(reply.status, StatusCode::GONE);
+    assert!(reply.json()["error"].as_str().unwrap().contains("pruned"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_lists_filters_pages_and_starts_backups() {
+    let app = App::start().await;
+    let token = "dbk_test_token_0123456789";
+    app.accounts()
+        .add_token("ci", &accounts::token_digest(token), chrono::Utc::now())
+        .unwrap();
+    let auth = Auth::Bearer(token.into());
+    for db in ["app", "app", "other", "app"] {
+        app.backup(db).await;
+    }
+    let all = app.get("/api/v1/backups", &auth).await.json();
+    let ids: Vec<i64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [4, 3, 2, 1]);
+    let fields: Vec<&str> = all[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = JSON_FIELDS.to_vec();
+    expected.sort_unstable();
+    let mut fields_sorted = fields.clone();
+    fields_sorted.sort_unstable();
+    assert_eq!(
+        fields_sorted, expected,
+        "the API's objects are exactly `dbkeep list --json`'s"
+    );
+    let other = app
+        .get("/api/v1/backups?database=other", &auth)
+        .await
+        .json();
+    assert_eq!(other.as_array().unwrap().len(), 1);
+    let page = app
+        .get("/api/v1/backups?limit=2&before=4", &auth)
+        .await
+        .json();
+    let page_ids: Vec<i64> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(page_ids, [3, 2]);
+    assert_eq!(
+        app.get("/api/v1/backups?status=failed", &auth).await.json(),
+        serde_json::json!([])
+    );
+    for bad in [
+        "/api/v1/backups?limit=0",
+        "/api/v1/backups?limit=x",
+        "/api/v1/backups?status=great",
+        "/api/v1/backups?before=z",
+    ] {
+        let reply = app.get(bad, &auth).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(reply.json()["error"].is_string(), "{bad}");
+    }
+    let one = app.get("/api/v1/backups/3", &auth).await;
+    assert_eq!(one.json()["database"], "other");
+    assert_eq!(
+        app.get("/api/v1/backups/77", &auth).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let accepted = app
+        .post_json("/api/v1/backups", &auth, r#"{"database": "app"}"#)
+        .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text());
+    let id = accepted.json()["id"].as_i64().unwrap();
+    assert!(id > 4);
+    assert_eq!(accepted.location(), format!("/api/v1/backups/{id}"));
+    // While another process holds the database, a second request conflicts.
+    let lock = dbkeep::lock::DatabaseLock::try_acquire(&app.sandbox.catalog_path(), "other")
+        .unwrap()
+        .unwrap();
+    let conflict = app
+        .post_json("/api/v1/backups", &auth, r#"{"database": "other"}"#)
+        .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.text());
+    assert!(
+        conflict.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("already running")
+    );
+    drop(lock);
+    assert_eq!(
+        app.post_json("/api/v1/backups", &auth, r#"{"database": "nope"}"#)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post_json("/api/v1/backups", &auth, r#"{"db": 1}"#)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    // The started backup finishes and shows in the list as an API backup.
+    for _ in 0..100 {
+        let r = app
+            .get(&format!("/api/v1/backups/{id}"), &auth)
+            .await
+            .json();
+        if r["status"] == "success" {
+            assert_eq!(r["trigger"], "api");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/backups/{id}"), &auth)
+            .await
+            .json()["status"],
+        "success"
+    );
+    let dbs = app.get("/api/v1/databases", &auth).await.json();
+    assert_eq!(dbs[0]["name"], "app");
+    assert_eq!(dbs[0]["schedules"][0]["schedule"], "0 0 1 1 *");
+    assert!(dbs[0]["last_success"]["id"].is_i64());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_names_stale_databases_and_metrics_describe_backups() {
+    let app = App::start().await;
+    let health = app.get("/healthz", &Auth::None).await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.json()["stale"], serde_json::json!(["app", "other"]));
+    app.backup("app").await;
+    app.backup("other").await;
+    let health = app.get("/healthz", &Auth::None).await;
+    assert_eq!(
+        (health.status, health.json()),
+        (StatusCode::OK, serde_json::json!({"status": "ok"}))
+    );
+    let auth = app.login().await;
+    let metrics = app.get("/metrics", &auth).await.text();
+    for line in [
+        "dbkeep_backups_total{database=\"app\",status=\"success\"} 1",
+        "dbkeep_backup_in_progress{database=\"other\"} 0",
+        "# TYPE dbkeep_backup_last_success_timestamp_seconds gauge",
+        "dbkeep_backup_last_size_bytes{database=\"app\"} ",
+        "dbkeep_backup_last_duration_seconds{database=\"other\"} ",
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in:\n{metrics}");
+    }
+    let status = Arc::clone(app.handle.as_ref().unwrap().status());
+    app.stop().await;
+    assert!(
+        !status.alive(),
+        "the scheduler reports stopped after shutdown"
+    );
+}
