@@ -72,7 +72,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The service's log is its record of what ran; one-shot commands print results instead.
-    let serving = matches!(cli.command, Command::Serve(_));
+    let serving = matches!(cli.command, Command::Serve(_) | Command::Demo(_));
     init_tracing(cli.verbose + u8::from(serving), cli.log_format);
     match run(cli) {
         Ok(code) => code,
@@ -112,7 +112,7 @@ enum LogFormat {
 fn init_tracing(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "error",
-        1 => "info",
+        1 => "info,rusqlite_migration=warn",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

@@ -26,6 +26,10 @@ pub struct Args {
     /// Folder for the demo (created if absent; reused if it holds a demo already)
     #[arg(default_value = "dbkeep-demo")]
     dir: PathBuf,
+
+    /// Stop after the first backup instead of going on to run the service and web admin
+    #[arg(long)]
+    no_serve: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -75,16 +79,58 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             db_path.display()
         );
     }
-    println!(
-        "Next: cd {} && dbkeep list, or write your own config with `dbkeep init`.",
-        dir.display()
-    );
     let ok = outcome.record.status == dbkeep::catalog::Status::Success;
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(super::EXIT_FAILED)
-    })
+    if args.no_serve || !ok {
+        println!(
+            "Next: cd {} && dbkeep list, or write your own config with `dbkeep init`.",
+            dir.display()
+        );
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(super::EXIT_FAILED)
+        });
+    }
+
+    // Go on to the whole product: the scheduler (every minute here) and the web admin.
+    let config = Config::load(&config_path)?;
+    let password = admin_password(&runner, &dir)?;
+    println!(
+        "\nNow serving: backups every minute, and the admin at http://{}/\n  user: admin\n  password: {password}  (also in {})\nPress Ctrl-C to stop.\n",
+        config.web.listen,
+        dir.join(PASSWORD_FILE).display()
+    );
+    drop(runner);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(super::serve::serve(config))
+}
+
+/// Where the demo keeps its admin password, so a second run can show it again.
+const PASSWORD_FILE: &str = "admin-password.txt";
+
+/// The demo admin's password: created with the first user, or read back from the demo folder.
+fn admin_password(runner: &Runner, dir: &Path) -> anyhow::Result<String> {
+    let file = dir.join(PASSWORD_FILE);
+    let accounts = runner
+        .accounts()
+        .context("this catalog keeps no accounts")?;
+    if let Some(password) = dbkeep::web::ensure_admin(accounts, chrono::Utc::now())? {
+        let mut f = dbkeep::storage::create_private_file(&file)
+            .or_else(|_| {
+                std::fs::remove_file(&file)
+                    .and_then(|()| dbkeep::storage::create_private_file(&file))
+            })
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        std::io::Write::write_all(&mut f, password.as_bytes())?;
+        return Ok(password);
+    }
+    Ok(std::fs::read_to_string(&file)
+        .map(|p| p.trim().to_string())
+        .unwrap_or_else(|_| {
+            "(set by DBKEEP_ADMIN_PASSWORD, or change it with `dbkeep user passwd admin`)".into()
+        }))
 }
 
 fn create_sample(path: &Path) -> anyhow::Result<()> {

@@ -223,7 +223,7 @@ fn init_writes_a_valid_config_and_refuses_to_overwrite() {
 fn demo_leaves_one_successful_backup() {
     let sb = Sandbox::new();
     let dir = sb.path().join("demo");
-    let run = run_cmd(sb.bare_cmd().arg("demo").arg(&dir));
+    let run = run_cmd(sb.bare_cmd().arg("demo").arg("--no-serve").arg(&dir));
     run.assert_success();
     assert!(dir.join("app.db").exists());
     let config = dir.join("dbkeep.toml");
