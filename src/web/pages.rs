@@ -153,10 +153,15 @@ pub async fn backup_get(
     .into_response()
 }
 
-/// The verdict on one database: protected, stale or failing, and why.
+/// How long after a scheduled fire its backup may take before the database counts as stale.
+const FIRE_GRACE: chrono::Duration = chrono::Duration::minutes(30);
+
+/// The verdict on one database: protected, stale or failing, and why. `last_fire` is the
+/// latest instant any of its schedules fired (or should have).
 fn verdict(
     recent: &[BackupRecord],
     stale_after: chrono::Duration,
+    last_fire: Option<chrono::DateTime<chrono::Utc>>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (&'static str, &'static str, String) {
     let last_good = recent.iter().find(|r| r.status == Status::Success);
@@ -172,6 +177,20 @@ fn verdict(
                 done.error.as_deref().unwrap_or("unknown error")
             ),
         ),
+        (Some(good), _)
+            if last_fire.is_some_and(|f| good.started_at < f && now - f > FIRE_GRACE) =>
+        {
+            (
+                "stale",
+                "orange",
+                format!(
+                    "no good backup since the scheduled run {}",
+                    last_fire
+                        .map(|f| view::relative(&f, now))
+                        .unwrap_or_default()
+                ),
+            )
+        }
         (Some(good), _) if now - good.started_at > stale_after => (
             "stale",
             "orange",
@@ -227,7 +246,12 @@ async fn databases_page(
         .iter()
         .filter_map(|(name, rows)| {
             let db = config.database(name).ok()?;
-            let (verdict, colour, why) = verdict(rows, stale_after, now);
+            let last_fire = db
+                .schedules
+                .iter()
+                .filter_map(|s| crate::scheduler::previous_fire(&s.cron, tz, now))
+                .max();
+            let (verdict, colour, why) = verdict(rows, stale_after, last_fire, now);
             let good = rows.iter().find(|r| r.status == Status::Success);
             let done: Vec<_> = rows
                 .iter()
@@ -370,4 +394,66 @@ pub async fn schedules_get(state: State, Extension(identity): Extension<Identity
         schedules,
     }
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::catalog::{Kind, Trigger};
+    use crate::config::Compression;
+
+    fn run(id: i64, status: Status, hours_ago: i64) -> BackupRecord {
+        let now = Utc.with_ymd_and_hms(2026, 6, 2, 12, 0, 0).unwrap();
+        BackupRecord {
+            id,
+            database: "app".into(),
+            kind: Kind::Sqlite,
+            status,
+            trigger: Trigger::Scheduled,
+            file_name: None,
+            path: None,
+            size_bytes: None,
+            sha256: None,
+            compression: Compression::None,
+            started_at: now - Duration::hours(hours_ago),
+            finished_at: None,
+            duration_ms: None,
+            error: Some("boom".into()),
+            pruned_at: None,
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_the_last_runs_and_the_schedule() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 2, 12, 0, 0).unwrap();
+        let day = Duration::hours(26);
+        let midnight = Some(Utc.with_ymd_and_hms(2026, 6, 2, 0, 0, 0).unwrap());
+        let v = |rows: &[BackupRecord], fire| verdict(rows, day, fire, now).0;
+        assert_eq!(v(&[], midnight), "unprotected");
+        assert_eq!(v(&[run(2, Status::Failed, 1)], midnight), "failing");
+        assert_eq!(
+            v(
+                &[run(2, Status::Failed, 1), run(1, Status::Success, 12)],
+                midnight
+            ),
+            "failing"
+        );
+        assert_eq!(v(&[run(1, Status::Success, 11)], midnight), "protected");
+        // Last good backup before today's midnight run, which never happened: stale.
+        assert_eq!(v(&[run(1, Status::Success, 13)], midnight), "stale");
+        // A run in progress does not hide the verdict of the one before.
+        assert_eq!(
+            v(
+                &[run(2, Status::InProgress, 0), run(1, Status::Success, 11)],
+                midnight
+            ),
+            "protected"
+        );
+        // Without schedules, age alone decides.
+        assert_eq!(v(&[run(1, Status::Success, 30)], None), "stale");
+    }
 }
