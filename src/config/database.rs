@@ -120,6 +120,14 @@ pub enum Target {
 }
 
 impl Target {
+    /// The kind of database, as the catalog records it.
+    pub fn kind(&self) -> crate::catalog::Kind {
+        match self {
+            Target::Sqlite { .. } => crate::catalog::Kind::Sqlite,
+            Target::Postgres(_) => crate::catalog::Kind::Postgres,
+        }
+    }
+
     /// The URL to show people: a SQLite path, or the PostgreSQL URL without its password.
     pub fn display(&self) -> String {
         match self {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Identity, same_origin};
 use super::{State, blocking};
-use crate::catalog::{BackupRecord, ListFilter, Status, format_time};
+use crate::catalog::{BackupRecord, Kind, ListFilter, Status, format_time};
 
 /// The most rows one request may ask for.
 const MAX_LIMIT: u32 = 1000;
@@ -168,7 +168,7 @@ struct ScheduleInfo {
 #[derive(Serialize)]
 struct DatabaseInfo {
     name: String,
-    kind: &'static str,
+    kind: Kind,
     schedules: Vec<ScheduleInfo>,
     next_run: Option<String>,
     last_success: Option<BackupRecord>,
@@ -176,36 +176,7 @@ struct DatabaseInfo {
 }
 
 pub async fn databases_get(state: State) -> Response {
-    let names: Vec<String> = state
-        .runner
-        .config()
-        .databases
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    let found = blocking(&state, move |r| {
-        names
-            .into_iter()
-            .map(|n| {
-                let last = |status| {
-                    let filter = ListFilter {
-                        database: Some(n.clone()),
-                        status: Some(status),
-                        limit: Some(1),
-                        ..ListFilter::default()
-                    };
-                    r.catalog().list(&filter).map(|mut v| v.pop())
-                };
-                Ok((
-                    n.clone(),
-                    last(Status::Success)?,
-                    last(Status::InProgress)?.is_some(),
-                ))
-            })
-            .collect::<crate::Result<Vec<_>>>()
-    })
-    .await;
-    let found = match found {
+    let found = match blocking(&state, super::health::latest).await {
         Ok(f) => f,
         Err(e) => return internal(&e),
     };
@@ -214,23 +185,18 @@ pub async fn databases_get(state: State) -> Response {
     let out: Vec<DatabaseInfo> = found
         .into_iter()
         .map(|(name, last_success, running)| {
-            let schedules: Vec<ScheduleInfo> = upcoming
+            let mine: Vec<_> = upcoming.iter().filter(|u| u.database == name).collect();
+            let schedules = mine
                 .iter()
-                .filter(|u| u.database == name)
                 .map(|u| ScheduleInfo {
                     schedule: u.schedule.clone(),
                     next_run: u.next.as_ref().map(format_time),
                 })
                 .collect();
-            let next = upcoming
-                .iter()
-                .filter(|u| u.database == name)
-                .filter_map(|u| u.next)
-                .min();
-            let kind = match config.database(&name).map(|d| &d.target) {
-                Ok(crate::config::Target::Postgres(_)) => "postgres",
-                _ => "sqlite",
-            };
+            let next = mine.iter().filter_map(|u| u.next).min();
+            let kind = config
+                .database(&name)
+                .map_or(Kind::Sqlite, |d| d.target.kind());
             DatabaseInfo {
                 name,
                 kind,
@@ -244,7 +210,7 @@ pub async fn databases_get(state: State) -> Response {
     Json(out).into_response()
 }
 
-/// The OpenAPI 3.1 description of this API.
+/// The OpenAPI 3.0 description of this API.
 pub async fn openapi_get(state: State) -> Response {
     let text = include_str!("openapi.json").replace("{BASE}", &state.base);
     ([(header::CONTENT_TYPE, "application/json")], text).into_response()

@@ -12,8 +12,8 @@ use super::{State, blocking};
 use crate::Runner;
 use crate::catalog::{BackupRecord, ListFilter, Status};
 
-/// Each database's newest successful backup, newest in-progress flag.
-fn latest(runner: &Runner) -> crate::Result<Vec<(String, Option<BackupRecord>, bool)>> {
+/// Each configured database with its newest successful backup and whether one is running.
+pub(super) fn latest(runner: &Runner) -> crate::Result<Vec<(String, Option<BackupRecord>, bool)>> {
     runner
         .config()
         .databases
