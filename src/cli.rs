@@ -44,7 +44,7 @@ enum Command {
     List(list::Args),
     /// Delete backups that the retention policy lets go
     Prune(prune::Args),
-    /// Run scheduled backups until stopped (SIGINT/SIGTERM shut down gracefully)
+    /// Run scheduled backups and the web admin until stopped (SIGINT/SIGTERM: graceful)
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
     Schedule(schedule::Args),

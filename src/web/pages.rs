@@ -265,10 +265,7 @@ async fn databases_page(
                 .min();
             Some(Card {
                 name: name.clone(),
-                kind: match db.target {
-                    crate::config::Target::Sqlite { .. } => "SQLite".into(),
-                    crate::config::Target::Postgres(_) => "PostgreSQL".into(),
-                },
+                kind: view::kind_label(db.target.kind()).to_string(),
                 verdict,
                 colour,
                 why,

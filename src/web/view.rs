@@ -64,6 +64,14 @@ pub fn state(r: &BackupRecord) -> (&'static str, &'static str) {
     }
 }
 
+/// How a kind of database is named on the pages.
+pub fn kind_label(kind: crate::catalog::Kind) -> &'static str {
+    match kind {
+        crate::catalog::Kind::Sqlite => "SQLite",
+        crate::catalog::Kind::Postgres => "PostgreSQL",
+    }
+}
+
 /// The fields every page's frame needs.
 pub struct Frame {
     pub base: String,
@@ -97,7 +105,7 @@ impl Row {
             state,
             colour,
             database: r.database.clone(),
-            kind: r.kind.to_string(),
+            kind: kind_label(r.kind).to_string(),
             file_name: r.file_name.clone().unwrap_or_else(|| "—".into()),
             size: size(r.size_bytes),
             duration: duration(r.duration_ms),

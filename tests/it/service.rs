@@ -112,7 +112,7 @@ fn serve_backs_up_sqlite_and_postgres_on_schedule_and_stops_on_sigterm() {
     let pg = PgDb::create("serve");
     pg.psql("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000) g;");
     sandbox.write_config(&format!(
-        "timezone = \"UTC\"\n\
+        "timezone = \"UTC\"\nlisten = \"127.0.0.1:0\"\n\
          [[databases]]\nname = \"lite\"\nurl = \"sqlite:app.db\"\nschedules = [\"*/2 * * * * *\"]\n\
          [[databases]]\nname = \"pg\"\nurl = \"{}\"\nschedules = [\"*/2 * * * * *\"]\n",
         pg.url()
@@ -168,7 +168,7 @@ fn overlapping_fires_are_skipped_and_shutdown_cancels_a_running_backup() {
         "pg_dump \"$@\" | while IFS= read -r line; do printf '%s\\n' \"$line\"; sleep 0.05; done",
     );
     sandbox.write_config(&format!(
-        "timezone = \"UTC\"\nshutdown_grace = \"1s\"\npg_dump_path = \"{slow}\"\n\
+        "timezone = \"UTC\"\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\npg_dump_path = \"{slow}\"\n\
          [[databases]]\nname = \"pg\"\nurl = \"{}\"\nschedules = [\"* * * * * *\"]\n",
         pg.url()
     ));
@@ -226,7 +226,7 @@ fn stalled_and_overlong_backups_are_stopped_with_the_reason() {
         "case \"$*\" in\n  *stalls*) echo '-- dump begins'; sleep 600 ;;\n  *) while :; do echo '-- still dumping'; sleep 0.1; done ;;\nesac",
     );
     sandbox.write_config(&format!(
-        "timezone = \"UTC\"\nstall_timeout = \"1s\"\nbackup_timeout = \"3s\"\nshutdown_grace = \"1s\"\npg_dump_path = \"{fake}\"\n\
+        "timezone = \"UTC\"\nlisten = \"127.0.0.1:0\"\nstall_timeout = \"1s\"\nbackup_timeout = \"3s\"\nshutdown_grace = \"1s\"\npg_dump_path = \"{fake}\"\n\
          [[databases]]\nname = \"stalls\"\nurl = \"{}\"\nschedules = [\"* * * * * *\"]\n\
          [[databases]]\nname = \"endless\"\nurl = \"{}\"\nschedules = [\"* * * * * *\"]\n",
         stalls.url(),
@@ -287,7 +287,7 @@ fn two_serve_processes_on_one_catalog_run_every_fire_exactly_once() {
     let sandbox = Sandbox::new();
     create_sample_sqlite(&sandbox.path().join("app.db"));
     sandbox.write_config(
-        "timezone = \"UTC\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"* * * * * *\"]\n",
+        "timezone = \"UTC\"\nlisten = \"127.0.0.1:0\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"* * * * * *\"]\n",
     );
     let (a, b) = (Serve::start(&sandbox, "a"), Serve::start(&sandbox, "b"));
     std::thread::sleep(Duration::from_secs(10));
