@@ -5,7 +5,8 @@
 #
 # What it does:
 #   1. Installs missing tools with apt-get (PostgreSQL server and client,
-#      sqlite3, zstd, gzip). Needs root or sudo only when something is missing.
+#      sqlite3, zstd, gzip, and Chromium with chromedriver for the browser
+#      test of the web admin). Needs root or sudo only when something is missing.
 #   2. Main PostgreSQL server (trust auth, superuser "postgres"):
 #      uses the one answering on 127.0.0.1:5432 if there is one; otherwise
 #      starts the Debian cluster if it allows trust on 127.0.0.1; otherwise
@@ -21,10 +22,13 @@
 #   DBKEEP_TEST_PG_PORT           port of the main server to look for/start (default 5432)
 #   DBKEEP_TEST_PG_AUTH_PORT      port for the password server (default 55432)
 #   DBKEEP_TEST_PG_AUTH_PASSWORD  its password (default dbkeep-test-secret)
+#   DBKEEP_TEST_CHROMIUM          Chromium binary for the browser test (default /usr/bin/chromium)
+#   DBKEEP_TEST_CHROMEDRIVER      matching chromedriver (default /usr/bin/chromedriver)
 #   DBKEEP_TEST_CMD               command to run instead of `cargo test --all-targets`
 #                                 (extra args are still appended), e.g. 'cargo nextest run'
-#   CI=true                       a PostgreSQL server that cannot be provided is an error
-#                                 instead of a warning (tests are never skipped in CI)
+#   CI=true                       a PostgreSQL server or a browser that cannot be provided
+#                                 is an error instead of a warning (tests are never
+#                                 skipped in CI)
 
 set -euo pipefail
 
@@ -118,6 +122,12 @@ done
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v gzip >/dev/null 2>&1 || missing+=(gzip)
+# Headless browser for the web admin test: the binaries given, else Debian's
+# (installed when missing; a path given by hand is never replaced).
+CHROMIUM=${DBKEEP_TEST_CHROMIUM:-/usr/bin/chromium}
+CHROMEDRIVER=${DBKEEP_TEST_CHROMEDRIVER:-/usr/bin/chromedriver}
+[[ -n "${DBKEEP_TEST_CHROMIUM:-}" || -x "$CHROMIUM" ]] || missing+=(chromium)
+[[ -n "${DBKEEP_TEST_CHROMEDRIVER:-}" || -x "$CHROMEDRIVER" ]] || missing+=(chromium-driver)
 if [[ ${#missing[@]} -gt 0 ]]; then
     apt_install "${missing[@]}"
     PG_BIN=$(find_pg_bin)
@@ -128,6 +138,20 @@ export PATH="$PG_BIN:$PATH"
 
 if [[ $EUID -eq 0 ]] && ! id -u postgres >/dev/null 2>&1; then
     die "running as root but there is no 'postgres' user to own throwaway clusters (initdb refuses root)"
+fi
+
+browser_missing=""
+[[ -x "$CHROMIUM" ]] || browser_missing="Chromium at $CHROMIUM"
+if [[ ! -x "$CHROMEDRIVER" ]]; then
+    browser_missing="${browser_missing:+$browser_missing, no }chromedriver at $CHROMEDRIVER"
+fi
+if [[ -z "$browser_missing" ]]; then
+    export DBKEEP_TEST_CHROMIUM="$CHROMIUM" DBKEEP_TEST_CHROMEDRIVER="$CHROMEDRIVER"
+    BROWSER_DESC="$("$CHROMIUM" --version 2>/dev/null | cut -d' ' -f1-2 || true)"
+    BROWSER_DESC="$CHROMIUM (${BROWSER_DESC:-version unknown}), $CHROMEDRIVER"
+else
+    service_missing "no $browser_missing for the browser test"
+    BROWSER_DESC="NOT AVAILABLE"
 fi
 
 # Run a PostgreSQL server command as the cluster owner: initdb and postgres
@@ -302,11 +326,59 @@ if [[ -z "$AUTH_DESC" ]]; then
 fi
 
 # ---------------------------------------------------------------------------
+# Schemathesis (API fuzzing against the OpenAPI document, tests/it/openapi.rs)
+# ---------------------------------------------------------------------------
+SCHEMATHESIS_VERSION=4.32.5
+
+# Installs schemathesis into a virtualenv at target/test-venv (created when
+# absent; the pinned version is installed when another or none is there) and
+# exports DBKEEP_TEST_SCHEMATHESIS. Needs python3 with venv and pip.
+setup_schemathesis() {
+    local venv="$PWD/target/test-venv"
+    local bin="$venv/bin/schemathesis"
+    if [[ -x "$bin" && "$("$bin" --version 2>/dev/null || true)" == *" $SCHEMATHESIS_VERSION" ]]; then
+        export DBKEEP_TEST_SCHEMATHESIS="$bin"
+        log "schemathesis: $SCHEMATHESIS_VERSION in target/test-venv"
+        return 0
+    fi
+    if ! command -v python3 >/dev/null 2>&1; then
+        service_missing "no python3 to install schemathesis with"
+        return 0
+    fi
+    if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+        log "creating a Python virtualenv in target/test-venv"
+        rm -rf -- "$venv"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            # Debian's python3 keeps venv (and its pip) in a separate package.
+            rm -rf -- "$venv"
+            (apt_install python3-venv) || true
+            if ! python3 -m venv "$venv"; then
+                service_missing "could not create a Python virtualenv in target/test-venv"
+                return 0
+            fi
+        fi
+    fi
+    log "pip install schemathesis==$SCHEMATHESIS_VERSION (into target/test-venv)"
+    if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION"; then
+        service_missing "could not install schemathesis $SCHEMATHESIS_VERSION"
+        return 0
+    fi
+    if ! "$bin" --version >/dev/null 2>&1; then
+        service_missing "schemathesis was installed but does not run"
+        return 0
+    fi
+    export DBKEEP_TEST_SCHEMATHESIS="$bin"
+}
+setup_schemathesis
+
+# ---------------------------------------------------------------------------
 # 4. Tests
 # ---------------------------------------------------------------------------
 log "main PostgreSQL:     $DBKEEP_TEST_PG_URL ($MAIN_DESC)"
 log "password PostgreSQL: $DBKEEP_TEST_PG_AUTH_URL ($AUTH_DESC)"
 log "pg_dump: $(command -v pg_dump) ($(pg_dump --version))"
+log "browser: $BROWSER_DESC"
 
 # Not exec: the EXIT trap must still stop the throwaway clusters.
 status=0

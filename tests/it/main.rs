@@ -8,10 +8,12 @@
 
 mod common;
 
+mod browser;
 mod cli;
 mod config;
 mod crash;
 mod failures;
+mod openapi;
 mod postgres;
 mod retention;
 mod service;

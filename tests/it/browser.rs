@@ -1,0 +1,665 @@
+//! The web admin in a real browser: headless Chromium driven through
+//! chromedriver (WebDriver) against a real `dbkeep serve`.
+//!
+//! Needs `chromium` and `chromedriver`: `scripts/test.sh` installs them and
+//! exports `DBKEEP_TEST_CHROMIUM` / `DBKEEP_TEST_CHROMEDRIVER`. Without them
+//! the test fails (it never skips). Screenshots of the pages are written to
+//! `target/screenshots/` for a human to look at.
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const PASSWORD: &str = "browser test password";
+
+/// How long the backup started from the browser may take to show up as a success.
+const BACKUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The browser binaries: from the environment, else the Debian locations.
+struct Browser {
+    chromedriver: PathBuf,
+    chromium: PathBuf,
+}
+
+/// Finds chromedriver and Chromium or fails the test with a hint.
+#[track_caller]
+fn require_browser() -> Browser {
+    let find = |var: &str, default: &str| -> Result<PathBuf, String> {
+        let (path, source) = match std::env::var(var) {
+            Ok(v) if !v.is_empty() => (PathBuf::from(v), format!("set by {var}")),
+            _ => (PathBuf::from(default), format!("{var} is unset")),
+        };
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("no {} ({source})", path.display()))
+        }
+    };
+    match (
+        find("DBKEEP_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"),
+        find("DBKEEP_TEST_CHROMIUM", "/usr/bin/chromium"),
+    ) {
+        (Ok(chromedriver), Ok(chromium)) => Browser {
+            chromedriver,
+            chromium,
+        },
+        (a, b) => {
+            let problems: Vec<String> = [a.err(), b.err()].into_iter().flatten().collect();
+            panic!(
+                "the browser test needs Chromium and chromedriver: {}.\n\
+                 Run the tests with scripts/test.sh (it installs the Debian packages \
+                 chromium and chromium-driver), or point DBKEEP_TEST_CHROMIUM and \
+                 DBKEEP_TEST_CHROMEDRIVER at the binaries.",
+                problems.join("; ")
+            );
+        }
+    }
+}
+
+/// A TCP port that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// The status code of a plain `GET path` to `127.0.0.1:port`, or None when
+/// nothing answers yet.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 32];
+    let n = stream.read(&mut head).ok()?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+/// A child process with its output in log files; on drop it is stopped with
+/// its direct children (chromedriver's Chromium) and, when the test is
+/// failing, the logs are printed.
+///
+/// The child stays in the test's process group so that Ctrl-C on
+/// `cargo test` reaches it too, and it gets SIGTERM when the test process
+/// dies (chromedriver ignores SIGINT).
+struct Guard {
+    name: &'static str,
+    child: Child,
+    logs: Vec<PathBuf>,
+}
+
+impl Guard {
+    fn spawn(name: &'static str, mut cmd: Command, log_dir: &Path) -> Guard {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no
+        // memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::TERM,
+                ))
+                .map_err(std::io::Error::from)
+            });
+        }
+        let out = log_dir.join(format!("{name}.out"));
+        let err = log_dir.join(format!("{name}.err"));
+        cmd.stdin(Stdio::null())
+            .stdout(fs::File::create(&out).expect("create stdout log"))
+            .stderr(fs::File::create(&err).expect("create stderr log"));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Guard {
+            name,
+            child,
+            logs: vec![out, err],
+        }
+    }
+
+    /// Panics with the logs when the process has already exited.
+    #[track_caller]
+    fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited early ({status})\n{}", self.name, self.logs());
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.logs
+            .iter()
+            .map(|p| {
+                format!(
+                    "--- {} ---\n{}",
+                    p.file_name().unwrap_or_default().to_string_lossy(),
+                    fs::read_to_string(p).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        let children = children_of(pid);
+        signal("-TERM", children.iter().copied().chain([pid]));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut exited = false;
+        while Instant::now() < deadline {
+            exited = matches!(self.child.try_wait(), Ok(Some(_)));
+            if exited && !children.iter().any(|&p| alive(p)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !exited {
+            let _ = self.child.kill();
+        }
+        // Whatever is left (a browser outliving its driver).
+        signal("-KILL", children.into_iter().filter(|&p| alive(p)));
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("{} logs:\n{}", self.name, self.logs());
+        }
+    }
+}
+
+/// Sends `signal` (e.g. "-TERM") to the processes, if any.
+fn signal(signal: &str, pids: impl IntoIterator<Item = u32>) {
+    let pids: Vec<String> = pids.into_iter().map(|p| p.to_string()).collect();
+    if !pids.is_empty() {
+        let _ = Command::new("kill")
+            .arg(signal)
+            .args(pids)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The state letter and parent id of a process, from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Whether a process still runs (zombies waiting to be reaped do not).
+fn alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X'))
+}
+
+/// Process ids whose parent is `parent`, from `/proc`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| proc_stat(pid).is_some_and(|(_, ppid)| ppid == parent))
+        .collect()
+}
+
+/// Waits until `GET path` on `port` answers 200, while `guard` keeps running.
+#[track_caller]
+fn wait_for_http(guard: &mut Guard, port: u16, path: &str) {
+    let start = Instant::now();
+    loop {
+        guard.assert_running();
+        if http_status(port, path) == Some(200) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} did not answer GET {path} on port {port} within 30 s\n{}",
+            guard.name,
+            guard.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// WebDriver capabilities for a headless, quiet, throwaway Chromium.
+fn capabilities(chromium: &Path, profile: &Path) -> serde_json::Map<String, Value> {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium.display().to_string(),
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+                format!("--user-data-dir={}", profile.display()),
+                "--window-size=1280,900",
+            ],
+        },
+    });
+    match caps {
+        Value::Object(map) => map,
+        _ => unreachable!("capabilities are an object"),
+    }
+}
+
+/// What the scenario needs, owned so that it can run in its own task.
+struct Ctx {
+    base: String,
+    sandbox: Arc<Sandbox>,
+    screenshots: PathBuf,
+}
+
+/// One backup row as the page shows it.
+#[derive(Debug)]
+struct Row {
+    id: i64,
+    class: String,
+    state: String,
+    download: Option<String>,
+}
+
+/// The backup rows of the current page and whether it asks to be reloaded,
+/// read in one script so that an automatic reload cannot tear them.
+async fn read_rows(client: &Client) -> Result<(Vec<Row>, bool), fantoccini::error::CmdError> {
+    let value = client
+        .execute(
+            r#"
+            const rows = Array.from(document.querySelectorAll('tr[id^="backup-"]'), r => ({
+                id: r.id,
+                class: r.className,
+                state: (r.querySelector('.state') || {}).textContent || '',
+                download: (r.querySelector('a.download') || {}).href || null,
+            }));
+            const refresh = document.querySelector('meta[http-equiv="refresh"]') !== null;
+            return { rows, refresh };
+            "#,
+            vec![],
+        )
+        .await?;
+    let rows = value["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| Row {
+            id: r["id"]
+                .as_str()
+                .and_then(|id| id.strip_prefix("backup-"))
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(|| panic!("row with a bad id: {r}")),
+            class: r["class"].as_str().unwrap_or_default().to_string(),
+            state: r["state"].as_str().unwrap_or_default().trim().to_string(),
+            download: r["download"].as_str().map(str::to_string),
+        })
+        .collect();
+    Ok((rows, value["refresh"].as_bool().unwrap_or(false)))
+}
+
+/// Waits (up to `limit`) until the current URL's path and query are `want`.
+async fn wait_for_path(client: &Client, want: &str, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let url = client.current_url().await.expect("current URL");
+        let got = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        if got == want {
+            return;
+        }
+        if start.elapsed() > limit {
+            let text = client
+                .execute(
+                    "return document.body ? document.body.innerText : '';",
+                    vec![],
+                )
+                .await
+                .unwrap_or_default();
+            panic!(
+                "browser is at {url}, expected {want}; the page says:\n{}",
+                text.as_str().unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn save_screenshot(client: &Client, dir: &Path, name: &str) {
+    let png = client.screenshot().await.expect("take a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
+    let path = dir.join(name);
+    fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Resizes the window so that the page itself gets `width` x `height` CSS
+/// pixels (the window size includes the browser's own frame).
+async fn set_viewport_size(client: &Client, width: u32, height: u32) {
+    client
+        .set_window_size(width, height)
+        .await
+        .expect("resize the window");
+    let inner = client
+        .execute("return [window.innerWidth, window.innerHeight];", vec![])
+        .await
+        .expect("read the viewport size");
+    let (w, h) = (
+        inner[0].as_u64().unwrap_or(0),
+        inner[1].as_u64().unwrap_or(0),
+    );
+    let grow = |want: u32, got: u64| (2 * u64::from(want)).saturating_sub(got);
+    let (w2, h2) = (grow(width, w), grow(height, h));
+    if (w2, h2) != (u64::from(width), u64::from(height)) {
+        client
+            .set_window_size(
+                u32::try_from(w2).expect("window width"),
+                u32::try_from(h2).expect("window height"),
+            )
+            .await
+            .expect("resize the window");
+    }
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+        .text()
+        .await
+        .expect("element text")
+}
+
+/// Log in, start a backup, watch it succeed, check the download, take screenshots.
+async fn scenario(client: Client, ctx: Ctx) {
+    let base = &ctx.base;
+
+    // Not logged in: the backups page sends the browser to the login form.
+    client.goto(&format!("{base}/")).await.expect("open /");
+    let url = client.current_url().await.expect("current URL");
+    assert_eq!(url.path(), "/login", "not sent to the login page: {url}");
+    let form = client
+        .find(Locator::Css("form[action$='/login']"))
+        .await
+        .expect("login form");
+    let csrf = form
+        .find(Locator::Css("input[type=hidden][name=csrf_token]"))
+        .await
+        .expect("hidden csrf_token field")
+        .prop("value")
+        .await
+        .expect("csrf_token value")
+        .unwrap_or_default();
+    assert!(!csrf.is_empty(), "login form has an empty csrf_token");
+    save_screenshot(&client, &ctx.screenshots, "admin-login.png").await;
+    form.find(Locator::Css("input[name=username]"))
+        .await
+        .expect("username field")
+        .send_keys("admin")
+        .await
+        .expect("type the user name");
+    form.find(Locator::Css("input[name=password]"))
+        .await
+        .expect("password field")
+        .send_keys(PASSWORD)
+        .await
+        .expect("type the password");
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .expect("login button")
+        .click()
+        .await
+        .expect("click Log in");
+
+    // Logged in: the (empty) backups page.
+    wait_for_path(&client, "/", Duration::from_secs(10)).await;
+    assert_eq!(text_of(&client, "main h1").await, "Backups");
+    assert_eq!(text_of(&client, "header .logout span").await, "admin");
+    let (rows, _) = read_rows(&client).await.expect("read the backup rows");
+    assert!(rows.is_empty(), "fresh catalog shows backups: {rows:?}");
+    assert!(
+        text_of(&client, "p.empty").await.contains("No backups"),
+        "empty backups page does not say so"
+    );
+
+    // Start a backup from the databases page.
+    client
+        .find(Locator::Css("header nav a[href$='/databases']"))
+        .await
+        .expect("Databases link")
+        .click()
+        .await
+        .expect("click Databases");
+    wait_for_path(&client, "/databases", Duration::from_secs(10)).await;
+    let card = client
+        .find(Locator::Css("section#db-app"))
+        .await
+        .expect("card of database app");
+    let button = card
+        .find(Locator::XPath(
+            ".//button[normalize-space(.)='Back up now']",
+        ))
+        .await
+        .expect("Back up now button in the app card");
+    assert!(button.is_enabled().await.expect("button state"));
+    button.click().await.expect("click Back up now");
+    wait_for_path(&client, "/?database=app", Duration::from_secs(10)).await;
+
+    // Wait for the newest row to turn into a green success, reloading when
+    // the page does not do it by itself.
+    let start = Instant::now();
+    let mut last_reload = Instant::now();
+    let row = loop {
+        match read_rows(&client).await {
+            Ok((rows, refresh)) => {
+                if let Some(newest) = rows.into_iter().max_by_key(|r| r.id) {
+                    assert_ne!(
+                        newest.state,
+                        "failed",
+                        "the backup failed: {newest:?}\n{}",
+                        ctx.sandbox.run(&["list", "--json"]).stdout
+                    );
+                    if newest.state == "success" {
+                        break newest;
+                    }
+                }
+                if !refresh && last_reload.elapsed() > Duration::from_secs(1) {
+                    client.refresh().await.expect("reload the page");
+                    last_reload = Instant::now();
+                }
+            }
+            // The page was reloading (meta refresh) while we looked.
+            Err(e) => eprintln!("reading rows: {e}"),
+        }
+        assert!(
+            start.elapsed() < BACKUP_DEADLINE,
+            "no successful backup on the page within {BACKUP_DEADLINE:?}; page:\n{}",
+            client.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let classes: Vec<&str> = row.class.split_whitespace().collect();
+    assert!(
+        classes.contains(&"green"),
+        "successful row is not green: {row:?}"
+    );
+    let href = row
+        .download
+        .clone()
+        .unwrap_or_else(|| panic!("successful row has no download link: {row:?}"));
+    assert!(
+        href.ends_with(&format!("/backups/{}/download", row.id)),
+        "unexpected download link {href}"
+    );
+    let dot = client
+        .find(Locator::Css(&format!("tr#backup-{} .dot", row.id)))
+        .await
+        .expect("status dot of the row");
+    let colour = dot.css_value("background-color").await.expect("dot colour");
+    let rgb: Vec<u8> = colour
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .take(3)
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    assert!(
+        matches!(rgb[..], [r, g, b] if g > r.saturating_add(40) && g > b.saturating_add(40)),
+        "the dot of a successful backup is not green: {colour}"
+    );
+
+    // Download the file inside the page and hash it there.
+    let fetched = client
+        .execute_async(
+            r#"
+            const [href, done] = arguments;
+            fetch(href, { credentials: 'same-origin' })
+                .then(async (r) => {
+                    const buf = await r.arrayBuffer();
+                    const digest = await crypto.subtle.digest('SHA-256', buf);
+                    const hex = Array.from(new Uint8Array(digest),
+                        (b) => b.toString(16).padStart(2, '0')).join('');
+                    done({
+                        status: r.status,
+                        header: r.headers.get('x-backup-sha256'),
+                        size: buf.byteLength,
+                        hex,
+                    });
+                })
+                .catch((e) => done({ error: String(e) }));
+            "#,
+            vec![json!(href)],
+        )
+        .await
+        .expect("download the backup in the page");
+    assert!(fetched["error"].is_null(), "download failed: {fetched}");
+    assert_eq!(fetched["status"], 200, "download failed: {fetched}");
+    let in_page = fetched["hex"].as_str().unwrap_or_default().to_string();
+    assert_eq!(in_page.len(), 64, "bad digest from the page: {fetched}");
+
+    let catalog = ctx
+        .sandbox
+        .rows_for("app")
+        .into_iter()
+        .find(|r| r["id"].as_i64() == Some(row.id))
+        .unwrap_or_else(|| panic!("backup #{} is not in the catalog", row.id));
+    let path = assert_success_row(&catalog, "app", "sqlite");
+    assert_eq!(
+        catalog["sha256"].as_str(),
+        Some(in_page.as_str()),
+        "catalog and downloaded file disagree"
+    );
+    assert_eq!(
+        fetched["header"].as_str(),
+        Some(in_page.as_str()),
+        "x-backup-sha256 header and downloaded file disagree"
+    );
+    assert_eq!(fetched["size"], catalog["size_bytes"], "size differs");
+    assert_eq!(sha256sum(&path), in_page, "file on disk differs");
+
+    // Screenshots for a human: backups, databases, backups on a phone.
+    save_screenshot(&client, &ctx.screenshots, "admin-backups.png").await;
+    client
+        .goto(&format!("{base}/databases"))
+        .await
+        .expect("open /databases");
+    let card_text = text_of(&client, "section#db-app").await;
+    assert!(
+        card_text.contains("Back up now"),
+        "databases page still busy after the backup:\n{card_text}"
+    );
+    save_screenshot(&client, &ctx.screenshots, "admin-databases.png").await;
+    set_viewport_size(&client, 390, 844).await;
+    client.goto(&format!("{base}/")).await.expect("open /");
+    client
+        .find(Locator::Css(&format!("tr#backup-{}", row.id)))
+        .await
+        .expect("backup row on the phone-sized page");
+    save_screenshot(&client, &ctx.screenshots, "admin-backups-phone.png").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_logs_in_backs_up_and_downloads_in_a_real_browser() {
+    let browser = require_browser();
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    fs::create_dir_all(&screenshots).expect("create target/screenshots");
+
+    let sandbox = Arc::new(Sandbox::new());
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let web_port = free_port();
+    sandbox.write_config(&format!(
+        "timezone = \"UTC\"\nlisten = \"127.0.0.1:{web_port}\"\n\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
+    ));
+    let logs = tempfile::tempdir().expect("temp dir for logs");
+
+    let mut serve_cmd = Command::new(bin_path());
+    serve_cmd
+        .current_dir(sandbox.path())
+        .arg("--config")
+        .arg(sandbox.config_path())
+        .arg("serve")
+        .env("DBKEEP_ADMIN_PASSWORD", PASSWORD)
+        .env_remove("DBKEEP_LISTEN")
+        .env("NO_COLOR", "1");
+    for var in SCRUBBED_ENV {
+        serve_cmd.env_remove(var);
+    }
+    let mut serve = Guard::spawn("dbkeep-serve", serve_cmd, logs.path());
+    wait_for_http(&mut serve, web_port, "/login");
+
+    let profile = tempfile::tempdir().expect("temp dir for the browser profile");
+    let driver_port = free_port();
+    let mut driver_cmd = Command::new(&browser.chromedriver);
+    driver_cmd.arg(format!("--port={driver_port}"));
+    let mut driver = Guard::spawn("chromedriver", driver_cmd, logs.path());
+    wait_for_http(&mut driver, driver_port, "/status");
+
+    let client = ClientBuilder::rustls()
+        .expect("TLS setup")
+        .capabilities(capabilities(&browser.chromium, profile.path()))
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start a Chromium session through chromedriver: {e}\n{}",
+                driver.logs()
+            )
+        });
+
+    // The scenario runs in its own task so that the browser session is
+    // closed even when an assertion fails.
+    let ctx = Ctx {
+        base: format!("http://127.0.0.1:{web_port}"),
+        sandbox: Arc::clone(&sandbox),
+        screenshots,
+    };
+    let outcome = tokio::spawn(scenario(client.clone(), ctx)).await;
+    let _ = client.close().await;
+    // Unwinding drops the guards, which then print the servers' logs.
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => panic!("browser scenario did not finish: {e}"),
+        }
+    }
+}
