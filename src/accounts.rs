@@ -108,12 +108,21 @@ pub trait Accounts: Send + Sync {
     fn tokens(&self) -> Result<Vec<ApiToken>>;
 }
 
+/// One Argon2 computation at a time: each takes 19 MiB, so a burst of logins cannot grow the
+/// server's memory (and password guessing gets no faster by running in parallel).
+static ARGON2: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn argon2_turn() -> std::sync::MutexGuard<'static, ()> {
+    ARGON2.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Hashes a password with Argon2id (a random salt, the crate's default cost).
 ///
 /// # Errors
 /// When hashing fails (it does not, short of a broken random source).
 pub fn hash_password(password: &str) -> Result<String> {
     use argon2::password_hash::PasswordHasher;
+    let _turn = argon2_turn();
     argon2::Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
@@ -123,6 +132,7 @@ pub fn hash_password(password: &str) -> Result<String> {
 /// Whether `password` matches the Argon2id PHC string `hash`.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
+    let _turn = argon2_turn();
     PasswordHash::new(hash).is_ok_and(|h| {
         argon2::Argon2::default()
             .verify_password(password.as_bytes(), &h)

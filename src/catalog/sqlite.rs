@@ -41,9 +41,12 @@ impl SqliteCatalog {
             std::fs::create_dir_all(dir)
                 .map_err(|e| err(format!("cannot create its folder: {e}")))?;
         }
-        if !path.exists() {
-            crate::storage::create_private_file(path)
-                .map_err(|e| err(format!("cannot create: {e}")))?;
+        match crate::storage::create_private_file(path) {
+            // Another process created it a moment ago: fine, it migrates under the lock below.
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(err(format!("cannot create: {e}")));
+            }
+            _ => {}
         }
         // Several processes may open a new catalog at once; one migrates while the others wait.
         let _migrating = crate::lock::exclusive(&crate::lock::lock_dir(path).join(".catalog.lock"))
@@ -182,19 +185,37 @@ impl Catalog for SqliteCatalog {
     }
 
     fn list(&self, f: &ListFilter) -> Result<Vec<BackupRecord>> {
+        // Only the conditions asked for, so SQLite can walk an index (or the primary key)
+        // newest first and stop at the limit, however deep the page: `?1 IS NULL OR …`
+        // forms would make it scan the table.
+        let mut conditions = Vec::new();
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(database) = &f.database {
+            values.push(database.clone().into());
+            conditions.push(format!("database = ?{}", values.len()));
+        }
+        if let Some(status) = f.status {
+            values.push(status.as_str().to_string().into());
+            conditions.push(format!("status = ?{}", values.len()));
+        }
+        if let Some(before) = f.before {
+            values.push(before.into());
+            conditions.push(format!("id < ?{}", values.len()));
+        }
+        values.push(f.limit.map_or(-1, i64::from).into());
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
         let sql = format!(
-            "SELECT {COLUMNS} FROM backups
-             WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
-             ORDER BY id DESC LIMIT ?4"
+            "SELECT {COLUMNS} FROM backups {filter} ORDER BY id DESC LIMIT ?{}",
+            values.len()
         );
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let limit = f.limit.map_or(-1, i64::from);
         let rows = stmt
-            .query_map(
-                params![f.database, f.status.map(|s| s.as_str()), f.before, limit],
-                record,
-            )
+            .query_map(rusqlite::params_from_iter(values), record)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))

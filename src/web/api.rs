@@ -3,7 +3,7 @@
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +45,13 @@ pub struct BackupsQuery {
     before: Option<String>,
 }
 
-pub async fn backups_get(state: State, Query(q): Query<BackupsQuery>) -> Response {
+pub async fn backups_get(state: State, q: Result<Query<BackupsQuery>, QueryRejection>) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid query: give each of database, status, limit and before at most once",
+        );
+    };
     let status = match q
         .status
         .as_deref()
@@ -87,8 +93,8 @@ pub fn parse_id(id: &str) -> Option<i64> {
     id.parse::<i64>().ok().filter(|n| *n > 0)
 }
 
-pub async fn backup_get(state: State, Path(id): Path<String>) -> Response {
-    let Some(id) = parse_id(&id) else {
+pub async fn backup_get(state: State, id: Result<Path<String>, PathRejection>) -> Response {
+    let Some(id) = id.ok().and_then(|Path(id)| parse_id(&id)) else {
         return error(StatusCode::NOT_FOUND, "no such backup");
     };
     match blocking(&state, move |r| r.catalog().get(id)).await {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -81,8 +82,12 @@ pub fn ensure_admin(
         Ok(p) if !p.is_empty() => (p, false),
         _ => (accounts::random_password()?, true),
     };
-    accounts.add_user("admin", &accounts::hash_password(&password)?, now)?;
-    Ok(generated.then_some(password))
+    match accounts.add_user("admin", &accounts::hash_password(&password)?, now) {
+        Ok(_) => Ok(generated.then_some(password)),
+        // Another process sharing the catalog created the first user at the same moment.
+        Err(_) if accounts.user_by_name("admin")?.is_some() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The value of cookie `name` in the request.
@@ -227,7 +232,8 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-pub async fn login_get(state: State, Query(q): Query<NextQuery>) -> Response {
+pub async fn login_get(state: State, q: Result<Query<NextQuery>, QueryRejection>) -> Response {
+    let next = q.ok().and_then(|Query(q)| q.next).unwrap_or_default();
     let Ok(csrf) = accounts::random_token() else {
         return super::pages::error_page(
             &state,
@@ -235,13 +241,7 @@ pub async fn login_get(state: State, Query(q): Query<NextQuery>) -> Response {
             "no random numbers",
         );
     };
-    login_page(
-        &state,
-        StatusCode::OK,
-        &csrf,
-        q.next.as_deref().unwrap_or_default(),
-        None,
-    )
+    login_page(&state, StatusCode::OK, &csrf, &next, None)
 }
 
 fn login_page(

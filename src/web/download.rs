@@ -1,6 +1,7 @@
 //! Downloads: a backup file by catalog id (never by path), streamed, with its SHA-256.
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,9 +22,13 @@ fn refuse(json: bool, status: StatusCode, message: &str) -> Response {
     }
 }
 
-pub async fn download_get(state: State, Path(id): Path<String>, request: Request) -> Response {
+pub async fn download_get(
+    state: State,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
     let json = request.uri().path().contains("/api/");
-    let Some(id) = parse_id(&id) else {
+    let Some(id) = id.ok().and_then(|Path(id)| parse_id(&id)) else {
         return refuse(json, StatusCode::NOT_FOUND, "no such backup");
     };
     let record = match blocking(&state, move |r| r.catalog().get(id)).await {

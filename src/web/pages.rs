@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::Form;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -66,8 +67,15 @@ pub struct BackupsQuery {
 pub async fn backups_get(
     state: State,
     Extension(identity): Extension<Identity>,
-    Query(q): Query<BackupsQuery>,
+    q: Result<Query<BackupsQuery>, QueryRejection>,
 ) -> Response {
+    let Ok(Query(q)) = q else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "invalid filter in the address; start again from the backups page",
+        );
+    };
     let database = q.database.filter(|d| !d.is_empty());
     let status_text = q.status.filter(|s| !s.is_empty());
     let status = match status_text.as_deref().map(str::parse::<Status>).transpose() {
@@ -121,9 +129,9 @@ pub async fn backups_get(
 pub async fn backup_get(
     state: State,
     Extension(identity): Extension<Identity>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
+    let Some(id) = id.ok().and_then(|Path(id)| super::api::parse_id(&id)) else {
         return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
     };
     let record = match blocking(&state, move |r| r.catalog().get(id)).await {
@@ -315,9 +323,12 @@ pub async fn backup_now_post(
     state: State,
     Extension(identity): Extension<Identity>,
     headers: HeaderMap,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
+    let Ok(Path(name)) = name else {
+        return error_page(&state, StatusCode::NOT_FOUND, "no such database");
+    };
     if !form_ok(&identity, &headers, &form.csrf_token) {
         return forbidden();
     }

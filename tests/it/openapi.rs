@@ -460,7 +460,7 @@ fn openapi_document_is_valid_and_every_path_is_served() {
 }
 
 #[test]
-fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
+fn schemathesis_finds_no_violation_of_the_document() {
     let schemathesis = require_schemathesis();
     let api = Api::start();
     let report = api.sandbox.path().join("schemathesis.out");
@@ -471,7 +471,7 @@ fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
         "--header".into(),
         format!("Authorization: Bearer {}", api.token),
         "--checks".into(),
-        "not_a_server_error,response_schema_conformance".into(),
+        "all".into(),
         "--max-examples".into(),
         MAX_EXAMPLES.into(),
         "--seed".into(),
