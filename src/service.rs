@@ -148,6 +148,13 @@ impl ServiceHandle {
         self.jobs.start_now(database, Trigger::Api).await
     }
 
+    /// The web admin, API, health check and metrics of this service as an axum router, to
+    /// nest into an application at `base` (e.g. `"/admin/backups"`, or `""` at the root).
+    /// Every route needs a login except `/login`, `/healthz` and the stylesheet.
+    pub fn router(&self, base: &str) -> axum::Router {
+        crate::web::router(self, base)
+    }
+
     pub(crate) fn jobs(&self) -> &Arc<Jobs> {
         &self.jobs
     }

@@ -126,6 +126,31 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
+impl WebState {
+    /// The backups page's address.
+    fn home(&self) -> String {
+        home(&self.base)
+    }
+}
+
+/// The home page under `base`: `/` at the root, else the mount point itself (a nested axum
+/// router answers `/admin/backups`, not `/admin/backups/`).
+fn home(base: &str) -> String {
+    if base.is_empty() {
+        "/".to_string()
+    } else {
+        base.to_string()
+    }
+}
+
+/// The outside address of `path_and_query` inside the router mounted at `base`.
+fn link(base: &str, path_and_query: &str) -> String {
+    match path_and_query.strip_prefix('/') {
+        Some(rest) if rest.is_empty() || rest.starts_with('?') => format!("{}{rest}", home(base)),
+        _ => format!("{base}{path_and_query}"),
+    }
+}
+
 /// Runs catalog or file work off the async threads.
 async fn blocking<T: Send + 'static>(
     state: &Arc<WebState>,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
-use super::{State, WebState, blocking, view};
+use super::{State, WebState, blocking, home, link, view};
 use crate::accounts::{self, Accounts, Session};
 
 const SESSION_COOKIE: &str = "dbkeep_session";
@@ -205,7 +205,7 @@ pub async fn require_login(state: State, mut request: Request, next: Next) -> Re
                 let target = format!(
                     "{}/login?next={}",
                     state.base,
-                    urlencode(&format!("{}{next}", state.base))
+                    urlencode(&link(&state.base, next))
                 );
                 Redirect::to(&target).into_response()
             }
@@ -380,7 +380,7 @@ fn safe_next(base: &str, next: &str) -> String {
     if inside && !next.is_empty() {
         next.to_string()
     } else {
-        format!("{base}/")
+        home(base)
     }
 }
 

@@ -38,6 +38,7 @@ pub fn error_page(state: &WebState, status: StatusCode, message: &str) -> Respon
         status,
         view::ErrorPage {
             base: state.base.clone(),
+            home: state.home(),
             message: message.to_string(),
         },
     )
@@ -51,6 +52,7 @@ fn frame(state: &WebState, identity: &Identity, nav: &'static str) -> Frame {
     };
     Frame {
         base: state.base.clone(),
+        home: state.home(),
         user,
         csrf_token,
         nav,
@@ -97,7 +99,7 @@ pub async fn backups_get(
     let (tz, now) = (state.status.timezone(), state.clock.now());
     let older = match (more, records.last()) {
         (true, Some(last)) => {
-            let mut link = format!("{}/?before={}", state.base, last.id);
+            let mut link = format!("{}?before={}", state.home(), last.id);
             if let Some(d) = &database {
                 link.push_str(&format!("&database={d}"));
             }
@@ -340,7 +342,7 @@ pub async fn backup_now_post(
         .start_now(&name, crate::catalog::Trigger::Api)
         .await
     {
-        Ok(_) => Redirect::to(&format!("{}/?database={name}", state.base)).into_response(),
+        Ok(_) => Redirect::to(&format!("{}?database={name}", state.home())).into_response(),
         Err(e @ crate::Error::AlreadyRunning(_)) => {
             let mut r = databases_page(&state, &identity, Some(e.to_string())).await;
             *r.status_mut() = StatusCode::CONFLICT;

@@ -75,6 +75,8 @@ pub fn kind_label(kind: crate::catalog::Kind) -> &'static str {
 /// The fields every page's frame needs.
 pub struct Frame {
     pub base: String,
+    /// The backups page: `/`, or the mount point itself when nested (`/admin/backups`).
+    pub home: String,
     pub user: String,
     pub csrf_token: String,
     pub nav: &'static str,
@@ -196,6 +198,7 @@ pub struct Login {
 #[template(path = "error.html")]
 pub struct ErrorPage {
     pub base: String,
+    pub home: String,
     pub message: String,
 }
 

@@ -614,3 +614,73 @@ async fn health_names_stale_databases_and_metrics_describe_backups() {
         "the scheduler reports stopped after shutdown"
     );
 }
+
+#[tokio::test]
+async fn the_admin_nests_under_a_prefix_with_its_links_and_cookies() {
+    let mut app = App::start().await;
+    let admin = app.handle.as_ref().unwrap().router("/admin/backups");
+    app.router = Router::new().nest("/admin/backups", admin);
+    // A nested router's home is the mount point itself (axum does not route its trailing slash).
+    let home = app.get("/admin/backups", &Auth::None).await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        home.location(),
+        "/admin/backups/login?next=%2Fadmin%2Fbackups"
+    );
+    let filtered = app.get("/admin/backups?database=app", &Auth::None).await;
+    assert_eq!(
+        filtered.location(),
+        "/admin/backups/login?next=%2Fadmin%2Fbackups%3Fdatabase%3Dapp"
+    );
+    let api = app.get("/admin/backups/api/v1/backups", &Auth::None).await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+    assert!(api.json()["error"].is_string());
+
+    let form = app.get("/admin/backups/login", &Auth::None).await;
+    assert!(
+        form.text().contains("action=\"/admin/backups/login\""),
+        "{}",
+        form.text()
+    );
+    let set_cookie = form.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.contains("Path=/admin/backups"), "{set_cookie}");
+    let csrf = form.cookie("dbkeep_login_csrf").unwrap();
+    let body = format!(
+        "username=admin&password=correct+horse+battery&csrf_token={csrf}&next=%2Fadmin%2Fbackups"
+    );
+    let login = app
+        .post_form("/admin/backups/login", &Auth::LoginCsrf(csrf), &body)
+        .await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    assert_eq!(login.location(), "/admin/backups");
+    let session = Auth::Session(login.cookie("dbkeep_session").unwrap(), String::new());
+    let page = app.get("/admin/backups", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(
+        html.contains("href=\"/admin/backups/static/style.css\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("<a class=\"brand\" href=\"/admin/backups\">"),
+        "{html}"
+    );
+    assert_eq!(
+        app.get("/admin/backups/databases", &session).await.status,
+        StatusCode::OK
+    );
+    // A `next` pointing elsewhere is ignored.
+    let csrf = app
+        .get("/admin/backups/login", &Auth::None)
+        .await
+        .cookie("dbkeep_login_csrf")
+        .unwrap();
+    let body = format!(
+        "username=admin&password=correct+horse+battery&csrf_token={csrf}&next=%2F%2Fevil.example%2F"
+    );
+    let login = app
+        .post_form("/admin/backups/login", &Auth::LoginCsrf(csrf), &body)
+        .await;
+    assert_eq!(login.location(), "/admin/backups");
+    app.stop().await;
+}
