@@ -105,6 +105,8 @@ impl Jobs {
         let jobs = Arc::clone(self);
         let database = database.to_string();
         self.tracker.spawn(async move {
+            // Recorded `in_progress` at once; it runs when a slot is free, like scheduled ones.
+            let _permit = jobs.permits.acquire().await;
             if let Err(e) = jobs.run_watched(started, cancel).await {
                 warn!(database = %database, error = %e, "backup could not be recorded");
             }

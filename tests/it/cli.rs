@@ -334,3 +334,119 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(done["fields"]["database"], "app");
     assert!(done["fields"]["size"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn users_and_tokens_are_managed_from_the_command_line() {
+    let sandbox = app_sandbox();
+    let add = run_cmd(
+        sandbox
+            .cmd()
+            .args(["user", "add", "alice"])
+            .write_stdin("a long passphrase\n"),
+    );
+    add.assert_success();
+    assert!(add.stdout.contains("added user alice"), "{add:?}");
+    run_cmd(
+        sandbox
+            .cmd()
+            .args(["user", "add", "alice"])
+            .write_stdin("another passphrase\n"),
+    )
+    .assert_code(2);
+    run_cmd(
+        sandbox
+            .cmd()
+            .args(["user", "add", "bob"])
+            .write_stdin("short\n"),
+    )
+    .assert_code(2);
+    run_cmd(
+        sandbox
+            .cmd()
+            .args(["user", "add", "bad name"])
+            .write_stdin("a long passphrase\n"),
+    )
+    .assert_code(2);
+    run_cmd(
+        sandbox
+            .cmd()
+            .args(["user", "passwd", "alice"])
+            .write_stdin("a new passphrase\n"),
+    )
+    .assert_success();
+    run_cmd(
+        sandbox
+            .cmd()
+            .args(["user", "passwd", "nobody"])
+            .write_stdin("a new passphrase\n"),
+    )
+    .assert_code(2);
+
+    let created = sandbox.run(&["token", "create", "ci"]);
+    created.assert_success();
+    let token = created.stdout.lines().last().unwrap().trim().to_string();
+    assert!(token.starts_with("dbk_") && token.len() > 60, "{created:?}");
+    sandbox.run(&["token", "create", "ci"]).assert_code(2);
+    let listed = sandbox.run(&["token", "list"]);
+    assert!(
+        listed.stdout.starts_with("ci ") && listed.stdout.contains("never used"),
+        "{listed:?}"
+    );
+    // Only digests are stored: neither the token nor the password is in the catalog's bytes.
+    let bytes = sandbox.catalog_bytes();
+    assert_absent_bytes(&bytes, &token, "catalog");
+    assert_absent_bytes(&bytes, "a new passphrase", "catalog");
+    sandbox.run(&["token", "revoke", "ci"]).assert_success();
+    sandbox.run(&["token", "revoke", "ci"]).assert_code(2);
+    sandbox.run(&["user", "delete", "alice"]).assert_success();
+    sandbox.run(&["user", "delete", "alice"]).assert_code(2);
+}
+
+#[test]
+fn demo_goes_on_to_serve_the_admin_until_interrupted() {
+    let sandbox = Sandbox::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = sandbox.path().join("demo");
+    let mut child = std::process::Command::new(bin_path())
+        .arg("demo")
+        .arg(&dir)
+        .env("DBKEEP_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("DBKEEP_ADMIN_PASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n");
+            let mut reply = String::new();
+            let _ = s.read_to_string(&mut reply);
+            healthy = reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200");
+            if healthy {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(healthy, "the demo's admin did not answer /healthz:\n{out}");
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{port}/")) && out.contains("user: admin"),
+        "{out}"
+    );
+    let password = std::fs::read_to_string(dir.join("admin-password.txt")).unwrap();
+    assert!(out.contains(password.trim()), "{out}");
+    assert_eq!(mode_of(&dir.join("admin-password.txt")), 0o600);
+}

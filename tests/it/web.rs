@@ -684,3 +684,26 @@ async fn the_admin_nests_under_a_prefix_with_its_links_and_cookies() {
     assert_eq!(login.location(), "/admin/backups");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_separate_metrics_router_needs_no_login_and_serves_nothing_else() {
+    let mut app = App::start().await;
+    app.backup("app").await;
+    app.router = dbkeep::web::metrics_router(app.handle.as_ref().unwrap());
+    let metrics = app.get("/metrics", &Auth::None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics
+            .text()
+            .contains("dbkeep_backups_total{database=\"app\",status=\"success\"} 1")
+    );
+    assert_eq!(
+        app.get("/", &Auth::None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/v1/backups", &Auth::None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
