@@ -384,10 +384,11 @@ fn safe_next(base: &str, next: &str) -> String {
     }
 }
 
+/// A form whose only field is its CSRF token (logout, back up now).
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf_token: String,
+    pub csrf_token: String,
 }
 
 pub async fn logout_post(

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{Identity, forbidden, form_ok};
+use super::auth::{CsrfForm, Identity, forbidden, form_ok};
 use super::view::{self, Card, Frame, Row, ScheduleView};
 use super::{State, WebState, blocking};
 use crate::catalog::{BackupRecord, ListFilter, Outcome, Status};
@@ -313,12 +313,6 @@ async fn databases_page(
         notice,
     }
     .into_response()
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf_token: String,
 }
 
 pub async fn backup_now_post(
