@@ -18,6 +18,7 @@ use crate::engine::{self, Engine};
 use crate::lock::DatabaseLock;
 use crate::pipeline::{self, Pipeline, Progress, Written};
 use crate::retention::{self, Policy};
+use crate::watchdog::{self, Limits};
 use crate::{Error, Result, storage};
 
 /// How a backup is started.
@@ -261,14 +262,21 @@ impl Runner {
             _lock,
         } = started;
         let name = database.as_str();
-        let result = write_backup(
-            engine.as_ref(),
-            &dir,
-            &path,
-            compression,
-            progress,
-            &opts.cancel,
-        )
+        let settings = &self.config.service;
+        let limits = Limits {
+            timeout: settings.backup_timeout,
+            stall: settings.stall_timeout,
+        };
+        let result = watchdog::watch(limits, &opts.cancel, progress, |progress| {
+            write_backup(
+                engine.as_ref(),
+                &dir,
+                &path,
+                compression,
+                progress,
+                &opts.cancel,
+            )
+        })
         .and_then(|written| match opts.cancel.reason() {
             // Cancelled after the last byte: the file is complete, but the caller gave up on it.
             Some(reason) => {

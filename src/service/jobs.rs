@@ -3,25 +3,19 @@
 //! Scheduled fires and "back up now" requests both go through here.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::cancel::Cancel;
 use crate::catalog::{BackupId, Outcome, Trigger};
 use crate::clock::Clock;
-use crate::pipeline::Progress;
+use crate::pipeline::NoProgress;
 use crate::runner::Started;
 use crate::scheduler::Claimed;
 use crate::{BackupOptions, Error, Result, Runner};
-
-/// How often a running backup is checked against its timeouts.
-const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The backups this process is running.
 pub(crate) struct Jobs {
@@ -82,7 +76,7 @@ impl Jobs {
             .ok_or_else(|| Error::AlreadyRunning(database.to_string()))?;
         let opts = BackupOptions {
             trigger,
-            cancel: cancel.clone(),
+            cancel,
             ..BackupOptions::default()
         };
         let begun = {
@@ -107,7 +101,7 @@ impl Jobs {
         self.tracker.spawn(async move {
             // Recorded `in_progress` at once; it runs when a slot is free, like scheduled ones.
             let _permit = jobs.permits.acquire().await;
-            if let Err(e) = jobs.run_watched(started, cancel).await {
+            if let Err(e) = jobs.complete(started).await {
                 warn!(database = %database, error = %e, "backup could not be recorded");
             }
             jobs.release(&database);
@@ -152,7 +146,7 @@ impl Jobs {
         let started_at = self.clock.now();
         let opts = BackupOptions {
             trigger: Trigger::Scheduled,
-            cancel: cancel.clone(),
+            cancel,
             ..BackupOptions::default()
         };
         let begun = {
@@ -163,7 +157,7 @@ impl Jobs {
         let result = match begun {
             Ok(Ok(started)) => {
                 let id = started.id;
-                self.run_watched(started, cancel).await.map(|()| id)
+                self.complete(started).await.map(|()| id)
             }
             Ok(Err(e)) => Err(e),
             Err(e) => Err(Error::Engine(format!("the backup thread failed: {e}"))),
@@ -176,43 +170,14 @@ impl Jobs {
         }
     }
 
-    /// Completes a begun backup on a blocking thread, cancelling it when it runs past
-    /// `backup_timeout` or produces nothing for `stall_timeout`.
-    async fn run_watched(&self, started: Started, cancel: Cancel) -> Result<()> {
-        let settings = self.runner.config().service.clone();
-        let activity = Arc::new(Activity {
-            started: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        });
-        let job = {
-            let runner = Arc::clone(&self.runner);
-            let activity = Arc::clone(&activity);
-            tokio::task::spawn_blocking(move || runner.complete(started, activity.as_ref()))
-        };
-        tokio::pin!(job);
-        loop {
-            tokio::select! {
-                result = &mut job => {
-                    result.map_err(|e| Error::Engine(format!("the backup thread failed: {e}")))??;
-                    return Ok(());
-                }
-                _ = tokio::time::sleep(WATCH_INTERVAL) => {
-                    let elapsed = activity.started.elapsed();
-                    let quiet = elapsed.saturating_sub(Duration::from_millis(activity.last_ms.load(Ordering::Relaxed)));
-                    if elapsed > settings.backup_timeout {
-                        cancel.cancel(format!(
-                            "timed out: still running after backup_timeout = {}",
-                            humantime::format_duration(settings.backup_timeout)
-                        ));
-                    } else if quiet > settings.stall_timeout {
-                        cancel.cancel(format!(
-                            "stalled: no data for stall_timeout = {}",
-                            humantime::format_duration(settings.stall_timeout)
-                        ));
-                    }
-                }
-            }
-        }
+    /// Completes a begun backup on a blocking thread (the runner's watchdog enforces
+    /// `backup_timeout` and `stall_timeout`; `cancel` stops it at shutdown).
+    async fn complete(&self, started: Started) -> Result<()> {
+        let runner = Arc::clone(&self.runner);
+        tokio::task::spawn_blocking(move || runner.complete(started, &NoProgress))
+            .await
+            .map_err(|e| Error::Engine(format!("the backup thread failed: {e}")))??;
+        Ok(())
     }
 
     /// Cancels every running backup with `reason`.
@@ -221,18 +186,5 @@ impl Jobs {
             warn!(database = %database, "cancelling a backup still running at shutdown");
             cancel.cancel(reason);
         }
-    }
-}
-
-/// Watches a running backup's bytes so the watchdog can tell a stall.
-struct Activity {
-    started: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Progress for Activity {
-    fn advance(&self, _bytes: u64) {
-        self.last_ms
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 }

@@ -227,3 +227,40 @@ fn sqlite_backup_dir_under_a_regular_file_fails_cleanly() {
     assert_failed_cleanly(&sb, &run, "app", &sb.backup_dir(), None);
     assert_eq!(fs::read_to_string(&blocker).unwrap(), "not a folder\n");
 }
+
+#[test]
+fn a_hung_dump_from_the_command_line_is_stopped_by_stall_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    // A pg_dump stand-in that says one line and hangs, its child holding the pipe open.
+    let fake = sb.path().join("hung_pg_dump");
+    fs::write(&fake, "#!/bin/sh\necho '-- dump begins'\nsleep 600\n").unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    sb.write_config(&format!(
+        "stall_timeout = \"1s\"\npg_dump_path = \"{}\"\n[[databases]]\nname = \"pg\"\nurl = \"postgres://app@127.0.0.1:5432/app\"\n",
+        fake.display()
+    ));
+    let started = std::time::Instant::now();
+    let run = sb.run(&["backup"]);
+    run.assert_code(1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stdout
+            .contains("stalled: no data for stall_timeout = 1s"),
+        "{run:?}"
+    );
+    let rows = sb.rows_for("pg");
+    assert_eq!(
+        assert_failed_row(&rows[0], "pg"),
+        "stalled: no data for stall_timeout = 1s"
+    );
+    assert_eq!(
+        file_names(&sb.db_dir("pg")),
+        Vec::<String>::new(),
+        "stray files"
+    );
+}
