@@ -39,6 +39,12 @@ pub trait Engine: Send + Sync {
         None
     }
 
+    /// Whether a long wait before the first byte is normal for this engine (a one-step local
+    /// copy of the whole database), so `stall_timeout` only counts once bytes flow.
+    fn slow_first_byte(&self) -> bool {
+        false
+    }
+
     /// Checks a copy made by [`Engine::copy_to_file`] before it counts as a success. Runs
     /// while the caller hashes and syncs the same file.
     ///

@@ -266,6 +266,7 @@ impl Runner {
         let limits = Limits {
             timeout: settings.backup_timeout,
             stall: settings.stall_timeout,
+            stall_before_first_byte: !engine.slow_first_byte(),
         };
         let result = watchdog::watch(limits, &opts.cancel, progress, |progress| {
             write_backup(

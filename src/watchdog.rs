@@ -17,6 +17,9 @@ pub struct Limits {
     pub timeout: Duration,
     /// Cancel after this long without a byte of progress.
     pub stall: Duration,
+    /// Whether the stall clock runs before the first byte (false for engines that copy the
+    /// whole database in one local step before producing anything).
+    pub stall_before_first_byte: bool,
 }
 
 /// Passes progress on, noting when the last bytes came.
@@ -28,8 +31,11 @@ struct Activity<'a> {
 
 impl Progress for Activity<'_> {
     fn advance(&self, bytes: u64) {
-        self.last_ms
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        // One past the elapsed milliseconds, so that 0 means "no bytes yet".
+        self.last_ms.store(
+            self.started.elapsed().as_millis() as u64 + 1,
+            Ordering::Relaxed,
+        );
         self.inner.advance(bytes);
     }
 }
@@ -53,9 +59,12 @@ pub fn watch<T>(
             while !done.load(Ordering::Acquire) {
                 std::thread::park_timeout(INTERVAL);
                 let elapsed = activity.started.elapsed();
-                let quiet = elapsed.saturating_sub(Duration::from_millis(
-                    activity.last_ms.load(Ordering::Relaxed),
-                ));
+                let last_ms = activity.last_ms.load(Ordering::Relaxed);
+                let quiet = if last_ms == 0 && !limits.stall_before_first_byte {
+                    Duration::ZERO
+                } else {
+                    elapsed.saturating_sub(Duration::from_millis(last_ms.saturating_sub(1)))
+                };
                 if elapsed > limits.timeout {
                     cancel.cancel(format!(
                         "timed out: still running after backup_timeout = {}",
@@ -84,6 +93,7 @@ mod tests {
     const LIMITS: Limits = Limits {
         timeout: Duration::from_millis(900),
         stall: Duration::from_millis(400),
+        stall_before_first_byte: true,
     };
 
     #[test]
@@ -110,6 +120,30 @@ mod tests {
         assert_eq!(
             cancel.reason().as_deref(),
             Some("timed out: still running after backup_timeout = 900ms")
+        );
+    }
+
+    #[test]
+    fn a_slow_first_byte_can_be_allowed() {
+        let cancel = Cancel::new();
+        let limits = Limits {
+            stall_before_first_byte: false,
+            ..LIMITS
+        };
+        watch(limits, &cancel, &NoProgress, |p| {
+            std::thread::sleep(Duration::from_millis(600));
+            p.advance(1);
+        });
+        assert!(cancel.reason().is_none(), "{:?}", cancel.reason());
+        // Once bytes flow, silence counts again.
+        let cancel = Cancel::new();
+        watch(limits, &cancel, &NoProgress, |p| {
+            p.advance(1);
+            std::thread::sleep(Duration::from_millis(600));
+        });
+        assert_eq!(
+            cancel.reason().as_deref(),
+            Some("stalled: no data for stall_timeout = 400ms")
         );
     }
 

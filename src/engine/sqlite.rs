@@ -76,6 +76,10 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
+    fn slow_first_byte(&self) -> bool {
+        true
+    }
+
     fn copy_to_file(&self, dest: &Path) -> Option<Result<()>> {
         Some(self.backup_into(dest))
     }
