@@ -122,6 +122,9 @@ done
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v gzip >/dev/null 2>&1 || missing+=(gzip)
+# The tests run a Python writer process against SQLite, and signal processes with kill/pgrep.
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+{ command -v pgrep && command -v kill; } >/dev/null 2>&1 || missing+=(procps)
 # Headless browser for the web admin test: the binaries given, else Debian's
 # (installed when missing; a path given by hand is never replaced).
 CHROMIUM=${DBKEEP_TEST_CHROMIUM:-/usr/bin/chromium}
