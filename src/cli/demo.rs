@@ -95,16 +95,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Go on to the whole product: the scheduler (every minute here) and the web admin.
     let config = Config::load(&config_path)?;
     let password = admin_password(&runner, &dir)?;
-    println!(
-        "\nNow serving: backups every minute, and the admin at http://{}/\n  user: admin\n  password: {password}  (also in {})\nPress Ctrl-C to stop.\n",
-        config.web.listen,
-        dir.join(PASSWORD_FILE).display()
-    );
+    let password_file = dir.join(PASSWORD_FILE);
     drop(runner);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(super::serve::serve(config))
+    runtime.block_on(super::serve::serve(config, |address| {
+        println!(
+            "\nNow serving: backups every minute, and the admin at http://{address}/\n  user: admin\n  password: {password}  (also in {})\nPress Ctrl-C to stop.\n",
+            password_file.display()
+        );
+    }))
 }
 
 /// Where the demo keeps its admin password, so a second run can show it again.

@@ -18,11 +18,15 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, |_| {}))
 }
 
-/// Runs the service and its web server until a stop signal.
-pub async fn serve(config: dbkeep::Config) -> anyhow::Result<ExitCode> {
+/// Runs the service and its web server until a stop signal; `listening` is told the web
+/// admin's address once it is bound.
+pub async fn serve(
+    config: dbkeep::Config,
+    listening: impl FnOnce(SocketAddr),
+) -> anyhow::Result<ExitCode> {
     let web = config.web.clone();
     let listener = tokio::net::TcpListener::bind(web.listen)
         .await
@@ -45,6 +49,7 @@ pub async fn serve(config: dbkeep::Config) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map_or_else(|| format!("http://{address}/"), ToString::to_string);
     info!(listen = %address, url = %url, "web admin listening");
+    listening(address);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = dbkeep::web::router(&handle, "").into_make_service_with_connect_info::<SocketAddr>();
