@@ -431,6 +431,10 @@ fn write_backup(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<Written> {
+    // Cancelled while waiting for its turn (shutdown): do not start at all.
+    if let Some(reason) = cancel.reason() {
+        return Err(Error::Cancelled(reason));
+    }
     storage::create_private_dir(dir).map_err(Error::io("cannot create backup folder", dir))?;
     let part = temp_path(path, "part");
     let file = storage::create_private_file(&part).map_err(Error::io("cannot create", &part))?;
