@@ -75,7 +75,6 @@ pub struct Started {
     dir: PathBuf,
     path: PathBuf,
     opts: BackupOptions,
-    clock: Instant,
     _lock: DatabaseLock,
 }
 
@@ -240,7 +239,6 @@ impl Runner {
             dir,
             path,
             opts: opts.clone(),
-            clock: Instant::now(),
             _lock: lock,
         })
     }
@@ -258,9 +256,10 @@ impl Runner {
             dir,
             path,
             opts,
-            clock,
             _lock,
         } = started;
+        // The run itself: a backup waiting for a free slot is not slow.
+        let clock = Instant::now();
         let name = database.as_str();
         let settings = &self.config.service;
         let limits = Limits {
@@ -401,19 +400,17 @@ impl Runner {
     }
 
     fn delete(&self, record: &BackupRecord, now: DateTime<Utc>) -> std::result::Result<(), String> {
-        let path = record.path.as_deref().ok_or("no file recorded")?;
-        // Only the file the row names, in a folder named after its database: a damaged or
-        // edited catalog row can never point dbkeep at anything else (backup_dir may move).
-        let in_place = path.file_name().and_then(|n| n.to_str()) == record.file_name.as_deref()
-            && path.parent().and_then(Path::file_name)
-                == Some(std::ffi::OsStr::new(&record.database));
-        if !in_place {
+        let Some(path) = record.stored_file() else {
             return Err(format!(
                 "{} is not a backup file of `{}`; not deleted",
-                path.display(),
+                record
+                    .path
+                    .as_deref()
+                    .unwrap_or(Path::new("(no file)"))
+                    .display(),
                 record.database
             ));
-        }
+        };
         storage::remove_if_exists(path)
             .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
         self.catalog

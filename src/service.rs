@@ -43,7 +43,6 @@ pub struct ServiceHandle {
 pub struct ServiceStatus {
     alive: AtomicBool,
     upcoming: std::sync::Mutex<Vec<Upcoming>>,
-    timezone: std::sync::Mutex<Option<chrono_tz::Tz>>,
 }
 
 impl ServiceStatus {
@@ -60,17 +59,8 @@ impl ServiceStatus {
             .clone()
     }
 
-    /// The zone schedules are read in.
-    pub fn timezone(&self) -> chrono_tz::Tz {
-        self.timezone
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .unwrap_or(chrono_tz::UTC)
-    }
-
     fn publish(&self, scheduler: &Scheduler) {
         *self.upcoming.lock().unwrap_or_else(|p| p.into_inner()) = scheduler.upcoming();
-        *self.timezone.lock().unwrap_or_else(|p| p.into_inner()) = Some(scheduler.timezone());
     }
 }
 
@@ -169,15 +159,16 @@ impl ServiceHandle {
     }
 }
 
-/// Runs catalog work off the async threads: SQLite may wait on another process's lock.
-async fn blocking<T: Send + 'static>(
+/// Runs catalog, file or backup work off the async threads: SQLite may wait on another
+/// process's lock, and a backup runs for minutes.
+pub(crate) async fn blocking<T: Send + 'static>(
     runner: &Arc<Runner>,
     f: impl FnOnce(&Runner) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let runner = Arc::clone(runner);
     tokio::task::spawn_blocking(move || f(&runner))
         .await
-        .map_err(|e| Error::Engine(format!("a scheduler thread failed: {e}")))?
+        .map_err(|e| Error::Engine(format!("a worker thread failed: {e}")))?
 }
 
 fn log_summary(runner: &Runner, scheduler: &Scheduler) {

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 
 use crate::clock::Clock;
 use crate::service::ServiceStatus;
-use crate::{Error, Runner, ServiceHandle};
+use crate::{Runner, ServiceHandle};
 
 pub use auth::ensure_admin;
 
@@ -156,8 +156,5 @@ async fn blocking<T: Send + 'static>(
     state: &Arc<WebState>,
     f: impl FnOnce(&Runner) -> crate::Result<T> + Send + 'static,
 ) -> crate::Result<T> {
-    let runner = Arc::clone(&state.runner);
-    tokio::task::spawn_blocking(move || f(&runner))
-        .await
-        .map_err(|e| Error::Engine(format!("a worker thread failed: {e}")))?
+    crate::service::blocking(&state.runner, f).await
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use dbkeep::catalog::{FireRecord, Outcome};
-use dbkeep::scheduler::{Scheduler, next_fire};
+use dbkeep::scheduler::next_fire;
 
 use super::{open_runner, render};
 
@@ -35,7 +35,7 @@ fn last(fire: Option<&FireRecord>, tz: Tz) -> String {
 pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
     let config = runner.config();
-    let tz = Scheduler::new(config).timezone();
+    let tz = config.service.timezone;
     let now = Utc::now();
     println!("time zone: {tz}");
     for db in &config.databases {

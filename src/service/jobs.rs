@@ -79,20 +79,11 @@ impl Jobs {
             cancel,
             ..BackupOptions::default()
         };
-        let begun = {
-            let runner = Arc::clone(&self.runner);
-            let database = database.to_string();
-            tokio::task::spawn_blocking(move || runner.begin(&database, &opts)).await
-        };
-        let started = match begun {
-            Ok(Ok(started)) => started,
-            Ok(Err(e)) => {
-                self.release(database);
-                return Err(e);
-            }
+        let started = match self.begin(database, opts).await {
+            Ok(started) => started,
             Err(e) => {
                 self.release(database);
-                return Err(Error::Engine(format!("the backup thread failed: {e}")));
+                return Err(e);
             }
         };
         let id = started.id;
@@ -115,14 +106,12 @@ impl Jobs {
         self.tracker.spawn(async move {
             let (outcome, started, backup_id, detail) = jobs.fire(&fire).await;
             let id = fire.fire_id;
-            let runner = Arc::clone(&jobs.runner);
-            let recorded = tokio::task::spawn_blocking(move || {
-                runner
-                    .catalog()
+            let recorded = super::blocking(&jobs.runner, move |r| {
+                r.catalog()
                     .finish_fire(id, outcome, started, backup_id, detail.as_deref())
             })
             .await;
-            if !matches!(recorded, Ok(Ok(()))) {
+            if recorded.is_err() {
                 warn!(database = %fire.database, "could not record the fire's outcome");
             }
         });
@@ -149,18 +138,12 @@ impl Jobs {
             cancel,
             ..BackupOptions::default()
         };
-        let begun = {
-            let runner = Arc::clone(&self.runner);
-            let database = fire.database.clone();
-            tokio::task::spawn_blocking(move || runner.begin(&database, &opts)).await
-        };
-        let result = match begun {
-            Ok(Ok(started)) => {
+        let result = match self.begin(&fire.database, opts).await {
+            Ok(started) => {
                 let id = started.id;
                 self.complete(started).await.map(|()| id)
             }
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(Error::Engine(format!("the backup thread failed: {e}"))),
+            Err(e) => Err(e),
         };
         self.release(&fire.database);
         match result {
@@ -170,14 +153,19 @@ impl Jobs {
         }
     }
 
-    /// Completes a begun backup on a blocking thread (the runner's watchdog enforces
-    /// `backup_timeout` and `stall_timeout`; `cancel` stops it at shutdown).
+    /// Records a backup of `database` as `in_progress` under its lock ([`Runner::begin`]).
+    async fn begin(&self, database: &str, opts: BackupOptions) -> Result<Started> {
+        let database = database.to_string();
+        super::blocking(&self.runner, move |r| r.begin(&database, &opts)).await
+    }
+
+    /// Runs a begun backup to its end (the runner's watchdog enforces `backup_timeout` and
+    /// `stall_timeout`; its cancel flag stops it at shutdown).
     async fn complete(&self, started: Started) -> Result<()> {
-        let runner = Arc::clone(&self.runner);
-        tokio::task::spawn_blocking(move || runner.complete(started, &NoProgress))
-            .await
-            .map_err(|e| Error::Engine(format!("the backup thread failed: {e}")))??;
-        Ok(())
+        super::blocking(&self.runner, move |r| {
+            r.complete(started, &NoProgress).map(drop)
+        })
+        .await
     }
 
     /// Cancels every running backup with `reason`.

@@ -40,28 +40,38 @@ pub enum Identity {
 
 /// Failed login attempts per user name and per client address.
 #[derive(Default)]
-pub struct Throttle(Mutex<HashMap<String, Vec<Instant>>>);
+pub struct Throttle(Mutex<HashMap<String, Failures>>);
+
+#[derive(Default)]
+struct Failures {
+    /// Failures within the last `WINDOW`.
+    recent: Vec<Instant>,
+    /// Refused until then, once `MAX_FAILURES` came within a `WINDOW`.
+    locked_until: Option<Instant>,
+}
 
 impl Throttle {
     fn blocked(&self, keys: &[String]) -> bool {
         let now = Instant::now();
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         keys.iter().any(|k| {
-            map.get_mut(k).is_some_and(|times| {
-                times.retain(|t| now.duration_since(*t) < LOCKOUT);
-                let recent = times
-                    .iter()
-                    .filter(|t| now.duration_since(**t) < WINDOW)
-                    .count();
-                recent >= MAX_FAILURES || (times.len() >= MAX_FAILURES && recent > 0)
-            })
+            map.get(k)
+                .and_then(|f| f.locked_until)
+                .is_some_and(|until| now < until)
         })
     }
 
     fn fail(&self, keys: &[String]) {
+        let now = Instant::now();
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         for k in keys {
-            map.entry(k.clone()).or_default().push(Instant::now());
+            let f = map.entry(k.clone()).or_default();
+            f.recent.retain(|t| now.duration_since(*t) < WINDOW);
+            f.recent.push(now);
+            if f.recent.len() >= MAX_FAILURES {
+                f.locked_until = Some(now + LOCKOUT);
+                f.recent.clear();
+            }
         }
     }
 }
@@ -413,4 +423,24 @@ pub async fn logout_post(
         set_cookie(&state, SESSION_COOKIE, "", 0),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_failures_in_a_minute_lock_the_key_out_and_others_stay_open() {
+        let throttle = Throttle::default();
+        let alice = ["user:alice".to_string()];
+        for _ in 0..MAX_FAILURES - 1 {
+            throttle.fail(&alice);
+            assert!(!throttle.blocked(&alice));
+        }
+        throttle.fail(&alice);
+        assert!(throttle.blocked(&alice));
+        assert!(!throttle.blocked(&["user:bob".to_string()]));
+        // Any of a request's keys (its user or its address) being locked refuses it.
+        assert!(throttle.blocked(&["user:bob".to_string(), "user:alice".to_string()]));
+    }
 }

@@ -51,25 +51,12 @@ pub async fn download_get(
         );
     }
     let (Some(path), Some(name), Some(sha256)) = (
-        record.path.clone(),
+        record.stored_file().map(std::path::Path::to_path_buf),
         record.file_name.clone(),
         record.sha256.clone(),
     ) else {
         return refuse(json, StatusCode::NOT_FOUND, "no such backup");
     };
-    // Only the file the row names, in its database's folder.
-    if path.parent()
-        != Some(
-            state
-                .runner
-                .config()
-                .database_dir(&record.database)
-                .as_path(),
-        )
-        || path.file_name().and_then(|n| n.to_str()) != Some(name.as_str())
-    {
-        return refuse(json, StatusCode::NOT_FOUND, "no such backup");
-    }
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(_) => {

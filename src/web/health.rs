@@ -91,14 +91,10 @@ pub async fn metrics_get(state: State) -> Response {
 
 /// The metrics page, computed from the catalog at each scrape.
 pub async fn render_metrics(runner: &Arc<Runner>) -> Response {
-    let runner = Arc::clone(runner);
-    let data = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::Error>((latest(&runner)?, runner.catalog().status_counts()?))
-    })
-    .await;
+    let data =
+        crate::service::blocking(runner, |r| Ok((latest(r)?, r.catalog().status_counts()?))).await;
     let (latest, counts) = match data {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Ok(d) => d,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     let mut out = String::new();

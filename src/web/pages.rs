@@ -96,7 +96,7 @@ pub async fn backups_get(
     };
     let more = records.len() > PAGE as usize;
     records.truncate(PAGE as usize);
-    let (tz, now) = (state.status.timezone(), state.clock.now());
+    let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
     let older = match (more, records.last()) {
         (true, Some(last)) => {
             let mut link = format!("{}?before={}", state.home(), last.id);
@@ -141,7 +141,7 @@ pub async fn backup_get(
         Ok(None) => return error_page(&state, StatusCode::NOT_FOUND, "no such backup"),
         Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    let (tz, now) = (state.status.timezone(), state.clock.now());
+    let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
     view::Backup {
         frame: frame(&state, &identity, "backups"),
         row: Row::new(&record, tz, now),
@@ -247,7 +247,7 @@ async fn databases_page(
         Ok(r) => r,
         Err(e) => return error_page(state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    let (tz, now) = (state.status.timezone(), state.clock.now());
+    let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
     let config = state.runner.config();
     let stale_after =
         chrono::Duration::from_std(config.web.stale_after).unwrap_or(chrono::Duration::hours(26));
@@ -362,7 +362,7 @@ pub async fn schedules_get(state: State, Extension(identity): Extension<Identity
         Ok(f) => f,
         Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    let tz = state.status.timezone();
+    let tz = state.runner.config().service.timezone;
     let schedules = upcoming
         .into_iter()
         .zip(fires)

@@ -450,3 +450,30 @@ fn demo_goes_on_to_serve_the_admin_until_interrupted() {
     assert!(out.contains(password.trim()), "{out}");
     assert_eq!(mode_of(&dir.join("admin-password.txt")), 0o600);
 }
+
+#[test]
+fn a_progress_line_shows_on_a_terminal_and_never_in_pipes() {
+    let sandbox = app_sandbox();
+    // Output to a pipe: results on stdout, nothing on stderr.
+    let piped = sandbox.run(&["backup"]);
+    piped.assert_success();
+    assert_eq!(piped.stderr, "", "{piped:?}");
+    // On a terminal (util-linux `script` gives the command one): the progress line is drawn.
+    let command = format!(
+        "{} --config {} backup",
+        bin_path(),
+        sandbox.config_path().display()
+    );
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .output()
+        .expect("run script(1) from util-linux");
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{screen}");
+    assert!(
+        screen.contains("app: ") && screen.contains(" read ("),
+        "no progress line on a terminal:\n{screen}"
+    );
+    assert!(screen.contains("ok      app"), "{screen}");
+}

@@ -54,12 +54,17 @@ const PASSWORD: &str = "correct horse battery";
 
 impl App {
     async fn start() -> App {
+        Self::start_with("").await
+    }
+
+    /// Starts with `settings` (top-level keys) added to the test configuration.
+    async fn start_with(settings: &str) -> App {
         let sandbox = Sandbox::new();
         create_sample_sqlite(&sandbox.path().join("app.db"));
-        sandbox.write_config(
-            "timezone = \"UTC\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n\
-             [[databases]]\nname = \"other\"\nurl = \"sqlite:app.db\"\ncompression = \"gzip\"\nschedules = [\"0 0 1 1 *\"]\n",
-        );
+        sandbox.write_config(&format!(
+            "{settings}\ntimezone = \"UTC\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n\
+             [[databases]]\nname = \"other\"\nurl = \"sqlite:app.db\"\ncompression = \"gzip\"\nschedules = [\"0 0 1 1 *\"]\n"
+        ));
         let config = dbkeep::Config::load(&sandbox.config_path()).unwrap();
         let handle = dbkeep::Service::from_config(config)
             .unwrap()
@@ -705,5 +710,55 @@ async fn the_separate_metrics_router_needs_no_login_and_serves_nothing_else() {
         app.get("/api/v1/backups", &Auth::None).await.status,
         StatusCode::NOT_FOUND
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn session_cookies_are_locked_down_and_sessions_expire() {
+    let app = App::start_with("public_url = \"https://backups.example.com\"").await;
+    let form = app.get("/login", &Auth::None).await;
+    let csrf = form.cookie("dbkeep_login_csrf").unwrap();
+    let body = format!("username=admin&password=correct+horse+battery&csrf_token={csrf}");
+    let login = app.post_form("/login", &Auth::LoginCsrf(csrf), &body).await;
+    let session_cookie = login
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("dbkeep_session="))
+        .expect("a session cookie");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        "Path=/",
+        "Max-Age=43200",
+    ] {
+        assert!(
+            session_cookie.contains(attribute),
+            "`{attribute}` missing: {session_cookie}"
+        );
+    }
+    let live = Auth::Session(login.cookie("dbkeep_session").unwrap(), String::new());
+    assert_eq!(app.get("/", &live).await.status, StatusCode::OK);
+
+    // A session past its expiry is no login at all.
+    let (user, _) = app.accounts().user_by_name("admin").unwrap().unwrap();
+    let now = chrono::Utc::now();
+    let token = "an-expired-session-token";
+    app.accounts()
+        .add_session(
+            &accounts::token_digest(token),
+            user.id,
+            "csrf",
+            now - chrono::Duration::hours(13),
+            now - chrono::Duration::hours(1),
+        )
+        .unwrap();
+    let expired = app
+        .get("/", &Auth::Session(token.into(), String::new()))
+        .await;
+    assert_eq!(expired.status, StatusCode::SEE_OTHER);
+    assert!(expired.location().starts_with("/login"));
     app.stop().await;
 }
