@@ -5,6 +5,10 @@ use chrono::{DateTime, Utc};
 
 use crate::{Error, Result};
 
+mod hashing;
+
+pub use hashing::Busy;
+
 /// A user who may log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -108,35 +112,42 @@ pub trait Accounts: Send + Sync {
     fn tokens(&self) -> Result<Vec<ApiToken>>;
 }
 
-/// One Argon2 computation at a time: each takes 19 MiB, so a burst of logins cannot grow the
-/// server's memory (and password guessing gets no faster by running in parallel).
-static ARGON2: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The longest user name a login form may send; longer ones are refused unread.
+pub const MAX_USER_NAME_BYTES: usize = 256;
+/// The longest password a login form may send, and that a user may be given.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-fn argon2_turn() -> std::sync::MutexGuard<'static, ()> {
-    ARGON2.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Hashes a password with Argon2id (a random salt, the crate's default cost).
+/// Hashes a password with Argon2id (a random salt, the crate's default cost), on the one
+/// hashing thread.
 ///
 /// # Errors
 /// When hashing fails (it does not, short of a broken random source).
 pub fn hash_password(password: &str) -> Result<String> {
-    use argon2::password_hash::PasswordHasher;
-    let _turn = argon2_turn();
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Engine(format!("cannot hash the password: {e}")))
+    let password = password.to_string();
+    hashing::run(move || hashing::hash_here(&password))?
 }
 
-/// Whether `password` matches the Argon2id PHC string `hash`.
+/// Whether `password` matches the Argon2id PHC string `hash`, checked on the hashing thread.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
-    let _turn = argon2_turn();
-    PasswordHash::new(hash).is_ok_and(|h| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
+    let (password, hash) = (password.to_string(), hash.to_string());
+    hashing::run(move || hashing::verify_here(&password, &hash)).unwrap_or(false)
+}
+
+/// Queues a login's password check: against `hash`, or, for an unknown user (`None`),
+/// against a stand-in hash so that both cost the same. The answer arrives on the receiver.
+///
+/// # Errors
+/// [`Busy`] when too many checks are waiting already.
+pub fn queue_login_check(
+    password: String,
+    hash: Option<String>,
+) -> std::result::Result<tokio::sync::oneshot::Receiver<bool>, Busy> {
+    hashing::try_queue(move || match hash {
+        Some(hash) => hashing::verify_here(&password, &hash),
+        None => {
+            let _ = hashing::verify_here(&password, hashing::stand_in_hash());
+            false
+        }
     })
 }
 

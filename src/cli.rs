@@ -14,7 +14,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::MakeExt;
 
 /// Automatic, verified backups of SQLite and PostgreSQL databases.
 #[derive(Debug, Parser)]
@@ -77,7 +80,8 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let message = format!("{e:#}");
+            eprintln!("error: {}", dbkeep::text::escape_controls(&message, true));
             let usage = e.downcast_ref::<UsageError>().is_some()
                 || e.downcast_ref::<dbkeep::config::ConfigError>().is_some()
                 || e.downcast_ref::<dbkeep::Error>()
@@ -120,7 +124,24 @@ fn init_tracing(verbose: u8, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
+        // Colour only on a terminal, and every value with its control characters escaped, so
+        // that text from outside (a user name, a server's error) cannot forge a line.
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .fmt_fields(
+                tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+                    let text = format!("{value:?}");
+                    let text = dbkeep::text::escape_controls(&text, false);
+                    if field.name() == "message" {
+                        write!(w, "{text}")
+                    } else {
+                        write!(w, "{}={text}", field.name())
+                    }
+                })
+                .delimited(" "),
+            )
+            .init(),
+        // JSON strings escape control characters themselves.
         LogFormat::Json => builder.json().init(),
     }
 }

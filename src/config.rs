@@ -15,6 +15,15 @@ pub use database::{Compression, DatabaseConfig, PgTarget, Schedule, Secret, Targ
 /// The schedule every database without `schedules` gets: daily at midnight.
 pub const DEFAULT_SCHEDULE: &str = "0 0 * * *";
 
+/// The most days `retention_days` may say (a century).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+/// The most backups `keep_last` may keep regardless of age.
+pub const MAX_KEEP_LAST: u32 = 1_000_000;
+/// The most backups `max_concurrent_backups` may run at once.
+pub const MAX_CONCURRENT_BACKUPS: u32 = 64;
+/// The longest any duration setting may be.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// The name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "dbkeep.toml";
 
@@ -87,7 +96,7 @@ pub struct ServiceSettings {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     backup_dir: Option<String>,
-    retention_days: Option<u32>,
+    retention_days: Option<Spanned<u32>>,
     keep_last: Option<Spanned<u32>>,
     catalog: Option<String>,
     pg_dump_path: Option<String>,
@@ -199,24 +208,34 @@ impl Config {
             None => resolve(raw.backup_dir.as_deref().unwrap_or("backups")),
         };
         let retention_days = match env("DBKEEP_RETENTION_DAYS") {
-            Some(v) => v.trim().parse::<u32>().map_err(|_| {
-                env_error(
-                    "DBKEEP_RETENTION_DAYS",
-                    format!("`{v}` is not a whole number of days (expected e.g. 30)"),
-                )
-            })?,
-            None => raw.retention_days.unwrap_or(30),
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| *d <= MAX_RETENTION_DAYS)
+                .ok_or_else(|| {
+                    env_error(
+                        "DBKEEP_RETENTION_DAYS",
+                        format!("`{v}` is not a whole number of days from 0 to {MAX_RETENTION_DAYS} (expected e.g. 30)"),
+                    )
+                })?,
+            None => number(
+                &source,
+                "retention_days",
+                raw.retention_days.as_ref(),
+                0..=MAX_RETENTION_DAYS,
+                "days of backups to keep, e.g. 30",
+            )?
+            .unwrap_or(30),
         };
-        let keep_last = match raw.keep_last {
-            Some(k) if *k.get_ref() == 0 => {
-                return Err(source.error(
-                    k.span(),
-                    "`keep_last` must be at least 1: the newest successful backup is never pruned",
-                ));
-            }
-            Some(k) => k.into_inner(),
-            None => 1,
-        };
+        let keep_last = number(
+            &source,
+            "keep_last",
+            raw.keep_last.as_ref(),
+            1..=MAX_KEEP_LAST,
+            "the newest successful backup is never pruned",
+        )?
+        .unwrap_or(1);
 
         let service = ServiceSettings {
             timezone: timezone(&source, raw.timezone.as_ref())?,
@@ -229,15 +248,14 @@ impl Config {
                 raw.shutdown_grace.as_ref(),
                 "30s",
             )?,
-            max_concurrent_backups: match raw.max_concurrent_backups {
-                Some(n) if *n.get_ref() == 0 => {
-                    return Err(
-                        source.error(n.span(), "`max_concurrent_backups` must be at least 1")
-                    );
-                }
-                Some(n) => n.into_inner() as usize,
-                None => 2,
-            },
+            max_concurrent_backups: number(
+                &source,
+                "max_concurrent_backups",
+                raw.max_concurrent_backups.as_ref(),
+                1..=MAX_CONCURRENT_BACKUPS,
+                "backups running at once, e.g. 2",
+            )?
+            .unwrap_or(2) as usize,
         };
 
         let listen = match env("DBKEEP_LISTEN") {
@@ -342,11 +360,38 @@ fn duration(
         return Ok(humantime::parse_duration(default).unwrap_or_default());
     };
     match humantime::parse_duration(value.get_ref()) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(source.error(
+        Ok(d) if !d.is_zero() && d <= MAX_DURATION => Ok(d),
+        Ok(_) => Err(source.error(
+            value.span(),
+            format!("`{key}` = \"{}\" is out of range: it must be more than 0 and at most 366 days (e.g. \"30s\", \"10m\", \"6h\")", value.get_ref()),
+        )),
+        Err(_) => Err(source.error(
             value.span(),
             format!("`{key}` = \"{}\" is not a duration; write e.g. \"30s\", \"10m\", \"6h\" or \"1h 30m\"", value.get_ref()),
         )),
+    }
+}
+
+/// A whole-number setting, checked against its sane range.
+fn number(
+    source: &Source<'_>,
+    key: &str,
+    value: Option<&Spanned<u32>>,
+    range: std::ops::RangeInclusive<u32>,
+    meaning: &str,
+) -> Result<Option<u32>, ConfigError> {
+    match value {
+        Some(v) if !range.contains(v.get_ref()) => Err(source.error(
+            v.span(),
+            format!(
+                "`{key}` = {} is out of range: it must be from {} to {} ({meaning})",
+                v.get_ref(),
+                range.start(),
+                range.end()
+            ),
+        )),
+        Some(v) => Ok(Some(*v.get_ref())),
+        None => Ok(None),
     }
 }
 

@@ -28,6 +28,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod service;
 pub mod storage;
+pub mod text;
 pub mod watchdog;
 pub mod web;
 

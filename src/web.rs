@@ -7,21 +7,27 @@ mod auth;
 mod download;
 mod health;
 mod pages;
+mod server;
+mod throttle;
 mod view;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::clock::Clock;
 use crate::service::ServiceStatus;
 use crate::{Runner, ServiceHandle};
 
-pub use auth::ensure_admin;
+pub use auth::{check_new_password, ensure_admin};
+pub use server::{ServerLimits, serve};
 
 /// Everything a handler needs, shared by all requests.
 pub struct WebState {
@@ -29,10 +35,12 @@ pub struct WebState {
     status: Arc<ServiceStatus>,
     jobs: Arc<crate::service::Jobs>,
     clock: Arc<dyn Clock>,
-    throttle: auth::Throttle,
+    throttle: throttle::Throttle,
     /// The path the router is mounted at (`""` at the root), for links and cookies.
     base: String,
     secure_cookies: bool,
+    /// The address people reach the admin at, when configured: the only origin forms may come from.
+    public_url: Option<url::Url>,
 }
 
 type State = axum::extract::State<Arc<WebState>>;
@@ -64,20 +72,17 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
 /// application under `base` (e.g. `"/admin/backups"`; `""` for the root).
 pub fn router(service: &ServiceHandle, base: &str) -> Router {
     let runner = Arc::clone(service.runner());
-    let secure_cookies = runner
-        .config()
-        .web
-        .public_url
-        .as_ref()
-        .is_some_and(|u| u.scheme() == "https");
+    let public_url = runner.config().web.public_url.clone();
+    let secure_cookies = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
     let state = Arc::new(WebState {
         clock: Arc::new(crate::clock::SystemClock),
         jobs: Arc::clone(service.jobs()),
         status: Arc::clone(service.status()),
         runner,
-        throttle: auth::Throttle::default(),
+        throttle: throttle::Throttle::default(),
         base: base.trim_end_matches('/').to_string(),
         secure_cookies,
+        public_url,
     });
     let protected = Router::new()
         .route("/", get(pages::backups_get))
@@ -101,13 +106,42 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
             auth::require_login,
         ));
     let public = Router::new()
-        .route("/login", get(auth::login_get).post(auth::login_post))
+        .route(
+            "/login",
+            get(auth::login_get)
+                .post(auth::login_post)
+                .layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
+        )
         .route("/healthz", get(health::healthz_get))
         .route("/static/style.css", get(pages::style_get));
     protected
         .merge(public)
         .fallback(not_found)
         .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(panicked))
+}
+
+/// The largest request body any route reads (forms and API calls are a few hundred bytes).
+const BODY_LIMIT: usize = 64 * 1024;
+/// The largest login form: a user name and a password of the longest accepted lengths, a
+/// CSRF token and a `next` path.
+const LOGIN_BODY_LIMIT: usize = 8 * 1024;
+/// How long a request may take to arrive and be answered (a download's body streams after).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The answer to a request whose handler panicked: a 500, and the process goes on.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked; answered 500");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error: this request failed; the service goes on\n",
+    )
+        .into_response()
 }
 
 /// Only `/metrics`, without a login, for a separate private address (`metrics_listen`).

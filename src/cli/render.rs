@@ -25,13 +25,15 @@ pub fn local_time(t: &DateTime<Utc>) -> String {
         .to_string()
 }
 
-/// An error message on one line.
+/// An error message on one line, its control characters escaped (it may come from a server).
 pub fn one_line(text: &str) -> String {
-    text.split('\n')
+    let joined = text
+        .split('\n')
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join(" | ")
+        .join(" | ");
+    dbkeep::text::escape_controls(&joined, false).into_owned()
 }
 
 /// The result line of one backup and the lines of what was pruned after it.

@@ -52,24 +52,22 @@ pub async fn serve(
     listening(address);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let app = dbkeep::web::router(&handle, "").into_make_service_with_connect_info::<SocketAddr>();
+    let limits = dbkeep::web::ServerLimits::default();
+    let app = dbkeep::web::router(&handle, "");
     let mut servers = tokio::task::JoinSet::new();
-    servers.spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
-    );
+    servers.spawn(dbkeep::web::serve(
+        listener,
+        app,
+        limits,
+        stopped(stop_rx.clone()),
+    ));
     if let Some(metrics) = web.metrics_listen {
         let listener = tokio::net::TcpListener::bind(metrics)
             .await
             .with_context(|| format!("cannot listen on metrics_listen = {metrics}"))?;
         info!(listen = %metrics, "metrics listening without login");
         let app = dbkeep::web::metrics_router(&handle);
-        servers.spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped(stop_rx))
-                .into_future(),
-        );
+        servers.spawn(dbkeep::web::serve(listener, app, limits, stopped(stop_rx)));
     }
 
     let signal = stop_signal().await?;

@@ -233,6 +233,14 @@ impl RawDatabase {
             ));
         }
         for expr in exprs {
+            let text = expr.get_ref().trim();
+            let fields = text.split_whitespace().count();
+            if !text.starts_with('@') && !(5..=6).contains(&fields) {
+                return Err(src.error(
+                    expr.span(),
+                    format!("`schedules` of `{name}`: `{text}` has {fields} fields; write 5 (minute hour day month weekday) or 6 (seconds first), e.g. \"0 0 * * *\""),
+                ));
+            }
             let cron = croner::Cron::from_str(expr.get_ref()).map_err(|e| {
                 src.error(
                     expr.span(),
@@ -242,6 +250,12 @@ impl RawDatabase {
                     ),
                 )
             })?;
+            if crate::scheduler::next_fire(&cron, chrono_tz::UTC, chrono::Utc::now()).is_none() {
+                return Err(src.error(
+                    expr.span(),
+                    format!("`schedules` of `{name}`: `{text}` never fires (no date matches it); check the day and month fields"),
+                ));
+            }
             schedules.push(Schedule {
                 expr: expr.into_inner(),
                 cron,

@@ -61,6 +61,10 @@ fn environment_overrides_the_file() {
     assert_eq!(c.retention_days, 7);
     let err = parse_env("", &[("DBKEEP_RETENTION_DAYS", "week")]).unwrap_err();
     assert!(err.to_string().contains("DBKEEP_RETENTION_DAYS"), "{err}");
+    for huge in ["4294967295", "100000000", "36501"] {
+        let err = parse_env("", &[("DBKEEP_RETENTION_DAYS", huge)]).unwrap_err();
+        assert!(err.to_string().contains("from 0 to 36500"), "{err}");
+    }
 }
 
 #[test]
@@ -171,7 +175,7 @@ fn bad_configs_name_the_key_the_line_and_the_fix() {
             "keep_last zero",
             "keep_last = 0\n".into(),
             Some(1),
-            &["keep_last", "at least 1"],
+            &["keep_last", "from 1 to", "never pruned"],
         ),
         (
             "password_env on sqlite",
@@ -207,7 +211,72 @@ fn bad_configs_name_the_key_the_line_and_the_fix() {
             "no concurrency",
             "max_concurrent_backups = 0\n".into(),
             Some(1),
-            &["max_concurrent_backups", "at least 1"],
+            &["max_concurrent_backups", "from 1 to 64"],
+        ),
+        (
+            "huge retention",
+            "retention_days = 100000000\n".into(),
+            Some(1),
+            &["retention_days", "100000000", "from 0 to 36500"],
+        ),
+        (
+            "largest u32 retention",
+            "retention_days = 4294967295\n".into(),
+            Some(1),
+            &["retention_days", "out of range"],
+        ),
+        (
+            "retention past u32",
+            "retention_days = 4294967296\n".into(),
+            Some(1),
+            &["retention_days", "whole number"],
+        ),
+        (
+            "huge keep_last",
+            "keep_last = 4294967295\n".into(),
+            Some(1),
+            &["keep_last", "out of range"],
+        ),
+        (
+            "huge concurrency",
+            "max_concurrent_backups = 100000\n".into(),
+            Some(1),
+            &["max_concurrent_backups", "out of range"],
+        ),
+        (
+            "huge duration",
+            "stall_timeout = \"10000000000y\"\n".into(),
+            Some(1),
+            &["stall_timeout", "366 days"],
+        ),
+        (
+            "overlong grace",
+            "misfire_grace = \"400d\"\n".into(),
+            Some(1),
+            &["misfire_grace", "out of range"],
+        ),
+        (
+            "cron with a year field",
+            format!("{db}schedules = [\"* * * * * * 2099\"]\n"),
+            Some(4),
+            &[
+                "schedules",
+                "* * * * * * 2099",
+                "7 fields",
+                "5 (minute hour day month weekday)",
+            ],
+        ),
+        (
+            "cron with four fields",
+            format!("{db}schedules = [\"* * * *\"]\n"),
+            Some(4),
+            &["schedules", "4 fields"],
+        ),
+        (
+            "cron that never fires",
+            format!("{db}schedules = [\"0 0 30 2 *\"]\n"),
+            Some(4),
+            &["schedules", "0 0 30 2 *", "never fires"],
         ),
         (
             "empty schedules",

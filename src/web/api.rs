@@ -123,7 +123,7 @@ pub async fn backups_post(
     body: Result<Json<NewBackup>, JsonRejection>,
 ) -> Response {
     // A browser session may call the API too, but never from another site.
-    if matches!(identity, Identity::User(_)) && !same_origin(&headers) {
+    if matches!(identity, Identity::User(_)) && !same_origin(&state, &headers) {
         return error(StatusCode::FORBIDDEN, "cross-site request refused");
     }
     let Json(body) = match body {

@@ -1,10 +1,9 @@
 //! Logins: the form, sessions in a cookie, API Bearer tokens, CSRF tokens on every form POST,
 //! an Origin check, and throttling of failed logins.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, Request};
@@ -16,6 +15,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
+use super::throttle::{self, Refused};
 use super::{State, WebState, blocking, home, link, view};
 use crate::accounts::{self, Accounts, Session};
 
@@ -23,11 +23,8 @@ const SESSION_COOKIE: &str = "dbkeep_session";
 const LOGIN_CSRF_COOKIE: &str = "dbkeep_login_csrf";
 /// How long a login lasts.
 const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
-/// Failed logins allowed per user name or client address within `WINDOW` ...
-const MAX_FAILURES: usize = 5;
-const WINDOW: Duration = Duration::from_secs(60);
-/// ... before further attempts are refused for this long.
-const LOCKOUT: Duration = Duration::from_secs(300);
+/// The shortest password a user may be given.
+pub const MIN_PASSWORD_CHARS: usize = 8;
 
 /// Who is making a request: a logged-in user, or an API token by name.
 #[derive(Debug, Clone)]
@@ -36,44 +33,6 @@ pub enum Identity {
     User(Session),
     /// An API client.
     Token(String),
-}
-
-/// Failed login attempts per user name and per client address.
-#[derive(Default)]
-pub struct Throttle(Mutex<HashMap<String, Failures>>);
-
-#[derive(Default)]
-struct Failures {
-    /// Failures within the last `WINDOW`.
-    recent: Vec<Instant>,
-    /// Refused until then, once `MAX_FAILURES` came within a `WINDOW`.
-    locked_until: Option<Instant>,
-}
-
-impl Throttle {
-    fn blocked(&self, keys: &[String]) -> bool {
-        let now = Instant::now();
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter().any(|k| {
-            map.get(k)
-                .and_then(|f| f.locked_until)
-                .is_some_and(|until| now < until)
-        })
-    }
-
-    fn fail(&self, keys: &[String]) {
-        let now = Instant::now();
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        for k in keys {
-            let f = map.entry(k.clone()).or_default();
-            f.recent.retain(|t| now.duration_since(*t) < WINDOW);
-            f.recent.push(now);
-            if f.recent.len() >= MAX_FAILURES {
-                f.locked_until = Some(now + LOCKOUT);
-                f.recent.clear();
-            }
-        }
-    }
 }
 
 /// Creates the first user, `admin`, when there is none: with the password in
@@ -89,7 +48,18 @@ pub fn ensure_admin(
         return Ok(None);
     }
     let (password, generated) = match std::env::var("DBKEEP_ADMIN_PASSWORD") {
-        Ok(p) if !p.is_empty() => (p, false),
+        Ok(p) if !p.is_empty() => {
+            check_new_password(&p).map_err(|problem| {
+                crate::Error::Config(crate::config::ConfigError {
+                    path: "environment variable DBKEEP_ADMIN_PASSWORD".into(),
+                    line: None,
+                    message: format!(
+                        "{problem}; set a longer one, or unset it to have a password generated"
+                    ),
+                })
+            })?;
+            (p, false)
+        }
         _ => (accounts::random_password()?, true),
     };
     match accounts.add_user("admin", &accounts::hash_password(&password)?, now) {
@@ -98,6 +68,26 @@ pub fn ensure_admin(
         Err(_) if accounts.user_by_name("admin")?.is_some() => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Whether `password` may be given to a user: at least [`MIN_PASSWORD_CHARS`] characters and
+/// at most [`accounts::MAX_PASSWORD_BYTES`] bytes (the most a login form accepts).
+///
+/// # Errors
+/// What is wrong with it, in words.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        ));
+    }
+    if password.len() > accounts::MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "the password must have at most {} bytes",
+            accounts::MAX_PASSWORD_BYTES
+        ));
+    }
+    Ok(())
 }
 
 /// The value of cookie `name` in the request.
@@ -128,30 +118,35 @@ fn equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// Refuses requests that a browser marks as coming from another site.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// Refuses requests that a browser marks as coming from another site: an `Origin` must be
+/// this server, scheme included (the `public_url`'s, else plain `http` at the `Host` asked for).
+pub fn same_origin(state: &WebState, headers: &HeaderMap) -> bool {
     if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
         return false;
     }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    let Some(origin) = headers.get(header::ORIGIN) else {
         return true; // Not a browser form post from elsewhere (curl, same-origin older browsers).
     };
+    let Some(origin) = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()) else {
+        return false; // `null` (a sandboxed or privacy-redirected page) or garbage.
+    };
+    if let Some(public) = &state.public_url {
+        return origin.origin() == public.origin();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    url::Url::parse(origin).is_ok_and(|o| {
-        let origin_host = match o.port() {
-            Some(p) => format!("{}:{p}", o.host_str().unwrap_or_default()),
-            None => o.host_str().unwrap_or_default().to_string(),
-        };
-        origin_host == host
-    })
+    let origin_host = match origin.port() {
+        Some(p) => format!("{}:{p}", origin.host_str().unwrap_or_default()),
+        None => origin.host_str().unwrap_or_default().to_string(),
+    };
+    origin.scheme() == "http" && origin_host.eq_ignore_ascii_case(host)
 }
 
 /// Whether a form POST carries the session's CSRF token and comes from this site.
-pub fn form_ok(identity: &Identity, headers: &HeaderMap, token: &str) -> bool {
-    same_origin(headers)
+pub fn form_ok(state: &WebState, identity: &Identity, headers: &HeaderMap, token: &str) -> bool {
+    same_origin(state, headers)
         && match identity {
             Identity::User(s) => equal(&s.csrf_token, token),
             Identity::Token(_) => true, // Bearer tokens are not sent by browsers on their own.
@@ -171,12 +166,7 @@ pub fn forbidden() -> Response {
 /// 401 (API, metrics) or a redirect to the login page.
 pub async fn require_login(state: State, mut request: Request, next: Next) -> Response {
     let headers = request.headers().clone();
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .map(str::to_string);
+    let bearer = bearer_token(&headers);
     let session = cookie(&headers, SESSION_COOKIE);
     let now = state.clock.now();
     let identity = blocking(&state, move |runner| {
@@ -226,6 +216,16 @@ pub async fn require_login(state: State, mut request: Request, next: Next) -> Re
     }
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header (the scheme in any case).
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
 /// The accounts behind the runner's catalog.
 fn runner_accounts(runner: &crate::Runner) -> crate::Result<&dyn Accounts> {
     runner
@@ -244,6 +244,7 @@ pub struct NextQuery {
 
 pub async fn login_get(state: State, q: Result<Query<NextQuery>, QueryRejection>) -> Response {
     let next = q.ok().and_then(|Query(q)| q.next).unwrap_or_default();
+    let next = safe_next(&state.base, &next);
     let Ok(csrf) = accounts::random_token() else {
         return super::pages::error_page(
             &state,
@@ -291,59 +292,102 @@ pub async fn login_post(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !equal(&expected, &form.csrf_token) || !same_origin(&headers) {
+    if expected.is_empty() || !equal(&expected, &form.csrf_token) || !same_origin(&state, &headers)
+    {
         return forbidden();
+    }
+    let next = safe_next(&state.base, &form.next);
+    let page = |status, message| login_page(&state, status, &form.csrf_token, &next, Some(message));
+    if form.username.len() > accounts::MAX_USER_NAME_BYTES
+        || form.password.len() > accounts::MAX_PASSWORD_BYTES
+    {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "The user name or password is too long.",
+        );
     }
     let mut keys = vec![format!("user:{}", form.username)];
     if let Some(Extension(ConnectInfo(addr))) = connect {
         keys.push(format!("addr:{}", addr.ip()));
     }
-    if state.throttle.blocked(&keys) {
-        warn!(user = %form.username, "login refused: too many failed attempts");
-        let mut r = login_page(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form.csrf_token,
-            &form.next,
-            Some("Too many failed logins. Wait a few minutes and try again."),
+    // Counted before any work, so parallel attempts cannot pass the limit together.
+    let attempt = match state.throttle.begin(keys, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            tracing::debug!(user = %form.username, ?refused, "login refused before checking the password");
+            let (wait, message) = match refused {
+                Refused::Locked(wait) => (
+                    wait.as_secs().max(1),
+                    "Too many failed logins. Wait a few minutes and try again.",
+                ),
+                Refused::TooMany | Refused::Full => (
+                    throttle::WINDOW.as_secs(),
+                    "Too many login attempts at once. Wait a minute and try again.",
+                ),
+            };
+            let mut r = page(StatusCode::TOO_MANY_REQUESTS, message);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return r;
+        }
+    };
+    let username = form.username.clone();
+    let found = blocking(&state, move |runner| {
+        runner_accounts(runner)?.user_by_name(&username)
+    })
+    .await;
+    let (user, hash) = match found {
+        Ok(Some((user, hash))) => (Some(user), Some(hash)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            state.throttle.release(attempt);
+            return super::pages::error_page(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &e.to_string(),
+            );
+        }
+    };
+    // An unknown user is checked against a stand-in hash, so both answers take as long.
+    let Ok(check) = accounts::queue_login_check(form.password, hash) else {
+        state.throttle.release(attempt);
+        let mut r = page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many logins at once. Try again in a moment.",
         );
         r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(LOCKOUT.as_secs()));
+            .insert(header::RETRY_AFTER, HeaderValue::from(1));
         return r;
-    }
+    };
+    let matched = check.await.unwrap_or(false);
+    let Some(user) = user.filter(|_| matched) else {
+        if state.throttle.failed(attempt, Instant::now()) {
+            warn!(user = %form.username, "failed login; this user name or address is locked out for five minutes");
+        } else {
+            warn!(user = %form.username, "failed login");
+        }
+        return page(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
+    };
+    state.throttle.release(attempt);
     let now = state.clock.now();
-    let (username, password) = (form.username.clone(), form.password);
-    let result = blocking(&state, move |runner| {
-        let accounts = runner_accounts(runner)?;
-        let found = accounts.user_by_name(&username)?;
-        // Verify against a stand-in hash when the user does not exist, so both answers take as long.
-        let ok = match &found {
-            Some((_, hash)) => accounts::verify_password(&password, hash),
-            None => {
-                let _ = accounts::verify_password(&password, dummy_hash());
-                false
-            }
-        };
-        let Some((user, _)) = found.filter(|_| ok) else {
-            return Ok(None);
-        };
+    let user_id = user.id;
+    let session = blocking(&state, move |runner| {
         let token = accounts::random_token()?;
         let csrf = accounts::random_token()?;
-        accounts.add_session(
+        runner_accounts(runner)?.add_session(
             &accounts::token_digest(&token),
-            user.id,
+            user_id,
             &csrf,
             now,
             now + SESSION_TTL,
         )?;
-        Ok(Some((user, token)))
+        Ok(token)
     })
     .await;
-    match result {
-        Ok(Some((user, token))) => {
+    match session {
+        Ok(token) => {
             info!(user = %user.name, "logged in");
-            let target = safe_next(&state.base, &form.next);
-            let mut r = Redirect::to(&target).into_response();
+            let mut r = Redirect::to(&next).into_response();
             let headers = r.headers_mut();
             headers.append(
                 header::SET_COOKIE,
@@ -355,43 +399,42 @@ pub async fn login_post(
             );
             r
         }
-        Ok(None) => {
-            state.throttle.fail(&keys);
-            warn!(user = %form.username, "failed login");
-            login_page(
-                &state,
-                StatusCode::UNAUTHORIZED,
-                &form.csrf_token,
-                &form.next,
-                Some("Wrong user name or password."),
-            )
-        }
         Err(e) => {
             super::pages::error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
         }
     }
 }
 
-/// A hash of a random password no one knows, for timing-equal failures.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        let secret = accounts::random_token().unwrap_or_else(|_| "x".repeat(64));
-        accounts::hash_password(&secret).unwrap_or_default()
-    })
+/// Where to go after logging in: a path inside the admin that is rebuilt here, never another
+/// site. Anything else (another host, `//`, `/\`, control characters, a path outside the
+/// admin) goes to the home page.
+fn safe_next(base: &str, next: &str) -> String {
+    local_path(base, next).unwrap_or_else(|| home(base))
 }
 
-/// Where to go after logging in: a path inside the admin, never another site.
-fn safe_next(base: &str, next: &str) -> String {
-    let inside = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && next.starts_with(base);
-    if inside && !next.is_empty() {
-        next.to_string()
-    } else {
-        home(base)
+fn local_path(base: &str, next: &str) -> Option<String> {
+    // Browsers drop tabs and newlines inside URLs (`/\t/evil` becomes `//evil`): refuse them all.
+    if next.chars().any(char::is_control) || next.contains('\\') {
+        return None;
     }
+    let rest = next.strip_prefix('/')?;
+    if rest.starts_with('/') {
+        return None;
+    }
+    const PLACEHOLDER: &str = "dbkeep.invalid";
+    let url = url::Url::parse(&format!("http://{PLACEHOLDER}/"))
+        .ok()?
+        .join(next)
+        .ok()?;
+    if url.host_str() != Some(PLACEHOLDER) || url.port().is_some() {
+        return None;
+    }
+    let path = url.path();
+    let inside = base.is_empty() || path == base || path.starts_with(&format!("{base}/"));
+    inside.then(|| match url.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    })
 }
 
 /// A form whose only field is its CSRF token (logout, back up now).
@@ -407,7 +450,7 @@ pub async fn logout_post(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !form_ok(&identity, &headers, &form.csrf_token) {
+    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
         return forbidden();
     }
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
@@ -430,17 +473,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn five_failures_in_a_minute_lock_the_key_out_and_others_stay_open() {
-        let throttle = Throttle::default();
-        let alice = ["user:alice".to_string()];
-        for _ in 0..MAX_FAILURES - 1 {
-            throttle.fail(&alice);
-            assert!(!throttle.blocked(&alice));
+    fn after_login_only_paths_inside_the_admin_are_followed() {
+        for (base, next, want) in [
+            ("", "/backups/3?x=1", "/backups/3?x=1"),
+            ("", "/", "/"),
+            (
+                "",
+                "/%09/127.0.0.1:19199/phish",
+                "/%09/127.0.0.1:19199/phish",
+            ),
+            ("", "/\t/127.0.0.1:19199/phish", "/"),
+            ("", "/\n/x", "/"),
+            ("", "/\r/x", "/"),
+            ("", "/\u{0b}/x", "/"),
+            ("", "//evil.example/", "/"),
+            ("", "/\\evil.example/", "/"),
+            ("", "https://evil.example/", "/"),
+            ("", "evil", "/"),
+            ("", "", "/"),
+            ("", "/a b", "/a%20b"),
+            ("/admin", "/admin/backups/1", "/admin/backups/1"),
+            ("/admin", "/admin", "/admin"),
+            ("/admin", "/administrator", "/admin"),
+            ("/admin", "/other", "/admin"),
+            ("/admin", "/admin/../other", "/admin"),
+        ] {
+            assert_eq!(safe_next(base, next), want, "base {base:?}, next {next:?}");
         }
-        throttle.fail(&alice);
-        assert!(throttle.blocked(&alice));
-        assert!(!throttle.blocked(&["user:bob".to_string()]));
-        // Any of a request's keys (its user or its address) being locked refuses it.
-        assert!(throttle.blocked(&["user:bob".to_string(), "user:alice".to_string()]));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for (value, want) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER  abc ", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer", None),
+            ("Bearer ", None),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+            assert_eq!(bearer_token(&headers).as_deref(), want, "{value:?}");
+        }
     }
 }

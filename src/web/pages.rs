@@ -325,7 +325,7 @@ pub async fn backup_now_post(
     let Ok(Path(name)) = name else {
         return error_page(&state, StatusCode::NOT_FOUND, "no such database");
     };
-    if !form_ok(&identity, &headers, &form.csrf_token) {
+    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
         return forbidden();
     }
     if state.runner.config().database(&name).is_err() {
