@@ -48,7 +48,8 @@ pub trait Accounts: Send + Sync {
     /// # Errors
     /// When the name is taken or the store cannot be written.
     fn add_user(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<User>;
-    /// Replaces a user's password hash; false when there is no such user.
+    /// Replaces a user's password hash and ends all their sessions; false when there is no
+    /// such user.
     ///
     /// # Errors
     /// When the store cannot be written.

@@ -162,19 +162,6 @@ pub struct BackupRecord {
     pub pruned_at: Option<DateTime<Utc>>,
 }
 
-impl BackupRecord {
-    /// The backup's file, if the row names one that is where dbkeep puts it: a file named
-    /// `file_name` in a folder named after the database. A damaged or edited row can never
-    /// point dbkeep (pruning, downloads) at any other file; `backup_dir` itself may move.
-    pub fn stored_file(&self) -> Option<&std::path::Path> {
-        let path = self.path.as_deref()?;
-        let named = path.file_name().and_then(|n| n.to_str()) == self.file_name.as_deref();
-        let in_folder = path.parent().and_then(std::path::Path::file_name)
-            == Some(std::ffi::OsStr::new(&self.database));
-        (named && in_folder).then_some(path)
-    }
-}
-
 /// Formats a time as the catalog and the JSON contract do: RFC 3339, UTC, milliseconds.
 pub fn format_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

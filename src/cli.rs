@@ -77,7 +77,24 @@ pub fn main() -> ExitCode {
     // The service's log is its record of what ran; one-shot commands print results instead.
     let serving = matches!(cli.command, Command::Serve(_) | Command::Demo(_));
     init_tracing(cli.verbose + u8::from(serving), cli.log_format);
-    match run(cli) {
+    // A bug must still end with one readable line and a failure code, not a stack trace.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(panic = %what, "internal error{place}");
+        eprintln!("error: internal error (a bug in dbkeep; please report it): {what}{place}");
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)))
+        .unwrap_or_else(|_| Ok(ExitCode::from(EXIT_FAILED)));
+    match result {
         Ok(code) => code,
         Err(e) => {
             let message = format!("{e:#}");
@@ -144,6 +161,17 @@ fn init_tracing(verbose: u8, format: LogFormat) {
         // JSON strings escape control characters themselves.
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Parses `--retention-days`: a whole number of days within the range the configuration allows.
+fn retention_days(value: &str) -> Result<u32, String> {
+    let max = dbkeep::config::MAX_RETENTION_DAYS;
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|d| *d <= max)
+        .ok_or_else(|| format!("expected a whole number of days from 0 to {max}, e.g. 30"))
 }
 
 /// Loads and validates the configuration, then opens its catalog (recovering dead runs).

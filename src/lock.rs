@@ -22,12 +22,21 @@ pub fn exclusive(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {
         crate::storage::create_private_dir(dir)?;
     }
+    let file = open_lock_file(path)?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Opens (creating, mode 0600 whatever the umask) the lock file at `path`.
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(crate::storage::FILE_MODE)
         .open(path)?;
-    file.lock()?;
+    file.set_permissions(std::fs::Permissions::from_mode(crate::storage::FILE_MODE))?;
     Ok(file)
 }
 
@@ -47,12 +56,7 @@ impl DatabaseLock {
         crate::storage::create_private_dir(&dir)
             .map_err(Error::io("cannot create lock folder", &dir))?;
         let path = dir.join(format!("{database}.lock"));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io("cannot open lock file", &path))?;
+        let file = open_lock_file(&path).map_err(Error::io("cannot open lock file", &path))?;
         match file.try_lock() {
             Ok(()) => Ok(Some(DatabaseLock { _file: file })),
             Err(TryLockError::WouldBlock) => Ok(None),

@@ -29,7 +29,12 @@ pub struct Prune {
 /// count as "newest". Oldest first.
 pub fn plan(records: &[BackupRecord], policy: Policy, now: DateTime<Utc>) -> Vec<Prune> {
     let keep = policy.keep_last.max(1) as usize;
-    let cutoff = now - Duration::days(i64::from(policy.retention_days));
+    // A retention reaching back before the calendar's start keeps everything.
+    let Some(cutoff) = Duration::try_days(i64::from(policy.retention_days))
+        .and_then(|d| now.checked_sub_signed(d))
+    else {
+        return Vec::new();
+    };
     let mut good: Vec<&BackupRecord> = records
         .iter()
         .filter(|r| r.status == Status::Success && r.pruned_at.is_none() && r.path.is_some())

@@ -52,6 +52,8 @@ pub struct BackupOutcome {
     pub record: BackupRecord,
     /// Backups pruned afterwards.
     pub pruned: Vec<Pruned>,
+    /// Why pruning afterwards could not run, if it could not (the backup itself stands).
+    pub prune_error: Option<String>,
 }
 
 /// A backup that retention deleted (or would delete, on a dry run).
@@ -158,6 +160,10 @@ impl Runner {
         };
         let mut recovered = Vec::new();
         for row in self.catalog.list(&filter)? {
+            // Another configuration sharing the catalog recovers its own runs.
+            if self.config.database(&row.database).is_err() {
+                continue;
+            }
             let Some(_lock) = DatabaseLock::try_acquire(&self.config.catalog, &row.database)?
             else {
                 continue;
@@ -177,8 +183,10 @@ impl Runner {
     }
 
     fn mark_interrupted(&self, row: &BackupRecord) -> Result<()> {
-        if let Some(path) = &row.path {
-            remove_temp_files(path);
+        // The temporary files sit beside the final name in the database's own folder, whatever
+        // path the row holds.
+        if let Some(name) = row.file_name.as_deref().filter(|n| !n.contains('/')) {
+            remove_temp_files(&self.config.database_dir(&row.database).join(name));
         }
         let now = self.clock.now();
         let ms = (now - row.started_at).num_milliseconds().max(0) as u64;
@@ -268,14 +276,16 @@ impl Runner {
             stall_before_first_byte: !engine.slow_first_byte(),
         };
         let result = watchdog::watch(limits, &opts.cancel, progress, |progress| {
-            write_backup(
-                engine.as_ref(),
-                &dir,
-                &path,
-                compression,
-                progress,
-                &opts.cancel,
-            )
+            catch_panic(|| {
+                write_backup(
+                    engine.as_ref(),
+                    &dir,
+                    &path,
+                    compression,
+                    progress,
+                    &opts.cancel,
+                )
+            })
         })
         .and_then(|written| match opts.cancel.reason() {
             // Cancelled after the last byte: the file is complete, but the caller gave up on it.
@@ -316,12 +326,22 @@ impl Runner {
             path: self.config.catalog.clone(),
             message: format!("backup #{id} vanished from the catalog"),
         })?;
-        let pruned = if record.status == Status::Success && opts.cleanup {
-            self.prune(Some(name), opts.retention_days, false)?
+        let (pruned, prune_error) = if record.status == Status::Success && opts.cleanup {
+            match catch_panic(|| self.prune(Some(name), opts.retention_days, false)) {
+                Ok(pruned) => (pruned, None),
+                Err(e) => {
+                    warn!(database = name, error = %e, "backup succeeded, but pruning afterwards failed");
+                    (Vec::new(), Some(e.to_string()))
+                }
+            }
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
-        Ok(BackupOutcome { record, pruned })
+        Ok(BackupOutcome {
+            record,
+            pruned,
+            prune_error,
+        })
     }
 
     /// Picks a final name no file, temporary file or catalog row uses yet.
@@ -369,11 +389,13 @@ impl Runner {
             retention_days: retention_days.unwrap_or(self.config.retention_days),
             keep_last: self.config.keep_last,
         };
-        let records = self.catalog.list(&ListFilter {
+        let mut records = self.catalog.list(&ListFilter {
             database: database.map(str::to_string),
             status: Some(Status::Success),
             ..ListFilter::default()
         })?;
+        // A catalog shared with other configurations holds their backups too: never ours to prune.
+        records.retain(|r| self.config.database(&r.database).is_ok());
         let now = self.clock.now();
         let mut out = Vec::new();
         for p in retention::plan(&records, policy, now) {
@@ -400,22 +422,61 @@ impl Runner {
     }
 
     fn delete(&self, record: &BackupRecord, now: DateTime<Utc>) -> std::result::Result<(), String> {
-        let Some(path) = record.stored_file() else {
-            return Err(format!(
-                "{} is not a backup file of `{}`; not deleted",
-                record
-                    .path
-                    .as_deref()
-                    .unwrap_or(Path::new("(no file)"))
-                    .display(),
-                record.database
-            ));
-        };
-        storage::remove_if_exists(path)
-            .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+        match self.backup_file(record) {
+            Ok(path) => storage::remove_if_exists(&path)
+                .map_err(|e| format!("cannot delete {}: {e}", path.display()))?,
+            // Already gone: the row only needs to say so.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{e}; not deleted")),
+        }
         self.catalog
             .mark_pruned(record.id, now)
             .map_err(|e| e.to_string())
+    }
+
+    /// The file of a backup row, found in the configured folder of its database by name
+    /// ([`storage::backup_file`]): never the row's stored path as such, never a link, never a
+    /// database of another configuration.
+    ///
+    /// # Errors
+    /// `NotFound` when the row has no file or the file is missing; another error, naming the
+    /// reason, when the row is not one of this configuration's backups or the file is refused.
+    pub fn backup_file(&self, record: &BackupRecord) -> std::io::Result<PathBuf> {
+        if self.config.database(&record.database).is_err() {
+            return Err(std::io::Error::other(format!(
+                "`{}` is not a database of this configuration ({}); its backups are left alone",
+                record.database,
+                self.config.path.display()
+            )));
+        }
+        let Some(name) = record.file_name.as_deref() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "this backup has no file",
+            ));
+        };
+        storage::backup_file(&self.config.backup_dir, &record.database, name)
+    }
+
+    /// Databases with rows in the catalog that this configuration does not define (another
+    /// configuration shares the catalog, or an entry was removed), with their row counts.
+    /// Pruning and recovery leave them alone.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    pub fn foreign_databases(&self) -> Result<Vec<(String, u64)>> {
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for (database, _, count) in self.catalog.status_counts()? {
+            if self.config.database(&database).is_ok() {
+                continue;
+            }
+            match out.iter_mut().find(|(d, _)| *d == database) {
+                Some((_, n)) => *n += count,
+                None => out.push((database, count)),
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 }
 
@@ -477,6 +538,21 @@ fn write_backup(
     };
     storage::publish(&part, path).map_err(Error::io("cannot rename into place", &part))?;
     Ok(written)
+}
+
+/// Runs `f`, turning a panic into an error, so that a bug fails one backup (recorded, with its
+/// lock released) rather than the process or the scheduler.
+fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".into());
+        Err(Error::Engine(format!(
+            "internal error (a bug in dbkeep; please report it): {what}"
+        )))
+    })
 }
 
 /// `dir/.NAME.suffix`: a hidden temporary beside the final file, on the same file system.

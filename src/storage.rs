@@ -3,23 +3,110 @@
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Mode of every backup file: readable and writable by its owner only.
 pub const FILE_MODE: u32 = 0o600;
 /// Mode of every folder dbkeep creates for backups.
 pub const DIR_MODE: u32 = 0o700;
 
-/// Creates `dir` (and its parents) and makes it mode 0700 whatever the umask.
+/// Creates `dir` (and its parents) and makes it mode 0700 whatever the umask. Refuses a `dir`
+/// that is a symbolic link: dbkeep writes only into real folders.
+///
+/// # Errors
+/// When a component cannot be created, or exists and is not a folder, or `dir` is a link.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    create_private_parents(dir)?;
+    refuse_link(dir)?;
+    fs::set_permissions(dir, Permissions::from_mode(DIR_MODE))
+}
+
+/// Creates whichever of `dir` and its parents are missing, each mode 0700 whatever the umask;
+/// folders that exist already keep their mode.
 ///
 /// # Errors
 /// When a component cannot be created, or exists and is not a folder.
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)?;
-    fs::set_permissions(dir, Permissions::from_mode(DIR_MODE))
+pub fn create_private_parents(dir: &Path) -> io::Result<()> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err())
+        .collect();
+    for p in missing.into_iter().rev() {
+        match DirBuilder::new().mode(DIR_MODE).create(p) {
+            Ok(()) => fs::set_permissions(p, Permissions::from_mode(DIR_MODE))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {} // Made by another process.
+            Err(e) => return Err(e),
+        }
+    }
+    if fs::metadata(dir)?.is_dir() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "{} exists and is not a folder",
+            dir.display()
+        )))
+    }
+}
+
+/// Refuses a path that is a symbolic link.
+fn refuse_link(path: &Path) -> io::Result<()> {
+    if fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(io::Error::other(format!(
+            "{} is a symbolic link; dbkeep does not follow links in the backup folder: replace it with a real folder or file",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `name` is one plain path component (no `/`, not `.` or `..`, not empty).
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+/// The stored backup `file_name` of `database`: `backup_dir/<database>/<file_name>`, provided
+/// both names are plain, neither the folder nor the file is a symbolic link, and the file is a
+/// regular file inside that folder. Whatever path a catalog row holds, dbkeep only ever opens
+/// or deletes a file found this way.
+///
+/// # Errors
+/// `NotFound` when the file is missing; another error naming the path when it is refused.
+pub fn backup_file(backup_dir: &Path, database: &str, file_name: &str) -> io::Result<PathBuf> {
+    if !plain_name(database) || !plain_name(file_name) {
+        return Err(io::Error::other(format!(
+            "`{database}/{file_name}` is not a backup file name; refusing it"
+        )));
+    }
+    let folder = backup_dir.join(database);
+    refuse_link(&folder)?;
+    let file = folder.join(file_name);
+    refuse_link(&file)?;
+    if !fs::metadata(&file)?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file; refusing it",
+            file.display()
+        )));
+    }
+    let inside = fs::canonicalize(&file)?.parent() == Some(fs::canonicalize(&folder)?.as_path());
+    if !inside {
+        return Err(io::Error::other(format!(
+            "{} resolves outside {}; refusing it",
+            file.display(),
+            folder.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// Opens a file for reading without following a symbolic link at its last component.
+///
+/// # Errors
+/// When the file cannot be opened, or is a link.
+pub fn open_no_follow(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
 }
 
 /// Creates a new, empty file at `path`, mode 0600 whatever the umask; fails if it exists.
@@ -50,7 +137,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// # Errors
 /// When the final name is taken or the rename or folder sync fails.
 pub fn publish(temp: &Path, final_path: &Path) -> io::Result<()> {
-    if final_path.exists() {
+    if fs::symlink_metadata(final_path).is_ok() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!(

@@ -38,7 +38,7 @@ impl SqliteCatalog {
             message,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
+            crate::storage::create_private_parents(dir)
                 .map_err(|e| err(format!("cannot create its folder: {e}")))?;
         }
         match crate::storage::create_private_file(path) {

@@ -24,26 +24,36 @@ impl Accounts for SqliteCatalog {
     }
 
     fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
-        let n = self
-            .conn()
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let n = tx
             .execute(
                 "UPDATE users SET password_hash = ?2 WHERE name = ?1",
                 params![name, password_hash],
             )
             .map_err(|e| self.err(e))?;
-        Ok(n == 1)
-    }
-
-    fn delete_user(&self, name: &str) -> Result<bool> {
-        let conn = self.conn();
-        conn.execute(
+        // Whoever knew the old password is logged out everywhere.
+        tx.execute(
             "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
             [name],
         )
         .map_err(|e| self.err(e))?;
-        let n = conn
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn delete_user(&self, name: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
+            [name],
+        )
+        .map_err(|e| self.err(e))?;
+        let n = tx
             .execute("DELETE FROM users WHERE name = ?1", [name])
             .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
         Ok(n == 1)
     }
 

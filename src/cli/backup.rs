@@ -2,6 +2,9 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use dbkeep::cancel::Cancel;
 use std::time::Duration;
 
 use dbkeep::BackupOptions;
@@ -19,7 +22,7 @@ pub struct Args {
     databases: Vec<String>,
 
     /// Prune backups older than this many days instead of the configured retention_days
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::retention_days)]
     retention_days: Option<u32>,
 
     /// Do not prune old backups afterwards
@@ -80,8 +83,17 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         retention_days: args.retention_days,
         ..BackupOptions::default()
     };
+    let interrupted = Interrupt::watch()?;
     let mut all_ok = true;
     for name in &names {
+        if interrupted.code().is_some() {
+            break; // The backups not started yet stay unstarted.
+        }
+        // A flag of its own for each backup: one timing out must not cancel the next.
+        let opts = BackupOptions {
+            cancel: interrupted.arm(),
+            ..opts.clone()
+        };
         let outcome = {
             let bar = Bar::new(name);
             runner.backup(name, &opts, &bar)
@@ -89,6 +101,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         match outcome {
             Ok(o) => {
                 all_ok &= o.record.status == Status::Success
+                    && o.prune_error.is_none()
                     && o.pruned.iter().all(|p| p.error.is_none());
                 println!("{}", render::outcome(&o));
             }
@@ -99,9 +112,85 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_FAILED)
+    Ok(match interrupted.code() {
+        Some(code) => ExitCode::from(code),
+        None if all_ok => ExitCode::SUCCESS,
+        None => ExitCode::from(EXIT_FAILED),
     })
+}
+
+/// SIGINT and SIGTERM during `dbkeep backup`: the first cancels the running backup (its tool is
+/// killed, its temporary file removed, its row recorded failed) so the command can exit with
+/// 128 + the signal's number; a second one exits at once.
+struct Interrupt {
+    code: Arc<OnceLock<u8>>,
+    /// The running backup's flag.
+    current: Arc<Mutex<Cancel>>,
+}
+
+impl Interrupt {
+    /// Listens for the signals on a thread of its own until the process exits.
+    fn watch() -> anyhow::Result<Interrupt> {
+        let code = Arc::new(OnceLock::new());
+        let current = Arc::new(Mutex::new(Cancel::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (running, seen) = (Arc::clone(&current), Arc::clone(&code));
+        std::thread::Builder::new()
+            .name("dbkeep-signals".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build();
+                let Ok(runtime) = runtime else {
+                    let _ = ready_tx.send(false);
+                    return;
+                };
+                runtime.block_on(async move {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    let (Ok(mut int), Ok(mut term)) = (
+                        signal(SignalKind::interrupt()),
+                        signal(SignalKind::terminate()),
+                    ) else {
+                        let _ = ready_tx.send(false);
+                        return;
+                    };
+                    let _ = ready_tx.send(true);
+                    let (name, code) = tokio::select! {
+                        _ = int.recv() => ("SIGINT", 130),
+                        _ = term.recv() => ("SIGTERM", 143),
+                    };
+                    let _ = seen.set(code);
+                    eprintln!("{name}: stopping the running backup (again to exit at once)");
+                    let cancel = running.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    cancel.cancel(format!("cancelled: interrupted by {name}"));
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                    std::process::exit(i32::from(code));
+                });
+            })?;
+        if ready_rx.recv().unwrap_or(false) {
+            Ok(Interrupt { code, current })
+        } else {
+            anyhow::bail!("cannot listen for SIGINT and SIGTERM")
+        }
+    }
+
+    /// A new flag for the next backup, raised by the first signal.
+    fn arm(&self) -> Cancel {
+        let cancel = Cancel::new();
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = cancel.clone();
+        // A signal that came while the previous flag was current.
+        if let Some(code) = self.code() {
+            let name = if code == 130 { "SIGINT" } else { "SIGTERM" };
+            cancel.cancel(format!("cancelled: interrupted by {name}"));
+        }
+        cancel
+    }
+
+    /// 130 after SIGINT, 143 after SIGTERM.
+    fn code(&self) -> Option<u8> {
+        self.code.get().copied()
+    }
 }

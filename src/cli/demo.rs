@@ -34,10 +34,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = std::path::absolute(&args.dir)?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    dbkeep::storage::create_private_parents(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let config_path = dir.join("dbkeep.toml");
     if !config_path.exists() {
-        std::fs::write(&config_path, CONFIG)
+        dbkeep::storage::create_private_file(&config_path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, CONFIG.as_bytes()))
             .with_context(|| format!("cannot write {}", config_path.display()))?;
     }
     let db_path = dir.join("app.db");
@@ -135,6 +137,9 @@ fn admin_password(runner: &Runner, dir: &Path) -> anyhow::Result<String> {
 }
 
 fn create_sample(path: &Path) -> anyhow::Result<()> {
+    // Created private first: SQLite gives its -wal and -shm files the database file's mode.
+    dbkeep::storage::create_private_file(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     let conn = rusqlite::Connection::open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     conn.execute_batch(

@@ -14,11 +14,8 @@ pub const EXAMPLE: &str = include_str!("example.toml");
 pub struct Args {}
 
 pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(config_path)
-    {
+    // Private whatever the umask: a configuration may hold a database URL with a password.
+    let mut file = match dbkeep::storage::create_private_file(config_path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(UsageError(format!(

@@ -63,13 +63,13 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             };
             [
                 r.id.to_string(),
-                r.database.clone(),
+                render::one_line(&r.database),
                 status,
                 r.trigger.to_string(),
                 render::local_time(&r.started_at),
                 render::size(r.size_bytes),
                 render::duration(r.duration_ms),
-                detail,
+                render::one_line(&detail),
             ]
         })
         .collect();

@@ -13,7 +13,7 @@ pub struct Args {
     database: Option<String>,
 
     /// Keep this many days instead of the configured retention_days
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::retention_days)]
     retention_days: Option<u32>,
 
     /// Print what would be deleted, and why, without deleting anything
@@ -29,6 +29,14 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     }
     for p in &pruned {
         println!("{}", render::pruned(p, args.dry_run));
+    }
+    if args.database.is_none() {
+        for (database, rows) in runner.foreign_databases()? {
+            println!(
+                "left alone  {}  {rows} catalog row(s): not a database of this configuration",
+                render::one_line(&database)
+            );
+        }
     }
     let failed = pruned.iter().any(|p| p.error.is_some());
     Ok(if failed {

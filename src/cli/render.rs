@@ -57,6 +57,13 @@ pub fn outcome(o: &BackupOutcome) -> String {
         out.push('\n');
         out.push_str(&pruned(p, false));
     }
+    if let Some(e) = &o.prune_error {
+        out.push_str(&format!(
+            "\nfailed  {}  could not prune afterwards: {}",
+            r.database,
+            one_line(e)
+        ));
+    }
     out
 }
 

@@ -20,7 +20,7 @@ pub struct UserArgs {
 enum UserCommand {
     /// Add a user; the password is asked for (or read from standard input's first line)
     Add { name: String },
-    /// Change a user's password
+    /// Change a user's password and end their sessions
     Passwd { name: String },
     /// Delete a user and end their sessions
     Delete { name: String },
@@ -84,12 +84,8 @@ fn read_password() -> anyhow::Result<String> {
         std::io::stdin().lock().read_line(&mut line)?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
-    if password.chars().count() < 8 {
-        return Err(UsageError(
-            "the password must have at least 8 characters; nothing changed".into(),
-        )
-        .into());
-    }
+    dbkeep::web::check_new_password(&password)
+        .map_err(|problem| UsageError(format!("{problem}; nothing changed")))?;
     Ok(password)
 }
 
@@ -114,7 +110,7 @@ pub fn run_user(config_path: &Path, args: UserArgs) -> anyhow::Result<ExitCode> 
                 }
                 let hash = accounts::hash_password(&read_password()?)?;
                 accounts.set_password(&name, &hash)?;
-                println!("changed the password of {name}");
+                println!("changed the password of {name}; their sessions are ended");
             }
             UserCommand::Delete { name } => {
                 if !accounts.delete_user(&name)? {

@@ -305,16 +305,35 @@ fn parse_url(url: &Spanned<String>, src: &Source<'_>, base: &Path) -> Result<Tar
     if parsed.path().trim_start_matches('/').is_empty() {
         return Err(src.error(url.span(), format!("`url` names no database; {expected}")));
     }
-    let password = parsed.password().map(|p| {
-        Secret(
-            percent_encoding::percent_decode_str(p)
-                .decode_utf8_lossy()
-                .into_owned(),
-        )
+    // A `password=` parameter wins over the user-info part, as in libpq.
+    let in_query = parsed
+        .query_pairs()
+        .filter(|(k, _)| k == "password")
+        .map(|(_, v)| Secret(v.into_owned()))
+        .last();
+    let password = in_query.or_else(|| {
+        parsed.password().map(|p| {
+            Secret(
+                percent_encoding::percent_decode_str(p)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )
+        })
     });
-    let mut clean = parsed;
+    let mut clean = parsed.clone();
     // Removing a password from a postgres URL cannot fail: it has a host.
     let _ = clean.set_password(None);
+    // Every other parameter stays, in order; the password goes (it travels by environment).
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != "password")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        clean.set_query(None);
+    } else {
+        clean.query_pairs_mut().clear().extend_pairs(kept);
+    }
     Ok(Target::Postgres(PgTarget {
         url: clean,
         password,

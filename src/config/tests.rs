@@ -48,6 +48,27 @@ fn postgres_defaults_to_gzip_and_keeps_the_password_out_of_the_url() {
 }
 
 #[test]
+fn a_password_parameter_leaves_the_url_too() {
+    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app:userinfo@db/app?sslmode=require&password=s3cr%26t&application_name=x\"\n").unwrap();
+    let Target::Postgres(pg) = &c.databases[0].target else {
+        panic!("not postgres")
+    };
+    assert_eq!(
+        pg.url.as_str(),
+        "postgres://app@db/app?sslmode=require&application_name=x"
+    );
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "s3cr&t");
+    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app@db/app?password=only\"\n").unwrap();
+    let Target::Postgres(pg) = &c.databases[0].target else {
+        panic!("not postgres")
+    };
+    assert_eq!(pg.url.as_str(), "postgres://app@db/app");
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "only");
+    let shown = format!("{c:?} {}", c.databases[0].target.display());
+    assert!(!shown.contains("only"), "password leaked: {shown}");
+}
+
+#[test]
 fn environment_overrides_the_file() {
     let c = parse_env(
         "backup_dir = \"b\"\nretention_days = 3\n",

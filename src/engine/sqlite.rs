@@ -16,6 +16,9 @@ use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::{Error, Result};
 
+/// The first bytes of every SQLite database file (of its 100-byte header).
+const HEADER: &[u8; 16] = b"SQLite format 3\0";
+
 /// How long to keep retrying while a writer holds a lock the copy needs.
 const BUSY_WAIT: Duration = Duration::from_secs(60);
 
@@ -48,6 +51,14 @@ impl SqliteEngine {
         if meta.len() == 0 {
             return Err(self.fail("is empty (0 bytes), not a SQLite database"));
         }
+        // The smallest database is one 512-byte page.
+        if meta.len() < 512 {
+            return Err(self.fail(format!(
+                "is too short to be a SQLite database ({} bytes); check the `url` of this database",
+                meta.len()
+            )));
+        }
+        self.check_header()?;
         // Read-only and never created: a wrong path must not leave an empty database behind.
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| self.fail(e))?;
@@ -105,6 +116,35 @@ impl Engine for SqliteEngine {
 }
 
 impl SqliteEngine {
+    /// Refuses a file that does not start with SQLite's header: SQLite itself would treat a
+    /// tiny non-database as an empty database and back up nothing, "successfully".
+    fn check_header(&self) -> Result<()> {
+        let mut header = [0u8; HEADER.len()];
+        let read = std::fs::File::open(&self.path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+        match read {
+            Ok(()) if header == *HEADER => Ok(()),
+            Ok(()) => Err(self.fail(
+                "is not a SQLite database (it does not start with the SQLite header); check the `url` of this database",
+            )),
+            Err(e) => Err(self.fail(format!("cannot read: {e}"))),
+        }
+    }
+
+    /// An error while writing the copy at `dest`: a full disk is the backup folder's, not the
+    /// source database's.
+    fn copy_error(&self, dest: &Path, e: rusqlite::Error) -> Error {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            let folder = dest.parent().unwrap_or(dest);
+            return Error::Engine(format!(
+                "the backup folder {} is full: no space left for the copy of {}; free some space or move backup_dir",
+                folder.display(),
+                self.path.display()
+            ));
+        }
+        self.fail(e)
+    }
+
     fn backup_into(&self, dest: &Path) -> Result<()> {
         let started = Instant::now();
         let src = self.open_source()?;
@@ -122,7 +162,7 @@ impl SqliteEngine {
             let backup = Backup::new(&src, &mut dst).map_err(|e| self.fail(e))?;
             let deadline = Instant::now() + BUSY_WAIT;
             loop {
-                match backup.step(-1).map_err(|e| self.fail(e))? {
+                match backup.step(-1).map_err(|e| self.copy_error(dest, e))? {
                     StepResult::Done => break,
                     StepResult::More => {}
                     StepResult::Busy | StepResult::Locked if Instant::now() < deadline => {
@@ -142,7 +182,7 @@ impl SqliteEngine {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "sqlite online backup copied"
         );
-        dst.close().map_err(|(_, e)| self.fail(e))?;
+        dst.close().map_err(|(_, e)| self.copy_error(dest, e))?;
         Ok(())
     }
 }

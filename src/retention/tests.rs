@@ -135,3 +135,18 @@ fn reasons_say_why() {
         "40 day(s) old, retention is 30 day(s), and 1 newer backup(s) are kept"
     );
 }
+
+#[test]
+fn retention_beyond_the_calendar_keeps_everything_and_never_panics() {
+    let records = [
+        rec(1, "a", Status::Success, 400),
+        rec(2, "a", Status::Success, 1),
+    ];
+    for days in [100_000_000, u32::MAX] {
+        let policy = Policy {
+            retention_days: days,
+            keep_last: 1,
+        };
+        assert!(plan(&records, policy, now()).is_empty(), "{days}");
+    }
+}

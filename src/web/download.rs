@@ -50,25 +50,35 @@ pub async fn download_get(
             "this backup was pruned by the retention policy; its file is gone",
         );
     }
-    let (Some(path), Some(name), Some(sha256)) = (
-        record.stored_file().map(std::path::Path::to_path_buf),
-        record.file_name.clone(),
-        record.sha256.clone(),
-    ) else {
+    let (Some(name), Some(sha256)) = (record.file_name.clone(), record.sha256.clone()) else {
         return refuse(json, StatusCode::NOT_FOUND, "no such backup");
     };
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(_) => {
+    // Found by name in the database's configured folder, never through a link, and opened
+    // without following one: a catalog row cannot point the server at any other file.
+    let opened = blocking(&state, move |runner| {
+        Ok(runner
+            .backup_file(&record)
+            .and_then(|path| crate::storage::open_no_follow(&path)))
+    })
+    .await;
+    let file = match opened {
+        Ok(Ok(f)) => tokio::fs::File::from_std(f),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return refuse(
                 json,
                 StatusCode::GONE,
                 "the backup file is missing from the backup folder",
             );
         }
+        Ok(Err(e)) => {
+            tracing::warn!(id, error = %e, "download refused");
+            return refuse(json, StatusCode::FORBIDDEN, &format!("download refused: {e}"));
+        }
+        Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let length = match file.metadata().await {
-        Ok(m) => m.len(),
+        Ok(m) if m.is_file() => m.len(),
+        Ok(_) => return refuse(json, StatusCode::FORBIDDEN, "download refused: not a regular file"),
         Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let disposition = format!(
