@@ -37,11 +37,9 @@ async fn main() -> anyhow::Result<()> {
         .nest("/admin/backups", backups.router("/admin/backups"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    // dbkeep's own server times out slow or idle connections and caps their number; any
+    // server works, as long as it passes the client address (ConnectInfo) for login throttling.
+    dbkeep::web::serve(listener, app, dbkeep::web::ServerLimits::default(), async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;

@@ -34,5 +34,5 @@ pub mod web;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use runner::{BackupOptions, BackupOutcome, Pruned, Runner};
+pub use runner::{BackupOptions, BackupOutcome, LeftAlone, Pruned, Runner};
 pub use service::{Service, ServiceHandle};

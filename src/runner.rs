@@ -161,7 +161,7 @@ impl Runner {
         let mut recovered = Vec::new();
         for row in self.catalog.list(&filter)? {
             // Another configuration sharing the catalog recovers its own runs.
-            if self.config.database(&row.database).is_err() {
+            if !self.owns(&row) {
                 continue;
             }
             let Some(_lock) = DatabaseLock::try_acquire(&self.config.catalog, &row.database)?
@@ -395,7 +395,7 @@ impl Runner {
             ..ListFilter::default()
         })?;
         // A catalog shared with other configurations holds their backups too: never ours to prune.
-        records.retain(|r| self.config.database(&r.database).is_ok());
+        records.retain(|r| self.owns(r));
         let now = self.clock.now();
         let mut out = Vec::new();
         for p in retention::plan(&records, policy, now) {
@@ -442,10 +442,10 @@ impl Runner {
     /// `NotFound` when the row has no file or the file is missing; another error, naming the
     /// reason, when the row is not one of this configuration's backups or the file is refused.
     pub fn backup_file(&self, record: &BackupRecord) -> std::io::Result<PathBuf> {
-        if self.config.database(&record.database).is_err() {
+        if !self.owns(record) {
             return Err(std::io::Error::other(format!(
-                "`{}` is not a database of this configuration ({}); its backups are left alone",
-                record.database,
+                "backup #{} is not one of this configuration's backups (its database or folder is not in {}); it is left alone",
+                record.id,
                 self.config.path.display()
             )));
         }
@@ -458,26 +458,61 @@ impl Runner {
         storage::backup_file(&self.config.backup_dir, &record.database, name)
     }
 
-    /// Databases with rows in the catalog that this configuration does not define (another
-    /// configuration shares the catalog, or an entry was removed), with their row counts.
-    /// Pruning and recovery leave them alone.
+    /// Whether a catalog row is one of this configuration's backups: its database is
+    /// configured here, and the path it recorded (if any) is where this configuration puts that
+    /// file. A catalog shared with other configurations holds their rows too.
+    pub fn owns(&self, record: &BackupRecord) -> bool {
+        if self.config.database(&record.database).is_err() {
+            return false;
+        }
+        match (&record.path, &record.file_name) {
+            (Some(path), Some(name)) => {
+                *path == self.config.database_dir(&record.database).join(name)
+            }
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+    }
+
+    /// Stored backups in the catalog that are not this configuration's ([`Runner::owns`]),
+    /// counted per database: pruning and recovery leave them alone.
     ///
     /// # Errors
     /// When the catalog cannot be read.
-    pub fn foreign_databases(&self) -> Result<Vec<(String, u64)>> {
-        let mut out: Vec<(String, u64)> = Vec::new();
-        for (database, _, count) in self.catalog.status_counts()? {
-            if self.config.database(&database).is_ok() {
-                continue;
-            }
-            match out.iter_mut().find(|(d, _)| *d == database) {
-                Some((_, n)) => *n += count,
-                None => out.push((database, count)),
+    pub fn left_alone(&self) -> Result<Vec<LeftAlone>> {
+        let stored = self.catalog.list(&ListFilter {
+            status: Some(Status::Success),
+            ..ListFilter::default()
+        })?;
+        let mut out: Vec<LeftAlone> = Vec::new();
+        for r in stored
+            .iter()
+            .filter(|r| r.pruned_at.is_none() && !self.owns(r))
+        {
+            match out.iter_mut().find(|l| l.database == r.database) {
+                Some(l) => l.backups += 1,
+                None => out.push(LeftAlone {
+                    database: r.database.clone(),
+                    backups: 1,
+                    configured: self.config.database(&r.database).is_ok(),
+                }),
             }
         }
-        out.sort();
+        out.sort_by(|a, b| a.database.cmp(&b.database));
         Ok(out)
     }
+}
+
+/// Backups of one database that this configuration leaves alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftAlone {
+    /// The database name recorded in the catalog.
+    pub database: String,
+    /// How many stored (not pruned) backups.
+    pub backups: u64,
+    /// Whether this configuration has a database of that name (then the files were recorded
+    /// in another folder: another configuration's, or a `backup_dir` that moved).
+    pub configured: bool,
 }
 
 /// Writes one backup to `.NAME.part` beside `path`, syncs it and renames it to `path`.

@@ -1,6 +1,7 @@
-//! Argon2id on one dedicated thread. However many logins arrive at once, one hash runs at a
-//! time on the same thread, so its 19 MiB of working memory is reused rather than multiplied by
-//! the number of waiting threads; a login that finds the short queue full is refused at once.
+//! Argon2id on one dedicated thread with one working buffer. However many logins arrive at
+//! once, one hash runs at a time and every hash reuses the same 19 MiB of memory (the
+//! allocator does not reliably reuse a freed buffer that large, so each hash would otherwise
+//! add its own); a login that finds the short queue full is refused at once.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
@@ -73,23 +74,68 @@ pub fn try_queue<T: Send + 'static>(
     }
 }
 
-/// Argon2id of `password` with a random salt, computed on the calling thread.
-pub(super) fn hash_here(password: &str) -> Result<String> {
-    use argon2::password_hash::PasswordHasher;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Engine(format!("cannot hash the password: {e}")))
+thread_local! {
+    /// The Argon2 working memory of this thread (only the hashing thread ever has one).
+    static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Whether `password` matches the PHC string `hash`, computed on the calling thread.
-pub(super) fn verify_here(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
-    PasswordHash::new(hash).is_ok_and(|h| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
+/// Runs Argon2 with `params` into `out`, in this thread's reused working memory.
+fn compute(
+    argon: &argon2::Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    out: &mut [u8],
+) -> std::result::Result<(), argon2::Error> {
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        let blocks = argon.params().block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::new());
+        }
+        argon.hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..blocks])
     })
+}
+
+/// Argon2id of `password` with a random salt and the crate's default cost, as a PHC string;
+/// computed on the calling thread.
+pub(super) fn hash_here(password: &str) -> Result<String> {
+    use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+    let failed =
+        |e: &dyn std::fmt::Display| Error::Engine(format!("cannot hash the password: {e}"));
+    let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+    getrandom::fill(&mut salt).map_err(|e| failed(&e))?;
+    let argon = argon2::Argon2::default();
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    compute(&argon, password, &salt, &mut out).map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: ParamsString::try_from(argon.params()).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the Argon2 PHC string `hash` (its own algorithm, version, cost
+/// and salt), compared in constant time; computed on the calling thread.
+pub(super) fn verify_here(password: &str, hash: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let check = || -> Option<bool> {
+        let phc = argon2::PasswordHash::new(hash).ok()?;
+        let algorithm = argon2::Algorithm::try_from(phc.algorithm.as_str()).ok()?;
+        let version = match phc.version {
+            Some(v) => argon2::Version::try_from(v).ok()?,
+            None => argon2::Version::default(),
+        };
+        let params = argon2::Params::try_from(&phc).ok()?;
+        let expected = phc.hash.as_ref()?.as_bytes();
+        let mut out = vec![0u8; expected.len()];
+        let argon = argon2::Argon2::new(algorithm, version, params);
+        compute(&argon, password, phc.salt.as_ref()?, &mut out).ok()?;
+        Some(bool::from(out.ct_eq(expected)))
+    };
+    check().unwrap_or(false)
 }
 
 /// A hash of a random password no one knows, so that an unknown user name costs a login
@@ -132,5 +178,38 @@ mod tests {
         let panicked = try_queue(|| -> u8 { panic!("a job panics") }).unwrap();
         assert!(panicked.blocking_recv().is_err());
         assert_eq!(run(|| 7).unwrap(), 7);
+    }
+
+    #[test]
+    fn hashes_verify_here_and_with_the_argon2_crate_itself() {
+        use argon2::password_hash::PasswordVerifier;
+        let hash = run(|| hash_here("a passphrase")).unwrap().unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        let theirs = argon2::PasswordHash::new(&hash).unwrap();
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(b"a passphrase", &theirs)
+                .is_ok()
+        );
+        let check = |password: &'static str, hash: String| {
+            run(move || verify_here(password, &hash)).unwrap()
+        };
+        assert!(check("a passphrase", hash.clone()));
+        assert!(!check("another one", hash.clone()));
+        assert!(!check("a passphrase", "not a hash".into()));
+        // A hash made by the crate, with other costs, verifies too.
+        let other = {
+            use argon2::password_hash::PasswordHasher;
+            let params = argon2::Params::new(8 * 1024, 3, 1, None).unwrap();
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .hash_password(b"a passphrase")
+                .unwrap()
+                .to_string()
+        };
+        assert!(check("a passphrase", other.clone()));
+        assert!(!check("a passphrasE", other));
     }
 }

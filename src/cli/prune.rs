@@ -30,13 +30,23 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     for p in &pruned {
         println!("{}", render::pruned(p, args.dry_run));
     }
-    if args.database.is_none() {
-        for (database, rows) in runner.foreign_databases()? {
-            println!(
-                "left alone  {}  {rows} catalog row(s): not a database of this configuration",
-                render::one_line(&database)
-            );
+    for left in runner.left_alone()? {
+        if args.database.as_deref().is_some_and(|d| d != left.database) {
+            continue;
         }
+        let why = if left.configured {
+            format!(
+                "recorded in another folder than {} (another configuration sharing the catalog, or a moved backup_dir)",
+                runner.config().database_dir(&left.database).display()
+            )
+        } else {
+            "not a database of this configuration (another configuration sharing the catalog, or a removed entry)".to_string()
+        };
+        println!(
+            "left alone  {}  {} backup(s): {why}",
+            render::one_line(&left.database),
+            left.backups
+        );
     }
     let failed = pruned.iter().any(|p| p.error.is_some());
     Ok(if failed {

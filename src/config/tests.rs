@@ -58,7 +58,8 @@ fn a_password_parameter_leaves_the_url_too() {
         "postgres://app@db/app?sslmode=require&application_name=x"
     );
     assert_eq!(pg.password.as_ref().unwrap().expose(), "s3cr&t");
-    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app@db/app?password=only\"\n").unwrap();
+    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app@db/app?password=only\"\n")
+        .unwrap();
     let Target::Postgres(pg) = &c.databases[0].target else {
         panic!("not postgres")
     };

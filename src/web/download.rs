@@ -72,13 +72,23 @@ pub async fn download_get(
         }
         Ok(Err(e)) => {
             tracing::warn!(id, error = %e, "download refused");
-            return refuse(json, StatusCode::FORBIDDEN, &format!("download refused: {e}"));
+            return refuse(
+                json,
+                StatusCode::FORBIDDEN,
+                &format!("download refused: {e}"),
+            );
         }
         Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let length = match file.metadata().await {
         Ok(m) if m.is_file() => m.len(),
-        Ok(_) => return refuse(json, StatusCode::FORBIDDEN, "download refused: not a regular file"),
+        Ok(_) => {
+            return refuse(
+                json,
+                StatusCode::FORBIDDEN,
+                "download refused: not a regular file",
+            );
+        }
         Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let disposition = format!(

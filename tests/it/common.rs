@@ -171,6 +171,11 @@ impl Sandbox {
         run_cmd(self.cmd().args(args))
     }
 
+    /// Runs `dbkeep --config <sandbox>/dbkeep.toml ARGS...` with `stdin` as its input.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        run_cmd(self.cmd().args(args).write_stdin(stdin.to_string()))
+    }
+
     /// Runs `dbkeep list --json` and returns the parsed rows (newest first).
     #[track_caller]
     pub fn list_json(&self) -> Vec<Value> {

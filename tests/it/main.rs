@@ -7,12 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod http;
 
 mod browser;
 mod cli;
 mod config;
 mod crash;
 mod failures;
+mod hardening;
+mod hardening_files;
 mod openapi;
 mod postgres;
 mod retention;

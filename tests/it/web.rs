@@ -762,3 +762,191 @@ async fn session_cookies_are_locked_down_and_sessions_expire() {
     assert!(expired.location().starts_with("/login"));
     app.stop().await;
 }
+
+/// Inserts a forged `success` row into the app's catalog and returns its id.
+fn forge_row(app: &App, database: &str, file_name: &str, path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(app.sandbox.catalog_path()).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO backups (database, kind, status, trigger, file_name, path, size_bytes, sha256, compression, started_at, finished_at, duration_ms)
+         VALUES (?1, 'sqlite', 'success', 'manual', ?2, ?3, 1, 'ab', 'none', '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:01.000Z', 1)",
+        rusqlite::params![database, file_name, path.to_string_lossy()],
+    )
+    .unwrap();
+    conn.last_insert_rowid()
+}
+
+#[tokio::test]
+async fn downloads_and_pruning_only_touch_files_inside_the_databases_folder() {
+    let app = App::start().await;
+    let auth = app.login().await;
+    // A row naming a system file, under a database this configuration does not have.
+    let passwd = forge_row(&app, "etc", "passwd", std::path::Path::new("/etc/passwd"));
+    // A row of a configured database whose path points outside the backup folder.
+    let outside = app.sandbox.path().join("elsewhere/app");
+    std::fs::create_dir_all(&outside).unwrap();
+    let victim = outside.join("victim.db");
+    std::fs::write(&victim, "precious").unwrap();
+    let stray = forge_row(&app, "app", "victim.db", &victim);
+    for id in [passwd, stray] {
+        for prefix in ["", "/api/v1"] {
+            let reply = app
+                .get(&format!("{prefix}/backups/{id}/download"), &auth)
+                .await;
+            assert_ne!(reply.status, StatusCode::OK, "#{id}: {}", reply.text());
+            assert!(!reply.text().contains("root:"), "{}", reply.text());
+            assert!(!reply.text().contains("precious"), "{}", reply.text());
+        }
+    }
+    // A real backup whose file was replaced by a link to another file.
+    let id = app.backup("app").await;
+    let row = app.sandbox.rows_for("app")[0].clone();
+    let file = std::path::PathBuf::from(row["path"].as_str().unwrap());
+    let secret = app.sandbox.path().join("secret.txt");
+    std::fs::write(&secret, "top secret").unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&secret, &file).unwrap();
+    let reply = app.get(&format!("/backups/{id}/download"), &auth).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    assert!(!reply.text().contains("top secret"));
+
+    // Pruning everything it may: the forged rows' files stay, and so does the link's target.
+    app.backup("app").await;
+    let run = app.sandbox.run(&["prune", "--retention-days", "0"]);
+    // The link is refused, not followed nor deleted: a failed prune.
+    run.assert_code(1);
+    assert!(run.stdout.contains("symbolic link"), "{run:?}");
+    assert!(run.stdout.contains("left alone  etc  1"), "{run:?}");
+    assert!(run.stdout.contains("left alone  app  1"), "{run:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "top secret");
+    assert!(std::path::Path::new("/etc/passwd").exists());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn after_login_only_a_path_of_this_site_is_followed() {
+    let app = App::start().await;
+    for (next, want) in [
+        ("/\t/127.0.0.1:19199/phish", "/"),
+        ("/\n/x", "/"),
+        ("/\r/x", "/"),
+        ("/\u{0b}/x", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/backups/1?x=1", "/backups/1?x=1"),
+    ] {
+        let form = app.get("/login", &Auth::None).await;
+        let csrf = form.cookie("dbkeep_login_csrf").unwrap();
+        let enc =
+            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        let body = format!(
+            "username=admin&password={}&csrf_token={csrf}&next={}",
+            enc(PASSWORD),
+            enc(next)
+        );
+        let reply = app.post_form("/login", &Auth::LoginCsrf(csrf), &body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "{next:?}: {}",
+            reply.text()
+        );
+        assert_eq!(reply.location(), want, "{next:?}");
+    }
+    // The login page itself never carries a foreign `next` in its form.
+    let page = app
+        .get(
+            "/login?next=%2F%09%2F127.0.0.1%3A19199%2Fphish",
+            &Auth::None,
+        )
+        .await;
+    assert!(
+        page.text().contains("name=\"next\" value=\"/\""),
+        "{}",
+        page.text()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_origin_check_includes_the_scheme_and_bearer_is_case_insensitive() {
+    let app = App::start().await;
+    let auth = app.login().await;
+    let Auth::Session(session, csrf) = &auth else {
+        unreachable!()
+    };
+    for (origin, want) in [
+        ("https://127.0.0.1:7878", StatusCode::FORBIDDEN),
+        ("ftp://127.0.0.1:7878", StatusCode::FORBIDDEN),
+        ("null", StatusCode::FORBIDDEN),
+        ("http://127.0.0.1:7878", StatusCode::SEE_OTHER),
+    ] {
+        let request = Request::post("/databases/app/backup")
+            .header(header::HOST, "127.0.0.1:7878")
+            .header(header::ORIGIN, origin)
+            .header(header::COOKIE, format!("dbkeep_session={session}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf_token={csrf}")))
+            .unwrap();
+        assert_eq!(app.send(request).await.status, want, "{origin}");
+    }
+    let token = "dbk_case_token_0123456789";
+    app.accounts()
+        .add_token("case", &accounts::token_digest(token), chrono::Utc::now())
+        .unwrap();
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let request = Request::get("/api/v1/databases")
+            .header(header::AUTHORIZATION, format!("{scheme} {token}"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(app.send(request).await.status, StatusCode::OK, "{scheme}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_password_a_deleted_user_or_a_revoked_token_ends_access_at_once() {
+    let app = App::start().await;
+    let auth = app.login().await;
+    assert_eq!(app.get("/", &auth).await.status, StatusCode::OK);
+    let run = app
+        .sandbox
+        .run_with_stdin(&["user", "passwd", "admin"], "a brand new password\n");
+    run.assert_success();
+    assert_eq!(app.get("/", &auth).await.status, StatusCode::SEE_OTHER);
+
+    app.sandbox
+        .run_with_stdin(&["user", "add", "bob"], "bob's password\n")
+        .assert_success();
+    let (status, cookie) = app.try_login("bob", "bob's password").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let bob = Auth::Session(cookie.unwrap(), String::new());
+    assert_eq!(app.get("/", &bob).await.status, StatusCode::OK);
+    app.sandbox.run(&["user", "delete", "bob"]).assert_success();
+    assert_eq!(app.get("/", &bob).await.status, StatusCode::SEE_OTHER);
+
+    let token = "dbk_revoked_token_0123456789";
+    app.accounts()
+        .add_token(
+            "soon-revoked",
+            &accounts::token_digest(token),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    let api = Auth::Bearer(token.into());
+    assert_eq!(
+        app.get("/api/v1/databases", &api).await.status,
+        StatusCode::OK
+    );
+    app.sandbox
+        .run(&["token", "revoke", "soon-revoked"])
+        .assert_success();
+    assert_eq!(
+        app.get("/api/v1/databases", &api).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}

@@ -1,0 +1,366 @@
+//! Bad days on the command line: shared catalogs, absurd numbers, a zero umask, links and
+//! non-databases in the wrong places, a full disk, signals, hostile server text, and a
+//! password in a URL parameter.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt as _, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// An executable `pg_dump` stand-in at `path`.
+fn script(path: &Path, body: &str) -> String {
+    fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn prune_with_a_shared_catalog_leaves_other_configurations_alone() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    // Two configurations, one catalog; both name a database `app`, each in its own folder.
+    for (dir, other) in [("a", "alpha"), ("b", "beta")] {
+        fs::create_dir(sandbox.path().join(dir)).unwrap();
+        fs::write(
+            sandbox.path().join(dir).join("dbkeep.toml"),
+            format!(
+                "catalog = \"../shared.sqlite3\"\nretention_days = 0\nkeep_last = 1\n\
+                 [[databases]]\nname = \"app\"\nurl = \"sqlite:../app.db\"\n\
+                 [[databases]]\nname = \"{other}\"\nurl = \"sqlite:../app.db\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    let dbkeep = |dir: &str, args: &[&str]| {
+        let config = sandbox.path().join(dir).join("dbkeep.toml");
+        run_cmd(sandbox.bare_cmd().arg("--config").arg(config).args(args))
+    };
+    for _ in 0..3 {
+        dbkeep("b", &["backup", "--no-cleanup"]).assert_success();
+    }
+    dbkeep("a", &["backup", "--no-cleanup"]).assert_success();
+    let b_files = files_below(&sandbox.path().join("b/backups"));
+    assert_eq!(b_files.len(), 6);
+
+    let run = dbkeep("a", &["prune"]);
+    run.assert_success();
+    assert_eq!(files_below(&sandbox.path().join("b/backups")), b_files);
+    assert!(run.stdout.contains("left alone  beta  3"), "{run:?}");
+    assert!(run.stdout.contains("left alone  app  3"), "{run:?}");
+    assert!(run.stdout.contains("another configuration"), "{run:?}");
+    // Nothing of B's was marked pruned either.
+    let rows = parse_rows(&dbkeep("b", &["list", "--json"]).stdout);
+    assert!(rows.iter().all(|r| r["pruned_at"].is_null()), "{rows:#?}");
+
+    // B prunes its own, and only its own.
+    let run = dbkeep("b", &["prune"]);
+    run.assert_success();
+    assert_eq!(run.stdout.matches("pruned  ").count(), 4, "{run:?}");
+    assert_eq!(files_below(&sandbox.path().join("b/backups")).len(), 2);
+    assert_eq!(files_below(&sandbox.path().join("a/backups")).len(), 2);
+}
+
+#[test]
+fn numbers_out_of_range_are_refused_at_load_and_never_panic() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let db = "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n";
+    sandbox.write_config(&format!("retention_days = 100000000\n{db}"));
+    let run = sandbox.run(&["backup"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("line 1") && run.stderr.contains("retention_days"),
+        "{run:?}"
+    );
+    sandbox.write_config(&format!("retention_days = 36500\n{db}"));
+    for run in [
+        sandbox.run(&["backup", "--retention-days", "4294967295"]),
+        sandbox.run(&["prune", "--retention-days", "100000000"]),
+        run_cmd(
+            sandbox
+                .cmd()
+                .env("DBKEEP_RETENTION_DAYS", "4294967295")
+                .arg("backup"),
+        ),
+    ] {
+        run.assert_code(2);
+        assert!(run.stderr.contains("36500"), "{run:?}");
+        assert!(!run.stderr.contains("panicked"), "{run:?}");
+    }
+    // The largest accepted retention backs up and prunes nothing.
+    let run = sandbox.run(&["backup"]);
+    run.assert_success();
+    assert!(!run.all_output().contains("panicked"), "{run:?}");
+    sandbox.run(&["backup"]).assert_success();
+    assert_eq!(files_below(&sandbox.db_dir("app")).len(), 2);
+}
+
+#[test]
+fn everything_dbkeep_creates_is_private_even_under_umask_000() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(
+        "catalog = \"state/cat/dbkeep.sqlite3\"\nbackup_dir = \"out/backups\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n\
+         [[databases]]\nname = \"zipped\"\nurl = \"sqlite:app.db\"\ncompression = \"gzip\"\n",
+    );
+    let under_umask_000 = |args: &[&str]| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("umask 000 && exec \"$@\"")
+            .arg("sh")
+            .arg(bin_path())
+            .args(args)
+            .current_dir(sandbox.path())
+            .env("NO_COLOR", "1")
+            .env_remove("DBKEEP_ADMIN_PASSWORD");
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "dbkeep {args:?}: {out:?}");
+    };
+    let config = sandbox.config_path().display().to_string();
+    under_umask_000(&["--config", &config, "backup"]);
+    under_umask_000(&["--config", &config, "list"]);
+    under_umask_000(&["--config", "made-by-init.toml", "init"]);
+    under_umask_000(&["demo", "--no-serve", "demo"]);
+
+    // Everything below the sandbox that the test did not write itself.
+    let ours = ["dbkeep.toml", "app.db", "app.db-wal", "app.db-shm"];
+    let mut checked = 0;
+    let mut stack = vec![sandbox.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if dir == sandbox.path() && ours.iter().any(|o| path.ends_with(o)) {
+                continue;
+            }
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "{} is mode {mode:o}: open to group or others",
+                path.display()
+            );
+            checked += 1;
+            if meta.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    // state, cat, the catalog and its lock folder and files, out, backups, two database
+    // folders and files, the init file, the demo folder and its files...
+    assert!(checked >= 15, "only {checked} entries were checked");
+}
+
+#[test]
+fn symlinked_database_folders_are_refused_and_left_untouched() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config("[[databases]]\nname = \"s\"\nurl = \"sqlite:app.db\"\n");
+    let elsewhere = sandbox.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(sandbox.backup_dir()).unwrap();
+    symlink(&elsewhere, sandbox.db_dir("s")).unwrap();
+
+    let run = sandbox.run(&["backup"]);
+    run.assert_code(1);
+    let error = assert_failed_row(&sandbox.rows_for("s")[0], "s");
+    assert!(error.contains("symbolic link"), "{error}");
+    assert!(
+        file_names(&elsewhere).is_empty(),
+        "{:?}",
+        file_names(&elsewhere)
+    );
+    assert_eq!(mode_of(&elsewhere), 0o755);
+}
+
+#[test]
+fn files_that_are_not_sqlite_databases_are_refused() {
+    let sandbox = Sandbox::new();
+    fs::write(sandbox.path().join("one.db"), b"x").unwrap();
+    fs::write(sandbox.path().join("junk.db"), vec![b'j'; 8192]).unwrap();
+    sandbox.write_config(
+        "[[databases]]\nname = \"one\"\nurl = \"sqlite:one.db\"\n\
+         [[databases]]\nname = \"junk\"\nurl = \"sqlite:junk.db\"\n",
+    );
+    sandbox.run(&["backup"]).assert_code(1);
+    let one = assert_failed_row(&sandbox.rows_for("one")[0], "one");
+    assert!(one.contains("too short to be a SQLite database"), "{one}");
+    let junk = assert_failed_row(&sandbox.rows_for("junk")[0], "junk");
+    assert!(junk.contains("not a SQLite database"), "{junk}");
+    assert!(files_below(&sandbox.backup_dir()).is_empty());
+}
+
+#[test]
+fn a_full_backup_disk_is_named_as_such() {
+    let sandbox = Sandbox::new();
+    create_large_sqlite(&sandbox.path().join("big.db"), 4, "wal");
+    sandbox.write_config("[[databases]]\nname = \"big\"\nurl = \"sqlite:big.db\"\n");
+    fs::create_dir(sandbox.backup_dir()).unwrap();
+    // A 1 MiB file system as the backup folder, in a mount namespace of the run's own.
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg("mount -t tmpfs -o size=1m tmpfs \"$1\" && shift && exec \"$@\"")
+        .arg("sh")
+        .arg(sandbox.backup_dir())
+        .arg(bin_path())
+        .arg("--config")
+        .arg(sandbox.config_path())
+        .arg("backup")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let error = assert_failed_row(&sandbox.rows_for("big")[0], "big");
+    assert!(
+        error.contains(&format!(
+            "the backup folder {} is full",
+            sandbox.db_dir("big").display()
+        )),
+        "{error}\n{stdout}"
+    );
+}
+
+/// A config whose `pg_dump` writes a little, then sleeps until killed, noting its pid.
+fn hanging_dump(sandbox: &Sandbox) -> PathBuf {
+    let pid_file = sandbox.path().join("dump.pid");
+    let dump = script(
+        &sandbox.path().join("pg_dump"),
+        &format!(
+            "echo $$ > '{}'\necho '-- partial dump'\nexec sleep 300",
+            pid_file.display()
+        ),
+    );
+    sandbox.write_config(&format!(
+        "pg_dump_path = \"{dump}\"\n\
+         [[databases]]\nname = \"pg\"\nurl = \"postgres://nobody@127.0.0.1:1/none\"\n"
+    ));
+    pid_file
+}
+
+#[test]
+fn sigint_and_sigterm_cancel_a_running_backup_cleanly() {
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let sandbox = Sandbox::new();
+        let pid_file = hanging_dump(&sandbox);
+        let mut cmd = Command::new(bin_path());
+        cmd.arg("--config")
+            .arg(sandbox.config_path())
+            .arg("backup")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        let child = cmd.spawn().unwrap();
+        let start = Instant::now();
+        while !pid_file.exists() || fs::read_to_string(&pid_file).unwrap().trim().is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "pg_dump never ran"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let dump_pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        assert!(
+            !files_below(&sandbox.backup_dir()).is_empty(),
+            "no .part file"
+        );
+        Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}: {out:?}");
+        let rows = sandbox.rows_for("pg");
+        let error = assert_failed_row(&rows[0], "pg");
+        assert_eq!(error, format!("cancelled: interrupted by SIG{signal}"));
+        assert!(
+            files_below(&sandbox.backup_dir()).is_empty(),
+            "{:?}",
+            files_below(&sandbox.backup_dir())
+        );
+        let alive = Command::new("kill")
+            .args(["-0", &dump_pid])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            !alive,
+            "pg_dump (pid {dump_pid}) still runs after SIG{signal}"
+        );
+    }
+}
+
+#[test]
+fn escape_sequences_from_a_server_never_reach_the_terminal_raw() {
+    let sandbox = Sandbox::new();
+    let dump = script(
+        &sandbox.path().join("pg_dump"),
+        "printf 'boom \\033[2J\\033]0;pwned\\007 done\\n' >&2\nexit 1",
+    );
+    sandbox.write_config(&format!(
+        "pg_dump_path = \"{dump}\"\n\
+         [[databases]]\nname = \"pg\"\nurl = \"postgres://nobody@127.0.0.1:1/none\"\n"
+    ));
+    let backup = sandbox.run(&["backup"]);
+    backup.assert_code(1);
+    let list = sandbox.run(&["list"]);
+    list.assert_success();
+    for (what, run) in [("backup", &backup), ("list", &list)] {
+        assert!(
+            !run.all_output().contains('\x1b') && !run.all_output().contains('\x07'),
+            "{what} printed raw control characters: {run:?}"
+        );
+    }
+    assert!(list.stdout.contains("boom \\x1b[2J"), "{list:?}");
+    // The record itself keeps the server's words as they were (JSON escapes them).
+    let error = assert_failed_row(&sandbox.rows_for("pg")[0], "pg");
+    assert!(error.contains("boom \x1b[2J"), "{error:?}");
+}
+
+#[test]
+fn a_password_url_parameter_never_reaches_logs_or_the_command_line() {
+    let auth_url = pg_auth_url();
+    let password = pg_auth_password();
+    require_pg(&auth_url, Some(&password));
+    let sandbox = Sandbox::new();
+    let args_file = sandbox.path().join("pg_dump.args");
+    let dump = script(
+        &sandbox.path().join("pg_dump"),
+        &format!(
+            "echo \"$@\" >> '{}'\nexec pg_dump \"$@\"",
+            args_file.display()
+        ),
+    );
+    sandbox.write_config(&format!(
+        "pg_dump_path = \"{dump}\"\n\
+         [[databases]]\nname = \"secured\"\nurl = \"{}?sslmode=disable&password={password}\"\n",
+        url_with(&auth_url, "postgres", None)
+    ));
+    let text = run_cmd(sandbox.cmd().args(["-vv", "backup"]));
+    text.assert_success();
+    let json = run_cmd(
+        sandbox
+            .cmd()
+            .args(["-vv", "--log-format", "json", "backup"]),
+    );
+    json.assert_success();
+    let args = fs::read_to_string(&args_file).unwrap();
+    assert!(args.contains("sslmode=disable"), "{args}");
+    assert_absent(&args, &password, "pg_dump's command line");
+    assert_absent(&text.all_output(), &password, "text logs");
+    assert_absent(&json.all_output(), &password, "JSON logs");
+    assert_absent(&sandbox.run(&["list", "--json"]).stdout, &password, "list");
+    assert_absent_bytes(&sandbox.catalog_bytes(), &password, "the catalog");
+    assert_eq!(sandbox.rows_for("secured").len(), 2);
+}
