@@ -75,16 +75,20 @@ async fn a_burst_of_failed_logins_keeps_memory_bounded_and_gives_it_back() {
     assert_eq!(one.status, 401, "{}", one.text());
     let before = server.memory_kib("VmRSS");
 
-    // 200 at once, each from its own loopback address with its own unknown user name, so the
-    // throttle lets every one through to the password check.
-    let requests = (0..200u32)
-        .map(|i| {
-            let source = Ipv4Addr::new(127, 2, (i / 200) as u8, (i % 200 + 1) as u8);
-            let request = login_request(server.port, &csrf, &format!("nobody{i}"), "guess", "/");
-            (Some(source), request)
-        })
-        .collect();
-    let statuses = burst(server.port, requests).await;
+    // Two bursts of 200 at once, each request from its own loopback address with its own
+    // unknown user name, so the throttle lets every one through to the password check.
+    let mut statuses = Vec::new();
+    for round in 0..2u8 {
+        let requests = (0..200u32)
+            .map(|i| {
+                let source = Ipv4Addr::new(127, 2 + round, (i / 200) as u8, (i % 200 + 1) as u8);
+                let name = format!("nobody{round}x{i}");
+                let request = login_request(server.port, &csrf, &name, "guess", "/");
+                (Some(source), request)
+            })
+            .collect();
+        statuses.extend(burst(server.port, requests).await);
+    }
     let checked = count(&statuses, 401);
     let busy = count(&statuses, 503);
     assert_eq!(
