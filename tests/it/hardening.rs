@@ -145,14 +145,20 @@ async fn parallel_logins_for_one_user_cannot_pass_the_throttle() {
         "{statuses:?}"
     );
     assert!(count(&statuses, 429) >= 50, "{statuses:?}");
-    // Five failures lock the user out, the right password included.
+    // Five failures lock the user out, the right password included; when the right one was
+    // among the five checked, only four failed and the next right one gets in.
     let after = send(
         server.port,
         &login_request(server.port, &csrf, "admin", ADMIN_PASSWORD, "/"),
     )
     .unwrap();
-    assert_eq!(after.status, 429, "{}", after.text());
-    assert!(after.header("retry-after").is_some());
+    if count(&statuses, 401) >= 5 {
+        assert_eq!(after.status, 429, "{statuses:?}: {}", after.text());
+        assert!(after.header("retry-after").is_some());
+    } else {
+        assert_eq!(count(&statuses, 303), 1, "{statuses:?}");
+        assert_eq!(after.status, 303, "{statuses:?}: {}", after.text());
+    }
 }
 
 #[test]
