@@ -64,6 +64,11 @@ pub trait Accounts: Send + Sync {
     /// # Errors
     /// When the store cannot be read.
     fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>>;
+    /// Every user's name and when it was created, by name.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn users(&self) -> Result<Vec<(String, DateTime<Utc>)>>;
     /// How many users exist.
     ///
     /// # Errors

@@ -69,8 +69,10 @@ string_enum! {
         Manual => "manual",
         /// The scheduler.
         Scheduled => "scheduled",
-        /// The web admin or the HTTP API.
+        /// The HTTP API.
         Api => "api",
+        /// The web admin's "Back up now" button.
+        Web => "web",
     }
 }
 
@@ -301,6 +303,18 @@ pub trait Catalog: Send + Sync {
         backup_id: Option<BackupId>,
         detail: Option<&str>,
     ) -> Result<()>;
+
+    /// Keeps a run's log with its row: the database tool's messages and dbkeep's steps.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn set_log(&self, id: BackupId, log: &str) -> Result<()>;
+
+    /// A run's log, if it kept one.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn log(&self, id: BackupId) -> Result<Option<String>>;
 
     /// How many rows each (database, status) pair has.
     ///

@@ -51,7 +51,7 @@ enum Command {
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
     Schedule(schedule::Args),
-    /// Manage web admin users (add, passwd, delete)
+    /// Manage web admin users (add, passwd, delete, list)
     User(user::UserArgs),
     /// Manage API tokens (create, revoke, list)
     Token(user::TokenArgs),

@@ -1,5 +1,6 @@
 //! Configuration: `dbkeep.toml`, then environment overrides, validated once into typed values.
 
+mod cron;
 mod database;
 
 use std::fmt;
@@ -341,7 +342,10 @@ impl Config {
         self.databases
             .iter()
             .find(|d| d.name == name)
-            .ok_or_else(|| crate::Error::UnknownDatabase(name.to_string()))
+            .ok_or_else(|| crate::Error::UnknownDatabase {
+                name: name.to_string(),
+                known: self.databases.iter().map(|d| d.name.clone()).collect(),
+            })
     }
 
     /// The folder holding `database`'s backup files.

@@ -10,6 +10,7 @@ use crate::Result;
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::config::{Config, DatabaseConfig, Target};
+use crate::runlog::RunLog;
 
 pub use postgres::PostgresEngine;
 pub use sqlite::SqliteEngine;
@@ -26,11 +27,18 @@ pub trait Engine: Send + Sync {
     /// Streams a consistent copy of the database into `out`. `scratch` is a path (in the
     /// backup folder, which the caller removes afterwards) for any intermediate file. When
     /// `cancel` is raised the engine stops as soon as it can (killing any child process).
+    /// What the database tool says (warnings too, secrets redacted) goes to `log`.
     ///
     /// # Errors
     /// [`crate::Error::Engine`] with the database tool's own message when no consistent
     /// copy could be made; I/O errors from `out`.
-    fn dump(&self, out: &mut dyn Write, scratch: &Path, cancel: &Cancel) -> Result<()>;
+    fn dump(
+        &self,
+        out: &mut dyn Write,
+        scratch: &Path,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<()>;
 
     /// Writes a consistent copy straight into the existing empty file `dest`, when this engine's
     /// native copy is a whole file (so an uncompressed backup needs no second pass).

@@ -37,16 +37,22 @@ pub enum Error {
 
     /// A database name that the configuration does not define.
     #[error(
-        "no database named `{0}` in the configuration (see `dbkeep list` or the [[databases]] entries)"
+        "no database named `{name}` in the configuration; {}",
+        known_names(known)
     )]
-    UnknownDatabase(String),
+    UnknownDatabase {
+        /// The name asked for.
+        name: String,
+        /// The names the configuration defines.
+        known: Vec<String>,
+    },
 
     /// The backup was stopped from outside: a timeout, a stall or shutdown.
     #[error("{0}")]
     Cancelled(String),
 
-    /// Another process is already backing up this database.
-    #[error("a backup of `{0}` is already running in another process")]
+    /// A backup of this database is running already (in this process or another).
+    #[error("a backup of {0} is already running; wait for it to finish")]
     AlreadyRunning(String),
 }
 
@@ -62,6 +68,14 @@ impl Error {
 
     /// True when the error is the user's input (configuration, names), not a failed run.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Config(_) | Error::UnknownDatabase(_))
+        matches!(self, Error::Config(_) | Error::UnknownDatabase { .. })
+    }
+}
+
+fn known_names(known: &[String]) -> String {
+    if known.is_empty() {
+        "it defines none yet: add a [[databases]] entry".to_string()
+    } else {
+        format!("configured: {}", known.join(", "))
     }
 }

@@ -24,11 +24,13 @@ mod error;
 pub mod lock;
 pub mod pipeline;
 pub mod retention;
+pub mod runlog;
 pub mod runner;
 pub mod scheduler;
 pub mod service;
 pub mod storage;
 pub mod text;
+pub mod verdict;
 pub mod watchdog;
 pub mod web;
 

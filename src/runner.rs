@@ -18,6 +18,7 @@ use crate::engine::{self, Engine};
 use crate::lock::DatabaseLock;
 use crate::pipeline::{self, Pipeline, Progress, Written};
 use crate::retention::{self, Policy};
+use crate::runlog::RunLog;
 use crate::watchdog::{self, Limits};
 use crate::{Error, Result, storage};
 
@@ -275,6 +276,15 @@ impl Runner {
             stall: settings.stall_timeout,
             stall_before_first_byte: !engine.slow_first_byte(),
         };
+        let log = RunLog::new();
+        log.step(format_args!(
+            "started: {} backup of {}",
+            engine.kind(),
+            self.config
+                .database(name)
+                .map(|d| d.target.display())
+                .unwrap_or_default()
+        ));
         let result = watchdog::watch(limits, &opts.cancel, progress, |progress| {
             catch_panic(|| {
                 write_backup(
@@ -284,6 +294,7 @@ impl Runner {
                     compression,
                     progress,
                     &opts.cancel,
+                    &log,
                 )
             })
         })
@@ -317,6 +328,7 @@ impl Runner {
             Err(e) => {
                 remove_temp_files(&path);
                 let message = opts.cancel.reason().unwrap_or_else(|| e.to_string());
+                log.step(format_args!("failed: {message}"));
                 self.catalog.fail(id, &message, finished_at, duration_ms)?;
                 warn!(database = name, id, error = %message, "backup failed");
             }
@@ -328,15 +340,31 @@ impl Runner {
         })?;
         let (pruned, prune_error) = if record.status == Status::Success && opts.cleanup {
             match catch_panic(|| self.prune(Some(name), opts.retention_days, false)) {
-                Ok(pruned) => (pruned, None),
+                Ok(pruned) => {
+                    let failed = pruned.iter().filter(|p| p.error.is_some()).count();
+                    log.step(format_args!(
+                        "pruned {} older backup(s){}",
+                        pruned.len() - failed,
+                        if failed > 0 {
+                            format!("; {failed} could not be deleted")
+                        } else {
+                            String::new()
+                        }
+                    ));
+                    (pruned, None)
+                }
                 Err(e) => {
                     warn!(database = name, error = %e, "backup succeeded, but pruning afterwards failed");
+                    log.step(format_args!("pruning afterwards failed: {e}"));
                     (Vec::new(), Some(e.to_string()))
                 }
             }
         } else {
             (Vec::new(), None)
         };
+        if let Err(e) = self.catalog.set_log(id, &log.text()) {
+            warn!(database = name, id, error = %e, "could not keep the run's log");
+        }
         Ok(BackupOutcome {
             record,
             pruned,
@@ -523,6 +551,7 @@ fn write_backup(
     compression: Compression,
     progress: &dyn Progress,
     cancel: &Cancel,
+    log: &RunLog,
 ) -> Result<Written> {
     // Cancelled while waiting for its turn (shutdown): do not start at all.
     if let Some(reason) = cancel.reason() {
@@ -553,13 +582,17 @@ fn write_backup(
                 .map_err(|_| panicked())?
                 .map_err(Error::io("cannot read", &part))?;
             progress.advance(written.size_bytes);
+            log.step(format_args!(
+                "copied {}, checked (quick_check ok), hashed and synced",
+                indicatif::HumanBytes(written.size_bytes)
+            ));
             written
         }
         None => {
             let mut out = Pipeline::new(file, compression, progress, cancel)
                 .map_err(Error::io("cannot compress into", &part))?;
             let scratch = temp_path(path, "snapshot");
-            let dumped = engine.dump(&mut out, &scratch, cancel);
+            let dumped = engine.dump(&mut out, &scratch, cancel, log);
             remove_sqlite_files(&scratch);
             dumped?;
             let written = out.finish().map_err(Error::io("cannot write", &part))?;
@@ -568,10 +601,20 @@ fn write_backup(
                     "the database produced no data; nothing was stored".into(),
                 ));
             }
+            log.step(format_args!(
+                "dump finished: {} read, {} stored ({}), hashed and synced",
+                indicatif::HumanBytes(written.raw_bytes),
+                indicatif::HumanBytes(written.size_bytes),
+                compression.as_str()
+            ));
             written
         }
     };
     storage::publish(&part, path).map_err(Error::io("cannot rename into place", &part))?;
+    log.step(format_args!(
+        "renamed into place as {}",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
     Ok(written)
 }
 

@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod download;
 mod health;
+mod overview;
 mod pages;
 mod server;
 mod throttle;
@@ -49,6 +50,7 @@ type State = axum::extract::State<Arc<WebState>>;
 /// list, and a test walks it so that a new route cannot slip in unprotected.
 pub const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/", true),
+    ("GET", "/backups", true),
     ("GET", "/backups/{id}", true),
     ("GET", "/backups/{id}/download", true),
     ("GET", "/databases", true),
@@ -60,12 +62,15 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("POST", "/api/v1/backups", true),
     ("GET", "/api/v1/backups/{id}", true),
     ("GET", "/api/v1/backups/{id}/download", true),
+    ("GET", "/api/v1/backups/{id}/log", true),
     ("GET", "/api/v1/databases", true),
     ("GET", "/api/v1/openapi.json", true),
     ("GET", "/login", false),
     ("POST", "/login", false),
     ("GET", "/healthz", false),
     ("GET", "/static/style.css", false),
+    ("GET", "/static/favicon.svg", false),
+    ("GET", "/favicon.ico", false),
 ];
 
 /// The admin router for a running service, to serve on its own or to nest into an
@@ -85,7 +90,8 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         public_url,
     });
     let protected = Router::new()
-        .route("/", get(pages::backups_get))
+        .route("/", get(overview::overview_get))
+        .route("/backups", get(pages::backups_get))
         .route("/backups/{id}", get(pages::backup_get))
         .route("/backups/{id}/download", get(download::download_get))
         .route("/databases", get(pages::databases_get))
@@ -99,6 +105,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         )
         .route("/api/v1/backups/{id}", get(api::backup_get))
         .route("/api/v1/backups/{id}/download", get(download::download_get))
+        .route("/api/v1/backups/{id}/log", get(api::backup_log_get))
         .route("/api/v1/databases", get(api::databases_get))
         .route("/api/v1/openapi.json", get(api::openapi_get))
         .route_layer(middleware::from_fn_with_state(
@@ -113,10 +120,12 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
                 .layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
         )
         .route("/healthz", get(health::healthz_get))
-        .route("/static/style.css", get(pages::style_get));
+        .route("/static/style.css", get(pages::style_get))
+        .route("/static/favicon.svg", get(pages::favicon_get))
+        .route("/favicon.ico", get(pages::favicon_get));
     protected
         .merge(public)
-        .fallback(not_found)
+        .fallback(pages::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -156,18 +165,14 @@ pub fn metrics_router(service: &ServiceHandle) -> Router {
     )
 }
 
-async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "not found\n").into_response()
-}
-
 impl WebState {
-    /// The backups page's address.
+    /// The overview's address.
     fn home(&self) -> String {
         home(&self.base)
     }
 }
 
-/// The home page under `base`: `/` at the root, else the mount point itself (a nested axum
+/// The home page (the overview) under `base`: `/` at the root, else the mount point itself (a nested axum
 /// router answers `/admin/backups`, not `/admin/backups/`).
 fn home(base: &str) -> String {
     if base.is_empty() {

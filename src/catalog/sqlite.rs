@@ -19,6 +19,9 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0001_backups.sql")),
     M::up(include_str!("../../migrations/0002_fires.sql")),
     M::up(include_str!("../../migrations/0003_accounts.sql")),
+    M::up(include_str!(
+        "../../migrations/0004_web_trigger_and_run_log.sql"
+    )),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -302,6 +305,24 @@ impl Catalog for SqliteCatalog {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_log(&self, id: BackupId, log: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE backups SET log = ?2 WHERE id = ?1",
+                params![id, log],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn log(&self, id: BackupId) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT log FROM backups WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map(Option::flatten)
             .map_err(|e| self.err(e))
     }
 

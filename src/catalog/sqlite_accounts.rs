@@ -76,6 +76,20 @@ impl Accounts for SqliteCatalog {
             .map_err(|e| self.err(e))
     }
 
+    fn users(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT name, created_at FROM users ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, time(1, Some(r.get(1)?))?.unwrap_or_default()))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
     fn user_count(&self) -> Result<u64> {
         self.conn()
             .query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))

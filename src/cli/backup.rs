@@ -103,7 +103,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 all_ok &= o.record.status == Status::Success
                     && o.prune_error.is_none()
                     && o.pruned.iter().all(|p| p.error.is_none());
-                println!("{}", render::outcome(&o));
+                println!("{}", render::outcome(&o, config.service.timezone));
             }
             Err(e @ dbkeep::Error::AlreadyRunning(_)) => {
                 all_ok = false;

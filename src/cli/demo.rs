@@ -55,7 +55,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &BackupOptions::default(),
         &dbkeep::pipeline::NoProgress,
     )?;
-    println!("$ dbkeep backup\n{}\n", render::outcome(&outcome));
+    println!(
+        "$ dbkeep backup\n{}\n",
+        render::outcome(&outcome, runner.config().service.timezone)
+    );
     println!("$ dbkeep list");
     for r in runner.catalog().list(&ListFilter {
         limit: Some(5),
@@ -66,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             r.id,
             r.status,
             render::size(r.size_bytes),
-            render::local_time(&r.started_at),
+            render::time(&r.started_at, runner.config().service.timezone),
             r.path
                 .as_deref()
                 .map(Path::display)
@@ -75,10 +78,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(path) = &outcome.record.path {
+        let db = db_path.display();
         println!(
-            "\nRestore it with: cp {} {}",
+            "\nRestore it (with the application stopped) with:\n  rm -f {db}-wal {db}-shm\n  cp {} {db}",
             path.display(),
-            db_path.display()
         );
     }
     let ok = outcome.record.status == dbkeep::catalog::Status::Success;

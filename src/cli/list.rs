@@ -28,6 +28,30 @@ pub struct Args {
     json: bool,
 }
 
+/// What to say when no row matched: which filter matched nothing, and what exists.
+fn nothing_matched(
+    config: &dbkeep::Config,
+    database: Option<&str>,
+    status: Option<Status>,
+) -> String {
+    let names: Vec<&str> = config.databases.iter().map(|d| d.name.as_str()).collect();
+    match (database, status) {
+        (Some(d), _) if config.database(d).is_err() => format!(
+            "no backups of `{}`: it is not a configured database ({})",
+            render::one_line(d),
+            if names.is_empty() {
+                "none is configured yet".to_string()
+            } else {
+                format!("configured: {}", names.join(", "))
+            }
+        ),
+        (Some(d), Some(s)) => format!("no {s} backups of {d} recorded"),
+        (Some(d), None) => format!("no backups of {d} recorded yet; run `dbkeep backup -d {d}`"),
+        (None, Some(s)) => format!("no {s} backups recorded"),
+        (None, None) => "no backups recorded yet; run `dbkeep backup`".to_string(),
+    }
+}
+
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
     let status = args
@@ -35,7 +59,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .map(|s| s.parse::<Status>().map_err(UsageError))
         .transpose()?;
     let records = runner.catalog().list(&ListFilter {
-        database: args.database,
+        database: args.database.clone(),
         status,
         before: None,
         limit: args.limit,
@@ -45,7 +69,10 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if records.is_empty() {
-        println!("no backups recorded yet; run `dbkeep backup`");
+        println!(
+            "{}",
+            nothing_matched(runner.config(), args.database.as_deref(), status)
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<[String; 8]> = records
@@ -66,7 +93,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 render::one_line(&r.database),
                 status,
                 r.trigger.to_string(),
-                render::local_time(&r.started_at),
+                render::time(&r.started_at, runner.config().service.timezone),
                 render::size(r.size_bytes),
                 render::duration(r.duration_ms),
                 render::one_line(&detail),

@@ -27,8 +27,23 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     if pruned.is_empty() {
         println!("nothing to prune");
     }
+    let tz = runner.config().service.timezone;
     for p in &pruned {
-        println!("{}", render::pruned(p, args.dry_run));
+        println!("{}", render::pruned(p, args.dry_run, tz));
+    }
+    if !pruned.is_empty() {
+        let done: Vec<_> = pruned.iter().filter(|p| p.error.is_none()).collect();
+        let bytes: u64 = done.iter().filter_map(|p| p.record.size_bytes).sum();
+        println!(
+            "{} {} file(s), {}",
+            if args.dry_run {
+                "would prune"
+            } else {
+                "pruned"
+            },
+            done.len(),
+            render::size(Some(bytes))
+        );
     }
     for left in runner.left_alone()? {
         if args.database.as_deref().is_some_and(|d| d != left.database) {

@@ -1,6 +1,7 @@
 //! Human-readable output: sizes, durations, times, and one-line results.
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use dbkeep::catalog::BackupRecord;
 use dbkeep::{BackupOutcome, Pruned};
 
@@ -18,10 +19,11 @@ pub fn duration(ms: Option<u64>) -> String {
     }
 }
 
-/// A time in the machine's zone, to the second.
-pub fn local_time(t: &DateTime<Utc>) -> String {
-    t.with_timezone(&Local)
-        .format("%Y-%m-%d %H:%M:%S")
+/// A time in the configured zone, to the second, with the zone (`2026-12-01 00:00:03 UTC`):
+/// the one convention for every time a person reads.
+pub fn time(t: &DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S %Z")
         .to_string()
 }
 
@@ -37,7 +39,7 @@ pub fn one_line(text: &str) -> String {
 }
 
 /// The result line of one backup and the lines of what was pruned after it.
-pub fn outcome(o: &BackupOutcome) -> String {
+pub fn outcome(o: &BackupOutcome, tz: Tz) -> String {
     let r = &o.record;
     let mut out = match r.status {
         dbkeep::catalog::Status::Success => format!(
@@ -55,7 +57,7 @@ pub fn outcome(o: &BackupOutcome) -> String {
     };
     for p in &o.pruned {
         out.push('\n');
-        out.push_str(&pruned(p, false));
+        out.push_str(&pruned(p, false, tz));
     }
     if let Some(e) = &o.prune_error {
         out.push_str(&format!(
@@ -67,13 +69,28 @@ pub fn outcome(o: &BackupOutcome) -> String {
     out
 }
 
-/// The line for one pruned (or, on a dry run, prunable) backup.
-pub fn pruned(p: &Pruned, dry_run: bool) -> String {
+/// The line for one pruned (or, on a dry run, prunable) backup, with its start time.
+pub fn pruned(p: &Pruned, dry_run: bool, tz: Tz) -> String {
     let r: &BackupRecord = &p.record;
     let name = r.file_name.as_deref().unwrap_or("-");
+    let when = time(&r.started_at, tz);
     match (&p.error, dry_run) {
-        (Some(e), _) => format!("failed  {}  could not prune {name}: {e}", r.database),
-        (None, true) => format!("would prune  {}  {name}  ({})", r.database, p.reason),
-        (None, false) => format!("pruned  {}  {name}  ({})", r.database, p.reason),
+        (Some(e), _) => format!(
+            "failed  {}  could not prune {name}: {}",
+            r.database,
+            one_line(e)
+        ),
+        (None, true) => format!(
+            "would prune  {}  {name}  {}  from {when}  ({})",
+            r.database,
+            size(r.size_bytes),
+            p.reason
+        ),
+        (None, false) => format!(
+            "pruned  {}  {name}  {}  from {when}  ({})",
+            r.database,
+            size(r.size_bytes),
+            p.reason
+        ),
     }
 }

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
-use dbkeep::catalog::{FireRecord, Outcome};
+use dbkeep::catalog::{FireRecord, Status};
 use dbkeep::scheduler::next_fire;
 
 use super::{open_runner, render};
@@ -14,22 +14,20 @@ use super::{open_runner, render};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-fn at(t: &DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
-}
-
-fn last(fire: Option<&FireRecord>, tz: Tz) -> String {
+fn last(fire: Option<&FireRecord>, backup: Option<Status>, tz: Tz) -> String {
     let Some(f) = fire else {
         return "never fired".to_string();
     };
-    let what = match (f.outcome, f.backup_id, &f.detail) {
-        (Outcome::Ran, Some(id), _) => format!("ran backup #{id}"),
-        (outcome, _, Some(detail)) => format!("{outcome}: {}", render::one_line(detail)),
-        (outcome, _, None) => outcome.to_string(),
-    };
-    format!("{what} (planned {})", at(&f.planned_at, tz))
+    // What became of the backup, not only that one ran: a failed one says failed.
+    let (result, _) = dbkeep::verdict::fire_result(f, backup);
+    let mut what = result.to_string();
+    if let Some(id) = f.backup_id {
+        what.push_str(&format!(" (backup #{id})"));
+    }
+    if let Some(detail) = &f.detail {
+        what.push_str(&format!(": {}", render::one_line(detail)));
+    }
+    format!("{what}, planned {}", render::time(&f.planned_at, tz))
 }
 
 pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
@@ -41,13 +39,17 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     for db in &config.databases {
         println!("{}", db.name);
         for s in &db.schedules {
-            let next =
-                next_fire(&s.cron, tz, now).map_or_else(|| "never".to_string(), |t| at(&t, tz));
+            let next = next_fire(&s.cron, tz, now)
+                .map_or_else(|| "never".to_string(), |t| render::time(&t, tz));
             let fires = runner.catalog().fires(&db.name, Some(&s.expr), 1)?;
+            let backup = match fires.first().and_then(|f| f.backup_id) {
+                Some(id) => runner.catalog().get(id)?.map(|b| b.status),
+                None => None,
+            };
             println!(
                 "  {:<20} next {next}; last: {}",
                 s.expr,
-                last(fires.first(), tz)
+                last(fires.first(), backup, tz)
             );
         }
     }

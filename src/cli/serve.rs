@@ -40,8 +40,14 @@ pub async fn serve(
     if let Some(accounts) = handle.runner().accounts()
         && let Some(password) = dbkeep::web::ensure_admin(accounts, chrono::Utc::now())?
     {
-        // Shown once: only its hash is kept.
-        warn!(user = "admin", password = %password, "created the first user; log in with this password and keep it safe (change it with `dbkeep user passwd admin`)");
+        // Shown once, as a message of its own (not a log field): only its hash is kept.
+        eprintln!(
+            "\n  dbkeep created the first user of the web admin.\n\n    user:     admin\n    password: {password}\n\n  It is shown only now: keep it safe, or change it with `dbkeep user passwd admin`.\n"
+        );
+        warn!(
+            user = "admin",
+            "created the first user; its password was printed once on standard error"
+        );
     }
     let address = listener.local_addr()?;
     let url = web

@@ -24,6 +24,8 @@ enum UserCommand {
     Passwd { name: String },
     /// Delete a user and end their sessions
     Delete { name: String },
+    /// List users (names and when they were added)
+    List,
 }
 
 /// Manage API tokens.
@@ -111,6 +113,15 @@ pub fn run_user(config_path: &Path, args: UserArgs) -> anyhow::Result<ExitCode> 
                 let hash = accounts::hash_password(&read_password()?)?;
                 accounts.set_password(&name, &hash)?;
                 println!("changed the password of {name}; their sessions are ended");
+            }
+            UserCommand::List => {
+                let users = accounts.users()?;
+                if users.is_empty() {
+                    println!("no users yet; add one with `dbkeep user add NAME`");
+                }
+                for (name, created) in users {
+                    println!("{name}  added {}", dbkeep::catalog::format_time(&created));
+                }
             }
             UserCommand::Delete { name } => {
                 if !accounts.delete_user(&name)? {

@@ -241,12 +241,14 @@ impl RawDatabase {
                     format!("`schedules` of `{name}`: `{text}` has {fields} fields; write 5 (minute hour day month weekday) or 6 (seconds first), e.g. \"0 0 * * *\""),
                 ));
             }
-            let cron = croner::Cron::from_str(expr.get_ref()).map_err(|e| {
+            let cron = croner::Cron::from_str(expr.get_ref()).map_err(|_| {
+                // The parser's own wording is a library's; say which field is wrong instead.
+                let why = super::cron::problem(text)
+                    .map_or_else(|| "is not a valid cron expression".to_string(), |p| format!("is not a valid cron expression: {p}"));
                 src.error(
                     expr.span(),
                     format!(
-                        "`schedules` of `{name}`: `{}` is not a valid cron expression ({e}); expected e.g. \"0 0 * * *\" (daily at midnight) or \"@hourly\"",
-                        expr.get_ref()
+                        "`schedules` of `{name}`: `{text}` {why}; expected e.g. \"0 0 * * *\" (daily at midnight), \"0 */6 * * *\" or \"@hourly\""
                     ),
                 )
             })?;

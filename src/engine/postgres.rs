@@ -14,6 +14,7 @@ use super::Engine;
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::config::PgTarget;
+use crate::runlog::RunLog;
 use crate::{Error, Result};
 
 /// How much of `pg_dump`'s stderr is kept for the error message.
@@ -85,7 +86,13 @@ impl Engine for PostgresEngine {
         (format!("postgres_backup_{stamp}"), ".sql")
     }
 
-    fn dump(&self, out: &mut dyn Write, _scratch: &Path, cancel: &Cancel) -> Result<()> {
+    fn dump(
+        &self,
+        out: &mut dyn Write,
+        _scratch: &Path,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<()> {
         let (mut child, password) = self.spawn()?;
         let stderr = child.stderr.take().map(collect_stderr);
         let stdout = child.stdout.take();
@@ -124,6 +131,8 @@ impl Engine for PostgresEngine {
             Some(pw) if !pw.expose().is_empty() => text.replace(pw.expose(), "***"),
             _ => text,
         };
+        let stderr = redact(stderr);
+        log.tool_output("pg_dump", &stderr);
         copied
             .map_err(|e| Error::Engine(redact(format!("writing pg_dump's output failed: {e}"))))?;
         if !status.success() {

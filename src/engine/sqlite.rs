@@ -14,6 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::Engine;
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
+use crate::runlog::RunLog;
 use crate::{Error, Result};
 
 /// The first bytes of every SQLite database file (of its 100-byte header).
@@ -76,7 +77,13 @@ impl Engine for SqliteEngine {
         (format!("sqlite_backup_{stamp}"), ".db")
     }
 
-    fn dump(&self, out: &mut dyn Write, scratch: &Path, _cancel: &Cancel) -> Result<()> {
+    fn dump(
+        &self,
+        out: &mut dyn Write,
+        scratch: &Path,
+        _cancel: &Cancel,
+        _log: &RunLog,
+    ) -> Result<()> {
         crate::storage::create_private_file(scratch)
             .map_err(Error::io("cannot create", scratch))?;
         self.backup_into(scratch)?;

@@ -104,6 +104,35 @@ pub async fn backup_get(state: State, id: Result<Path<String>, PathRejection>) -
     }
 }
 
+#[derive(Serialize)]
+struct RunLogBody {
+    id: i64,
+    lines: Vec<String>,
+}
+
+/// A run's log: the database tool's messages and dbkeep's steps, one line each.
+pub async fn backup_log_get(state: State, id: Result<Path<String>, PathRejection>) -> Response {
+    let Some(id) = id.ok().and_then(|Path(id)| parse_id(&id)) else {
+        return error(StatusCode::NOT_FOUND, "no such backup");
+    };
+    let found = blocking(&state, move |r| {
+        Ok(match r.catalog().get(id)? {
+            Some(_) => Some(r.catalog().log(id)?.unwrap_or_default()),
+            None => None,
+        })
+    })
+    .await;
+    match found {
+        Ok(Some(log)) => Json(RunLogBody {
+            id,
+            lines: log.lines().map(str::to_string).collect(),
+        })
+        .into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such backup"),
+        Err(e) => internal(&e),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct NewBackup {
     database: String,
@@ -169,12 +198,27 @@ pub async fn backups_post(
 struct ScheduleInfo {
     schedule: String,
     next_run: Option<String>,
+    last_fire: Option<FireInfo>,
+}
+
+/// A schedule's latest fire and what became of its backup.
+#[derive(Serialize)]
+struct FireInfo {
+    planned_at: String,
+    /// `success`, `failed`, `running`, `skipped`, `not started` or `missed`.
+    result: &'static str,
+    backup_id: Option<i64>,
+    detail: Option<String>,
 }
 
 #[derive(Serialize)]
 struct DatabaseInfo {
     name: String,
     kind: Kind,
+    /// The verdict: `failing`, `unprotected`, `stale` or `protected`.
+    status: &'static str,
+    /// Why, in words.
+    reason: String,
     schedules: Vec<ScheduleInfo>,
     next_run: Option<String>,
     last_success: Option<BackupRecord>,
@@ -182,34 +226,67 @@ struct DatabaseInfo {
 }
 
 pub async fn databases_get(state: State) -> Response {
-    let found = match blocking(&state, super::health::latest).await {
+    let now = state.clock.now();
+    let upcoming = state.status.upcoming();
+    let keys: Vec<(String, String)> = upcoming
+        .iter()
+        .map(|u| (u.database.clone(), u.schedule.clone()))
+        .collect();
+    let found = blocking(&state, move |r| {
+        let judged = crate::verdict::all(r, now)?;
+        let mut fires = Vec::new();
+        for (database, schedule) in &keys {
+            let fire = r.catalog().fires(database, Some(schedule), 1)?.pop();
+            let status = match fire.as_ref().and_then(|f| f.backup_id) {
+                Some(id) => r.catalog().get(id)?.map(|b| b.status),
+                None => None,
+            };
+            fires.push(fire.map(|f| (f, status)));
+        }
+        Ok((judged, fires))
+    })
+    .await;
+    let (judged, fires) = match found {
         Ok(f) => f,
         Err(e) => return internal(&e),
     };
-    let upcoming = state.status.upcoming();
     let config = state.runner.config();
-    let out: Vec<DatabaseInfo> = found
-        .into_iter()
-        .map(|(name, last_success, running)| {
-            let mine: Vec<_> = upcoming.iter().filter(|u| u.database == name).collect();
-            let schedules = mine
+    let out: Vec<DatabaseInfo> = config
+        .databases
+        .iter()
+        .zip(judged)
+        .map(|(db, (verdict, recent))| {
+            let schedules = upcoming
                 .iter()
-                .map(|u| ScheduleInfo {
+                .zip(&fires)
+                .filter(|(u, _)| u.database == db.name)
+                .map(|(u, fire)| ScheduleInfo {
                     schedule: u.schedule.clone(),
                     next_run: u.next.as_ref().map(format_time),
+                    last_fire: fire.as_ref().map(|(f, status)| FireInfo {
+                        planned_at: format_time(&f.planned_at),
+                        result: crate::verdict::fire_result(f, *status).0,
+                        backup_id: f.backup_id,
+                        detail: f.detail.clone(),
+                    }),
                 })
                 .collect();
-            let next = mine.iter().filter_map(|u| u.next).min();
-            let kind = config
-                .database(&name)
-                .map_or(Kind::Sqlite, |d| d.target.kind());
+            let next = upcoming
+                .iter()
+                .filter(|u| u.database == db.name)
+                .filter_map(|u| u.next)
+                .min();
             DatabaseInfo {
-                name,
-                kind,
+                name: db.name.clone(),
+                kind: db.target.kind(),
+                status: verdict.state.as_str(),
+                reason: verdict.reason,
                 schedules,
                 next_run: next.as_ref().map(format_time),
-                last_success,
-                running,
+                running: recent
+                    .first()
+                    .is_some_and(|r| r.status == Status::InProgress),
+                last_success: recent.into_iter().find(|r| r.status == Status::Success),
             }
         })
         .collect();

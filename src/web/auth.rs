@@ -340,7 +340,7 @@ pub async fn login_post(
         Ok(Some((user, hash))) => (Some(user), Some(hash)),
         Ok(None) => (None, None),
         Err(e) => {
-            state.throttle.release(attempt);
+            drop(attempt);
             return super::pages::error_page(
                 &state,
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -350,7 +350,7 @@ pub async fn login_post(
     };
     // An unknown user is checked against a stand-in hash, so both answers take as long.
     let Ok(check) = accounts::queue_login_check(form.password, hash) else {
-        state.throttle.release(attempt);
+        drop(attempt);
         let mut r = page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many logins at once. Try again in a moment.",
@@ -361,14 +361,14 @@ pub async fn login_post(
     };
     let matched = check.await.unwrap_or(false);
     let Some(user) = user.filter(|_| matched) else {
-        if state.throttle.failed(attempt, Instant::now()) {
+        if attempt.failed(Instant::now()) {
             warn!(user = %form.username, "failed login; this user name or address is locked out for five minutes");
         } else {
             warn!(user = %form.username, "failed login");
         }
         return page(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     };
-    state.throttle.release(attempt);
+    drop(attempt);
     let now = state.clock.now();
     let user_id = user.id;
     let session = blocking(&state, move |runner| {

@@ -91,9 +91,16 @@ pub async fn metrics_get(state: State) -> Response {
 
 /// The metrics page, computed from the catalog at each scrape.
 pub async fn render_metrics(runner: &Arc<Runner>) -> Response {
-    let data =
-        crate::service::blocking(runner, |r| Ok((latest(r)?, r.catalog().status_counts()?))).await;
-    let (latest, counts) = match data {
+    let now = chrono::Utc::now();
+    let data = crate::service::blocking(runner, move |r| {
+        Ok((
+            latest(r)?,
+            r.catalog().status_counts()?,
+            crate::verdict::all(r, now)?,
+        ))
+    })
+    .await;
+    let (latest, counts, judged) = match data {
         Ok(d) => d,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
@@ -116,18 +123,38 @@ pub async fn render_metrics(runner: &Arc<Runner>) -> Response {
             .filter_map(|(db, g, _)| g.as_ref().and_then(f).map(|v| (label(db), v)))
             .collect()
     };
+    // Every configured database from the first scrape: 0 for "never", so that
+    // `time() - dbkeep_backup_last_success_timestamp_seconds > …` fires for it too.
     family(
         "dbkeep_backup_last_success_timestamp_seconds",
         "gauge",
-        "When the newest successful backup finished, as a Unix time.",
-        good(&|g| {
-            Some(
-                g.finished_at
-                    .unwrap_or(g.started_at)
-                    .timestamp()
-                    .to_string(),
-            )
-        }),
+        "When the newest successful backup finished, as a Unix time; 0 if none ever did.",
+        latest
+            .iter()
+            .map(|(db, g, _)| {
+                let t = g
+                    .as_ref()
+                    .map_or(0, |g| g.finished_at.unwrap_or(g.started_at).timestamp());
+                (label(db), t.to_string())
+            })
+            .collect(),
+    );
+    family(
+        "dbkeep_database_status",
+        "gauge",
+        "1 for the database's verdict (failing, unprotected, stale, protected), 0 for the others.",
+        latest
+            .iter()
+            .zip(&judged)
+            .flat_map(|((db, _, _), (verdict, _))| {
+                crate::verdict::State::ALL.iter().map(move |s| {
+                    (
+                        format!("{},status=\"{s}\"", label(db)),
+                        u8::from(*s == verdict.state).to_string(),
+                    )
+                })
+            })
+            .collect(),
     );
     family(
         "dbkeep_backup_last_size_bytes",

@@ -1,24 +1,21 @@
-//! The HTML pages: backups (home), one backup, databases (dashboard) and schedules.
-
-use std::sync::Arc;
+//! The HTML pages besides the overview: the backups history, one backup (with its log),
+//! schedules, and the error and not-found pages.
 
 use axum::Extension;
 use axum::Form;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::{CsrfForm, Identity, forbidden, form_ok};
-use super::view::{self, Card, Frame, Row, ScheduleView};
+use super::view::{self, Frame, Row, ScheduleView};
 use super::{State, WebState, blocking};
-use crate::catalog::{BackupRecord, ListFilter, Outcome, Status};
+use crate::catalog::{ListFilter, Status};
 
 /// Rows per page of the backups table.
 const PAGE: u32 = 50;
-/// Runs shown per database on the dashboard.
-const RECENT: u32 = 30;
 
 /// The stylesheet, embedded in the binary (no CDN: the admin works offline).
 pub async fn style_get() -> Response {
@@ -32,20 +29,59 @@ pub async fn style_get() -> Response {
         .into_response()
 }
 
-/// A page saying what went wrong.
+/// The favicon, embedded in the binary.
+pub async fn favicon_get() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("../../assets/favicon.svg"),
+    )
+        .into_response()
+}
+
+/// A page saying what went wrong, inside the layout (with its navigation).
 pub fn error_page(state: &WebState, status: StatusCode, message: &str) -> Response {
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::BAD_REQUEST => "Bad request",
+        StatusCode::FORBIDDEN => "Forbidden",
+        _ => "Something went wrong",
+    };
     (
         status,
         view::ErrorPage {
-            base: state.base.clone(),
-            home: state.home(),
+            frame: Frame {
+                base: state.base.clone(),
+                home: state.home(),
+                user: String::new(),
+                csrf_token: String::new(),
+                nav: "",
+            },
+            title: title.to_string(),
             message: message.to_string(),
         },
     )
         .into_response()
 }
 
-fn frame(state: &WebState, identity: &Identity, nav: &'static str) -> Frame {
+/// Any other address: a JSON error under `/api/`, else the not-found page.
+pub async fn not_found(state: State, uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return super::api::error(
+            StatusCode::NOT_FOUND,
+            "no such API route; see /api/v1/openapi.json",
+        );
+    }
+    error_page(
+        &state,
+        StatusCode::NOT_FOUND,
+        "There is no page at this address.",
+    )
+}
+
+pub(super) fn frame(state: &WebState, identity: &Identity, nav: &'static str) -> Frame {
     let (user, csrf_token) = match identity {
         Identity::User(s) => (s.user.name.clone(), s.csrf_token.clone()),
         Identity::Token(name) => (format!("token {name}"), String::new()),
@@ -99,7 +135,7 @@ pub async fn backups_get(
     let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
     let older = match (more, records.last()) {
         (true, Some(last)) => {
-            let mut link = format!("{}?before={}", state.home(), last.id);
+            let mut link = format!("{}/backups?before={}", state.base, last.id);
             if let Some(d) = &database {
                 link.push_str(&format!("&database={d}"));
             }
@@ -121,6 +157,26 @@ pub async fn backups_get(
             .iter()
             .map(|d| d.name.clone())
             .collect(),
+        unmatched: records
+            .is_empty()
+            .then(|| {
+                let mut what = Vec::new();
+                if let Some(d) = &database {
+                    what.push(if state.runner.config().database(d).is_ok() {
+                        format!("database {d}")
+                    } else {
+                        format!("database {d} (not a configured database)")
+                    });
+                }
+                if let Some(s) = &status_text {
+                    what.push(format!("status {s}"));
+                }
+                if q.before.is_some() {
+                    what.push("this page".to_string());
+                }
+                what.join(", ")
+            })
+            .filter(|w| !w.is_empty()),
         database: database.unwrap_or_default(),
         status: status_text.unwrap_or_default(),
         older,
@@ -136,13 +192,18 @@ pub async fn backup_get(
     let Some(id) = id.ok().and_then(|Path(id)| super::api::parse_id(&id)) else {
         return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
     };
-    let record = match blocking(&state, move |r| r.catalog().get(id)).await {
-        Ok(Some(r)) => r,
+    let found = blocking(&state, move |r| {
+        Ok(r.catalog().get(id)?.map(|rec| (rec, r.catalog().log(id))))
+    })
+    .await;
+    let (record, log) = match found {
+        Ok(Some((rec, log))) => (rec, log.ok().flatten().unwrap_or_default()),
         Ok(None) => return error_page(&state, StatusCode::NOT_FOUND, "no such backup"),
         Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
     view::Backup {
+        log: log.lines().map(str::to_string).collect(),
         frame: frame(&state, &identity, "backups"),
         row: Row::new(&record, tz, now),
         path: record
@@ -163,156 +224,9 @@ pub async fn backup_get(
     .into_response()
 }
 
-/// How long after a scheduled fire its backup may take before the database counts as stale.
-const FIRE_GRACE: chrono::Duration = chrono::Duration::minutes(30);
-
-/// The verdict on one database: protected, stale or failing, and why. `last_fire` is the
-/// latest instant any of its schedules fired (or should have).
-fn verdict(
-    recent: &[BackupRecord],
-    stale_after: chrono::Duration,
-    last_fire: Option<chrono::DateTime<chrono::Utc>>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> (&'static str, &'static str, String) {
-    let last_good = recent.iter().find(|r| r.status == Status::Success);
-    let last_done = recent.iter().find(|r| r.status != Status::InProgress);
-    match (last_good, last_done) {
-        (None, Some(_)) => ("failing", "red", "no backup has succeeded yet".into()),
-        (None, None) => ("unprotected", "red", "never backed up".into()),
-        (Some(_), Some(done)) if done.status == Status::Failed => (
-            "failing",
-            "red",
-            format!(
-                "the last backup failed: {}",
-                done.error.as_deref().unwrap_or("unknown error")
-            ),
-        ),
-        (Some(good), _)
-            if last_fire.is_some_and(|f| good.started_at < f && now - f > FIRE_GRACE) =>
-        {
-            (
-                "stale",
-                "orange",
-                format!(
-                    "no good backup since the scheduled run {}",
-                    last_fire
-                        .map(|f| view::relative(&f, now))
-                        .unwrap_or_default()
-                ),
-            )
-        }
-        (Some(good), _) if now - good.started_at > stale_after => (
-            "stale",
-            "orange",
-            format!(
-                "the last good backup is older than {}",
-                humantime::format_duration(stale_after.to_std().unwrap_or_default())
-            ),
-        ),
-        (Some(_), _) => ("protected", "green", "recent good backup".into()),
-    }
-}
-
-pub async fn databases_get(state: State, Extension(identity): Extension<Identity>) -> Response {
-    databases_page(&state, &identity, None).await
-}
-
-async fn databases_page(
-    state: &Arc<WebState>,
-    identity: &Identity,
-    notice: Option<String>,
-) -> Response {
-    let names: Vec<String> = state
-        .runner
-        .config()
-        .databases
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    let recent = blocking(state, move |r| {
-        names
-            .into_iter()
-            .map(|n| {
-                let filter = ListFilter {
-                    database: Some(n.clone()),
-                    limit: Some(RECENT),
-                    ..ListFilter::default()
-                };
-                Ok((n, r.catalog().list(&filter)?))
-            })
-            .collect::<crate::Result<Vec<_>>>()
-    })
-    .await;
-    let recent = match recent {
-        Ok(r) => r,
-        Err(e) => return error_page(state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
-    let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
-    let config = state.runner.config();
-    let stale_after =
-        chrono::Duration::from_std(config.web.stale_after).unwrap_or(chrono::Duration::hours(26));
-    let upcoming = state.status.upcoming();
-    let cards = recent
-        .iter()
-        .filter_map(|(name, rows)| {
-            let db = config.database(name).ok()?;
-            let last_fire = db
-                .schedules
-                .iter()
-                .filter_map(|s| crate::scheduler::previous_fire(&s.cron, tz, now))
-                .max();
-            let (verdict, colour, why) = verdict(rows, stale_after, last_fire, now);
-            let good = rows.iter().find(|r| r.status == Status::Success);
-            let done: Vec<_> = rows
-                .iter()
-                .filter(|r| r.status != Status::InProgress)
-                .collect();
-            let ok = done.iter().filter(|r| r.status == Status::Success).count();
-            let next = upcoming
-                .iter()
-                .filter(|u| &u.database == name)
-                .filter_map(|u| u.next)
-                .min();
-            Some(Card {
-                name: name.clone(),
-                kind: view::kind_label(db.target.kind()).to_string(),
-                verdict,
-                colour,
-                why,
-                last_success: good
-                    .map_or_else(|| "never".into(), |g| view::local(&g.started_at, tz)),
-                last_success_ago: good
-                    .map(|g| view::relative(&g.started_at, now))
-                    .unwrap_or_default(),
-                next_run: next.map_or_else(
-                    || "not scheduled".into(),
-                    |t| format!("{} ({})", view::local(&t, tz), view::relative(&t, now)),
-                ),
-                success_rate: if done.is_empty() {
-                    "no runs yet".into()
-                } else {
-                    format!("{ok} of {} ({}%)", done.len(), ok * 100 / done.len())
-                },
-                strip: rows
-                    .iter()
-                    .rev()
-                    .map(|r| {
-                        let (w, c) = view::state(r);
-                        (r.id, w, c)
-                    })
-                    .collect(),
-                chart: view::chart(&rows.iter().collect::<Vec<_>>()),
-                folder: config.database_dir(name).display().to_string(),
-                running: rows.first().is_some_and(|r| r.status == Status::InProgress),
-            })
-        })
-        .collect();
-    view::Databases {
-        frame: frame(state, identity, "databases"),
-        cards,
-        notice,
-    }
-    .into_response()
+/// The old dashboard's address: the overview took its place.
+pub async fn databases_get(state: State) -> Response {
+    Redirect::permanent(&state.home()).into_response()
 }
 
 pub async fn backup_now_post(
@@ -333,12 +247,13 @@ pub async fn backup_now_post(
     }
     match state
         .jobs
-        .start_now(&name, crate::catalog::Trigger::Api)
+        .start_now(&name, crate::catalog::Trigger::Web)
         .await
     {
-        Ok(_) => Redirect::to(&format!("{}?database={name}", state.home())).into_response(),
+        Ok(_) => Redirect::to(&format!("{}/backups?database={name}", state.base)).into_response(),
         Err(e @ crate::Error::AlreadyRunning(_)) => {
-            let mut r = databases_page(&state, &identity, Some(e.to_string())).await;
+            let mut r =
+                super::overview::overview_page(&state, &identity, Some(e.to_string())).await;
             *r.status_mut() = StatusCode::CONFLICT;
             r
         }
@@ -352,9 +267,22 @@ pub async fn schedules_get(state: State, Extension(identity): Extension<Identity
         .iter()
         .map(|u| (u.database.clone(), u.schedule.clone()))
         .collect();
+    // Each fire with the status of the backup it ran, so a failed backup shows as failed.
     let fires = blocking(&state, move |r| {
         keys.iter()
-            .map(|(d, s)| r.catalog().fires(d, Some(s), 10))
+            .map(|(d, s)| {
+                r.catalog()
+                    .fires(d, Some(s), 10)?
+                    .into_iter()
+                    .map(|f| {
+                        let status = match f.backup_id {
+                            Some(id) => r.catalog().get(id)?.map(|b| b.status),
+                            None => None,
+                        };
+                        Ok((f, status))
+                    })
+                    .collect::<crate::Result<Vec<_>>>()
+            })
             .collect::<crate::Result<Vec<_>>>()
     })
     .await;
@@ -374,20 +302,15 @@ pub async fn schedules_get(state: State, Extension(identity): Extension<Identity
                 .map_or_else(|| "never".into(), |t| view::local(&t, tz)),
             fires: fires
                 .into_iter()
-                .map(|f| {
-                    let colour = match f.outcome {
-                        Outcome::Ran => "green",
-                        Outcome::Running => "orange",
-                        Outcome::Skipped => "grey",
-                        Outcome::Missed => "red",
-                    };
-                    (
-                        view::local(&f.planned_at, tz),
-                        f.outcome.to_string(),
+                .map(|(f, status)| {
+                    let (result, colour) = crate::verdict::fire_result(&f, status);
+                    view::FireView {
+                        planned: view::local(&f.planned_at, tz),
+                        result,
                         colour,
-                        f.backup_id,
-                        f.detail.unwrap_or_default(),
-                    )
+                        backup: f.backup_id,
+                        detail: f.detail.unwrap_or_default(),
+                    }
                 })
                 .collect(),
         })
@@ -398,66 +321,4 @@ pub async fn schedules_get(state: State, Extension(identity): Extension<Identity
         schedules,
     }
     .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use chrono::{Duration, TimeZone, Utc};
-
-    use super::*;
-    use crate::catalog::{Kind, Trigger};
-    use crate::config::Compression;
-
-    fn run(id: i64, status: Status, hours_ago: i64) -> BackupRecord {
-        let now = Utc.with_ymd_and_hms(2026, 6, 2, 12, 0, 0).unwrap();
-        BackupRecord {
-            id,
-            database: "app".into(),
-            kind: Kind::Sqlite,
-            status,
-            trigger: Trigger::Scheduled,
-            file_name: None,
-            path: None,
-            size_bytes: None,
-            sha256: None,
-            compression: Compression::None,
-            started_at: now - Duration::hours(hours_ago),
-            finished_at: None,
-            duration_ms: None,
-            error: Some("boom".into()),
-            pruned_at: None,
-        }
-    }
-
-    #[test]
-    fn verdicts_follow_the_last_runs_and_the_schedule() {
-        let now = Utc.with_ymd_and_hms(2026, 6, 2, 12, 0, 0).unwrap();
-        let day = Duration::hours(26);
-        let midnight = Some(Utc.with_ymd_and_hms(2026, 6, 2, 0, 0, 0).unwrap());
-        let v = |rows: &[BackupRecord], fire| verdict(rows, day, fire, now).0;
-        assert_eq!(v(&[], midnight), "unprotected");
-        assert_eq!(v(&[run(2, Status::Failed, 1)], midnight), "failing");
-        assert_eq!(
-            v(
-                &[run(2, Status::Failed, 1), run(1, Status::Success, 12)],
-                midnight
-            ),
-            "failing"
-        );
-        assert_eq!(v(&[run(1, Status::Success, 11)], midnight), "protected");
-        // Last good backup before today's midnight run, which never happened: stale.
-        assert_eq!(v(&[run(1, Status::Success, 13)], midnight), "stale");
-        // A run in progress does not hide the verdict of the one before.
-        assert_eq!(
-            v(
-                &[run(2, Status::InProgress, 0), run(1, Status::Success, 11)],
-                midnight
-            ),
-            "protected"
-        );
-        // Without schedules, age alone decides.
-        assert_eq!(v(&[run(1, Status::Success, 30)], None), "stale");
-    }
 }

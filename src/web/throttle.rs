@@ -28,22 +28,24 @@ pub enum Refused {
 
 #[derive(Default)]
 struct Failures {
-    /// Attempts within the last `WINDOW` that failed or are still running.
-    recent: Vec<Instant>,
+    /// Failures within the last `WINDOW`.
+    failed: Vec<Instant>,
+    /// Attempts counted that have not ended yet.
+    running: usize,
     /// Refused until then, once `MAX_FAILURES` failed within a `WINDOW`.
     locked_until: Option<Instant>,
 }
 
 impl Failures {
     fn forget_old(&mut self, now: Instant) {
-        self.recent.retain(|t| now.duration_since(*t) < WINDOW);
+        self.failed.retain(|t| now.duration_since(*t) < WINDOW);
         if self.locked_until.is_some_and(|until| until <= now) {
             self.locked_until = None;
         }
     }
 
     fn idle(&self) -> bool {
-        self.recent.is_empty() && self.locked_until.is_none()
+        self.failed.is_empty() && self.running == 0 && self.locked_until.is_none()
     }
 }
 
@@ -51,12 +53,19 @@ impl Failures {
 #[derive(Default)]
 pub struct Throttle(Mutex<HashMap<String, Failures>>);
 
-/// A counted attempt: report how it ended with [`Throttle::succeeded`] or [`Throttle::failed`].
-#[derive(Debug)]
+/// A counted attempt. Report a wrong password with [`Attempt::failed`]; dropped any other way
+/// (logged in, an error, the client gone) it stops counting.
 #[must_use]
-pub struct Attempt {
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
     keys: Vec<String>,
-    at: Instant,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt").field("keys", &self.keys).finish()
+    }
 }
 
 impl Throttle {
@@ -65,11 +74,12 @@ impl Throttle {
     }
 
     /// Counts an attempt for every key, or refuses it when any key is locked or has
-    /// `MAX_FAILURES` attempts counted already. Check and count happen under one lock.
+    /// `MAX_FAILURES` failed and running attempts already. Check and count happen under one
+    /// lock, so parallel requests cannot pass the limit together.
     ///
     /// # Errors
     /// [`Refused`] says why the attempt may not go on.
-    pub fn begin(&self, keys: Vec<String>, now: Instant) -> Result<Attempt, Refused> {
+    pub fn begin(&self, keys: Vec<String>, now: Instant) -> Result<Attempt<'_>, Refused> {
         let mut map = self.map();
         let new_keys = keys.iter().filter(|k| !map.contains_key(*k)).count();
         if map.len() + new_keys > MAX_KEYS {
@@ -87,53 +97,64 @@ impl Throttle {
                 if let Some(until) = f.locked_until {
                     return Err(Refused::Locked(until.saturating_duration_since(now)));
                 }
-                if f.recent.len() >= MAX_FAILURES {
+                if f.failed.len() + f.running >= MAX_FAILURES {
                     return Err(Refused::TooMany);
                 }
             }
         }
         for key in &keys {
-            map.entry(key.clone()).or_default().recent.push(now);
+            map.entry(key.clone()).or_default().running += 1;
         }
-        Ok(Attempt { keys, at: now })
-    }
-
-    /// The attempt logged in (or never got to check a password): it no longer counts.
-    pub fn release(&self, attempt: Attempt) {
-        let mut map = self.map();
-        for key in &attempt.keys {
-            if let Some(f) = map.get_mut(key) {
-                if let Some(i) = f.recent.iter().position(|t| *t == attempt.at) {
-                    f.recent.swap_remove(i);
-                }
-                if f.idle() {
-                    map.remove(key);
-                }
-            }
-        }
-    }
-
-    /// The attempt failed: it stays counted, and a key with `MAX_FAILURES` of them within
-    /// `WINDOW` is locked out for `LOCKOUT`. Returns whether this failure locked a key.
-    pub fn failed(&self, attempt: Attempt, now: Instant) -> bool {
-        let mut map = self.map();
-        let mut locked = false;
-        for key in &attempt.keys {
-            let f = map.entry(key.clone()).or_default();
-            f.forget_old(now);
-            if f.recent.len() >= MAX_FAILURES {
-                f.locked_until = Some(now + LOCKOUT);
-                f.recent.clear();
-                locked = true;
-            }
-        }
-        locked
+        Ok(Attempt {
+            throttle: self,
+            keys,
+            ended: false,
+        })
     }
 
     /// How many keys are remembered.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.map().len()
+    }
+}
+
+impl Attempt<'_> {
+    /// The password was wrong: the attempt counts as a failure, and a key with `MAX_FAILURES`
+    /// failures within `WINDOW` is locked out for `LOCKOUT`. Returns whether this locked a key.
+    pub fn failed(mut self, now: Instant) -> bool {
+        self.ended = true;
+        let mut map = self.throttle.map();
+        let mut locked = false;
+        for key in &self.keys {
+            let f = map.entry(key.clone()).or_default();
+            f.running = f.running.saturating_sub(1);
+            f.forget_old(now);
+            f.failed.push(now);
+            if f.failed.len() >= MAX_FAILURES {
+                f.locked_until = Some(now + LOCKOUT);
+                f.failed.clear();
+                locked = true;
+            }
+        }
+        locked
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let mut map = self.throttle.map();
+        for key in &self.keys {
+            if let Some(f) = map.get_mut(key) {
+                f.running = f.running.saturating_sub(1);
+                if f.idle() {
+                    map.remove(key);
+                }
+            }
+        }
     }
 }
 
@@ -152,14 +173,14 @@ mod tests {
         let now = Instant::now();
         for _ in 0..MAX_FAILURES {
             let a = throttle.begin(keys(&["user:alice"]), now).unwrap();
-            let _ = throttle.failed(a, now);
+            let _ = a.failed(now);
         }
         assert!(matches!(
             throttle.begin(keys(&["user:alice"]), now),
             Err(Refused::Locked(_))
         ));
         let bob = throttle.begin(keys(&["user:bob"]), now).unwrap();
-        throttle.release(bob);
+        drop(bob);
         // Any of a request's keys (its user or its address) being locked refuses it.
         assert!(
             throttle
@@ -177,7 +198,7 @@ mod tests {
     fn attempts_still_running_count_so_parallel_requests_cannot_pass_the_limit() {
         let throttle = Throttle::default();
         let now = Instant::now();
-        let running: Vec<Attempt> = (0..MAX_FAILURES)
+        let running: Vec<Attempt<'_>> = (0..MAX_FAILURES)
             .map(|_| throttle.begin(keys(&["user:a", "addr:1"]), now).unwrap())
             .collect();
         assert_eq!(
@@ -186,18 +207,22 @@ mod tests {
                 .unwrap_err(),
             Refused::TooMany
         );
-        // One that succeeds frees its place; the others failing lock the keys.
+        // One logs in (and stops counting); four failures do not lock the key yet.
         let mut running = running.into_iter();
-        throttle.release(running.next().unwrap());
+        drop(running.next());
         for a in running {
-            let _ = throttle.failed(a, now);
+            assert!(!a.failed(now));
         }
-        let a = throttle.begin(keys(&["user:a"]), now).unwrap();
-        assert!(throttle.failed(a, now));
+        let fifth = throttle.begin(keys(&["user:a"]), now).unwrap();
+        assert!(fifth.failed(now));
         assert!(matches!(
             throttle.begin(keys(&["user:a"]), now),
             Err(Refused::Locked(_))
         ));
+        // An attempt abandoned half-way (the client went away) stops counting too.
+        let gone = throttle.begin(keys(&["user:b"]), now).unwrap();
+        drop(gone);
+        assert_eq!(throttle.len(), 2);
     }
 
     #[test]
@@ -206,7 +231,7 @@ mod tests {
         let now = Instant::now();
         for i in 0..MAX_KEYS {
             let a = throttle.begin(vec![format!("user:{i}")], now).unwrap();
-            let _ = throttle.failed(a, now);
+            let _ = a.failed(now);
         }
         assert_eq!(
             throttle.begin(keys(&["user:new"]), now).unwrap_err(),
@@ -214,7 +239,8 @@ mod tests {
         );
         assert_eq!(throttle.len(), MAX_KEYS);
         let later = now + WINDOW + Duration::from_secs(1);
-        assert!(throttle.begin(keys(&["user:new"]), later).is_ok());
+        let fresh = throttle.begin(keys(&["user:new"]), later).unwrap();
         assert_eq!(throttle.len(), 1);
+        drop(fresh);
     }
 }

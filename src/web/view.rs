@@ -75,7 +75,7 @@ pub fn kind_label(kind: crate::catalog::Kind) -> &'static str {
 /// The fields every page's frame needs.
 pub struct Frame {
     pub base: String,
-    /// The backups page: `/`, or the mount point itself when nested (`/admin/backups`).
+    /// The overview (home) page: `/`, or the mount point itself when nested (`/admin/backups`).
     pub home: String,
     pub user: String,
     pub csrf_token: String,
@@ -130,6 +130,8 @@ pub struct Backups {
     pub status: String,
     pub older: Option<String>,
     pub refresh: bool,
+    /// What the filters asked for, when they matched nothing ("database app, status failed").
+    pub unmatched: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -142,31 +144,48 @@ pub struct Backup {
     pub compression: String,
     pub finished: String,
     pub pruned: String,
+    /// The run's log, one entry per line.
+    pub log: Vec<String>,
 }
 
-/// One database on the dashboard.
+/// One database on the overview.
 pub struct Card {
     pub name: String,
     pub kind: String,
-    pub verdict: &'static str,
+    /// The verdict's word, colour and symbol.
+    pub state: &'static str,
     pub colour: &'static str,
-    pub why: String,
+    pub icon: &'static str,
+    /// Why, in words.
+    pub reason: String,
     pub last_success: String,
     pub last_success_ago: String,
     pub next_run: String,
     pub success_rate: String,
-    pub strip: Vec<(i64, &'static str, &'static str)>,
-    pub chart: String,
+    /// Recent runs, oldest first.
+    pub strip: Vec<Square>,
+    pub chart: Option<Chart>,
     pub folder: String,
     pub running: bool,
 }
 
+/// One run in a card's strip: a link to it, with its state and time as a tooltip.
+pub struct Square {
+    pub id: i64,
+    pub colour: &'static str,
+    pub title: String,
+}
+
 #[derive(Template, WebTemplate)]
-#[template(path = "databases.html")]
-pub struct Databases {
+#[template(path = "overview.html")]
+pub struct Overview {
     pub frame: Frame,
+    /// "3 databases · 1 failing · 2 protected".
+    pub summary: String,
+    pub oldest: Option<String>,
     pub cards: Vec<Card>,
     pub notice: Option<String>,
+    pub refresh: bool,
 }
 
 /// One schedule with its recent fires.
@@ -174,7 +193,17 @@ pub struct ScheduleView {
     pub database: String,
     pub expr: String,
     pub next: String,
-    pub fires: Vec<(String, String, &'static str, Option<i64>, String)>,
+    pub fires: Vec<FireView>,
+}
+
+/// One fire of a schedule: when it was planned and what became of its backup.
+pub struct FireView {
+    pub planned: String,
+    /// `success`, `failed`, `running`, `skipped`, `not started`, `missed`.
+    pub result: &'static str,
+    pub colour: &'static str,
+    pub backup: Option<i64>,
+    pub detail: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -197,51 +226,127 @@ pub struct Login {
 #[derive(Template, WebTemplate)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
-    pub base: String,
-    pub home: String,
+    pub frame: Frame,
+    pub title: String,
     pub message: String,
 }
 
-/// A small SVG chart of the sizes (line) and durations (bars) of `records`, oldest left.
-pub fn chart(records: &[&BackupRecord]) -> String {
-    let good: Vec<_> = records
-        .iter()
-        .rev()
-        .filter(|r| r.status == Status::Success)
-        .collect();
-    if good.len() < 2 {
-        return String::new();
+/// Sizes and durations of a database's recent successful backups: an SVG with labelled axes,
+/// units and a legend, and the same numbers as a table for screen readers.
+pub struct Chart {
+    pub svg: String,
+    /// Newest first.
+    pub rows: Vec<ChartRow>,
+}
+
+/// One backup in a chart's table.
+pub struct ChartRow {
+    pub id: i64,
+    pub when: String,
+    pub size: String,
+    pub duration: String,
+}
+
+impl Chart {
+    /// The chart of the successful runs among `records` (newest first), or `None` with fewer
+    /// than two.
+    pub fn of(records: &[BackupRecord], tz: Tz) -> Option<Chart> {
+        let good: Vec<&BackupRecord> = records
+            .iter()
+            .filter(|r| r.status == Status::Success)
+            .collect();
+        if good.len() < 2 {
+            return None;
+        }
+        let rows = good
+            .iter()
+            .map(|r| ChartRow {
+                id: r.id,
+                when: local(&r.started_at, tz),
+                size: size(r.size_bytes),
+                duration: duration(r.duration_ms),
+            })
+            .collect();
+        Some(Chart {
+            svg: chart_svg(&good.iter().rev().copied().collect::<Vec<_>>()),
+            rows,
+        })
     }
-    let (w, h, pad) = (300.0, 60.0, 4.0);
+}
+
+/// The SVG of [`Chart`]: `good` oldest first; size as a line (left axis), duration as bars
+/// (right axis).
+fn chart_svg(good: &[&BackupRecord]) -> String {
+    let (w, h) = (360.0, 150.0);
+    let (left, right, top, bottom) = (62.0, 300.0, 22.0, 118.0);
     let max_size = good
         .iter()
         .filter_map(|r| r.size_bytes)
         .max()
         .unwrap_or(1)
-        .max(1) as f64;
+        .max(1);
     let max_ms = good
         .iter()
         .filter_map(|r| r.duration_ms)
         .max()
         .unwrap_or(1)
-        .max(1) as f64;
-    let step = (w - 2.0 * pad) / (good.len() - 1) as f64;
+        .max(1);
+    let step = (right - left) / (good.len().max(2) - 1) as f64;
+    let y_of = |fraction: f64| bottom - (bottom - top) * fraction;
     let mut bars = String::new();
     let mut points = Vec::new();
     for (i, r) in good.iter().enumerate() {
-        let x = pad + step * i as f64;
-        let bh = (h - 2.0 * pad) * r.duration_ms.unwrap_or(0) as f64 / max_ms;
+        let x = left + step * i as f64;
+        let bar = y_of(r.duration_ms.unwrap_or(0) as f64 / max_ms as f64);
         bars.push_str(&format!(
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"3\" height=\"{bh:.1}\" class=\"bar\"><title>{}</title></rect>",
-            x - 1.5,
-            h - pad - bh,
+            "<rect x=\"{:.1}\" y=\"{bar:.1}\" width=\"4\" height=\"{:.1}\" class=\"bar\"><title>#{} took {}</title></rect>",
+            x - 2.0,
+            bottom - bar,
+            r.id,
             duration(r.duration_ms)
         ));
-        let y = h - pad - (h - 2.0 * pad) * r.size_bytes.unwrap_or(0) as f64 / max_size;
+        let y = y_of(r.size_bytes.unwrap_or(0) as f64 / max_size as f64);
         points.push(format!("{x:.1},{y:.1}"));
     }
+    let label = |x: f64, y: f64, anchor: &str, text: &str| {
+        format!("<text x=\"{x:.0}\" y=\"{y:.0}\" text-anchor=\"{anchor}\">{text}</text>")
+    };
+    let axes = [
+        format!("<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{bottom}\" class=\"axis\"/>"),
+        format!(
+            "<line x1=\"{right}\" y1=\"{top}\" x2=\"{right}\" y2=\"{bottom}\" class=\"axis\"/>"
+        ),
+        format!(
+            "<line x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" class=\"axis\"/>"
+        ),
+        label(left - 4.0, top + 4.0, "end", &size(Some(max_size))),
+        label(left - 4.0, bottom, "end", "0 B"),
+        label(right + 4.0, top + 4.0, "start", &duration(Some(max_ms))),
+        label(right + 4.0, bottom, "start", "0 s"),
+        label(left - 4.0, (top + bottom) / 2.0, "end", "size"),
+        label(right + 4.0, (top + bottom) / 2.0, "start", "duration"),
+        label(
+            (left + right) / 2.0,
+            bottom + 16.0,
+            "middle",
+            &format!("last {} successful backups, oldest on the left", good.len()),
+        ),
+        // The legend.
+        format!(
+            "<line x1=\"{left}\" y1=\"9\" x2=\"{}\" y2=\"9\" class=\"line\"/>",
+            left + 16.0
+        ),
+        label(left + 20.0, 13.0, "start", "size"),
+        format!(
+            "<rect x=\"{}\" y=\"4\" width=\"8\" height=\"10\" class=\"bar\"/>",
+            left + 64.0
+        ),
+        label(left + 76.0, 13.0, "start", "duration"),
+    ]
+    .concat();
     format!(
-        "<svg viewBox=\"0 0 {w} {h}\" class=\"chart\" role=\"img\" aria-label=\"backup size (line) and duration (bars), oldest on the left\">{bars}<polyline points=\"{}\" class=\"line\"/></svg>",
+        "<svg viewBox=\"0 0 {w} {h}\" class=\"chart\" role=\"img\" aria-label=\"Backup size (line, left axis) and duration (bars, right axis) of the last {} successful backups, oldest on the left\">{axes}{bars}<polyline points=\"{}\" class=\"line\"/></svg>",
+        good.len(),
         points.join(" ")
     )
 }

@@ -151,7 +151,7 @@ fn serve_backs_up_sqlite_and_postgres_on_schedule_and_stops_on_sigterm() {
     let schedule = sandbox.run(&["schedule"]);
     schedule.assert_success();
     assert!(
-        schedule.stdout.contains("*/2 * * * * *") && schedule.stdout.contains("ran backup #"),
+        schedule.stdout.contains("*/2 * * * * *") && schedule.stdout.contains("success (backup #"),
         "{schedule:?}"
     );
     assert!(schedule.stdout.contains("time zone: UTC"), "{schedule:?}");

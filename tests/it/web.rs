@@ -138,7 +138,7 @@ impl App {
         let (status, cookie) = self.try_login("admin", PASSWORD).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
         let mut auth = Auth::Session(cookie.expect("session cookie"), String::new());
-        let page = self.get("/databases", &auth).await;
+        let page = self.get("/", &auth).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.text());
         let csrf = hidden_csrf(&page.text());
         if let Auth::Session(_, token) = &mut auth {
@@ -231,7 +231,9 @@ async fn every_route_needs_a_login_except_the_public_ones() {
             ("GET", "/login"),
             ("POST", "/login"),
             ("GET", "/healthz"),
-            ("GET", "/static/style.css")
+            ("GET", "/static/style.css"),
+            ("GET", "/static/favicon.svg"),
+            ("GET", "/favicon.ico")
         ],
         "a route became public"
     );
@@ -285,12 +287,13 @@ async fn every_route_needs_a_login_except_the_public_ones() {
     app.backup("other").await;
     for (method, path, _) in dbkeep::web::ROUTES.iter().filter(|r| r.0 == "GET") {
         let reply = app.get(&concrete(path), &auth).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "{method} {path}: {}",
-            reply.text()
-        );
+        // The old dashboard's address is a permanent redirect to the overview.
+        let want = if *path == "/databases" {
+            StatusCode::PERMANENT_REDIRECT
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(reply.status, want, "{method} {path}: {}", reply.text());
     }
     app.stop().await;
 }
@@ -326,7 +329,7 @@ async fn form_posts_need_the_sessions_csrf_token_and_the_same_origin() {
         .post_form(path, &auth, &format!("csrf_token={}", auth.csrf()))
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
-    assert_eq!(ok.location(), "/?database=app");
+    assert_eq!(ok.location(), "/backups?database=app");
     // The login form has its own token.
     let no_token = app
         .post_form(
@@ -671,9 +674,13 @@ async fn the_admin_nests_under_a_prefix_with_its_links_and_cookies() {
         "{html}"
     );
     assert_eq!(
-        app.get("/admin/backups/databases", &session).await.status,
+        app.get("/admin/backups/backups", &session).await.status,
         StatusCode::OK
     );
+    // The old dashboard's address leads to the overview, under the prefix.
+    let old = app.get("/admin/backups/databases", &session).await;
+    assert_eq!(old.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(old.location(), "/admin/backups");
     // A `next` pointing elsewhere is ignored.
     let csrf = app
         .get("/admin/backups/login", &Auth::None)

@@ -1,0 +1,302 @@
+//! The verdict on one database, as the home page, the metrics and the command line give it:
+//! failing, unprotected, stale or protected, and why, in words a person reads at 3 a.m.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+
+use crate::catalog::{BackupRecord, ListFilter, Status};
+use crate::config::DatabaseConfig;
+use crate::scheduler::{next_fire, previous_fire};
+
+/// How long after a scheduled fire its backup may take before the database counts as stale.
+pub const FIRE_GRACE: Duration = Duration::minutes(30);
+
+/// How many of a database's latest runs a verdict looks at.
+pub const RECENT: u32 = 30;
+
+/// Where a database stands, most urgent first (the order the home page lists them in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    /// Its latest run failed.
+    Failing,
+    /// It was never backed up.
+    Unprotected,
+    /// Its last good backup is older than its schedule or `stale_after` allows.
+    Stale,
+    /// It has a recent good backup.
+    Protected,
+}
+
+impl State {
+    /// Every state, most urgent first.
+    pub const ALL: [State; 4] = [
+        State::Failing,
+        State::Unprotected,
+        State::Stale,
+        State::Protected,
+    ];
+
+    /// The word shown and exported (`dbkeep_database_status{status="…"}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Failing => "failing",
+            State::Unprotected => "unprotected",
+            State::Stale => "stale",
+            State::Protected => "protected",
+        }
+    }
+
+    /// The colour class of the state on the pages.
+    pub fn colour(self) -> &'static str {
+        match self {
+            State::Failing | State::Unprotected => "red",
+            State::Stale => "orange",
+            State::Protected => "green",
+        }
+    }
+
+    /// A symbol for the state, so that it never rests on colour alone.
+    pub fn icon(self) -> &'static str {
+        match self {
+            State::Failing => "✕",
+            State::Unprotected => "!",
+            State::Stale => "◷",
+            State::Protected => "✓",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A database's state and the reason for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Where it stands.
+    pub state: State,
+    /// Why, in words: the latest error and how long it has been failing, or how old the last
+    /// good backup is against what its schedule expects.
+    pub reason: String,
+    /// When its newest successful backup finished.
+    pub last_good: Option<DateTime<Utc>>,
+}
+
+/// What a verdict is judged from.
+#[derive(Debug, Clone, Copy)]
+pub struct Judge<'a> {
+    /// The database's latest runs, newest first (at most [`RECENT`] are needed).
+    pub recent: &'a [BackupRecord],
+    /// The database's configuration (its schedules).
+    pub database: &'a DatabaseConfig,
+    /// `stale_after` from the configuration.
+    pub stale_after: Duration,
+    /// The zone times in reasons are written in.
+    pub tz: Tz,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+impl Judge<'_> {
+    /// The verdict.
+    pub fn verdict(&self) -> Verdict {
+        let good = self.recent.iter().find(|r| r.status == Status::Success);
+        let last_good = good.map(|g| g.finished_at.unwrap_or(g.started_at));
+        let done: Vec<&BackupRecord> = self
+            .recent
+            .iter()
+            .filter(|r| r.status != Status::InProgress)
+            .collect();
+        let streak: Vec<&&BackupRecord> = done
+            .iter()
+            .take_while(|r| r.status == Status::Failed)
+            .collect();
+        if let (Some(latest), Some(first)) = (streak.first(), streak.last()) {
+            let error = crate::text::escape_controls(
+                &first_line(latest.error.as_deref().unwrap_or("unknown error")),
+                false,
+            )
+            .into_owned();
+            let count = if streak.len() == done.len() && self.recent.len() >= RECENT as usize {
+                format!("at least {}×", streak.len())
+            } else {
+                format!("{}×", streak.len())
+            };
+            let how = if streak.len() == 1 {
+                format!(
+                    "the last backup failed at {}",
+                    self.when(&latest.started_at)
+                )
+            } else {
+                format!("failing {count} since {}", self.when(&first.started_at))
+            };
+            let never = if good.is_none() {
+                "no backup has succeeded yet; "
+            } else {
+                ""
+            };
+            return Verdict {
+                state: State::Failing,
+                reason: format!("{never}{how}: {error}"),
+                last_good,
+            };
+        }
+        let Some(at) = last_good else {
+            return Verdict {
+                state: State::Unprotected,
+                reason: "never backed up yet".into(),
+                last_good,
+            };
+        };
+        let age = self.now - at;
+        if let Some((last_fire, every)) = self.schedule()
+            && at < last_fire
+            && self.now - last_fire > FIRE_GRACE
+        {
+            return Verdict {
+                state: State::Stale,
+                reason: format!(
+                    "last good backup {} ago, schedule expects one every {}",
+                    span(age),
+                    span(every)
+                ),
+                last_good,
+            };
+        }
+
+        if age > self.stale_after {
+            return Verdict {
+                state: State::Stale,
+                reason: format!(
+                    "last good backup {} ago, older than stale_after ({})",
+                    span(age),
+                    span(self.stale_after)
+                ),
+                last_good,
+            };
+        }
+        Verdict {
+            state: State::Protected,
+            reason: format!("last good backup {} ago", span(age)),
+            last_good,
+        }
+    }
+
+    /// The latest fire of any schedule, and the shortest interval between two fires.
+    fn schedule(&self) -> Option<(DateTime<Utc>, Duration)> {
+        let fires: Vec<(DateTime<Utc>, Duration)> = self
+            .database
+            .schedules
+            .iter()
+            .filter_map(|s| {
+                let last = previous_fire(&s.cron, self.tz, self.now)?;
+                let next = next_fire(&s.cron, self.tz, last)?;
+                Some((last, next - last))
+            })
+            .collect();
+        let last = fires.iter().map(|(l, _)| *l).max()?;
+        let every = fires.iter().map(|(_, e)| *e).min()?;
+        Some((last, every))
+    }
+
+    /// `t` as a person reads it: the time alone today, else with the date; with the zone.
+    fn when(&self, t: &DateTime<Utc>) -> String {
+        let (local, today) = (t.with_timezone(&self.tz), self.now.with_timezone(&self.tz));
+        if local.date_naive() == today.date_naive() {
+            local.format("%H:%M %Z").to_string()
+        } else {
+            local.format("%Y-%m-%d %H:%M %Z").to_string()
+        }
+    }
+}
+
+/// What became of a scheduled fire, told by its backup's outcome: `success`, `failed`,
+/// `running`, `skipped`, `not started` or `missed`, with the colour class to show it in. A fire
+/// whose backup failed is never shown as a success.
+pub fn fire_result(
+    fire: &crate::catalog::FireRecord,
+    backup: Option<Status>,
+) -> (&'static str, &'static str) {
+    use crate::catalog::Outcome;
+    match (fire.outcome, backup) {
+        (Outcome::Ran, Some(Status::Success)) => ("success", "green"),
+        (Outcome::Ran, Some(Status::Failed)) => ("failed", "red"),
+        (Outcome::Ran | Outcome::Running, Some(Status::InProgress)) | (Outcome::Running, _) => {
+            ("running", "orange")
+        }
+        // Its row is gone (an edited catalog): it ran, no one can say how.
+        (Outcome::Ran, None) => ("ran", "grey"),
+        (Outcome::Skipped, _)
+            if fire
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("could not start")) =>
+        {
+            ("not started", "red")
+        }
+        (Outcome::Skipped, _) => ("skipped", "orange"),
+        (Outcome::Missed, _) => ("missed", "red"),
+    }
+}
+
+/// A span of time, short: "40 s", "12 min", "31 h", "3 days".
+pub fn span(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=5_399 => format!("{} min", s / 60),
+        5_400..=172_799 => format!("{} h", (s + 1800) / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
+/// The first line of a message, cut to a readable length.
+fn first_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or(text);
+    let mut out: String = line.chars().take(200).collect();
+    if line.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+/// The verdict on every configured database with its latest runs, in configuration order.
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn all(
+    runner: &crate::Runner,
+    now: DateTime<Utc>,
+) -> crate::Result<Vec<(Verdict, Vec<BackupRecord>)>> {
+    let config = runner.config();
+    let stale_after = Duration::from_std(config.web.stale_after).unwrap_or(Duration::hours(26));
+    config
+        .databases
+        .iter()
+        .map(|db| {
+            let recent = runner.catalog().list(&ListFilter {
+                database: Some(db.name.clone()),
+                limit: Some(RECENT),
+                ..ListFilter::default()
+            })?;
+            let verdict = Judge {
+                recent: &recent,
+                database: db,
+                stale_after,
+                tz: config.service.timezone,
+                now,
+            }
+            .verdict();
+            Ok((verdict, recent))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+use crate::catalog::{Kind, Trigger};
+use crate::config::{Compression, Config};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 2, 12, 0, 0).unwrap()
+}
+
+fn run(id: i64, status: Status, hours_ago: i64) -> BackupRecord {
+    let started = now() - Duration::hours(hours_ago);
+    BackupRecord {
+        id,
+        database: "app".into(),
+        kind: Kind::Sqlite,
+        status,
+        trigger: Trigger::Scheduled,
+        file_name: None,
+        path: None,
+        size_bytes: None,
+        sha256: None,
+        compression: Compression::None,
+        started_at: started,
+        finished_at: Some(started),
+        duration_ms: None,
+        error: (status == Status::Failed).then(|| format!("boom {id}\nsecond line")),
+        pruned_at: None,
+    }
+}
+
+fn config(schedules: &str) -> Config {
+    Config::parse(
+        std::path::Path::new("/etc/dbkeep/dbkeep.toml"),
+        &format!("[[databases]]\nname = \"app\"\nurl = \"sqlite:a.db\"\nschedules = {schedules}\n"),
+        &|_| None,
+    )
+    .unwrap()
+}
+
+fn judge(rows: &[BackupRecord], schedules: &str) -> Verdict {
+    let config = config(schedules);
+    Judge {
+        recent: rows,
+        database: &config.databases[0],
+        stale_after: Duration::hours(26),
+        tz: chrono_tz::UTC,
+        now: now(),
+    }
+    .verdict()
+}
+
+const DAILY: &str = "[\"0 0 * * *\"]";
+const NEVER_SOON: &str = "[\"0 0 1 1 *\"]";
+
+#[test]
+fn a_failing_database_says_since_when_how_often_and_why() {
+    let v = judge(&[run(2, Status::Failed, 1)], DAILY);
+    assert_eq!(v.state, State::Failing);
+    assert_eq!(
+        v.reason,
+        "no backup has succeeded yet; the last backup failed at 11:00 UTC: boom 2"
+    );
+    let rows = [
+        run(5, Status::InProgress, 0),
+        run(4, Status::Failed, 1),
+        run(3, Status::Failed, 2),
+        run(2, Status::Failed, 30),
+        run(1, Status::Success, 40),
+    ];
+    let v = judge(&rows, DAILY);
+    assert_eq!(v.state, State::Failing);
+    assert_eq!(v.reason, "failing 3× since 2026-06-01 06:00 UTC: boom 4");
+    assert_eq!(v.last_good, Some(now() - Duration::hours(40)));
+}
+
+#[test]
+fn staleness_follows_the_schedule_then_stale_after() {
+    assert_eq!(judge(&[], DAILY).state, State::Unprotected);
+    // The last good backup predates today's midnight run, which left none: stale.
+    let v = judge(&[run(1, Status::Success, 13)], DAILY);
+    assert_eq!(v.state, State::Stale);
+    assert_eq!(
+        v.reason,
+        "last good backup 13 h ago, schedule expects one every 24 h"
+    );
+    let v = judge(&[run(1, Status::Success, 11)], DAILY);
+    assert_eq!(
+        (v.state, v.reason.as_str()),
+        (State::Protected, "last good backup 11 h ago")
+    );
+    // A run in progress does not hide the verdict of the one before.
+    let v = judge(
+        &[run(2, Status::InProgress, 0), run(1, Status::Success, 11)],
+        DAILY,
+    );
+    assert_eq!(v.state, State::Protected);
+    // A schedule that has not fired lately: age against stale_after decides.
+    let v = judge(&[run(1, Status::Success, 30)], NEVER_SOON);
+    assert_eq!(v.state, State::Stale);
+    assert_eq!(
+        v.reason,
+        "last good backup 30 h ago, older than stale_after (26 h)"
+    );
+}
+
+#[test]
+fn states_sort_by_urgency_and_spans_read_well() {
+    let mut states = vec![
+        State::Protected,
+        State::Stale,
+        State::Failing,
+        State::Unprotected,
+    ];
+    states.sort();
+    assert_eq!(states, State::ALL);
+    assert_eq!(span(Duration::seconds(40)), "40 s");
+    assert_eq!(span(Duration::minutes(12)), "12 min");
+    assert_eq!(span(Duration::hours(31)), "31 h");
+    assert_eq!(span(Duration::days(3)), "3 days");
+}
