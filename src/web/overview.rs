@@ -61,10 +61,8 @@ pub async fn overview_page(
                     .last_good
                     .map(|t| view::relative(&t, now))
                     .unwrap_or_default(),
-                next_run: next.map_or_else(
-                    || "not scheduled".into(),
-                    |t| format!("{} ({})", view::local(&t, tz), view::relative(&t, now)),
-                ),
+                next_run: next.map_or_else(|| "not scheduled".into(), |t| view::local(&t, tz)),
+                next_run_in: next.map(|t| view::relative(&t, now)).unwrap_or_default(),
                 success_rate: if done.is_empty() {
                     "no runs yet".into()
                 } else {

@@ -161,6 +161,7 @@ pub struct Card {
     pub last_success: String,
     pub last_success_ago: String,
     pub next_run: String,
+    pub next_run_in: String,
     pub success_rate: String,
     /// Recent runs, oldest first.
     pub strip: Vec<Square>,

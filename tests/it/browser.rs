@@ -190,6 +190,33 @@ fn signal(signal: &str, pids: impl IntoIterator<Item = u32>) {
     }
 }
 
+/// Makes `old`'s backup three days old, and records a scheduled fire whose backup (of
+/// `broken`) failed, as the scheduler would have.
+fn age_backups_and_record_a_failed_fire(sandbox: &Sandbox) {
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).expect("open the catalog");
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    let three_days_ago = (chrono::Utc::now() - chrono::Duration::days(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    conn.execute(
+        "UPDATE backups SET started_at = ?1, finished_at = ?1 WHERE database = 'old'",
+        [&three_days_ago],
+    )
+    .expect("age the backup of old");
+    let failed: i64 = conn
+        .query_row(
+            "SELECT max(id) FROM backups WHERE database = 'broken' AND status = 'failed'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the failed backup of broken");
+    conn.execute(
+        "INSERT INTO fires (database, schedule, planned_at, started_at, outcome, backup_id)
+         VALUES ('broken', '0 0 1 1 *', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 'ran', ?1)",
+        [failed],
+    )
+    .expect("record a fire");
+}
+
 /// The state letter and parent id of a process, from `/proc/<pid>/stat`.
 fn proc_stat(pid: u32) -> Option<(char, u32)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -429,26 +456,20 @@ async fn scenario(client: Client, ctx: Ctx) {
         .await
         .expect("click Log in");
 
-    // Logged in: the (empty) backups page.
+    // Logged in: the overview, most urgent first; `app` has no backup yet.
     wait_for_path(&client, "/", Duration::from_secs(10)).await;
-    assert_eq!(text_of(&client, "main h1").await, "Backups");
+    assert_eq!(text_of(&client, "main h1").await, "Overview");
     assert_eq!(text_of(&client, "header .logout span").await, "admin");
-    let (rows, _) = read_rows(&client).await.expect("read the backup rows");
-    assert!(rows.is_empty(), "fresh catalog shows backups: {rows:?}");
-    assert!(
-        text_of(&client, "p.empty").await.contains("No backups"),
-        "empty backups page does not say so"
+    assert_eq!(
+        card_states(&client).await,
+        [
+            ("broken".to_string(), "failing".to_string()),
+            ("app".to_string(), "unprotected".to_string()),
+            ("old".to_string(), "stale".to_string()),
+        ]
     );
 
-    // Start a backup from the databases page.
-    client
-        .find(Locator::Css("header nav a[href$='/databases']"))
-        .await
-        .expect("Databases link")
-        .click()
-        .await
-        .expect("click Databases");
-    wait_for_path(&client, "/databases", Duration::from_secs(10)).await;
+    // Start a backup from the overview.
     let card = client
         .find(Locator::Css("section#db-app"))
         .await
@@ -461,7 +482,7 @@ async fn scenario(client: Client, ctx: Ctx) {
         .expect("Back up now button in the app card");
     assert!(button.is_enabled().await.expect("button state"));
     button.click().await.expect("click Back up now");
-    wait_for_path(&client, "/?database=app", Duration::from_secs(10)).await;
+    wait_for_path(&client, "/backups?database=app", Duration::from_secs(10)).await;
 
     // Wait for the newest row to turn into a green success, reloading when
     // the page does not do it by itself.
@@ -576,25 +597,178 @@ async fn scenario(client: Client, ctx: Ctx) {
     assert_eq!(fetched["size"], catalog["size_bytes"], "size differs");
     assert_eq!(sha256sum(&path), in_page, "file on disk differs");
 
-    // Screenshots for a human: backups, databases, backups on a phone.
     save_screenshot(&client, &ctx.screenshots, "admin-backups.png").await;
-    client
-        .goto(&format!("{base}/databases"))
-        .await
-        .expect("open /databases");
-    let card_text = text_of(&client, "section#db-app").await;
-    assert!(
-        card_text.contains("Back up now"),
-        "databases page still busy after the backup:\n{card_text}"
+
+    // The overview now: failing, stale, protected, each with its reason.
+    client.goto(&format!("{base}/")).await.expect("open /");
+    assert_eq!(
+        card_states(&client).await,
+        [
+            ("broken".to_string(), "failing".to_string()),
+            ("old".to_string(), "stale".to_string()),
+            ("app".to_string(), "protected".to_string()),
+        ]
     );
-    save_screenshot(&client, &ctx.screenshots, "admin-databases.png").await;
+    let summary = text_of(&client, "p.summary").await;
+    assert!(
+        summary.starts_with("3 databases · 1 failing · 1 stale · 1 protected"),
+        "{summary}"
+    );
+    let broken = text_of(&client, "section#db-broken .reason").await;
+    assert!(
+        broken.contains("failing 2× since") && broken.contains("no such file"),
+        "{broken}"
+    );
+    let old = text_of(&client, "section#db-old .reason").await;
+    assert!(old.contains("older than stale_after"), "{old}");
+    let app = text_of(&client, "section#db-app .reason").await;
+    assert!(app.starts_with("last good backup"), "{app}");
+    assert!(
+        text_of(&client, "section#db-app .actions")
+            .await
+            .contains("Back up now"),
+        "the overview is still busy after the backup"
+    );
+    // Every run square links to its run.
+    let squares = client
+        .execute(
+            "return Array.from(document.querySelectorAll('.strip a.sq'), a => [a.getAttribute('href'), a.title]);",
+            vec![],
+        )
+        .await
+        .expect("read the run squares");
+    let squares = squares.as_array().cloned().unwrap_or_default();
+    assert!(squares.len() >= 5, "{squares:?}");
+    // `old` has two good runs: its chart, with a table of the same numbers.
+    client
+        .find(Locator::Css("section#db-old svg.chart text"))
+        .await
+        .expect("the chart of old, with its labels");
+    // Folded away in a <details>, so read its text rather than what is visible.
+    let rows = client
+        .execute(
+            "return document.querySelector('section#db-old figure.chart table').textContent;",
+            vec![],
+        )
+        .await
+        .expect("read the chart's table");
+    let rows = rows.as_str().unwrap_or_default();
+    assert!(
+        rows.contains("Size") && rows.contains("Duration") && rows.matches('#').count() >= 2,
+        "{rows}"
+    );
+    for sq in &squares {
+        let href = sq[0].as_str().unwrap_or_default();
+        let id = href
+            .strip_prefix("/backups/")
+            .and_then(|i| i.parse::<i64>().ok());
+        assert!(id.is_some(), "a run square links to {href}");
+        assert!(sq[1].as_str().unwrap_or_default().starts_with('#'), "{sq}");
+    }
+    let first = squares[0][0].as_str().unwrap_or_default().to_string();
+    client
+        .find(Locator::Css(&format!(".strip a.sq[href='{first}']")))
+        .await
+        .expect("a run square")
+        .click()
+        .await
+        .expect("click a run square");
+    wait_for_path(&client, &first, Duration::from_secs(10)).await;
+    assert!(text_of(&client, "main h1").await.starts_with("Backup #"));
+    client.goto(&format!("{base}/")).await.expect("open /");
+    assert_no_wrapping(&client, "the overview at 1280 px").await;
+    save_screenshot(&client, &ctx.screenshots, "admin-overview.png").await;
+
+    // The schedules page shows the fire whose backup failed as failed, in red.
+    client
+        .goto(&format!("{base}/schedules"))
+        .await
+        .expect("open /schedules");
+    let fire = text_of(&client, "li.fire.red[data-result='failed']").await;
+    assert!(fire.contains("failed"), "{fire}");
+    assert_no_wrapping(&client, "the schedules at 1280 px").await;
+
+    // A page that does not exist: inside the layout, with its navigation.
+    client
+        .goto(&format!("{base}/no/such/page"))
+        .await
+        .expect("open a missing page");
+    assert_eq!(text_of(&client, "main h1").await, "Not found");
+    client
+        .find(Locator::Css("header nav a[href='/backups']"))
+        .await
+        .expect("navigation on the not-found page");
+
+    // The same pages on a phone.
     set_viewport_size(&client, 390, 844).await;
     client.goto(&format!("{base}/")).await.expect("open /");
+    assert_no_wrapping(&client, "the overview at 390 px").await;
+    save_screenshot(&client, &ctx.screenshots, "admin-overview-phone.png").await;
+    client
+        .goto(&format!("{base}/backups"))
+        .await
+        .expect("open /backups");
     client
         .find(Locator::Css(&format!("tr#backup-{}", row.id)))
         .await
         .expect("backup row on the phone-sized page");
+    assert_no_wrapping(&client, "the backups at 390 px").await;
     save_screenshot(&client, &ctx.screenshots, "admin-backups-phone.png").await;
+    client
+        .goto(&format!("{base}/schedules"))
+        .await
+        .expect("open /schedules");
+    assert_no_wrapping(&client, "the schedules at 390 px").await;
+}
+
+/// The overview's cards in page order: (database, state).
+async fn card_states(client: &Client) -> Vec<(String, String)> {
+    let value = client
+        .execute(
+            "return Array.from(document.querySelectorAll('section.card'), c => [c.id.replace('db-', ''), c.dataset.state, c.querySelector('.state').textContent]);",
+            vec![],
+        )
+        .await
+        .expect("read the cards");
+    value
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            // The state is a word on the page, not only a colour or an attribute.
+            assert_eq!(c[1], c[2], "card {c}");
+            (
+                c[0].as_str().unwrap_or_default().to_string(),
+                c[1].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Fails when a status word or a time on the page breaks over two lines.
+async fn assert_no_wrapping(client: &Client, what: &str) {
+    let broken = client
+        .execute(
+            "return Array.from(document.querySelectorAll('.state, .when, time'))
+                .filter(e => e.getClientRects().length > 1)
+                .map(e => e.textContent);",
+            vec![],
+        )
+        .await
+        .expect("measure the page");
+    assert_eq!(broken, json!([]), "{what}: these wrap over two lines");
+    let overflow = client
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .expect("measure the page width");
+    assert!(
+        overflow.as_i64().unwrap_or(0) <= 0,
+        "{what}: the page is {overflow} px wider than the window"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -606,10 +780,19 @@ async fn admin_logs_in_backs_up_and_downloads_in_a_real_browser() {
     let sandbox = Arc::new(Sandbox::new());
     create_sample_sqlite(&sandbox.path().join("app.db"));
     let web_port = free_port();
+    // Three databases: one whose file is missing (failing), one whose only backup is three
+    // days old (stale), and `app`, backed up from the browser (protected).
     sandbox.write_config(&format!(
         "timezone = \"UTC\"\nlisten = \"127.0.0.1:{web_port}\"\n\n\
-         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n\
+         [[databases]]\nname = \"broken\"\nurl = \"sqlite:missing.db\"\nschedules = [\"0 0 1 1 *\"]\n\
+         [[databases]]\nname = \"old\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
     ));
+    sandbox.run(&["backup", "-d", "broken"]).assert_code(1);
+    sandbox.run(&["backup", "-d", "broken"]).assert_code(1);
+    sandbox.run(&["backup", "-d", "old"]).assert_success();
+    sandbox.run(&["backup", "-d", "old"]).assert_success();
+    age_backups_and_record_a_failed_fire(&sandbox);
     let logs = tempfile::tempdir().expect("temp dir for logs");
 
     let mut serve_cmd = Command::new(bin_path());

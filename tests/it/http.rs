@@ -168,7 +168,6 @@ impl Server {
             .arg(sandbox.config_path())
             .arg("serve")
             .env_remove("DBKEEP_LISTEN")
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("create log"));

@@ -17,6 +17,7 @@ mod failures;
 mod hardening;
 mod hardening_files;
 mod openapi;
+mod operator;
 mod postgres;
 mod retention;
 mod service;

@@ -330,6 +330,8 @@ async fn form_posts_need_the_sessions_csrf_token_and_the_same_origin() {
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     assert_eq!(ok.location(), "/backups?database=app");
+    // The admin's button is recorded as such, not as an API call.
+    assert_eq!(app.sandbox.rows_for("app")[0]["trigger"], "web");
     // The login form has its own token.
     let no_token = app
         .post_form(
@@ -955,5 +957,62 @@ async fn a_new_password_a_deleted_user_or_a_revoked_token_ends_access_at_once() 
         app.get("/api/v1/databases", &api).await.status,
         StatusCode::UNAUTHORIZED
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_run_has_its_log_in_the_page_and_the_api() {
+    let app = App::start().await;
+    let auth = app.login().await;
+    let id = app.backup("app").await;
+    let reply = app.get(&format!("/api/v1/backups/{id}/log"), &auth).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["id"], id);
+    let lines: Vec<&str> = body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        lines[0].contains("started: sqlite backup of sqlite:"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("renamed into place as sqlite_backup_")),
+        "{lines:?}"
+    );
+    let page = app.get(&format!("/backups/{id}"), &auth).await.text();
+    assert!(page.contains("<pre class=\"log\">"), "{page}");
+    assert!(
+        page.contains("renamed into place as sqlite_backup_"),
+        "{page}"
+    );
+    assert_eq!(
+        app.get("/api/v1/backups/999/log", &auth).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Unknown addresses: a page inside the layout, or JSON under the API.
+    let missing = app.get("/no/such/page", &auth).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.text().contains("<nav>"), "{}", missing.text());
+    let api = app.get("/api/v1/nothing", &auth).await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert!(api.json()["error"].is_string());
+    // A filter that matches nothing says so, rather than "no backups yet".
+    let none = app
+        .get("/backups?database=app&status=failed", &auth)
+        .await
+        .text();
+    assert!(
+        none.contains("No backups match database app, status failed."),
+        "{none}"
+    );
+    let icon = app.get("/favicon.ico", &Auth::None).await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.headers[header::CONTENT_TYPE], "image/svg+xml");
     app.stop().await;
 }
