@@ -241,6 +241,30 @@ pub fn fire_result(
     }
 }
 
+/// The latest `limit` fires of one schedule, newest first, each with the status of the backup
+/// it ran (for [`fire_result`]).
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn fires(
+    catalog: &dyn crate::catalog::Catalog,
+    database: &str,
+    schedule: &str,
+    limit: u32,
+) -> crate::Result<Vec<(crate::catalog::FireRecord, Option<Status>)>> {
+    catalog
+        .fires(database, Some(schedule), limit)?
+        .into_iter()
+        .map(|f| {
+            let status = match f.backup_id {
+                Some(id) => catalog.get(id)?.map(|b| b.status),
+                None => None,
+            };
+            Ok((f, status))
+        })
+        .collect()
+}
+
 /// A span of time, short: "40 s", "12 min", "31 h", "3 days".
 pub fn span(d: Duration) -> String {
     let s = d.num_seconds().max(0);

@@ -41,15 +41,11 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
         for s in &db.schedules {
             let next = next_fire(&s.cron, tz, now)
                 .map_or_else(|| "never".to_string(), |t| render::time(&t, tz));
-            let fires = runner.catalog().fires(&db.name, Some(&s.expr), 1)?;
-            let backup = match fires.first().and_then(|f| f.backup_id) {
-                Some(id) => runner.catalog().get(id)?.map(|b| b.status),
-                None => None,
-            };
+            let fire = dbkeep::verdict::fires(runner.catalog(), &db.name, &s.expr, 1)?.pop();
             println!(
                 "  {:<20} next {next}; last: {}",
                 s.expr,
-                last(fires.first(), backup, tz)
+                last(fire.as_ref().map(|(f, _)| f), fire.as_ref().and_then(|(_, b)| *b), tz)
             );
         }
     }

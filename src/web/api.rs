@@ -236,12 +236,7 @@ pub async fn databases_get(state: State) -> Response {
         let judged = crate::verdict::all(r, now)?;
         let mut fires = Vec::new();
         for (database, schedule) in &keys {
-            let fire = r.catalog().fires(database, Some(schedule), 1)?.pop();
-            let status = match fire.as_ref().and_then(|f| f.backup_id) {
-                Some(id) => r.catalog().get(id)?.map(|b| b.status),
-                None => None,
-            };
-            fires.push(fire.map(|f| (f, status)));
+            fires.push(crate::verdict::fires(r.catalog(), database, schedule, 1)?.pop());
         }
         Ok((judged, fires))
     })

@@ -270,19 +270,7 @@ pub async fn schedules_get(state: State, Extension(identity): Extension<Identity
     // Each fire with the status of the backup it ran, so a failed backup shows as failed.
     let fires = blocking(&state, move |r| {
         keys.iter()
-            .map(|(d, s)| {
-                r.catalog()
-                    .fires(d, Some(s), 10)?
-                    .into_iter()
-                    .map(|f| {
-                        let status = match f.backup_id {
-                            Some(id) => r.catalog().get(id)?.map(|b| b.status),
-                            None => None,
-                        };
-                        Ok((f, status))
-                    })
-                    .collect::<crate::Result<Vec<_>>>()
-            })
+            .map(|(d, s)| crate::verdict::fires(r.catalog(), d, s, 10))
             .collect::<crate::Result<Vec<_>>>()
     })
     .await;
