@@ -1,12 +1,13 @@
--- The admin's "Back up now" gets its own trigger, `web`; each run keeps its log (the database
--- tool's messages and dbkeep's steps); and the kinds leave room for MySQL. SQLite cannot change
--- a CHECK constraint in place, so the table is rebuilt, keeping every row and id.
+-- Each run keeps its log (the database tool's messages and dbkeep's steps), and `kind` and
+-- `trigger` lose their CHECK lists: SQLite cannot change a CHECK in place, so every new kind
+-- (mysql) or trigger (web, import, verify) would mean rebuilding the table. dbkeep validates both
+-- when it reads a row. The table is rebuilt this once, keeping every row and id.
 CREATE TABLE backups_new (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     database      TEXT    NOT NULL,
-    kind          TEXT    NOT NULL CHECK (kind IN ('sqlite', 'postgres', 'mysql')),
+    kind          TEXT    NOT NULL,
     status        TEXT    NOT NULL CHECK (status IN ('in_progress', 'success', 'failed')),
-    trigger       TEXT    NOT NULL CHECK (trigger IN ('manual', 'scheduled', 'api', 'web')),
+    trigger       TEXT    NOT NULL,
     file_name     TEXT,
     path          TEXT,
     size_bytes    INTEGER,

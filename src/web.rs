@@ -80,7 +80,8 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
     let public_url = runner.config().web.public_url.clone();
     let secure_cookies = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
     let state = Arc::new(WebState {
-        clock: Arc::new(crate::clock::SystemClock),
+        // The service's clock: one notion of "now" for the scheduler and the pages.
+        clock: Arc::clone(service.jobs().clock()),
         jobs: Arc::clone(service.jobs()),
         status: Arc::clone(service.status()),
         runner,
@@ -156,11 +157,12 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// Only `/metrics`, without a login, for a separate private address (`metrics_listen`).
 pub fn metrics_router(service: &ServiceHandle) -> Router {
     let runner = Arc::clone(service.runner());
+    let clock = Arc::clone(service.jobs().clock());
     Router::new().route(
         "/metrics",
         get(move || {
-            let runner = Arc::clone(&runner);
-            async move { health::render_metrics(&runner).await }
+            let (runner, clock) = (Arc::clone(&runner), Arc::clone(&clock));
+            async move { health::render_metrics(&runner, clock.now()).await }
         }),
     )
 }

@@ -45,7 +45,11 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
             println!(
                 "  {:<20} next {next}; last: {}",
                 s.expr,
-                last(fire.as_ref().map(|(f, _)| f), fire.as_ref().and_then(|(_, b)| *b), tz)
+                last(
+                    fire.as_ref().map(|(f, _)| f),
+                    fire.as_ref().and_then(|(_, b)| *b),
+                    tz
+                )
             );
         }
     }

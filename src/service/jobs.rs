@@ -41,6 +41,11 @@ impl Jobs {
         })
     }
 
+    /// The clock the service reads time from.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cancel>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }

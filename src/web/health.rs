@@ -86,12 +86,11 @@ pub async fn healthz_get(state: State) -> Response {
 }
 
 pub async fn metrics_get(state: State) -> Response {
-    render_metrics(&state.runner).await
+    render_metrics(&state.runner, state.clock.now()).await
 }
 
 /// The metrics page, computed from the catalog at each scrape.
-pub async fn render_metrics(runner: &Arc<Runner>) -> Response {
-    let now = chrono::Utc::now();
+pub async fn render_metrics(runner: &Arc<Runner>, now: chrono::DateTime<chrono::Utc>) -> Response {
     let data = crate::service::blocking(runner, move |r| {
         Ok((
             latest(r)?,
