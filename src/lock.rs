@@ -30,11 +30,13 @@ pub fn exclusive(path: &Path) -> std::io::Result<File> {
 /// Opens (creating, mode 0600 whatever the umask) the lock file at `path`.
 fn open_lock_file(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    // Never through a link planted in the lock folder: it would have its target chmod'ed.
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(crate::storage::FILE_MODE)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)?;
     file.set_permissions(std::fs::Permissions::from_mode(crate::storage::FILE_MODE))?;
     Ok(file)

@@ -450,9 +450,11 @@ impl Runner {
     }
 
     fn delete(&self, record: &BackupRecord, now: DateTime<Utc>) -> std::result::Result<(), String> {
-        match self.backup_file(record) {
-            Ok(path) => storage::remove_if_exists(&path)
-                .map_err(|e| format!("cannot delete {}: {e}", path.display()))?,
+        let removed = self.owned_name(record).and_then(|name| {
+            storage::remove_backup(&self.config.backup_dir, &record.database, name)
+        });
+        match removed {
+            Ok(()) => {}
             // Already gone: the row only needs to say so.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("{e}; not deleted")),
@@ -470,6 +472,22 @@ impl Runner {
     /// `NotFound` when the row has no file or the file is missing; another error, naming the
     /// reason, when the row is not one of this configuration's backups or the file is refused.
     pub fn backup_file(&self, record: &BackupRecord) -> std::io::Result<PathBuf> {
+        let name = self.owned_name(record)?;
+        storage::backup_file(&self.config.backup_dir, &record.database, name)
+    }
+
+    /// Opens a backup row's file for reading, as [`Runner::backup_file`] finds it, without
+    /// following any link on the way ([`storage::open_backup`]).
+    ///
+    /// # Errors
+    /// As [`Runner::backup_file`].
+    pub fn open_backup(&self, record: &BackupRecord) -> std::io::Result<std::fs::File> {
+        let name = self.owned_name(record)?;
+        storage::open_backup(&self.config.backup_dir, &record.database, name)
+    }
+
+    /// The file name of one of this configuration's backup rows.
+    fn owned_name<'r>(&self, record: &'r BackupRecord) -> std::io::Result<&'r str> {
         if !self.owns(record) {
             return Err(std::io::Error::other(format!(
                 "backup #{} is not one of this configuration's backups (its database or folder is not in {}); it is left alone",
@@ -477,13 +495,9 @@ impl Runner {
                 self.config.path.display()
             )));
         }
-        let Some(name) = record.file_name.as_deref() else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "this backup has no file",
-            ));
-        };
-        storage::backup_file(&self.config.backup_dir, &record.database, name)
+        record.file_name.as_deref().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "this backup has no file")
+        })
     }
 
     /// Whether a catalog row is one of this configuration's backups: its database is
@@ -495,7 +509,7 @@ impl Runner {
         }
         match (&record.path, &record.file_name) {
             (Some(path), Some(name)) => {
-                *path == self.config.database_dir(&record.database).join(name)
+                same_place(path, &self.config.database_dir(&record.database).join(name))
             }
             (Some(_), None) => false,
             (None, _) => true,
@@ -618,6 +632,30 @@ fn write_backup(
     Ok(written)
 }
 
+/// Whether two paths name the same file: equal once `.` and `..` are resolved, or in the same
+/// folder as the file system resolves it (a configuration reached through a link or a
+/// relative `--config` records the same folder under another spelling).
+fn same_place(a: &Path, b: &Path) -> bool {
+    fn lexical(p: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        for part in p.components() {
+            match part {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    if lexical(a) == lexical(b) {
+        return true;
+    }
+    let folder = |p: &Path| p.parent().and_then(|d| std::fs::canonicalize(d).ok());
+    a.file_name() == b.file_name() && folder(a).is_some() && folder(a) == folder(b)
+}
+
 /// Runs `f`, turning a panic into an error, so that a bug fails one backup (recorded, with its
 /// lock released) rather than the process or the scheduler.
 fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -652,4 +690,26 @@ fn remove_sqlite_files(path: &Path) {
 fn remove_temp_files(path: &Path) {
     remove_sqlite_files(&temp_path(path, "part"));
     remove_sqlite_files(&temp_path(path, "snapshot"));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_same_file_under_other_spellings_is_the_same_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("backups/app");
+        std::fs::create_dir_all(&real).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("backups"), dir.path().join("link")).unwrap();
+        let file = real.join("x.db");
+        assert!(same_place(
+            &file,
+            &dir.path().join("cfg/../backups/./app/x.db")
+        ));
+        assert!(same_place(&file, &dir.path().join("link/app/x.db")));
+        assert!(!same_place(&file, &dir.path().join("backups/other/x.db")));
+        assert!(!same_place(&file, &real.join("y.db")));
+    }
 }

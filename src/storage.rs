@@ -27,6 +27,9 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 /// # Errors
 /// When a component cannot be created, or exists and is not a folder.
 pub fn create_private_parents(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Ok(()); // The current folder.
+    }
     let missing: Vec<&Path> = dir
         .ancestors()
         .take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err())
@@ -98,15 +101,69 @@ pub fn backup_file(backup_dir: &Path, database: &str, file_name: &str) -> io::Re
     Ok(file)
 }
 
-/// Opens a file for reading without following a symbolic link at its last component.
+/// The folder `backup_dir/<database>` opened as a directory, never through a link: the file
+/// operations below act inside this very folder even if its path is swapped meanwhile.
+fn open_database_dir(backup_dir: &Path, database: &str) -> io::Result<rustix::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let folder = backup_dir.join(database);
+    rustix::fs::open(
+        &folder,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => io::Error::other(format!(
+            "{} is a symbolic link or not a folder; dbkeep does not follow links in the backup folder",
+            folder.display()
+        )),
+        e => io::Error::from(e),
+    })
+}
+
+/// Opens the stored backup `file_name` of `database` for reading: inside the folder opened by
+/// [`open_database_dir`], never through a link, and only a regular file.
 ///
 /// # Errors
-/// When the file cannot be opened, or is a link.
-pub fn open_no_follow(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
+/// `NotFound` when it is missing; another error naming the path when it is refused.
+pub fn open_backup(backup_dir: &Path, database: &str, file_name: &str) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    backup_file(backup_dir, database, file_name)?;
+    let dir = open_database_dir(backup_dir, database)?;
+    let fd = rustix::fs::openat(
+        &dir,
+        file_name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let file = File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file; refusing it",
+            backup_dir.join(database).join(file_name).display()
+        )));
+    }
+    Ok(file)
+}
+
+/// Deletes the stored backup `file_name` of `database`: inside the folder opened by
+/// [`open_database_dir`], and only a regular file (a link there is refused, never followed).
+///
+/// # Errors
+/// `NotFound` when it is missing; another error naming the path when it is refused.
+pub fn remove_backup(backup_dir: &Path, database: &str, file_name: &str) -> io::Result<()> {
+    use rustix::fs::{AtFlags, FileType};
+    backup_file(backup_dir, database, file_name)?;
+    let dir = open_database_dir(backup_dir, database)?;
+    let stat = rustix::fs::statat(&dir, file_name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file; refusing it",
+            backup_dir.join(database).join(file_name).display()
+        )));
+    }
+    rustix::fs::unlinkat(&dir, file_name, AtFlags::empty())?;
+    rustix::fs::fsync(&dir)?;
+    Ok(())
 }
 
 /// Creates a new, empty file at `path`, mode 0600 whatever the umask; fails if it exists.

@@ -89,6 +89,8 @@ pub struct Verdict {
 pub struct Judge<'a> {
     /// The database's latest runs, newest first (at most [`RECENT`] are needed).
     pub recent: &'a [BackupRecord],
+    /// Its newest successful backup, however far back (it may be older than `recent`).
+    pub last_success: Option<&'a BackupRecord>,
     /// The database's configuration (its schedules).
     pub database: &'a DatabaseConfig,
     /// `stale_after` from the configuration.
@@ -102,7 +104,11 @@ pub struct Judge<'a> {
 impl Judge<'_> {
     /// The verdict.
     pub fn verdict(&self) -> Verdict {
-        let good = self.recent.iter().find(|r| r.status == Status::Success);
+        let good = self
+            .recent
+            .iter()
+            .find(|r| r.status == Status::Success)
+            .or(self.last_success);
         let last_good = good.map(|g| g.finished_at.unwrap_or(g.started_at));
         let done: Vec<&BackupRecord> = self
             .recent
@@ -221,8 +227,8 @@ pub fn fire_result(
 ) -> (&'static str, &'static str) {
     use crate::catalog::Outcome;
     match (fire.outcome, backup) {
-        (Outcome::Ran, Some(Status::Success)) => ("success", "green"),
-        (Outcome::Ran, Some(Status::Failed)) => ("failed", "red"),
+        (Outcome::Ran | Outcome::Running, Some(Status::Success)) => ("success", "green"),
+        (Outcome::Ran | Outcome::Running, Some(Status::Failed)) => ("failed", "red"),
         (Outcome::Ran | Outcome::Running, Some(Status::InProgress)) | (Outcome::Running, _) => {
             ("running", "orange")
         }
@@ -290,36 +296,84 @@ fn first_line(text: &str) -> String {
     out
 }
 
-/// The verdict on every configured database with its latest runs, in configuration order.
+/// One database's verdict with what it was judged from.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Its latest runs (this configuration's own), newest first.
+    pub recent: Vec<BackupRecord>,
+    /// Its newest successful backup, however far back.
+    pub last_success: Option<BackupRecord>,
+}
+
+/// The verdict on every configured database, in configuration order. Only this
+/// configuration's own rows count ([`crate::Runner::owns`]): another configuration sharing the
+/// catalog cannot make a database look protected.
 ///
 /// # Errors
 /// When the catalog cannot be read.
-pub fn all(
-    runner: &crate::Runner,
-    now: DateTime<Utc>,
-) -> crate::Result<Vec<(Verdict, Vec<BackupRecord>)>> {
+pub fn all(runner: &crate::Runner, now: DateTime<Utc>) -> crate::Result<Vec<Judged>> {
     let config = runner.config();
     let stale_after = Duration::from_std(config.web.stale_after).unwrap_or(Duration::hours(26));
     config
         .databases
         .iter()
         .map(|db| {
-            let recent = runner.catalog().list(&ListFilter {
-                database: Some(db.name.clone()),
-                limit: Some(RECENT),
-                ..ListFilter::default()
-            })?;
+            let recent: Vec<BackupRecord> = runner
+                .catalog()
+                .list(&ListFilter {
+                    database: Some(db.name.clone()),
+                    limit: Some(RECENT),
+                    ..ListFilter::default()
+                })?
+                .into_iter()
+                .filter(|r| runner.owns(r))
+                .collect();
+            let last_success = match recent.iter().find(|r| r.status == Status::Success) {
+                Some(r) => Some(r.clone()),
+                None => last_success(runner, &db.name)?,
+            };
             let verdict = Judge {
                 recent: &recent,
+                last_success: last_success.as_ref(),
                 database: db,
                 stale_after,
                 tz: config.service.timezone,
                 now,
             }
             .verdict();
-            Ok((verdict, recent))
+            Ok(Judged {
+                verdict,
+                recent,
+                last_success,
+            })
         })
         .collect()
+}
+
+/// The newest successful backup of `database` that is this configuration's own.
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn last_success(runner: &crate::Runner, database: &str) -> crate::Result<Option<BackupRecord>> {
+    let mut before = None;
+    // Pages of successes, newest first, until one is ours (most often the first).
+    loop {
+        let page = runner.catalog().list(&ListFilter {
+            database: Some(database.to_string()),
+            status: Some(Status::Success),
+            before,
+            limit: Some(RECENT),
+        })?;
+        if let Some(ours) = page.iter().find(|r| runner.owns(r)) {
+            return Ok(Some(ours.clone()));
+        }
+        match page.last() {
+            Some(last) if page.len() == RECENT as usize => before = Some(last.id),
+            _ => return Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,9 +19,12 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0001_backups.sql")),
     M::up(include_str!("../../migrations/0002_fires.sql")),
     M::up(include_str!("../../migrations/0003_accounts.sql")),
+    // Rebuilds `backups`, which `fires` references: foreign keys are off while migrating, so
+    // this migration checks them itself before it commits.
     M::up(include_str!(
-        "../../migrations/0004_web_trigger_and_run_log.sql"
-    )),
+        "../../migrations/0004_run_log_and_open_lists.sql"
+    ))
+    .foreign_key_check(),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).

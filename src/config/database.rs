@@ -307,12 +307,38 @@ fn parse_url(url: &Spanned<String>, src: &Source<'_>, base: &Path) -> Result<Tar
     if parsed.path().trim_start_matches('/').is_empty() {
         return Err(src.error(url.span(), format!("`url` names no database; {expected}")));
     }
-    // A `password=` parameter wins over the user-info part, as in libpq.
-    let in_query = parsed
-        .query_pairs()
-        .filter(|(k, _)| k == "password")
-        .map(|(_, v)| Secret(v.into_owned()))
-        .last();
+    // Parameters are kept exactly as written (libpq reads `%XX`, not `+`, so nothing is
+    // re-encoded), except `password`, which leaves the URL for the environment; it wins over the
+    // user-info part, as in libpq.
+    let mut in_query = None;
+    let mut kept = Vec::new();
+    for pair in parsed
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+        match key.as_ref() {
+            "password" => {
+                in_query = Some(Secret(
+                    percent_encoding::percent_decode_str(value)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                ));
+            }
+            // The client key's passphrase has no environment variable in libpq: in the URL it
+            // would reach pg_dump's command line.
+            "sslpassword" => {
+                return Err(src.error(
+                    url.span(),
+                    "`url` has an `sslpassword` parameter, which would reach pg_dump's command line; remove it and give pg_dump a client key without a passphrase (mode 0600), or a PGSERVICEFILE",
+                ));
+            }
+            _ => kept.push(pair),
+        }
+    }
     let password = in_query.or_else(|| {
         parsed.password().map(|p| {
             Secret(
@@ -325,17 +351,7 @@ fn parse_url(url: &Spanned<String>, src: &Source<'_>, base: &Path) -> Result<Tar
     let mut clean = parsed.clone();
     // Removing a password from a postgres URL cannot fail: it has a host.
     let _ = clean.set_password(None);
-    // Every other parameter stays, in order; the password goes (it travels by environment).
-    let kept: Vec<(String, String)> = parsed
-        .query_pairs()
-        .filter(|(k, _)| k != "password")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    if kept.is_empty() {
-        clean.set_query(None);
-    } else {
-        clean.query_pairs_mut().clear().extend_pairs(kept);
-    }
+    clean.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
     Ok(Target::Postgres(PgTarget {
         url: clean,
         password,

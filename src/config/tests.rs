@@ -65,6 +65,22 @@ fn a_password_parameter_leaves_the_url_too() {
     };
     assert_eq!(pg.url.as_str(), "postgres://app@db/app");
     assert_eq!(pg.password.as_ref().unwrap().expose(), "only");
+    // Other parameters pass through as written: libpq reads `%20`, and a `+` is a plus.
+    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app@db/app?application_name=my%20app&options=-c%20search_path%3Dx&password=a+b%2Bc\"\n").unwrap();
+    let Target::Postgres(pg) = &c.databases[0].target else {
+        panic!("not postgres")
+    };
+    assert_eq!(
+        pg.url.as_str(),
+        "postgres://app@db/app?application_name=my%20app&options=-c%20search_path%3Dx"
+    );
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "a+b+c");
+    let err = parse(
+        "[[databases]]\nname = \"pg\"\nurl = \"postgres://app@db/app?sslpassword=hunter2\"\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("sslpassword"), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
     let shown = format!("{c:?} {}", c.databases[0].target.display());
     assert!(!shown.contains("only"), "password leaked: {shown}");
 }

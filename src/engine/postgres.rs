@@ -17,8 +17,8 @@ use crate::config::PgTarget;
 use crate::runlog::RunLog;
 use crate::{Error, Result};
 
-/// How much of `pg_dump`'s stderr is kept for the error message.
-const STDERR_LIMIT: usize = 16 * 1024;
+/// How much of `pg_dump`'s stderr is kept for the error message and the run's log.
+const STDERR_LIMIT: usize = crate::runlog::MAX_BYTES;
 
 /// Backs up one PostgreSQL database with `pg_dump`.
 pub struct PostgresEngine {
@@ -65,6 +65,7 @@ impl PostgresEngine {
 fn collect_stderr(mut stderr: impl Read + Send + 'static) -> JoinHandle<String> {
     std::thread::spawn(move || {
         let mut kept = Vec::new();
+        let mut dropped = 0usize;
         let mut buf = [0u8; 4096];
         while let Ok(n) = stderr.read(&mut buf) {
             if n == 0 {
@@ -72,8 +73,16 @@ fn collect_stderr(mut stderr: impl Read + Send + 'static) -> JoinHandle<String> 
             }
             let room = STDERR_LIMIT.saturating_sub(kept.len());
             kept.extend_from_slice(&buf[..n.min(room)]);
+            dropped += n.saturating_sub(room);
         }
-        String::from_utf8_lossy(&kept).trim().to_string()
+        let mut text = String::from_utf8_lossy(&kept).trim().to_string();
+        if dropped > 0 {
+            text.push_str(&format!(
+                "\n… {dropped} more byte(s) not kept (at most {} KiB are)",
+                STDERR_LIMIT / 1024
+            ));
+        }
+        text
     })
 }
 

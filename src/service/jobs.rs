@@ -143,19 +143,36 @@ impl Jobs {
             cancel,
             ..BackupOptions::default()
         };
-        let result = match self.begin(&fire.database, opts).await {
-            Ok(started) => {
-                let id = started.id;
-                self.complete(started).await.map(|()| id)
+        let started = match self.begin(&fire.database, opts).await {
+            Ok(started) => started,
+            Err(e) => {
+                self.release(&fire.database);
+                return match e {
+                    Error::AlreadyRunning(_) => skipped(e.to_string()),
+                    e => skipped(format!("could not start: {e}")),
+                };
             }
-            Err(e) => Err(e),
         };
-        self.release(&fire.database);
-        match result {
-            Ok(id) => (Outcome::Ran, Some(started_at), Some(id), None),
-            Err(e @ Error::AlreadyRunning(_)) => skipped(e.to_string()),
-            Err(e) => skipped(format!("could not start: {e}")),
+        let id = started.id;
+        // Linked to its backup at once: should this process die, the fire shows that backup's
+        // fate (recorded "interrupted" by the next dbkeep), not "running" for ever.
+        let fire_id = fire.fire_id;
+        let linked = super::blocking(&self.runner, move |r| {
+            r.catalog()
+                .finish_fire(fire_id, Outcome::Running, Some(started_at), Some(id), None)
+        })
+        .await;
+        if let Err(e) = linked {
+            warn!(database = %fire.database, error = %e, "could not link the fire to its backup");
         }
+        let completed = self.complete(started).await;
+        self.release(&fire.database);
+        // It ran: whatever happened after the start, the fire names its backup, whose row
+        // says how it ended.
+        let detail = completed
+            .err()
+            .map(|e| format!("the backup could not be recorded to its end: {e}"));
+        (Outcome::Ran, Some(started_at), Some(id), detail)
     }
 
     /// Records a backup of `database` as `in_progress` under its lock ([`Runner::begin`]).

@@ -44,6 +44,7 @@ fn judge(rows: &[BackupRecord], schedules: &str) -> Verdict {
     let config = config(schedules);
     Judge {
         recent: rows,
+        last_success: None,
         database: &config.databases[0],
         stale_after: Duration::hours(26),
         tz: chrono_tz::UTC,
@@ -120,4 +121,32 @@ fn states_sort_by_urgency_and_spans_read_well() {
     assert_eq!(span(Duration::minutes(12)), "12 min");
     assert_eq!(span(Duration::hours(31)), "31 h");
     assert_eq!(span(Duration::days(3)), "3 days");
+}
+
+#[test]
+fn a_success_older_than_the_recent_runs_still_counts() {
+    let config = config(DAILY);
+    let old = run(1, Status::Success, 100);
+    let failures: Vec<BackupRecord> = (2..32).rev().map(|id| run(id, Status::Failed, 1)).collect();
+    let v = Judge {
+        recent: &failures,
+        last_success: Some(&old),
+        database: &config.databases[0],
+        stale_after: Duration::hours(26),
+        tz: chrono_tz::UTC,
+        now: now(),
+    }
+    .verdict();
+    assert_eq!(v.state, State::Failing);
+    assert!(
+        v.reason.starts_with("failing at least 30× since"),
+        "{}",
+        v.reason
+    );
+    assert!(
+        !v.reason.contains("no backup has succeeded"),
+        "{}",
+        v.reason
+    );
+    assert_eq!(v.last_good, Some(now() - Duration::hours(100)));
 }

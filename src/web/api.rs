@@ -250,7 +250,12 @@ pub async fn databases_get(state: State) -> Response {
         .databases
         .iter()
         .zip(judged)
-        .map(|(db, (verdict, recent))| {
+        .map(|(db, judged)| {
+            let crate::verdict::Judged {
+                verdict,
+                recent,
+                last_success,
+            } = judged;
             let schedules = upcoming
                 .iter()
                 .zip(&fires)
@@ -281,7 +286,7 @@ pub async fn databases_get(state: State) -> Response {
                 running: recent
                     .first()
                     .is_some_and(|r| r.status == Status::InProgress),
-                last_success: recent.into_iter().find(|r| r.status == Status::Success),
+                last_success,
             }
         })
         .collect();

@@ -430,6 +430,10 @@ fn local_path(base: &str, next: &str) -> Option<String> {
         return None;
     }
     let path = url.path();
+    // Dot segments can leave `//` at the front after parsing (`/.//evil`): a link to another host.
+    if path.starts_with("//") || path.starts_with("/\\") {
+        return None;
+    }
     let inside = base.is_empty() || path == base || path.starts_with(&format!("{base}/"));
     inside.then(|| match url.query() {
         Some(q) => format!("{path}?{q}"),
@@ -489,6 +493,10 @@ mod tests {
             ("", "//evil.example/", "/"),
             ("", "/\\evil.example/", "/"),
             ("", "https://evil.example/", "/"),
+            ("", "/.//evil.example/phish", "/"),
+            ("", "/..//evil.example/", "/"),
+            ("", "/%2e//evil.example/", "/"),
+            ("", "/a/..//evil.example/", "/"),
             ("", "evil", "/"),
             ("", "", "/"),
             ("", "/a b", "/a%20b"),

@@ -55,12 +55,7 @@ pub async fn download_get(
     };
     // Found by name in the database's configured folder, never through a link, and opened
     // without following one: a catalog row cannot point the server at any other file.
-    let opened = blocking(&state, move |runner| {
-        Ok(runner
-            .backup_file(&record)
-            .and_then(|path| crate::storage::open_no_follow(&path)))
-    })
-    .await;
+    let opened = blocking(&state, move |runner| Ok(runner.open_backup(&record))).await;
     let file = match opened {
         Ok(Ok(f)) => tokio::fs::File::from_std(f),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -12,26 +12,28 @@ use super::{State, blocking};
 use crate::Runner;
 use crate::catalog::{BackupRecord, ListFilter, Status};
 
-/// Each configured database with its newest successful backup and whether one is running.
+/// Each configured database with its newest successful backup (this configuration's own) and
+/// whether one is running.
 pub(super) fn latest(runner: &Runner) -> crate::Result<Vec<(String, Option<BackupRecord>, bool)>> {
     runner
         .config()
         .databases
         .iter()
         .map(|d| {
-            let last = |status| {
-                let filter = ListFilter {
+            let running = runner
+                .catalog()
+                .list(&ListFilter {
                     database: Some(d.name.clone()),
-                    status: Some(status),
+                    status: Some(Status::InProgress),
                     limit: Some(1),
                     ..ListFilter::default()
-                };
-                runner.catalog().list(&filter).map(|mut v| v.pop())
-            };
+                })?
+                .first()
+                .is_some_and(|r| runner.owns(r));
             Ok((
                 d.name.clone(),
-                last(Status::Success)?,
-                last(Status::InProgress)?.is_some(),
+                crate::verdict::last_success(runner, &d.name)?,
+                running,
             ))
         })
         .collect()
@@ -145,7 +147,8 @@ pub async fn render_metrics(runner: &Arc<Runner>, now: chrono::DateTime<chrono::
         latest
             .iter()
             .zip(&judged)
-            .flat_map(|((db, _, _), (verdict, _))| {
+            .flat_map(|((db, _, _), judged)| {
+                let verdict = &judged.verdict;
                 crate::verdict::State::ALL.iter().map(move |s| {
                     (
                         format!("{},status=\"{s}\"", label(db)),

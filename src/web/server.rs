@@ -17,6 +17,10 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
+/// The most a connection's read buffer holds, and so the largest request head: with at most
+/// `max_connections` connections, heads cannot hold more than a few MiB in all.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
 /// Limits on the connections one listener serves.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
@@ -81,6 +85,8 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
+            // A request head may have this much (cookies included); more is refused.
+            .max_buf_size(MAX_HEAD_BYTES)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

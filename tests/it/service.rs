@@ -337,3 +337,51 @@ fn two_serve_processes_on_one_catalog_run_every_fire_exactly_once() {
     ran_sorted.sort();
     assert_eq!(ran_sorted, sorted);
 }
+
+#[test]
+fn a_fire_whose_process_was_killed_shows_its_backup_failed_not_running() {
+    let sandbox = Sandbox::new();
+    // A pg_dump stand-in that writes a little and hangs, noting its pid.
+    let pid_file = sandbox.path().join("dump.pid");
+    let hang = script(
+        &sandbox.path().join("pg_dump"),
+        &format!(
+            "echo $$ > '{}'\necho '-- started'\nexec sleep 300",
+            pid_file.display()
+        ),
+    );
+    // One fire, three seconds from now, so that it is the schedule's last one.
+    let at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let cron = at.format("%-S %-M %-H %-d %-m *").to_string();
+    sandbox.write_config(&format!(
+        "timezone = \"UTC\"\nlisten = \"127.0.0.1:0\"\npg_dump_path = \"{hang}\"\n\
+         [[databases]]\nname = \"pg\"\nurl = \"postgres://nobody@127.0.0.1:1/none\"\nschedules = [\"{cron}\"]\n"
+    ));
+    let mut serve = Serve::start(&sandbox, "serve");
+    wait_for(
+        Duration::from_secs(20),
+        "the fire linked to its backup",
+        || {
+            fires(&sandbox)
+                .iter()
+                .any(|f| f.2 == "running" && f.3.is_some())
+        },
+    );
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    if let Ok(pid) = fs::read_to_string(&pid_file) {
+        let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+    }
+    // The next command marks the dead run's backup failed; the fire then says so.
+    let schedule = sandbox.run(&["schedule"]);
+    schedule.assert_success();
+    let row = &sandbox.rows_for("pg")[0];
+    let error = assert_failed_row(row, "pg");
+    assert!(error.starts_with("interrupted"), "{error}");
+    assert!(
+        schedule
+            .stdout
+            .contains(&format!("last: failed (backup #{})", row["id"])),
+        "{schedule:?}"
+    );
+}
