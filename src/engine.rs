@@ -1,5 +1,6 @@
 //! Database engines: each kind of database knows how to produce a consistent copy of itself.
 
+pub mod child;
 mod postgres;
 mod sqlite;
 
