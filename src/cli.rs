@@ -6,6 +6,7 @@ mod init;
 mod list;
 mod prune;
 mod render;
+mod restore;
 mod schedule;
 mod serve;
 mod user;
@@ -47,6 +48,8 @@ enum Command {
     List(list::Args),
     /// Delete backups that the retention policy lets go
     Prune(prune::Args),
+    /// Restore a backup into a SQLite file or a PostgreSQL database (its SHA-256 checked first)
+    Restore(restore::Args),
     /// Run scheduled backups and the web admin until stopped (SIGINT/SIGTERM: graceful)
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
@@ -114,6 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::run(&config_path, args),
         Command::List(args) => list::run(&config_path, args),
         Command::Prune(args) => prune::run(&config_path, args),
+        Command::Restore(args) => restore::run(&config_path, args),
         Command::Serve(args) => serve::run(&config_path, args),
         Command::Schedule(args) => schedule::run(&config_path, args),
         Command::User(args) => user::run_user(&config_path, args),

@@ -4,7 +4,7 @@ pub mod child;
 mod postgres;
 mod sqlite;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::Result;
@@ -54,6 +54,21 @@ pub trait Engine: Send + Sync {
         false
     }
 
+    /// Loads `source`, a backup's uncompressed stream, into this engine's database. An existing
+    /// database with content is refused unless `opts.force`; a failed load leaves the target as
+    /// it was.
+    ///
+    /// # Errors
+    /// [`crate::Error::Refused`] when the target has content and `opts.force` is not set;
+    /// [`crate::Error::Engine`] with the tool's own message when the load fails.
+    fn restore(
+        &self,
+        source: &mut dyn Read,
+        opts: &RestoreOptions,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<()>;
+
     /// Checks a copy made by [`Engine::copy_to_file`] before it counts as a success. Runs
     /// while the caller hashes and syncs the same file.
     ///
@@ -64,9 +79,18 @@ pub trait Engine: Send + Sync {
     }
 }
 
-/// The engine for a configured database.
-pub fn for_database(config: &Config, db: &DatabaseConfig) -> Box<dyn Engine> {
-    match &db.target {
+/// How a restore may treat its target.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    /// Replace a target that has content.
+    pub force: bool,
+    /// Create the target database first (PostgreSQL).
+    pub create: bool,
+}
+
+/// The engine for a target (a configured database's, or any other, such as a restore's).
+pub fn for_target(config: &Config, target: &Target) -> Box<dyn Engine> {
+    match target {
         Target::Sqlite { path } => Box::new(SqliteEngine::new(path.clone())),
         Target::Postgres(pg) => Box::new(PostgresEngine::new(
             pg.clone(),
@@ -76,4 +100,9 @@ pub fn for_database(config: &Config, db: &DatabaseConfig) -> Box<dyn Engine> {
                 .unwrap_or_else(|| PathBuf::from("pg_dump")),
         )),
     }
+}
+
+/// The engine for a configured database.
+pub fn for_database(config: &Config, db: &DatabaseConfig) -> Box<dyn Engine> {
+    for_target(config, &db.target)
 }

@@ -51,6 +51,11 @@ pub enum Error {
     #[error("{0}")]
     Cancelled(String),
 
+    /// dbkeep would overwrite or destroy something it was not told to (a restore onto a target
+    /// with content, a backup whose checksum no longer matches).
+    #[error("{0}")]
+    Refused(String),
+
     /// A backup of this database is running already (in this process or another).
     #[error("a backup of {0} is already running; wait for it to finish")]
     AlreadyRunning(String),
@@ -68,7 +73,10 @@ impl Error {
 
     /// True when the error is the user's input (configuration, names), not a failed run.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Config(_) | Error::UnknownDatabase { .. })
+        matches!(
+            self,
+            Error::Config(_) | Error::UnknownDatabase { .. } | Error::Refused(_)
+        )
     }
 }
 

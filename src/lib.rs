@@ -23,6 +23,7 @@ pub mod engine;
 mod error;
 pub mod lock;
 pub mod pipeline;
+pub mod restore;
 pub mod retention;
 pub mod runlog;
 pub mod runner;

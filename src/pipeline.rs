@@ -200,6 +200,31 @@ pub fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<u64> {
     }
 }
 
+/// The read side of the pipeline: the uncompressed stream of a stored backup file.
+///
+/// # Errors
+/// When the decompressor cannot be set up.
+pub fn open_reader(file: File, compression: Compression) -> io::Result<Box<dyn Read + Send>> {
+    let buffered = io::BufReader::with_capacity(CHUNK, file);
+    Ok(match compression {
+        // Several gzip members in one file read as one stream, as `gunzip` reads them.
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
+        Compression::None => Box::new(buffered),
+    })
+}
+
+/// The size and SHA-256 of what `reader` yields, read in chunks.
+///
+/// # Errors
+/// When reading fails.
+pub fn hash_reader(reader: &mut dyn Read) -> io::Result<(u64, String)> {
+    let mut sink = HashingWriter::new(io::sink());
+    copy(reader, &mut sink)?;
+    let (_, size, sha256) = sink.finish();
+    Ok((size, sha256))
+}
+
 /// The size and SHA-256 of a file, read in chunks.
 ///
 /// # Errors

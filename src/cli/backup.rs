@@ -31,10 +31,10 @@ pub struct Args {
 }
 
 /// A progress line on stderr while a backup runs; drawn only when stderr is a terminal.
-struct Bar(ProgressBar);
+pub(super) struct Bar(ProgressBar);
 
 impl Bar {
-    fn new(database: &str) -> Self {
+    pub(super) fn new(database: &str) -> Self {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
             "{spinner} {prefix}: {bytes} read ({bytes_per_sec}, {elapsed})",
@@ -122,7 +122,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
 /// SIGINT and SIGTERM during `dbkeep backup`: the first cancels the running backup (its tool is
 /// killed, its temporary file removed, its row recorded failed) so the command can exit with
 /// 128 + the signal's number; a second one exits at once.
-struct Interrupt {
+pub(super) struct Interrupt {
     code: Arc<OnceLock<u8>>,
     /// The running backup's flag.
     current: Arc<Mutex<Cancel>>,
@@ -130,7 +130,7 @@ struct Interrupt {
 
 impl Interrupt {
     /// Listens for the signals on a thread of its own until the process exits.
-    fn watch() -> anyhow::Result<Interrupt> {
+    pub(super) fn watch() -> anyhow::Result<Interrupt> {
         let code = Arc::new(OnceLock::new());
         let current = Arc::new(Mutex::new(Cancel::new()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -160,7 +160,7 @@ impl Interrupt {
                         _ = term.recv() => ("SIGTERM", 143),
                     };
                     let _ = seen.set(code);
-                    eprintln!("{name}: stopping the running backup (again to exit at once)");
+                    eprintln!("{name}: stopping (again to exit at once)");
                     let cancel = running.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     cancel.cancel(format!("cancelled: interrupted by {name}"));
                     tokio::select! {
@@ -178,7 +178,7 @@ impl Interrupt {
     }
 
     /// A new flag for the next backup, raised by the first signal.
-    fn arm(&self) -> Cancel {
+    pub(super) fn arm(&self) -> Cancel {
         let cancel = Cancel::new();
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = cancel.clone();
         // A signal that came while the previous flag was current.
@@ -190,7 +190,7 @@ impl Interrupt {
     }
 
     /// 130 after SIGINT, 143 after SIGTERM.
-    fn code(&self) -> Option<u8> {
+    pub(super) fn code(&self) -> Option<u8> {
         self.code.get().copied()
     }
 }

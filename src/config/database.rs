@@ -274,87 +274,87 @@ impl RawDatabase {
 }
 
 fn parse_url(url: &Spanned<String>, src: &Source<'_>, base: &Path) -> Result<Target, ConfigError> {
-    let text = url.get_ref();
-    let expected = "expected `sqlite:PATH` or `postgres://user@host:port/dbname`";
-    if let Some(path) = text.strip_prefix("sqlite:") {
-        let path = path.strip_prefix("//").unwrap_or(path);
-        if path.is_empty() {
-            return Err(src.error(
-                url.span(),
-                format!("`url` has no file path after `sqlite:`; {expected}"),
-            ));
+    Target::parse(url.get_ref(), base).map_err(|message| src.error(url.span(), message))
+}
+
+impl Target {
+    /// A target from a URL as the configuration writes it (`sqlite:PATH`, `postgres://…`);
+    /// relative SQLite paths resolve against `base`. A password in it (user part or
+    /// `password=`) is taken out into the target.
+    ///
+    /// # Errors
+    /// What is wrong with the URL, in words (never echoing it: it may hold a password).
+    pub fn parse(text: &str, base: &Path) -> Result<Target, String> {
+        let expected = "expected `sqlite:PATH` or `postgres://user@host:port/dbname`";
+        if let Some(path) = text.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(format!(
+                    "`url` has no file path after `sqlite:`; {expected}"
+                ));
+            }
+            return Ok(Target::Sqlite {
+                path: base.join(path),
+            });
         }
-        return Ok(Target::Sqlite {
-            path: base.join(path),
-        });
-    }
-    // Never echo the URL itself: it may hold a password.
-    let parsed = Url::parse(text).map_err(|e| {
-        src.error(
-            url.span(),
-            format!("`url` is not a valid URL ({e}); {expected}"),
-        )
-    })?;
-    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-        return Err(src.error(
-            url.span(),
-            format!(
+        // Never echo the URL itself: it may hold a password.
+        let parsed =
+            Url::parse(text).map_err(|e| format!("`url` is not a valid URL ({e}); {expected}"))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(format!(
                 "`url` scheme `{}:` is not supported; {expected}",
                 parsed.scheme()
-            ),
-        ));
-    }
-    if parsed.path().trim_start_matches('/').is_empty() {
-        return Err(src.error(url.span(), format!("`url` names no database; {expected}")));
-    }
-    // Parameters are kept exactly as written (libpq reads `%XX`, not `+`, so nothing is
-    // re-encoded), except `password`, which leaves the URL for the environment; it wins over the
-    // user-info part, as in libpq.
-    let mut in_query = None;
-    let mut kept = Vec::new();
-    for pair in parsed
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
-        match key.as_ref() {
-            "password" => {
-                in_query = Some(Secret(
-                    percent_encoding::percent_decode_str(value)
+            ));
+        }
+        if parsed.path().trim_start_matches('/').is_empty() {
+            return Err(format!("`url` names no database; {expected}"));
+        }
+        // Parameters are kept exactly as written (libpq reads `%XX`, not `+`, so nothing is
+        // re-encoded), except `password`, which leaves the URL for the environment; it wins over the
+        // user-info part, as in libpq.
+        let mut in_query = None;
+        let mut kept = Vec::new();
+        for pair in parsed
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+            match key.as_ref() {
+                "password" => {
+                    in_query = Some(Secret(
+                        percent_encoding::percent_decode_str(value)
+                            .decode_utf8_lossy()
+                            .into_owned(),
+                    ));
+                }
+                // The client key's passphrase has no environment variable in libpq: in the URL it
+                // would reach pg_dump's command line.
+                "sslpassword" => {
+                    return Err("`url` has an `sslpassword` parameter, which would reach pg_dump's command line; remove it and give pg_dump a client key without a passphrase (mode 0600), or a PGSERVICEFILE".into());
+                }
+                _ => kept.push(pair),
+            }
+        }
+        let password = in_query.or_else(|| {
+            parsed.password().map(|p| {
+                Secret(
+                    percent_encoding::percent_decode_str(p)
                         .decode_utf8_lossy()
                         .into_owned(),
-                ));
-            }
-            // The client key's passphrase has no environment variable in libpq: in the URL it
-            // would reach pg_dump's command line.
-            "sslpassword" => {
-                return Err(src.error(
-                    url.span(),
-                    "`url` has an `sslpassword` parameter, which would reach pg_dump's command line; remove it and give pg_dump a client key without a passphrase (mode 0600), or a PGSERVICEFILE",
-                ));
-            }
-            _ => kept.push(pair),
-        }
+                )
+            })
+        });
+        let mut clean = parsed.clone();
+        // Removing a password from a postgres URL cannot fail: it has a host.
+        let _ = clean.set_password(None);
+        clean.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
+        Ok(Target::Postgres(PgTarget {
+            url: clean,
+            password,
+            password_env: None,
+        }))
     }
-    let password = in_query.or_else(|| {
-        parsed.password().map(|p| {
-            Secret(
-                percent_encoding::percent_decode_str(p)
-                    .decode_utf8_lossy()
-                    .into_owned(),
-            )
-        })
-    });
-    let mut clean = parsed.clone();
-    // Removing a password from a postgres URL cannot fail: it has a host.
-    let _ = clean.set_password(None);
-    clean.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
-    Ok(Target::Postgres(PgTarget {
-        url: clean,
-        password,
-        password_env: None,
-    }))
 }

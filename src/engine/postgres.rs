@@ -25,7 +25,67 @@ impl PostgresEngine {
     pub fn new(target: PgTarget, pg_dump: PathBuf) -> Self {
         PostgresEngine { target, pg_dump }
     }
+
+    /// `psql`: beside `pg_dump` when that is a path holding one, else from `PATH`.
+    fn psql(&self) -> PathBuf {
+        match self.pg_dump.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && dir.join("psql").exists() => {
+                dir.join("psql")
+            }
+            _ => PathBuf::from("psql"),
+        }
+    }
+
+    /// Runs one SQL statement with `psql` on `url` and returns what it printed (tuples only).
+    fn query(&self, url: &url::Url, sql: &str, cancel: &Cancel) -> Result<String> {
+        let password = self.target.resolve_password().map_err(Error::Engine)?;
+        let args = [
+            "-X".to_string(),
+            "-tA".to_string(),
+            "-v".to_string(),
+            "ON_ERROR_STOP=1".to_string(),
+            "--no-password".to_string(),
+            format!("--dbname={url}"),
+            "-c".to_string(),
+            sql.to_string(),
+        ];
+        let tool = Tool::spawn(
+            &self.psql(),
+            &args,
+            password.map(|p| ("PGPASSWORD", p)),
+            false,
+            cancel,
+            PSQL_HINT,
+        )?;
+        let mut out = String::new();
+        if let Some(mut stdout) = tool.stdout() {
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        }
+        tool.finish(cancel, &RunLog::new())?;
+        Ok(out.trim().to_string())
+    }
 }
+
+const PSQL_HINT: &str =
+    "install the PostgreSQL client tools and put psql on PATH (or beside pg_dump_path)";
+
+/// `'text'` as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Drops every schema but PostgreSQL's own and makes an empty `public`: run before the load in
+/// the same transaction, so a failed load leaves the old contents in place.
+const REPLACE_CONTENTS: &str = "SET client_min_messages = warning;
+DO $dbkeep$ DECLARE s text; BEGIN
+  FOR s IN SELECT nspname FROM pg_namespace
+           WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', s);
+  END LOOP;
+END $dbkeep$;
+CREATE SCHEMA public;
+RESET client_min_messages;
+";
 
 impl Engine for PostgresEngine {
     fn kind(&self) -> Kind {
@@ -72,5 +132,119 @@ impl Engine for PostgresEngine {
             (Some(message), _) => Err(Error::Engine(message)),
             (None, finished) => finished,
         }
+    }
+
+    fn restore(
+        &self,
+        source: &mut dyn std::io::Read,
+        opts: &super::RestoreOptions,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<()> {
+        let url = &self.target.url;
+        let name = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
+            .decode_utf8_lossy()
+            .into_owned();
+        if opts.create {
+            let mut admin = url.clone();
+            admin.set_path("/postgres");
+            let exists = self.query(
+                &admin,
+                &format!(
+                    "SELECT 1 FROM pg_database WHERE datname = {}",
+                    literal(&name)
+                ),
+                cancel,
+            )?;
+            if exists != "1" {
+                self.query(
+                    &admin,
+                    &format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")),
+                    cancel,
+                )?;
+                log.step(format_args!("created database {name}"));
+            }
+        }
+        let objects: u64 = self
+            .query(
+                url,
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
+                 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
+                cancel,
+            )?
+            .parse()
+            .unwrap_or(0);
+        if objects > 0 && !opts.force {
+            return Err(Error::Refused(format!(
+                "database {name} has {objects} table(s), view(s) or sequence(s); pass --force to replace its contents (in the same transaction as the load), or restore into a new database with --create"
+            )));
+        }
+        let password = self.target.resolve_password().map_err(Error::Engine)?;
+        let args = [
+            "-X".to_string(),
+            "-q".to_string(),
+            "-v".to_string(),
+            "ON_ERROR_STOP=1".to_string(),
+            "--single-transaction".to_string(),
+            "--no-password".to_string(),
+            format!("--dbname={url}"),
+        ];
+        let tool = Tool::spawn(
+            &self.psql(),
+            &args,
+            password.map(|p| ("PGPASSWORD", p)),
+            true,
+            cancel,
+            PSQL_HINT,
+        )?;
+        // psql prints the results of the dump's few SELECTs: drain them so it never blocks.
+        let drain = tool.stdout().map(|mut stdout| {
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()))
+        });
+        let fed = match tool.stdin() {
+            Some(mut stdin) => {
+                let fed = (|| -> std::io::Result<u64> {
+                    if objects > 0 {
+                        stdin.write_all(REPLACE_CONTENTS.as_bytes())?;
+                    }
+                    let n = crate::pipeline::copy(source, &mut stdin)?;
+                    stdin.flush()?;
+                    Ok(n)
+                })();
+                // psql commits when its input ends cleanly: after a failed read it must be
+                // killed before the pipe closes, so that nothing of a partial load is kept.
+                if fed.is_err() {
+                    tool.kill();
+                }
+                drop(stdin);
+                fed
+            }
+            None => Ok(0),
+        };
+        let finished = tool.finish(cancel, log);
+        if let Some(drain) = drain {
+            let _ = drain.join();
+        }
+        let bytes = match (fed, finished) {
+            (_, Err(e @ Error::Cancelled(_))) => return Err(e),
+            // psql stopped first (an error in the SQL): its own message says why.
+            (_, Err(e)) if !matches!(e, Error::Engine(ref m) if m.contains("exited with a signal")) =>
+            {
+                return Err(e);
+            }
+            (Err(read), _) => {
+                return Err(Error::Engine(format!(
+                    "reading the backup failed: {read}; psql was stopped and nothing was committed"
+                )));
+            }
+            (Ok(_), Err(e)) => return Err(e),
+            (Ok(bytes), Ok(())) => bytes,
+        };
+        log.step(format_args!(
+            "loaded {} into {name} in one transaction",
+            indicatif::HumanBytes(bytes)
+        ));
+        Ok(())
     }
 }

@@ -102,6 +102,63 @@ impl Engine for SqliteEngine {
         Some(self.backup_into(dest))
     }
 
+    fn restore(
+        &self,
+        source: &mut dyn std::io::Read,
+        opts: &super::RestoreOptions,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<()> {
+        let target = &self.path;
+        if std::fs::symlink_metadata(target).is_ok() && !opts.force {
+            return Err(Error::Refused(format!(
+                "{} exists; pass --force to replace it (stop the application first)",
+                target.display()
+            )));
+        }
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
+        let part = target.with_file_name(format!(".{name}.restore.part"));
+        let _ = crate::storage::remove_if_exists(&part);
+        let written = (|| {
+            let mut file = crate::storage::create_private_file(&part)
+                .map_err(Error::io("cannot create", &part))?;
+            let mut out = CancellableWriter {
+                inner: &mut file,
+                cancel,
+            };
+            let bytes = crate::pipeline::copy(source, &mut out)
+                .map_err(Error::io("cannot write", &part))?;
+            file.sync_all().map_err(Error::io("cannot sync", &part))?;
+            self.check_copy(&part)?;
+            Ok::<u64, Error>(bytes)
+        })();
+        let bytes = match written {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let _ = crate::storage::remove_if_exists(&part);
+                return Err(cancel.reason().map_or(e, Error::Cancelled));
+            }
+        };
+        log.step(format_args!(
+            "wrote and checked {} beside the target",
+            indicatif::HumanBytes(bytes)
+        ));
+        // The target's own journal, WAL and shared memory would be replayed on top of the
+        // restored file, giving back the wrong data: they go first.
+        for side in ["-wal", "-shm", "-journal"] {
+            let mut p = target.as_os_str().to_os_string();
+            p.push(side);
+            crate::storage::remove_if_exists(Path::new(&p))
+                .map_err(Error::io("cannot remove", Path::new(&p)))?;
+        }
+        std::fs::rename(&part, target).map_err(Error::io("cannot rename into place", &part))?;
+        if let Some(dir) = target.parent() {
+            crate::storage::sync_dir(dir).map_err(Error::io("cannot sync", dir))?;
+        }
+        log.step(format_args!("renamed into place as {}", target.display()));
+        Ok(())
+    }
+
     fn check_copy(&self, copy: &Path) -> Result<()> {
         // `immutable`: nothing else touches the copy, and a read-only connection to a copy of a
         // WAL database would otherwise leave -wal and -shm files behind it.
@@ -119,6 +176,24 @@ impl Engine for SqliteEngine {
             return Err(self.fail(format!("the copy failed its quick check: {check}")));
         }
         Ok(())
+    }
+}
+
+/// Fails writes once the restore is cancelled.
+struct CancellableWriter<'a, W> {
+    inner: W,
+    cancel: &'a Cancel,
+}
+
+impl<W: std::io::Write> std::io::Write for CancellableWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(reason) = self.cancel.reason() {
+            return Err(std::io::Error::other(reason));
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

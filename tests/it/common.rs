@@ -678,6 +678,14 @@ impl PgDb {
         PgDb { name, admin_url }
     }
 
+    /// A guard for a database that exists already (made by the code under test), dropped with it.
+    pub fn existing(name: String) -> Self {
+        PgDb {
+            name,
+            admin_url: pg_url(),
+        }
+    }
+
     /// URL of this database (no password; the server trusts local users).
     pub fn url(&self) -> String {
         url_with(&self.admin_url, &self.name, None)

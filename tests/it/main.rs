@@ -19,6 +19,7 @@ mod hardening_files;
 mod openapi;
 mod operator;
 mod postgres;
+mod restore;
 mod retention;
 mod service;
 mod sqlite;

@@ -1,0 +1,118 @@
+//! `dbkeep restore`: a backup back into a database, after checking its SHA-256.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use dbkeep::config::Target;
+use dbkeep::engine::RestoreOptions;
+
+use super::backup::{Bar, Interrupt};
+use super::{UsageError, open_runner, render};
+
+/// Restore a backup into a SQLite file or a PostgreSQL database.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The backup's id (see `dbkeep list`)
+    #[arg(value_name = "ID", required_unless_present = "latest")]
+    id: Option<i64>,
+
+    /// Restore the newest successful backup of --database instead of an id
+    #[arg(long, requires = "database", conflicts_with = "id")]
+    latest: bool,
+
+    /// The database whose newest backup --latest restores
+    #[arg(long, short = 'd', value_name = "NAME")]
+    database: Option<String>,
+
+    /// Where to: a SQLite file's path, or a postgres:// URL (its password from --password-env
+    /// or PGPASSWORD, never in the URL)
+    #[arg(long, value_name = "TARGET")]
+    to: String,
+
+    /// Create the PostgreSQL database first
+    #[arg(long)]
+    create: bool,
+
+    /// Replace a target that has content (a SQLite file that exists, a PostgreSQL database
+    /// with tables: replaced in the same transaction as the load)
+    #[arg(long)]
+    force: bool,
+
+    /// The environment variable holding the target's PostgreSQL password
+    #[arg(long, value_name = "NAME")]
+    password_env: Option<String>,
+}
+
+fn target(args: &Args) -> anyhow::Result<Target> {
+    let text = args.to.as_str();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let mut target = Target::parse(text, Path::new("."))
+            .map_err(|e| UsageError(format!("--to: {}", e.replace("`url`", "the URL"))))?;
+        if let Target::Postgres(pg) = &mut target {
+            if pg.password.is_some() {
+                return Err(UsageError(
+                    "--to: put no password in the URL (it would show in the process list); use --password-env NAME or PGPASSWORD".into(),
+                )
+                .into());
+            }
+            pg.password_env = args.password_env.clone();
+        }
+        return Ok(target);
+    }
+    let path = text.strip_prefix("sqlite:").unwrap_or(text);
+    if path.is_empty() {
+        return Err(
+            UsageError("--to: give a SQLite file's path or a postgres:// URL".into()).into(),
+        );
+    }
+    Ok(Target::Sqlite {
+        path: std::path::absolute(path)?,
+    })
+}
+
+pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let runner = open_runner(config_path)?;
+    let target = target(&args)?;
+    let record = match (args.id, &args.database) {
+        (Some(id), _) => runner.catalog().get(id)?.ok_or_else(|| {
+            UsageError(format!("no backup #{id} in the catalog; see `dbkeep list`"))
+        })?,
+        (None, Some(database)) => {
+            runner.config().database(database)?;
+            dbkeep::verdict::last_success(&runner, database)?.ok_or_else(|| {
+                UsageError(format!("{database} has no successful backup to restore"))
+            })?
+        }
+        (None, None) => {
+            return Err(UsageError("give a backup id, or --latest --database NAME".into()).into());
+        }
+    };
+    let opts = RestoreOptions {
+        force: args.force,
+        create: args.create,
+    };
+    let interrupted = Interrupt::watch()?;
+    let cancel = interrupted.arm();
+    let restored = {
+        let bar = Bar::new(&format!("restore #{}", record.id));
+        dbkeep::restore::restore(&runner, &record, &target, &opts, &cancel, &bar)
+    };
+    if let Some(code) = interrupted.code() {
+        eprintln!(
+            "restore of backup #{} was interrupted; the target was left as it was",
+            record.id
+        );
+        return Ok(ExitCode::from(code));
+    }
+    let restored = restored?;
+    println!(
+        "restored  #{}  {}  {}  into {}  ({} in {})",
+        record.id,
+        record.database,
+        record.file_name.as_deref().unwrap_or("-"),
+        target.display(),
+        render::size(Some(restored.bytes)),
+        render::duration(Some(restored.duration.as_millis() as u64)),
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,106 @@
+//! Restoring a backup into a target: the file's SHA-256 checked before anything is touched,
+//! then its uncompressed stream loaded by the target's engine (a new SQLite file swapped in
+//! atomically; `psql` in one transaction for PostgreSQL).
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use crate::cancel::Cancel;
+use crate::catalog::{BackupRecord, Status};
+use crate::config::Target;
+use crate::engine::{self, RestoreOptions};
+use crate::pipeline::{self, Progress};
+use crate::runlog::RunLog;
+use crate::{Error, Result, Runner};
+
+/// What a restore did.
+#[derive(Debug)]
+pub struct Restored {
+    /// Uncompressed bytes loaded.
+    pub bytes: u64,
+    /// How long the load took (the checksum pass not counted).
+    pub duration: Duration,
+    /// The steps and the tool's messages, as a run's log.
+    pub log: String,
+}
+
+/// Counts and reports the bytes read through it.
+struct Counting<'a, R> {
+    inner: R,
+    bytes: u64,
+    progress: &'a dyn Progress,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}
+
+/// Restores `record` (one of `runner`'s successful, unpruned backups) into `target`.
+///
+/// # Errors
+/// [`Error::Refused`] when the backup cannot be restored as asked (not a stored backup, another
+/// kind of database than the target, a file that no longer matches its SHA-256, a target with
+/// content and no `force`); [`Error::Engine`] with the tool's message when the load fails.
+pub fn restore(
+    runner: &Runner,
+    record: &BackupRecord,
+    target: &Target,
+    opts: &RestoreOptions,
+    cancel: &Cancel,
+    progress: &dyn Progress,
+) -> Result<Restored> {
+    let id = record.id;
+    if record.status != Status::Success {
+        return Err(Error::Refused(format!(
+            "backup #{id} is {}: only a successful backup can be restored",
+            record.status
+        )));
+    }
+    if record.pruned_at.is_some() {
+        return Err(Error::Refused(format!(
+            "backup #{id} was pruned by the retention policy; its file is gone"
+        )));
+    }
+    if record.kind != target.kind() {
+        return Err(Error::Refused(format!(
+            "backup #{id} is a {} backup; restore it into a {} target",
+            record.kind, record.kind
+        )));
+    }
+    let log = RunLog::new();
+    let open = || {
+        runner
+            .open_backup(record)
+            .map_err(|e| Error::Refused(format!("backup #{id}: {e}")))
+    };
+    // The whole file is checked first: a damaged backup touches nothing.
+    let (size, sha256) = pipeline::hash_reader(&mut open()?)
+        .map_err(|e| Error::Refused(format!("backup #{id}: cannot read its file: {e}")))?;
+    let expected = record.sha256.as_deref().unwrap_or_default();
+    if sha256 != expected {
+        return Err(Error::Refused(format!(
+            "backup #{id}'s file no longer matches its recorded SHA-256 (recorded {expected}, found {sha256}, {size} bytes): it is damaged, and nothing was restored"
+        )));
+    }
+    log.step(format_args!("checked: SHA-256 {sha256}"));
+    let started = Instant::now();
+    let reader = pipeline::open_reader(open()?, record.compression)
+        .map_err(|e| Error::Engine(format!("backup #{id}: cannot decompress: {e}")))?;
+    let mut source = Counting {
+        inner: reader,
+        bytes: 0,
+        progress,
+    };
+    let engine = engine::for_target(runner.config(), target);
+    engine.restore(&mut source, opts, cancel, &log)?;
+    Ok(Restored {
+        bytes: source.bytes,
+        duration: started.elapsed(),
+        log: log.text(),
+    })
+}

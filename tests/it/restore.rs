@@ -1,0 +1,209 @@
+//! `dbkeep restore`: round trips into new SQLite files and PostgreSQL databases, refusals that
+//! change nothing, damaged files, and failed loads that leave the target as it was.
+
+use std::fs;
+
+use crate::common::*;
+
+fn sqlite_sandbox() -> (Sandbox, i64, Vec<String>) {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("app.db");
+    create_sample_sqlite(&db);
+    sandbox.write_config("[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n");
+    sandbox.run(&["backup"]).assert_success();
+    let id = sandbox.rows_for("app")[0]["id"].as_i64().unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let fingerprint = sqlite_fingerprint(&conn);
+    // The application goes on changing the source afterwards.
+    conn.execute("DELETE FROM \"order items\"", []).unwrap();
+    (sandbox, id, fingerprint)
+}
+
+#[test]
+fn a_sqlite_backup_restores_exactly_and_never_over_a_file_without_force() {
+    let (sandbox, id, backed_up) = sqlite_sandbox();
+    let to = sandbox.path().join("restored/new.db");
+    fs::create_dir(sandbox.path().join("restored")).unwrap();
+    let run = sandbox.run(&["restore", &id.to_string(), "--to", to.to_str().unwrap()]);
+    run.assert_success();
+    assert!(
+        run.stdout.starts_with(&format!("restored  #{id}  app  ")),
+        "{run:?}"
+    );
+    let (_d, conn) = open_copy(&to);
+    assert_eq!(sqlite_fingerprint(&conn), backed_up);
+    assert_eq!(mode_of(&to), 0o600);
+
+    // Over an existing file: refused without --force, and the file is unchanged.
+    fs::write(&to, b"precious").unwrap();
+    let refused = sandbox.run(&["restore", &id.to_string(), "--to", to.to_str().unwrap()]);
+    refused.assert_code(2);
+    assert!(refused.stderr.contains("--force"), "{refused:?}");
+    assert_eq!(fs::read(&to).unwrap(), b"precious");
+
+    // With --force, and a stale -wal of the old database beside it: exactly the backup.
+    let old = sandbox.path().join("app.db");
+    fs::copy(&old, &to).unwrap();
+    fs::write(sandbox.path().join("restored/new.db-wal"), vec![7u8; 4096]).unwrap();
+    let forced = sandbox.run(&[
+        "restore",
+        "--latest",
+        "--database",
+        "app",
+        "--to",
+        to.to_str().unwrap(),
+        "--force",
+    ]);
+    forced.assert_success();
+    assert!(!sandbox.path().join("restored/new.db-wal").exists());
+    let conn = rusqlite::Connection::open(&to).unwrap();
+    assert_eq!(sqlite_fingerprint(&conn), backed_up);
+    assert_eq!(sqlite_integrity(&conn), "ok");
+    assert_eq!(
+        file_names(&sandbox.path().join("restored")),
+        ["new.db"],
+        "a temporary file was left"
+    );
+}
+
+#[test]
+fn a_damaged_backup_is_refused_before_anything_is_touched() {
+    let (sandbox, id, _) = sqlite_sandbox();
+    let row = &sandbox.rows_for("app")[0];
+    let file = assert_success_row(row, "app", "sqlite");
+    let mut bytes = fs::read(&file).unwrap();
+    bytes[2000] ^= 0xff;
+    fs::write(&file, bytes).unwrap();
+    let to = sandbox.path().join("target.db");
+    let run = sandbox.run(&["restore", &id.to_string(), "--to", to.to_str().unwrap()]);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("no longer matches its recorded SHA-256"),
+        "{run:?}"
+    );
+    assert!(!to.exists());
+    // Other mistakes are refused with the reason.
+    let to_pg = "postgres://postgres@127.0.0.1:5432/whatever";
+    let run = sandbox.run(&["restore", &id.to_string(), "--to", to_pg]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("is a sqlite backup"), "{run:?}");
+    let run = sandbox.run(&["restore", "999", "--to", to.to_str().unwrap()]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("no backup #999"), "{run:?}");
+    let run = sandbox.run(&[
+        "restore",
+        &id.to_string(),
+        "--to",
+        "postgres://app:secret@127.0.0.1/x",
+    ]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("no password in the URL"), "{run:?}");
+    assert_absent(&run.all_output(), "secret", "restore's output");
+}
+
+/// A comparable picture of the source schema's contents: rows, their digest, the enum, the
+/// view, the self-reference and the identity column's next value.
+fn pg_contents(db: &PgDb) -> String {
+    db.psql(
+        "SELECT count(*), md5(string_agg(u::text, ',' ORDER BY u.id)) FROM app.users u;
+         SELECT string_agg(e::text, ',') FROM unnest(enum_range(NULL::app.mood)) e;
+         SELECT count(*) FROM app.sad;
+         SELECT count(*) FROM app.users WHERE manager = 1;
+         SELECT count(*) FROM public.events;
+         INSERT INTO public.events DEFAULT VALUES RETURNING id;",
+    )
+}
+
+fn pg_source() -> PgDb {
+    let db = PgDb::create("restore_src");
+    db.psql(
+        "CREATE SCHEMA app;
+         CREATE TYPE app.mood AS ENUM ('ok', 'sad');
+         CREATE TABLE app.users (id serial PRIMARY KEY, name text NOT NULL, mood app.mood, manager int REFERENCES app.users(id), photo bytea);
+         INSERT INTO app.users (name, mood, photo) SELECT 'user ' || g || ' ☃', 'ok', decode(md5(g::text), 'hex') FROM generate_series(1, 2000) g;
+         UPDATE app.users SET manager = 1 WHERE id > 1;
+         CREATE VIEW app.sad AS SELECT * FROM app.users WHERE mood = 'sad';
+         CREATE TABLE public.events (id bigint GENERATED ALWAYS AS IDENTITY, at timestamptz DEFAULT now());
+         INSERT INTO public.events DEFAULT VALUES;",
+    );
+    db
+}
+
+#[test]
+fn a_postgres_backup_restores_into_a_new_database_and_replaces_only_with_force() {
+    let source = pg_source();
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\n",
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let id = sandbox.rows_for("pg")[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let expected = pg_contents(&source);
+
+    // A database that does not exist yet, created by --create.
+    let target = PgDb::create("restore_dst");
+    target.psql(&format!("DROP DATABASE IF EXISTS \"{}_new\";", target.name));
+    let new_url = url_with(&pg_url(), &format!("{}_new", target.name), None);
+    let run = sandbox.run(&["restore", &id, "--to", &new_url, "--create"]);
+    run.assert_success();
+    let created = PgDb::existing(format!("{}_new", target.name));
+    assert_eq!(pg_contents(&created), expected);
+
+    // Into a database with tables: refused, then replaced with --force.
+    target.psql("CREATE TABLE keep (x int); INSERT INTO keep VALUES (42);");
+    let refused = sandbox.run(&["restore", &id, "--to", &target.url()]);
+    refused.assert_code(2);
+    assert!(refused.stderr.contains("--force"), "{refused:?}");
+    assert_eq!(target.scalar("SELECT x FROM keep"), "42");
+    sandbox
+        .run(&["restore", &id, "--to", &target.url(), "--force"])
+        .assert_success();
+    assert_eq!(pg_contents(&target), expected);
+    assert_eq!(
+        target.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'keep'"),
+        "0"
+    );
+}
+
+#[test]
+fn a_postgres_load_that_fails_leaves_the_target_as_it_was() {
+    let sandbox = Sandbox::new();
+    let source = PgDb::create("restore_bad_src");
+    source.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    sandbox.write_config(&format!(
+        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\ncompression = \"none\"\n",
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let row = sandbox.rows_for("pg")[0].clone();
+    let id = row["id"].as_i64().unwrap();
+    // The dump gains a broken statement at its end (a hand-edited file), with a matching record.
+    let file = assert_success_row(&row, "pg", "postgres");
+    let mut text = fs::read_to_string(&file).unwrap();
+    text.push_str("\nINSERT INTO public.t VALUES (2);\nTHIS IS NOT SQL;\n");
+    fs::write(&file, &text).unwrap();
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    conn.execute(
+        "UPDATE backups SET sha256 = ?1, size_bytes = ?2 WHERE id = ?3",
+        rusqlite::params![sha256sum(&file), text.len() as i64, id],
+    )
+    .unwrap();
+    drop(conn);
+    let target = PgDb::create("restore_bad_dst");
+    target.psql("CREATE TABLE before (y int); INSERT INTO before VALUES (7);");
+    let run = sandbox.run(&["restore", &id.to_string(), "--to", &target.url(), "--force"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("psql exited with code"), "{run:?}");
+    assert!(run.stderr.contains("THIS"), "{run:?}");
+    // Nothing of the load, and all of what was there.
+    assert_eq!(target.scalar("SELECT y FROM before"), "7");
+    assert_eq!(
+        target.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 't'"),
+        "0"
+    );
+}
