@@ -117,6 +117,39 @@ pub struct FireRecord {
 }
 
 string_enum! {
+    /// How deeply a verification checked a backup; each level includes the ones before.
+    VerifyLevel {
+        /// The stored file's SHA-256 equals the catalog's.
+        Checksum => "checksum",
+        /// The whole file decompresses.
+        Readable => "readable",
+        /// It restores into a throwaway database that passes its checks.
+        Restore => "restore",
+    }
+}
+
+/// One verification of a backup and its result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    /// The backup verified.
+    pub backup_id: BackupId,
+    /// How deeply.
+    pub level: VerifyLevel,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Why it failed (or a note on what was checked).
+    pub message: Option<String>,
+    /// When it began.
+    #[serde(serialize_with = "rfc3339")]
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    #[serde(serialize_with = "rfc3339")]
+    pub finished_at: DateTime<Utc>,
+    /// How long the restore took, at restore level: the time a real restore would take.
+    pub restore_ms: Option<u64>,
+}
+
+string_enum! {
     /// The kind of database backed up.
     Kind {
         /// A SQLite file.
@@ -162,6 +195,15 @@ pub struct BackupRecord {
     /// When retention deleted its file.
     #[serde(serialize_with = "rfc3339_opt")]
     pub pruned_at: Option<DateTime<Utc>>,
+    /// When it was last verified.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub verified_at: Option<DateTime<Utc>>,
+    /// How deeply it was last verified.
+    pub verify_level: Option<VerifyLevel>,
+    /// `ok` or `failed`: how its last verification ended.
+    pub verify_status: Option<String>,
+    /// Why its last verification failed.
+    pub verify_error: Option<String>,
 }
 
 /// Formats a time as the catalog and the JSON contract do: RFC 3339, UTC, milliseconds.
@@ -315,6 +357,18 @@ pub trait Catalog: Send + Sync {
     /// # Errors
     /// When the catalog cannot be read.
     fn log(&self, id: BackupId) -> Result<Option<String>>;
+
+    /// Records a verification, and keeps it on the backup's row as its latest.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn record_verification(&self, v: &Verification) -> Result<()>;
+
+    /// A backup's verifications, newest first.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn verifications(&self, backup_id: BackupId) -> Result<Vec<Verification>>;
 
     /// How many rows each (database, status) pair has.
     ///

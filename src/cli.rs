@@ -10,6 +10,7 @@ mod restore;
 mod schedule;
 mod serve;
 mod user;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ enum Command {
     Prune(prune::Args),
     /// Restore a backup into a SQLite file or a PostgreSQL database (its SHA-256 checked first)
     Restore(restore::Args),
+    /// Prove backups restorable: checksum, decompression, or a restore into a throwaway database
+    Verify(verify::Args),
     /// Run scheduled backups and the web admin until stopped (SIGINT/SIGTERM: graceful)
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
@@ -118,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => list::run(&config_path, args),
         Command::Prune(args) => prune::run(&config_path, args),
         Command::Restore(args) => restore::run(&config_path, args),
+        Command::Verify(args) => verify::run(&config_path, args),
         Command::Serve(args) => serve::run(&config_path, args),
         Command::Schedule(args) => schedule::run(&config_path, args),
         Command::User(args) => user::run_user(&config_path, args),

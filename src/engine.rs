@@ -69,6 +69,12 @@ pub trait Engine: Send + Sync {
         log: &RunLog,
     ) -> Result<()>;
 
+    /// Removes this engine's target altogether: a throwaway restore's file or database.
+    ///
+    /// # Errors
+    /// When it exists and cannot be removed.
+    fn discard(&self, cancel: &Cancel) -> Result<()>;
+
     /// Checks a copy made by [`Engine::copy_to_file`] before it counts as a success. Runs
     /// while the caller hashes and syncs the same file.
     ///

@@ -32,6 +32,7 @@ pub mod service;
 pub mod storage;
 pub mod text;
 pub mod verdict;
+pub mod verify;
 pub mod watchdog;
 pub mod web;
 

@@ -143,6 +143,11 @@ impl Runner {
         self.catalog.as_ref()
     }
 
+    /// The clock the runner reads time from.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
     /// The users, sessions and API tokens kept beside the catalog, when it keeps them.
     pub fn accounts(&self) -> Option<&dyn Accounts> {
         self.accounts.as_deref()

@@ -10,7 +10,7 @@ use rusqlite_migration::{M, Migrations};
 
 use super::{
     BackupId, BackupRecord, Catalog, FireId, FireRecord, ListFilter, NewBackup, Outcome, Status,
-    Stored, format_time,
+    Stored, Verification, format_time,
 };
 use crate::{Error, Result};
 
@@ -25,6 +25,7 @@ const MIGRATIONS: &[M<'static>] = &[
         "../../migrations/0004_run_log_and_open_lists.sql"
     ))
     .foreign_key_check(),
+    M::up(include_str!("../../migrations/0005_verifications.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -95,7 +96,8 @@ impl SqliteCatalog {
 }
 
 const COLUMNS: &str = "id, database, kind, status, trigger, file_name, path, size_bytes, sha256, \
-    compression, started_at, finished_at, duration_ms, error, pruned_at";
+    compression, started_at, finished_at, duration_ms, error, pruned_at, \
+    verified_at, verify_level, verify_status, verify_error";
 
 fn parse<T: std::str::FromStr<Err = String>>(idx: usize, text: String) -> rusqlite::Result<T> {
     text.parse().map_err(|e: String| {
@@ -135,6 +137,13 @@ fn record(row: &Row<'_>) -> rusqlite::Result<BackupRecord> {
         duration_ms: row.get::<_, Option<i64>>(12)?.map(|n| n.max(0) as u64),
         error: row.get(13)?,
         pruned_at: time(14, row.get(14)?)?,
+        verified_at: time(15, row.get(15)?)?,
+        verify_level: row
+            .get::<_, Option<String>>(16)?
+            .map(|l| parse(16, l))
+            .transpose()?,
+        verify_status: row.get(17)?,
+        verify_error: row.get(18)?,
     })
 }
 
@@ -332,6 +341,63 @@ impl Catalog for SqliteCatalog {
             .query_row("SELECT log FROM backups WHERE id = ?1", [id], |r| r.get(0))
             .optional()
             .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
+    fn record_verification(&self, v: &Verification) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let status = if v.ok { "ok" } else { "failed" };
+        tx.execute(
+            "INSERT INTO verifications (backup_id, level, status, message, started_at, finished_at, restore_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                v.backup_id,
+                v.level.as_str(),
+                status,
+                v.message,
+                format_time(&v.started_at),
+                format_time(&v.finished_at),
+                v.restore_ms.map(|ms| ms as i64)
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(
+            "UPDATE backups SET verified_at = ?2, verify_level = ?3, verify_status = ?4, verify_error = ?5 WHERE id = ?1",
+            params![
+                v.backup_id,
+                format_time(&v.finished_at),
+                v.level.as_str(),
+                status,
+                if v.ok { None } else { v.message.as_deref() }
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn verifications(&self, backup_id: BackupId) -> Result<Vec<Verification>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT backup_id, level, status, message, started_at, finished_at, restore_ms
+                 FROM verifications WHERE backup_id = ?1 ORDER BY id DESC",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([backup_id], |r| {
+                Ok(Verification {
+                    backup_id: r.get(0)?,
+                    level: parse(1, r.get(1)?)?,
+                    ok: r.get::<_, String>(2)? == "ok",
+                    message: r.get(3)?,
+                    started_at: time(4, Some(r.get(4)?))?.unwrap_or_default(),
+                    finished_at: time(5, Some(r.get(5)?))?.unwrap_or_default(),
+                    restore_ms: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
 

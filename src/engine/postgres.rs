@@ -134,6 +134,24 @@ impl Engine for PostgresEngine {
         }
     }
 
+    fn discard(&self, cancel: &Cancel) -> Result<()> {
+        let url = &self.target.url;
+        let name = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
+            .decode_utf8_lossy()
+            .into_owned();
+        let mut admin = url.clone();
+        admin.set_path("/postgres");
+        self.query(
+            &admin,
+            &format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                name.replace('"', "\"\"")
+            ),
+            cancel,
+        )
+        .map(drop)
+    }
+
     fn restore(
         &self,
         source: &mut dyn std::io::Read,

@@ -159,6 +159,16 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
+    fn discard(&self, _cancel: &Cancel) -> Result<()> {
+        for side in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.path.as_os_str().to_os_string();
+            p.push(side);
+            crate::storage::remove_if_exists(Path::new(&p))
+                .map_err(Error::io("cannot remove", Path::new(&p)))?;
+        }
+        Ok(())
+    }
+
     fn check_copy(&self, copy: &Path) -> Result<()> {
         // `immutable`: nothing else touches the copy, and a read-only connection to a copy of a
         // WAL database would otherwise leave -wal and -shm files behind it.
@@ -198,6 +208,31 @@ impl<W: std::io::Write> std::io::Write for CancellableWriter<'_, W> {
 }
 
 impl SqliteEngine {
+    /// Runs SQLite's full `PRAGMA integrity_check` on the database file.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] with SQLite's findings when it is not `ok`.
+    pub fn integrity_check(&self) -> Result<()> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.fail(e))?;
+        let mut stmt = conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(|e| self.fail(e))?;
+        let findings: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .map_err(|e| self.fail(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.fail(e))?;
+        if findings == ["ok"] {
+            Ok(())
+        } else {
+            Err(self.fail(format!("integrity_check failed: {}", findings.join("; "))))
+        }
+    }
+
     /// Refuses a file that does not start with SQLite's header: SQLite itself would treat a
     /// tiny non-database as an empty database and back up nothing, "successfully".
     fn check_header(&self) -> Result<()> {

@@ -29,6 +29,10 @@ fn rec(id: i64, database: &str, status: Status, days_ago: i64) -> BackupRecord {
         duration_ms: None,
         error: None,
         pruned_at: None,
+        verified_at: None,
+        verify_level: None,
+        verify_status: None,
+        verify_error: None,
     }
 }
 

@@ -241,6 +241,10 @@ pub const JSON_FIELDS: &[&str] = &[
     "duration_ms",
     "error",
     "pruned_at",
+    "verified_at",
+    "verify_level",
+    "verify_status",
+    "verify_error",
 ];
 
 /// Asserts the general shape of a successful backup row and returns its

@@ -207,3 +207,144 @@ fn a_postgres_load_that_fails_leaves_the_target_as_it_was() {
         "0"
     );
 }
+
+#[test]
+fn verify_proves_a_sqlite_backup_at_each_level_and_names_what_is_wrong() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(
+        "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n\
+         [[databases]]\nname = \"zipped\"\nurl = \"sqlite:app.db\"\ncompression = \"gzip\"\n",
+    );
+    sandbox.run(&["backup"]).assert_success();
+    for level in ["checksum", "readable", "restore"] {
+        let run = sandbox.run(&["verify", "--latest", "--level", level]);
+        run.assert_success();
+        assert_eq!(
+            run.stdout.matches(&format!("ok      ")).count(),
+            2,
+            "{run:?}"
+        );
+    }
+    let run = sandbox.run(&["verify", "--all"]);
+    run.assert_success();
+    assert!(run.stdout.contains("restore  (restored in "), "{run:?}");
+    let row = &sandbox.rows_for("app")[0];
+    assert_eq!(row["verify_status"], "ok", "{row:#}");
+    assert_eq!(row["verify_level"], "restore", "{row:#}");
+    assert!(
+        row["verified_at"].is_string() && row["verify_error"].is_null(),
+        "{row:#}"
+    );
+    // Nothing of the throwaway restores is left in the backup folders.
+    for db in ["app", "zipped"] {
+        assert_eq!(
+            file_names(&sandbox.db_dir(db)).len(),
+            1,
+            "{:?}",
+            file_names(&sandbox.db_dir(db))
+        );
+    }
+
+    // A truncated gzip file, recorded as it is now: intact, but not readable.
+    let zipped = sandbox.rows_for("zipped")[0].clone();
+    let file = assert_success_row(&zipped, "zipped", "sqlite");
+    let bytes = fs::read(&file).unwrap();
+    fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    conn.execute(
+        "UPDATE backups SET sha256 = ?1 WHERE id = ?2",
+        rusqlite::params![sha256sum(&file), zipped["id"].as_i64().unwrap()],
+    )
+    .unwrap();
+    drop(conn);
+    let id = zipped["id"].to_string();
+    sandbox
+        .run(&["verify", &id, "--level", "checksum"])
+        .assert_success();
+    let run = sandbox.run(&["verify", &id, "--level", "readable"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains("readable: the file does not decompress"),
+        "{run:?}"
+    );
+
+    // A flipped byte: the checksum fails, at every level.
+    let app = assert_success_row(row, "app", "sqlite");
+    let mut bytes = fs::read(&app).unwrap();
+    bytes[100] ^= 1;
+    fs::write(&app, bytes).unwrap();
+    let run = sandbox.run(&["verify", "--latest", "-d", "app"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("checksum: the file's SHA-256 is"),
+        "{run:?}"
+    );
+    let row = &sandbox.rows_for("app")[0];
+    assert_eq!(row["verify_status"], "failed", "{row:#}");
+    assert!(
+        row["verify_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("checksum:"),
+        "{row:#}"
+    );
+}
+
+#[test]
+fn verify_restores_a_postgres_backup_into_a_throwaway_database_and_removes_it() {
+    let source = pg_source();
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\ncompression = \"zstd\"\n",
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let throwaways = || {
+        psql(
+            &pg_url(),
+            None,
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkeep\\_verify\\_%';",
+        )
+        .trim()
+        .to_string()
+    };
+    let before = throwaways();
+    let run = sandbox.run(&["verify", "--latest"]);
+    run.assert_success();
+    assert!(
+        run.stdout
+            .contains("ok      #1  pg  restore  (restored in "),
+        "{run:?}"
+    );
+    assert_eq!(throwaways(), before, "a throwaway database was left");
+
+    // A dump whose restore fails: recorded failed, with psql's words, and nothing left.
+    let row = sandbox.rows_for("pg")[0].clone();
+    let file = assert_success_row(&row, "pg", "postgres");
+    let broken = sandbox.path().join("broken.sql");
+    fs::write(&broken, "CREATE TABLE t (x int);\nTHIS IS NOT SQL;\n").unwrap();
+    let status = std::process::Command::new("zstd")
+        .args(["-q", "-f", "-o"])
+        .arg(&file)
+        .arg(&broken)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    conn.execute(
+        "UPDATE backups SET sha256 = ?1 WHERE id = ?2",
+        rusqlite::params![sha256sum(&file), row["id"].as_i64().unwrap()],
+    )
+    .unwrap();
+    drop(conn);
+    let run = sandbox.run(&["verify", "--latest"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("restore: psql exited with code"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("THIS"), "{run:?}");
+    assert_eq!(throwaways(), before, "a throwaway database was left");
+}

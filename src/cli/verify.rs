@@ -1,0 +1,112 @@
+//! `dbkeep verify`: prove backups restorable, and record that they are.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use dbkeep::catalog::{BackupRecord, ListFilter, Status, VerifyLevel};
+
+use super::backup::Interrupt;
+use super::{EXIT_FAILED, UsageError, open_runner, render};
+
+/// Verify backups: their checksum, their decompression, or a real restore into a throwaway
+/// database (the default).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The backup's id (see `dbkeep list`)
+    #[arg(value_name = "ID", required_unless_present_any = ["latest", "all"])]
+    id: Option<i64>,
+
+    /// The newest successful backup of each database (or of --database)
+    #[arg(long, conflicts_with_all = ["id", "all"])]
+    latest: bool,
+
+    /// Every stored backup (of --database)
+    #[arg(long, conflicts_with = "id")]
+    all: bool,
+
+    /// Only this database, with --latest or --all
+    #[arg(long, short = 'd', value_name = "NAME")]
+    database: Option<String>,
+
+    /// How deeply: checksum (the file is intact), readable (it decompresses), restore (it
+    /// restores into a throwaway database, which is then removed)
+    #[arg(long, value_parser = ["checksum", "readable", "restore"], default_value = "restore")]
+    level: String,
+}
+
+pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let runner = open_runner(config_path)?;
+    let level: VerifyLevel = args.level.parse().map_err(UsageError)?;
+    let names: Vec<String> = match &args.database {
+        Some(d) => {
+            runner.config().database(d)?;
+            vec![d.clone()]
+        }
+        None => runner
+            .config()
+            .databases
+            .iter()
+            .map(|d| d.name.clone())
+            .collect(),
+    };
+    let mut records: Vec<BackupRecord> = Vec::new();
+    if let Some(id) = args.id {
+        records.push(runner.catalog().get(id)?.ok_or_else(|| {
+            UsageError(format!("no backup #{id} in the catalog; see `dbkeep list`"))
+        })?);
+    } else if args.latest {
+        for name in &names {
+            records.extend(dbkeep::verdict::last_success(&runner, name)?);
+        }
+    } else {
+        for name in &names {
+            records.extend(
+                runner
+                    .catalog()
+                    .list(&ListFilter {
+                        database: Some(name.clone()),
+                        status: Some(Status::Success),
+                        ..ListFilter::default()
+                    })?
+                    .into_iter()
+                    .filter(|r| r.pruned_at.is_none() && runner.owns(r)),
+            );
+        }
+    }
+    if records.is_empty() {
+        println!("no stored backups to verify");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let interrupted = Interrupt::watch()?;
+    let mut all_ok = true;
+    for record in &records {
+        if interrupted.code().is_some() {
+            break;
+        }
+        let cancel = interrupted.arm();
+        let v = match dbkeep::verify::verify(&runner, record, level, &cancel) {
+            Ok(v) => v,
+            Err(dbkeep::Error::Cancelled(_)) => break,
+            Err(e) => return Err(e.into()),
+        };
+        all_ok &= v.ok;
+        let took = v
+            .restore_ms
+            .map(|ms| format!("  (restored in {})", render::duration(Some(ms))))
+            .unwrap_or_default();
+        match &v.message {
+            None => println!("ok      #{}  {}  {level}{took}", record.id, record.database),
+            Some(why) => println!(
+                "failed  #{}  {}  {level}  {}",
+                record.id,
+                record.database,
+                render::one_line(why)
+            ),
+        }
+    }
+    Ok(match interrupted.code() {
+        Some(code) => ExitCode::from(code),
+        None if all_ok => ExitCode::SUCCESS,
+        None => ExitCode::from(EXIT_FAILED),
+    })
+}

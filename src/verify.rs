@@ -1,0 +1,133 @@
+//! Proving a backup restorable: its checksum, its decompression, or a real restore into a
+//! throwaway target (a temporary SQLite file, a temporary PostgreSQL database on the source's
+//! server) that is removed afterwards, also when the check fails. Every verification is
+//! recorded in the catalog.
+
+use std::time::Instant;
+
+use crate::cancel::Cancel;
+use crate::catalog::{BackupRecord, Status, Verification, VerifyLevel};
+use crate::config::{PgTarget, Target};
+use crate::engine::{self, RestoreOptions};
+use crate::pipeline::{self, NoProgress};
+use crate::{Error, Result, Runner};
+
+/// Verifies `record` at `level` (each level includes the ones before), records the result, and
+/// returns it. A check that fails is an `Ok` verification with `ok: false` and the reason.
+///
+/// # Errors
+/// [`Error::Refused`] for a backup that has no file to verify (failed, running, pruned, or not
+/// this configuration's); [`Error::Cancelled`] when `cancel` was raised (nothing is recorded);
+/// a catalog failure.
+pub fn verify(
+    runner: &Runner,
+    record: &BackupRecord,
+    level: VerifyLevel,
+    cancel: &Cancel,
+) -> Result<Verification> {
+    let id = record.id;
+    if record.status != Status::Success || record.pruned_at.is_some() || !runner.owns(record) {
+        return Err(Error::Refused(format!(
+            "backup #{id} has no stored file of this configuration to verify"
+        )));
+    }
+    let started_at = runner.clock().now();
+    let (ok, message, restore_ms) = match check(runner, record, level, cancel) {
+        Ok(restore_ms) => (true, None, restore_ms),
+        Err(e) => (false, Some(e), None),
+    };
+    // Stopped from outside: that says nothing about the backup, so nothing is recorded.
+    if let Some(reason) = cancel.reason() {
+        return Err(Error::Cancelled(reason));
+    }
+    let verification = Verification {
+        backup_id: id,
+        level,
+        ok,
+        message,
+        started_at,
+        finished_at: runner.clock().now(),
+        restore_ms,
+    };
+    runner.catalog().record_verification(&verification)?;
+    Ok(verification)
+}
+
+/// The checks themselves; the restore's duration at restore level.
+fn check(
+    runner: &Runner,
+    record: &BackupRecord,
+    level: VerifyLevel,
+    cancel: &Cancel,
+) -> std::result::Result<Option<u64>, String> {
+    let open = || {
+        runner
+            .open_backup(record)
+            .map_err(|e| format!("checksum: cannot open the file: {e}"))
+    };
+    let (_, sha256) = pipeline::hash_reader(&mut open()?)
+        .map_err(|e| format!("checksum: cannot read the file: {e}"))?;
+    let expected = record.sha256.as_deref().unwrap_or_default();
+    if sha256 != expected {
+        return Err(format!(
+            "checksum: the file's SHA-256 is {sha256}, the catalog recorded {expected}: the file is damaged"
+        ));
+    }
+    if level == VerifyLevel::Checksum {
+        return Ok(None);
+    }
+    let mut reader = pipeline::open_reader(open()?, record.compression)
+        .map_err(|e| format!("readable: cannot decompress: {e}"))?;
+    pipeline::copy(&mut reader, &mut std::io::sink())
+        .map_err(|e| format!("readable: the file does not decompress to its end: {e}"))?;
+    if level == VerifyLevel::Readable {
+        return Ok(None);
+    }
+    let target = throwaway(runner, record).map_err(|e| format!("restore: {e}"))?;
+    let engine = engine::for_target(runner.config(), &target);
+    let started = Instant::now();
+    let opts = RestoreOptions {
+        force: true,
+        create: true,
+    };
+    let restored = crate::restore::restore(runner, record, &target, &opts, cancel, &NoProgress)
+        .map_err(|e| e.to_string())
+        .and_then(|_| {
+            let ms = started.elapsed().as_millis() as u64;
+            if let Target::Sqlite { path } = &target {
+                engine::SqliteEngine::new(path.clone())
+                    .integrity_check()
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(ms)
+        });
+    // Removed whatever happened (a fresh flag: a cancelled run must still clean up).
+    let discarded = engine.discard(&Cancel::new());
+    let ms = restored.map_err(|e| format!("restore: {e}"))?;
+    discarded.map_err(|e| format!("restore: could not remove the throwaway copy: {e}"))?;
+    Ok(Some(ms))
+}
+
+/// Where a restore-level check restores to: a hidden file in the database's backup folder, or
+/// a database named `dbkeep_verify_<id>_<random>` on the source's PostgreSQL server.
+fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
+    let db = runner.config().database(&record.database)?;
+    let suffix = &crate::accounts::random_token()?[..8];
+    match &db.target {
+        Target::Sqlite { .. } => Ok(Target::Sqlite {
+            path: runner
+                .config()
+                .database_dir(&record.database)
+                .join(format!(".verify-{}-{suffix}.db", record.id)),
+        }),
+        Target::Postgres(pg) => {
+            let mut url = pg.url.clone();
+            url.set_path(&format!("/dbkeep_verify_{}_{suffix}", record.id));
+            Ok(Target::Postgres(PgTarget {
+                url,
+                password: pg.password.clone(),
+                password_env: pg.password_env.clone(),
+            }))
+        }
+    }
+}
