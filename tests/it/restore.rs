@@ -220,11 +220,7 @@ fn verify_proves_a_sqlite_backup_at_each_level_and_names_what_is_wrong() {
     for level in ["checksum", "readable", "restore"] {
         let run = sandbox.run(&["verify", "--latest", "--level", level]);
         run.assert_success();
-        assert_eq!(
-            run.stdout.matches(&format!("ok      ")).count(),
-            2,
-            "{run:?}"
-        );
+        assert_eq!(run.stdout.matches("ok      ").count(), 2, "{run:?}");
     }
     let run = sandbox.run(&["verify", "--all"]);
     run.assert_success();
