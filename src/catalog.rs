@@ -364,6 +364,12 @@ pub trait Catalog: Send + Sync {
     /// When the catalog cannot be written.
     fn record_verification(&self, v: &Verification) -> Result<()>;
 
+    /// The newest verification of any backup of `database` (only passed ones with `ok_only`).
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn last_verification(&self, database: &str, ok_only: bool) -> Result<Option<Verification>>;
+
     /// A backup's verifications, newest first.
     ///
     /// # Errors

@@ -91,7 +91,13 @@ pub struct ServiceSettings {
     pub max_concurrent_backups: usize,
     /// On shutdown, running backups get this long to finish before they are cancelled.
     pub shutdown_grace: Duration,
+    /// When `dbkeep serve` proves each database's newest backup restorable (a restore drill);
+    /// `None` when `verify_schedule = "off"`.
+    pub verify_schedule: Option<Schedule>,
 }
+
+/// The default restore drill: Sundays at 03:00.
+pub const DEFAULT_VERIFY_SCHEDULE: &str = "0 3 * * sun";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +113,7 @@ struct RawConfig {
     stall_timeout: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     max_concurrent_backups: Option<Spanned<u32>>,
+    verify_schedule: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
     stale_after: Option<Spanned<String>>,
@@ -257,6 +264,7 @@ impl Config {
                 "backups running at once, e.g. 2",
             )?
             .unwrap_or(2) as usize,
+            verify_schedule: verify_schedule(&source, raw.verify_schedule.as_ref())?,
         };
 
         let listen = match env("DBKEEP_LISTEN") {
@@ -397,6 +405,20 @@ fn number(
         Some(v) => Ok(Some(*v.get_ref())),
         None => Ok(None),
     }
+}
+
+fn verify_schedule(
+    source: &Source<'_>,
+    value: Option<&Spanned<String>>,
+) -> Result<Option<Schedule>, ConfigError> {
+    let text = value.map_or(DEFAULT_VERIFY_SCHEDULE, |v| v.get_ref().as_str());
+    if text.trim() == "off" {
+        return Ok(None);
+    }
+    let span = value.map_or(0..0, Spanned::span);
+    database::parse_schedule(text)
+        .map(Some)
+        .map_err(|why| source.error(span, format!("`verify_schedule`: `{text}` {why}; write a cron expression such as \"0 3 * * sun\", or \"off\"")))
 }
 
 fn address(

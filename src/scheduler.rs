@@ -32,6 +32,10 @@ pub fn previous_fire(cron: &Cron, tz: Tz, at: DateTime<Utc>) -> Option<DateTime<
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// What the schedule of a restore drill is recorded as (before its cron expression), beside the
+/// databases' backup schedules.
+pub const DRILL_PREFIX: &str = "verify ";
+
 /// A fire this process claimed and must now run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
@@ -43,6 +47,13 @@ pub struct Claimed {
     pub schedule: String,
     /// The instant the schedule named.
     pub planned_at: DateTime<Utc>,
+}
+
+impl Claimed {
+    /// Whether this is a restore drill (verify the newest backup) rather than a backup.
+    pub fn is_drill(&self) -> bool {
+        self.schedule.starts_with(DRILL_PREFIX)
+    }
 }
 
 struct Job {
@@ -73,16 +84,24 @@ pub struct Upcoming {
 impl Scheduler {
     /// The schedules of `config`, none planned yet: call [`Scheduler::start`].
     pub fn new(config: &Config) -> Self {
+        let drill = config.service.verify_schedule.as_ref();
         let jobs = config
             .databases
             .iter()
             .flat_map(|db| {
-                db.schedules.iter().map(|s| Job {
+                let backups = db.schedules.iter().map(|s| Job {
                     database: db.name.clone(),
                     expr: s.expr.clone(),
                     cron: s.cron.clone(),
                     next: None,
-                })
+                });
+                let drills = drill.map(|s| Job {
+                    database: db.name.clone(),
+                    expr: format!("{DRILL_PREFIX}{}", s.expr),
+                    cron: s.cron.clone(),
+                    next: None,
+                });
+                backups.chain(drills)
             })
             .collect();
         Scheduler {

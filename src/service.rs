@@ -16,7 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::scheduler::{Claimed, Scheduler, Upcoming};
 use crate::{Config, Error, Result, Runner};
 
-pub(crate) use jobs::Jobs;
+pub(crate) use jobs::{DRILL_FAILED, Jobs};
 
 /// The longest the scheduler sleeps at once, so a changed system clock is noticed.
 const MAX_SLEEP: Duration = Duration::from_secs(60);

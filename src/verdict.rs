@@ -149,6 +149,20 @@ impl Judge<'_> {
                 last_good,
             };
         }
+        // A backup that failed its verification (a restore drill) cannot be counted on.
+        if let Some(g) = good.filter(|g| g.verify_status.as_deref() == Some("failed")) {
+            let error = first_line(g.verify_error.as_deref().unwrap_or("unknown error"));
+            let when = g.verified_at.map(|t| self.when(&t)).unwrap_or_default();
+            return Verdict {
+                state: State::Failing,
+                reason: format!(
+                    "the newest backup (#{}) failed its verification at {when}: {}",
+                    g.id,
+                    crate::text::escape_controls(&error, false)
+                ),
+                last_good,
+            };
+        }
         let Some(at) = last_good else {
             return Verdict {
                 state: State::Unprotected,
@@ -219,13 +233,21 @@ impl Judge<'_> {
 }
 
 /// What became of a scheduled fire, told by its backup's outcome: `success`, `failed`,
-/// `running`, `skipped`, `not started` or `missed`, with the colour class to show it in. A fire
-/// whose backup failed is never shown as a success.
+/// `running`, `skipped`, `not started` or `missed` (and for a restore drill `verified` or
+/// `failed`), with the colour class to show it in. A fire whose backup (or verification) failed
+/// is never shown as a success.
 pub fn fire_result(
     fire: &crate::catalog::FireRecord,
     backup: Option<Status>,
 ) -> (&'static str, &'static str) {
     use crate::catalog::Outcome;
+    // A restore drill ran when it verified a backup: its detail says whether that passed.
+    if fire.schedule.starts_with(crate::scheduler::DRILL_PREFIX) && fire.outcome == Outcome::Ran {
+        return match &fire.detail {
+            Some(d) if d.starts_with(crate::service::DRILL_FAILED) => ("failed", "red"),
+            _ => ("verified", "green"),
+        };
+    }
     match (fire.outcome, backup) {
         (Outcome::Ran | Outcome::Running, Some(Status::Success)) => ("success", "green"),
         (Outcome::Ran | Outcome::Running, Some(Status::Failed)) => ("failed", "red"),
@@ -305,6 +327,8 @@ pub struct Judged {
     pub recent: Vec<BackupRecord>,
     /// Its newest successful backup, however far back.
     pub last_success: Option<BackupRecord>,
+    /// The newest verification of any of its backups.
+    pub last_verification: Option<crate::catalog::Verification>,
 }
 
 /// The verdict on every configured database, in configuration order. Only this
@@ -347,6 +371,7 @@ pub fn all(runner: &crate::Runner, now: DateTime<Utc>) -> crate::Result<Vec<Judg
                 verdict,
                 recent,
                 last_success,
+                last_verification: runner.catalog().last_verification(&db.name, false)?,
             })
         })
         .collect()

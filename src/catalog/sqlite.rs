@@ -120,6 +120,18 @@ pub(super) fn time(idx: usize, text: Option<String>) -> rusqlite::Result<Option<
     .transpose()
 }
 
+fn verification(r: &Row<'_>) -> rusqlite::Result<Verification> {
+    Ok(Verification {
+        backup_id: r.get(0)?,
+        level: parse(1, r.get(1)?)?,
+        ok: r.get::<_, String>(2)? == "ok",
+        message: r.get(3)?,
+        started_at: time(4, Some(r.get(4)?))?.unwrap_or_default(),
+        finished_at: time(5, Some(r.get(5)?))?.unwrap_or_default(),
+        restore_ms: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
+    })
+}
+
 fn record(row: &Row<'_>) -> rusqlite::Result<BackupRecord> {
     Ok(BackupRecord {
         id: row.get(0)?,
@@ -385,19 +397,22 @@ impl Catalog for SqliteCatalog {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([backup_id], |r| {
-                Ok(Verification {
-                    backup_id: r.get(0)?,
-                    level: parse(1, r.get(1)?)?,
-                    ok: r.get::<_, String>(2)? == "ok",
-                    message: r.get(3)?,
-                    started_at: time(4, Some(r.get(4)?))?.unwrap_or_default(),
-                    finished_at: time(5, Some(r.get(5)?))?.unwrap_or_default(),
-                    restore_ms: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
-                })
-            })
+            .query_map([backup_id], verification)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn last_verification(&self, database: &str, ok_only: bool) -> Result<Option<Verification>> {
+        self.conn()
+            .query_row(
+                "SELECT v.backup_id, v.level, v.status, v.message, v.started_at, v.finished_at, v.restore_ms
+                 FROM verifications v JOIN backups b ON b.id = v.backup_id
+                 WHERE b.database = ?1 AND (?2 = 0 OR v.status = 'ok') ORDER BY v.id DESC LIMIT 1",
+                params![database, i64::from(ok_only)],
+                verification,
+            )
+            .optional()
             .map_err(|e| self.err(e))
     }
 

@@ -38,13 +38,24 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     println!("time zone: {tz}");
     for db in &config.databases {
         println!("{}", db.name);
-        for s in &db.schedules {
-            let next = next_fire(&s.cron, tz, now)
+        // Its backup schedules, then its restore drill (recorded as `verify EXPR`).
+        let drill = config.service.verify_schedule.as_ref().map(|s| {
+            (
+                format!("{}{}", dbkeep::scheduler::DRILL_PREFIX, s.expr),
+                &s.cron,
+            )
+        });
+        let all = db
+            .schedules
+            .iter()
+            .map(|s| (s.expr.clone(), &s.cron))
+            .chain(drill);
+        for (expr, cron) in all {
+            let next = next_fire(cron, tz, now)
                 .map_or_else(|| "never".to_string(), |t| render::time(&t, tz));
-            let fire = dbkeep::verdict::fires(runner.catalog(), &db.name, &s.expr, 1)?.pop();
+            let fire = dbkeep::verdict::fires(runner.catalog(), &db.name, &expr, 1)?.pop();
             println!(
-                "  {:<20} next {next}; last: {}",
-                s.expr,
+                "  {expr:<20} next {next}; last: {}",
                 last(
                     fire.as_ref().map(|(f, _)| f),
                     fire.as_ref().and_then(|(_, b)| *b),

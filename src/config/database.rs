@@ -233,35 +233,16 @@ impl RawDatabase {
             ));
         }
         for expr in exprs {
-            let text = expr.get_ref().trim();
-            let fields = text.split_whitespace().count();
-            if !text.starts_with('@') && !(5..=6).contains(&fields) {
-                return Err(src.error(
-                    expr.span(),
-                    format!("`schedules` of `{name}`: `{text}` has {fields} fields; write 5 (minute hour day month weekday) or 6 (seconds first), e.g. \"0 0 * * *\""),
-                ));
-            }
-            let cron = croner::Cron::from_str(expr.get_ref()).map_err(|_| {
-                // The parser's own wording is a library's; say which field is wrong instead.
-                let why = super::cron::problem(text)
-                    .map_or_else(|| "is not a valid cron expression".to_string(), |p| format!("is not a valid cron expression: {p}"));
+            let schedule = parse_schedule(expr.get_ref()).map_err(|why| {
                 src.error(
                     expr.span(),
                     format!(
-                        "`schedules` of `{name}`: `{text}` {why}; expected e.g. \"0 0 * * *\" (daily at midnight), \"0 */6 * * *\" or \"@hourly\""
+                        "`schedules` of `{name}`: `{}` {why}; expected e.g. \"0 0 * * *\" (daily at midnight), \"0 */6 * * *\" or \"@hourly\"",
+                        expr.get_ref().trim()
                     ),
                 )
             })?;
-            if crate::scheduler::next_fire(&cron, chrono_tz::UTC, chrono::Utc::now()).is_none() {
-                return Err(src.error(
-                    expr.span(),
-                    format!("`schedules` of `{name}`: `{text}` never fires (no date matches it); check the day and month fields"),
-                ));
-            }
-            schedules.push(Schedule {
-                expr: expr.into_inner(),
-                cron,
-            });
+            schedules.push(schedule);
         }
         Ok(DatabaseConfig {
             name_span: self.name.span(),
@@ -271,6 +252,35 @@ impl RawDatabase {
             schedules,
         })
     }
+}
+
+/// A cron expression checked as dbkeep accepts them: 5 or 6 fields (or `@daily` and the like),
+/// each field valid, and a date on which it fires.
+///
+/// # Errors
+/// What is wrong, in words to follow the expression ("has 7 fields; …").
+pub(super) fn parse_schedule(expr: &str) -> Result<Schedule, String> {
+    let text = expr.trim();
+    let fields = text.split_whitespace().count();
+    if !text.starts_with('@') && !(5..=6).contains(&fields) {
+        return Err(format!(
+            "has {fields} fields; write 5 (minute hour day month weekday) or 6 (seconds first)"
+        ));
+    }
+    // The parser's own wording is a library's; say which field is wrong instead.
+    let cron = croner::Cron::from_str(expr).map_err(|_| {
+        super::cron::problem(text).map_or_else(
+            || "is not a valid cron expression".to_string(),
+            |p| format!("is not a valid cron expression: {p}"),
+        )
+    })?;
+    if crate::scheduler::next_fire(&cron, chrono_tz::UTC, chrono::Utc::now()).is_none() {
+        return Err("never fires (no date matches it); check the day and month fields".into());
+    }
+    Ok(Schedule {
+        expr: expr.to_string(),
+        cron,
+    })
 }
 
 fn parse_url(url: &Spanned<String>, src: &Source<'_>, base: &Path) -> Result<Target, ConfigError> {

@@ -382,3 +382,28 @@ fn a_long_downtime_records_a_bounded_number_of_missed_fires() {
             .is_some_and(|d| d.contains("not listed"))
     }));
 }
+
+#[test]
+fn restore_drills_fire_on_verify_schedule_beside_the_backups() {
+    // 2026-01-04 is a Sunday.
+    let f = fixture("\"0 0 * * *\"", "verify_schedule = \"0 3 * * sun\"");
+    let mut s = Scheduler::new(&f.config);
+    s.start(&f.catalog, utc("2026-01-03T12:00:00Z")).unwrap();
+    let due = s.due(&f.catalog, utc("2026-01-04T00:00:00Z")).unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(!due[0].is_drill());
+    let due = s.due(&f.catalog, utc("2026-01-04T03:00:00Z")).unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(due[0].is_drill());
+    assert_eq!(due[0].schedule, "verify 0 3 * * sun");
+    assert_eq!(due[0].database, "app");
+    assert_eq!(s.next_wakeup(), Some(utc("2026-01-05T00:00:00Z")));
+    // Off: no drill at all.
+    let f = fixture("\"0 0 * * *\"", "verify_schedule = \"off\"");
+    let s = Scheduler::new(&f.config);
+    assert!(
+        s.upcoming()
+            .iter()
+            .all(|u| !u.schedule.starts_with(DRILL_PREFIX))
+    );
+}

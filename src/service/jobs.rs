@@ -17,6 +17,9 @@ use crate::runner::Started;
 use crate::scheduler::Claimed;
 use crate::{BackupOptions, Error, Result, Runner};
 
+/// How a restore drill's fire says that the verification failed.
+pub(crate) const DRILL_FAILED: &str = "verification failed: ";
+
 /// The backups this process is running.
 pub(crate) struct Jobs {
     pub(crate) runner: Arc<Runner>,
@@ -24,6 +27,8 @@ pub(crate) struct Jobs {
     /// The databases backing up in this process, with the flag that cancels each.
     running: Mutex<HashMap<String, Cancel>>,
     permits: Arc<Semaphore>,
+    /// Restore drills run one at a time (and each within a backup slot).
+    drills: Semaphore,
     pub(crate) tracker: TaskTracker,
 }
 
@@ -37,6 +42,7 @@ impl Jobs {
             clock,
             running: Mutex::new(HashMap::new()),
             permits,
+            drills: Semaphore::new(1),
             tracker: TaskTracker::new(),
         })
     }
@@ -109,7 +115,11 @@ impl Jobs {
     pub(crate) fn run_fire(self: &Arc<Self>, fire: Claimed) {
         let jobs = Arc::clone(self);
         self.tracker.spawn(async move {
-            let (outcome, started, backup_id, detail) = jobs.fire(&fire).await;
+            let (outcome, started, backup_id, detail) = if fire.is_drill() {
+                jobs.drill(&fire).await
+            } else {
+                jobs.fire(&fire).await
+            };
             let id = fire.fire_id;
             let recorded = super::blocking(&jobs.runner, move |r| {
                 r.catalog()
@@ -173,6 +183,57 @@ impl Jobs {
             .err()
             .map(|e| format!("the backup could not be recorded to its end: {e}"));
         (Outcome::Ran, Some(started_at), Some(id), detail)
+    }
+
+    /// A restore drill: verifies the newest successful backup of the fire's database at restore
+    /// level. A failed verification is recorded (the database then shows as failing) and named
+    /// in the fire's detail.
+    async fn drill(
+        self: &Arc<Self>,
+        fire: &Claimed,
+    ) -> (
+        Outcome,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<BackupId>,
+        Option<String>,
+    ) {
+        let skipped = |detail: String| (Outcome::Skipped, None, None, Some(detail));
+        let key = format!("{}{}", crate::scheduler::DRILL_PREFIX, fire.database);
+        let Some(cancel) = self.claim(&key) else {
+            return skipped("the previous restore drill of this database was still running".into());
+        };
+        let _turn = self.drills.acquire().await;
+        let _permit = self.permits.acquire().await;
+        let started_at = self.clock.now();
+        let database = fire.database.clone();
+        let result = super::blocking(&self.runner, move |r| {
+            let Some(record) = crate::verdict::last_success(r, &database)? else {
+                return Ok(None);
+            };
+            let v =
+                crate::verify::verify(r, &record, crate::catalog::VerifyLevel::Restore, &cancel)?;
+            Ok(Some((record.id, v)))
+        })
+        .await;
+        self.release(&key);
+        match result {
+            Ok(None) => skipped("no successful backup to verify yet".into()),
+            Ok(Some((id, v))) if v.ok => {
+                info!(database = %fire.database, backup = id, restore_ms = v.restore_ms, "restore drill passed");
+                (Outcome::Ran, Some(started_at), Some(id), None)
+            }
+            Ok(Some((id, v))) => {
+                let why = v.message.unwrap_or_default();
+                warn!(database = %fire.database, backup = id, error = %why, "restore drill failed");
+                (
+                    Outcome::Ran,
+                    Some(started_at),
+                    Some(id),
+                    Some(format!("{DRILL_FAILED}{why}")),
+                )
+            }
+            Err(e) => skipped(format!("could not start: {e}")),
+        }
     }
 
     /// Records a backup of `database` as `in_progress` under its lock ([`Runner::begin`]).

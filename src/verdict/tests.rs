@@ -154,3 +154,17 @@ fn a_success_older_than_the_recent_runs_still_counts() {
     );
     assert_eq!(v.last_good, Some(now() - Duration::hours(100)));
 }
+
+#[test]
+fn a_backup_that_failed_its_verification_makes_the_database_failing() {
+    let mut good = run(3, Status::Success, 2);
+    good.verify_status = Some("failed".into());
+    good.verify_error = Some("restore: psql exited with code 3: ERROR: boom\nmore".into());
+    good.verified_at = Some(now() - Duration::hours(1));
+    let v = judge(&[good], DAILY);
+    assert_eq!(v.state, State::Failing);
+    assert_eq!(
+        v.reason,
+        "the newest backup (#3) failed its verification at 11:00 UTC: restore: psql exited with code 3: ERROR: boom"
+    );
+}

@@ -255,6 +255,7 @@ pub async fn databases_get(state: State) -> Response {
                 verdict,
                 recent,
                 last_success,
+                ..
             } = judged;
             let schedules = upcoming
                 .iter()

@@ -44,6 +44,9 @@ struct Health {
     status: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     stale: Vec<String>,
+    /// Databases whose newest backup failed its verification (a restore drill).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unverified: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scheduler: Option<&'static str>,
 }
@@ -59,32 +62,33 @@ pub async fn healthz_get(state: State) -> Response {
     let stale_after = chrono::Duration::from_std(state.runner.config().web.stale_after)
         .unwrap_or(chrono::Duration::hours(26));
     let stale: Vec<String> = latest
-        .into_iter()
+        .iter()
         .filter(|(_, good, _)| {
             good.as_ref()
                 .is_none_or(|g| now - g.finished_at.unwrap_or(g.started_at) > stale_after)
         })
-        .map(|(name, _, _)| name)
+        .map(|(name, _, _)| name.clone())
+        .collect();
+    let unverified: Vec<String> = latest
+        .iter()
+        .filter(|(_, good, _)| {
+            good.as_ref()
+                .is_some_and(|g| g.verify_status.as_deref() == Some("failed"))
+        })
+        .map(|(name, _, _)| name.clone())
         .collect();
     let alive = state.status.alive();
-    if stale.is_empty() && alive {
-        return Json(Health {
-            status: "ok",
-            stale,
-            scheduler: None,
-        })
-        .into_response();
+    let healthy = stale.is_empty() && unverified.is_empty() && alive;
+    let body = Health {
+        status: if healthy { "ok" } else { "unhealthy" },
+        stale,
+        unverified,
+        scheduler: (!alive).then_some("stopped"),
+    };
+    if healthy {
+        return Json(body).into_response();
     }
-    let scheduler = (!alive).then_some("stopped");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(Health {
-            status: "unhealthy",
-            stale,
-            scheduler,
-        }),
-    )
-        .into_response()
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 pub async fn metrics_get(state: State) -> Response {
@@ -98,10 +102,20 @@ pub async fn render_metrics(runner: &Arc<Runner>, now: chrono::DateTime<chrono::
             latest(r)?,
             r.catalog().status_counts()?,
             crate::verdict::all(r, now)?,
+            r.config()
+                .databases
+                .iter()
+                .map(|d| {
+                    Ok((
+                        r.catalog().last_verification(&d.name, false)?,
+                        r.catalog().last_verification(&d.name, true)?,
+                    ))
+                })
+                .collect::<crate::Result<Vec<_>>>()?,
         ))
     })
     .await;
-    let (latest, counts, judged) = match data {
+    let (latest, counts, judged, verified) = match data {
         Ok(d) => d,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
@@ -155,6 +169,47 @@ pub async fn render_metrics(runner: &Arc<Runner>, now: chrono::DateTime<chrono::
                         u8::from(*s == verdict.state).to_string(),
                     )
                 })
+            })
+            .collect(),
+    );
+    family(
+        "dbkeep_verify_last_success_timestamp_seconds",
+        "gauge",
+        "When a backup of the database last passed a verification, as a Unix time; 0 if never.",
+        latest
+            .iter()
+            .zip(&verified)
+            .map(|((db, _, _), (_, ok))| {
+                let t = ok.as_ref().map_or(0, |v| v.finished_at.timestamp());
+                (label(db), t.to_string())
+            })
+            .collect(),
+    );
+    family(
+        "dbkeep_verify_last_status",
+        "gauge",
+        "1 when the database's latest verification passed, 0 when it failed or none ran yet.",
+        latest
+            .iter()
+            .zip(&verified)
+            .map(|((db, _, _), (last, _))| {
+                (
+                    label(db),
+                    u8::from(last.as_ref().is_some_and(|v| v.ok)).to_string(),
+                )
+            })
+            .collect(),
+    );
+    family(
+        "dbkeep_restore_duration_seconds",
+        "gauge",
+        "How long the latest passed restore-level verification took to restore: the time to recover.",
+        latest
+            .iter()
+            .zip(&verified)
+            .filter_map(|((db, _, _), (_, ok))| {
+                let ms = ok.as_ref()?.restore_ms?;
+                Some((label(db), format!("{:.3}", ms as f64 / 1000.0)))
             })
             .collect(),
     );

@@ -36,73 +36,86 @@ pub async fn overview_page(
         .databases
         .iter()
         .zip(&judged)
-        .map(
-            |(
-                db,
-                verdict::Judged {
-                    verdict,
-                    recent: rows,
-                    ..
-                },
-            )| {
-                let done: Vec<_> = rows
-                    .iter()
-                    .filter(|r| r.status != Status::InProgress)
-                    .collect();
-                let ok = done.iter().filter(|r| r.status == Status::Success).count();
-                let next = upcoming
-                    .iter()
-                    .filter(|u| u.database == db.name)
-                    .filter_map(|u| u.next)
-                    .min();
-                let card = Card {
-                    name: db.name.clone(),
-                    kind: view::kind_label(db.target.kind()).to_string(),
-                    state: verdict.state.as_str(),
-                    colour: verdict.state.colour(),
-                    icon: verdict.state.icon(),
-                    reason: verdict.reason.clone(),
-                    last_success: verdict
-                        .last_good
-                        .map_or_else(|| "never".into(), |t| view::local(&t, tz)),
-                    last_success_ago: verdict
-                        .last_good
-                        .map(|t| view::relative(&t, now))
-                        .unwrap_or_default(),
-                    next_run: next.map_or_else(|| "not scheduled".into(), |t| view::local(&t, tz)),
-                    next_run_in: next.map(|t| view::relative(&t, now)).unwrap_or_default(),
-                    success_rate: if done.is_empty() {
-                        "no runs yet".into()
-                    } else {
+        .map(|(db, judged)| {
+            let (verdict, rows) = (&judged.verdict, &judged.recent);
+            let (verified, verified_colour) = match &judged.last_verification {
+                None => (
+                    "never (a restore drill runs on verify_schedule)".to_string(),
+                    "grey",
+                ),
+                Some(v) => {
+                    let how = if v.ok { "passed" } else { "FAILED" };
+                    let took = v
+                        .restore_ms
+                        .map(|ms| format!(" · restores in ~{}", view::duration(Some(ms))))
+                        .unwrap_or_default();
+                    (
                         format!(
-                            "{ok} of the last {} ({}%)",
-                            done.len(),
-                            ok * 100 / done.len()
-                        )
-                    },
-                    strip: rows
-                        .iter()
-                        .rev()
-                        .map(|r| {
-                            let (word, colour) = view::state(r);
-                            Square {
-                                id: r.id,
-                                colour,
-                                title: format!(
-                                    "#{} {word}, {}",
-                                    r.id,
-                                    view::local(&r.started_at, tz)
-                                ),
-                            }
-                        })
-                        .collect(),
-                    chart: view::Chart::of(rows, tz),
-                    folder: config.database_dir(&db.name).display().to_string(),
-                    running: rows.first().is_some_and(|r| r.status == Status::InProgress),
-                };
-                (verdict.state, card)
-            },
-        )
+                            "{} ({}): {} {how}, backup #{}{took}",
+                            view::local(&v.finished_at, tz),
+                            view::relative(&v.finished_at, now),
+                            v.level,
+                            v.backup_id
+                        ),
+                        if v.ok { "green" } else { "red" },
+                    )
+                }
+            };
+            let done: Vec<_> = rows
+                .iter()
+                .filter(|r| r.status != Status::InProgress)
+                .collect();
+            let ok = done.iter().filter(|r| r.status == Status::Success).count();
+            let next = upcoming
+                .iter()
+                .filter(|u| u.database == db.name)
+                .filter_map(|u| u.next)
+                .min();
+            let card = Card {
+                name: db.name.clone(),
+                kind: view::kind_label(db.target.kind()).to_string(),
+                state: verdict.state.as_str(),
+                colour: verdict.state.colour(),
+                icon: verdict.state.icon(),
+                reason: verdict.reason.clone(),
+                last_success: verdict
+                    .last_good
+                    .map_or_else(|| "never".into(), |t| view::local(&t, tz)),
+                last_success_ago: verdict
+                    .last_good
+                    .map(|t| view::relative(&t, now))
+                    .unwrap_or_default(),
+                next_run: next.map_or_else(|| "not scheduled".into(), |t| view::local(&t, tz)),
+                next_run_in: next.map(|t| view::relative(&t, now)).unwrap_or_default(),
+                verified,
+                verified_colour,
+                success_rate: if done.is_empty() {
+                    "no runs yet".into()
+                } else {
+                    format!(
+                        "{ok} of the last {} ({}%)",
+                        done.len(),
+                        ok * 100 / done.len()
+                    )
+                },
+                strip: rows
+                    .iter()
+                    .rev()
+                    .map(|r| {
+                        let (word, colour) = view::state(r);
+                        Square {
+                            id: r.id,
+                            colour,
+                            title: format!("#{} {word}, {}", r.id, view::local(&r.started_at, tz)),
+                        }
+                    })
+                    .collect(),
+                chart: view::Chart::of(rows, tz),
+                folder: config.database_dir(&db.name).display().to_string(),
+                running: rows.first().is_some_and(|r| r.status == Status::InProgress),
+            };
+            (verdict.state, card)
+        })
         .collect();
     // Most urgent first; configuration order within a state.
     cards.sort_by_key(|(state, _)| *state);

@@ -163,6 +163,9 @@ pub struct Card {
     pub next_run: String,
     pub next_run_in: String,
     pub success_rate: String,
+    /// The latest verification: when, how deeply, how it ended, how long the restore took.
+    pub verified: String,
+    pub verified_colour: &'static str,
     /// Recent runs, oldest first.
     pub strip: Vec<Square>,
     pub chart: Option<Chart>,

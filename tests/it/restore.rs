@@ -344,3 +344,73 @@ fn verify_restores_a_postgres_backup_into_a_throwaway_database_and_removes_it() 
     assert!(run.stdout.contains("THIS"), "{run:?}");
     assert_eq!(throwaways(), before, "a throwaway database was left");
 }
+
+#[test]
+fn serve_runs_restore_drills_and_a_failed_one_makes_the_database_failing() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let (port, metrics_port) = (crate::http::free_port(), crate::http::free_port());
+    sandbox.write_config(&format!(
+        "timezone = \"UTC\"\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
+         verify_schedule = \"*/2 * * * * *\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let _server = crate::http::Server::start(
+        &sandbox,
+        port,
+        &[("DBKEEP_ADMIN_PASSWORD", "a long password")],
+    );
+    let metrics = || {
+        crate::http::http_get(metrics_port, "/metrics", None)
+            .unwrap()
+            .text()
+    };
+    let wait = |what: &str, check: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !check() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "timed out waiting for {what}:\n{}",
+                metrics()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    wait("a passed drill", &|| {
+        metrics().contains("dbkeep_verify_last_status{database=\"app\"} 1\n")
+    });
+    let m = metrics();
+    assert!(
+        m.contains("dbkeep_restore_duration_seconds{database=\"app\"} "),
+        "{m}"
+    );
+    assert!(
+        !m.contains("dbkeep_verify_last_success_timestamp_seconds{database=\"app\"} 0\n"),
+        "{m}"
+    );
+    let row = sandbox.rows_for("app")[0].clone();
+    assert_eq!(row["verify_level"], "restore", "{row:#}");
+
+    // The backup file is damaged: the next drill fails, and the database is failing.
+    let file = assert_success_row(&row, "app", "sqlite");
+    let mut bytes = fs::read(&file).unwrap();
+    bytes[3000] ^= 0xff;
+    fs::write(&file, bytes).unwrap();
+    wait("a failed drill", &|| {
+        metrics().contains("dbkeep_database_status{database=\"app\",status=\"failing\"} 1\n")
+    });
+    assert!(metrics().contains("dbkeep_verify_last_status{database=\"app\"} 0\n"));
+    let health = crate::http::http_get(port, "/healthz", None).unwrap();
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json("healthz")["unverified"][0], "app");
+    let schedule = sandbox.run(&["schedule"]);
+    assert!(
+        schedule.stdout.contains("verify */2 * * * * *"),
+        "{schedule:?}"
+    );
+    assert!(
+        schedule.stdout.contains("last: failed (backup #"),
+        "{schedule:?}"
+    );
+}
