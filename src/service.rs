@@ -138,6 +138,16 @@ impl ServiceHandle {
         self.jobs.start_now(database, Trigger::Api).await
     }
 
+    /// Starts verifying backup `id` at restore level in the background, under the same limits
+    /// as backups; its result is recorded in the catalog.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the backup has no stored file to verify or is being verified
+    /// already, or a catalog failure.
+    pub async fn verify_now(&self, id: BackupId) -> Result<()> {
+        self.jobs.verify_now(id).await
+    }
+
     /// The web admin, API, health check and metrics of this service as an axum router, to
     /// nest into an application at `base` (e.g. `"/admin/backups"`, or `""` at the root).
     /// Every route needs a login except `/login`, `/healthz` and the stylesheet.

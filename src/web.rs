@@ -53,6 +53,7 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/backups", true),
     ("GET", "/backups/{id}", true),
     ("GET", "/backups/{id}/download", true),
+    ("POST", "/backups/{id}/verify", true),
     ("GET", "/databases", true),
     ("POST", "/databases/{name}/backup", true),
     ("GET", "/schedules", true),
@@ -63,6 +64,7 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/backups/{id}", true),
     ("GET", "/api/v1/backups/{id}/download", true),
     ("GET", "/api/v1/backups/{id}/log", true),
+    ("POST", "/api/v1/backups/{id}/verify", true),
     ("GET", "/api/v1/databases", true),
     ("GET", "/api/v1/openapi.json", true),
     ("GET", "/login", false),
@@ -95,6 +97,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/backups", get(pages::backups_get))
         .route("/backups/{id}", get(pages::backup_get))
         .route("/backups/{id}/download", get(download::download_get))
+        .route("/backups/{id}/verify", post(pages::verify_now_post))
         .route("/databases", get(pages::databases_get))
         .route("/databases/{name}/backup", post(pages::backup_now_post))
         .route("/schedules", get(pages::schedules_get))
@@ -107,6 +110,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/api/v1/backups/{id}", get(api::backup_get))
         .route("/api/v1/backups/{id}/download", get(download::download_get))
         .route("/api/v1/backups/{id}/log", get(api::backup_log_get))
+        .route("/api/v1/backups/{id}/verify", post(api::backup_verify_post))
         .route("/api/v1/databases", get(api::databases_get))
         .route("/api/v1/openapi.json", get(api::openapi_get))
         .route_layer(middleware::from_fn_with_state(

@@ -111,6 +111,49 @@ impl Jobs {
         Ok(id)
     }
 
+    /// Starts verifying backup `id` at restore level now; it waits for a backup slot like
+    /// "back up now", runs in the background, and records its result.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] for a backup with nothing to verify or one being verified already, or
+    /// a catalog failure.
+    pub(crate) async fn verify_now(self: &Arc<Self>, id: BackupId) -> Result<()> {
+        let record = super::blocking(&self.runner, move |r| {
+            r.catalog()
+                .get(id)?
+                .filter(|b| {
+                    b.status == crate::catalog::Status::Success
+                        && b.pruned_at.is_none()
+                        && r.owns(b)
+                })
+                .ok_or_else(|| {
+                    Error::Refused(format!(
+                        "backup #{id} has no stored file of this configuration to verify"
+                    ))
+                })
+        })
+        .await?;
+        let key = format!("verify #{id}");
+        let cancel = self.claim(&key).ok_or_else(|| {
+            Error::Refused(format!(
+                "backup #{id} is being verified already; wait for it to finish"
+            ))
+        })?;
+        let jobs = Arc::clone(self);
+        self.tracker.spawn(async move {
+            let _permit = jobs.permits.acquire().await;
+            let verified = super::blocking(&jobs.runner, move |r| {
+                crate::verify::verify(r, &record, crate::catalog::VerifyLevel::Restore, &cancel)
+            })
+            .await;
+            if let Err(e) = verified {
+                warn!(backup = id, error = %e, "verification could not run");
+            }
+            jobs.release(&key);
+        });
+        Ok(())
+    }
+
     /// Runs a claimed scheduled fire, or records it skipped when its database is busy here.
     pub(crate) fn run_fire(self: &Arc<Self>, fire: Claimed) {
         let jobs = Arc::clone(self);

@@ -133,6 +133,48 @@ pub async fn backup_log_get(state: State, id: Result<Path<String>, PathRejection
     }
 }
 
+#[derive(Serialize)]
+struct VerifyAccepted {
+    id: i64,
+    level: crate::catalog::VerifyLevel,
+}
+
+/// Starts a restore-level verification of one backup: 202, and its result lands on the backup.
+pub async fn backup_verify_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    if matches!(identity, Identity::User(_)) && !same_origin(&state, &headers) {
+        return error(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    let Some(id) = id.ok().and_then(|Path(id)| parse_id(&id)) else {
+        return error(StatusCode::NOT_FOUND, "no such backup");
+    };
+    match blocking(&state, move |r| r.catalog().get(id)).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no such backup"),
+        Err(e) => return internal(&e),
+    }
+    match state.jobs.verify_now(id).await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            [(
+                header::LOCATION,
+                format!("{}/api/v1/backups/{id}", state.base),
+            )],
+            Json(VerifyAccepted {
+                id,
+                level: crate::catalog::VerifyLevel::Restore,
+            }),
+        )
+            .into_response(),
+        Err(e @ crate::Error::Refused(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e) => internal(&e),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct NewBackup {
     database: String,

@@ -193,16 +193,47 @@ pub async fn backup_get(
         return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
     };
     let found = blocking(&state, move |r| {
-        Ok(r.catalog().get(id)?.map(|rec| (rec, r.catalog().log(id))))
+        Ok(match r.catalog().get(id)? {
+            Some(rec) => Some((rec, r.catalog().log(id)?, r.catalog().verifications(id)?)),
+            None => None,
+        })
     })
     .await;
-    let (record, log) = match found {
-        Ok(Some((rec, log))) => (rec, log.ok().flatten().unwrap_or_default()),
+    let (record, log, verifications) = match found {
+        Ok(Some((rec, log, verifications))) => (rec, log.unwrap_or_default(), verifications),
         Ok(None) => return error_page(&state, StatusCode::NOT_FOUND, "no such backup"),
         Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
+    let config = state.runner.config();
+    let restore_command = match config.database(&record.database) {
+        Ok(db) => format!(
+            "dbkeep --config {} restore {} --to {} --force",
+            config.path.display(),
+            record.id,
+            match &db.target {
+                crate::config::Target::Sqlite { path } => path.display().to_string(),
+                crate::config::Target::Postgres(pg) => pg.url.to_string(),
+            }
+        ),
+        Err(_) => format!("dbkeep restore {} --to TARGET", record.id),
+    };
     view::Backup {
+        restore_command,
+        verifications: verifications
+            .iter()
+            .map(|v| view::VerificationView {
+                when: view::local(&v.finished_at, tz),
+                level: v.level.to_string(),
+                result: if v.ok { "passed" } else { "failed" },
+                colour: if v.ok { "green" } else { "red" },
+                message: v.message.clone().unwrap_or_default(),
+                restore: v
+                    .restore_ms
+                    .map(|ms| view::duration(Some(ms)))
+                    .unwrap_or_else(|| "—".into()),
+            })
+            .collect(),
         log: log.lines().map(str::to_string).collect(),
         frame: frame(&state, &identity, "backups"),
         row: Row::new(&record, tz, now),
@@ -222,6 +253,29 @@ pub async fn backup_get(
             .map_or_else(|| "no".into(), |t| view::local(t, tz)),
     }
     .into_response()
+}
+
+/// Verify now: starts a restore-level verification and comes back to the backup's page.
+pub async fn verify_now_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(id) = id.ok().and_then(|Path(id)| super::api::parse_id(&id)) else {
+        return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
+    };
+    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
+        return forbidden();
+    }
+    match state.jobs.verify_now(id).await {
+        Ok(()) => Redirect::to(&format!("{}/backups/{id}", state.base)).into_response(),
+        Err(e @ crate::Error::Refused(_)) => {
+            error_page(&state, StatusCode::CONFLICT, &e.to_string())
+        }
+        Err(e) => error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 /// The old dashboard's address: the overview took its place.

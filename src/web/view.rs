@@ -97,6 +97,8 @@ pub struct Row {
     pub trigger: String,
     pub error: Option<String>,
     pub downloadable: bool,
+    /// How its latest verification ended, as a word and a colour.
+    pub verified: Option<(&'static str, &'static str)>,
 }
 
 impl Row {
@@ -116,6 +118,11 @@ impl Row {
             trigger: r.trigger.to_string(),
             error: r.error.clone(),
             downloadable: r.status == Status::Success && r.pruned_at.is_none(),
+            verified: match r.verify_status.as_deref() {
+                Some("ok") => Some(("verified", "green")),
+                Some(_) => Some(("verify failed", "red")),
+                None => None,
+            },
         }
     }
 }
@@ -146,6 +153,20 @@ pub struct Backup {
     pub pruned: String,
     /// The run's log, one entry per line.
     pub log: Vec<String>,
+    /// Its verifications, newest first.
+    pub verifications: Vec<VerificationView>,
+    /// The command that restores it where it came from.
+    pub restore_command: String,
+}
+
+/// One verification on a backup's page.
+pub struct VerificationView {
+    pub when: String,
+    pub level: String,
+    pub result: &'static str,
+    pub colour: &'static str,
+    pub message: String,
+    pub restore: String,
 }
 
 /// One database on the overview.

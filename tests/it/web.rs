@@ -1016,3 +1016,61 @@ async fn each_run_has_its_log_in_the_page_and_the_api() {
     assert_eq!(icon.headers[header::CONTENT_TYPE], "image/svg+xml");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn verify_now_restores_a_backup_in_the_background_and_shows_the_result() {
+    let app = App::start().await;
+    let auth = app.login().await;
+    let id = app.backup("app").await;
+    let token = "dbk_verify_token_0123456789";
+    app.accounts()
+        .add_token("verify", &accounts::token_digest(token), chrono::Utc::now())
+        .unwrap();
+    let api = Auth::Bearer(token.into());
+    let accepted = app
+        .post_json(&format!("/api/v1/backups/{id}/verify"), &api, "")
+        .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text());
+    assert_eq!(accepted.json()["level"], "restore");
+    let start = std::time::Instant::now();
+    let record = loop {
+        let r = app.get(&format!("/api/v1/backups/{id}"), &api).await.json();
+        if !r["verify_status"].is_null() {
+            break r;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "{r}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(record["verify_status"], "ok", "{record}");
+    assert_eq!(record["verify_level"], "restore", "{record}");
+    let page = app.get(&format!("/backups/{id}"), &auth).await.text();
+    assert!(
+        page.contains("<span class=\"state\">passed</span>"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("restore {id} --to ")), "{page}");
+    let history = app.get("/backups", &auth).await.text();
+    assert!(history.contains(">verified</div>"), "{history}");
+    // The form: CSRF checked, then back to the backup's page.
+    let no_token = app
+        .post_form(&format!("/backups/{id}/verify"), &auth, "csrf_token=nope")
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let form = app
+        .post_form(
+            &format!("/backups/{id}/verify"),
+            &auth,
+            &format!("csrf_token={}", auth.csrf()),
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::SEE_OTHER, "{}", form.text());
+    assert_eq!(form.location(), format!("/backups/{id}"));
+    // Nothing to verify: not found, or refused.
+    assert_eq!(
+        app.post_json("/api/v1/backups/999/verify", &api, "")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
