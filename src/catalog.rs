@@ -376,6 +376,18 @@ pub trait Catalog: Send + Sync {
     /// When the catalog cannot be read.
     fn verifications(&self, backup_id: BackupId) -> Result<Vec<Verification>>;
 
+    /// Keeps a backup's tables with their row counts.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn set_table_rows(&self, id: BackupId, tables: &[(String, u64)]) -> Result<()>;
+
+    /// A backup's tables with their row counts, by name (empty when none were recorded).
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn table_rows(&self, id: BackupId) -> Result<Vec<(String, u64)>>;
+
     /// How many rows each (database, status) pair has.
     ///
     /// # Errors

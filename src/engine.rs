@@ -39,7 +39,7 @@ pub trait Engine: Send + Sync {
         scratch: &Path,
         cancel: &Cancel,
         log: &RunLog,
-    ) -> Result<()>;
+    ) -> Result<TableRows>;
 
     /// Writes a consistent copy straight into the existing empty file `dest`, when this engine's
     /// native copy is a whole file (so an uncompressed backup needs no second pass).
@@ -75,15 +75,25 @@ pub trait Engine: Send + Sync {
     /// When it exists and cannot be removed.
     fn discard(&self, cancel: &Cancel) -> Result<()>;
 
-    /// Checks a copy made by [`Engine::copy_to_file`] before it counts as a success. Runs
-    /// while the caller hashes and syncs the same file.
+    /// Checks a copy made by [`Engine::copy_to_file`] before it counts as a success, and counts
+    /// its tables' rows. Runs while the caller hashes and syncs the same file.
     ///
     /// # Errors
     /// [`crate::Error::Engine`] when the copy is damaged.
-    fn check_copy(&self, _copy: &Path) -> Result<()> {
-        Ok(())
+    fn check_copy(&self, _copy: &Path) -> Result<TableRows> {
+        Ok(Vec::new())
     }
+
+    /// The rows of each of `tables` (named as the backup recorded them) in this engine's
+    /// database: after a restore, to compare with what the backup held.
+    ///
+    /// # Errors
+    /// [`crate::Error::Engine`] when a table cannot be counted (it is missing, say).
+    fn count_rows(&self, tables: &[String], cancel: &Cancel) -> Result<TableRows>;
 }
+
+/// Each table of a backup with its row count, as the backup holds them.
+pub type TableRows = Vec<(String, u64)>;
 
 /// How a restore may treat its target.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,6 +1,8 @@
 //! The byte pipeline from an engine to a file: compression, then SHA-256 and a byte count of
 //! what is stored. Every stage is a streaming `Write` adapter; nothing holds a whole dump.
 
+pub mod rows;
+
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;

@@ -14,7 +14,7 @@ use crate::catalog::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Compression, Config, DatabaseConfig};
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, TableRows};
 use crate::lock::DatabaseLock;
 use crate::pipeline::{self, Pipeline, Progress, Written};
 use crate::retention::{self, Policy};
@@ -314,7 +314,9 @@ impl Runner {
         let duration_ms = clock.elapsed().as_millis() as u64;
         let finished_at = self.clock.now();
         match result {
-            Ok(written) => {
+            Ok((written, tables)) => {
+                // The counts go first: a backup recorded successful always has its rows.
+                self.catalog.set_table_rows(id, &tables)?;
                 let stored = Stored {
                     size_bytes: written.size_bytes,
                     sha256: written.sha256,
@@ -571,7 +573,7 @@ fn write_backup(
     progress: &dyn Progress,
     cancel: &Cancel,
     log: &RunLog,
-) -> Result<Written> {
+) -> Result<(Written, TableRows)> {
     // Cancelled while waiting for its turn (shutdown): do not start at all.
     if let Some(reason) = cancel.reason() {
         return Err(Error::Cancelled(reason));
@@ -583,7 +585,7 @@ fn write_backup(
         Compression::None => engine.copy_to_file(&part),
         _ => None,
     };
-    let written = match direct {
+    let (written, tables) = match direct {
         Some(copied) => {
             drop(file);
             copied?;
@@ -595,7 +597,7 @@ fn write_backup(
                 (hash.join(), check.join(), synced)
             });
             let panicked = || Error::Engine("a thread checking the copy panicked".into());
-            checked.map_err(|_| panicked())??;
+            let tables = checked.map_err(|_| panicked())??;
             synced.map_err(Error::io("cannot sync", &part))?;
             let written = written
                 .map_err(|_| panicked())?
@@ -605,7 +607,7 @@ fn write_backup(
                 "copied {}, checked (quick_check ok), hashed and synced",
                 indicatif::HumanBytes(written.size_bytes)
             ));
-            written
+            (written, tables)
         }
         None => {
             let mut out = Pipeline::new(file, compression, progress, cancel)
@@ -613,7 +615,7 @@ fn write_backup(
             let scratch = temp_path(path, "snapshot");
             let dumped = engine.dump(&mut out, &scratch, cancel, log);
             remove_sqlite_files(&scratch);
-            dumped?;
+            let tables = dumped?;
             let written = out.finish().map_err(Error::io("cannot write", &part))?;
             if written.raw_bytes == 0 {
                 return Err(Error::Engine(
@@ -626,15 +628,20 @@ fn write_backup(
                 indicatif::HumanBytes(written.size_bytes),
                 compression.as_str()
             ));
-            written
+            (written, tables)
         }
     };
+    let rows: u64 = tables.iter().map(|(_, n)| n).sum();
+    log.step(format_args!(
+        "counted {rows} row(s) in {} table(s)",
+        tables.len()
+    ));
     storage::publish(&part, path).map_err(Error::io("cannot rename into place", &part))?;
     log.step(format_args!(
         "renamed into place as {}",
         path.file_name().unwrap_or_default().to_string_lossy()
     ));
-    Ok(written)
+    Ok((written, tables))
 }
 
 /// Whether two paths name the same file: equal once `.` and `..` are resolved, or in the same

@@ -99,6 +99,7 @@ fn check(
                     .integrity_check()
                     .map_err(|e| e.to_string())?;
             }
+            same_rows(runner, record, engine.as_ref(), cancel)?;
             Ok(ms)
         });
     // Removed whatever happened (a fresh flag: a cancelled run must still clean up).
@@ -106,6 +107,40 @@ fn check(
     let ms = restored.map_err(|e| format!("restore: {e}"))?;
     discarded.map_err(|e| format!("restore: could not remove the throwaway copy: {e}"))?;
     Ok(Some(ms))
+}
+
+/// Compares the restored tables' rows with the counts the backup recorded, naming each table
+/// that differs (a backup made before dbkeep counted rows has none to compare).
+fn same_rows(
+    runner: &Runner,
+    record: &BackupRecord,
+    restored: &dyn engine::Engine,
+    cancel: &Cancel,
+) -> std::result::Result<(), String> {
+    let recorded = runner
+        .catalog()
+        .table_rows(record.id)
+        .map_err(|e| e.to_string())?;
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = recorded.iter().map(|(n, _)| n.clone()).collect();
+    let found = restored
+        .count_rows(&names, cancel)
+        .map_err(|e| format!("cannot count the restored rows: {e}"))?;
+    let differ: Vec<String> = recorded
+        .iter()
+        .zip(&found)
+        .filter(|((_, want), (_, got))| want != got)
+        .map(|((name, want), (_, got))| {
+            format!("{name} has {got} rows, the backup recorded {want}")
+        })
+        .collect();
+    if differ.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("row counts differ: {}", differ.join("; ")))
+    }
 }
 
 /// Where a restore-level check restores to: a hidden file in the database's backup folder, or

@@ -26,6 +26,7 @@ const MIGRATIONS: &[M<'static>] = &[
     ))
     .foreign_key_check(),
     M::up(include_str!("../../migrations/0005_verifications.sql")),
+    M::up(include_str!("../../migrations/0006_backup_tables.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -413,6 +414,33 @@ impl Catalog for SqliteCatalog {
                 verification,
             )
             .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_table_rows(&self, id: BackupId, tables: &[(String, u64)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        for (name, rows) in tables {
+            tx.execute(
+                "INSERT OR REPLACE INTO backup_tables (backup_id, name, rows) VALUES (?1, ?2, ?3)",
+                params![id, name, *rows as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn table_rows(&self, id: BackupId) -> Result<Vec<(String, u64)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT name, rows FROM backup_tables WHERE backup_id = ?1 ORDER BY name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
 

@@ -6,8 +6,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::Engine;
 use super::child::Tool;
+use super::{Engine, TableRows};
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::config::PgTarget;
@@ -102,7 +102,7 @@ impl Engine for PostgresEngine {
         _scratch: &Path,
         cancel: &Cancel,
         log: &RunLog,
-    ) -> Result<()> {
+    ) -> Result<TableRows> {
         let password = self.target.resolve_password().map_err(Error::Engine)?;
         let args = [
             "--no-password".to_string(),
@@ -117,10 +117,13 @@ impl Engine for PostgresEngine {
             cancel,
             "install the PostgreSQL client tools and put pg_dump on PATH, or set pg_dump_path",
         )?;
+        // The rows of each table are counted on the way, from its COPY block.
+        let mut tap = crate::pipeline::rows::CopyRows::new(out);
         let copied = match tool.stdout() {
-            Some(mut stdout) => crate::pipeline::copy(&mut stdout, out),
+            Some(mut stdout) => crate::pipeline::copy(&mut stdout, &mut tap),
             None => Ok(0),
         };
+        let tables = tap.tables();
         let copy_failed = copied.err().map(|e| {
             // Our side failed (disk full, say): stop pg_dump rather than let it block.
             tool.kill();
@@ -130,8 +133,32 @@ impl Engine for PostgresEngine {
         match (copy_failed, finished) {
             (_, Err(e @ Error::Cancelled(_))) => Err(e),
             (Some(message), _) => Err(Error::Engine(message)),
-            (None, finished) => finished,
+            (None, finished) => finished.map(|()| tables),
         }
+    }
+
+    fn count_rows(&self, tables: &[String], cancel: &Cancel) -> Result<TableRows> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The names as the dump wrote them: schema-qualified and quoted where needed.
+        let sql = tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("SELECT {i}, count(*) FROM {t}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let out = self.query(&self.target.url, &sql, cancel)?;
+        let mut counts = vec![0u64; tables.len()];
+        for line in out.lines() {
+            if let Some((i, n)) = line.split_once('|')
+                && let (Ok(i), Ok(n)) = (i.parse::<usize>(), n.parse::<u64>())
+                && i < counts.len()
+            {
+                counts[i] = n;
+            }
+        }
+        Ok(tables.iter().cloned().zip(counts).collect())
     }
 
     fn discard(&self, cancel: &Cancel) -> Result<()> {

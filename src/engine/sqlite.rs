@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use super::Engine;
+use super::{Engine, TableRows};
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::runlog::RunLog;
@@ -83,15 +83,15 @@ impl Engine for SqliteEngine {
         scratch: &Path,
         _cancel: &Cancel,
         _log: &RunLog,
-    ) -> Result<()> {
+    ) -> Result<TableRows> {
         crate::storage::create_private_file(scratch)
             .map_err(Error::io("cannot create", scratch))?;
         self.backup_into(scratch)?;
-        self.check_copy(scratch)?;
+        let rows = self.check_copy(scratch)?;
         let mut file = std::fs::File::open(scratch).map_err(Error::io("cannot read", scratch))?;
         crate::pipeline::copy(&mut file, out)
             .map_err(Error::io("cannot write the copy of", scratch))?;
-        Ok(())
+        Ok(rows)
     }
 
     fn slow_first_byte(&self) -> bool {
@@ -169,7 +169,7 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
-    fn check_copy(&self, copy: &Path) -> Result<()> {
+    fn check_copy(&self, copy: &Path) -> Result<TableRows> {
         // `immutable`: nothing else touches the copy, and a read-only connection to a copy of a
         // WAL database would otherwise leave -wal and -shm files behind it.
         let mut uri = url::Url::from_file_path(copy)
@@ -185,8 +185,40 @@ impl Engine for SqliteEngine {
         if check != "ok" {
             return Err(self.fail(format!("the copy failed its quick check: {check}")));
         }
-        Ok(())
+        let tables = table_names(&conn).map_err(|e| self.fail(e))?;
+        count(&conn, &tables)
+            .map_err(|e| self.fail(format!("cannot count the rows of the copy: {e}")))
     }
+
+    fn count_rows(&self, tables: &[String], _cancel: &Cancel) -> Result<TableRows> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.fail(e))?;
+        count(&conn, tables).map_err(|e| self.fail(format!("cannot count rows: {e}")))
+    }
+}
+
+/// The database's own tables (not SQLite's internal ones), by name.
+fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    )?;
+    stmt.query_map([], |row| row.get(0))?.collect()
+}
+
+/// The rows of each of `tables`.
+fn count(conn: &Connection, tables: &[String]) -> rusqlite::Result<TableRows> {
+    tables
+        .iter()
+        .map(|t| {
+            let quoted = format!("\"{}\"", t.replace('"', "\"\""));
+            let n: i64 =
+                conn.query_row(&format!("SELECT count(*) FROM {quoted}"), [], |r| r.get(0))?;
+            Ok((t.clone(), n.max(0) as u64))
+        })
+        .collect()
 }
 
 /// Fails writes once the restore is cancelled.

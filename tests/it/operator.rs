@@ -155,10 +155,14 @@ fn each_run_keeps_its_log_with_the_tools_words_and_no_password() {
     );
     assert!(steps[1].starts_with("copied "), "{good}");
     assert!(
-        steps[2].starts_with("renamed into place as sqlite_backup_"),
+        steps[2].starts_with("counted 2004 row(s) in 2 table(s)"),
         "{good}"
     );
-    assert!(steps[3].starts_with("pruned 0 older backup(s)"), "{good}");
+    assert!(
+        steps[3].starts_with("renamed into place as sqlite_backup_"),
+        "{good}"
+    );
+    assert!(steps[4].starts_with("pruned 0 older backup(s)"), "{good}");
     assert!(good.lines().all(|l| l.starts_with('+')), "{good}");
 }
 
