@@ -73,6 +73,8 @@ string_enum! {
         Api => "api",
         /// The web admin's "Back up now" button.
         Web => "web",
+        /// An outside backup file added with `dbkeep import`.
+        Import => "import",
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod backup;
 mod demo;
+mod import;
 mod init;
 mod list;
 mod prune;
@@ -53,6 +54,8 @@ enum Command {
     Restore(restore::Args),
     /// Prove backups restorable: checksum, decompression, or a restore into a throwaway database
     Verify(verify::Args),
+    /// Add an outside backup file (.db, .sql, .sql.gz, .sql.zst) to a database's backups
+    Import(import::Args),
     /// Run scheduled backups and the web admin until stopped (SIGINT/SIGTERM: graceful)
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
@@ -122,6 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prune(args) => prune::run(&config_path, args),
         Command::Restore(args) => restore::run(&config_path, args),
         Command::Verify(args) => verify::run(&config_path, args),
+        Command::Import(args) => import::run(&config_path, args),
         Command::Serve(args) => serve::run(&config_path, args),
         Command::Schedule(args) => schedule::run(&config_path, args),
         Command::User(args) => user::run_user(&config_path, args),

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 mod error;
+pub mod import;
 pub mod lock;
 pub mod pipeline;
 pub mod restore;

@@ -234,7 +234,8 @@ impl Runner {
         let engine = engine::for_database(&self.config, db);
         let started_at = self.clock.now();
         let dir = self.config.database_dir(name);
-        let (file_name, path) = self.choose_name(db, engine.as_ref(), &dir, started_at)?;
+        let (file_name, path) =
+            self.choose_name(db, db.compression, engine.as_ref(), &dir, started_at)?;
         let id = self.catalog.begin(&NewBackup {
             database: name,
             kind: engine.kind(),
@@ -380,9 +381,10 @@ impl Runner {
     }
 
     /// Picks a final name no file, temporary file or catalog row uses yet.
-    fn choose_name(
+    pub(crate) fn choose_name(
         &self,
         db: &DatabaseConfig,
+        compression: Compression,
         engine: &dyn Engine,
         dir: &Path,
         at: DateTime<Utc>,
@@ -394,7 +396,7 @@ impl Runner {
             } else {
                 format!("_{n}")
             };
-            let name = format!("{base}{unique}{ext}{}", db.compression.suffix());
+            let name = format!("{base}{unique}{ext}{}", compression.suffix());
             let path = dir.join(&name);
             let taken = path.exists()
                 || temp_path(&path, "part").exists()
@@ -684,7 +686,7 @@ fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 /// `dir/.NAME.suffix`: a hidden temporary beside the final file, on the same file system.
-fn temp_path(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn temp_path(path: &Path, suffix: &str) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     path.with_file_name(format!(".{name}.{suffix}"))
 }

@@ -240,6 +240,16 @@ impl<W: std::io::Write> std::io::Write for CancellableWriter<'_, W> {
 }
 
 impl SqliteEngine {
+    /// Checks that the file is a SQLite database that passes its quick check, and counts the
+    /// rows of its tables (an imported backup, say).
+    ///
+    /// # Errors
+    /// [`Error::Engine`] when it is not a database or is damaged.
+    pub fn inspect(&self) -> Result<TableRows> {
+        self.check_header()?;
+        self.check_copy(&self.path)
+    }
+
     /// Runs SQLite's full `PRAGMA integrity_check` on the database file.
     ///
     /// # Errors

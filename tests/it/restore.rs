@@ -489,3 +489,101 @@ fn row_counts_are_recorded_while_streaming_and_a_restore_must_match_them() {
         "{run:?}"
     );
 }
+
+#[test]
+fn import_adds_outside_backups_that_then_verify_and_restore_like_any_other() {
+    let sandbox = Sandbox::new();
+    let app = sandbox.path().join("app.db");
+    create_sample_sqlite(&app);
+    let source = pg_source();
+    sandbox.write_config(&format!(
+        "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n\
+         [[databases]]\nname = \"pg\"\nurl = \"{}\"\n",
+        source.url()
+    ));
+    // Files as the original Django setup named and made them.
+    let outside = sandbox.path().join("old");
+    fs::create_dir(&outside).unwrap();
+    let sqlite_file = outside.join("sqlite_backup_20250101_120000.db");
+    fs::copy(&app, &sqlite_file).unwrap();
+    let dump = outside.join("postgres_backup_20250102_030000.sql.gz");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "pg_dump --no-password '{}' | gzip > '{}'",
+            source.url(),
+            dump.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let run = sandbox.run(&["import", sqlite_file.to_str().unwrap(), "-d", "app"]);
+    run.assert_success();
+    assert!(
+        run.stdout
+            .contains("(2 table(s), taken 2025-01-01 12:00:00"),
+        "{run:?}"
+    );
+    let run = sandbox.run(&["import", dump.to_str().unwrap(), "--database", "pg"]);
+    run.assert_success();
+    for (db, name) in [
+        ("app", "sqlite_backup_20250101_120000.db"),
+        ("pg", "postgres_backup_20250102_030000.sql.gz"),
+    ] {
+        let row = &sandbox.rows_for(db)[0];
+        assert_eq!(row["trigger"], "import", "{row:#}");
+        assert_eq!(row["file_name"], name, "{row:#}");
+        let path = assert_success_row(row, db, if db == "app" { "sqlite" } else { "postgres" });
+        assert_eq!(row["sha256"].as_str().unwrap(), sha256sum(&path));
+        assert_eq!(mode_of(&path), 0o600);
+    }
+    assert_eq!(sandbox.rows_for("pg")[0]["compression"], "gzip");
+    assert_eq!(
+        recorded_rows(&sandbox, sandbox.rows_for("pg")[0]["id"].as_i64().unwrap()),
+        [
+            ("app.users".to_string(), 2000),
+            ("public.events".to_string(), 1)
+        ]
+    );
+    // Then like any other backup: verified by a real restore, and restored.
+    let verified = sandbox.run(&["verify", "--all"]);
+    verified.assert_success();
+    assert_eq!(
+        verified.stdout.matches("ok      ").count(),
+        2,
+        "{verified:?}"
+    );
+    let to = sandbox.path().join("restored.db");
+    let id = sandbox.rows_for("app")[0]["id"].to_string();
+    sandbox
+        .run(&["restore", &id, "--to", to.to_str().unwrap()])
+        .assert_success();
+
+    // What does not fit is refused, and nothing is left behind.
+    let before = files_below(&sandbox.backup_dir());
+    for (file, db, why) in [
+        (dump.clone(), "app", "does not look like a sqlite backup"),
+        (
+            sqlite_file.clone(),
+            "pg",
+            "does not look like a postgres backup",
+        ),
+        (outside.join("missing.db"), "app", "cannot read"),
+    ] {
+        let run = sandbox.run(&["import", file.to_str().unwrap(), "-d", db]);
+        assert_ne!(run.code, Some(0), "{run:?}");
+        assert!(run.stderr.contains(why), "{why}: {run:?}");
+    }
+    let junk = outside.join("junk.db");
+    fs::write(&junk, vec![b'x'; 4096]).unwrap();
+    let run = sandbox.run(&["import", junk.to_str().unwrap(), "-d", "app"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("not a SQLite database"), "{run:?}");
+    let broken = outside.join("broken.sql.gz");
+    fs::write(&broken, b"\x1f\x8b\x08\x00garbage").unwrap();
+    let run = sandbox.run(&["import", broken.to_str().unwrap(), "-d", "pg"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("does not decompress"), "{run:?}");
+    assert_eq!(files_below(&sandbox.backup_dir()), before);
+}

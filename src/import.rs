@@ -1,0 +1,176 @@
+//! `dbkeep import`: an outside backup file (a `.db`, `.sql`, `.sql.gz` or `.sql.zst`, such as
+//! the original Django setup made) becomes a backup like any other: copied into its database's
+//! folder under a standard name, hashed, checked, its rows counted, and recorded with trigger
+//! `import`. It can then be verified, restored, downloaded and pruned.
+
+use std::io::Read;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::catalog::{BackupRecord, Kind, NewBackup, Stored, Trigger};
+use crate::config::{Compression, Target};
+use crate::engine::{self, SqliteEngine, TableRows};
+use crate::lock::DatabaseLock;
+use crate::pipeline::{self, HashingWriter};
+use crate::{Error, Result, Runner, storage};
+
+/// How a file's bytes are compressed: by their first bytes, whatever its name says.
+fn sniff(file: &Path) -> Result<Compression> {
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(file)
+        .and_then(|mut f| f.read(&mut magic))
+        .map_err(Error::io("cannot read", file))?;
+    Ok(match &magic[..n] {
+        [0x1f, 0x8b, ..] => Compression::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
+        _ => Compression::None,
+    })
+}
+
+/// The time a file name like `sqlite_backup_20250101_120000.db` says it was taken.
+fn stamp_in_name(name: &str) -> Option<DateTime<Utc>> {
+    let at = name.find("_backup_")? + "_backup_".len();
+    let stamp = name.get(at..at + 15)?;
+    NaiveDateTime::parse_from_str(stamp, "%Y%m%d_%H%M%S")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Imports `file` as a backup of `database`: the new catalog row, `success` with trigger
+/// `import`. Its time is the one in its name (`…_backup_YYYYMMDD_HHMMSS…`), else the file's.
+///
+/// # Errors
+/// [`Error::Refused`] when the file does not fit the database (a SQL dump for a SQLite
+/// database, a file that is not a SQLite database, or one that does not decompress);
+/// [`Error::AlreadyRunning`] while the database backs up; I/O and catalog failures.
+pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupRecord> {
+    let config = runner.config();
+    let db = config.database(database)?;
+    let meta = std::fs::metadata(file).map_err(Error::io("cannot read", file))?;
+    if !meta.is_file() {
+        return Err(Error::Refused(format!("{} is not a file", file.display())));
+    }
+    let compression = sniff(file)?;
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let kind = db.target.kind();
+    let looks_sql = name.contains(".sql");
+    if (kind == Kind::Sqlite) == looks_sql {
+        return Err(Error::Refused(format!(
+            "{} does not look like a {kind} backup (a {kind} database's backups are {}); import it into a {} database",
+            file.display(),
+            if kind == Kind::Sqlite {
+                ".db files"
+            } else {
+                ".sql, .sql.gz or .sql.zst dumps"
+            },
+            if looks_sql { "PostgreSQL" } else { "SQLite" },
+        )));
+    }
+    let taken_at = stamp_in_name(&name)
+        .or_else(|| meta.modified().ok().map(DateTime::<Utc>::from))
+        .unwrap_or_else(|| runner.clock().now());
+    let _lock = DatabaseLock::try_acquire(&config.catalog, database)?
+        .ok_or_else(|| Error::AlreadyRunning(database.to_string()))?;
+    let engine = engine::for_database(config, db);
+    let dir = config.database_dir(database);
+    storage::create_private_dir(&dir).map_err(Error::io("cannot create backup folder", &dir))?;
+    let (file_name, path) = runner.choose_name(db, compression, engine.as_ref(), &dir, taken_at)?;
+    let part = crate::runner::temp_path(&path, "part");
+    let copied = copy_in(file, &part, compression, &db.target).and_then(|done| {
+        storage::publish(&part, &path).map_err(Error::io("cannot rename into place", &part))?;
+        Ok(done)
+    });
+    let (size_bytes, sha256, tables) = match copied {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = storage::remove_if_exists(&part);
+            return Err(e);
+        }
+    };
+    let catalog = runner.catalog();
+    let id = catalog.begin(&NewBackup {
+        database,
+        kind,
+        trigger: Trigger::Import,
+        file_name: &file_name,
+        path: &path,
+        compression,
+        started_at: taken_at,
+    })?;
+    catalog.set_table_rows(id, &tables)?;
+    catalog.succeed(
+        id,
+        &Stored {
+            size_bytes,
+            sha256,
+            finished_at: runner.clock().now(),
+            duration_ms: 0,
+        },
+    )?;
+    catalog.set_log(
+        id,
+        &format!(
+            "imported from {} ({size_bytes} bytes, {} table(s) counted)",
+            file.display(),
+            tables.len()
+        ),
+    )?;
+    catalog.get(id)?.ok_or_else(|| Error::Catalog {
+        path: config.catalog.clone(),
+        message: format!("backup #{id} vanished from the catalog"),
+    })
+}
+
+/// Copies `file` to `part` (private, synced) while hashing it, then checks it and counts its
+/// rows: a SQLite copy is opened (decompressed to a scratch file when compressed); a dump's
+/// COPY blocks are counted as it decompresses.
+fn copy_in(
+    file: &Path,
+    part: &Path,
+    compression: Compression,
+    target: &Target,
+) -> Result<(u64, String, TableRows)> {
+    let out = storage::create_private_file(part).map_err(Error::io("cannot create", part))?;
+    let mut hashing = HashingWriter::new(out);
+    let mut source = std::fs::File::open(file).map_err(Error::io("cannot read", file))?;
+    pipeline::copy(&mut source, &mut hashing).map_err(Error::io("cannot copy into", part))?;
+    let (out, size, sha256) = hashing.finish();
+    out.sync_all().map_err(Error::io("cannot sync", part))?;
+    let unreadable = |e: std::io::Error| {
+        Error::Refused(format!(
+            "{} does not decompress ({e}); nothing was imported",
+            file.display()
+        ))
+    };
+    let reader = || -> Result<Box<dyn Read + Send>> {
+        let f = std::fs::File::open(part).map_err(Error::io("cannot read", part))?;
+        pipeline::open_reader(f, compression).map_err(unreadable)
+    };
+    let tables = match target {
+        Target::Sqlite { .. } => {
+            let scratch = crate::runner::temp_path(part, "check");
+            let checked = (|| {
+                let copy = if compression == Compression::None {
+                    part.to_path_buf()
+                } else {
+                    let mut out = storage::create_private_file(&scratch)
+                        .map_err(Error::io("cannot create", &scratch))?;
+                    pipeline::copy(&mut reader()?, &mut out).map_err(unreadable)?;
+                    scratch.clone()
+                };
+                SqliteEngine::new(copy).inspect().map_err(|e| {
+                    Error::Refused(format!("{}: {e}; nothing was imported", file.display()))
+                })
+            })();
+            let _ = storage::remove_if_exists(&scratch);
+            checked?
+        }
+        Target::Postgres(_) => {
+            let mut tap = pipeline::rows::CopyRows::new(std::io::sink());
+            pipeline::copy(&mut reader()?, &mut tap).map_err(unreadable)?;
+            tap.tables()
+        }
+    };
+    Ok((size, sha256, tables))
+}
