@@ -102,6 +102,8 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Create the target database first (PostgreSQL).
     pub create: bool,
+    /// Leave the dump's owners and privileges out (PostgreSQL, onto another server).
+    pub leave: crate::pipeline::filter::Leave,
 }
 
 /// The engine for a target (a configured database's, or any other, such as a restore's).

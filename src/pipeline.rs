@@ -1,6 +1,7 @@
 //! The byte pipeline from an engine to a file: compression, then SHA-256 and a byte count of
 //! what is stored. Every stage is a streaming `Write` adapter; nothing holds a whole dump.
 
+pub mod filter;
 pub mod rows;
 
 use std::fs::File;

@@ -89,8 +89,12 @@ pub fn restore(
     }
     log.step(format_args!("checked: SHA-256 {sha256}"));
     let started = Instant::now();
-    let reader = pipeline::open_reader(open()?, record.compression)
+    let mut reader = pipeline::open_reader(open()?, record.compression)
         .map_err(|e| Error::Engine(format!("backup #{id}: cannot decompress: {e}")))?;
+    if opts.leave.any() {
+        let buffered = std::io::BufReader::with_capacity(pipeline::CHUNK, reader);
+        reader = Box::new(pipeline::filter::SqlFilter::new(buffered, opts.leave));
+    }
     let mut source = Counting {
         inner: reader,
         bytes: 0,

@@ -86,9 +86,11 @@ fn check(
     let target = throwaway(runner, record).map_err(|e| format!("restore: {e}"))?;
     let engine = engine::for_target(runner.config(), &target);
     let started = Instant::now();
+    // The throwaway is made on the source's own server, where the dump's roles exist.
     let opts = RestoreOptions {
         force: true,
         create: true,
+        ..RestoreOptions::default()
     };
     let restored = crate::restore::restore(runner, record, &target, &opts, cancel, &NoProgress)
         .map_err(|e| e.to_string())

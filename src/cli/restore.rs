@@ -38,6 +38,15 @@ pub struct Args {
     #[arg(long)]
     force: bool,
 
+    /// Leave out the dump's `ALTER … OWNER TO` statements (onto a server without its roles);
+    /// the objects then belong to the restoring user
+    #[arg(long)]
+    no_owner: bool,
+
+    /// Leave out the dump's GRANT and REVOKE statements
+    #[arg(long)]
+    no_privileges: bool,
+
     /// The environment variable holding the target's PostgreSQL password
     #[arg(long, value_name = "NAME")]
     password_env: Option<String>,
@@ -90,6 +99,10 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let opts = RestoreOptions {
         force: args.force,
         create: args.create,
+        leave: dbkeep::pipeline::filter::Leave {
+            owners: args.no_owner,
+            privileges: args.no_privileges,
+        },
     };
     let interrupted = Interrupt::watch()?;
     let cancel = interrupted.arm();

@@ -69,6 +69,18 @@ impl PostgresEngine {
 const PSQL_HINT: &str =
     "install the PostgreSQL client tools and put psql on PATH (or beside pg_dump_path)";
 
+/// psql's message, with what to do when the dump names roles this server lacks.
+fn with_role_hint(message: String, opts: &super::RestoreOptions) -> String {
+    let missing_role = message.contains("role \"") && message.contains("does not exist");
+    if missing_role && !(opts.leave.owners && opts.leave.privileges) {
+        format!(
+            "{message}\nThe dump names a role this server does not have: restore with --no-owner and --no-privileges (the objects then belong to the restoring user), or create the role first."
+        )
+    } else {
+        message
+    }
+}
+
 /// `'text'` as an SQL string literal.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -274,9 +286,8 @@ impl Engine for PostgresEngine {
         let bytes = match (fed, finished) {
             (_, Err(e @ Error::Cancelled(_))) => return Err(e),
             // psql stopped first (an error in the SQL): its own message says why.
-            (_, Err(e)) if !matches!(e, Error::Engine(ref m) if m.contains("exited with a signal")) =>
-            {
-                return Err(e);
+            (_, Err(Error::Engine(m))) if !m.contains("exited with a signal") => {
+                return Err(Error::Engine(with_role_hint(m, opts)));
             }
             (Err(read), _) => {
                 return Err(Error::Engine(format!(

@@ -610,3 +610,53 @@ fn import_adds_outside_backups_that_then_verify_and_restore_like_any_other() {
     assert!(run.stderr.contains("does not decompress"), "{run:?}");
     assert_eq!(files_below(&sandbox.backup_dir()), before);
 }
+
+#[test]
+fn a_dump_owned_by_a_missing_role_needs_no_owner_and_then_restores() {
+    let role = unique_name("owner");
+    let source = PgDb::create("roles_src");
+    psql(&pg_url(), None, &format!("CREATE ROLE \"{role}\";"));
+    source.psql(&format!(
+        "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);
+         ALTER TABLE t OWNER TO \"{role}\";
+         GRANT SELECT ON t TO \"{role}\";"
+    ));
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\n",
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let id = sandbox.rows_for("pg")[0]["id"].to_string();
+    // The role goes, as on another server that never had it.
+    drop(source);
+    psql(&pg_url(), None, &format!("DROP ROLE \"{role}\";"));
+
+    let target = PgDb::create("roles_dst");
+    let run = sandbox.run(&["restore", &id, "--to", &target.url()]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("role \"{role}\" does not exist")),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("--no-owner and --no-privileges"),
+        "{run:?}"
+    );
+    assert_eq!(
+        target.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 't'"),
+        "0"
+    );
+    sandbox
+        .run(&[
+            "restore",
+            &id,
+            "--to",
+            &target.url(),
+            "--no-owner",
+            "--no-privileges",
+        ])
+        .assert_success();
+    assert_eq!(target.scalar("SELECT sum(x) FROM t"), "3");
+}
