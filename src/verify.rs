@@ -83,6 +83,9 @@ fn check(
     if level == VerifyLevel::Readable {
         return Ok(None);
     }
+    if let Err(e) = remove_orphans(runner, record) {
+        tracing::warn!(error = %e, "could not look for throwaways of killed verifications");
+    }
     let target = throwaway(runner, record).map_err(|e| format!("restore: {e}"))?;
     let engine = engine::for_target(runner.config(), &target);
     let started = Instant::now();
@@ -147,24 +150,109 @@ fn same_rows(
 
 /// Where a restore-level check restores to: a hidden file in the database's backup folder, or
 /// a database named `dbkeep_verify_<id>_<random>` on the source's PostgreSQL server.
+///
+/// The name carries this machine's mark and this process's id, so that the next verification
+/// can remove what a killed one left behind (and only that: never a live one's, never another
+/// machine's).
 fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
     let db = runner.config().database(&record.database)?;
-    let suffix = &crate::accounts::random_token()?[..8];
+    let random = &crate::accounts::random_token()?[..6];
+    let owner = format!("{}_{}", machine_mark(), std::process::id());
     match &db.target {
         Target::Sqlite { .. } => Ok(Target::Sqlite {
             path: runner
                 .config()
                 .database_dir(&record.database)
-                .join(format!(".verify-{}-{suffix}.db", record.id)),
+                .join(format!(".verify_{}_{owner}_{random}.db", record.id)),
         }),
+        Target::Postgres(pg) => Ok(Target::Postgres(on_server(
+            pg,
+            &format!("dbkeep_verify_{}_{owner}_{random}", record.id),
+        ))),
+    }
+}
+
+/// `pg` with another database name.
+fn on_server(pg: &PgTarget, database: &str) -> PgTarget {
+    let mut url = pg.url.clone();
+    url.set_path(&format!("/{database}"));
+    PgTarget {
+        url,
+        password: pg.password.clone(),
+        password_env: pg.password_env.clone(),
+    }
+}
+
+/// Eight hex digits that tell this machine (from its host name).
+fn machine_mark() -> String {
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    crate::accounts::token_digest(&host)[..8].to_string()
+}
+
+/// Whether a throwaway named with `…_<mark>_<pid>_<random>` was left by a process of this
+/// machine that is gone.
+fn orphaned(name: &str) -> bool {
+    let stem = name.trim_end_matches(".db");
+    let mut parts = stem.rsplit('_');
+    let (_random, pid, mark) = (parts.next(), parts.next(), parts.next());
+    let pid = pid.and_then(|p| p.parse::<i32>().ok());
+    match (mark, pid.and_then(rustix::process::Pid::from_raw)) {
+        (Some(mark), Some(pid)) if mark == machine_mark() => {
+            matches!(
+                rustix::process::test_kill_process(pid),
+                Err(rustix::io::Errno::SRCH)
+            )
+        }
+        _ => false,
+    }
+}
+
+/// Removes the throwaways of `record`'s database that killed verifications left: files in its
+/// folder, databases on its server.
+fn remove_orphans(runner: &Runner, record: &BackupRecord) -> Result<()> {
+    let db = runner.config().database(&record.database)?;
+    match &db.target {
+        Target::Sqlite { .. } => {
+            let dir = runner.config().database_dir(&record.database);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return Ok(());
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let base = name.trim_start_matches('.');
+                let verify = base
+                    .strip_prefix("verify_")
+                    .map(|rest| rest.split(".db").next().unwrap_or(rest).to_string());
+                if let Some(stem) = verify.filter(|s| orphaned(s)) {
+                    tracing::info!(file = %name, stem, "removing a throwaway copy a killed verification left");
+                    let _ = crate::storage::remove_if_exists(&entry.path());
+                }
+            }
+            Ok(())
+        }
         Target::Postgres(pg) => {
-            let mut url = pg.url.clone();
-            url.set_path(&format!("/dbkeep_verify_{}_{suffix}", record.id));
-            Ok(Target::Postgres(PgTarget {
-                url,
-                password: pg.password.clone(),
-                password_env: pg.password_env.clone(),
-            }))
+            let server = engine::PostgresEngine::new(
+                pg.clone(),
+                runner
+                    .config()
+                    .pg_dump_path
+                    .clone()
+                    .unwrap_or_else(|| "pg_dump".into()),
+            );
+            for name in server.databases_named_like("dbkeep\\_verify\\_%")? {
+                if orphaned(&name) {
+                    tracing::info!(database = %name, "dropping a throwaway database a killed verification left");
+                    let leftover = engine::for_target(
+                        runner.config(),
+                        &Target::Postgres(on_server(pg, &name)),
+                    );
+                    leftover.discard(&Cancel::new())?;
+                }
+            }
+            Ok(())
         }
     }
 }

@@ -36,6 +36,28 @@ impl PostgresEngine {
         }
     }
 
+    /// The databases on this server whose names match the SQL `LIKE` pattern `pattern`.
+    ///
+    /// # Errors
+    /// When the server cannot be asked.
+    pub fn databases_named_like(&self, pattern: &str) -> Result<Vec<String>> {
+        let mut admin = self.target.url.clone();
+        admin.set_path("/postgres");
+        let out = self.query(
+            &admin,
+            &format!(
+                "SELECT datname FROM pg_database WHERE datname LIKE {}",
+                literal(pattern)
+            ),
+            &Cancel::new(),
+        )?;
+        Ok(out
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+
     /// Runs one SQL statement with `psql` on `url` and returns what it printed (tuples only).
     fn query(&self, url: &url::Url, sql: &str, cancel: &Cancel) -> Result<String> {
         let password = self.target.resolve_password().map_err(Error::Engine)?;

@@ -660,3 +660,61 @@ fn a_dump_owned_by_a_missing_role_needs_no_owner_and_then_restores() {
         .assert_success();
     assert_eq!(target.scalar("SELECT sum(x) FROM t"), "3");
 }
+
+/// A throwaway's owner part as dbkeep names it: this machine's mark and a process id.
+fn owner_part(pid: u32) -> String {
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mark = dbkeep::accounts::token_digest(host.trim())[..8].to_string();
+    format!("{mark}_{pid}")
+}
+
+/// The id of a process that has just ended.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn throwaways_left_by_a_killed_verification_are_removed_by_the_next_one() {
+    let source = pg_source();
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(&format!(
+        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let (dead, live) = (owner_part(dead_pid()), owner_part(std::process::id()));
+    let orphan = format!("dbkeep_verify_1_{dead}_aaaaaa");
+    let alive = format!("dbkeep_verify_1_{live}_bbbbbb");
+    for name in [&orphan, &alive] {
+        psql(&pg_url(), None, &format!("CREATE DATABASE \"{name}\";"));
+    }
+    let _alive_guard = PgDb::existing(alive.clone());
+    let dir = sandbox.db_dir("app");
+    let orphan_file = dir.join(format!(".verify_2_{dead}_cccccc.db"));
+    let alive_file = dir.join(format!(".verify_2_{live}_dddddd.db"));
+    fs::write(&orphan_file, b"left behind").unwrap();
+    fs::write(&alive_file, b"in use").unwrap();
+
+    sandbox.run(&["verify", "--latest"]).assert_success();
+    let exists = |name: &str| {
+        psql(
+            &pg_url(),
+            None,
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}';"),
+        )
+        .trim()
+            == "1"
+    };
+    assert!(
+        !exists(&orphan),
+        "the killed verification's database is still there"
+    );
+    assert!(exists(&alive), "a live verification's database was dropped");
+    assert!(!orphan_file.exists());
+    assert!(alive_file.exists());
+}
