@@ -114,6 +114,7 @@ struct RawConfig {
     shutdown_grace: Option<Spanned<String>>,
     max_concurrent_backups: Option<Spanned<u32>>,
     verify_schedule: Option<Spanned<String>>,
+    verify_url: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
     stale_after: Option<Spanned<String>>,
@@ -291,7 +292,13 @@ impl Config {
 
         let mut databases: Vec<DatabaseConfig> = Vec::with_capacity(raw.databases.len());
         for raw_db in raw.databases {
-            let db = raw_db.validate(&source, &base)?;
+            let mut db = raw_db.validate(&source, &base)?;
+            // The top-level verify_url serves every PostgreSQL database without one of its own.
+            if let (None, Some(url), Target::Postgres(pg)) =
+                (&db.verify_url, &raw.verify_url, &db.target)
+            {
+                db.verify_url = Some(database::verify_server(url, &source, &base, pg)?);
+            }
             if databases.iter().any(|d| d.name == db.name) {
                 return Err(source.error(
                     db.name_span.clone(),

@@ -166,7 +166,7 @@ fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
                 .join(format!(".verify_{}_{owner}_{random}.db", record.id)),
         }),
         Target::Postgres(pg) => Ok(Target::Postgres(on_server(
-            pg,
+            db.verify_url.as_ref().unwrap_or(pg),
             &format!("dbkeep_verify_{}_{owner}_{random}", record.id),
         ))),
     }
@@ -233,7 +233,8 @@ fn remove_orphans(runner: &Runner, record: &BackupRecord) -> Result<()> {
             }
             Ok(())
         }
-        Target::Postgres(pg) => {
+        Target::Postgres(source) => {
+            let pg = db.verify_url.as_ref().unwrap_or(source);
             let server = engine::PostgresEngine::new(
                 pg.clone(),
                 runner

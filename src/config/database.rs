@@ -157,6 +157,9 @@ pub struct DatabaseConfig {
     pub compression: Compression,
     /// When the scheduler backs it up (never empty: absent means daily at midnight).
     pub schedules: Vec<Schedule>,
+    /// The PostgreSQL server where restore-level verification makes its throwaway databases
+    /// (`verify_url` of the entry, else the top-level one, else the source's own server).
+    pub verify_url: Option<PgTarget>,
     pub(crate) name_span: Range<usize>,
 }
 
@@ -168,6 +171,7 @@ pub(super) struct RawDatabase {
     password_env: Option<Spanned<String>>,
     compression: Option<Compression>,
     schedules: Option<Vec<Spanned<String>>>,
+    verify_url: Option<Spanned<String>>,
 }
 
 impl RawDatabase {
@@ -244,13 +248,51 @@ impl RawDatabase {
             })?;
             schedules.push(schedule);
         }
+        let verify_url = match (&self.verify_url, &target) {
+            (None, _) => None,
+            (Some(url), Target::Postgres(source)) => Some(verify_server(url, src, base, source)?),
+            (Some(url), Target::Sqlite { .. }) => {
+                return Err(src.error(
+                    url.span(),
+                    format!(
+                        "`verify_url` of `{name}` applies only to PostgreSQL databases; remove it"
+                    ),
+                ));
+            }
+        };
         Ok(DatabaseConfig {
             name_span: self.name.span(),
             name: self.name.into_inner(),
             target,
             compression,
             schedules,
+            verify_url,
         })
+    }
+}
+
+/// The server of a `verify_url`: a PostgreSQL URL (its database name is replaced by each
+/// throwaway's); without a password of its own it uses the source's.
+pub(super) fn verify_server(
+    url: &Spanned<String>,
+    src: &Source<'_>,
+    base: &Path,
+    source: &PgTarget,
+) -> Result<PgTarget, ConfigError> {
+    match Target::parse(url.get_ref(), base)
+        .map_err(|m| src.error(url.span(), m.replace("`url`", "`verify_url`")))?
+    {
+        Target::Postgres(mut pg) => {
+            if pg.password.is_none() {
+                pg.password = source.password.clone();
+                pg.password_env = source.password_env.clone();
+            }
+            Ok(pg)
+        }
+        Target::Sqlite { .. } => Err(src.error(
+            url.span(),
+            "`verify_url` must be a postgres:// URL of a server where dbkeep may create databases",
+        )),
     }
 }
 

@@ -718,3 +718,50 @@ fn throwaways_left_by_a_killed_verification_are_removed_by_the_next_one() {
     assert!(!orphan_file.exists());
     assert!(alive_file.exists());
 }
+
+#[test]
+fn verify_url_puts_the_throwaway_databases_on_another_server() {
+    let auth_url = pg_auth_url();
+    let password = pg_auth_password();
+    require_pg(&auth_url, Some(&password));
+    let source = pg_source();
+    let sandbox = Sandbox::new();
+    let elsewhere = url_with(&auth_url, "postgres", Some(&password));
+    sandbox.write_config(&format!(
+        "verify_url = \"postgres://nobody@127.0.0.1:1/x\"\n\
+         [[databases]]\nname = \"pg\"\nurl = \"{}\"\nverify_url = \"{elsewhere}\"\n\
+         [[databases]]\nname = \"nowhere\"\nurl = \"{}\"\n",
+        source.url(),
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    // The entry's own verify_url: the second server, with its password.
+    let run = sandbox.run(&["verify", "--latest", "-d", "pg"]);
+    run.assert_success();
+    assert_absent(&run.all_output(), &password, "verify's output");
+    // The top-level one, for the other entry: a server that is not there.
+    let run = sandbox.run(&["verify", "--latest", "-d", "nowhere"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("127.0.0.1") && run.stdout.contains("port 1"),
+        "{run:?}"
+    );
+    let left = psql(
+        &auth_url,
+        Some(&password),
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkeep\\_verify\\_%';",
+    );
+    assert_eq!(left.trim(), "0");
+    // Only PostgreSQL databases take one.
+    sandbox.write_config(&format!(
+        "[[databases]]\nname = \"lite\"\nurl = \"sqlite:x.db\"\nverify_url = \"{elsewhere}\"\n"
+    ));
+    let run = sandbox.run(&["list"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("`verify_url` of `lite` applies only to PostgreSQL"),
+        "{run:?}"
+    );
+    assert_absent(&run.all_output(), &password, "the config error");
+}
