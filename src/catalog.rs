@@ -390,6 +390,18 @@ pub trait Catalog: Send + Sync {
     /// When the catalog cannot be read.
     fn table_rows(&self, id: BackupId) -> Result<Vec<(String, u64)>>;
 
+    /// Records the name of the file beside a backup that holds its server's roles.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn set_globals_file(&self, id: BackupId, file_name: &str) -> Result<()>;
+
+    /// The name of the file beside a backup that holds its server's roles, if one was stored.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn globals_file(&self, id: BackupId) -> Result<Option<String>>;
+
     /// How many rows each (database, status) pair has.
     ///
     /// # Errors

@@ -69,6 +69,32 @@ pub trait Engine: Send + Sync {
         log: &RunLog,
     ) -> Result<()>;
 
+    /// Writes the server's roles into `out` (PostgreSQL: `pg_dumpall --globals-only
+    /// --no-role-passwords`), to store beside a backup.
+    ///
+    /// # Errors
+    /// [`crate::Error::Engine`] with the tool's message; for a kind of database without server
+    /// roles, always.
+    fn dump_globals(&self, _out: &mut dyn Write, _cancel: &Cancel, _log: &RunLog) -> Result<()> {
+        Err(crate::Error::Engine(
+            "this kind of database has no server roles to store".into(),
+        ))
+    }
+
+    /// Creates the roles that stored `globals` name and this engine's server lacks, never
+    /// altering one that exists; returns their names.
+    ///
+    /// # Errors
+    /// [`crate::Error::Engine`] with the tool's message when a role cannot be created.
+    fn create_missing_roles(
+        &self,
+        _globals: &str,
+        _cancel: &Cancel,
+        _log: &RunLog,
+    ) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Removes this engine's target altogether: a throwaway restore's file or database.
     ///
     /// # Errors
@@ -104,6 +130,8 @@ pub struct RestoreOptions {
     pub create: bool,
     /// Leave the dump's owners and privileges out (PostgreSQL, onto another server).
     pub leave: crate::pipeline::filter::Leave,
+    /// Create the roles stored beside the backup that the target server lacks, first.
+    pub with_globals: bool,
 }
 
 /// The engine for a target (a configured database's, or any other, such as a restore's).

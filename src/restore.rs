@@ -40,6 +40,24 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+/// The server's roles stored beside `record` (`globals = true`).
+fn stored_globals(runner: &Runner, record: &BackupRecord) -> Result<String> {
+    let id = record.id;
+    let name = runner.catalog().globals_file(id)?.ok_or_else(|| {
+        Error::Refused(format!(
+            "backup #{id} has no stored roles (its database did not say globals = true when it was made); restore without --with-globals"
+        ))
+    })?;
+    let file = crate::storage::open_backup(&runner.config().backup_dir, &record.database, &name)
+        .map_err(|e| Error::Refused(format!("backup #{id}'s stored roles: {e}")))?;
+    let mut text = String::new();
+    // Roles are a few lines: a file far larger is not what dbkeep stored.
+    file.take(16 * 1024 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::Refused(format!("backup #{id}'s stored roles: {e}")))?;
+    Ok(text)
+}
+
 /// Restores `record` (one of `runner`'s successful, unpruned backups) into `target`.
 ///
 /// # Errors
@@ -88,6 +106,12 @@ pub fn restore(
         )));
     }
     log.step(format_args!("checked: SHA-256 {sha256}"));
+    let engine = engine::for_target(runner.config(), target);
+    if opts.with_globals {
+        let globals = stored_globals(runner, record)?;
+        let created = engine.create_missing_roles(&globals, cancel, &log)?;
+        log.step(format_args!("created {} missing role(s)", created.len()));
+    }
     let started = Instant::now();
     let mut reader = pipeline::open_reader(open()?, record.compression)
         .map_err(|e| Error::Engine(format!("backup #{id}: cannot decompress: {e}")))?;
@@ -100,7 +124,6 @@ pub fn restore(
         bytes: 0,
         progress,
     };
-    let engine = engine::for_target(runner.config(), target);
     engine.restore(&mut source, opts, cancel, &log)?;
     Ok(Restored {
         bytes: source.bytes,

@@ -291,8 +291,14 @@ impl Runner {
                 .map(|d| d.target.display())
                 .unwrap_or_default()
         ));
+        let globals = self.config.database(name).is_ok_and(|d| d.globals);
+        let globals_part = temp_path(&path, "globals");
         let result = watchdog::watch(limits, &opts.cancel, progress, |progress| {
             catch_panic(|| {
+                // The server's roles first: when they cannot be stored, nothing is.
+                if globals {
+                    write_globals(engine.as_ref(), &dir, &globals_part, &opts.cancel, &log)?;
+                }
                 write_backup(
                     engine.as_ref(),
                     &dir,
@@ -311,13 +317,29 @@ impl Runner {
                 Err(Error::Cancelled(reason))
             }
             None => Ok(written),
+        })
+        .and_then(|written| {
+            if !globals {
+                return Ok((written, None));
+            }
+            let name = globals_name(&path);
+            if let Err(e) = storage::publish(&globals_part, &path.with_file_name(&name)) {
+                // Not one without the other: the dump goes too.
+                let _ = storage::remove_if_exists(&path);
+                return Err(Error::io("cannot rename into place", &globals_part)(e));
+            }
+            Ok((written, Some(name)))
         });
+        let _ = storage::remove_if_exists(&globals_part);
         let duration_ms = clock.elapsed().as_millis() as u64;
         let finished_at = self.clock.now();
         match result {
-            Ok((written, tables)) => {
+            Ok(((written, tables), globals_file)) => {
                 // The counts go first: a backup recorded successful always has its rows.
                 self.catalog.set_table_rows(id, &tables)?;
+                if let Some(file) = &globals_file {
+                    self.catalog.set_globals_file(id, file)?;
+                }
                 let stored = Stored {
                     size_bytes: written.size_bytes,
                     sha256: written.sha256,
@@ -462,6 +484,15 @@ impl Runner {
         let removed = self.owned_name(record).and_then(|name| {
             storage::remove_backup(&self.config.backup_dir, &record.database, name)
         });
+        // The server's roles stored beside it go with it.
+        if removed.is_ok()
+            && let Ok(Some(globals)) = self.catalog.globals_file(record.id)
+            && let Err(e) =
+                storage::remove_backup(&self.config.backup_dir, &record.database, &globals)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(database = %record.database, id = record.id, error = %e, "could not delete the stored roles");
+        }
         match removed {
             Ok(()) => {}
             // Already gone: the row only needs to say so.
@@ -670,6 +701,32 @@ fn same_place(a: &Path, b: &Path) -> bool {
     a.file_name() == b.file_name() && folder(a).is_some() && folder(a) == folder(b)
 }
 
+/// The file beside backup `path` that holds its server's roles: `NAME.globals.sql`.
+pub(crate) fn globals_name(path: &Path) -> String {
+    format!(
+        "{}.globals.sql",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+/// Stores the server's roles in the private, synced temporary file `part`.
+fn write_globals(
+    engine: &dyn Engine,
+    dir: &Path,
+    part: &Path,
+    cancel: &Cancel,
+    log: &RunLog,
+) -> Result<()> {
+    storage::create_private_dir(dir).map_err(Error::io("cannot create backup folder", dir))?;
+    let mut file = storage::create_private_file(part).map_err(Error::io("cannot create", part))?;
+    engine.dump_globals(&mut file, cancel, log).map_err(|e| {
+        Error::Engine(format!(
+            "storing the server's roles (globals = true) failed: {e}"
+        ))
+    })?;
+    file.sync_all().map_err(Error::io("cannot sync", part))
+}
+
 /// Runs `f`, turning a panic into an error, so that a bug fails one backup (recorded, with its
 /// lock released) rather than the process or the scheduler.
 fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -704,6 +761,7 @@ fn remove_sqlite_files(path: &Path) {
 fn remove_temp_files(path: &Path) {
     remove_sqlite_files(&temp_path(path, "part"));
     remove_sqlite_files(&temp_path(path, "snapshot"));
+    let _ = storage::remove_if_exists(&temp_path(path, "globals"));
 }
 
 #[cfg(test)]

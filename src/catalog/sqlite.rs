@@ -27,6 +27,7 @@ const MIGRATIONS: &[M<'static>] = &[
     .foreign_key_check(),
     M::up(include_str!("../../migrations/0005_verifications.sql")),
     M::up(include_str!("../../migrations/0006_backup_tables.sql")),
+    M::up(include_str!("../../migrations/0007_globals.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -441,6 +442,28 @@ impl Catalog for SqliteCatalog {
             .query_map([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_globals_file(&self, id: BackupId, file_name: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE backups SET globals_file = ?2 WHERE id = ?1",
+                params![id, file_name],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn globals_file(&self, id: BackupId) -> Result<Option<String>> {
+        self.conn()
+            .query_row(
+                "SELECT globals_file FROM backups WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
             .map_err(|e| self.err(e))
     }
 

@@ -47,6 +47,11 @@ pub struct Args {
     #[arg(long)]
     no_privileges: bool,
 
+    /// First create the roles stored beside the backup (globals = true) that the target server
+    /// lacks; existing roles are never changed
+    #[arg(long)]
+    with_globals: bool,
+
     /// The environment variable holding the target's PostgreSQL password
     #[arg(long, value_name = "NAME")]
     password_env: Option<String>,
@@ -103,6 +108,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             owners: args.no_owner,
             privileges: args.no_privileges,
         },
+        with_globals: args.with_globals,
     };
     let interrupted = Interrupt::watch()?;
     let cancel = interrupted.arm();

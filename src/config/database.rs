@@ -160,6 +160,9 @@ pub struct DatabaseConfig {
     /// The PostgreSQL server where restore-level verification makes its throwaway databases
     /// (`verify_url` of the entry, else the top-level one, else the source's own server).
     pub verify_url: Option<PgTarget>,
+    /// PostgreSQL: store the server's roles (`pg_dumpall --globals-only --no-role-passwords`)
+    /// beside each backup.
+    pub globals: bool,
     pub(crate) name_span: Range<usize>,
 }
 
@@ -172,6 +175,7 @@ pub(super) struct RawDatabase {
     compression: Option<Compression>,
     schedules: Option<Vec<Spanned<String>>>,
     verify_url: Option<Spanned<String>>,
+    globals: Option<Spanned<bool>>,
 }
 
 impl RawDatabase {
@@ -260,6 +264,18 @@ impl RawDatabase {
                 ));
             }
         };
+        let globals = match (&self.globals, &target) {
+            (Some(g), Target::Sqlite { .. }) if *g.get_ref() => {
+                return Err(src.error(
+                    g.span(),
+                    format!(
+                        "`globals` of `{name}` applies only to PostgreSQL databases; remove it"
+                    ),
+                ));
+            }
+            (Some(g), _) => *g.get_ref(),
+            (None, _) => false,
+        };
         Ok(DatabaseConfig {
             name_span: self.name.span(),
             name: self.name.into_inner(),
@@ -267,6 +283,7 @@ impl RawDatabase {
             compression,
             schedules,
             verify_url,
+            globals,
         })
     }
 }

@@ -28,11 +28,17 @@ impl PostgresEngine {
 
     /// `psql`: beside `pg_dump` when that is a path holding one, else from `PATH`.
     fn psql(&self) -> PathBuf {
+        self.sibling("psql")
+    }
+
+    /// A PostgreSQL client program beside `pg_dump` when that is a path holding it, else from
+    /// `PATH`.
+    fn sibling(&self, program: &str) -> PathBuf {
         match self.pg_dump.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() && dir.join("psql").exists() => {
-                dir.join("psql")
+            Some(dir) if !dir.as_os_str().is_empty() && dir.join(program).exists() => {
+                dir.join(program)
             }
-            _ => PathBuf::from("psql"),
+            _ => PathBuf::from(program),
         }
     }
 
@@ -101,6 +107,28 @@ fn with_role_hint(message: String, opts: &super::RestoreOptions) -> String {
     } else {
         message
     }
+}
+
+/// The roles of a `pg_dumpall --globals-only` output: each `CREATE ROLE name;` (the name as the
+/// dump quotes it) with the attributes of its `ALTER ROLE name WITH …;`.
+fn roles_in(globals: &str) -> Vec<(String, Option<String>)> {
+    let statement = |line: &str, prefix: &str| {
+        line.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(';'))
+            .map(str::to_string)
+    };
+    let mut roles: Vec<(String, Option<String>)> = Vec::new();
+    for line in globals.lines().map(str::trim) {
+        if let Some(name) = statement(line, "CREATE ROLE ") {
+            roles.push((name, None));
+        } else if let Some(rest) = statement(line, "ALTER ROLE ")
+            && let Some((name, attributes)) = rest.split_once(" WITH ")
+            && let Some(role) = roles.iter_mut().find(|(n, _)| n == name)
+        {
+            role.1 = Some(attributes.to_string());
+        }
+    }
+    roles
 }
 
 /// `'text'` as an SQL string literal.
@@ -193,6 +221,72 @@ impl Engine for PostgresEngine {
             }
         }
         Ok(tables.iter().cloned().zip(counts).collect())
+    }
+
+    fn dump_globals(&self, out: &mut dyn Write, cancel: &Cancel, log: &RunLog) -> Result<()> {
+        let password = self.target.resolve_password().map_err(Error::Engine)?;
+        let args = [
+            "--globals-only".to_string(),
+            "--no-role-passwords".to_string(),
+            "--no-password".to_string(),
+            format!("--dbname={}", self.target.url),
+        ];
+        let tool = Tool::spawn(
+            &self.sibling("pg_dumpall"),
+            &args,
+            password.map(|p| ("PGPASSWORD", p)),
+            false,
+            cancel,
+            "install the PostgreSQL client tools (pg_dumpall), or set globals = false",
+        )?;
+        let copied = match tool.stdout() {
+            Some(mut stdout) => crate::pipeline::copy(&mut stdout, out),
+            None => Ok(0),
+        };
+        if copied.is_err() {
+            tool.kill();
+        }
+        tool.finish(cancel, log)?;
+        let bytes = copied
+            .map_err(|e| Error::Engine(format!("writing pg_dumpall's output failed: {e}")))?;
+        log.step(format_args!("stored the server's roles ({bytes} bytes)"));
+        Ok(())
+    }
+
+    fn create_missing_roles(
+        &self,
+        globals: &str,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<Vec<String>> {
+        let roles = roles_in(globals);
+        if roles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let existing: std::collections::HashSet<String> = self
+            .query(
+                &self.target.url,
+                "SELECT quote_ident(rolname) FROM pg_roles",
+                cancel,
+            )?
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let mut created = Vec::new();
+        for (name, attributes) in roles {
+            if existing.contains(&name) {
+                continue;
+            }
+            let with = attributes.map(|a| format!(" WITH {a}")).unwrap_or_default();
+            self.query(
+                &self.target.url,
+                &format!("CREATE ROLE {name}{with}"),
+                cancel,
+            )?;
+            log.step(format_args!("created role {name}"));
+            created.push(name);
+        }
+        Ok(created)
     }
 
     fn discard(&self, cancel: &Cancel) -> Result<()> {

@@ -765,3 +765,60 @@ fn verify_url_puts_the_throwaway_databases_on_another_server() {
     );
     assert_absent(&run.all_output(), &password, "the config error");
 }
+
+#[test]
+fn globals_store_the_servers_roles_beside_each_backup_and_restore_creates_them() {
+    let role = unique_name("globals");
+    let source = PgDb::create("globals_src");
+    psql(&pg_url(), None, &format!("CREATE ROLE {role} NOLOGIN;"));
+    source.psql(&format!(
+        "CREATE TABLE t (x int); INSERT INTO t VALUES (5); ALTER TABLE t OWNER TO {role};"
+    ));
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "retention_days = 0\n[[databases]]\nname = \"pg\"\nurl = \"{}\"\nglobals = true\n",
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let row = sandbox.rows_for("pg")[0].clone();
+    let file = assert_success_row(&row, "pg", "postgres");
+    let globals = file.with_file_name(format!(
+        "{}.globals.sql",
+        row["file_name"].as_str().unwrap()
+    ));
+    let text = fs::read_to_string(&globals).unwrap();
+    assert!(text.contains(&format!("CREATE ROLE {role};")), "{text}");
+    assert_eq!(mode_of(&globals), 0o600);
+    // Pruning takes the stored roles with their backup.
+    sandbox.run(&["backup"]).assert_success();
+    assert!(
+        !globals.exists(),
+        "the pruned backup's roles are still there"
+    );
+    let id = sandbox.rows_for("pg")[0]["id"].to_string();
+    // A server without the role: the role is created first, then the load works.
+    drop(source);
+    psql(&pg_url(), None, &format!("DROP ROLE {role};"));
+    let target = PgDb::create("globals_dst");
+    sandbox
+        .run(&["restore", &id, "--to", &target.url()])
+        .assert_code(1);
+    let run = sandbox.run(&["restore", &id, "--to", &target.url(), "--with-globals"]);
+    run.assert_success();
+    assert_eq!(
+        target.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 't'"),
+        role
+    );
+    assert_eq!(target.scalar("SELECT x FROM t"), "5");
+    drop(target);
+    psql(&pg_url(), None, &format!("DROP ROLE IF EXISTS {role};"));
+    // Only PostgreSQL databases have roles to store.
+    sandbox.write_config("[[databases]]\nname = \"lite\"\nurl = \"sqlite:x.db\"\nglobals = true\n");
+    let run = sandbox.run(&["list"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("`globals` of `lite` applies only to PostgreSQL"),
+        "{run:?}"
+    );
+}
