@@ -11,72 +11,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
 use crate::Result;
-use crate::config::Compression;
+use crate::vocab::Compression;
 
+use crate::vocab::string_enum;
+pub use crate::vocab::{Kind, Status, Trigger};
 pub use sqlite::SqliteCatalog;
 
 /// The identifier of one backup attempt.
 pub type BackupId = i64;
-
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// The word stored in the catalog and printed by the CLI.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(format!(concat!("unknown ", stringify!($name), " `{}`: expected one of ", $($text, " "),+), s)),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-string_enum! {
-    /// The state of a backup attempt.
-    Status {
-        /// Running now (or interrupted, until the next run notices).
-        InProgress => "in_progress",
-        /// Stored, checked and recorded.
-        Success => "success",
-        /// Ended without a stored file; `error` says why.
-        Failed => "failed",
-    }
-}
-
-string_enum! {
-    /// What started a backup.
-    Trigger {
-        /// A person, through the CLI.
-        Manual => "manual",
-        /// The scheduler.
-        Scheduled => "scheduled",
-        /// The HTTP API.
-        Api => "api",
-        /// The web admin's "Back up now" button.
-        Web => "web",
-        /// An outside backup file added with `dbkeep import`.
-        Import => "import",
-    }
-}
 
 string_enum! {
     /// What became of one scheduled fire.
@@ -149,16 +91,6 @@ pub struct Verification {
     pub finished_at: DateTime<Utc>,
     /// How long the restore took, at restore level: the time a real restore would take.
     pub restore_ms: Option<u64>,
-}
-
-string_enum! {
-    /// The kind of database backed up.
-    Kind {
-        /// A SQLite file.
-        Sqlite => "sqlite",
-        /// A PostgreSQL database.
-        Postgres => "postgres",
-    }
 }
 
 /// One row of the catalog. Its JSON form (`dbkeep list --json`) is a public contract.

@@ -34,6 +34,7 @@ pub mod storage;
 pub mod text;
 pub mod verdict;
 pub mod verify;
+pub mod vocab;
 pub mod watchdog;
 pub mod web;
 

@@ -526,7 +526,7 @@ mod tests {
                 trigger: crate::catalog::Trigger::Web,
                 file_name: "b.db",
                 path: std::path::Path::new("/b/app/b.db"),
-                compression: crate::config::Compression::None,
+                compression: crate::vocab::Compression::None,
                 started_at: Utc::now(),
             })
             .unwrap();

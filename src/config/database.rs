@@ -5,57 +5,12 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
 use super::{ConfigError, Source};
-
-/// How a backup stream is compressed before it is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// gzip (deflate), readable with `gunzip`.
-    Gzip,
-    /// Zstandard, readable with `zstd -d`.
-    Zstd,
-    /// Stored as produced.
-    None,
-}
-
-impl Compression {
-    /// The name used in the configuration and the catalog.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-            Compression::None => "none",
-        }
-    }
-
-    /// The file-name suffix this compression adds (`.gz`, `.zst` or nothing).
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Compression::Gzip => ".gz",
-            Compression::Zstd => ".zst",
-            Compression::None => "",
-        }
-    }
-}
-
-impl FromStr for Compression {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "gzip" => Ok(Compression::Gzip),
-            "zstd" => Ok(Compression::Zstd),
-            "none" => Ok(Compression::None),
-            _ => Err(format!(
-                "unknown compression `{s}`: expected gzip, zstd or none"
-            )),
-        }
-    }
-}
+pub use crate::vocab::Compression;
 
 /// A secret string (a password) whose `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -121,10 +76,10 @@ pub enum Target {
 
 impl Target {
     /// The kind of database, as the catalog records it.
-    pub fn kind(&self) -> crate::catalog::Kind {
+    pub fn kind(&self) -> crate::vocab::Kind {
         match self {
-            Target::Sqlite { .. } => crate::catalog::Kind::Sqlite,
-            Target::Postgres(_) => crate::catalog::Kind::Postgres,
+            Target::Sqlite { .. } => crate::vocab::Kind::Sqlite,
+            Target::Postgres(_) => crate::vocab::Kind::Postgres,
         }
     }
 
