@@ -41,17 +41,11 @@ pub trait Engine: Send + Sync {
         log: &RunLog,
     ) -> Result<TableRows>;
 
-    /// Writes a consistent copy straight into the existing empty file `dest`, when this engine's
-    /// native copy is a whole file (so an uncompressed backup needs no second pass).
-    /// Returns `None` when the engine only streams.
-    fn copy_to_file(&self, _dest: &Path) -> Option<Result<()>> {
+    /// The engine's whole-file copy, when its native copy is a file (SQLite's online backup):
+    /// an uncompressed backup then needs no second pass, and since such a copy yields nothing
+    /// until it is done, the stall clock starts with its first byte.
+    fn file_copy(&self) -> Option<&dyn FileCopy> {
         None
-    }
-
-    /// Whether a long wait before the first byte is normal for this engine (a one-step local
-    /// copy of the whole database), so `stall_timeout` only counts once bytes flow.
-    fn slow_first_byte(&self) -> bool {
-        false
     }
 
     /// Loads `source`, a backup's uncompressed stream, into this engine's database. An existing
@@ -101,21 +95,28 @@ pub trait Engine: Send + Sync {
     /// When it exists and cannot be removed.
     fn discard(&self, cancel: &Cancel) -> Result<()>;
 
-    /// Checks a copy made by [`Engine::copy_to_file`] before it counts as a success, and counts
-    /// its tables' rows. Runs while the caller hashes and syncs the same file.
-    ///
-    /// # Errors
-    /// [`crate::Error::Engine`] when the copy is damaged.
-    fn check_copy(&self, _copy: &Path) -> Result<TableRows> {
-        Ok(Vec::new())
-    }
-
     /// The rows of each of `tables` (named as the backup recorded them) in this engine's
     /// database: after a restore, to compare with what the backup held.
     ///
     /// # Errors
     /// [`crate::Error::Engine`] when a table cannot be counted (it is missing, say).
     fn count_rows(&self, tables: &[String], cancel: &Cancel) -> Result<TableRows>;
+}
+
+/// A native copy that is a whole database file.
+pub trait FileCopy: Send + Sync {
+    /// Writes a consistent copy straight into the existing empty file `dest`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Engine`] when no consistent copy could be made.
+    fn copy_to_file(&self, dest: &Path) -> Result<()>;
+
+    /// Checks a copy before it counts as a success, and counts its tables' rows. Runs while
+    /// the caller hashes and syncs the same file.
+    ///
+    /// # Errors
+    /// [`crate::Error::Engine`] when the copy is damaged.
+    fn check_copy(&self, copy: &Path) -> Result<TableRows>;
 }
 
 /// Each table of a backup with its row count, as the backup holds them.

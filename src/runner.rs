@@ -280,7 +280,7 @@ impl Runner {
         let limits = Limits {
             timeout: settings.backup_timeout,
             stall: settings.stall_timeout,
-            stall_before_first_byte: !engine.slow_first_byte(),
+            stall_before_first_byte: engine.file_copy().is_none(),
         };
         let log = RunLog::new();
         log.step(format_args!(
@@ -615,17 +615,17 @@ fn write_backup(
     let part = temp_path(path, "part");
     let file = storage::create_private_file(&part).map_err(Error::io("cannot create", &part))?;
     let direct = match compression {
-        Compression::None => engine.copy_to_file(&part),
+        Compression::None => engine.file_copy(),
         _ => None,
     };
     let (written, tables) = match direct {
-        Some(copied) => {
+        Some(copier) => {
             drop(file);
-            copied?;
+            copier.copy_to_file(&part)?;
             // Hash, check and sync the copy at once: each reads or flushes the same cached pages.
             let (written, checked, synced) = std::thread::scope(|s| {
                 let hash = s.spawn(|| pipeline::hash_file(&part));
-                let check = s.spawn(|| engine.check_copy(&part));
+                let check = s.spawn(|| copier.check_copy(&part));
                 let synced = std::fs::File::open(&part).and_then(|f| f.sync_all());
                 (hash.join(), check.join(), synced)
             });

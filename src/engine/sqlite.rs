@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Engine, TableRows};
+use super::{Engine, FileCopy, TableRows};
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::runlog::RunLog;
@@ -94,12 +94,8 @@ impl Engine for SqliteEngine {
         Ok(rows)
     }
 
-    fn slow_first_byte(&self) -> bool {
-        true
-    }
-
-    fn copy_to_file(&self, dest: &Path) -> Option<Result<()>> {
-        Some(self.backup_into(dest))
+    fn file_copy(&self) -> Option<&dyn FileCopy> {
+        Some(self)
     }
 
     fn restore(
@@ -169,6 +165,21 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
+    fn count_rows(&self, tables: &[String], _cancel: &Cancel) -> Result<TableRows> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.fail(e))?;
+        count(&conn, tables).map_err(|e| self.fail(format!("cannot count rows: {e}")))
+    }
+}
+
+impl FileCopy for SqliteEngine {
+    fn copy_to_file(&self, dest: &Path) -> Result<()> {
+        self.backup_into(dest)
+    }
+
     fn check_copy(&self, copy: &Path) -> Result<TableRows> {
         // `immutable`: nothing else touches the copy, and a read-only connection to a copy of a
         // WAL database would otherwise leave -wal and -shm files behind it.
@@ -188,15 +199,6 @@ impl Engine for SqliteEngine {
         let tables = table_names(&conn).map_err(|e| self.fail(e))?;
         count(&conn, &tables)
             .map_err(|e| self.fail(format!("cannot count the rows of the copy: {e}")))
-    }
-
-    fn count_rows(&self, tables: &[String], _cancel: &Cancel) -> Result<TableRows> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| self.fail(e))?;
-        count(&conn, tables).map_err(|e| self.fail(format!("cannot count rows: {e}")))
     }
 }
 
