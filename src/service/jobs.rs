@@ -17,6 +17,15 @@ use crate::runner::Started;
 use crate::scheduler::Claimed;
 use crate::{BackupOptions, Error, Result, Runner};
 
+/// How a fire ended: its outcome, when its work started, the backup it ran or verified, and a
+/// detail.
+type FireEnd = (
+    Outcome,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<BackupId>,
+    Option<String>,
+);
+
 /// How a restore drill's fire says that the verification failed.
 pub(crate) const DRILL_FAILED: &str = "verification failed: ";
 
@@ -175,15 +184,7 @@ impl Jobs {
         });
     }
 
-    async fn fire(
-        self: &Arc<Self>,
-        fire: &Claimed,
-    ) -> (
-        Outcome,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<BackupId>,
-        Option<String>,
-    ) {
+    async fn fire(self: &Arc<Self>, fire: &Claimed) -> FireEnd {
         let skipped = |detail: String| (Outcome::Skipped, None, None, Some(detail));
         let Some(cancel) = self.claim(&fire.database) else {
             info!(database = %fire.database, schedule = %fire.schedule, "skipped: the previous backup is still running");
@@ -231,15 +232,7 @@ impl Jobs {
     /// A restore drill: verifies the newest successful backup of the fire's database at restore
     /// level. A failed verification is recorded (the database then shows as failing) and named
     /// in the fire's detail.
-    async fn drill(
-        self: &Arc<Self>,
-        fire: &Claimed,
-    ) -> (
-        Outcome,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<BackupId>,
-        Option<String>,
-    ) {
+    async fn drill(self: &Arc<Self>, fire: &Claimed) -> FireEnd {
         let skipped = |detail: String| (Outcome::Skipped, None, None, Some(detail));
         let key = format!("{}{}", crate::scheduler::DRILL_PREFIX, fire.database);
         let Some(cancel) = self.claim(&key) else {

@@ -120,6 +120,17 @@ fn pg_contents(db: &PgDb) -> String {
     )
 }
 
+/// A sandbox whose database `pg` is `source` (with `extra` keys), backed up once.
+fn backed_up(source: &PgDb, extra: &str) -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\n{extra}",
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    sandbox
+}
+
 fn pg_source() -> PgDb {
     let db = PgDb::create("restore_src");
     db.psql(
@@ -150,12 +161,7 @@ fn pg_source() -> PgDb {
 #[test]
 fn a_postgres_backup_restores_into_a_new_database_and_replaces_only_with_force() {
     let source = pg_source();
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&format!(
-        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\n",
-        source.url()
-    ));
-    sandbox.run(&["backup"]).assert_success();
+    let sandbox = backed_up(&source, "");
     let id = sandbox.rows_for("pg")[0]["id"]
         .as_i64()
         .unwrap()
@@ -621,12 +627,7 @@ fn a_dump_owned_by_a_missing_role_needs_no_owner_and_then_restores() {
          ALTER TABLE t OWNER TO \"{role}\";
          GRANT SELECT ON t TO \"{role}\";"
     ));
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&format!(
-        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\n",
-        source.url()
-    ));
-    sandbox.run(&["backup"]).assert_success();
+    let sandbox = backed_up(&source, "");
     let id = sandbox.rows_for("pg")[0]["id"].to_string();
     // The role goes, as on another server that never had it.
     drop(source);
