@@ -75,20 +75,6 @@ pub trait Engine: Send + Sync {
         ))
     }
 
-    /// Creates the roles that stored `globals` name and this engine's server lacks, never
-    /// altering one that exists; returns their names.
-    ///
-    /// # Errors
-    /// [`crate::Error::Engine`] with the tool's message when a role cannot be created.
-    fn create_missing_roles(
-        &self,
-        _globals: &str,
-        _cancel: &Cancel,
-        _log: &RunLog,
-    ) -> Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-
     /// Removes this engine's target altogether: a throwaway restore's file or database.
     ///
     /// # Errors
@@ -123,7 +109,7 @@ pub trait FileCopy: Send + Sync {
 pub type TableRows = Vec<(String, u64)>;
 
 /// How a restore may treat its target.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
     /// Replace a target that has content.
     pub force: bool,
@@ -133,6 +119,9 @@ pub struct RestoreOptions {
     pub leave: crate::pipeline::filter::Leave,
     /// Create the roles stored beside the backup that the target server lacks, first.
     pub with_globals: bool,
+    /// The stored roles themselves (`pg_dumpall --globals-only`), filled in by the restore when
+    /// `with_globals` is set: the engine creates the missing ones in the load's transaction.
+    pub globals: Option<String>,
 }
 
 /// The engine for a target (a configured database's, or any other, such as a restore's).

@@ -77,17 +77,16 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
     storage::create_private_dir(&dir).map_err(Error::io("cannot create backup folder", &dir))?;
     let (file_name, path) = runner.choose_name(db, compression, engine.as_ref(), &dir, taken_at)?;
     let part = crate::runner::temp_path(&path, "part");
-    let copied = copy_in(file, &part, compression, &db.target).and_then(|done| {
-        storage::publish(&part, &path).map_err(Error::io("cannot rename into place", &part))?;
-        Ok(done)
-    });
-    let (size_bytes, sha256, tables) = match copied {
+    // Checked before anything is recorded: a file that is not a backup leaves no trace.
+    let (size, sha256, tables) = match copy_in(file, &part, compression, &db.target) {
         Ok(done) => done,
         Err(e) => {
             let _ = storage::remove_if_exists(&part);
             return Err(e);
         }
     };
+    // Recorded in progress before it is published: a kill from here on leaves a row the next
+    // run recovers (with its temporary file).
     let catalog = runner.catalog();
     let id = catalog.begin(&NewBackup {
         database,
@@ -98,24 +97,34 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
         compression,
         started_at: taken_at,
     })?;
-    catalog.set_table_rows(id, &tables)?;
-    catalog.succeed(
-        id,
-        &Stored {
-            size_bytes,
-            sha256,
-            finished_at: runner.clock().now(),
-            duration_ms: 0,
-        },
-    )?;
-    catalog.set_log(
-        id,
-        &format!(
-            "imported from {} ({size_bytes} bytes, {} table(s) counted)",
-            file.display(),
-            tables.len()
-        ),
-    )?;
+    let done = (|| {
+        storage::publish(&part, &path).map_err(Error::io("cannot rename into place", &part))?;
+        catalog.set_table_rows(id, &tables)?;
+        catalog.succeed(
+            id,
+            &Stored {
+                size_bytes: size,
+                sha256,
+                // Its own time: an old file does not become the newest good backup.
+                finished_at: taken_at,
+                duration_ms: 0,
+            },
+        )?;
+        catalog.set_log(
+            id,
+            &format!(
+                "imported from {} ({size} bytes, {} table(s) counted)",
+                file.display(),
+                tables.len()
+            ),
+        )
+    })();
+    if let Err(e) = done {
+        let _ = storage::remove_if_exists(&part);
+        let _ = storage::remove_if_exists(&path);
+        let _ = catalog.fail(id, &format!("import failed: {e}"), runner.clock().now(), 0);
+        return Err(e);
+    }
     catalog.get(id)?.ok_or_else(|| Error::Catalog {
         path: config.catalog.clone(),
         message: format!("backup #{id} vanished from the catalog"),

@@ -107,10 +107,9 @@ pub fn restore(
     }
     log.step(format_args!("checked: SHA-256 {sha256}"));
     let engine = engine::for_target(runner.config(), target);
+    let mut opts = opts.clone();
     if opts.with_globals {
-        let globals = stored_globals(runner, record)?;
-        let created = engine.create_missing_roles(&globals, cancel, &log)?;
-        log.step(format_args!("created {} missing role(s)", created.len()));
+        opts.globals = Some(stored_globals(runner, record)?);
     }
     let started = Instant::now();
     let mut reader = pipeline::open_reader(open()?, record.compression)
@@ -124,7 +123,7 @@ pub fn restore(
         bytes: 0,
         progress,
     };
-    engine.restore(&mut source, opts, cancel, &log)?;
+    engine.restore(&mut source, &opts, cancel, &log)?;
     Ok(Restored {
         bytes: source.bytes,
         duration: started.elapsed(),

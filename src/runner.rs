@@ -336,24 +336,36 @@ impl Runner {
         match result {
             Ok(((written, tables), globals_file)) => {
                 // The counts go first: a backup recorded successful always has its rows.
-                self.catalog.set_table_rows(id, &tables)?;
-                if let Some(file) = &globals_file {
-                    self.catalog.set_globals_file(id, file)?;
+                let size = written.size_bytes;
+                let recorded = self
+                    .catalog
+                    .set_table_rows(id, &tables)
+                    .and_then(|()| match &globals_file {
+                        Some(file) => self.catalog.set_globals_file(id, file),
+                        None => Ok(()),
+                    })
+                    .and_then(|()| {
+                        self.catalog.succeed(
+                            id,
+                            &Stored {
+                                size_bytes: written.size_bytes,
+                                sha256: written.sha256,
+                                finished_at,
+                                duration_ms,
+                            },
+                        )
+                    });
+                if let Err(e) = recorded {
+                    // A file the catalog cannot vouch for does not stay.
+                    let _ = storage::remove_if_exists(&path);
+                    if let Some(file) = &globals_file {
+                        let _ = storage::remove_if_exists(&path.with_file_name(file));
+                    }
+                    let message = format!("the backup could not be recorded: {e}");
+                    let _ = self.catalog.fail(id, &message, finished_at, duration_ms);
+                    return Err(e);
                 }
-                let stored = Stored {
-                    size_bytes: written.size_bytes,
-                    sha256: written.sha256,
-                    finished_at,
-                    duration_ms,
-                };
-                self.catalog.succeed(id, &stored)?;
-                info!(
-                    database = name,
-                    id,
-                    size = written.size_bytes,
-                    duration_ms,
-                    "backup succeeded"
-                );
+                info!(database = name, id, size, duration_ms, "backup succeeded");
             }
             Err(e) => {
                 remove_temp_files(&path);
@@ -484,8 +496,12 @@ impl Runner {
         let removed = self.owned_name(record).and_then(|name| {
             storage::remove_backup(&self.config.backup_dir, &record.database, name)
         });
-        // The server's roles stored beside it go with it.
-        if removed.is_ok()
+        // The server's roles stored beside it go with it (also when the dump was gone already).
+        let gone = removed
+            .as_ref()
+            .err()
+            .is_none_or(|e| e.kind() == std::io::ErrorKind::NotFound);
+        if gone
             && let Ok(Some(globals)) = self.catalog.globals_file(record.id)
             && let Err(e) =
                 storage::remove_backup(&self.config.backup_dir, &record.database, &globals)

@@ -391,7 +391,12 @@ pub fn last_success(runner: &crate::Runner, database: &str) -> crate::Result<Opt
             before,
             limit: Some(RECENT),
         })?;
-        if let Some(ours) = page.iter().find(|r| runner.owns(r)) {
+        // The newest by its time, not its id: an imported old file is not the newest backup.
+        if let Some(ours) = page
+            .iter()
+            .filter(|r| runner.owns(r))
+            .max_by_key(|r| (r.started_at, r.id))
+        {
             return Ok(Some(ours.clone()));
         }
         match page.last() {

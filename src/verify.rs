@@ -3,8 +3,6 @@
 //! server) that is removed afterwards, also when the check fails. Every verification is
 //! recorded in the catalog.
 
-use std::time::Instant;
-
 use crate::cancel::Cancel;
 use crate::catalog::{BackupRecord, Status, Verification, VerifyLevel};
 use crate::config::{PgTarget, Target};
@@ -88,17 +86,26 @@ fn check(
     }
     let target = throwaway(runner, record).map_err(|e| format!("restore: {e}"))?;
     let engine = engine::for_target(runner.config(), &target);
-    let started = Instant::now();
-    // The throwaway is made on the source's own server, where the dump's roles exist.
+    // On the source's own server the dump's roles exist; on a `verify_url` server they may
+    // not, and the dump's owners and grants are left out.
+    let elsewhere = runner
+        .config()
+        .database(&record.database)
+        .is_ok_and(|d| d.verify_url.is_some());
     let opts = RestoreOptions {
         force: true,
         create: true,
+        leave: crate::pipeline::filter::Leave {
+            owners: elsewhere,
+            privileges: elsewhere,
+        },
         ..RestoreOptions::default()
     };
     let restored = crate::restore::restore(runner, record, &target, &opts, cancel, &NoProgress)
         .map_err(|e| e.to_string())
-        .and_then(|_| {
-            let ms = started.elapsed().as_millis() as u64;
+        .and_then(|restored| {
+            // The load alone: the checksum pass before it is not part of a recovery's time.
+            let ms = restored.duration.as_millis() as u64;
             if let Target::Sqlite { path } = &target {
                 engine::SqliteEngine::new(path.clone())
                     .integrity_check()
@@ -172,10 +179,19 @@ fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
     }
 }
 
-/// `pg` with another database name.
+/// `pg` with another database name (a `dbname=` parameter, which libpq would prefer to the
+/// path, is dropped: the throwaway must never be the source).
 fn on_server(pg: &PgTarget, database: &str) -> PgTarget {
     let mut url = pg.url.clone();
     url.set_path(&format!("/{database}"));
+    let kept: Vec<String> = url
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some("dbname"))
+        .map(str::to_string)
+        .collect();
+    url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
     PgTarget {
         url,
         password: pg.password.clone(),

@@ -109,6 +109,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             privileges: args.no_privileges,
         },
         with_globals: args.with_globals,
+        globals: None,
     };
     let interrupted = Interrupt::watch()?;
     let cancel = interrupted.arm();
@@ -116,14 +117,17 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         let bar = Bar::new(&format!("restore #{}", record.id));
         dbkeep::restore::restore(&runner, &record, &target, &opts, &cancel, &bar)
     };
-    if let Some(code) = interrupted.code() {
-        eprintln!(
-            "restore of backup #{} was interrupted; the target was left as it was",
-            record.id
-        );
-        return Ok(ExitCode::from(code));
-    }
-    let restored = restored?;
+    let restored = match (restored, interrupted.code()) {
+        (Err(dbkeep::Error::Cancelled(_)), Some(code)) => {
+            eprintln!(
+                "restore of backup #{} was interrupted; the target was left as it was",
+                record.id
+            );
+            return Ok(ExitCode::from(code));
+        }
+        // A signal that came once the load had committed: the restore stands.
+        (restored, _) => restored?,
+    };
     println!(
         "restored  #{}  {}  {}  into {}  ({} in {})",
         record.id,

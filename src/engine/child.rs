@@ -114,10 +114,16 @@ impl Tool {
     /// [`Error::Cancelled`] when `cancel` was raised; [`Error::Engine`] with the tool's own
     /// message when it exited non-zero (whatever it wrote before).
     pub fn finish(mut self, cancel: &Cancel, log: &RunLog) -> Result<()> {
-        let status = self
-            .lock()
-            .wait()
-            .map_err(|e| Error::Engine(format!("{}: {e}", self.name)))?;
+        // Polled, never waited on under the lock: the kill hook (a cancel, a signal) needs the
+        // lock to stop the tool while it still runs.
+        let status = loop {
+            let polled = self.lock().try_wait();
+            match polled {
+                Ok(Some(status)) => break status,
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                Err(e) => return Err(Error::Engine(format!("{}: {e}", self.name))),
+            }
+        };
         if let Some(reason) = cancel.reason() {
             return Err(Error::Cancelled(reason));
         }

@@ -131,6 +131,25 @@ fn roles_in(globals: &str) -> Vec<(String, Option<String>)> {
     roles
 }
 
+/// SQL that creates each role of `globals` the server lacks, with its attributes, and never
+/// changes one that exists.
+fn missing_roles(globals: &str) -> String {
+    roles_in(globals)
+        .into_iter()
+        .map(|(name, attributes)| {
+            let bare = name
+                .strip_prefix('"')
+                .and_then(|n| n.strip_suffix('"'))
+                .map_or_else(|| name.clone(), |n| n.replace("\"\"", "\""));
+            let with = attributes.map(|a| format!(" WITH {a}")).unwrap_or_default();
+            format!(
+                "DO $dbkeep$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {}) THEN CREATE ROLE {name}{with}; END IF; END $dbkeep$;\n",
+                literal(&bare)
+            )
+        })
+        .collect()
+}
+
 /// `'text'` as an SQL string literal.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -146,6 +165,9 @@ DO $dbkeep$ DECLARE s text; BEGIN
   END LOOP;
 END $dbkeep$;
 CREATE SCHEMA public;
+DO $dbkeep$ BEGIN ALTER SCHEMA public OWNER TO pg_database_owner;
+  EXCEPTION WHEN undefined_object THEN NULL; END $dbkeep$;
+GRANT USAGE ON SCHEMA public TO PUBLIC;
 RESET client_min_messages;
 ";
 
@@ -207,7 +229,8 @@ impl Engine for PostgresEngine {
         let sql = tables
             .iter()
             .enumerate()
-            .map(|(i, t)| format!("SELECT {i}, count(*) FROM {t}"))
+            // ONLY: a COPY block holds a table's own rows, not its inheritance children's.
+            .map(|(i, t)| format!("SELECT {i}, count(*) FROM ONLY {t}"))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
         let out = self.query(&self.target.url, &sql, cancel)?;
@@ -253,42 +276,6 @@ impl Engine for PostgresEngine {
         Ok(())
     }
 
-    fn create_missing_roles(
-        &self,
-        globals: &str,
-        cancel: &Cancel,
-        log: &RunLog,
-    ) -> Result<Vec<String>> {
-        let roles = roles_in(globals);
-        if roles.is_empty() {
-            return Ok(Vec::new());
-        }
-        let existing: std::collections::HashSet<String> = self
-            .query(
-                &self.target.url,
-                "SELECT quote_ident(rolname) FROM pg_roles",
-                cancel,
-            )?
-            .lines()
-            .map(str::to_string)
-            .collect();
-        let mut created = Vec::new();
-        for (name, attributes) in roles {
-            if existing.contains(&name) {
-                continue;
-            }
-            let with = attributes.map(|a| format!(" WITH {a}")).unwrap_or_default();
-            self.query(
-                &self.target.url,
-                &format!("CREATE ROLE {name}{with}"),
-                cancel,
-            )?;
-            log.step(format_args!("created role {name}"));
-            created.push(name);
-        }
-        Ok(created)
-    }
-
     fn discard(&self, cancel: &Cancel) -> Result<()> {
         let url = &self.target.url;
         let name = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
@@ -296,14 +283,20 @@ impl Engine for PostgresEngine {
             .into_owned();
         let mut admin = url.clone();
         admin.set_path("/postgres");
+        let quoted = name.replace('"', "\"\"");
+        // WITH (FORCE) (PostgreSQL 13 and later) ends stray sessions; older servers drop without.
         self.query(
             &admin,
-            &format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                name.replace('"', "\"\"")
-            ),
+            &format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"),
             cancel,
         )
+        .or_else(|_| {
+            self.query(
+                &admin,
+                &format!("DROP DATABASE IF EXISTS \"{quoted}\""),
+                cancel,
+            )
+        })
         .map(drop)
     }
 
@@ -375,9 +368,16 @@ impl Engine for PostgresEngine {
         let drain = tool.stdout().map(|mut stdout| {
             std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()))
         });
+        let roles = opts
+            .globals
+            .as_deref()
+            .map(missing_roles)
+            .unwrap_or_default();
         let fed = match tool.stdin() {
             Some(mut stdin) => {
                 let fed = (|| -> std::io::Result<u64> {
+                    // All in the load's transaction: a refused or failed load creates no role.
+                    stdin.write_all(roles.as_bytes())?;
                     if objects > 0 {
                         stdin.write_all(REPLACE_CONTENTS.as_bytes())?;
                     }

@@ -139,15 +139,41 @@ impl Engine for SqliteEngine {
             "wrote and checked {} beside the target",
             indicatif::HumanBytes(bytes)
         ));
+        // The restored file takes the place of the old one: with its mode and owner, so that
+        // the application can still open it.
+        if let Ok(old) = std::fs::metadata(target) {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::fs::set_permissions(&part, old.permissions());
+            let _ = std::os::unix::fs::chown(&part, Some(old.uid()), Some(old.gid()));
+        }
         // The target's own journal, WAL and shared memory would be replayed on top of the
-        // restored file, giving back the wrong data: they go first.
+        // restored file, giving back the wrong data. They are moved aside first, and back if
+        // the swap fails, so that a failed restore loses nothing of the live database.
+        let mut aside = Vec::new();
         for side in ["-wal", "-shm", "-journal"] {
             let mut p = target.as_os_str().to_os_string();
             p.push(side);
-            crate::storage::remove_if_exists(Path::new(&p))
-                .map_err(Error::io("cannot remove", Path::new(&p)))?;
+            let file = std::path::PathBuf::from(p);
+            if std::fs::symlink_metadata(&file).is_ok() {
+                let mut kept = file.as_os_str().to_os_string();
+                kept.push(".dbkeep-replaced");
+                let kept = std::path::PathBuf::from(kept);
+                if let Err(e) = std::fs::rename(&file, &kept) {
+                    put_back(&aside);
+                    let _ = crate::storage::remove_if_exists(&part);
+                    return Err(Error::io("cannot move aside", &file)(e));
+                }
+                aside.push((file, kept));
+            }
         }
-        std::fs::rename(&part, target).map_err(Error::io("cannot rename into place", &part))?;
+        if let Err(e) = std::fs::rename(&part, target) {
+            put_back(&aside);
+            let _ = crate::storage::remove_if_exists(&part);
+            return Err(Error::io("cannot rename into place", &part)(e));
+        }
+        for (_, kept) in &aside {
+            let _ = crate::storage::remove_if_exists(kept);
+        }
         if let Some(dir) = target.parent() {
             crate::storage::sync_dir(dir).map_err(Error::io("cannot sync", dir))?;
         }
@@ -202,10 +228,18 @@ impl FileCopy for SqliteEngine {
     }
 }
 
+/// Moves side files set aside by a restore back where they were.
+fn put_back(aside: &[(std::path::PathBuf, std::path::PathBuf)]) {
+    for (file, kept) in aside {
+        let _ = std::fs::rename(kept, file);
+    }
+}
+
 /// The database's own tables (not SQLite's internal ones), by name.
 fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+         AND coalesce(sql, '') NOT LIKE 'CREATE VIRTUAL TABLE%' ORDER BY name",
     )?;
     stmt.query_map([], |row| row.get(0))?.collect()
 }

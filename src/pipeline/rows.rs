@@ -5,8 +5,8 @@
 
 use std::io::{self, Write};
 
-/// The most of a line the tap keeps: enough for a `COPY` header's table name.
-const HEAD: usize = 4096;
+/// The most of a line the tap keeps: enough for the `COPY` header of a very wide table.
+const HEAD: usize = 128 * 1024;
 
 /// Passes every byte on to `inner` and counts the rows of each table's `COPY` block.
 pub struct CopyRows<W> {
@@ -39,8 +39,12 @@ impl<W: Write> CopyRows<W> {
         let line = std::mem::take(&mut self.line);
         match &mut self.copying {
             Some(_) if line == b"\\." => {
-                if let Some(done) = self.copying.take() {
-                    self.tables.push(done);
+                if let Some((table, rows)) = self.copying.take() {
+                    // A table may come in several blocks (data loaded via a partition root).
+                    match self.tables.iter_mut().find(|(t, _)| *t == table) {
+                        Some((_, total)) => *total += rows,
+                        None => self.tables.push((table, rows)),
+                    }
                 }
             }
             Some((_, rows)) => *rows += 1,
@@ -104,9 +108,10 @@ mod tests {
             CREATE INDEX i ON users (name);\n\
             COPY app.\"order items\" (id) FROM stdin;\n\\.\n\
             COPY \"we ird\".t FROM stdin;\n7\n\\.\n\
+            COPY public.users (id, name) FROM stdin;\n4\tcy\n\\.\n\
             -- COPY public.fake (x) FROM stdin; in a comment is no COPY\n";
         let want = vec![
-            ("public.users".to_string(), 3),
+            ("public.users".to_string(), 4),
             ("app.\"order items\"".to_string(), 0),
             ("\"we ird\".t".to_string(), 1),
         ];
