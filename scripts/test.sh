@@ -335,7 +335,8 @@ SCHEMATHESIS_VERSION=4.32.5
 
 # Installs schemathesis into a virtualenv at target/test-venv (created when
 # absent; the pinned version is installed when another or none is there) and
-# exports DBKEEP_TEST_SCHEMATHESIS. Needs python3 with venv and pip.
+# exports DBKEEP_TEST_SCHEMATHESIS. Needs python3 with venv and pip. The
+# README's alert rules are parsed with the PyYAML that schemathesis brings.
 setup_schemathesis() {
     local venv="$PWD/target/test-venv"
     local bin="$venv/bin/schemathesis"
@@ -369,6 +370,10 @@ setup_schemathesis() {
     fi
     if ! "$bin" --version >/dev/null 2>&1; then
         service_missing "schemathesis was installed but does not run"
+        return 0
+    fi
+    if ! "$venv/bin/python" -c 'import yaml' >/dev/null 2>&1; then
+        service_missing "PyYAML is missing from target/test-venv"
         return 0
     fi
     export DBKEEP_TEST_SCHEMATHESIS="$bin"
