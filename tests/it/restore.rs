@@ -823,3 +823,94 @@ fn globals_store_the_servers_roles_beside_each_backup_and_restore_creates_them()
         "{run:?}"
     );
 }
+
+/// A clock that starts at a chosen instant and runs at the real pace.
+struct StartedAt(chrono::DateTime<chrono::Utc>, std::time::Instant);
+
+impl dbkeep::clock::Clock for StartedAt {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0 + chrono::Duration::from_std(self.1.elapsed()).unwrap()
+    }
+}
+
+/// Runs the service from `start` until a verification of `app` is recorded after it.
+async fn drill_at(sandbox: &Sandbox, start: &str) -> serde_json::Value {
+    let config = dbkeep::Config::load(&sandbox.config_path()).unwrap();
+    let catalog =
+        std::sync::Arc::new(dbkeep::catalog::SqliteCatalog::open(&config.catalog).unwrap());
+    let clock = std::sync::Arc::new(StartedAt(
+        chrono::DateTime::parse_from_rfc3339(start).unwrap().into(),
+        std::time::Instant::now(),
+    ));
+    let runner =
+        std::sync::Arc::new(dbkeep::Runner::with_parts(config, catalog, clock.clone()).unwrap());
+    let before = sandbox.rows_for("app")[0]["verified_at"].clone();
+    let handle = dbkeep::Service::new(runner, clock).start().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let row = loop {
+        let row = sandbox.rows_for("app")[0].clone();
+        if row["verified_at"] != before && !row["verified_at"].is_null() {
+            break row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no drill ran: {row:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    handle.shutdown().await;
+    row
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_drill_runs_on_an_injected_clock_and_a_failed_one_turns_the_database_failing() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(
+        "timezone = \"UTC\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n",
+    );
+    sandbox.run(&["backup"]).assert_success();
+    // Two seconds before Sunday 2026-12-06 03:00 UTC, the default verify_schedule.
+    let row = drill_at(&sandbox, "2026-12-06T02:59:58Z").await;
+    assert_eq!(row["verify_status"], "ok", "{row:#}");
+    assert_eq!(row["verify_level"], "restore", "{row:#}");
+    assert!(
+        row["verified_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-06T03:00:0"),
+        "{row:#}"
+    );
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let (restore_ms, fire): (Option<i64>, String) = conn
+        .query_row(
+            "SELECT v.restore_ms, f.outcome FROM verifications v, fires f
+             WHERE f.schedule = 'verify 0 3 * * sun' ORDER BY v.id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(restore_ms.is_some(), "no restore time recorded");
+    assert_eq!(fire, "ran");
+    drop(conn);
+
+    // A week later the file is damaged: the drill fails, and so does the database's verdict.
+    let file = assert_success_row(&row, "app", "sqlite");
+    let mut bytes = fs::read(&file).unwrap();
+    bytes[1000] ^= 0xff;
+    fs::write(&file, bytes).unwrap();
+    let row = drill_at(&sandbox, "2026-12-13T02:59:58Z").await;
+    assert_eq!(row["verify_status"], "failed", "{row:#}");
+    let config = dbkeep::Config::load(&sandbox.config_path()).unwrap();
+    let runner = dbkeep::Runner::open(config).unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-13T03:01:00Z")
+        .unwrap()
+        .into();
+    let judged = dbkeep::verdict::all(&runner, at).unwrap();
+    assert_eq!(judged[0].verdict.state, dbkeep::verdict::State::Failing);
+    assert!(
+        judged[0].verdict.reason.contains("failed its verification"),
+        "{}",
+        judged[0].verdict.reason
+    );
+}
