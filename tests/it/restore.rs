@@ -320,24 +320,15 @@ fn verify_restores_a_postgres_backup_into_a_throwaway_database_and_removes_it() 
         source.url()
     ));
     sandbox.run(&["backup"]).assert_success();
-    let throwaways = || {
-        psql(
-            &pg_url(),
-            None,
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkeep\\_verify\\_%';",
-        )
-        .trim()
-        .to_string()
-    };
-    let before = throwaways();
-    let run = sandbox.run(&["verify", "--latest"]);
+    // Other tests verify at the same time: only this run's throwaways (named with its pid) count.
+    let (run, pid) = verify_as_child(&sandbox);
     run.assert_success();
     assert!(
         run.stdout
             .contains("ok      #1  pg  restore  (restored in "),
         "{run:?}"
     );
-    assert_eq!(throwaways(), before, "a throwaway database was left");
+    assert_eq!(throwaways_of(pid), 0, "a throwaway database was left");
 
     // A dump whose restore fails: recorded failed, with psql's words, and nothing left.
     let row = sandbox.rows_for("pg")[0].clone();
@@ -358,14 +349,53 @@ fn verify_restores_a_postgres_backup_into_a_throwaway_database_and_removes_it() 
     )
     .unwrap();
     drop(conn);
-    let run = sandbox.run(&["verify", "--latest"]);
+    let (run, pid) = verify_as_child(&sandbox);
     run.assert_code(1);
     assert!(
         run.stdout.contains("restore: psql exited with code"),
         "{run:?}"
     );
     assert!(run.stdout.contains("THIS"), "{run:?}");
-    assert_eq!(throwaways(), before, "a throwaway database was left");
+    assert_eq!(throwaways_of(pid), 0, "a throwaway database was left");
+}
+
+/// Runs `dbkeep verify --latest` and returns its output and its process id.
+fn verify_as_child(sandbox: &Sandbox) -> (Run, u32) {
+    let mut cmd = std::process::Command::new(bin_path());
+    cmd.arg("--config")
+        .arg(sandbox.config_path())
+        .args(["verify", "--latest"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    (
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        pid,
+    )
+}
+
+/// Throwaway databases on the test server that the process `pid` made.
+fn throwaways_of(pid: u32) -> usize {
+    psql(
+        &pg_url(),
+        None,
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkeep\\_verify\\_%\\_{}\\_%';",
+            owner_part(pid)
+        ),
+    )
+    .trim()
+    .parse()
+    .unwrap()
 }
 
 #[test]

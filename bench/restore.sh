@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Restore and verify, against the standard tools, in one run. See bench/README.md.
+#
+# Usage: bench/restore.sh > results.md      (progress goes to stderr)
+#
+# PostgreSQL: a database that is not all pgbench (whose tables compress too well to tell
+# anything): pgbench tables plus a text-heavy `posts` table of prose-like rows (30 to 90 words,
+# ids, tags, timestamps). It is backed up once with dbkeep (gzip); then the same file is
+# restored into a fresh database by `gunzip -c FILE | psql -1` and by `dbkeep restore`.
+# SQLite: a database of about SQLITE_MB MiB is backed up once; then `dbkeep verify --level
+# restore` is measured against `cp` + `PRAGMA integrity_check` on the copy.
+#
+# Environment (defaults in brackets):
+#   DBKEEP_BENCH_PG_URL  server, without database [postgres://postgres@127.0.0.1:5432]
+#   SCALE                pgbench scale beside the posts table [40]
+#   POSTS                rows of the posts table [1000000]
+#   SQLITE_MB            size of the SQLite database, in MiB [1024]
+#   ROUNDS               rounds per measurement; medians are reported [3]
+#   FRESH=1              rebuild the PostgreSQL database even if it exists [0]
+#   DBKEEP_BIN           this dbkeep binary instead of a release build
+#   BENCH_TMPDIR         where the files go [$TMPDIR or /tmp]
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BASE=${DBKEEP_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+BASE=${BASE%/}
+SCALE=${SCALE:-40}
+POSTS=${POSTS:-1000000}
+SQLITE_MB=${SQLITE_MB:-1024}
+ROUNDS=${ROUNDS:-3}
+FRESH=${FRESH:-0}
+SRC=dbkeep_bench_restore
+DST=dbkeep_bench_restore_target
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+for tool in pg_dump psql pgbench gunzip sqlite3 python3; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+[[ -x /usr/bin/time ]] || die "/usr/bin/time not found (Debian: apt-get install time)"
+
+WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/dbkeep-restore-bench.XXXXXX")
+trap 'rm -rf -- "$WORK"' EXIT
+
+if [[ -n "${DBKEEP_BIN:-}" ]]; then
+    DBKEEP=$DBKEEP_BIN
+else
+    log "building dbkeep (release)"
+    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+    DBKEEP="$ROOT/target/release/dbkeep"
+fi
+
+q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+# --- The PostgreSQL database ------------------------------------------------
+have=$(q -d "$BASE/postgres" -c "SELECT count(*) FROM pg_database WHERE datname = '$SRC'")
+if [[ "$have" == 0 || "$FRESH" == 1 ]]; then
+    log "creating $SRC: pgbench scale $SCALE and $POSTS posts"
+    q -d "$BASE/postgres" -c "DROP DATABASE IF EXISTS $SRC" -c "CREATE DATABASE $SRC"
+    pgbench -q -i -s "$SCALE" "$BASE/$SRC" >/dev/null 2>&1
+    q -d "$BASE/$SRC" <<SQL
+CREATE TABLE posts (id bigint PRIMARY KEY, author int NOT NULL, tags text[], posted timestamptz, body text NOT NULL);
+WITH words AS (SELECT string_to_array(
+  'the of and a to in is you that it he was for on are as with his they at be this have from or one had by word but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first water been call who oil its now find long down day did get come made may part over new sound take only little work know place year live me back give most very after thing our just name good sentence man think say great where help through much before line right too mean old any same tell boy follow came want show also around form three small set put end does another well large must big even such because turn here why ask went men read need land different home us move try kind hand picture again change off play spell air away animal house point page letter mother answer found study still learn should America world', ' ') AS w)
+INSERT INTO posts
+SELECT g, (g * 7919) % 50000, ARRAY['t' || g % 97, 't' || g % 13], now() - (g || ' minutes')::interval,
+       (SELECT string_agg(w[1 + floor(random() * array_length(w, 1))::int], ' ')
+        FROM words, generate_series(1, 30 + (g % 61)) AS n)
+FROM generate_series(1, $POSTS) AS g;
+SQL
+    q -d "$BASE/$SRC" -c "VACUUM ANALYZE"
+fi
+PG_SIZE=$(q -d "$BASE/$SRC" -c "SELECT pg_database_size('$SRC')")
+
+cat >"$WORK/dbkeep.toml" <<EOF
+backup_dir = "backups"
+[[databases]]
+name = "pg"
+url = "$BASE/$SRC"
+[[databases]]
+name = "lite"
+url = "sqlite:lite.db"
+EOF
+run() { "$DBKEEP" --config "$WORK/dbkeep.toml" "$@"; }
+
+log "backing up $SRC once with dbkeep (gzip)"
+run backup -d pg >/dev/null
+PG_ID=$(run list --json -d pg | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+PG_FILE=$(run list --json -d pg | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["path"])')
+PLAIN=$(gunzip -c "$PG_FILE" | wc -c)
+
+# measure LABEL CMD... : wall seconds and peak RSS (KiB) of CMD, into $WORK/results
+measure() {
+    local label=$1
+    shift
+    /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || {
+        tail -n 5 "$WORK/err" >&2
+        die "$label failed"
+    }
+    read -r wall rss <"$WORK/time"
+    printf '%s\t%s\t%s\n' "$label" "$wall" "$rss" >>"$WORK/results"
+    log "  $label: ${wall}s, $((rss / 1024)) MiB"
+}
+fresh_target() { q -d "$BASE/postgres" -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" -c "CREATE DATABASE $DST"; }
+
+for round in $(seq 1 "$ROUNDS"); do
+    log "round $round of $ROUNDS: PostgreSQL restores"
+    fresh_target
+    measure "gunzip -c FILE | psql -1" bash -c \
+        'set -o pipefail; gunzip -c "$1" | psql -X -q -1 -v ON_ERROR_STOP=1 -d "$2"' _ "$PG_FILE" "$BASE/$DST"
+    fresh_target
+    measure "dbkeep restore" "$DBKEEP" --config "$WORK/dbkeep.toml" restore "$PG_ID" --to "$BASE/$DST"
+done
+q -d "$BASE/postgres" -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)"
+
+# --- SQLite -------------------------------------------------------------------
+log "creating a SQLite database of about $SQLITE_MB MiB"
+python3 - "$WORK/lite.db" "$SQLITE_MB" <<'PY'
+import os, sqlite3, sys
+path, mb = sys.argv[1], int(sys.argv[2])
+c = sqlite3.connect(path)
+c.execute("PRAGMA journal_mode = WAL")
+c.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, data BLOB NOT NULL, label TEXT)")
+c.execute("CREATE INDEX big_label ON big (label)")
+rows = mb * 1000
+c.executemany("INSERT INTO big VALUES (?, ?, ?)", ((i, os.urandom(900), "row %d" % i) for i in range(rows)))
+c.commit()
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+PY
+SQLITE_SIZE=$(stat -c %s "$WORK/lite.db")
+run backup -d lite >/dev/null
+LITE_ID=$(run list --json -d lite | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+LITE_FILE=$(run list --json -d lite | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["path"])')
+for round in $(seq 1 "$ROUNDS"); do
+    log "round $round of $ROUNDS: SQLite verification"
+    measure "cp + PRAGMA integrity_check" bash -c \
+        'cp "$1" "$2" && sqlite3 "$2" "PRAGMA integrity_check" | grep -qx ok && rm -f "$2"' _ "$LITE_FILE" "$WORK/copy.db"
+    measure "dbkeep verify --level restore" "$DBKEEP" --config "$WORK/dbkeep.toml" verify "$LITE_ID"
+done
+
+# --- Report -------------------------------------------------------------------
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+row() {
+    local label=$1 wall rss
+    wall=$(awk -F'\t' -v l="$label" '$1 == l { print $2 }' "$WORK/results" | median)
+    rss=$(awk -F'\t' -v l="$label" '$1 == l { print $3 }' "$WORK/results" | median)
+    printf '| %s | %.2f s | %d MiB |\n' "$label" "$wall" "$((${rss%.*} / 1024))"
+}
+cat <<EOF
+### Restore and verify
+
+- Date: $(date -u +%Y-%m-%d); CPU: $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores
+- $("$DBKEEP" --version); $(psql --version); rounds: $ROUNDS (medians)
+- PostgreSQL: pgbench scale $SCALE and $POSTS posts, database $((PG_SIZE / 1000000)) MB, dump $((PLAIN / 1000000)) MB plain, $(($(stat -c %s "$PG_FILE") / 1000000)) MB gzip
+- SQLite: $((SQLITE_SIZE / 1000000)) MB
+
+| command | wall | peak RSS |
+|---|---|---|
+$(row "gunzip -c FILE | psql -1")
+$(row "dbkeep restore")
+$(row "cp + PRAGMA integrity_check")
+$(row "dbkeep verify --level restore")
+EOF
+log "done"
