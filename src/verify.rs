@@ -6,7 +6,7 @@
 use crate::cancel::Cancel;
 use crate::catalog::{BackupRecord, Status, Verification, VerifyLevel};
 use crate::config::{PgTarget, Target};
-use crate::engine::{self, RestoreOptions};
+use crate::engine::{self, Engine, RestoreOptions};
 use crate::pipeline::{self, NoProgress};
 use crate::{Error, Result, Runner};
 
@@ -58,6 +58,18 @@ fn check(
     level: VerifyLevel,
     cancel: &Cancel,
 ) -> std::result::Result<Option<u64>, String> {
+    // An uncompressed SQLite backup is the database file itself: restoring it is copying its
+    // bytes. It is checked in place (read-only), while it is hashed.
+    if level == VerifyLevel::Restore {
+        if let Err(e) = remove_orphans(runner, record) {
+            tracing::warn!(error = %e, "could not look for throwaways of killed verifications");
+        }
+        if record.kind == crate::catalog::Kind::Sqlite
+            && record.compression == crate::config::Compression::None
+        {
+            return check_sqlite_in_place(runner, record);
+        }
+    }
     let open = || {
         runner
             .open_backup(record)
@@ -80,9 +92,6 @@ fn check(
         .map_err(|e| format!("readable: the file does not decompress to its end: {e}"))?;
     if level == VerifyLevel::Readable {
         return Ok(None);
-    }
-    if let Err(e) = remove_orphans(runner, record) {
-        tracing::warn!(error = %e, "could not look for throwaways of killed verifications");
     }
     let target = throwaway(runner, record).map_err(|e| format!("restore: {e}"))?;
     let engine = engine::for_target(runner.config(), &target);
@@ -121,6 +130,51 @@ fn check(
     Ok(Some(ms))
 }
 
+/// Restore level for an uncompressed SQLite backup: its SHA-256, `PRAGMA integrity_check` and
+/// its tables' rows, on the stored file itself (opened immutable, so nothing is written beside
+/// it), hashing and checking side by side. The time recorded is the check's.
+fn check_sqlite_in_place(
+    runner: &Runner,
+    record: &BackupRecord,
+) -> std::result::Result<Option<u64>, String> {
+    let started = std::time::Instant::now();
+    let path = runner
+        .backup_file(record)
+        .map_err(|e| format!("checksum: cannot open the file: {e}"))?;
+    let names: Vec<String> = runner
+        .catalog()
+        .table_rows(record.id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let (hashed, checked) = std::thread::scope(|s| {
+        let hash = s.spawn(|| pipeline::hash_file(&path));
+        let engine = engine::SqliteEngine::new(path.clone());
+        let checked = engine
+            .integrity_check()
+            .and_then(|()| engine.count_rows(&names, &Cancel::new()));
+        (hash.join(), checked)
+    });
+    let recorded = runner
+        .catalog()
+        .table_rows(record.id)
+        .map_err(|e| e.to_string())?;
+    let hashed = hashed
+        .map_err(|_| "checksum: the hashing thread panicked".to_string())?
+        .map_err(|e| format!("checksum: cannot read the file: {e}"))?;
+    let expected = record.sha256.as_deref().unwrap_or_default();
+    if hashed.sha256 != expected {
+        return Err(format!(
+            "checksum: the file's SHA-256 is {}, the catalog recorded {expected}: the file is damaged",
+            hashed.sha256
+        ));
+    }
+    let found = checked.map_err(|e| format!("restore: {e}"))?;
+    compare_rows(&recorded, &found)?;
+    Ok(Some(started.elapsed().as_millis() as u64))
+}
+
 /// Compares the restored tables' rows with the counts the backup recorded, naming each table
 /// that differs (a backup made before dbkeep counted rows has none to compare).
 fn same_rows(
@@ -140,9 +194,17 @@ fn same_rows(
     let found = restored
         .count_rows(&names, cancel)
         .map_err(|e| format!("cannot count the restored rows: {e}"))?;
+    compare_rows(&recorded, &found)
+}
+
+/// Each table whose rows differ from the recorded count, named; `Ok` when none does.
+fn compare_rows(
+    recorded: &[(String, u64)],
+    found: &[(String, u64)],
+) -> std::result::Result<(), String> {
     let differ: Vec<String> = recorded
         .iter()
-        .zip(&found)
+        .zip(found)
         .filter(|((_, want), (_, got))| want != got)
         .map(|((name, want), (_, got))| {
             format!("{name} has {got} rows, the backup recorded {want}")

@@ -192,11 +192,7 @@ impl Engine for SqliteEngine {
     }
 
     fn count_rows(&self, tables: &[String], _cancel: &Cancel) -> Result<TableRows> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| self.fail(e))?;
+        let conn = self.open_immutable(&self.path)?;
         count(&conn, tables).map_err(|e| self.fail(format!("cannot count rows: {e}")))
     }
 }
@@ -286,16 +282,24 @@ impl SqliteEngine {
         self.check_copy(&self.path)
     }
 
+    /// Opens `file` read-only and immutable: nothing else may change it meanwhile, and no -wal
+    /// or -shm file is made beside it (a copy keeps its source's WAL flag).
+    fn open_immutable(&self, file: &Path) -> Result<Connection> {
+        let mut uri = url::Url::from_file_path(file)
+            .map_err(|()| self.fail(format!("{} is not an absolute path", file.display())))?;
+        uri.set_query(Some("immutable=1"));
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Connection::open_with_flags(uri.as_str(), flags).map_err(|e| self.fail(e))
+    }
+
     /// Runs SQLite's full `PRAGMA integrity_check` on the database file.
     ///
     /// # Errors
     /// [`Error::Engine`] with SQLite's findings when it is not `ok`.
     pub fn integrity_check(&self) -> Result<()> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| self.fail(e))?;
+        let conn = self.open_immutable(&self.path)?;
         let mut stmt = conn
             .prepare("PRAGMA integrity_check")
             .map_err(|e| self.fail(e))?;
