@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -59,9 +59,9 @@ fn require_schemathesis() -> PathBuf {
 /// A running `dbkeep serve` with a SQLite database, a few backups and an API
 /// token; killed on drop (its log is printed when the test is failing).
 struct Api {
+    // Stopped before its sandbox is removed.
+    server: Server,
     sandbox: Sandbox,
-    child: Child,
-    port: u16,
     token: String,
 }
 
@@ -94,83 +94,26 @@ impl Api {
             .to_string();
         assert!(!token.is_empty(), "no token printed\n{run:?}");
 
-        let mut cmd = Command::new(bin_path());
-        cmd.current_dir(sandbox.path())
-            .arg("--config")
-            .arg(sandbox.config_path())
-            .arg("serve")
-            .env("DBKEEP_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env_remove("DBKEEP_LISTEN")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(sandbox.path().join("serve.out")).expect("create log"))
-            .stderr(fs::File::create(sandbox.path().join("serve.err")).expect("create log"));
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        let child = cmd.spawn().expect("start dbkeep serve");
-        let mut api = Api {
-            sandbox,
-            child,
+        let server = Server::start(
+            &sandbox,
             port,
+            &[("DBKEEP_ADMIN_PASSWORD", ADMIN_PASSWORD), ("NO_COLOR", "1")],
+        );
+        Api {
+            server,
+            sandbox,
             token,
-        };
-        api.wait_until_ready();
-        api
-    }
-
-    fn logs(&self) -> String {
-        ["serve.out", "serve.err"]
-            .iter()
-            .map(|name| {
-                format!(
-                    "--- {name} ---\n{}",
-                    fs::read_to_string(self.sandbox.path().join(name)).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    #[track_caller]
-    fn wait_until_ready(&mut self) {
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("dbkeep serve exited early ({status})\n{}", self.logs());
-            }
-            // Any answer will do: /healthz says 503 while a database lacks a recent backup.
-            if http_get(self.port, "/healthz", None).is_ok() {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "dbkeep serve did not answer /healthz on port {} within 30 s\n{}",
-                self.port,
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     #[track_caller]
     fn get(&self, path: &str) -> Response {
-        http_get(self.port, path, Some(&self.token))
-            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.logs()))
+        http_get(self.server.port, path, Some(&self.token))
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.server.log()))
     }
 
     fn openapi_url(&self) -> String {
-        format!("http://127.0.0.1:{}/api/v1/openapi.json", self.port)
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("dbkeep serve logs:\n{}", self.logs());
-        }
+        format!("http://127.0.0.1:{}/api/v1/openapi.json", self.server.port)
     }
 }
 
@@ -219,7 +162,8 @@ fn openapi_document_is_valid_and_every_path_is_served() {
     let api = Api::start();
 
     // Behind the login like the rest of the API.
-    let anonymous = http_get(api.port, "/api/v1/openapi.json", None).expect("GET openapi.json");
+    let anonymous =
+        http_get(api.server.port, "/api/v1/openapi.json", None).expect("GET openapi.json");
     assert_eq!(anonymous.status, 401, "{}", anonymous.text());
 
     let resp = api.get("/api/v1/openapi.json");
@@ -324,7 +268,7 @@ fn openapi_document_is_valid_and_every_path_is_served() {
                     "GET {url} answered {}, which the document does not list",
                     resp.status
                 );
-                let anonymous = http_get(api.port, &url, None).expect("anonymous GET");
+                let anonymous = http_get(api.server.port, &url, None).expect("anonymous GET");
                 assert_eq!(anonymous.status, 401, "GET {url} without a token");
                 assert!(
                     anonymous.json("401 body")["error"].is_string(),

@@ -120,6 +120,21 @@ fn pg_contents(db: &PgDb) -> String {
     )
 }
 
+/// Makes backup `id`'s record match `file` as it is now (a hand-edited or damaged file whose
+/// checksum still passes), so that what follows tests what lies beyond the checksum.
+fn record_as_is(sandbox: &Sandbox, id: i64, file: &std::path::Path) {
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    conn.execute(
+        "UPDATE backups SET sha256 = ?1, size_bytes = ?2 WHERE id = ?3",
+        rusqlite::params![
+            sha256sum(file),
+            fs::metadata(file).unwrap().len() as i64,
+            id
+        ],
+    )
+    .unwrap();
+}
+
 /// A sandbox whose database `pg` is `source` (with `extra` keys), backed up once.
 fn backed_up(source: &PgDb, extra: &str) -> Sandbox {
     let sandbox = Sandbox::new();
@@ -195,14 +210,9 @@ fn a_postgres_backup_restores_into_a_new_database_and_replaces_only_with_force()
 
 #[test]
 fn a_postgres_load_that_fails_leaves_the_target_as_it_was() {
-    let sandbox = Sandbox::new();
     let source = PgDb::create("restore_bad_src");
     source.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
-    sandbox.write_config(&format!(
-        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\ncompression = \"none\"\n",
-        source.url()
-    ));
-    sandbox.run(&["backup"]).assert_success();
+    let sandbox = backed_up(&source, "compression = \"none\"\n");
     let row = sandbox.rows_for("pg")[0].clone();
     let id = row["id"].as_i64().unwrap();
     // The dump gains a broken statement at its end (a hand-edited file), with a matching record.
@@ -210,13 +220,7 @@ fn a_postgres_load_that_fails_leaves_the_target_as_it_was() {
     let mut text = fs::read_to_string(&file).unwrap();
     text.push_str("\nINSERT INTO public.t VALUES (2);\nTHIS IS NOT SQL;\n");
     fs::write(&file, &text).unwrap();
-    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
-    conn.execute(
-        "UPDATE backups SET sha256 = ?1, size_bytes = ?2 WHERE id = ?3",
-        rusqlite::params![sha256sum(&file), text.len() as i64, id],
-    )
-    .unwrap();
-    drop(conn);
+    record_as_is(&sandbox, id, &file);
     let target = PgDb::create("restore_bad_dst");
     target.psql("CREATE TABLE before (y int); INSERT INTO before VALUES (7);");
     let run = sandbox.run(&["restore", &id.to_string(), "--to", &target.url(), "--force"]);
@@ -270,13 +274,7 @@ fn verify_proves_a_sqlite_backup_at_each_level_and_names_what_is_wrong() {
     let file = assert_success_row(&zipped, "zipped", "sqlite");
     let bytes = fs::read(&file).unwrap();
     fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
-    conn.execute(
-        "UPDATE backups SET sha256 = ?1 WHERE id = ?2",
-        rusqlite::params![sha256sum(&file), zipped["id"].as_i64().unwrap()],
-    )
-    .unwrap();
-    drop(conn);
+    record_as_is(&sandbox, zipped["id"].as_i64().unwrap(), &file);
     let id = zipped["id"].to_string();
     sandbox
         .run(&["verify", &id, "--level", "checksum"])
@@ -314,12 +312,7 @@ fn verify_proves_a_sqlite_backup_at_each_level_and_names_what_is_wrong() {
 #[test]
 fn verify_restores_a_postgres_backup_into_a_throwaway_database_and_removes_it() {
     let source = pg_source();
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&format!(
-        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\ncompression = \"zstd\"\n",
-        source.url()
-    ));
-    sandbox.run(&["backup"]).assert_success();
+    let sandbox = backed_up(&source, "compression = \"zstd\"\n");
     // Other tests verify at the same time: only this run's throwaways (named with its pid) count.
     let (run, pid) = verify_as_child(&sandbox);
     run.assert_success();
@@ -342,13 +335,7 @@ fn verify_restores_a_postgres_backup_into_a_throwaway_database_and_removes_it() 
         .status()
         .unwrap();
     assert!(status.success());
-    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
-    conn.execute(
-        "UPDATE backups SET sha256 = ?1 WHERE id = ?2",
-        rusqlite::params![sha256sum(&file), row["id"].as_i64().unwrap()],
-    )
-    .unwrap();
-    drop(conn);
+    record_as_is(&sandbox, row["id"].as_i64().unwrap(), &file);
     let (run, pid) = verify_as_child(&sandbox);
     run.assert_code(1);
     assert!(
@@ -493,12 +480,7 @@ fn row_counts_are_recorded_while_streaming_and_a_restore_must_match_them() {
     );
 
     let source = pg_source();
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&format!(
-        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\ncompression = \"none\"\n",
-        source.url()
-    ));
-    sandbox.run(&["backup"]).assert_success();
+    let sandbox = backed_up(&source, "compression = \"none\"\n");
     let row = sandbox.rows_for("pg")[0].clone();
     let id = row["id"].as_i64().unwrap();
     let count = |table: &str| -> i64 {
@@ -536,13 +518,7 @@ fn row_counts_are_recorded_while_streaming_and_a_restore_must_match_them() {
             .expect("the end of the COPY block");
     lines.remove(end - 1);
     fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
-    conn.execute(
-        "UPDATE backups SET sha256 = ?1 WHERE id = ?2",
-        rusqlite::params![sha256sum(&file), id],
-    )
-    .unwrap();
-    drop(conn);
+    record_as_is(&sandbox, id, &file);
     let run = sandbox.run(&["verify", &id.to_string()]);
     run.assert_code(1);
     assert!(
