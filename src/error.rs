@@ -56,6 +56,10 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
 
+    /// The thing asked for (a backup id) is not in the catalog.
+    #[error("{0}")]
+    NotFound(String),
+
     /// A backup of this database is running already (in this process or another).
     #[error("a backup of {0} is already running; wait for it to finish")]
     AlreadyRunning(String),
@@ -75,7 +79,10 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::Config(_) | Error::UnknownDatabase { .. } | Error::Refused(_)
+            Error::Config(_)
+                | Error::UnknownDatabase { .. }
+                | Error::Refused(_)
+                | Error::NotFound(_)
         )
     }
 }

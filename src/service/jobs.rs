@@ -124,22 +124,21 @@ impl Jobs {
     /// "back up now", runs in the background, and records its result.
     ///
     /// # Errors
-    /// [`Error::Refused`] for a backup with nothing to verify or one being verified already, or
-    /// a catalog failure.
+    /// [`Error::NotFound`] for an id the catalog does not hold, [`Error::Refused`] for a backup
+    /// with nothing to verify or one being verified already, or a catalog failure.
     pub(crate) async fn verify_now(self: &Arc<Self>, id: BackupId) -> Result<()> {
         let record = super::blocking(&self.runner, move |r| {
-            r.catalog()
+            let b = r
+                .catalog()
                 .get(id)?
-                .filter(|b| {
-                    b.status == crate::catalog::Status::Success
-                        && b.pruned_at.is_none()
-                        && r.owns(b)
-                })
-                .ok_or_else(|| {
-                    Error::Refused(format!(
-                        "backup #{id} has no stored file of this configuration to verify"
-                    ))
-                })
+                .ok_or_else(|| Error::NotFound(format!("no backup #{id} in the catalog")))?;
+            if b.status == crate::catalog::Status::Success && b.pruned_at.is_none() && r.owns(&b) {
+                Ok(b)
+            } else {
+                Err(Error::Refused(format!(
+                    "backup #{id} has no stored file of this configuration to verify"
+                )))
+            }
         })
         .await?;
         let key = format!("verify #{id}");

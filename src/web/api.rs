@@ -152,11 +152,6 @@ pub async fn backup_verify_post(
     let Some(id) = id.ok().and_then(|Path(id)| parse_id(&id)) else {
         return error(StatusCode::NOT_FOUND, "no such backup");
     };
-    match blocking(&state, move |r| r.catalog().get(id)).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return error(StatusCode::NOT_FOUND, "no such backup"),
-        Err(e) => return internal(&e),
-    }
     match state.jobs.verify_now(id).await {
         Ok(()) => (
             StatusCode::ACCEPTED,
@@ -170,6 +165,7 @@ pub async fn backup_verify_post(
             }),
         )
             .into_response(),
+        Err(crate::Error::NotFound(_)) => error(StatusCode::NOT_FOUND, "no such backup"),
         Err(e @ crate::Error::Refused(_)) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e) => internal(&e),
     }

@@ -271,6 +271,9 @@ pub async fn verify_now_post(
     }
     match state.jobs.verify_now(id).await {
         Ok(()) => Redirect::to(&format!("{}/backups/{id}", state.base)).into_response(),
+        Err(crate::Error::NotFound(_)) => {
+            error_page(&state, StatusCode::NOT_FOUND, "no such backup")
+        }
         Err(e @ crate::Error::Refused(_)) => {
             error_page(&state, StatusCode::CONFLICT, &e.to_string())
         }

@@ -1072,5 +1072,13 @@ async fn verify_now_restores_a_backup_in_the_background_and_shows_the_result() {
             .status,
         StatusCode::NOT_FOUND
     );
+    let missing = app
+        .post_form(
+            "/backups/999/verify",
+            &auth,
+            &format!("csrf_token={}", auth.csrf()),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text());
     app.stop().await;
 }
