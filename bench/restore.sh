@@ -12,7 +12,7 @@
 #
 # Environment (defaults in brackets):
 #   DBKEEP_BENCH_PG_URL  server, without database [postgres://postgres@127.0.0.1:5432]
-#   SCALE                pgbench scale beside the posts table [40]
+#   SCALE                pgbench scale beside the posts table [100]
 #   POSTS                rows of the posts table [1000000]
 #   SQLITE_MB            size of the SQLite database, in MiB [1024]
 #   ROUNDS               rounds per measurement; medians are reported [3]
@@ -25,7 +25,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BASE=${DBKEEP_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 BASE=${BASE%/}
-SCALE=${SCALE:-40}
+SCALE=${SCALE:-100}
 POSTS=${POSTS:-1000000}
 SQLITE_MB=${SQLITE_MB:-1024}
 ROUNDS=${ROUNDS:-3}

@@ -11,6 +11,7 @@ use crate::Result;
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::config::{Config, DatabaseConfig, Target};
+use crate::pipeline::rows::RowFormat;
 use crate::runlog::RunLog;
 
 pub use postgres::PostgresEngine;
@@ -28,7 +29,9 @@ pub trait Engine: Send + Sync {
     /// Streams a consistent copy of the database into `out`. `scratch` is a path (in the
     /// backup folder, which the caller removes afterwards) for any intermediate file. When
     /// `cancel` is raised the engine stops as soon as it can (killing any child process).
-    /// What the database tool says (warnings too, secrets redacted) goes to `log`.
+    /// What the database tool says (warnings too, secrets redacted) goes to `log`. Returns each
+    /// table's rows when the engine counted them itself; an engine whose stream a tap can count
+    /// ([`Engine::stream_rows`]) returns `None`.
     ///
     /// # Errors
     /// [`crate::Error::Engine`] with the database tool's own message when no consistent
@@ -39,7 +42,13 @@ pub trait Engine: Send + Sync {
         scratch: &Path,
         cancel: &Cancel,
         log: &RunLog,
-    ) -> Result<TableRows>;
+    ) -> Result<Option<TableRows>>;
+
+    /// How this engine's dump stream holds its rows, so the pipeline counts them as they pass
+    /// (no second pass); `None` when the engine counts them itself.
+    fn stream_rows(&self) -> Option<RowFormat> {
+        None
+    }
 
     /// The engine's whole-file copy, when its native copy is a file (SQLite's online backup):
     /// an uncompressed backup then needs no second pass, and since such a copy yields nothing

@@ -176,7 +176,7 @@ fn copy_in(
             checked?
         }
         Target::Postgres(_) => {
-            let mut tap = pipeline::rows::CopyRows::new(std::io::sink());
+            let mut tap = pipeline::rows::RowTap::new(pipeline::rows::RowFormat::PgCopy);
             pipeline::copy(&mut reader()?, &mut tap).map_err(unreadable)?;
             tap.tables()
         }

@@ -1,5 +1,6 @@
-//! The byte pipeline from an engine to a file: compression, then SHA-256 and a byte count of
-//! what is stored. Every stage is a streaming `Write` adapter; nothing holds a whole dump.
+//! The byte pipeline from an engine to a file: a row-counting tap on the raw stream, then
+//! compression, then SHA-256 and a byte count of what is stored. Every stage is a streaming
+//! `Write` adapter; nothing holds a whole dump.
 
 pub mod filter;
 pub mod rows;
@@ -12,6 +13,8 @@ use sha2::{Digest, Sha256};
 
 use crate::cancel::Cancel;
 use crate::config::Compression;
+use crate::engine::TableRows;
+use rows::{RowFormat, RowTap};
 
 /// Size of the buffer used to move bytes between stages.
 pub const CHUNK: usize = 256 * 1024;
@@ -90,10 +93,13 @@ pub struct Written {
     pub sha256: String,
     /// Bytes the engine produced, before compression.
     pub raw_bytes: u64,
+    /// Each table's rows, when a tap counted them on the raw stream.
+    pub tables: Option<TableRows>,
 }
 
 /// The writer an engine streams into: compression, hashing, counting, then the file.
 pub struct Pipeline<'p> {
+    tap: Option<RowTap>,
     encoder: Encoder<HashingWriter<File>>,
     progress: &'p dyn Progress,
     cancel: &'p Cancel,
@@ -108,14 +114,16 @@ const ZSTD_LEVEL: i32 = 3;
 const ZSTD_WORKERS: u32 = 2;
 
 impl<'p> Pipeline<'p> {
-    /// A pipeline writing `compression`-compressed bytes into `file`; writes fail once `cancel`
-    /// is raised.
+    /// A pipeline writing `compression`-compressed bytes into `file`, counting each table's
+    /// rows on the way when the stream's `rows` format is known; writes fail once `cancel` is
+    /// raised.
     ///
     /// # Errors
     /// When the compressor cannot be set up.
     pub fn new(
         file: File,
         compression: Compression,
+        rows: Option<RowFormat>,
         progress: &'p dyn Progress,
         cancel: &'p Cancel,
     ) -> io::Result<Self> {
@@ -133,6 +141,7 @@ impl<'p> Pipeline<'p> {
             Compression::None => Encoder::None(sink),
         };
         Ok(Pipeline {
+            tap: rows.map(RowTap::new),
             encoder,
             progress,
             cancel,
@@ -157,6 +166,7 @@ impl<'p> Pipeline<'p> {
             size_bytes,
             sha256,
             raw_bytes: self.raw_bytes,
+            tables: self.tap.map(RowTap::tables),
         })
     }
 }
@@ -171,6 +181,9 @@ impl Write for Pipeline<'_> {
             Encoder::Zstd(e) => e.write(buf)?,
             Encoder::None(s) => s.write(buf)?,
         };
+        if let Some(tap) = &mut self.tap {
+            tap.observe(&buf[..n]);
+        }
         self.raw_bytes += n as u64;
         self.progress.advance(n as u64);
         Ok(n)
@@ -240,5 +253,6 @@ pub fn hash_file(path: &Path) -> io::Result<Written> {
         size_bytes,
         sha256,
         raw_bytes: size_bytes,
+        tables: None,
     })
 }

@@ -11,6 +11,7 @@ use super::{Engine, TableRows};
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
 use crate::config::PgTarget;
+use crate::pipeline::rows::RowFormat;
 use crate::runlog::RunLog;
 use crate::{Error, Result};
 
@@ -180,13 +181,18 @@ impl Engine for PostgresEngine {
         (format!("postgres_backup_{stamp}"), ".sql")
     }
 
+    fn stream_rows(&self) -> Option<RowFormat> {
+        // Each table's rows are counted from its COPY block as the dump streams by.
+        Some(RowFormat::PgCopy)
+    }
+
     fn dump(
         &self,
         out: &mut dyn Write,
         _scratch: &Path,
         cancel: &Cancel,
         log: &RunLog,
-    ) -> Result<TableRows> {
+    ) -> Result<Option<TableRows>> {
         let password = self.target.resolve_password().map_err(Error::Engine)?;
         let args = [
             "--no-password".to_string(),
@@ -201,13 +207,10 @@ impl Engine for PostgresEngine {
             cancel,
             "install the PostgreSQL client tools and put pg_dump on PATH, or set pg_dump_path",
         )?;
-        // The rows of each table are counted on the way, from its COPY block.
-        let mut tap = crate::pipeline::rows::CopyRows::new(out);
         let copied = match tool.stdout() {
-            Some(mut stdout) => crate::pipeline::copy(&mut stdout, &mut tap),
+            Some(mut stdout) => crate::pipeline::copy(&mut stdout, out),
             None => Ok(0),
         };
-        let tables = tap.tables();
         let copy_failed = copied.err().map(|e| {
             // Our side failed (disk full, say): stop pg_dump rather than let it block.
             tool.kill();
@@ -217,7 +220,7 @@ impl Engine for PostgresEngine {
         match (copy_failed, finished) {
             (_, Err(e @ Error::Cancelled(_))) => Err(e),
             (Some(message), _) => Err(Error::Engine(message)),
-            (None, finished) => finished.map(|()| tables),
+            (None, finished) => finished.map(|()| None),
         }
     }
 

@@ -83,7 +83,7 @@ impl Engine for SqliteEngine {
         scratch: &Path,
         _cancel: &Cancel,
         _log: &RunLog,
-    ) -> Result<TableRows> {
+    ) -> Result<Option<TableRows>> {
         crate::storage::create_private_file(scratch)
             .map_err(Error::io("cannot create", scratch))?;
         self.backup_into(scratch)?;
@@ -91,7 +91,7 @@ impl Engine for SqliteEngine {
         let mut file = std::fs::File::open(scratch).map_err(Error::io("cannot read", scratch))?;
         crate::pipeline::copy(&mut file, out)
             .map_err(Error::io("cannot write the copy of", scratch))?;
-        Ok(rows)
+        Ok(Some(rows))
     }
 
     fn file_copy(&self) -> Option<&dyn FileCopy> {

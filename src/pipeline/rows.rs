@@ -1,38 +1,61 @@
-//! Row counts taken while a plain-SQL PostgreSQL dump streams by: a tap on the raw stream that
-//! counts the lines of each `COPY … FROM stdin;` block (in COPY's text format a row is one line:
-//! newlines inside values are escaped), with no second pass and no buffering beyond the first
-//! bytes of the current line.
+//! Row counts taken while a dump streams by: a tap on the raw stream, before compression, that
+//! counts each table's rows with no second pass and no buffering beyond the first bytes of the
+//! current line. For PostgreSQL's plain-SQL dumps it counts the lines of each
+//! `COPY … FROM stdin;` block (in COPY's text format a row is one line: newlines inside values
+//! are escaped).
 
 use std::io::{self, Write};
+
+use crate::engine::TableRows;
 
 /// The most of a line the tap keeps: enough for the `COPY` header of a very wide table.
 const HEAD: usize = 128 * 1024;
 
-/// Passes every byte on to `inner` and counts the rows of each table's `COPY` block.
-pub struct CopyRows<W> {
-    inner: W,
+/// How a dump stream holds its rows, so a tap can count them as they pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFormat {
+    /// PostgreSQL plain SQL: one line per row inside `COPY … FROM stdin;` … `\.` blocks.
+    PgCopy,
+}
+
+/// Counts the rows of each table in the bytes shown to it.
+pub struct RowTap {
     /// The start of the current line (at most [`HEAD`] bytes).
     line: Vec<u8>,
     /// The table whose `COPY` block is being read, and its rows so far.
     copying: Option<(String, u64)>,
     /// Finished tables, in dump order.
-    tables: Vec<(String, u64)>,
+    tables: TableRows,
 }
 
-impl<W: Write> CopyRows<W> {
-    /// A tap in front of `inner`.
-    pub fn new(inner: W) -> Self {
-        CopyRows {
-            inner,
-            line: Vec::new(),
-            copying: None,
-            tables: Vec::new(),
+impl RowTap {
+    /// A tap for a stream in `format`.
+    pub fn new(format: RowFormat) -> Self {
+        match format {
+            RowFormat::PgCopy => RowTap {
+                line: Vec::new(),
+                copying: None,
+                tables: Vec::new(),
+            },
         }
     }
 
     /// Each table with its row count, in dump order.
-    pub fn tables(self) -> Vec<(String, u64)> {
+    pub fn tables(self) -> TableRows {
         self.tables
+    }
+
+    /// Counts what `buf`, the stream's next bytes, holds.
+    pub fn observe(&mut self, buf: &[u8]) {
+        let mut rest = buf;
+        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
+            let room = HEAD.saturating_sub(self.line.len());
+            self.line.extend_from_slice(&rest[..at.min(room)]);
+            self.end_of_line();
+            rest = &rest[at + 1..];
+        }
+        let room = HEAD.saturating_sub(self.line.len());
+        self.line.extend_from_slice(&rest[..rest.len().min(room)]);
     }
 
     fn end_of_line(&mut self) {
@@ -57,6 +80,18 @@ impl<W: Write> CopyRows<W> {
     }
 }
 
+/// A tap is also a sink: writing a whole file through it counts its rows (an import's scan).
+impl Write for RowTap {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.observe(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The table of a `COPY table (columns) FROM stdin;` line.
 fn copy_header(line: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(line).ok()?;
@@ -74,26 +109,6 @@ fn copy_header(line: &[u8]) -> Option<String> {
         }
     }
     None
-}
-
-impl<W: Write> Write for CopyRows<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        let mut rest = &buf[..n];
-        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
-            let room = HEAD.saturating_sub(self.line.len());
-            self.line.extend_from_slice(&rest[..at.min(room)]);
-            self.end_of_line();
-            rest = &rest[at + 1..];
-        }
-        let room = HEAD.saturating_sub(self.line.len());
-        self.line.extend_from_slice(&rest[..rest.len().min(room)]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]
@@ -116,11 +131,10 @@ mod tests {
             ("\"we ird\".t".to_string(), 1),
         ];
         for chunk in [1, 2, 3, 7, 64, dump.len()] {
-            let mut tap = CopyRows::new(Vec::new());
+            let mut tap = RowTap::new(RowFormat::PgCopy);
             for part in dump.as_bytes().chunks(chunk) {
-                tap.write_all(part).unwrap();
+                tap.observe(part);
             }
-            assert_eq!(tap.inner, dump.as_bytes());
             assert_eq!(tap.tables(), want, "chunks of {chunk}");
         }
     }

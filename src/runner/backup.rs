@@ -287,13 +287,14 @@ fn write_backup(
             (written, tables)
         }
         None => {
-            let mut out = Pipeline::new(file, compression, progress, cancel)
+            let mut out = Pipeline::new(file, compression, engine.stream_rows(), progress, cancel)
                 .map_err(Error::io("cannot compress into", &part))?;
             let scratch = temp_path(path, "snapshot");
             let dumped = engine.dump(&mut out, &scratch, cancel, log);
             remove_sqlite_files(&scratch);
-            let tables = dumped?;
-            let written = out.finish().map_err(Error::io("cannot write", &part))?;
+            let counted = dumped?;
+            let mut written = out.finish().map_err(Error::io("cannot write", &part))?;
+            let tables = counted.or(written.tables.take()).unwrap_or_default();
             if written.raw_bytes == 0 {
                 return Err(Error::Engine(
                     "the database produced no data; nothing was stored".into(),
