@@ -6,7 +6,9 @@
 # PostgreSQL: a database that is not all pgbench (whose tables compress too well to tell
 # anything): pgbench tables plus a text-heavy `posts` table of prose-like rows (30 to 90 words,
 # ids, tags, timestamps). It is backed up once with dbkeep (gzip); then the same file is
-# restored into a fresh database by `gunzip -c FILE | psql -1` and by `dbkeep restore`.
+# restored into a fresh database by `gunzip -c FILE | psql -1` and by `dbkeep restore`, and into
+# a database it creates by `dbkeep restore --create --jobs 2` (parallel), beside `pg_restore -j2`
+# of a custom-format dump of the same database.
 # SQLite: a database of about SQLITE_MB MiB is backed up once; then `dbkeep verify --level
 # restore` is measured against `cp` + `PRAGMA integrity_check` on the copy.
 #
@@ -38,7 +40,7 @@ die() {
     printf 'error: %s\n' "$*" >&2
     exit 1
 }
-for tool in pg_dump psql pgbench gunzip sqlite3 python3; do
+for tool in pg_dump pg_restore psql pgbench gunzip sqlite3 python3; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (Debian: apt-get install time)"
@@ -105,7 +107,13 @@ measure() {
     printf '%s\t%s\t%s\n' "$label" "$wall" "$rss" >>"$WORK/results"
     log "  $label: ${wall}s, $((rss / 1024)) MiB"
 }
-fresh_target() { q -d "$BASE/postgres" -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" -c "CREATE DATABASE $DST"; }
+# Each restore starts alike: no target, and no checkpoint owed from the one before.
+no_target() { q -d "$BASE/postgres" -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" -c "CHECKPOINT"; }
+fresh_target() { no_target && q -d "$BASE/postgres" -c "CREATE DATABASE $DST"; }
+
+# The reference for a parallel load: pg_restore -j2 of a custom-format dump (made once, untimed).
+log "dumping $SRC once in pg_dump's custom format, for pg_restore -j2"
+pg_dump -Fc -Z 6 -f "$WORK/custom.dump" "$BASE/$SRC"
 
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round of $ROUNDS: PostgreSQL restores"
@@ -114,6 +122,10 @@ for round in $(seq 1 "$ROUNDS"); do
         'set -o pipefail; gunzip -c "$1" | psql -X -q -1 -v ON_ERROR_STOP=1 -d "$2"' _ "$PG_FILE" "$BASE/$DST"
     fresh_target
     measure "dbkeep restore" "$DBKEEP" --config "$WORK/dbkeep.toml" restore "$PG_ID" --to "$BASE/$DST"
+    fresh_target
+    measure "pg_restore -j2 (custom format)" pg_restore -j2 --exit-on-error -d "$BASE/$DST" "$WORK/custom.dump"
+    no_target
+    measure "dbkeep restore --create --jobs 2" "$DBKEEP" --config "$WORK/dbkeep.toml" restore "$PG_ID" --to "$BASE/$DST" --create --jobs 2
 done
 q -d "$BASE/postgres" -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)"
 
@@ -162,6 +174,8 @@ cat <<EOF
 |---|---|---|
 $(row "gunzip -c FILE | psql -1")
 $(row "dbkeep restore")
+$(row "pg_restore -j2 (custom format)")
+$(row "dbkeep restore --create --jobs 2")
 $(row "cp + PRAGMA integrity_check")
 $(row "dbkeep verify --level restore")
 EOF

@@ -59,7 +59,8 @@ pub trait Engine: Send + Sync {
 
     /// Loads `source`, a backup's uncompressed stream, into this engine's database. An existing
     /// database with content is refused unless `opts.force`; a failed load leaves the target as
-    /// it was.
+    /// it was. `reopen`, when given, reads the same stream again from its start: a load over
+    /// several connections (`opts.jobs`) reads it once per connection.
     ///
     /// # Errors
     /// [`crate::Error::Refused`] when the target has content and `opts.force` is not set;
@@ -67,6 +68,7 @@ pub trait Engine: Send + Sync {
     fn restore(
         &self,
         source: &mut dyn Read,
+        reopen: Option<Reopen<'_>>,
         opts: &RestoreOptions,
         cancel: &Cancel,
         log: &RunLog,
@@ -114,6 +116,10 @@ pub trait FileCopy: Send + Sync {
     fn check_copy(&self, copy: &Path) -> Result<TableRows>;
 }
 
+/// Opens a backup's uncompressed stream again from its start, for one more connection of a
+/// parallel restore.
+pub type Reopen<'a> = &'a (dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Sync);
+
 /// Each table of a backup with its row count, as the backup holds them.
 pub type TableRows = Vec<(String, u64)>;
 
@@ -128,6 +134,9 @@ pub struct RestoreOptions {
     pub leave: crate::pipeline::filter::Leave,
     /// Create the roles stored beside the backup that the target server lacks, first.
     pub with_globals: bool,
+    /// Connections that load table data at once when restoring into a database the restore
+    /// creates (PostgreSQL); 0 or 1 loads over one connection, in one transaction.
+    pub jobs: usize,
     /// The stored roles themselves (`pg_dumpall --globals-only`), filled in by the restore when
     /// `with_globals` is set: the engine creates the missing ones in the load's transaction.
     pub globals: Option<String>,

@@ -112,18 +112,27 @@ pub fn restore(
         opts.globals = Some(stored_globals(runner, record)?);
     }
     let started = Instant::now();
-    let mut reader = pipeline::open_reader(open()?, record.compression)
-        .map_err(|e| Error::Engine(format!("backup #{id}: cannot decompress: {e}")))?;
-    if opts.leave.any() {
-        let buffered = std::io::BufReader::with_capacity(pipeline::CHUNK, reader);
-        reader = Box::new(pipeline::filter::SqlFilter::new(buffered, opts.leave));
-    }
+    // The uncompressed stream as the target gets it (owners and grants left out as asked).
+    let stream = || -> std::io::Result<Box<dyn Read + Send>> {
+        let file = runner
+            .open_backup(record)
+            .map_err(|e| std::io::Error::other(format!("backup #{id}: {e}")))?;
+        let reader = pipeline::open_reader(file, record.compression)?;
+        Ok(if opts.leave.any() {
+            let buffered = std::io::BufReader::with_capacity(pipeline::CHUNK, reader);
+            Box::new(pipeline::filter::SqlFilter::new(buffered, opts.leave))
+        } else {
+            reader
+        })
+    };
+    let reader =
+        stream().map_err(|e| Error::Engine(format!("backup #{id}: cannot decompress: {e}")))?;
     let mut source = Counting {
         inner: reader,
         bytes: 0,
         progress,
     };
-    engine.restore(&mut source, &opts, cancel, &log)?;
+    engine.restore(&mut source, Some(&stream), &opts, cancel, &log)?;
     Ok(Restored {
         bytes: source.bytes,
         duration: started.elapsed(),

@@ -51,6 +51,9 @@ pub fn verify(
     Ok(verification)
 }
 
+/// Connections that load a throwaway PostgreSQL database at once.
+const VERIFY_JOBS: usize = 2;
+
 /// The checks themselves; the restore's duration at restore level.
 fn check(
     runner: &Runner,
@@ -104,6 +107,7 @@ fn check(
     let opts = RestoreOptions {
         force: true,
         create: true,
+        jobs: VERIFY_JOBS,
         leave: crate::pipeline::filter::Leave {
             owners: elsewhere,
             privileges: elsewhere,

@@ -52,6 +52,12 @@ pub struct Args {
     #[arg(long)]
     with_globals: bool,
 
+    /// Connections that load tables at once when restoring into a PostgreSQL database that
+    /// --create creates (schema first, indexes and constraints after, as `pg_restore -j`
+    /// does); 1 loads over one connection in one transaction
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
+    jobs: u16,
+
     /// The environment variable holding the target's PostgreSQL password
     #[arg(long, value_name = "NAME")]
     password_env: Option<String>,
@@ -109,6 +115,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             privileges: args.no_privileges,
         },
         with_globals: args.with_globals,
+        jobs: usize::from(args.jobs),
         globals: None,
     };
     let interrupted = Interrupt::watch()?;

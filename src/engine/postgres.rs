@@ -3,6 +3,8 @@
 //! The password reaches `pg_dump` only through `PGPASSWORD` in its environment; the URL on
 //! its command line carries none, and `--no-password` stops it from ever waiting on a prompt.
 
+mod parallel;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +43,31 @@ impl PostgresEngine {
             }
             _ => PathBuf::from(program),
         }
+    }
+
+    /// `psql` loading its input into the target, stopping at the first error: in one
+    /// transaction, or (`single` false) committing each statement.
+    fn loader(&self, single: bool, cancel: &Cancel) -> Result<Tool> {
+        let password = self.target.resolve_password().map_err(Error::Engine)?;
+        let mut args = vec![
+            "-X".to_string(),
+            "-q".to_string(),
+            "-v".to_string(),
+            "ON_ERROR_STOP=1".to_string(),
+            "--no-password".to_string(),
+            format!("--dbname={}", self.target.url),
+        ];
+        if single {
+            args.push("--single-transaction".to_string());
+        }
+        Tool::spawn(
+            &self.psql(),
+            &args,
+            password.map(|p| ("PGPASSWORD", p)),
+            true,
+            cancel,
+            PSQL_HINT,
+        )
     }
 
     /// The databases on this server whose names match the SQL `LIKE` pattern `pattern`.
@@ -306,6 +333,7 @@ impl Engine for PostgresEngine {
     fn restore(
         &self,
         source: &mut dyn std::io::Read,
+        reopen: Option<super::Reopen<'_>>,
         opts: &super::RestoreOptions,
         cancel: &Cancel,
         log: &RunLog,
@@ -314,6 +342,7 @@ impl Engine for PostgresEngine {
         let name = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
             .decode_utf8_lossy()
             .into_owned();
+        let mut created = false;
         if opts.create {
             let mut admin = url.clone();
             admin.set_path("/postgres");
@@ -332,6 +361,7 @@ impl Engine for PostgresEngine {
                     cancel,
                 )?;
                 log.step(format_args!("created database {name}"));
+                created = true;
             }
         }
         let objects: u64 = self
@@ -349,33 +379,50 @@ impl Engine for PostgresEngine {
                 "database {name} has {objects} table(s), view(s) or sequence(s); pass --force to replace its contents (in the same transaction as the load), or restore into a new database with --create"
             )));
         }
-        let password = self.target.resolve_password().map_err(Error::Engine)?;
-        let args = [
-            "-X".to_string(),
-            "-q".to_string(),
-            "-v".to_string(),
-            "ON_ERROR_STOP=1".to_string(),
-            "--single-transaction".to_string(),
-            "--no-password".to_string(),
-            format!("--dbname={url}"),
-        ];
-        let tool = Tool::spawn(
-            &self.psql(),
-            &args,
-            password.map(|p| ("PGPASSWORD", p)),
-            true,
-            cancel,
-            PSQL_HINT,
-        )?;
-        // psql prints the results of the dump's few SELECTs: drain them so it never blocks.
-        let drain = tool.stdout().map(|mut stdout| {
-            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()))
-        });
         let roles = opts
             .globals
             .as_deref()
             .map(missing_roles)
             .unwrap_or_default();
+        // Into a database of its own making, the load may use several connections: a failure
+        // then drops the database, which leaves the server as it was.
+        if let (true, Some(reopen), 2..) = (created, reopen, opts.jobs) {
+            let connect = |stop: &Cancel| self.loader(false, stop);
+            let loaded = parallel::load(
+                source,
+                reopen,
+                opts.jobs,
+                roles.as_bytes(),
+                &connect,
+                cancel,
+                log,
+            );
+            return match loaded {
+                Ok(bytes) => {
+                    log.step(format_args!(
+                        "loaded {} into {name} over {} connections",
+                        indicatif::HumanBytes(bytes),
+                        opts.jobs
+                    ));
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = self.discard(&Cancel::new());
+                    log.step(format_args!(
+                        "dropped database {name} after the failed load"
+                    ));
+                    Err(match e {
+                        Error::Engine(m) => Error::Engine(with_role_hint(m, opts)),
+                        e => e,
+                    })
+                }
+            };
+        }
+        let tool = self.loader(true, cancel)?;
+        // psql prints the results of the dump's few SELECTs: drain them so it never blocks.
+        let drain = tool.stdout().map(|mut stdout| {
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()))
+        });
         let fed = match tool.stdin() {
             Some(mut stdin) => {
                 let fed = (|| -> std::io::Result<u64> {

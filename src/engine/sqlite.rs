@@ -101,6 +101,7 @@ impl Engine for SqliteEngine {
     fn restore(
         &self,
         source: &mut dyn std::io::Read,
+        _reopen: Option<super::Reopen<'_>>,
         opts: &super::RestoreOptions,
         cancel: &Cancel,
         log: &RunLog,

@@ -1,0 +1,483 @@
+//! A parallel load of a plain-SQL dump into a database the restore itself created: the schema
+//! first on one connection, then the tables' `COPY` blocks over several connections at once,
+//! then indexes, constraints and the rest on one, as `pg_restore -j` does for its own format.
+//!
+//! A plain dump has no index of where each table's data starts, so every connection reads the
+//! whole stream from its start (decompressing is cheap beside loading) and loads the blocks it
+//! claims first: blocks are claimed in dump order, so a connection busy with a large table
+//! leaves the next ones to the others. Only blocks that `pg_dump` announced as table data (its
+//! `-- Data for Name: …; Type: TABLE DATA` comment) in one run are shared out; anything else
+//! loads on the first connection in dump order, after every shared block has been committed.
+//! Lines are handled in bounded pieces: a huge value is never held whole.
+
+use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::process::ChildStdin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::super::child::Tool;
+use crate::cancel::Cancel;
+use crate::engine::Reopen;
+use crate::pipeline::CHUNK;
+use crate::runlog::RunLog;
+use crate::{Error, Result};
+
+/// The most of a line handled at once; a longer line passes in pieces of this size.
+const PIECE: usize = 256 * 1024;
+/// The most of the dump's opening `SET` lines kept to start each connection with.
+const PREAMBLE_LIMIT: usize = 1024 * 1024;
+
+/// Starts one `psql` session (autocommit, stopping at the first error).
+pub(super) type Connect<'a> = &'a (dyn Fn(&Cancel) -> Result<Tool> + Sync);
+
+/// What a line is, judged by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    Blank,
+    Comment,
+    /// `-- Name: …` or `-- Data for Name: …`: an entry of the dump's table of contents starts.
+    Entry,
+    /// `-- Data for Name: …; Type: TABLE DATA; …`: a table's `COPY` block follows.
+    TableData,
+    /// `COPY … FROM stdin;`
+    CopyHeader,
+    Statement,
+}
+
+fn classify(head: &[u8]) -> Line {
+    let line = head.strip_suffix(b"\n").unwrap_or(head);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        Line::Blank
+    } else if line.starts_with(b"-- Data for Name: ") && contains(line, b"; Type: TABLE DATA;") {
+        Line::TableData
+    } else if line.starts_with(b"-- Name: ") || line.starts_with(b"-- Data for Name: ") {
+        Line::Entry
+    } else if line.starts_with(b"--") {
+        Line::Comment
+    } else if line.starts_with(b"COPY ") && line.ends_with(b" FROM stdin;") {
+        Line::CopyHeader
+    } else {
+        Line::Statement
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
+fn is_end_of_copy(head: &[u8]) -> bool {
+    let line = head.strip_suffix(b"\n").unwrap_or(head);
+    line.strip_suffix(b"\r").unwrap_or(line) == b"\\."
+}
+
+/// Reads the next piece of a line into `out` (at most [`PIECE`] bytes); true when it ends the
+/// line. An empty piece that ends the line is the end of the stream.
+fn read_piece(reader: &mut impl BufRead, out: &mut Vec<u8>) -> io::Result<bool> {
+    out.clear();
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(true);
+        }
+        let take = buf.len().min(PIECE - out.len());
+        if let Some(at) = memchr::memchr(b'\n', &buf[..take]) {
+            out.extend_from_slice(&buf[..=at]);
+            reader.consume(at + 1);
+            return Ok(true);
+        }
+        out.extend_from_slice(&buf[..take]);
+        reader.consume(take);
+        if out.len() == PIECE {
+            return Ok(false);
+        }
+    }
+}
+
+/// What the next piece of the stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The stream has ended.
+    End,
+    /// More of a long line: it goes where its start went.
+    More,
+    /// A line of a `COPY` block's data, or its closing `\.`.
+    Data,
+    /// A line outside `COPY` data.
+    Line(Line),
+    /// The header of shared table-data block number `n` (counted from 0 in dump order).
+    Shared(usize),
+}
+
+/// Reads a dump in pieces and says what each is; every connection reads it the same way, so
+/// all number the shared blocks alike.
+struct Scanner<R> {
+    reader: io::BufReader<R>,
+    piece: Vec<u8>,
+    line_start: bool,
+    copying: bool,
+    table_data: bool,
+    blocks: usize,
+}
+
+impl<R: Read> Scanner<R> {
+    fn new(source: R) -> Self {
+        Scanner {
+            reader: io::BufReader::with_capacity(CHUNK, source),
+            piece: Vec::with_capacity(PIECE),
+            line_start: true,
+            copying: false,
+            table_data: false,
+            blocks: 0,
+        }
+    }
+
+    fn next(&mut self) -> Result<Step> {
+        let ends = read_piece(&mut self.reader, &mut self.piece).map_err(|e| {
+            Error::Engine(format!(
+                "reading the backup failed: {e}; the load was stopped"
+            ))
+        })?;
+        if self.piece.is_empty() && ends {
+            return Ok(Step::End);
+        }
+        let starts = std::mem::replace(&mut self.line_start, ends);
+        if !starts {
+            return Ok(Step::More);
+        }
+        if self.copying {
+            self.copying = !is_end_of_copy(&self.piece);
+            return Ok(Step::Data);
+        }
+        let kind = classify(&self.piece);
+        match kind {
+            Line::TableData => self.table_data = true,
+            Line::Statement => self.table_data = false,
+            Line::CopyHeader => {
+                self.copying = true;
+                if std::mem::take(&mut self.table_data) {
+                    self.blocks += 1;
+                    return Ok(Step::Shared(self.blocks - 1));
+                }
+            }
+            Line::Blank | Line::Comment | Line::Entry => {}
+        }
+        Ok(Step::Line(kind))
+    }
+}
+
+/// One `psql` session fed through a buffer.
+struct Session {
+    tool: Tool,
+    stdin: BufWriter<ChildStdin>,
+    drain: Option<std::thread::JoinHandle<()>>,
+    /// psql stopped reading: its own message says why.
+    broken: bool,
+}
+
+impl Session {
+    fn start(shared: &Shared<'_>, first: &[u8]) -> Result<Session> {
+        let tool = (shared.connect)(&shared.stop)?;
+        let stdin = tool
+            .stdin()
+            .ok_or_else(|| Error::Engine("psql has no input".into()))?;
+        // psql prints the results of the dump's few SELECTs: drained so it never blocks.
+        let drain = tool.stdout().map(|mut stdout| {
+            std::thread::spawn(move || {
+                let _ = io::copy(&mut stdout, &mut io::sink());
+            })
+        });
+        let mut session = Session {
+            tool,
+            stdin: BufWriter::with_capacity(CHUNK, stdin),
+            drain,
+            broken: false,
+        };
+        session.write(first)?;
+        Ok(session)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stdin.write_all(bytes).map_err(|e| {
+            self.broken = true;
+            Error::Engine(format!("psql stopped reading: {e}"))
+        })
+    }
+
+    /// Ends the input and waits: everything sent has then been run and committed.
+    fn finish(self, shared: &Shared<'_>) -> Result<()> {
+        let Session {
+            tool, stdin, drain, ..
+        } = self;
+        let flushed = stdin.into_inner().map(drop).map_err(|e| e.into_error());
+        if flushed.is_err() {
+            tool.kill();
+        }
+        let finished = tool.finish(&shared.stop, shared.log);
+        if let Some(drain) = drain {
+            let _ = drain.join();
+        }
+        finished?;
+        flushed.map_err(|e| Error::Engine(format!("psql stopped reading: {e}")))
+    }
+
+    /// Ends the session after `error`: with psql's own message when psql stopped first, else
+    /// killed before its input closes, so that it commits nothing more.
+    fn fail(self, error: Error, shared: &Shared<'_>) -> Error {
+        if !self.broken {
+            self.tool.kill();
+        }
+        match self.finish(shared) {
+            Err(own @ Error::Engine(_)) if !matches!(error, Error::Cancelled(_)) => own,
+            _ => error,
+        }
+    }
+}
+
+/// What the connections share: the next block to claim, the flag that stops them all and the
+/// first failure.
+struct Shared<'a> {
+    next_block: AtomicUsize,
+    stop: Cancel,
+    first_error: Mutex<Option<Error>>,
+    connect: Connect<'a>,
+    log: &'a RunLog,
+}
+
+impl Shared<'_> {
+    /// Takes block `index` for the caller, unless another connection has.
+    fn claim(&self, index: usize) -> bool {
+        self.next_block
+            .compare_exchange(index, index + 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Records `error` (the first one wins) and stops every connection.
+    fn fail(&self, error: Error) {
+        let message = error.to_string();
+        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_none() {
+            *first = Some(error);
+        }
+        drop(first);
+        self.stop.cancel(message);
+    }
+
+    /// Checks the stop flag every few thousand steps (a flag check takes a lock).
+    fn tick(&self, steps: &mut u32) -> Result<()> {
+        *steps = steps.wrapping_add(1);
+        if steps.is_multiple_of(4096) {
+            self.check()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.stop.reason() {
+            Some(reason) => Err(Error::Cancelled(reason)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where the first connection is in the dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The opening `SET` lines, before the first entry: every connection runs them.
+    Preamble,
+    /// The schema, before the first shared block.
+    Schema,
+    /// The run of shared table-data blocks.
+    Data,
+    /// Everything after it (indexes, constraints, sequences' values, grants).
+    After,
+}
+
+/// Loads `source` over `jobs` connections (`jobs` ≥ 2), each started by `connect`; `prefix`
+/// (the missing roles) runs first. Returns the bytes read from `source`.
+///
+/// # Errors
+/// The first connection's failure, with `psql`'s own message; [`Error::Cancelled`] when
+/// `cancel` was raised. What was loaded stays: the caller drops the database it created.
+pub(super) fn load(
+    source: &mut dyn Read,
+    reopen: Reopen<'_>,
+    jobs: usize,
+    prefix: &[u8],
+    connect: Connect<'_>,
+    cancel: &Cancel,
+    log: &RunLog,
+) -> Result<u64> {
+    let stop = Cancel::new();
+    {
+        let stop = stop.clone();
+        cancel.on_cancel(move || stop.cancel("cancelled"));
+    }
+    let shared = Shared {
+        next_block: AtomicUsize::new(0),
+        stop,
+        first_error: Mutex::new(None),
+        connect,
+        log,
+    };
+    let mut counted = Counted {
+        inner: source,
+        bytes: 0,
+    };
+    std::thread::scope(|scope| {
+        if let Err(e) = lead(&mut counted, reopen, jobs, prefix, &shared, scope) {
+            shared.fail(e);
+        }
+    });
+    if let Some(reason) = cancel.reason() {
+        return Err(Error::Cancelled(reason));
+    }
+    let first = shared
+        .first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    match first {
+        Some(e) => Err(e),
+        None => Ok(counted.bytes),
+    }
+}
+
+struct Counted<'a> {
+    inner: &'a mut dyn Read,
+    bytes: u64,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+type Helper<'scope> = std::thread::ScopedJoinHandle<'scope, Result<()>>;
+
+fn join_all(helpers: &mut Vec<Helper<'_>>) -> Result<()> {
+    let mut failed = None;
+    for helper in helpers.drain(..) {
+        let joined = helper
+            .join()
+            .unwrap_or_else(|_| Err(Error::Engine("a loading thread panicked".into())));
+        if let Err(e) = joined {
+            failed.get_or_insert(e);
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// The first connection: the schema, its share of the blocks, then everything after them.
+fn lead<'scope, 'env>(
+    source: &mut dyn Read,
+    reopen: Reopen<'env>,
+    jobs: usize,
+    prefix: &[u8],
+    shared: &'scope Shared<'env>,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+) -> Result<()> {
+    let mut scan = Scanner::new(source);
+    let mut session = Session::start(shared, prefix)?;
+    let mut helpers: Vec<Helper<'scope>> = Vec::new();
+    let mut preamble = Vec::new();
+    let mut phase = Phase::Preamble;
+    let mut send = true;
+    let mut steps = 0u32;
+    let outcome = (|| -> Result<()> {
+        loop {
+            shared.tick(&mut steps)?;
+            match scan.next()? {
+                Step::End => break,
+                Step::More | Step::Data => {}
+                Step::Line(kind) => {
+                    if phase == Phase::Preamble && matches!(kind, Line::Entry | Line::TableData) {
+                        phase = Phase::Schema;
+                    }
+                    if phase == Phase::Data && matches!(kind, Line::Statement | Line::CopyHeader) {
+                        // The shared run is over: what follows may need every table's rows.
+                        join_all(&mut helpers)?;
+                        phase = Phase::After;
+                    }
+                    if phase == Phase::Preamble
+                        && preamble.len() + scan.piece.len() <= PREAMBLE_LIMIT
+                    {
+                        preamble.extend_from_slice(&scan.piece);
+                    }
+                    send = true;
+                }
+                Step::Shared(_) if phase == Phase::After => send = true,
+                Step::Shared(block) => {
+                    if phase != Phase::Data {
+                        // The schema is committed before any other connection loads into it.
+                        let next = Session::start(shared, &preamble)?;
+                        std::mem::replace(&mut session, next).finish(shared)?;
+                        phase = Phase::Data;
+                        let preamble: Arc<[u8]> = preamble.as_slice().into();
+                        for _ in 1..jobs {
+                            let preamble = Arc::clone(&preamble);
+                            helpers.push(scope.spawn(move || {
+                                let helped = help(reopen, &preamble, shared);
+                                if let Err(e) = &helped {
+                                    shared.fail(Error::Engine(e.to_string()));
+                                }
+                                helped
+                            }));
+                        }
+                    }
+                    send = shared.claim(block);
+                }
+            }
+            if send {
+                session.write(&scan.piece)?;
+            }
+        }
+        join_all(&mut helpers)?;
+        shared.check()
+    })();
+    match outcome {
+        Ok(()) => session.finish(shared),
+        Err(e) => Err(session.fail(e, shared)),
+    }
+}
+
+/// Another connection: reads the stream from its start and loads the blocks it claims in the
+/// shared run, then ends.
+fn help(reopen: Reopen<'_>, preamble: &[u8], shared: &Shared<'_>) -> Result<()> {
+    let source = reopen().map_err(|e| Error::Engine(format!("cannot read the backup: {e}")))?;
+    let mut scan = Scanner::new(source);
+    let mut session = Session::start(shared, preamble)?;
+    let mut started = false;
+    let mut send = false;
+    let mut steps = 0u32;
+    let outcome = (|| -> Result<()> {
+        loop {
+            shared.tick(&mut steps)?;
+            match scan.next()? {
+                Step::End => return Ok(()),
+                Step::More | Step::Data => {}
+                Step::Line(Line::Statement | Line::CopyHeader) if started => return Ok(()),
+                Step::Line(_) => send = false,
+                Step::Shared(block) => {
+                    started = true;
+                    send = shared.claim(block);
+                }
+            }
+            if send {
+                session.write(&scan.piece)?;
+            }
+        }
+    })();
+    match outcome {
+        Ok(()) => session.finish(shared),
+        Err(e) => Err(session.fail(e, shared)),
+    }
+}
