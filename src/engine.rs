@@ -60,7 +60,8 @@ pub trait Engine: Send + Sync {
     /// Loads `source`, a backup's uncompressed stream, into this engine's database. An existing
     /// database with content is refused unless `opts.force`; a failed load leaves the target as
     /// it was. `reopen`, when given, reads the same stream again from its start: a load over
-    /// several connections (`opts.jobs`) reads it once per connection.
+    /// several connections (`opts.jobs`) reads it once per connection. Returns how many
+    /// connections loaded it.
     ///
     /// # Errors
     /// [`crate::Error::Refused`] when the target has content and `opts.force` is not set;
@@ -72,7 +73,7 @@ pub trait Engine: Send + Sync {
         opts: &RestoreOptions,
         cancel: &Cancel,
         log: &RunLog,
-    ) -> Result<()>;
+    ) -> Result<usize>;
 
     /// Writes the server's roles into `out` (PostgreSQL: `pg_dumpall --globals-only
     /// --no-role-passwords`), to store beside a backup.

@@ -20,6 +20,8 @@ pub struct Restored {
     pub bytes: u64,
     /// How long the load took (the checksum pass not counted).
     pub duration: Duration,
+    /// How many connections loaded it (PostgreSQL's parallel load; otherwise 1).
+    pub connections: usize,
     /// The steps and the tool's messages, as a run's log.
     pub log: String,
 }
@@ -132,10 +134,11 @@ pub fn restore(
         bytes: 0,
         progress,
     };
-    engine.restore(&mut source, Some(&stream), &opts, cancel, &log)?;
+    let connections = engine.restore(&mut source, Some(&stream), &opts, cancel, &log)?;
     Ok(Restored {
         bytes: source.bytes,
         duration: started.elapsed(),
+        connections,
         log: log.text(),
     })
 }

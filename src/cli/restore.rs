@@ -135,8 +135,12 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         // A signal that came once the load had committed: the restore stands.
         (restored, _) => restored?,
     };
+    let over = match restored.connections {
+        0 | 1 => String::new(),
+        n => format!(" over {n} connections"),
+    };
     println!(
-        "restored  #{}  {}  {}  into {}  ({} in {})",
+        "restored  #{}  {}  {}  into {}  ({} in {}{over})",
         record.id,
         record.database,
         record.file_name.as_deref().unwrap_or("-"),

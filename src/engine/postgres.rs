@@ -337,7 +337,7 @@ impl Engine for PostgresEngine {
         opts: &super::RestoreOptions,
         cancel: &Cancel,
         log: &RunLog,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let url = &self.target.url;
         let name = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
             .decode_utf8_lossy()
@@ -364,6 +364,33 @@ impl Engine for PostgresEngine {
                 created = true;
             }
         }
+        let loaded = self.load(source, reopen, opts, created, &name, cancel, log);
+        if loaded.is_err() && created {
+            // A failed load into a database of its own making leaves no database behind.
+            let _ = self.discard(&Cancel::new());
+            log.step(format_args!(
+                "dropped database {name} after the failed load"
+            ));
+        }
+        loaded
+    }
+}
+
+impl PostgresEngine {
+    /// Loads `source` into the target, `created` by this restore or not: over several
+    /// connections into a database of its own making, else in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn load(
+        &self,
+        source: &mut dyn std::io::Read,
+        reopen: Option<super::Reopen<'_>>,
+        opts: &super::RestoreOptions,
+        created: bool,
+        name: &str,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<usize> {
+        let url = &self.target.url;
         let objects: u64 = self
             .query(
                 url,
@@ -385,7 +412,7 @@ impl Engine for PostgresEngine {
             .map(missing_roles)
             .unwrap_or_default();
         // Into a database of its own making, the load may use several connections: a failure
-        // then drops the database, which leaves the server as it was.
+        // then drops the database (see `restore`), which leaves the server as it was.
         if let (true, Some(reopen), 2..) = (created, reopen, opts.jobs) {
             let connect = |stop: &Cancel| self.loader(false, stop);
             let loaded = parallel::load(
@@ -404,18 +431,10 @@ impl Engine for PostgresEngine {
                         indicatif::HumanBytes(bytes),
                         opts.jobs
                     ));
-                    Ok(())
+                    Ok(opts.jobs)
                 }
-                Err(e) => {
-                    let _ = self.discard(&Cancel::new());
-                    log.step(format_args!(
-                        "dropped database {name} after the failed load"
-                    ));
-                    Err(match e {
-                        Error::Engine(m) => Error::Engine(with_role_hint(m, opts)),
-                        e => e,
-                    })
-                }
+                Err(Error::Engine(m)) => Err(Error::Engine(with_role_hint(m, opts))),
+                Err(e) => Err(e),
             };
         }
         let tool = self.loader(true, cancel)?;
@@ -467,6 +486,6 @@ impl Engine for PostgresEngine {
             "loaded {} into {name} in one transaction",
             indicatif::HumanBytes(bytes)
         ));
-        Ok(())
+        Ok(1)
     }
 }

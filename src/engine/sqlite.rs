@@ -105,7 +105,7 @@ impl Engine for SqliteEngine {
         opts: &super::RestoreOptions,
         cancel: &Cancel,
         log: &RunLog,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let target = &self.path;
         if std::fs::symlink_metadata(target).is_ok() && !opts.force {
             return Err(Error::Refused(format!(
@@ -179,7 +179,7 @@ impl Engine for SqliteEngine {
             crate::storage::sync_dir(dir).map_err(Error::io("cannot sync", dir))?;
         }
         log.step(format_args!("renamed into place as {}", target.display()));
-        Ok(())
+        Ok(1)
     }
 
     fn discard(&self, _cancel: &Cancel) -> Result<()> {

@@ -208,6 +208,101 @@ fn a_postgres_backup_restores_into_a_new_database_and_replaces_only_with_force()
     );
 }
 
+/// The schema as `pg_dump --schema-only` prints it, without its per-dump `\restrict` lines.
+fn pg_schema(db: &PgDb) -> String {
+    let out = std::process::Command::new("pg_dump")
+        .args(["--schema-only", "--no-password"])
+        .arg(format!("--dbname={}", db.url()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn database_exists(on: &PgDb, name: &str) -> bool {
+    on.scalar(&format!(
+        "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+    )) == "1"
+}
+
+#[test]
+fn a_parallel_restore_rebuilds_the_schema_and_contents_and_a_failed_one_drops_its_database() {
+    let source = pg_source();
+    let sandbox = backed_up(&source, "compression = \"none\"\n");
+    let row = sandbox.rows_for("pg")[0].clone();
+    let id = row["id"].as_i64().unwrap();
+    let schema = pg_schema(&source);
+    let expected = pg_contents(&source);
+
+    let name = format!("{}_par", source.name);
+    let url = url_with(&pg_url(), &name, None);
+    let run = sandbox.run(&[
+        "restore",
+        &id.to_string(),
+        "--to",
+        &url,
+        "--create",
+        "--jobs",
+        "3",
+    ]);
+    run.assert_success();
+    assert!(run.stdout.contains("over 3 connections"), "{run:?}");
+    let restored = PgDb::existing(name);
+    // Every table, index, constraint, trigger and view, and every row.
+    assert_eq!(pg_schema(&restored), schema);
+    assert_eq!(pg_contents(&restored), expected);
+
+    // A row that breaks a constraint in one block: the load stops with the server's own message
+    // and the database it created is gone again.
+    let file = assert_success_row(&row, "pg", "postgres");
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("\n1\ta@example.org\n"),
+        "the sample row moved"
+    );
+    fs::write(
+        &file,
+        text.replace("\n1\ta@example.org\n", "\n1\tnot an address\n"),
+    )
+    .unwrap();
+    record_as_is(&sandbox, id, &file);
+    let name = format!("{}_broken", source.name);
+    let url = url_with(&pg_url(), &name, None);
+    let run = sandbox.run(&[
+        "restore",
+        &id.to_string(),
+        "--to",
+        &url,
+        "--create",
+        "--jobs",
+        "2",
+    ]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("app.email"), "{run:?}");
+    assert!(!database_exists(&source, &name), "{run:?}");
+    // One connection into a database --create makes: one transaction, and the same failure.
+    let run = sandbox.run(&[
+        "restore",
+        &id.to_string(),
+        "--to",
+        &url,
+        "--create",
+        "--jobs",
+        "1",
+    ]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("app.email"), "{run:?}");
+}
+
 #[test]
 fn a_postgres_load_that_fails_leaves_the_target_as_it_was() {
     let source = PgDb::create("restore_bad_src");

@@ -481,3 +481,86 @@ fn help(reopen: Reopen<'_>, preamble: &[u8], shared: &Shared<'_>) -> Result<()> 
         Err(e) => Err(session.fail(e, shared)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Each step of `dump` with the bytes it carried.
+    fn steps(dump: &[u8]) -> Vec<(Step, Vec<u8>)> {
+        let mut scan = Scanner::new(dump);
+        let mut out = Vec::new();
+        loop {
+            let step = scan.next().unwrap();
+            if step == Step::End {
+                return out;
+            }
+            out.push((step, scan.piece.clone()));
+        }
+    }
+
+    #[test]
+    fn only_announced_table_data_is_shared_and_every_byte_is_seen_once() {
+        let dump = b"SET x = 1;\n\
+            --\n-- Name: t; Type: TABLE; Schema: public; Owner: o\n--\n\n\
+            CREATE TABLE t (x text);\n\
+            COPY public.seed (x) FROM stdin;\nnot shared\n\\.\n\
+            --\n-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: o\n--\n\n\
+            COPY public.t (x) FROM stdin;\n-- Data for Name: u; Type: TABLE DATA;\nCOPY fake FROM stdin;\n\\.\n\
+            -- Data for Name: u; Type: TABLE DATA; Schema: public; Owner: o\n\n\
+            COPY public.u (x) FROM stdin;\n1\n\\.\n\
+            SELECT pg_catalog.setval('s', 1, true);\n\
+            -- Data for Name: v; Type: TABLE DATA; Schema: public; Owner: o\n\
+            COPY public.v (x) FROM stdin;\n\\.\n";
+        let seen = steps(dump);
+        assert_eq!(
+            seen.iter().flat_map(|(_, b)| b.clone()).collect::<Vec<_>>(),
+            dump
+        );
+        let shared: Vec<_> = seen
+            .iter()
+            .filter_map(|(step, bytes)| match step {
+                Step::Shared(n) => Some((*n, String::from_utf8_lossy(bytes).into_owned())),
+                _ => None,
+            })
+            .collect();
+        // The seed's COPY had no announcement, and what looks like one inside a block is data.
+        assert_eq!(
+            shared,
+            vec![
+                (0, "COPY public.t (x) FROM stdin;\n".to_string()),
+                (1, "COPY public.u (x) FROM stdin;\n".to_string()),
+                (2, "COPY public.v (x) FROM stdin;\n".to_string()),
+            ]
+        );
+        let data = seen.iter().filter(|(s, _)| *s == Step::Data).count();
+        assert_eq!(data, 8, "{seen:?}");
+        assert!(seen.contains(&(
+            Step::Line(Line::Statement),
+            b"SELECT pg_catalog.setval('s', 1, true);\n".to_vec()
+        )));
+    }
+
+    #[test]
+    fn a_line_longer_than_a_piece_passes_in_pieces() {
+        let mut dump = b"-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: o\nCOPY public.t (x) FROM stdin;\n".to_vec();
+        dump.extend(std::iter::repeat_n(b'a', PIECE * 2 + 10));
+        dump.extend_from_slice(b"\n\\.\nCREATE INDEX i ON t (x);\n");
+        let seen = steps(&dump);
+        let kinds: Vec<Step> = seen.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Step::Line(Line::TableData),
+                Step::Shared(0),
+                Step::Data,
+                Step::More,
+                Step::More,
+                Step::Data,
+                Step::Line(Line::Statement),
+            ]
+        );
+        assert!(seen.iter().all(|(_, b)| b.len() <= PIECE));
+    }
+}
