@@ -237,6 +237,11 @@ fn database_exists(on: &PgDb, name: &str) -> bool {
 #[test]
 fn a_parallel_restore_rebuilds_the_schema_and_contents_and_a_failed_one_drops_its_database() {
     let source = pg_source();
+    // A table larger than one unit of the parallel load (8 MiB), so that its COPY is shared.
+    source.psql(
+        "CREATE TABLE public.bulk AS SELECT g AS id, md5(g::text) || md5((-g)::text) AS h FROM generate_series(1, 200000) g;",
+    );
+    let bulk = "SELECT count(*), md5(string_agg(id || h, ',' ORDER BY id)) FROM public.bulk";
     let sandbox = backed_up(&source, "compression = \"none\"\n");
     let row = sandbox.rows_for("pg")[0].clone();
     let id = row["id"].as_i64().unwrap();
@@ -260,6 +265,7 @@ fn a_parallel_restore_rebuilds_the_schema_and_contents_and_a_failed_one_drops_it
     // Every table, index, constraint, trigger and view, and every row.
     assert_eq!(pg_schema(&restored), schema);
     assert_eq!(pg_contents(&restored), expected);
+    assert_eq!(restored.scalar(bulk), source.scalar(bulk));
 
     // A row that breaks a constraint in one block: the load stops with the server's own message
     // and the database it created is gone again.

@@ -3,11 +3,15 @@
 //! then indexes, constraints and the rest on one, as `pg_restore -j` does for its own format.
 //!
 //! A plain dump has no index of where each table's data starts, so every connection reads the
-//! whole stream from its start (decompressing is cheap beside loading) and loads the blocks it
-//! claims first: blocks are claimed in dump order, so a connection busy with a large table
-//! leaves the next ones to the others. Only blocks that `pg_dump` announced as table data (its
-//! `-- Data for Name: …; Type: TABLE DATA` comment) in one run are shared out; anything else
-//! loads on the first connection in dump order, after every shared block has been committed.
+//! whole stream from its start (decompressing is cheap beside loading) and loads the units it
+//! claims first: each block is cut, at line ends, into units of about [`UNIT`] bytes, each
+//! loaded as a `COPY` of its own, and units are claimed in dump order, so the connections share
+//! even a single large table. (A table's rows may then lie in another physical order than in
+//! the source, as any load is free to store them; the rows themselves are the same.)
+//!
+//! Only blocks that `pg_dump` announced as table data (its `-- Data for Name: …; Type: TABLE
+//! DATA` comment) in one run are shared out; anything else loads on the first connection in
+//! dump order, after every shared unit has been committed.
 //! Lines are handled in bounded pieces: a huge value is never held whole.
 
 use std::io::{self, BufRead, BufWriter, Read, Write};
@@ -24,6 +28,9 @@ use crate::{Error, Result};
 
 /// The most of a line handled at once; a longer line passes in pieces of this size.
 const PIECE: usize = 256 * 1024;
+/// The size of the units a shared block is split into: each is loaded by one connection as a
+/// `COPY` of its own, so that several connections share even one large table.
+const UNIT: usize = 8 * 1024 * 1024;
 /// The most of the dump's opening `SET` lines kept to start each connection with.
 const PREAMBLE_LIMIT: usize = 1024 * 1024;
 
@@ -109,8 +116,11 @@ enum Step {
     Data,
     /// A line outside `COPY` data.
     Line(Line),
-    /// The header of shared table-data block number `n` (counted from 0 in dump order).
+    /// The header of a shared table-data block, which starts unit `n` of the shared data
+    /// (counted from 0 in dump order).
     Shared(usize),
+    /// A line of a shared block's data that starts unit `n`: the unit before it has ended.
+    Split(usize),
 }
 
 /// Reads a dump in pieces and says what each is; every connection reads it the same way, so
@@ -121,7 +131,15 @@ struct Scanner<R> {
     line_start: bool,
     copying: bool,
     table_data: bool,
-    blocks: usize,
+    /// Units of shared data numbered so far.
+    units: usize,
+    /// The header of the shared block being read, to start each of its units with; empty when
+    /// the block is not shared or its header is too long to keep (it is then not split).
+    header: Vec<u8>,
+    /// Bytes of the current unit so far.
+    unit_bytes: usize,
+    /// Where a shared block is split.
+    unit_limit: usize,
 }
 
 impl<R: Read> Scanner<R> {
@@ -132,8 +150,16 @@ impl<R: Read> Scanner<R> {
             line_start: true,
             copying: false,
             table_data: false,
-            blocks: 0,
+            units: 0,
+            header: Vec::new(),
+            unit_bytes: 0,
+            unit_limit: UNIT,
         }
+    }
+
+    fn unit(&mut self) -> usize {
+        self.units += 1;
+        self.units - 1
     }
 
     fn next(&mut self) -> Result<Step> {
@@ -147,10 +173,18 @@ impl<R: Read> Scanner<R> {
         }
         let starts = std::mem::replace(&mut self.line_start, ends);
         if !starts {
+            self.unit_bytes += self.piece.len();
             return Ok(Step::More);
         }
         if self.copying {
-            self.copying = !is_end_of_copy(&self.piece);
+            if is_end_of_copy(&self.piece) {
+                self.copying = false;
+                self.header.clear();
+            } else if !self.header.is_empty() && self.unit_bytes >= self.unit_limit {
+                self.unit_bytes = self.piece.len();
+                return Ok(Step::Split(self.unit()));
+            }
+            self.unit_bytes += self.piece.len();
             return Ok(Step::Data);
         }
         let kind = classify(&self.piece);
@@ -160,8 +194,11 @@ impl<R: Read> Scanner<R> {
             Line::CopyHeader => {
                 self.copying = true;
                 if std::mem::take(&mut self.table_data) {
-                    self.blocks += 1;
-                    return Ok(Step::Shared(self.blocks - 1));
+                    if ends {
+                        self.header.clone_from(&self.piece);
+                    }
+                    self.unit_bytes = 0;
+                    return Ok(Step::Shared(self.unit()));
                 }
             }
             Line::Blank | Line::Comment | Line::Entry => {}
@@ -238,10 +275,10 @@ impl Session {
     }
 }
 
-/// What the connections share: the next block to claim, the flag that stops them all and the
+/// What the connections share: the next unit to claim, the flag that stops them all and the
 /// first failure.
 struct Shared<'a> {
-    next_block: AtomicUsize,
+    next_unit: AtomicUsize,
     stop: Cancel,
     first_error: Mutex<Option<Error>>,
     connect: Connect<'a>,
@@ -249,9 +286,9 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    /// Takes block `index` for the caller, unless another connection has.
+    /// Takes unit `index` for the caller, unless another connection has.
     fn claim(&self, index: usize) -> bool {
-        self.next_block
+        self.next_unit
             .compare_exchange(index, index + 1, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
@@ -319,7 +356,7 @@ pub(super) fn load(
         cancel.on_cancel(move || stop.cancel("cancelled"));
     }
     let shared = Shared {
-        next_block: AtomicUsize::new(0),
+        next_unit: AtomicUsize::new(0),
         stop,
         first_error: Mutex::new(None),
         connect,
@@ -415,7 +452,10 @@ fn lead<'scope, 'env>(
                     send = true;
                 }
                 Step::Shared(_) if phase == Phase::After => send = true,
-                Step::Shared(block) => {
+                // After the shared run, every block loads whole, in order, on this connection.
+                Step::Split(_) if phase == Phase::After => {}
+                Step::Split(unit) => send = switch(&mut session, &scan, send, shared.claim(unit))?,
+                Step::Shared(unit) => {
                     if phase != Phase::Data {
                         // The schema is committed before any other connection loads into it.
                         let next = Session::start(shared, &preamble)?;
@@ -433,7 +473,7 @@ fn lead<'scope, 'env>(
                             }));
                         }
                     }
-                    send = shared.claim(block);
+                    send = shared.claim(unit);
                 }
             }
             if send {
@@ -447,6 +487,24 @@ fn lead<'scope, 'env>(
         Ok(()) => session.finish(shared),
         Err(e) => Err(session.fail(e, shared)),
     }
+}
+
+/// At the start of a unit within a block: ends this connection's `COPY` if it had the unit
+/// before, and starts one with the block's header if it `claimed` this one. Returns whether
+/// the unit's lines are this connection's to send.
+fn switch<R>(
+    session: &mut Session,
+    scan: &Scanner<R>,
+    sending: bool,
+    claimed: bool,
+) -> Result<bool> {
+    if sending {
+        session.write(b"\\.\n")?;
+    }
+    if claimed {
+        session.write(&scan.header)?;
+    }
+    Ok(claimed)
 }
 
 /// Another connection: reads the stream from its start and loads the blocks it claims in the
@@ -466,10 +524,11 @@ fn help(reopen: Reopen<'_>, preamble: &[u8], shared: &Shared<'_>) -> Result<()> 
                 Step::More | Step::Data => {}
                 Step::Line(Line::Statement | Line::CopyHeader) if started => return Ok(()),
                 Step::Line(_) => send = false,
-                Step::Shared(block) => {
+                Step::Shared(unit) => {
                     started = true;
-                    send = shared.claim(block);
+                    send = shared.claim(unit);
                 }
+                Step::Split(unit) => send = switch(&mut session, &scan, send, shared.claim(unit))?,
             }
             if send {
                 session.write(&scan.piece)?;
@@ -489,7 +548,12 @@ mod tests {
 
     /// Each step of `dump` with the bytes it carried.
     fn steps(dump: &[u8]) -> Vec<(Step, Vec<u8>)> {
+        split_steps(dump, UNIT)
+    }
+
+    fn split_steps(dump: &[u8], unit: usize) -> Vec<(Step, Vec<u8>)> {
         let mut scan = Scanner::new(dump);
+        scan.unit_limit = unit;
         let mut out = Vec::new();
         loop {
             let step = scan.next().unwrap();
@@ -562,5 +626,31 @@ mod tests {
             ]
         );
         assert!(seen.iter().all(|(_, b)| b.len() <= PIECE));
+    }
+
+    #[test]
+    fn a_large_block_is_cut_into_units_at_line_ends() {
+        let dump = b"-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: o\n\
+            COPY public.t (x) FROM stdin;\naaaa\nbbbb\ncccc\ndddd\neeee\n\\.\n\
+            -- Data for Name: u; Type: TABLE DATA; Schema: public; Owner: o\n\
+            COPY public.u (x) FROM stdin;\nffff\n\\.\n";
+        let kinds: Vec<Step> = split_steps(dump, 10).iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Step::Line(Line::TableData),
+                Step::Shared(0),
+                Step::Data,
+                Step::Data,
+                Step::Split(1),
+                Step::Data,
+                Step::Split(2),
+                Step::Data,
+                Step::Line(Line::TableData),
+                Step::Shared(3),
+                Step::Data,
+                Step::Data,
+            ]
+        );
     }
 }
