@@ -139,8 +139,16 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         0 | 1 => String::new(),
         n => format!(" over {n} connections"),
     };
+    // What the backup held, as recorded when it was taken.
+    let tables = runner.catalog().table_rows(record.id).unwrap_or_default();
+    let held = if tables.is_empty() {
+        String::new()
+    } else {
+        let rows: u64 = tables.iter().map(|(_, n)| n).sum();
+        format!("{} table(s), {rows} row(s), ", tables.len())
+    };
     println!(
-        "restored  #{}  {}  {}  into {}  ({} in {}{over})",
+        "restored  #{}  {}  {}  into {}  ({held}{} in {}{over})",
         record.id,
         record.database,
         record.file_name.as_deref().unwrap_or("-"),

@@ -261,6 +261,11 @@ fn a_parallel_restore_rebuilds_the_schema_and_contents_and_a_failed_one_drops_it
     ]);
     run.assert_success();
     assert!(run.stdout.contains("over 3 connections"), "{run:?}");
+    // users, events, contacts, two partitions, bulk: as recorded with the backup.
+    assert!(
+        run.stdout.contains("6 table(s), 302002 row(s), "),
+        "{run:?}"
+    );
     let restored = PgDb::existing(name);
     // Every table, index, constraint, trigger and view, and every row.
     assert_eq!(pg_schema(&restored), schema);
