@@ -27,6 +27,9 @@ use crate::{Error, Result, storage};
 mod backup;
 mod prune;
 mod recover;
+mod view;
+
+pub use view::View;
 
 use recover::{remove_sqlite_files, remove_temp_files};
 

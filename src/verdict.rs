@@ -337,7 +337,7 @@ pub struct Judged {
 ///
 /// # Errors
 /// When the catalog cannot be read.
-pub fn all(runner: &crate::Runner, now: DateTime<Utc>) -> crate::Result<Vec<Judged>> {
+pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Result<Vec<Judged>> {
     let config = runner.config();
     let stale_after = Duration::from_std(config.web.stale_after).unwrap_or(Duration::hours(26));
     config
@@ -381,7 +381,10 @@ pub fn all(runner: &crate::Runner, now: DateTime<Utc>) -> crate::Result<Vec<Judg
 ///
 /// # Errors
 /// When the catalog cannot be read.
-pub fn last_success(runner: &crate::Runner, database: &str) -> crate::Result<Option<BackupRecord>> {
+pub fn last_success(
+    runner: &dyn crate::runner::View,
+    database: &str,
+) -> crate::Result<Option<BackupRecord>> {
     let mut before = None;
     // Pages of successes, newest first, until one is ours (most often the first).
     loop {

@@ -23,16 +23,18 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::ServiceHandle;
 use crate::clock::Clock;
+use crate::runner::View;
 use crate::service::ServiceStatus;
-use crate::{Runner, ServiceHandle};
 
 pub use auth::{check_new_password, ensure_admin};
 pub use server::{ServerLimits, serve};
 
 /// Everything a handler needs, shared by all requests.
 pub struct WebState {
-    runner: Arc<Runner>,
+    /// What the pages read: backups, accounts and files; runs go through `jobs`.
+    runner: Arc<dyn View>,
     status: Arc<ServiceStatus>,
     jobs: Arc<crate::service::Jobs>,
     clock: Arc<dyn Clock>,
@@ -160,7 +162,7 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Only `/metrics`, without a login, for a separate private address (`metrics_listen`).
 pub fn metrics_router(service: &ServiceHandle) -> Router {
-    let runner = Arc::clone(service.runner());
+    let runner: Arc<dyn View> = Arc::clone(service.runner()) as Arc<dyn View>;
     let clock = Arc::clone(service.jobs().clock());
     Router::new().route(
         "/metrics",
@@ -199,7 +201,18 @@ fn link(base: &str, path_and_query: &str) -> String {
 /// Runs catalog or file work off the async threads.
 async fn blocking<T: Send + 'static>(
     state: &Arc<WebState>,
-    f: impl FnOnce(&Runner) -> crate::Result<T> + Send + 'static,
+    f: impl FnOnce(&dyn View) -> crate::Result<T> + Send + 'static,
 ) -> crate::Result<T> {
-    crate::service::blocking(&state.runner, f).await
+    read(&state.runner, f).await
+}
+
+/// Runs `f` over `view` on a blocking thread (catalog reads must not stall the server).
+async fn read<T: Send + 'static>(
+    view: &Arc<dyn View>,
+    f: impl FnOnce(&dyn View) -> crate::Result<T> + Send + 'static,
+) -> crate::Result<T> {
+    let view = Arc::clone(view);
+    tokio::task::spawn_blocking(move || f(view.as_ref()))
+        .await
+        .map_err(|e| crate::Error::Engine(format!("a worker thread failed: {e}")))?
 }

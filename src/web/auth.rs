@@ -227,7 +227,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The accounts behind the runner's catalog.
-fn runner_accounts(runner: &crate::Runner) -> crate::Result<&dyn Accounts> {
+fn runner_accounts(runner: &dyn crate::runner::View) -> crate::Result<&dyn Accounts> {
     runner
         .accounts()
         .ok_or_else(|| crate::Error::Engine("this catalog keeps no accounts".into()))

@@ -9,12 +9,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::{State, blocking};
-use crate::Runner;
 use crate::catalog::{BackupRecord, ListFilter, Status};
+use crate::runner::View;
 
 /// Each configured database with its newest successful backup (this configuration's own) and
 /// whether one is running.
-pub(super) fn latest(runner: &Runner) -> crate::Result<Vec<(String, Option<BackupRecord>, bool)>> {
+pub(super) fn latest(
+    runner: &dyn View,
+) -> crate::Result<Vec<(String, Option<BackupRecord>, bool)>> {
     runner
         .config()
         .databases
@@ -96,8 +98,11 @@ pub async fn metrics_get(state: State) -> Response {
 }
 
 /// The metrics page, computed from the catalog at each scrape.
-pub async fn render_metrics(runner: &Arc<Runner>, now: chrono::DateTime<chrono::Utc>) -> Response {
-    let data = crate::service::blocking(runner, move |r| {
+pub async fn render_metrics(
+    runner: &Arc<dyn View>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Response {
+    let data = super::read(runner, move |r| {
         Ok((
             latest(r)?,
             r.catalog().status_counts()?,

@@ -1,0 +1,50 @@
+//! The read side of a configuration's backups: what the web admin, the API and the verdicts
+//! need (the configuration, the catalog, the accounts and the stored files) and nothing that
+//! runs a backup, a prune or a restore. Those go through the service's jobs.
+
+use crate::accounts::Accounts;
+use crate::catalog::{BackupRecord, Catalog};
+use crate::config::Config;
+
+/// Reads a configuration's backups; [`crate::Runner`] is one.
+pub trait View: Send + Sync {
+    /// The configuration.
+    fn config(&self) -> &Config;
+
+    /// The catalog.
+    fn catalog(&self) -> &dyn Catalog;
+
+    /// The users, sessions and API tokens kept beside the catalog, when it keeps them.
+    fn accounts(&self) -> Option<&dyn Accounts>;
+
+    /// Whether a catalog row is one of this configuration's backups ([`crate::Runner::owns`]).
+    fn owns(&self, record: &BackupRecord) -> bool;
+
+    /// Opens a backup row's file for reading ([`crate::Runner::open_backup`]).
+    ///
+    /// # Errors
+    /// As [`crate::Runner::open_backup`].
+    fn open_backup(&self, record: &BackupRecord) -> std::io::Result<std::fs::File>;
+}
+
+impl View for crate::Runner {
+    fn config(&self) -> &Config {
+        crate::Runner::config(self)
+    }
+
+    fn catalog(&self) -> &dyn Catalog {
+        crate::Runner::catalog(self)
+    }
+
+    fn accounts(&self) -> Option<&dyn Accounts> {
+        crate::Runner::accounts(self)
+    }
+
+    fn owns(&self, record: &BackupRecord) -> bool {
+        crate::Runner::owns(self, record)
+    }
+
+    fn open_backup(&self, record: &BackupRecord) -> std::io::Result<std::fs::File> {
+        crate::Runner::open_backup(self, record)
+    }
+}
