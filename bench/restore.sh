@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Restore and verify, against the standard tools, in one run. See bench/README.md.
+# gzip backups, restore and verify, against the standard tools, in one run. See bench/README.md.
 #
 # Usage: bench/restore.sh > results.md      (progress goes to stderr)
 #
@@ -107,6 +107,18 @@ measure() {
     printf '%s\t%s\t%s\n' "$label" "$wall" "$rss" >>"$WORK/results"
     log "  $label: ${wall}s, $((rss / 1024)) MiB"
 }
+
+# --- Backing it up with gzip, against pg_dump | gzip -6 ----------------------------------
+for round in $(seq 1 "$ROUNDS"); do
+    log "round $round of $ROUNDS: gzip backups"
+    measure "pg_dump > /dev/null" pg_dump -f /dev/null "$BASE/$SRC"
+    measure "pg_dump | gzip -6" bash -c 'set -o pipefail; pg_dump "$1" | gzip -6 > "$2"' _ "$BASE/$SRC" "$WORK/classic.sql.gz"
+    GZIP_SIZE=$(stat -c %s "$WORK/classic.sql.gz")
+    rm -f "$WORK/classic.sql.gz"
+    measure "dbkeep backup (gzip)" "$DBKEEP" --config "$WORK/dbkeep.toml" backup -d pg --no-cleanup
+done
+
+# --- Restoring it -------------------------------------------------------------------------
 # Each restore starts alike: no target, and no checkpoint owed from the one before.
 no_target() { q -d "$BASE/postgres" -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" -c "CHECKPOINT"; }
 fresh_target() { no_target && q -d "$BASE/postgres" -c "CREATE DATABASE $DST"; }
@@ -167,11 +179,14 @@ cat <<EOF
 
 - Date: $(date -u +%Y-%m-%d); CPU: $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores
 - $("$DBKEEP" --version); $(psql --version); rounds: $ROUNDS (medians)
-- PostgreSQL: pgbench scale $SCALE and $POSTS posts, database $((PG_SIZE / 1000000)) MB, dump $((PLAIN / 1000000)) MB plain, $(($(stat -c %s "$PG_FILE") / 1000000)) MB gzip
+- PostgreSQL: pgbench scale $SCALE and $POSTS posts, database $((PG_SIZE / 1000000)) MB, dump $((PLAIN / 1000000)) MB plain; gzip: $(stat -c %s "$PG_FILE") bytes by dbkeep, $GZIP_SIZE bytes by gzip -6
 - SQLite: $((SQLITE_SIZE / 1000000)) MB
 
 | command | wall | peak RSS |
 |---|---|---|
+$(row "pg_dump > /dev/null")
+$(row "pg_dump | gzip -6")
+$(row "dbkeep backup (gzip)")
 $(row "gunzip -c FILE | psql -1")
 $(row "dbkeep restore")
 $(row "pg_restore -j2 (custom format)")

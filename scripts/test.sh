@@ -4,7 +4,7 @@
 # Usage: scripts/test.sh [extra cargo test args...]
 #
 # What it does:
-#   1. Installs missing tools with apt-get (PostgreSQL server and client,
+#   1. Installs missing tools with apt-get (PostgreSQL server and client, age,
 #      sqlite3, zstd, gzip, and Chromium with chromedriver for the browser
 #      test of the web admin). Needs root or sudo only when something is missing.
 #   2. Main PostgreSQL server (trust auth, superuser "postgres"):
@@ -122,6 +122,8 @@ done
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v gzip >/dev/null 2>&1 || missing+=(gzip)
+# Encrypted backups must open with the standard age command.
+{ command -v age && command -v age-keygen; } >/dev/null 2>&1 || missing+=(age)
 # The tests run a Python writer process against SQLite, and signal processes with kill/pgrep.
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
 { command -v pgrep && command -v kill; } >/dev/null 2>&1 || missing+=(procps)

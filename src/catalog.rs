@@ -138,6 +138,8 @@ pub struct BackupRecord {
     pub verify_status: Option<String>,
     /// Why its last verification failed.
     pub verify_error: Option<String>,
+    /// Whether its file is encrypted with age (its name ends `.age`).
+    pub encrypted: bool,
 }
 
 /// Formats a time as the catalog and the JSON contract do: RFC 3339, UTC, milliseconds.

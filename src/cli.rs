@@ -188,6 +188,18 @@ fn retention_days(value: &str) -> Result<u32, String> {
 
 /// Loads and validates the configuration, then opens its catalog (recovering dead runs).
 fn open_runner(config_path: &std::path::Path) -> anyhow::Result<dbkeep::Runner> {
-    let config = dbkeep::Config::load(config_path)?;
+    open_runner_with(config_path, None)
+}
+
+/// The runner, with `identity` (an `--identity FILE`) opening encrypted backups in place of
+/// the configuration's `identity_file`.
+fn open_runner_with(
+    config_path: &std::path::Path,
+    identity: Option<&std::path::Path>,
+) -> anyhow::Result<dbkeep::Runner> {
+    let mut config = dbkeep::Config::load(config_path)?;
+    if let Some(path) = identity {
+        config.identity_file = Some(std::path::absolute(path)?);
+    }
     Ok(dbkeep::Runner::open(config)?)
 }

@@ -2,6 +2,7 @@
 
 mod cron;
 mod database;
+mod encryption;
 
 use std::fmt;
 use std::ops::Range;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use database::{Compression, DatabaseConfig, PgTarget, Schedule, Secret, Target};
+pub use encryption::{Encryption, passphrase};
 
 /// The schedule every database without `schedules` gets: daily at midnight.
 pub const DEFAULT_SCHEDULE: &str = "0 0 * * *";
@@ -55,6 +57,9 @@ pub struct Config {
     pub catalog: PathBuf,
     /// The `pg_dump` program to run; `None` means `pg_dump` from `PATH`.
     pub pg_dump_path: Option<PathBuf>,
+    /// The age identities (private keys) that open encrypted backups, for restore and verify;
+    /// best kept off the backup host, and given with `--identity` when needed.
+    pub identity_file: Option<PathBuf>,
     /// The databases to back up, in file order.
     pub databases: Vec<DatabaseConfig>,
     /// How `dbkeep serve` runs schedules.
@@ -115,6 +120,9 @@ struct RawConfig {
     max_concurrent_backups: Option<Spanned<u32>>,
     verify_schedule: Option<Spanned<String>>,
     verify_url: Option<Spanned<String>>,
+    age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
+    age_passphrase_env: Option<Spanned<String>>,
+    identity_file: Option<String>,
     listen: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
     stale_after: Option<Spanned<String>>,
@@ -290,9 +298,19 @@ impl Config {
             metrics_listen: address(&source, "metrics_listen", raw.metrics_listen.as_ref())?,
         };
 
+        let encryption = encryption::parse(
+            &source,
+            "the top level",
+            raw.age_recipients.as_ref(),
+            raw.age_passphrase_env.as_ref(),
+        )?;
         let mut databases: Vec<DatabaseConfig> = Vec::with_capacity(raw.databases.len());
         for raw_db in raw.databases {
             let mut db = raw_db.validate(&source, &base)?;
+            // The top-level keys encrypt every database without keys of its own.
+            if db.encryption.is_none() {
+                db.encryption.clone_from(&encryption);
+            }
             // The top-level verify_url serves every PostgreSQL database without one of its own.
             if let (None, Some(url), Target::Postgres(pg)) =
                 (&db.verify_url, &raw.verify_url, &db.target)
@@ -321,6 +339,7 @@ impl Config {
                     PathBuf::from(p)
                 }
             }),
+            identity_file: raw.identity_file.as_deref().map(resolve),
             databases,
             service,
             web,

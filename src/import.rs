@@ -75,7 +75,8 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
     let engine = engine::for_database(config, db);
     let dir = config.database_dir(database);
     storage::create_private_dir(&dir).map_err(Error::io("cannot create backup folder", &dir))?;
-    let (file_name, path) = runner.choose_name(db, compression, engine.as_ref(), &dir, taken_at)?;
+    let (file_name, path) =
+        runner.choose_name(db, compression, false, engine.as_ref(), &dir, taken_at)?;
     let part = crate::runner::temp_path(&path, "part");
     // Checked before anything is recorded: a file that is not a backup leaves no trace.
     let (size, sha256, tables) = match copy_in(file, &part, compression, &db.target) {
@@ -154,7 +155,7 @@ fn copy_in(
     };
     let reader = || -> Result<Box<dyn Read + Send>> {
         let f = std::fs::File::open(part).map_err(Error::io("cannot read", part))?;
-        pipeline::open_reader(f, compression).map_err(unreadable)
+        pipeline::open_reader(f, compression, None).map_err(unreadable)
     };
     let tables = match target {
         Target::Sqlite { .. } => {

@@ -19,6 +19,7 @@ pub mod cancel;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod crypt;
 pub mod engine;
 mod error;
 pub mod import;

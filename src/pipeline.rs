@@ -1,6 +1,6 @@
 //! The byte pipeline from an engine to a file: a row-counting tap on the raw stream, then
-//! compression, then SHA-256 and a byte count of what is stored. Every stage is a streaming
-//! `Write` adapter; nothing holds a whole dump.
+//! compression, then age encryption, then SHA-256 and a byte count of what is stored. Every
+//! stage is a streaming `Write` adapter with its own `finish`; nothing holds a whole dump.
 
 pub mod filter;
 pub mod rows;
@@ -12,7 +12,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::cancel::Cancel;
-use crate::config::Compression;
+use crate::config::{Compression, Encryption};
 use crate::engine::TableRows;
 use rows::{RowFormat, RowTap};
 
@@ -78,6 +78,48 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// The stored end of the pipeline: the file (hashed and counted), through age when the
+/// backup is encrypted.
+enum Sink {
+    Plain(HashingWriter<File>),
+    Age(age::stream::StreamWriter<HashingWriter<File>>),
+}
+
+impl Sink {
+    fn finish(self) -> io::Result<HashingWriter<File>> {
+        match self {
+            Sink::Plain(w) => Ok(w),
+            Sink::Age(w) => w.finish(),
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Age(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Age(w) => w.flush(),
+        }
+    }
+}
+
+/// What a pipeline does to the raw stream, from configuration.
+#[derive(Clone, Copy)]
+pub struct Stages<'c> {
+    /// How the stored file is compressed.
+    pub compression: Compression,
+    /// How the raw stream holds its rows, so a tap counts them; `None`: not counted.
+    pub rows: Option<RowFormat>,
+    /// Encrypt the compressed stream with age.
+    pub encryption: Option<&'c Encryption>,
+}
+
 enum Encoder<W: Write + Send + 'static> {
     /// gzip in independent blocks on [`GZIP_THREADS`] threads (as `pigz` does): one gzip
     /// stream that `gunzip` reads.
@@ -103,7 +145,7 @@ pub struct Written {
 pub struct Pipeline<'p> {
     tap: Option<RowTap>,
     /// Taken by [`Pipeline::finish`]; when dropped unfinished, see `Drop`.
-    encoder: Option<Encoder<HashingWriter<File>>>,
+    encoder: Option<Encoder<Sink>>,
     progress: &'p dyn Progress,
     cancel: &'p Cancel,
     raw_bytes: u64,
@@ -122,21 +164,28 @@ const GZIP_THREADS: usize = 2;
 const GZIP_BLOCK: usize = 1024 * 1024;
 
 impl<'p> Pipeline<'p> {
-    /// A pipeline writing `compression`-compressed bytes into `file`, counting each table's
-    /// rows on the way when the stream's `rows` format is known; writes fail once `cancel` is
-    /// raised.
+    /// A pipeline writing into `file` through `stages` (counting rows, compressing,
+    /// encrypting); writes fail once `cancel` is raised.
     ///
     /// # Errors
-    /// When the compressor cannot be set up.
+    /// When the compressor or the encryption cannot be set up.
     pub fn new(
         file: File,
-        compression: Compression,
-        rows: Option<RowFormat>,
+        stages: Stages<'_>,
         progress: &'p dyn Progress,
         cancel: &'p Cancel,
     ) -> io::Result<Self> {
-        let sink = HashingWriter::new(file);
-        let encoder = match compression {
+        let hashed = HashingWriter::new(file);
+        let sink = match stages.encryption {
+            Some(encryption) => Sink::Age(
+                crate::crypt::encryptor(encryption)
+                    .map_err(io::Error::other)?
+                    .wrap_output(hashed)?,
+            ),
+            None => Sink::Plain(hashed),
+        };
+        let rows = stages.rows;
+        let encoder = match stages.compression {
             Compression::Gzip => Encoder::Gzip(
                 gzp::par::compress::ParCompressBuilder::<gzp::deflate::Gzip>::new()
                     .num_threads(GZIP_THREADS)
@@ -175,6 +224,7 @@ impl<'p> Pipeline<'p> {
             Some(Encoder::None(s)) => s,
             None => return Err(io::Error::other("the pipeline was finished already")),
         };
+        let sink = sink.finish()?;
         let (mut file, size_bytes, sha256) = sink.finish();
         file.flush()?;
         file.sync_all()?;
@@ -245,12 +295,21 @@ pub fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<u64> {
     }
 }
 
-/// The read side of the pipeline: the uncompressed stream of a stored backup file.
+/// The read side of the pipeline: the uncompressed stream of a stored backup file, decrypted
+/// with `keys` first when it is encrypted.
 ///
 /// # Errors
-/// When the decompressor cannot be set up.
-pub fn open_reader(file: File, compression: Compression) -> io::Result<Box<dyn Read + Send>> {
-    let buffered = io::BufReader::with_capacity(CHUNK, file);
+/// When the file does not decrypt with `keys`, or the decompressor cannot be set up.
+pub fn open_reader(
+    file: File,
+    compression: Compression,
+    keys: Option<&crate::crypt::Keys>,
+) -> io::Result<Box<dyn Read + Send>> {
+    let stored: Box<dyn Read + Send> = match keys {
+        Some(keys) => keys.decrypt(Box::new(file))?,
+        None => Box::new(file),
+    };
+    let buffered = io::BufReader::with_capacity(CHUNK, stored);
     Ok(match compression {
         // Several gzip members in one file read as one stream, as `gunzip` reads them.
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
@@ -307,8 +366,11 @@ mod tests {
         let cancel = Cancel::new();
         let mut out = Pipeline::new(
             File::create(&path).unwrap(),
-            Compression::Gzip,
-            None,
+            Stages {
+                compression: Compression::Gzip,
+                rows: None,
+                encryption: None,
+            },
             &NoProgress,
             &cancel,
         )
@@ -334,8 +396,11 @@ mod tests {
         let cancel = Cancel::new();
         let mut out = Pipeline::new(
             File::create(dir.path().join("part")).unwrap(),
-            Compression::Gzip,
-            None,
+            Stages {
+                compression: Compression::Gzip,
+                rows: None,
+                encryption: None,
+            },
             &NoProgress,
             &cancel,
         )

@@ -113,13 +113,14 @@ pub fn restore(
     if opts.with_globals {
         opts.globals = Some(stored_globals(runner, record)?);
     }
+    let keys = crate::crypt::Keys::for_record(runner.config(), record)?;
     let started = Instant::now();
     // The uncompressed stream as the target gets it (owners and grants left out as asked).
     let stream = || -> std::io::Result<Box<dyn Read + Send>> {
         let file = runner
             .open_backup(record)
             .map_err(|e| std::io::Error::other(format!("backup #{id}: {e}")))?;
-        let reader = pipeline::open_reader(file, record.compression)?;
+        let reader = pipeline::open_reader(file, record.compression, keys.as_ref())?;
         Ok(if opts.leave.any() {
             let buffered = std::io::BufReader::with_capacity(pipeline::CHUNK, reader);
             Box::new(pipeline::filter::SqlFilter::new(buffered, opts.leave))
@@ -127,8 +128,7 @@ pub fn restore(
             reader
         })
     };
-    let reader =
-        stream().map_err(|e| Error::Engine(format!("backup #{id}: cannot decompress: {e}")))?;
+    let reader = stream().map_err(|e| Error::Refused(format!("backup #{id}: cannot open: {e}")))?;
     let mut source = Counting {
         inner: reader,
         bytes: 0,

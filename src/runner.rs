@@ -18,7 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Compression, Config, DatabaseConfig};
 use crate::engine::{self, Engine, TableRows};
 use crate::lock::DatabaseLock;
-use crate::pipeline::{self, Pipeline, Progress, Written};
+use crate::pipeline::{self, Pipeline, Progress, Stages, Written};
 use crate::retention::{self, Policy};
 use crate::runlog::RunLog;
 use crate::watchdog::{self, Limits};

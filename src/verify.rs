@@ -11,7 +11,9 @@ use crate::pipeline::{self, NoProgress};
 use crate::{Error, Result, Runner};
 
 /// Verifies `record` at `level` (each level includes the ones before), records the result, and
-/// returns it. A check that fails is an `Ok` verification with `ok: false` and the reason.
+/// returns it. A check that fails is an `Ok` verification with `ok: false` and the reason. An
+/// encrypted backup whose identity is not at hand is verified at checksum level (the level
+/// recorded says so): the deeper levels need the identity.
 ///
 /// # Errors
 /// [`Error::Refused`] for a backup that has no file to verify (failed, running, pruned, or not
@@ -29,8 +31,16 @@ pub fn verify(
             "backup #{id} has no stored file of this configuration to verify"
         )));
     }
+    // An encrypted backup without its identity here can only be checked as stored bytes.
+    let (keys, level) = match crate::crypt::Keys::for_record(runner.config(), record) {
+        Ok(keys) => (keys, level),
+        Err(e) => {
+            tracing::info!(backup = id, reason = %e, "verifying the checksum only");
+            (None, VerifyLevel::Checksum)
+        }
+    };
     let started_at = runner.clock().now();
-    let (ok, message, restore_ms) = match check(runner, record, level, cancel) {
+    let (ok, message, restore_ms) = match check(runner, record, level, keys.as_ref(), cancel) {
         Ok(restore_ms) => (true, None, restore_ms),
         Err(e) => (false, Some(e), None),
     };
@@ -59,6 +69,7 @@ fn check(
     runner: &Runner,
     record: &BackupRecord,
     level: VerifyLevel,
+    keys: Option<&crate::crypt::Keys>,
     cancel: &Cancel,
 ) -> std::result::Result<Option<u64>, String> {
     // An uncompressed SQLite backup is the database file itself: restoring it is copying its
@@ -69,6 +80,7 @@ fn check(
         }
         if record.kind == crate::catalog::Kind::Sqlite
             && record.compression == crate::config::Compression::None
+            && !record.encrypted
         {
             return check_sqlite_in_place(runner, record);
         }
@@ -89,10 +101,11 @@ fn check(
     if level == VerifyLevel::Checksum {
         return Ok(None);
     }
-    let mut reader = pipeline::open_reader(open()?, record.compression)
-        .map_err(|e| format!("readable: cannot decompress: {e}"))?;
-    pipeline::copy(&mut reader, &mut std::io::sink())
-        .map_err(|e| format!("readable: the file does not decompress to its end: {e}"))?;
+    let mut reader = pipeline::open_reader(open()?, record.compression, keys)
+        .map_err(|e| format!("readable: cannot open: {e}"))?;
+    pipeline::copy(&mut reader, &mut std::io::sink()).map_err(|e| {
+        format!("readable: the file does not decrypt and decompress to its end: {e}")
+    })?;
     if level == VerifyLevel::Readable {
         return Ok(None);
     }

@@ -158,6 +158,9 @@ fn record(row: &Row<'_>) -> rusqlite::Result<BackupRecord> {
             .transpose()?,
         verify_status: row.get(17)?,
         verify_error: row.get(18)?,
+        encrypted: row
+            .get::<_, Option<String>>(5)?
+            .is_some_and(|n| crate::crypt::is_encrypted(&n)),
     })
 }
 

@@ -7,7 +7,7 @@ use dbkeep::config::Target;
 use dbkeep::engine::RestoreOptions;
 
 use super::backup::{Bar, Interrupt};
-use super::{UsageError, open_runner, render};
+use super::{UsageError, open_runner_with, render};
 
 /// Restore a backup into a SQLite file or a PostgreSQL database.
 #[derive(Debug, clap::Args)]
@@ -58,6 +58,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
     jobs: u16,
 
+    /// The age identity file (from `age-keygen`) that opens encrypted backups, in place of
+    /// the configuration's `identity_file`
+    #[arg(long, value_name = "FILE")]
+    identity: Option<std::path::PathBuf>,
+
     /// The environment variable holding the target's PostgreSQL password
     #[arg(long, value_name = "NAME")]
     password_env: Option<String>,
@@ -91,7 +96,7 @@ fn target(args: &Args) -> anyhow::Result<Target> {
 }
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let runner = open_runner(config_path)?;
+    let runner = open_runner_with(config_path, args.identity.as_deref())?;
     let target = target(&args)?;
     let record = match (args.id, &args.database) {
         (Some(id), _) => runner.catalog().get(id)?.ok_or_else(|| {

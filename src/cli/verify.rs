@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use dbkeep::catalog::{BackupRecord, ListFilter, Status, VerifyLevel};
 
 use super::backup::Interrupt;
-use super::{EXIT_FAILED, UsageError, open_runner, render};
+use super::{EXIT_FAILED, UsageError, open_runner_with, render};
 
 /// Verify backups: their checksum, their decompression, or a real restore into a throwaway
 /// database (the default).
@@ -32,10 +32,15 @@ pub struct Args {
     /// restores into a throwaway database, which is then removed)
     #[arg(long, value_parser = ["checksum", "readable", "restore"], default_value = "restore")]
     level: String,
+
+    /// The age identity file (from `age-keygen`) that opens encrypted backups, in place of
+    /// the configuration's `identity_file`
+    #[arg(long, value_name = "FILE")]
+    identity: Option<std::path::PathBuf>,
 }
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let runner = open_runner(config_path)?;
+    let runner = open_runner_with(config_path, args.identity.as_deref())?;
     let level: VerifyLevel = args.level.parse().map_err(UsageError)?;
     let names: Vec<String> = match &args.database {
         Some(d) => {
@@ -94,14 +99,21 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             .restore_ms
             .map(|ms| format!("  (restored in {})", render::duration(Some(ms))))
             .unwrap_or_default();
+        let done = v.level;
         match &v.message {
-            None => println!("ok      #{}  {}  {level}{took}", record.id, record.database),
+            None => println!("ok      #{}  {}  {done}{took}", record.id, record.database),
             Some(why) => println!(
-                "failed  #{}  {}  {level}  {}",
+                "failed  #{}  {}  {done}  {}",
                 record.id,
                 record.database,
                 render::one_line(why)
             ),
+        }
+        if done != level {
+            println!(
+                "        #{} is encrypted: the {level} level needs its age identity (--identity FILE or identity_file)",
+                record.id
+            );
         }
     }
     Ok(match interrupted.code() {

@@ -118,6 +118,8 @@ pub struct DatabaseConfig {
     /// PostgreSQL: store the server's roles (`pg_dumpall --globals-only --no-role-passwords`)
     /// beside each backup.
     pub globals: bool,
+    /// How its backups are encrypted (the entry's keys, else the top level's); `None`: not.
+    pub encryption: Option<super::Encryption>,
     pub(crate) name_span: Range<usize>,
 }
 
@@ -131,6 +133,8 @@ pub(super) struct RawDatabase {
     schedules: Option<Vec<Spanned<String>>>,
     verify_url: Option<Spanned<String>>,
     globals: Option<Spanned<bool>>,
+    age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
+    age_passphrase_env: Option<Spanned<String>>,
 }
 
 impl RawDatabase {
@@ -231,7 +235,14 @@ impl RawDatabase {
             (Some(g), _) => *g.get_ref(),
             (None, _) => false,
         };
+        let encryption = super::encryption::parse(
+            src,
+            &format!("`{name}`"),
+            self.age_recipients.as_ref(),
+            self.age_passphrase_env.as_ref(),
+        )?;
         Ok(DatabaseConfig {
+            encryption,
             name_span: self.name.span(),
             name: self.name.into_inner(),
             target,

@@ -32,6 +32,7 @@ fn rec(id: i64, database: &str, status: Status, days_ago: i64) -> BackupRecord {
         verified_at: None,
         verify_level: None,
         verify_status: None,
+        encrypted: false,
         verify_error: None,
     }
 }

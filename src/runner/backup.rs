@@ -32,8 +32,14 @@ impl Runner {
         let engine = engine::for_database(&self.config, db);
         let started_at = self.clock.now();
         let dir = self.config.database_dir(name);
-        let (file_name, path) =
-            self.choose_name(db, db.compression, engine.as_ref(), &dir, started_at)?;
+        let (file_name, path) = self.choose_name(
+            db,
+            db.compression,
+            db.encryption.is_some(),
+            engine.as_ref(),
+            &dir,
+            started_at,
+        )?;
         let id = self.catalog.begin(&NewBackup {
             database: name,
             kind: engine.kind(),
@@ -90,6 +96,11 @@ impl Runner {
                 .unwrap_or_default()
         ));
         let globals = self.config.database(name).is_ok_and(|d| d.globals);
+        let encryption = self
+            .config
+            .database(name)
+            .ok()
+            .and_then(|d| d.encryption.as_ref());
         let globals_part = temp_path(&path, "globals");
         let result = watchdog::watch(limits, &opts.cancel, progress, |progress| {
             catch_panic(|| {
@@ -101,7 +112,11 @@ impl Runner {
                     engine.as_ref(),
                     &dir,
                     &path,
-                    compression,
+                    Stages {
+                        compression,
+                        rows: engine.stream_rows(),
+                        encryption,
+                    },
                     progress,
                     &opts.cancel,
                     &log,
@@ -217,10 +232,12 @@ impl Runner {
         &self,
         db: &DatabaseConfig,
         compression: Compression,
+        encrypted: bool,
         engine: &dyn Engine,
         dir: &Path,
         at: DateTime<Utc>,
     ) -> Result<(String, PathBuf)> {
+        let sealed = if encrypted { crate::crypt::SUFFIX } else { "" };
         let (base, ext) = engine.file_name(&at.format("%Y%m%d_%H%M%S").to_string());
         for n in 1u32.. {
             let unique = if n == 1 {
@@ -228,7 +245,7 @@ impl Runner {
             } else {
                 format!("_{n}")
             };
-            let name = format!("{base}{unique}{ext}{}", compression.suffix());
+            let name = format!("{base}{unique}{ext}{}{sealed}", compression.suffix());
             let path = dir.join(&name);
             let taken = path.exists()
                 || temp_path(&path, "part").exists()
@@ -246,11 +263,12 @@ fn write_backup(
     engine: &dyn Engine,
     dir: &Path,
     path: &Path,
-    compression: Compression,
+    stages: Stages<'_>,
     progress: &dyn Progress,
     cancel: &Cancel,
     log: &RunLog,
 ) -> Result<(Written, TableRows)> {
+    let compression = stages.compression;
     // Cancelled while waiting for its turn (shutdown): do not start at all.
     if let Some(reason) = cancel.reason() {
         return Err(Error::Cancelled(reason));
@@ -258,8 +276,9 @@ fn write_backup(
     storage::create_private_dir(dir).map_err(Error::io("cannot create backup folder", dir))?;
     let part = temp_path(path, "part");
     let file = storage::create_private_file(&part).map_err(Error::io("cannot create", &part))?;
-    let direct = match compression {
-        Compression::None => engine.file_copy(),
+    // A whole-file copy is the stored file only when nothing is done to its bytes.
+    let direct = match (compression, stages.encryption) {
+        (Compression::None, None) => engine.file_copy(),
         _ => None,
     };
     let (written, tables) = match direct {
@@ -287,8 +306,8 @@ fn write_backup(
             (written, tables)
         }
         None => {
-            let mut out = Pipeline::new(file, compression, engine.stream_rows(), progress, cancel)
-                .map_err(Error::io("cannot compress into", &part))?;
+            let mut out = Pipeline::new(file, stages, progress, cancel)
+                .map_err(Error::io("cannot compress or encrypt into", &part))?;
             let scratch = temp_path(path, "snapshot");
             let dumped = engine.dump(&mut out, &scratch, cancel, log);
             remove_sqlite_files(&scratch);

@@ -31,6 +31,7 @@ fn run(id: i64, status: Status, hours_ago: i64) -> BackupRecord {
         verified_at: None,
         verify_level: None,
         verify_status: None,
+        encrypted: false,
         verify_error: None,
     }
 }

@@ -218,6 +218,12 @@ pub async fn backup_get(
         ),
         Err(_) => format!("dbkeep restore {} --to TARGET", record.id),
     };
+    // An encrypted backup opens with the identity kept off this host.
+    let restore_command = if record.encrypted && config.identity_file.is_none() {
+        format!("{restore_command} --identity KEY.txt")
+    } else {
+        restore_command
+    };
     view::Backup {
         restore_command,
         verifications: verifications
@@ -242,7 +248,11 @@ pub async fn backup_get(
             .as_ref()
             .map_or_else(|| "—".into(), |p| p.display().to_string()),
         sha256: record.sha256.clone().unwrap_or_else(|| "—".into()),
-        compression: record.compression.as_str().to_string(),
+        compression: if record.encrypted {
+            format!("{}, encrypted with age", record.compression.as_str())
+        } else {
+            record.compression.as_str().to_string()
+        },
         finished: record
             .finished_at
             .as_ref()

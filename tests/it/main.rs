@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod config;
 mod crash;
+mod encryption;
 mod failures;
 mod hardening;
 mod hardening_files;

@@ -1,0 +1,126 @@
+//! Encryption at rest with age: the keys that open a backup, and the decrypting side of the
+//! read pipeline. (The encrypting stage is in [`crate::pipeline`].) Files are standard age
+//! files: `age -d -i key.txt FILE` opens them without dbkeep.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::catalog::BackupRecord;
+use crate::config::{Config, Encryption};
+use crate::{Error, Result};
+
+/// What dbkeep appends to the name of an encrypted backup file.
+pub const SUFFIX: &str = ".age";
+
+/// The largest identity file read: a few keys, not a file of another kind.
+const IDENTITY_LIMIT: u64 = 1024 * 1024;
+
+/// Whether a stored file is encrypted: dbkeep names its own files, ending them in `.age`.
+pub fn is_encrypted(file_name: &str) -> bool {
+    file_name.ends_with(SUFFIX)
+}
+
+/// The identities that open encrypted backups.
+pub struct Keys {
+    identities: Vec<Box<dyn age::Identity + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({} identities)", self.identities.len())
+    }
+}
+
+impl Keys {
+    /// The identities (`AGE-SECRET-KEY-1…` lines, as `age-keygen` writes them) in `path`.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] naming the file when it cannot be read or holds no identity.
+    pub fn from_identity_file(path: &Path) -> Result<Keys> {
+        let refused = |why: String| {
+            Error::Refused(format!(
+                "age identity file {}: {why}; give the file `age-keygen -o` wrote (--identity FILE or identity_file)",
+                path.display()
+            ))
+        };
+        let file = std::fs::File::open(path).map_err(|e| refused(e.to_string()))?;
+        let file = io::BufReader::new(file.take(IDENTITY_LIMIT));
+        let identities = age::IdentityFile::from_buffer(file)
+            .map_err(|e| refused(e.to_string()))?
+            .into_identities()
+            .map_err(|e| refused(e.to_string()))?;
+        if identities.is_empty() {
+            return Err(refused("it holds no identity".into()));
+        }
+        Ok(Keys { identities })
+    }
+
+    /// The passphrase in environment variable `env` (age's scrypt mode).
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the variable is unset or empty.
+    pub fn from_passphrase(env: &str) -> Result<Keys> {
+        let passphrase = crate::config::passphrase(env).map_err(Error::Refused)?;
+        Ok(Keys {
+            identities: vec![Box::new(age::scrypt::Identity::new(passphrase))],
+        })
+    }
+
+    /// The keys that open `record`: `None` when it is not encrypted; else the configuration's
+    /// `identity_file`, or the passphrase of its database's `age_passphrase_env`.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when it is encrypted and nothing here opens it.
+    pub fn for_record(config: &Config, record: &BackupRecord) -> Result<Option<Keys>> {
+        if !record.encrypted {
+            return Ok(None);
+        }
+        if let Some(path) = &config.identity_file {
+            return Keys::from_identity_file(path).map(Some);
+        }
+        let passphrase =
+            config
+                .database(&record.database)
+                .ok()
+                .and_then(|db| match &db.encryption {
+                    Some(Encryption::Passphrase { env }) => Some(env.clone()),
+                    _ => None,
+                });
+        match passphrase {
+            Some(env) => Keys::from_passphrase(&env).map(Some),
+            None => Err(Error::Refused(format!(
+                "backup #{} is encrypted with age; opening it needs an identity that it was encrypted to: give --identity FILE (or set identity_file)",
+                record.id
+            ))),
+        }
+    }
+
+    /// The plaintext of the age file read from `input`.
+    ///
+    /// # Errors
+    /// When `input` is not an age file, or none of these identities opens it (a wrong key).
+    pub fn decrypt(&self, input: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+        let decryptor = age::Decryptor::new_buffered(io::BufReader::new(input))
+            .map_err(|e| io::Error::other(format!("not a readable age file: {e}")))?;
+        let reader = decryptor
+            .decrypt(
+                self.identities
+                    .iter()
+                    .map(|i| i.as_ref() as &dyn age::Identity),
+            )
+            .map_err(|e| {
+                io::Error::other(format!("cannot decrypt it with the identity given: {e}"))
+            })?;
+        Ok(Box::new(reader))
+    }
+}
+
+/// An age encryptor for `encryption`.
+///
+/// # Errors
+/// [`Error::Engine`] when its keys cannot be used (the passphrase variable is unset).
+pub fn encryptor(encryption: &Encryption) -> Result<age::Encryptor> {
+    let recipients = encryption.recipients().map_err(Error::Engine)?;
+    age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+        .map_err(|e| Error::Engine(format!("cannot encrypt with age: {e}")))
+}

@@ -1,0 +1,186 @@
+//! Encryption at rest with age, against the real `age` and `age-keygen` commands.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+
+/// A new age identity in `dir/name`, and its public key.
+fn keygen(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+    let path = dir.join(name);
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .expect("age-keygen (the test script installs Debian's age)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        path,
+        String::from_utf8(public.stdout).unwrap().trim().to_string(),
+    )
+}
+
+#[test]
+fn an_encrypted_postgres_backup_opens_with_the_age_command_and_restores_with_its_identity() {
+    let source = PgDb::create("age_src");
+    source.psql(
+        "CREATE TABLE notes (id int PRIMARY KEY, body text);
+         INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 500) g;",
+    );
+    let sandbox = Sandbox::new();
+    let (key, public) = keygen(sandbox.path(), "key.txt");
+    let (other, _) = keygen(sandbox.path(), "other.txt");
+    sandbox.write_config(&format!(
+        "age_recipients = [\"{public}\"]\n[[databases]]\nname = \"pg\"\nurl = \"{}\"\n",
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let row = sandbox.rows_for("pg")[0].clone();
+    let id = row["id"].as_i64().unwrap().to_string();
+    assert_eq!(row["encrypted"], true, "{row:#}");
+    let file = assert_success_row(&row, "pg", "postgres");
+    assert!(file.to_string_lossy().ends_with(".sql.gz.age"), "{file:?}");
+    let stored = fs::read(&file).unwrap();
+    assert!(
+        stored.starts_with(b"age-encryption.org/v1\n"),
+        "an age file"
+    );
+    assert!(
+        !stored.windows(9).any(|w| w == b"note 123\t"),
+        "no plaintext"
+    );
+    assert_eq!(mode_of(&file), 0o600);
+
+    // Without dbkeep: age -d -i key.txt FILE | gunzip | psql.
+    let by_hand = PgDb::create("age_hand");
+    let loaded = Command::new("bash")
+        .args([
+            "-c",
+            "set -o pipefail; age -d -i \"$1\" \"$2\" | gunzip | psql -X -q -v ON_ERROR_STOP=1 -d \"$3\" >/dev/null",
+            "_",
+        ])
+        .arg(&key)
+        .arg(&file)
+        .arg(by_hand.url())
+        .output()
+        .unwrap();
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let sum = "SELECT count(*), md5(string_agg(body, ',' ORDER BY id)) FROM notes";
+    assert_eq!(by_hand.scalar(sum), source.scalar(sum));
+
+    // No identity here: the checksum is all that can be proven, and verify says so.
+    let run = sandbox.run(&["verify", &id]);
+    run.assert_success();
+    assert!(
+        run.stdout.contains(&format!("ok      #{id}  pg  checksum")),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("needs its age identity"), "{run:?}");
+    assert_eq!(sandbox.rows_for("pg")[0]["verify_level"], "checksum");
+    // With it: a real restore.
+    let run = sandbox.run(&["verify", &id, "--identity", key.to_str().unwrap()]);
+    run.assert_success();
+    assert!(run.stdout.contains("restore  (restored in "), "{run:?}");
+
+    let name = format!("{}_new", source.name);
+    let url = url_with(&pg_url(), &name, None);
+    let run = sandbox.run(&["restore", &id, "--to", &url, "--create"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("--identity"), "{run:?}");
+    let run = sandbox.run(&[
+        "restore",
+        &id,
+        "--to",
+        &url,
+        "--create",
+        "--identity",
+        other.to_str().unwrap(),
+    ]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("cannot decrypt"), "{run:?}");
+    let run = sandbox.run(&[
+        "restore",
+        &id,
+        "--to",
+        &url,
+        "--create",
+        "--identity",
+        key.to_str().unwrap(),
+    ]);
+    run.assert_success();
+    let restored = PgDb::existing(name);
+    assert_eq!(restored.scalar(sum), source.scalar(sum));
+}
+
+#[test]
+fn a_sqlite_backup_encrypted_with_a_passphrase_verifies_and_restores() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("app.db");
+    create_sample_sqlite(&db);
+    sandbox.write_config(
+        "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nage_passphrase_env = \"APP_AGE_PASSPHRASE\"\n",
+    );
+    let with = |args: &[&str]| {
+        run_cmd(
+            sandbox
+                .cmd()
+                .args(args)
+                .env("APP_AGE_PASSPHRASE", "correct horse battery staple"),
+        )
+    };
+    // Without the passphrase nothing is stored in the clear: the backup fails.
+    let run = sandbox.run(&["backup"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains("APP_AGE_PASSPHRASE (age_passphrase_env) is unset"),
+        "{run:?}"
+    );
+    assert_eq!(file_names(&sandbox.db_dir("app")), Vec::<String>::new());
+
+    with(&["backup"]).assert_success();
+    let row = sandbox.rows_for("app")[0].clone();
+    let id = row["id"].as_i64().unwrap().to_string();
+    let file = assert_success_row(&row, "app", "sqlite");
+    assert!(file.to_string_lossy().ends_with(".db.age"), "{file:?}");
+    let run = with(&["verify", &id]);
+    run.assert_success();
+    assert!(run.stdout.contains("restore  (restored in "), "{run:?}");
+
+    let copy = sandbox.path().join("copy.db");
+    with(&["restore", &id, "--to", copy.to_str().unwrap()]).assert_success();
+    let fingerprint = |p: &Path| sqlite_fingerprint(&rusqlite::Connection::open(p).unwrap());
+    assert_eq!(fingerprint(&copy), fingerprint(&db));
+}
+
+#[test]
+fn bad_age_keys_are_named_in_the_configuration_error() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(
+        "age_recipients = [\"age1nope\"]\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+    );
+    let run = sandbox.run(&["list"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("`age_recipients`"), "{run:?}");
+    assert!(run.stderr.contains("age1nope"), "{run:?}");
+    sandbox.write_config(
+        "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nage_recipients = []\n",
+    );
+    let run = sandbox.run(&["list"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("is empty"), "{run:?}");
+}
