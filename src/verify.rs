@@ -104,7 +104,12 @@ fn check(
     let mut reader = pipeline::open_reader(open()?, record.compression, keys)
         .map_err(|e| format!("readable: cannot open: {e}"))?;
     pipeline::copy(&mut reader, &mut std::io::sink()).map_err(|e| {
-        format!("readable: the file does not decrypt and decompress to its end: {e}")
+        let what = if record.encrypted {
+            "decrypt and decompress"
+        } else {
+            "decompress"
+        };
+        format!("readable: the file does not {what} to its end: {e}")
     })?;
     if level == VerifyLevel::Readable {
         return Ok(None);

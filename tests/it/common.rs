@@ -245,6 +245,7 @@ pub const JSON_FIELDS: &[&str] = &[
     "verify_level",
     "verify_status",
     "verify_error",
+    "encrypted",
 ];
 
 /// Asserts the general shape of a successful backup row and returns its
