@@ -5,6 +5,7 @@ mod demo;
 mod import;
 mod init;
 mod list;
+mod notify;
 mod prune;
 mod render;
 mod restore;
@@ -56,6 +57,8 @@ enum Command {
     Verify(verify::Args),
     /// Add an outside backup file (.db, .sql, .sql.gz, .sql.zst) to a database's backups
     Import(import::Args),
+    /// Check the notification channels: `dbkeep notify test`
+    Notify(notify::Args),
     /// Run scheduled backups and the web admin until stopped (SIGINT/SIGTERM: graceful)
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => restore::run(&config_path, args),
         Command::Verify(args) => verify::run(&config_path, args),
         Command::Import(args) => import::run(&config_path, args),
+        Command::Notify(args) => notify::run(&config_path, args),
         Command::Serve(args) => serve::run(&config_path, args),
         Command::Schedule(args) => schedule::run(&config_path, args),
         Command::User(args) => user::run_user(&config_path, args),
@@ -187,6 +191,10 @@ fn retention_days(value: &str) -> Result<u32, String> {
 }
 
 /// Loads and validates the configuration, then opens its catalog (recovering dead runs).
+/// How long a command waits, before it exits, for its notifications to be delivered (every
+/// try of every channel, at most).
+const NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
+
 fn open_runner(config_path: &std::path::Path) -> anyhow::Result<dbkeep::Runner> {
     open_runner_with(config_path, None)
 }

@@ -3,6 +3,7 @@
 mod cron;
 mod database;
 mod encryption;
+mod notify;
 
 use std::fmt;
 use std::ops::Range;
@@ -14,6 +15,7 @@ use toml::Spanned;
 
 pub use database::{Compression, DatabaseConfig, PgTarget, Schedule, Secret, Target};
 pub use encryption::{Encryption, passphrase};
+pub use notify::{DEFAULT_ON, EventKind, NotifySettings, Webhook, WebhookFormat};
 
 /// The schedule every database without `schedules` gets: daily at midnight.
 pub const DEFAULT_SCHEDULE: &str = "0 0 * * *";
@@ -66,6 +68,8 @@ pub struct Config {
     pub service: ServiceSettings,
     /// The web admin and API of `dbkeep serve`.
     pub web: WebSettings,
+    /// Where dbkeep says that something happened.
+    pub notify: NotifySettings,
 }
 
 /// Settings of the web admin, the API, health and metrics.
@@ -127,6 +131,7 @@ struct RawConfig {
     public_url: Option<Spanned<String>>,
     stale_after: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
+    notify: Option<notify::RawNotify>,
     #[serde(default)]
     databases: Vec<database::RawDatabase>,
 }
@@ -298,6 +303,10 @@ impl Config {
             metrics_listen: address(&source, "metrics_listen", raw.metrics_listen.as_ref())?,
         };
 
+        let notify = match raw.notify {
+            Some(n) => n.validate(&source)?,
+            None => NotifySettings::default(),
+        };
         let encryption = encryption::parse(
             &source,
             "the top level",
@@ -343,6 +352,7 @@ impl Config {
             databases,
             service,
             web,
+            notify,
         })
     }
 

@@ -24,6 +24,7 @@ pub mod engine;
 mod error;
 pub mod import;
 pub mod lock;
+pub mod notify;
 pub mod pipeline;
 pub mod restore;
 pub mod retention;

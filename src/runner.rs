@@ -15,7 +15,7 @@ use crate::catalog::{
     BackupId, BackupRecord, Catalog, ListFilter, NewBackup, SqliteCatalog, Status, Stored, Trigger,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Compression, Config, DatabaseConfig};
+use crate::config::{Compression, Config, DatabaseConfig, EventKind};
 use crate::engine::{self, Engine, TableRows};
 use crate::lock::DatabaseLock;
 use crate::pipeline::{self, Pipeline, Progress, Stages, Written};
@@ -107,6 +107,7 @@ pub struct Runner {
     catalog: Arc<dyn Catalog>,
     accounts: Option<Arc<dyn Accounts>>,
     clock: Arc<dyn Clock>,
+    notifier: crate::notify::Notifier,
 }
 
 impl Runner {
@@ -121,6 +122,10 @@ impl Runner {
             Arc::clone(&catalog) as Arc<dyn Catalog>,
             Arc::new(SystemClock),
         )?;
+        runner.notifier = crate::notify::Notifier::new(
+            &runner.config,
+            Some(Arc::clone(&catalog) as Arc<dyn crate::notify::Deliveries>),
+        );
         runner.accounts = Some(catalog);
         Ok(runner)
     }
@@ -134,11 +139,13 @@ impl Runner {
         catalog: Arc<dyn Catalog>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        let notifier = crate::notify::Notifier::new(&config, None);
         let runner = Runner {
             config,
             catalog,
             accounts: None,
             clock,
+            notifier,
         };
         runner.recover_interrupted()?;
         Ok(runner)
@@ -157,6 +164,11 @@ impl Runner {
     /// The clock the runner reads time from.
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
+    }
+
+    /// Where events go (pings, webhooks).
+    pub fn notifier(&self) -> &crate::notify::Notifier {
+        &self.notifier
     }
 
     /// The users, sessions and API tokens kept beside the catalog, when it keeps them.

@@ -58,6 +58,11 @@ pub fn verify(
         restore_ms,
     };
     runner.catalog().record_verification(&verification)?;
+    if !verification.ok {
+        let mut event = crate::notify::Event::of(crate::config::EventKind::VerifyFailed, record);
+        event.error.clone_from(&verification.message);
+        runner.notifier().notify(event);
+    }
     Ok(verification)
 }
 

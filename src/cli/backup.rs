@@ -112,6 +112,8 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         }
     }
+    // The notifications of these runs are delivered before the command ends.
+    runner.notifier().wait(super::NOTIFY_WAIT);
     Ok(match interrupted.code() {
         Some(code) => ExitCode::from(code),
         None if all_ok => ExitCode::SUCCESS,

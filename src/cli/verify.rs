@@ -116,6 +116,8 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    // The notifications of these runs are delivered before the command ends.
+    runner.notifier().wait(super::NOTIFY_WAIT);
     Ok(match interrupted.code() {
         Some(code) => ExitCode::from(code),
         None if all_ok => ExitCode::SUCCESS,

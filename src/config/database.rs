@@ -120,6 +120,8 @@ pub struct DatabaseConfig {
     pub globals: bool,
     /// How its backups are encrypted (the entry's keys, else the top level's); `None`: not.
     pub encryption: Option<super::Encryption>,
+    /// Its own ping URL (`[notify] ping_url` serves the others).
+    pub ping_url: Option<url::Url>,
     pub(crate) name_span: Range<usize>,
 }
 
@@ -135,6 +137,7 @@ pub(super) struct RawDatabase {
     globals: Option<Spanned<bool>>,
     age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
     age_passphrase_env: Option<Spanned<String>>,
+    ping_url: Option<Spanned<String>>,
 }
 
 impl RawDatabase {
@@ -241,8 +244,14 @@ impl RawDatabase {
             self.age_recipients.as_ref(),
             self.age_passphrase_env.as_ref(),
         )?;
+        let ping_url = self
+            .ping_url
+            .as_ref()
+            .map(|u| super::notify::http_url(src, "ping_url", u))
+            .transpose()?;
         Ok(DatabaseConfig {
             encryption,
+            ping_url,
             name_span: self.name.span(),
             name: self.name.into_inner(),
             target,

@@ -50,6 +50,19 @@ impl Runner {
             started_at,
         })?;
         info!(database = name, id, file = %file_name, target = %db.target.display(), "backup started");
+        self.notifier.notify(crate::notify::Event {
+            event: EventKind::Start,
+            database: name.to_string(),
+            status: Some(Status::InProgress),
+            backup_id: Some(id),
+            file_name: Some(file_name.clone()),
+            size_bytes: None,
+            duration_ms: None,
+            error: None,
+            started_at: Some(started_at),
+            finished_at: None,
+            host: crate::notify::host(),
+        });
         Ok(Started {
             id,
             database: name.to_string(),
@@ -220,11 +233,45 @@ impl Runner {
         if let Err(e) = self.catalog.set_log(id, &log.text()) {
             warn!(database = name, id, error = %e, "could not keep the run's log");
         }
+        self.announce(&record);
         Ok(BackupOutcome {
             record,
             pruned,
             prune_error,
         })
+    }
+
+    /// Tells the channels how a backup ended: succeeded (and whether it is suspiciously
+    /// small beside the one before it) or failed.
+    fn announce(&self, record: &BackupRecord) {
+        if self.notifier.is_empty() {
+            return;
+        }
+        if record.status != Status::Success {
+            self.notifier
+                .notify(crate::notify::Event::of(EventKind::Failure, record));
+            return;
+        }
+        self.notifier
+            .notify(crate::notify::Event::of(EventKind::Success, record));
+        // Less than half the size of the one before: a table emptied by mistake, say.
+        let before = self.catalog.list(&ListFilter {
+            database: Some(record.database.clone()),
+            status: Some(Status::Success),
+            before: Some(record.id),
+            limit: Some(1),
+        });
+        if let (Ok(before), Some(size)) = (before, record.size_bytes)
+            && let Some(previous) = before.first().and_then(|b| b.size_bytes)
+            && size.saturating_mul(2) < previous
+        {
+            let mut event = crate::notify::Event::of(EventKind::Suspicious, record);
+            event.error = Some(format!(
+                "{size} bytes, less than half of the previous backup's {previous}"
+            ));
+            warn!(database = %record.database, id = record.id, size, previous, "backup is less than half the size of the previous one");
+            self.notifier.notify(event);
+        }
     }
 
     /// Picks a final name no file, temporary file or catalog row uses yet.

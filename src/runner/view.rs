@@ -20,6 +20,9 @@ pub trait View: Send + Sync {
     /// Whether a catalog row is one of this configuration's backups ([`crate::Runner::owns`]).
     fn owns(&self, record: &BackupRecord) -> bool;
 
+    /// Where events go, and what failed to get there.
+    fn notifier(&self) -> &crate::notify::Notifier;
+
     /// Opens a backup row's file for reading ([`crate::Runner::open_backup`]).
     ///
     /// # Errors
@@ -46,5 +49,9 @@ impl View for crate::Runner {
 
     fn open_backup(&self, record: &BackupRecord) -> std::io::Result<std::fs::File> {
         crate::Runner::open_backup(self, record)
+    }
+
+    fn notifier(&self) -> &crate::notify::Notifier {
+        crate::Runner::notifier(self)
     }
 }

@@ -117,10 +117,11 @@ pub async fn render_metrics(
                     ))
                 })
                 .collect::<crate::Result<Vec<_>>>()?,
+            r.notifier().failed()?,
         ))
     })
     .await;
-    let (latest, counts, judged, verified) = match data {
+    let (latest, counts, judged, verified, undelivered) = match data {
         Ok(d) => d,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
@@ -201,6 +202,23 @@ pub async fn render_metrics(
                 (
                     label(db),
                     u8::from(last.as_ref().is_some_and(|v| v.ok)).to_string(),
+                )
+            })
+            .collect(),
+    );
+    family(
+        "dbkeep_notifications_failed_total",
+        "counter",
+        "Notifications (webhooks, pings) not delivered after every try, per channel.",
+        undelivered
+            .iter()
+            .map(|(channel, n)| {
+                (
+                    format!(
+                        "channel=\"{}\"",
+                        channel.replace('\\', "\\\\").replace('"', "\\\"")
+                    ),
+                    n.to_string(),
                 )
             })
             .collect(),

@@ -17,6 +17,7 @@ mod encryption;
 mod failures;
 mod hardening;
 mod hardening_files;
+mod notify;
 mod openapi;
 mod operator;
 mod postgres;

@@ -1,0 +1,276 @@
+//! Saying that something happened: ping URLs and webhooks, each on a thread of its own with
+//! retries, so that no receiver (down, slow, hanging) can fail or delay a backup. Every
+//! delivery that fails is logged and recorded in the catalog (`/metrics` counts them).
+
+mod http;
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::catalog::{BackupId, BackupRecord, Status};
+use crate::config::{Config, EventKind};
+
+/// How often a delivery is tried before it counts as failed.
+const TRIES: u32 = 3;
+/// The pause after the first failed try; it doubles after each.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What happened, as every channel is told it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// What kind of thing happened.
+    pub event: EventKind,
+    /// The database it happened to.
+    pub database: String,
+    /// The backup's status, as in `list --json`.
+    pub status: Option<Status>,
+    /// The backup.
+    pub backup_id: Option<BackupId>,
+    /// Its file.
+    pub file_name: Option<String>,
+    /// Its size.
+    pub size_bytes: Option<u64>,
+    /// How long it took.
+    pub duration_ms: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The machine dbkeep runs on.
+    pub host: String,
+}
+
+impl Event {
+    /// An event about `record`.
+    pub fn of(event: EventKind, record: &BackupRecord) -> Event {
+        Event {
+            event,
+            database: record.database.clone(),
+            status: Some(record.status),
+            backup_id: Some(record.id),
+            file_name: record.file_name.clone(),
+            size_bytes: record.size_bytes,
+            duration_ms: record.duration_ms,
+            error: record.error.clone(),
+            started_at: Some(record.started_at),
+            finished_at: record.finished_at,
+            host: host(),
+        }
+    }
+
+    /// A one-line summary, for chat messages and subjects.
+    pub fn summary(&self) -> String {
+        let what = match self.event {
+            EventKind::Start => "started",
+            EventKind::Success => "succeeded",
+            EventKind::Failure => "failed",
+            EventKind::Suspicious => "is suspiciously small",
+            EventKind::VerifyFailed => "failed its verification",
+            EventKind::Test => "is a test message: notifications reach this channel",
+        };
+        let mut line = format!(
+            "dbkeep: backup of {} {what} on {}",
+            self.database, self.host
+        );
+        if let Some(id) = self.backup_id {
+            line.push_str(&format!(" (#{id})"));
+        }
+        if let Some(e) = &self.error {
+            line.push_str(": ");
+            let first = e.lines().next().unwrap_or_default();
+            line.push_str(&crate::text::escape_controls(first, false));
+        }
+        line
+    }
+}
+
+/// This machine's name.
+pub fn host() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// One delivery, as the catalog keeps it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// When it ended.
+    pub at: DateTime<Utc>,
+    /// The channel (`webhook https://…`, `ping https://…`).
+    pub channel: String,
+    /// The event it carried.
+    pub event: EventKind,
+    /// Its database.
+    pub database: String,
+    /// Its backup.
+    pub backup_id: Option<BackupId>,
+    /// Why it failed, after every try; `None` when it was delivered.
+    pub error: Option<String>,
+}
+
+/// Where deliveries are recorded: the catalog.
+pub trait Deliveries: Send + Sync {
+    /// Records one delivery.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn record_delivery(&self, delivery: &Delivery) -> crate::Result<()>;
+
+    /// How many deliveries failed, per channel.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn failed_deliveries(&self) -> crate::Result<Vec<(String, u64)>>;
+}
+
+/// A place events go.
+pub trait Channel: Send + Sync {
+    /// Its name in logs and metrics (secrets left out).
+    fn name(&self) -> String;
+    /// Whether it wants `event` about `database`.
+    fn wants(&self, event: EventKind, database: &str) -> bool;
+    /// Delivers `event` once.
+    ///
+    /// # Errors
+    /// Why it was not delivered.
+    fn send(&self, event: &Event) -> Result<(), String>;
+}
+
+/// Sends events to every channel that wants them, in the background.
+pub struct Notifier {
+    channels: Vec<Arc<dyn Channel>>,
+    deliveries: Option<Arc<dyn Deliveries>>,
+    pending: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Notifier {
+    /// The channels `config` names; deliveries recorded in `deliveries`.
+    pub fn new(config: &Config, deliveries: Option<Arc<dyn Deliveries>>) -> Notifier {
+        Notifier {
+            channels: http::channels(config),
+            deliveries,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// How many notifications failed after every try, per channel (none without a catalog).
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    pub fn failed(&self) -> crate::Result<Vec<(String, u64)>> {
+        match &self.deliveries {
+            Some(d) => d.failed_deliveries(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether any channel is configured.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// Sends `event` to every channel that wants it, each on a thread of its own.
+    pub fn notify(&self, event: Event) {
+        let event = Arc::new(event);
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|h| !h.is_finished());
+        for channel in &self.channels {
+            if !channel.wants(event.event, &event.database) {
+                continue;
+            }
+            let (channel, event) = (Arc::clone(channel), Arc::clone(&event));
+            let deliveries = self.deliveries.clone();
+            let spawned = std::thread::Builder::new()
+                .name("dbkeep-notify".into())
+                .spawn(move || deliver(channel.as_ref(), &event, deliveries.as_deref()));
+            match spawned {
+                Ok(handle) => pending.push(handle),
+                Err(e) => tracing::warn!(error = %e, "could not start a notification thread"),
+            }
+        }
+    }
+
+    /// Sends a test event to every channel that takes one (webhooks; a ping would be a real
+    /// signal to its monitor), once each, and says how each went.
+    pub fn test(&self) -> Vec<(String, Result<(), String>)> {
+        let event = Event {
+            event: EventKind::Test,
+            database: "-".into(),
+            status: None,
+            backup_id: None,
+            file_name: None,
+            size_bytes: None,
+            duration_ms: None,
+            error: None,
+            started_at: None,
+            finished_at: Some(Utc::now()),
+            host: host(),
+        };
+        self.channels
+            .iter()
+            .filter(|c| c.wants(EventKind::Test, "-"))
+            .map(|c| (c.name(), c.send(&event)))
+            .collect()
+    }
+
+    /// Waits up to `limit` for the deliveries under way (a command that is about to exit).
+    pub fn wait(&self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for handle in handles {
+            while !handle.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// Tries `channel` up to [`TRIES`] times, then records the outcome.
+fn deliver(channel: &dyn Channel, event: &Event, deliveries: Option<&dyn Deliveries>) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut error = None;
+    for attempt in 1..=TRIES {
+        match channel.send(event) {
+            Ok(()) => {
+                error = None;
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(channel = %channel.name(), attempt, error = %e, "notification not delivered");
+                error = Some(e);
+                if attempt < TRIES {
+                    std::thread::sleep(backoff);
+                    backoff *= 2;
+                }
+            }
+        }
+    }
+    if let Some(e) = &error {
+        tracing::warn!(channel = %channel.name(), event = %event.event, database = %event.database, error = %e, "notification failed after {TRIES} tries");
+    }
+    // Only failures are kept: a delivered one needs no record.
+    if let (Some(error), Some(deliveries)) = (error, deliveries) {
+        let delivery = Delivery {
+            at: Utc::now(),
+            channel: channel.name(),
+            event: event.event,
+            database: event.database.clone(),
+            backup_id: event.backup_id,
+            error: Some(error),
+        };
+        if let Err(e) = deliveries.record_delivery(&delivery) {
+            tracing::warn!(error = %e, "could not record a failed notification");
+        }
+    }
+}

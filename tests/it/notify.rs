@@ -1,0 +1,282 @@
+//! Notifications against a real HTTP receiver on loopback: webhooks (signed), pings, retries,
+//! failures recorded, and a receiver that hangs.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::Mac;
+use serde_json::Value;
+
+use crate::common::*;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// How the receiver answers.
+#[derive(Clone, Copy)]
+enum Answer {
+    Ok,
+    Error,
+    /// Reads the request, then says nothing for this long.
+    Hang(Duration),
+}
+
+/// An HTTP server on loopback that records every request.
+struct Receiver {
+    port: u16,
+    seen: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Receiver {
+    fn start(answer: Answer) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let method = parts.next().unwrap_or_default().to_string();
+                    let path = parts.next().unwrap_or_default().to_string();
+                    let mut headers = Vec::new();
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':') {
+                            headers.push((k.trim().to_string(), v.trim().to_string()));
+                        }
+                    }
+                    let length = headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                        .map_or(0, |(_, v)| v.parse().unwrap());
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    log.lock().unwrap().push(Request {
+                        method,
+                        path,
+                        headers,
+                        body,
+                    });
+                    let status = match answer {
+                        Answer::Ok => "200 OK",
+                        Answer::Error => "500 Internal Server Error",
+                        Answer::Hang(d) => {
+                            std::thread::sleep(d);
+                            return;
+                        }
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                });
+            }
+        });
+        Receiver { port, seen }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The requests so far, once `count` of them arrived (or fails after a while).
+    #[track_caller]
+    fn wait_for(&self, count: usize) -> Vec<Request> {
+        let start = Instant::now();
+        loop {
+            let seen = self.seen.lock().unwrap().clone();
+            if seen.len() >= count {
+                return seen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "expected {count} requests, got {seen:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn webhooks_and_pings_hear_of_every_backup_signed_and_in_order() {
+    let hooks = Receiver::start(Answer::Ok);
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(&format!(
+        "[notify]\nping_url = \"{}\"\n\
+         [[notify.webhook]]\nurl = \"{}\"\non = [\"success\", \"failure\"]\nsecret_env = \"HOOK_SECRET\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+        hooks.url("/ping/abc"),
+        hooks.url("/hook?token=t"),
+    ));
+    let run = |args: &[&str]| run_cmd(sandbox.cmd().args(args).env("HOOK_SECRET", "s3cret"));
+    run(&["backup"]).assert_success();
+    let seen = hooks.wait_for(3);
+    let pings: Vec<_> = seen
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(pings, ["/ping/abc/start", "/ping/abc"], "{seen:#?}");
+    let hook = seen.iter().find(|r| r.method == "POST").unwrap();
+    assert_eq!(hook.path, "/hook?token=t");
+    let body = hook.json();
+    let row = &sandbox.rows_for("app")[0];
+    assert_eq!(body["event"], "success", "{body:#}");
+    assert_eq!(body["database"], "app");
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["backup_id"], row["id"]);
+    assert_eq!(body["file_name"], row["file_name"]);
+    assert_eq!(body["size_bytes"], row["size_bytes"]);
+    assert!(
+        body["host"].as_str().is_some_and(|h| !h.is_empty()),
+        "{body:#}"
+    );
+    // The signature is the HMAC-SHA256 of the body under the secret.
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(&hook.body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        hook.header("X-Dbkeep-Signature"),
+        Some(format!("sha256={expected}").as_str())
+    );
+
+    // A failed backup: the fail ping and a failure event with the error.
+    std::fs::remove_file(sandbox.path().join("app.db")).unwrap();
+    run(&["backup"]).assert_code(1);
+    let seen = hooks.wait_for(6);
+    let later = &seen[3..];
+    assert!(
+        later.iter().any(|r| r.path == "/ping/abc/fail"),
+        "{later:#?}"
+    );
+    let failure = later.iter().find(|r| r.method == "POST").unwrap().json();
+    assert_eq!(failure["event"], "failure");
+    assert_eq!(failure["status"], "failed");
+    assert!(
+        failure["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("app.db")),
+        "{failure:#}"
+    );
+    // Nothing failed to be delivered.
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let failed: i64 = conn
+        .query_row("SELECT count(*) FROM failed_notifications", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(failed, 0);
+}
+
+#[test]
+fn a_receiver_that_fails_is_tried_three_times_then_recorded_and_the_backup_stands() {
+    let hooks = Receiver::start(Answer::Error);
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(&format!(
+        "[[notify.webhook]]\nurl = \"{}\"\non = [\"success\"]\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+        hooks.url("/hook"),
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    assert_eq!(hooks.wait_for(3).len(), 3);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(hooks.seen.lock().unwrap().len(), 3, "exactly three tries");
+    assert_eq!(sandbox.rows_for("app")[0]["status"], "success");
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let (channel, event, error): (String, String, String) = conn
+        .query_row(
+            "SELECT channel, event, error FROM failed_notifications",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(channel, format!("webhook {}", hooks.url("/hook")));
+    assert_eq!(event, "success");
+    assert!(error.contains("500"), "{error}");
+    // And the test command says so too.
+    let run = sandbox.run(&["notify", "test"]);
+    run.assert_code(1);
+    assert!(run.stdout.starts_with("failed  webhook "), "{run:?}");
+}
+
+#[test]
+fn a_receiver_that_hangs_does_not_delay_the_next_backup() {
+    let hooks = Receiver::start(Answer::Hang(Duration::from_secs(60)));
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("a.db"));
+    create_sample_sqlite(&sandbox.path().join("b.db"));
+    sandbox.write_config(&format!(
+        "[[notify.webhook]]\nurl = \"{}\"\non = [\"success\"]\n\
+         [[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n\
+         [[databases]]\nname = \"b\"\nurl = \"sqlite:b.db\"\n",
+        hooks.url("/hook"),
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let time = |db: &str, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(sandbox.rows_for(db)[0][field].as_str().unwrap())
+            .unwrap()
+    };
+    let gap = time("b", "started_at") - time("a", "finished_at");
+    assert!(
+        gap < chrono::Duration::seconds(2),
+        "b waited {gap} for a's notification"
+    );
+    assert_eq!(sandbox.rows_for("b")[0]["status"], "success");
+}
+
+#[test]
+fn bad_notify_settings_are_named() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(
+        "[notify]\nping_url = \"ftp://x\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+    );
+    let run = sandbox.run(&["list"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("`ping_url` must be an http"), "{run:?}");
+    sandbox.write_config(
+        "[[notify.webhook]]\nurl = \"http://127.0.0.1:1/\"\non = [\"sometimes\"]\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+    );
+    let run = sandbox.run(&["list"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("unknown event `sometimes`"), "{run:?}");
+}
