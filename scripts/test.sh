@@ -382,6 +382,20 @@ setup_schemathesis() {
 }
 setup_schemathesis
 
+# A real SMTP server for the email notifications (tests/it/notify.rs), in the same virtualenv.
+AIOSMTPD_VERSION=1.4.6
+setup_aiosmtpd() {
+    local python="$PWD/target/test-venv/bin/python"
+    [[ -x "$python" ]] || { service_missing "no target/test-venv for aiosmtpd"; return 0; }
+    if [[ "$("$python" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null || true)" != "$AIOSMTPD_VERSION" ]]; then
+        log "pip install aiosmtpd==$AIOSMTPD_VERSION (into target/test-venv)"
+        "$python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" ||
+            { service_missing "could not install aiosmtpd $AIOSMTPD_VERSION"; return 0; }
+    fi
+    log "aiosmtpd: $AIOSMTPD_VERSION in target/test-venv"
+}
+setup_aiosmtpd
+
 # ---------------------------------------------------------------------------
 # 4. Tests
 # ---------------------------------------------------------------------------

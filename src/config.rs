@@ -15,7 +15,7 @@ use toml::Spanned;
 
 pub use database::{Compression, DatabaseConfig, PgTarget, Schedule, Secret, Target};
 pub use encryption::{Encryption, passphrase};
-pub use notify::{DEFAULT_ON, EventKind, NotifySettings, Webhook, WebhookFormat};
+pub use notify::{DEFAULT_ON, Email, EventKind, NotifySettings, Webhook, WebhookFormat};
 
 /// The schedule every database without `schedules` gets: daily at midnight.
 pub const DEFAULT_SCHEDULE: &str = "0 0 * * *";

@@ -2,6 +2,7 @@
 //! retries, so that no receiver (down, slow, hanging) can fail or delay a backup. Every
 //! delivery that fails is logged and recorded in the catalog (`/metrics` counts them).
 
+mod email;
 mod http;
 
 use std::sync::{Arc, Mutex};
@@ -64,20 +65,9 @@ impl Event {
         }
     }
 
-    /// A one-line summary, for chat messages and subjects.
+    /// A one-line summary, for chat messages: the subject, the backup and the error.
     pub fn summary(&self) -> String {
-        let what = match self.event {
-            EventKind::Start => "started",
-            EventKind::Success => "succeeded",
-            EventKind::Failure => "failed",
-            EventKind::Suspicious => "is suspiciously small",
-            EventKind::VerifyFailed => "failed its verification",
-            EventKind::Test => "is a test message: notifications reach this channel",
-        };
-        let mut line = format!(
-            "dbkeep: backup of {} {what} on {}",
-            self.database, self.host
-        );
+        let mut line = self.subject();
         if let Some(id) = self.backup_id {
             line.push_str(&format!(" (#{id})"));
         }
@@ -87,6 +77,22 @@ impl Event {
             line.push_str(&crate::text::escape_controls(first, false));
         }
         line
+    }
+
+    /// What happened, in a few words: `dbkeep: backup of app failed on web-1`.
+    pub fn subject(&self) -> String {
+        let what = match self.event {
+            EventKind::Start => "started",
+            EventKind::Success => "succeeded",
+            EventKind::Failure => "failed",
+            EventKind::Suspicious => "is suspiciously small",
+            EventKind::VerifyFailed => "failed its verification",
+            EventKind::Test => "is a test message: notifications reach this channel",
+        };
+        format!(
+            "dbkeep: backup of {} {what} on {}",
+            self.database, self.host
+        )
     }
 }
 
@@ -154,7 +160,7 @@ impl Notifier {
     /// The channels `config` names; deliveries recorded in `deliveries`.
     pub fn new(config: &Config, deliveries: Option<Arc<dyn Deliveries>>) -> Notifier {
         Notifier {
-            channels: http::channels(config),
+            channels: channels(config),
             deliveries,
             pending: Mutex::new(Vec::new()),
         }
@@ -234,6 +240,18 @@ impl Notifier {
             }
         }
     }
+}
+
+/// The channels `config` names.
+fn channels(config: &Config) -> Vec<Arc<dyn Channel>> {
+    let mut out = http::channels(config);
+    if let Some(email) = &config.notify.email {
+        out.push(Arc::new(email::EmailChannel {
+            email: email.clone(),
+            public_url: config.web.public_url.clone(),
+        }));
+    }
+    out
 }
 
 /// Tries `channel` up to [`TRIES`] times, then records the outcome.

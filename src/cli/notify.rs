@@ -1,4 +1,4 @@
-//! `dbkeep notify test`: a test message through every configured webhook.
+//! `dbkeep notify test`: a test message through every configured webhook and email.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// Send a test message through every webhook (ping URLs are not pinged: a ping is a real
+    /// Send a test message through every webhook and email (ping URLs are not pinged: a ping is a real
     /// signal to its monitor)
     Test,
 }
@@ -23,7 +23,9 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let Action::Test = args.action;
     let results = runner.notifier().test();
     if results.is_empty() {
-        println!("no webhooks configured: add a [[notify.webhook]] to dbkeep.toml");
+        println!(
+            "no webhooks or email configured: add a [[notify.webhook]] or [notify.email] to dbkeep.toml"
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let mut all_ok = true;

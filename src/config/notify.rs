@@ -86,6 +86,23 @@ pub struct Webhook {
     pub format: WebhookFormat,
 }
 
+/// `[notify.email]`: mail through an SMTP server.
+#[derive(Debug, Clone)]
+pub struct Email {
+    /// `smtp://host:port` (plain; add `?tls=required` for STARTTLS) or `smtps://host:port`.
+    pub smtp_url: url::Url,
+    /// The SMTP login, when the server wants one.
+    pub username: Option<String>,
+    /// The environment variable holding the SMTP password.
+    pub password_env: Option<String>,
+    /// The sender.
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// The events it receives.
+    pub on: Vec<EventKind>,
+}
+
 /// The validated `[notify]` table.
 #[derive(Debug, Clone, Default)]
 pub struct NotifySettings {
@@ -93,6 +110,8 @@ pub struct NotifySettings {
     pub ping_url: Option<url::Url>,
     /// The webhooks.
     pub webhooks: Vec<Webhook>,
+    /// Mail, when configured.
+    pub email: Option<Email>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +120,18 @@ pub(super) struct RawNotify {
     ping_url: Option<Spanned<String>>,
     #[serde(default)]
     webhook: Vec<RawWebhook>,
+    email: Option<RawEmail>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    smtp_url: Spanned<String>,
+    username: Option<String>,
+    password_env: Option<Spanned<String>>,
+    from: Spanned<String>,
+    to: Spanned<Vec<Spanned<String>>>,
+    on: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +160,97 @@ pub(super) fn http_url(
     }
 }
 
+/// The events of an `on` list (the default when absent).
+fn events(
+    src: &Source<'_>,
+    whose: &str,
+    on: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Result<Vec<EventKind>, ConfigError> {
+    let Some(list) = on else {
+        return Ok(DEFAULT_ON.to_vec());
+    };
+    list.get_ref()
+        .iter()
+        .map(|word| {
+            EventKind::parse(word.get_ref()).ok_or_else(|| {
+                src.error(
+                    word.span(),
+                    format!("`on` of {whose}: unknown event `{}`; use success, failure, suspicious or verify_failed", word.get_ref()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// An environment variable's name, as a `key` names it.
+fn env_name(src: &Source<'_>, key: &str, var: Spanned<String>) -> Result<String, ConfigError> {
+    let ok = !var.get_ref().is_empty()
+        && var
+            .get_ref()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(var.into_inner())
+    } else {
+        Err(src.error(
+            var.span(),
+            format!("`{key}` must be an environment variable name such as DBKEEP_SECRET"),
+        ))
+    }
+}
+
+impl RawEmail {
+    fn validate(self, src: &Source<'_>) -> Result<Email, ConfigError> {
+        let smtp_url = match url::Url::parse(self.smtp_url.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some() => u,
+            _ => {
+                return Err(src.error(
+                    self.smtp_url.span(),
+                    "`smtp_url` must be smtp://host:port (add ?tls=required for STARTTLS) or smtps://host:port",
+                ));
+            }
+        };
+        if smtp_url.password().is_some() {
+            return Err(src.error(
+                self.smtp_url.span(),
+                "`smtp_url` must not hold a password: put it in an environment variable named by `password_env`",
+            ));
+        }
+        let address = |v: &Spanned<String>| -> Result<String, ConfigError> {
+            v.get_ref()
+                .parse::<lettre::message::Mailbox>()
+                .map(|_| v.get_ref().clone())
+                .map_err(|e| {
+                    src.error(
+                        v.span(),
+                        format!("`{}` is not a mail address ({e})", v.get_ref()),
+                    )
+                })
+        };
+        let from = address(&self.from)?;
+        if self.to.get_ref().is_empty() {
+            return Err(src.error(self.to.span(), "`to` of [notify.email] is empty"));
+        }
+        let to = self
+            .to
+            .get_ref()
+            .iter()
+            .map(address)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Email {
+            smtp_url,
+            username: self.username,
+            password_env: self
+                .password_env
+                .map(|v| env_name(src, "password_env", v))
+                .transpose()?,
+            from,
+            to,
+            on: events(src, "[notify.email]", self.on.as_ref())?,
+        })
+    }
+}
+
 impl RawNotify {
     pub(super) fn validate(self, src: &Source<'_>) -> Result<NotifySettings, ConfigError> {
         let ping_url = self
@@ -139,39 +261,11 @@ impl RawNotify {
         let mut webhooks = Vec::new();
         for raw in self.webhook {
             let url = http_url(src, "url", &raw.url)?;
-            let on = match &raw.on {
-                None => DEFAULT_ON.to_vec(),
-                Some(list) => {
-                    let mut on = Vec::new();
-                    for word in list.get_ref() {
-                        let kind = EventKind::parse(word.get_ref()).ok_or_else(|| {
-                            src.error(
-                                word.span(),
-                                format!("`on` of a webhook: unknown event `{}`; use success, failure, suspicious or verify_failed", word.get_ref()),
-                            )
-                        })?;
-                        on.push(kind);
-                    }
-                    on
-                }
-            };
-            let secret_env = match raw.secret_env {
-                Some(var) => {
-                    let ok = !var.get_ref().is_empty()
-                        && var
-                            .get_ref()
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_');
-                    if !ok {
-                        return Err(src.error(
-                            var.span(),
-                            "`secret_env` of a webhook must be an environment variable name such as DBKEEP_WEBHOOK_SECRET",
-                        ));
-                    }
-                    Some(var.into_inner())
-                }
-                None => None,
-            };
+            let on = events(src, "a webhook", raw.on.as_ref())?;
+            let secret_env = raw
+                .secret_env
+                .map(|v| env_name(src, "secret_env", v))
+                .transpose()?;
             webhooks.push(Webhook {
                 url,
                 on,
@@ -179,6 +273,11 @@ impl RawNotify {
                 format: raw.format.unwrap_or(WebhookFormat::Json),
             });
         }
-        Ok(NotifySettings { ping_url, webhooks })
+        let email = self.email.map(|e| e.validate(src)).transpose()?;
+        Ok(NotifySettings {
+            ping_url,
+            webhooks,
+            email,
+        })
     }
 }

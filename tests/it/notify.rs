@@ -280,3 +280,135 @@ fn bad_notify_settings_are_named() {
     run.assert_code(2);
     assert!(run.stderr.contains("unknown event `sometimes`"), "{run:?}");
 }
+
+/// aiosmtpd (installed by the test script into target/test-venv) on a free port, storing what
+/// it receives in a Maildir.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl SmtpServer {
+    fn start(dir: &std::path::Path) -> SmtpServer {
+        let python =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run the tests with scripts/test.sh, which installs aiosmtpd",
+            python.display()
+        );
+        let port = crate::http::free_port();
+        let maildir = dir.join("maildir");
+        let child = std::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        SmtpServer {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The messages received so far.
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) {
+                for e in entries.flatten() {
+                    out.push(std::fs::read_to_string(e.path()).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn a_failed_backup_sends_exactly_one_mail_and_a_dead_smtp_server_fails_nothing() {
+    let sandbox = Sandbox::new();
+    let mut smtp = SmtpServer::start(sandbox.path());
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let port = smtp.port;
+    let config = |on: &str| {
+        format!(
+            "public_url = \"https://backups.example.com/admin\"\n\
+             [notify.email]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"dbkeep@example.com\"\nto = [\"ops@example.com\", \"oncall@example.com\"]\n{on}\
+             [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+            port
+        )
+    };
+    sandbox.write_config(&config(""));
+    // The default events leave a success alone.
+    sandbox.run(&["backup"]).assert_success();
+    std::fs::remove_file(sandbox.path().join("app.db")).unwrap();
+    sandbox.run(&["backup"]).assert_code(1);
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let mail = &messages[0];
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        mail.contains(&format!("Subject: dbkeep: backup of app failed on {host}")),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("To: ops@example.com, oncall@example.com"),
+        "{mail}"
+    );
+    let id = sandbox.rows_for("app")[0]["id"].as_i64().unwrap();
+    assert!(mail.contains(&format!("#{id}")), "{mail}");
+    assert!(mail.contains("app.db"), "the error: {mail}");
+    assert!(
+        mail.contains(&format!("https://backups.example.com/admin/backups/{id}")),
+        "{mail}"
+    );
+    assert!(
+        sandbox
+            .run(&["notify", "test"])
+            .stdout
+            .starts_with("ok      email smtp://127.0.0.1:")
+    );
+    assert_eq!(smtp.messages().len(), 2);
+
+    // The SMTP server is gone: the backup succeeds all the same, and the failure is kept.
+    smtp.stop();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(&config("on = [\"success\"]\n"));
+    sandbox.run(&["backup"]).assert_success();
+    assert_eq!(sandbox.rows_for("app")[0]["status"], "success");
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let (channel, event): (String, String) = conn
+        .query_row("SELECT channel, event FROM failed_notifications", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(channel, format!("email smtp://127.0.0.1:{}", smtp.port));
+    assert_eq!(event, "success");
+}
