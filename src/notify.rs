@@ -4,6 +4,9 @@
 
 mod email;
 mod http;
+mod stale;
+
+pub use stale::StaleWatch;
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -87,6 +90,7 @@ impl Event {
             EventKind::Failure => "failed",
             EventKind::Suspicious => "is suspiciously small",
             EventKind::VerifyFailed => "failed its verification",
+            EventKind::Stale => "is stale",
             EventKind::Test => "is a test message: notifications reach this channel",
         };
         format!(

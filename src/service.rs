@@ -18,6 +18,9 @@ use crate::{Config, Error, Result, Runner};
 
 pub(crate) use jobs::{DRILL_FAILED, Jobs};
 
+/// How long a stopping service waits for notifications still under way.
+const NOTIFY_GRACE: Duration = Duration::from_secs(10);
+
 /// The longest the scheduler sleeps at once, so a changed system clock is noticed.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// How soon a fire the catalog did not take is tried again.
@@ -206,6 +209,7 @@ async fn run(
     for fire in catch_ups {
         jobs.run_fire(fire);
     }
+    let mut stale = crate::notify::StaleWatch::new(clock.now());
     loop {
         let now = clock.now();
         let runner = Arc::clone(&jobs.runner);
@@ -215,15 +219,22 @@ async fn run(
             if let Err(e) = runner.recover_interrupted() {
                 warn!(error = %e, "could not check for interrupted backups");
             }
+            // A database gone stale is announced even when nothing ran at all.
+            if !runner.notifier().is_empty()
+                && let Err(e) = stale.check(runner.as_ref(), now)
+            {
+                warn!(error = %e, "could not check for stale databases");
+            }
             let due = scheduler.due(runner.catalog(), now);
-            (scheduler, due)
+            (scheduler, stale, due)
         })
         .await;
-        let Ok((planned, due)) = joined else {
+        let Ok((planned, watched, due)) = joined else {
             warn!("the scheduler thread panicked; no more backups will be scheduled");
             break;
         };
         scheduler = planned;
+        stale = watched;
         status.publish(&scheduler);
         let (due, retry) = match due {
             Ok(due) => (due, Duration::ZERO),
@@ -264,5 +275,8 @@ async fn drain(jobs: &Jobs) {
         jobs.cancel_all("cancelled: shutdown");
         jobs.tracker.wait().await;
     }
+    // The last runs' notifications get a moment to go out.
+    let runner = Arc::clone(&jobs.runner);
+    let _ = tokio::task::spawn_blocking(move || runner.notifier().wait(NOTIFY_GRACE)).await;
     info!("dbkeep service stopped");
 }

@@ -19,6 +19,8 @@ pub enum EventKind {
     Suspicious,
     /// A verification (or restore drill) failed.
     VerifyFailed,
+    /// No successful backup within `stale_after`.
+    Stale,
     /// `dbkeep notify test`.
     Test,
 }
@@ -32,6 +34,7 @@ impl EventKind {
             EventKind::Failure => "failure",
             EventKind::Suspicious => "suspicious",
             EventKind::VerifyFailed => "verify_failed",
+            EventKind::Stale => "stale",
             EventKind::Test => "test",
         }
     }
@@ -42,6 +45,7 @@ impl EventKind {
             EventKind::Failure,
             EventKind::Suspicious,
             EventKind::VerifyFailed,
+            EventKind::Stale,
         ]
         .into_iter()
         .find(|k| k.as_str() == word)
@@ -57,7 +61,7 @@ impl std::fmt::Display for EventKind {
 /// The events a channel sends when its `on` is not given.
 pub const DEFAULT_ON: &[EventKind] = &[
     EventKind::Failure,
-    EventKind::Suspicious,
+    EventKind::Stale,
     EventKind::VerifyFailed,
 ];
 
@@ -175,7 +179,7 @@ fn events(
             EventKind::parse(word.get_ref()).ok_or_else(|| {
                 src.error(
                     word.span(),
-                    format!("`on` of {whose}: unknown event `{}`; use success, failure, suspicious or verify_failed", word.get_ref()),
+                    format!("`on` of {whose}: unknown event `{}`; use success, failure, stale, suspicious or verify_failed", word.get_ref()),
                 )
             })
         })

@@ -412,3 +412,99 @@ fn a_failed_backup_sends_exactly_one_mail_and_a_dead_smtp_server_fails_nothing()
     assert_eq!(channel, format!("email smtp://127.0.0.1:{}", smtp.port));
     assert_eq!(event, "success");
 }
+
+#[test]
+fn a_stale_database_is_announced_once_per_episode_on_an_injected_clock() {
+    let hooks = Receiver::start(Answer::Ok);
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(&format!(
+        "stale_after = \"1h\"\n[[notify.webhook]]\nurl = \"{}\"\non = [\"stale\"]\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+        hooks.url("/hook"),
+    ));
+    let runner =
+        dbkeep::Runner::open(dbkeep::Config::load(&sandbox.config_path()).unwrap()).unwrap();
+    let t0 = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    let mut watch = dbkeep::notify::StaleWatch::new(t0);
+    // Never backed up: stale an hour after watching began, announced once.
+    watch.check(&runner, t0 + hour / 2).unwrap();
+    watch.check(&runner, t0 + hour * 2).unwrap();
+    watch.check(&runner, t0 + hour * 3).unwrap();
+    runner.notifier().wait(Duration::from_secs(10));
+    let seen = hooks.wait_for(1);
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let first = seen[0].json();
+    assert_eq!(first["event"], "stale");
+    assert_eq!(first["database"], "app");
+    assert!(
+        first["error"]
+            .as_str()
+            .unwrap()
+            .contains("no successful backup at all"),
+        "{first:#}"
+    );
+    // A backup ends the episode; an hour later without another, a new one begins.
+    sandbox.run(&["backup"]).assert_success();
+    let now = chrono::Utc::now();
+    watch.check(&runner, now + hour / 6).unwrap();
+    watch.check(&runner, now + hour * 2).unwrap();
+    watch.check(&runner, now + hour * 4).unwrap();
+    runner.notifier().wait(Duration::from_secs(10));
+    let seen = hooks.wait_for(2);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hooks.seen.lock().unwrap().len(), 2, "{seen:#?}");
+    let second = seen[1].json();
+    assert_eq!(second["backup_id"], sandbox.rows_for("app")[0]["id"]);
+    assert!(
+        second["error"]
+            .as_str()
+            .unwrap()
+            .contains("no successful backup since"),
+        "{second:#}"
+    );
+}
+
+#[test]
+fn a_backup_under_half_the_size_of_the_one_before_is_suspicious() {
+    let hooks = Receiver::start(Answer::Ok);
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("app.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (x TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+             INSERT INTO t SELECT hex(randomblob(100)) FROM n;",
+        )
+        .unwrap();
+    }
+    sandbox.write_config(&format!(
+        "[[notify.webhook]]\nurl = \"{}\"\non = [\"suspicious\"]\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+        hooks.url("/hook"),
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    // A table emptied by mistake: the next backup is a fraction of the size.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM t; VACUUM;")
+        .unwrap();
+    sandbox.run(&["backup"]).assert_success();
+    sandbox.run(&["backup"]).assert_success();
+    let seen = hooks.wait_for(1);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        hooks.seen.lock().unwrap().len(),
+        1,
+        "only the shrunken one: {seen:#?}"
+    );
+    let body = seen[0].json();
+    assert_eq!(body["event"], "suspicious");
+    assert_eq!(body["status"], "success");
+    assert!(
+        body["error"].as_str().unwrap().contains("less than half"),
+        "{body:#}"
+    );
+}

@@ -1,0 +1,85 @@
+//! The stale alert: a database without a successful backup for longer than `stale_after` is
+//! announced once per episode, noticed by dbkeep itself even when no backup ran at all.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::Event;
+use crate::config::EventKind;
+use crate::runner::View;
+
+/// Which databases are stale now, so that each episode is announced once.
+pub struct StaleWatch {
+    /// When watching began: a database that never had a backup is stale `stale_after` later.
+    since: DateTime<Utc>,
+    /// The databases announced stale, with the last success they were judged by.
+    announced: HashMap<String, Option<DateTime<Utc>>>,
+}
+
+impl StaleWatch {
+    /// A watch that starts at `since` (the service's start).
+    pub fn new(since: DateTime<Utc>) -> StaleWatch {
+        StaleWatch {
+            since,
+            announced: HashMap::new(),
+        }
+    }
+
+    /// Announces each database that became stale by `now`; one that has a newer successful
+    /// backup since its announcement ends its episode.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    pub fn check(&mut self, view: &dyn View, now: DateTime<Utc>) -> crate::Result<()> {
+        let config = view.config();
+        let limit =
+            chrono::Duration::from_std(config.web.stale_after).unwrap_or(chrono::Duration::MAX);
+        for db in &config.databases {
+            let last = crate::verdict::last_success(view, &db.name)?;
+            let at = last
+                .as_ref()
+                .and_then(|r| r.finished_at.or(Some(r.started_at)));
+            let stale = now - at.unwrap_or(self.since) > limit;
+            if !stale {
+                self.announced.remove(&db.name);
+                continue;
+            }
+            if self.announced.get(&db.name) == Some(&at) {
+                continue;
+            }
+            self.announced.insert(db.name.clone(), at);
+            let why = match at {
+                Some(t) => format!(
+                    "no successful backup since {} (stale_after {})",
+                    t.to_rfc3339(),
+                    humantime::format_duration(config.web.stale_after)
+                ),
+                None => format!(
+                    "no successful backup at all in {}",
+                    humantime::format_duration(config.web.stale_after)
+                ),
+            };
+            tracing::warn!(database = %db.name, reason = %why, "database is stale");
+            let mut event = match &last {
+                Some(r) => Event::of(EventKind::Stale, r),
+                None => Event {
+                    event: EventKind::Stale,
+                    database: db.name.clone(),
+                    status: None,
+                    backup_id: None,
+                    file_name: None,
+                    size_bytes: None,
+                    duration_ms: None,
+                    error: None,
+                    started_at: None,
+                    finished_at: None,
+                    host: super::host(),
+                },
+            };
+            event.error = Some(why);
+            view.notifier().notify(event);
+        }
+        Ok(())
+    }
+}
