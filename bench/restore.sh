@@ -40,7 +40,7 @@ die() {
     printf 'error: %s\n' "$*" >&2
     exit 1
 }
-for tool in pg_dump pg_restore psql pgbench gunzip sqlite3 python3; do
+for tool in pg_dump pg_restore psql pgbench gunzip zstd age-keygen sqlite3 python3; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (Debian: apt-get install time)"
@@ -78,11 +78,22 @@ SQL
 fi
 PG_SIZE=$(q -d "$BASE/$SRC" -c "SELECT pg_database_size('$SRC')")
 
+age-keygen -o "$WORK/age-key.txt" 2>/dev/null
+AGE_PUBLIC=$(age-keygen -y "$WORK/age-key.txt")
 cat >"$WORK/dbkeep.toml" <<EOF
 backup_dir = "backups"
 [[databases]]
 name = "pg"
 url = "$BASE/$SRC"
+[[databases]]
+name = "pgzstd"
+url = "$BASE/$SRC"
+compression = "zstd"
+[[databases]]
+name = "pgage"
+url = "$BASE/$SRC"
+compression = "zstd"
+age_recipients = ["$AGE_PUBLIC"]
 [[databases]]
 name = "lite"
 url = "sqlite:lite.db"
@@ -116,6 +127,10 @@ for round in $(seq 1 "$ROUNDS"); do
     GZIP_SIZE=$(stat -c %s "$WORK/classic.sql.gz")
     rm -f "$WORK/classic.sql.gz"
     measure "dbkeep backup (gzip)" "$DBKEEP" --config "$WORK/dbkeep.toml" backup -d pg --no-cleanup
+    measure "pg_dump | zstd -3" bash -c 'set -o pipefail; pg_dump "$1" | zstd -q -3 > "$2"' _ "$BASE/$SRC" "$WORK/classic.sql.zst"
+    rm -f "$WORK/classic.sql.zst"
+    measure "dbkeep backup (zstd)" "$DBKEEP" --config "$WORK/dbkeep.toml" backup -d pgzstd --no-cleanup
+    measure "dbkeep backup (zstd + age)" "$DBKEEP" --config "$WORK/dbkeep.toml" backup -d pgage --no-cleanup
 done
 
 # --- Restoring it -------------------------------------------------------------------------
@@ -187,6 +202,9 @@ cat <<EOF
 $(row "pg_dump > /dev/null")
 $(row "pg_dump | gzip -6")
 $(row "dbkeep backup (gzip)")
+$(row "pg_dump | zstd -3")
+$(row "dbkeep backup (zstd)")
+$(row "dbkeep backup (zstd + age)")
 $(row "gunzip -c FILE | psql -1")
 $(row "dbkeep restore")
 $(row "pg_restore -j2 (custom format)")

@@ -100,6 +100,29 @@ impl Event {
     }
 }
 
+/// Whether a successful backup of `size` bytes is suspicious beside the `previous` one of its
+/// database: less than half its size (a table emptied by mistake, say).
+pub fn suspicious(size: Option<u64>, previous: Option<u64>) -> bool {
+    matches!((size, previous), (Some(size), Some(previous)) if size.saturating_mul(2) < previous)
+}
+
+/// The successful backups among `records` (newest first, as the catalog lists them) that are
+/// suspicious beside the next older success of the same database in the list.
+pub fn suspicious_ids(records: &[BackupRecord]) -> std::collections::HashSet<BackupId> {
+    let good: Vec<&BackupRecord> = records
+        .iter()
+        .filter(|r| r.status == Status::Success)
+        .collect();
+    good.iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            let older = good[i + 1..].iter().find(|o| o.database == r.database);
+            older.is_some_and(|o| suspicious(r.size_bytes, o.size_bytes))
+        })
+        .map(|(_, r)| r.id)
+        .collect()
+}
+
 /// This machine's name.
 pub fn host() -> String {
     rustix::system::uname()

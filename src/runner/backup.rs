@@ -263,7 +263,7 @@ impl Runner {
         });
         if let (Ok(before), Some(size)) = (before, record.size_bytes)
             && let Some(previous) = before.first().and_then(|b| b.size_bytes)
-            && size.saturating_mul(2) < previous
+            && crate::notify::suspicious(Some(size), Some(previous))
         {
             let mut event = crate::notify::Event::of(EventKind::Suspicious, record);
             event.error = Some(format!(

@@ -169,3 +169,26 @@ fn a_backup_that_failed_its_verification_makes_the_database_failing() {
         "the newest backup (#3) failed its verification at 11:00 UTC: restore: psql exited with code 3: ERROR: boom"
     );
 }
+
+#[test]
+fn a_success_under_half_its_predecessor_is_suspicious_across_databases_and_failures() {
+    let sized = |id: i64, db: &str, status: Status, size: u64| BackupRecord {
+        database: db.into(),
+        size_bytes: Some(size),
+        ..run(id, status, 10 - id)
+    };
+    // Newest first, as the catalog lists them.
+    let records = vec![
+        sized(6, "app", Status::Success, 40), // under half of #4 (100): suspicious
+        sized(5, "other", Status::Success, 10), // its predecessor #3 is 12: fine
+        sized(4, "app", Status::Success, 100), // over half of #2
+        sized(3, "other", Status::Success, 12),
+        sized(2, "app", Status::Failed, 1), // failures do not count
+        sized(1, "app", Status::Success, 150),
+    ];
+    let ids = crate::notify::suspicious_ids(&records);
+    assert_eq!(ids.into_iter().collect::<Vec<_>>(), vec![6]);
+    assert!(!crate::notify::suspicious(Some(50), Some(100)));
+    assert!(crate::notify::suspicious(Some(49), Some(100)));
+    assert!(!crate::notify::suspicious(None, Some(100)));
+}

@@ -131,6 +131,8 @@ pub async fn backups_get(
         Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let more = records.len() > PAGE as usize;
+    // Judged with the row past the page too: the page's oldest success has its predecessor.
+    let suspicious = crate::notify::suspicious_ids(&records);
     records.truncate(PAGE as usize);
     let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
     let older = match (more, records.last()) {
@@ -149,7 +151,13 @@ pub async fn backups_get(
     view::Backups {
         frame: frame(&state, &identity, "backups"),
         refresh: records.iter().any(|r| r.status == Status::InProgress),
-        rows: records.iter().map(|r| Row::new(r, tz, now)).collect(),
+        rows: records
+            .iter()
+            .map(|r| Row {
+                suspicious: suspicious.contains(&r.id),
+                ..Row::new(r, tz, now)
+            })
+            .collect(),
         databases: state
             .runner
             .config()
@@ -194,13 +202,33 @@ pub async fn backup_get(
     };
     let found = blocking(&state, move |r| {
         Ok(match r.catalog().get(id)? {
-            Some(rec) => Some((rec, r.catalog().log(id)?, r.catalog().verifications(id)?)),
+            Some(rec) => {
+                let previous = r.catalog().list(&ListFilter {
+                    database: Some(rec.database.clone()),
+                    status: Some(Status::Success),
+                    before: Some(id),
+                    limit: Some(1),
+                })?;
+                let suspicious = rec.status == Status::Success
+                    && crate::notify::suspicious(
+                        rec.size_bytes,
+                        previous.first().and_then(|p| p.size_bytes),
+                    );
+                Some((
+                    rec,
+                    r.catalog().log(id)?,
+                    r.catalog().verifications(id)?,
+                    suspicious,
+                ))
+            }
             None => None,
         })
     })
     .await;
-    let (record, log, verifications) = match found {
-        Ok(Some((rec, log, verifications))) => (rec, log.unwrap_or_default(), verifications),
+    let (record, log, verifications, suspicious) = match found {
+        Ok(Some((rec, log, verifications, suspicious))) => {
+            (rec, log.unwrap_or_default(), verifications, suspicious)
+        }
         Ok(None) => return error_page(&state, StatusCode::NOT_FOUND, "no such backup"),
         Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
@@ -242,7 +270,10 @@ pub async fn backup_get(
             .collect(),
         log: log.lines().map(str::to_string).collect(),
         frame: frame(&state, &identity, "backups"),
-        row: Row::new(&record, tz, now),
+        row: Row {
+            suspicious,
+            ..Row::new(&record, tz, now)
+        },
         path: record
             .path
             .as_ref()

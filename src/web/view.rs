@@ -99,6 +99,8 @@ pub struct Row {
     pub downloadable: bool,
     /// How its latest verification ended, as a word and a colour.
     pub verified: Option<(&'static str, &'static str)>,
+    /// Less than half the size of its database's previous successful backup.
+    pub suspicious: bool,
 }
 
 impl Row {
@@ -123,6 +125,7 @@ impl Row {
                 Some(_) => Some(("verify failed", "red")),
                 None => None,
             },
+            suspicious: false,
         }
     }
 }

@@ -237,6 +237,32 @@ fn a_receiver_that_fails_is_tried_three_times_then_recorded_and_the_backup_stand
     let run = sandbox.run(&["notify", "test"]);
     run.assert_code(1);
     assert!(run.stdout.starts_with("failed  webhook "), "{run:?}");
+    // /metrics counts it.
+    let (port, metrics_port) = (crate::http::free_port(), crate::http::free_port());
+    sandbox.write_config(&format!(
+        "listen = \"127.0.0.1:{port}\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
+         [[notify.webhook]]\nurl = \"{}\"\non = [\"success\"]\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n",
+        hooks.url("/hook"),
+    ));
+    let _server = crate::http::Server::start(
+        &sandbox,
+        port,
+        &[("DBKEEP_ADMIN_PASSWORD", "a long password")],
+    );
+    let start = Instant::now();
+    let metrics = loop {
+        if let Ok(r) = crate::http::http_get(metrics_port, "/metrics", None) {
+            break r.text();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no /metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let line = format!(
+        "dbkeep_notifications_failed_total{{channel=\"webhook {}\"}} 1\n",
+        hooks.url("/hook")
+    );
+    assert!(metrics.contains(&line), "{metrics}");
 }
 
 #[test]

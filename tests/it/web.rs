@@ -1082,3 +1082,29 @@ async fn verify_now_restores_a_backup_in_the_background_and_shows_the_result() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_backup_under_half_the_size_of_the_one_before_is_flagged_suspicious() {
+    let app = App::start().await;
+    let auth = app.login().await;
+    let first = app.backup("app").await;
+    // The first one was large (as if a table had been emptied since).
+    rusqlite::Connection::open(app.sandbox.catalog_path())
+        .unwrap()
+        .execute(
+            "UPDATE backups SET size_bytes = 100000000 WHERE id = ?1",
+            [first],
+        )
+        .unwrap();
+    let second = app.backup("app").await;
+    let history = app.get("/backups", &auth).await.text();
+    assert_eq!(history.matches(">suspicious</div>").count(), 1, "{history}");
+    let page = app.get(&format!("/backups/{second}"), &auth).await.text();
+    assert!(
+        page.contains("suspicious: less than half the size"),
+        "{page}"
+    );
+    let page = app.get(&format!("/backups/{first}"), &auth).await.text();
+    assert!(!page.contains("suspicious"), "{page}");
+    app.stop().await;
+}
