@@ -396,6 +396,21 @@ setup_aiosmtpd() {
 }
 setup_aiosmtpd
 
+# An S3-compatible server on loopback for the off-site copies (tests/it/offsite.rs): moto.
+MOTO_VERSION=5.1.18
+setup_moto() {
+    local python="$PWD/target/test-venv/bin/python"
+    [[ -x "$python" ]] || { service_missing "no target/test-venv for moto"; return 0; }
+    if [[ "$("$python" -c 'import moto; print(moto.__version__)' 2>/dev/null || true)" != "$MOTO_VERSION" ||
+        ! -x "$PWD/target/test-venv/bin/moto_server" ]]; then
+        log "pip install moto[server]==$MOTO_VERSION (into target/test-venv)"
+        "$python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
+            { service_missing "could not install moto $MOTO_VERSION"; return 0; }
+    fi
+    log "moto: $MOTO_VERSION in target/test-venv"
+}
+setup_moto
+
 # ---------------------------------------------------------------------------
 # 4. Tests
 # ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 mod sqlite;
 mod sqlite_accounts;
+mod sqlite_copies;
 mod sqlite_notify;
 
 use std::fmt;

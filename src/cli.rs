@@ -6,6 +6,7 @@ mod import;
 mod init;
 mod list;
 mod notify;
+mod offsite;
 mod prune;
 mod render;
 mod restore;
@@ -59,6 +60,8 @@ enum Command {
     Import(import::Args),
     /// Check the notification channels: `dbkeep notify test`
     Notify(notify::Args),
+    /// Off-site copies: `dbkeep offsite list`, `dbkeep offsite sync`
+    Offsite(offsite::Args),
     /// Run scheduled backups and the web admin until stopped (SIGINT/SIGTERM: graceful)
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
@@ -130,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(&config_path, args),
         Command::Import(args) => import::run(&config_path, args),
         Command::Notify(args) => notify::run(&config_path, args),
+        Command::Offsite(args) => offsite::run(&config_path, args),
         Command::Serve(args) => serve::run(&config_path, args),
         Command::Schedule(args) => schedule::run(&config_path, args),
         Command::User(args) => user::run_user(&config_path, args),

@@ -4,6 +4,7 @@ mod cron;
 mod database;
 mod encryption;
 mod notify;
+mod offsite;
 
 use std::fmt;
 use std::ops::Range;
@@ -16,6 +17,7 @@ use toml::Spanned;
 pub use database::{Compression, DatabaseConfig, PgTarget, Schedule, Secret, Target};
 pub use encryption::{Encryption, passphrase};
 pub use notify::{DEFAULT_ON, Email, EventKind, NotifySettings, Webhook, WebhookFormat};
+pub use offsite::Offsite;
 
 /// The schedule every database without `schedules` gets: daily at midnight.
 pub const DEFAULT_SCHEDULE: &str = "0 0 * * *";
@@ -70,6 +72,8 @@ pub struct Config {
     pub web: WebSettings,
     /// Where dbkeep says that something happened.
     pub notify: NotifySettings,
+    /// Where every new backup is copied besides the local folder.
+    pub offsite: Vec<Offsite>,
 }
 
 /// Settings of the web admin, the API, health and metrics.
@@ -132,6 +136,8 @@ struct RawConfig {
     stale_after: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
     notify: Option<notify::RawNotify>,
+    #[serde(default)]
+    offsite: Vec<offsite::RawOffsite>,
     #[serde(default)]
     databases: Vec<database::RawDatabase>,
 }
@@ -335,7 +341,19 @@ impl Config {
             databases.push(db);
         }
 
+        let names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
+        let mut offsite: Vec<Offsite> = Vec::new();
+        for raw_offsite in raw.offsite {
+            let o = raw_offsite.validate(&source, &base, &names)?;
+            if offsite.iter().any(|x| x.name == o.name) {
+                return Err(
+                    source.error(0..0, format!("duplicate offsite `name = \"{}\"`", o.name))
+                );
+            }
+            offsite.push(o);
+        }
         Ok(Config {
+            offsite,
             path: path.clone(),
             backup_dir,
             retention_days,

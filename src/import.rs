@@ -155,7 +155,7 @@ fn copy_in(
     };
     let reader = || -> Result<Box<dyn Read + Send>> {
         let f = std::fs::File::open(part).map_err(Error::io("cannot read", part))?;
-        pipeline::open_reader(f, compression, None).map_err(unreadable)
+        pipeline::open_reader(Box::new(f), compression, None).map_err(unreadable)
     };
     let tables = match target {
         Target::Sqlite { .. } => {

@@ -301,13 +301,13 @@ pub fn copy(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<u64> {
 /// # Errors
 /// When the file does not decrypt with `keys`, or the decompressor cannot be set up.
 pub fn open_reader(
-    file: File,
+    file: Box<dyn Read + Send>,
     compression: Compression,
     keys: Option<&crate::crypt::Keys>,
 ) -> io::Result<Box<dyn Read + Send>> {
     let stored: Box<dyn Read + Send> = match keys {
-        Some(keys) => keys.decrypt(Box::new(file))?,
-        None => Box::new(file),
+        Some(keys) => keys.decrypt(file)?,
+        None => file,
     };
     let buffered = io::BufReader::with_capacity(CHUNK, stored);
     Ok(match compression {

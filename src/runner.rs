@@ -108,6 +108,8 @@ pub struct Runner {
     accounts: Option<Arc<dyn Accounts>>,
     clock: Arc<dyn Clock>,
     notifier: crate::notify::Notifier,
+    offsite: crate::offsite::Destinations,
+    copies: Option<Arc<dyn crate::offsite::Copies>>,
 }
 
 impl Runner {
@@ -126,6 +128,7 @@ impl Runner {
             &runner.config,
             Some(Arc::clone(&catalog) as Arc<dyn crate::notify::Deliveries>),
         );
+        runner.copies = Some(Arc::clone(&catalog) as Arc<dyn crate::offsite::Copies>);
         runner.accounts = Some(catalog);
         Ok(runner)
     }
@@ -140,12 +143,15 @@ impl Runner {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         let notifier = crate::notify::Notifier::new(&config, None);
+        let offsite = crate::offsite::Destinations::new(config.offsite.clone());
         let runner = Runner {
             config,
             catalog,
             accounts: None,
             clock,
             notifier,
+            offsite,
+            copies: None,
         };
         runner.recover_interrupted()?;
         Ok(runner)
@@ -196,6 +202,46 @@ impl Runner {
     pub fn open_backup(&self, record: &BackupRecord) -> std::io::Result<std::fs::File> {
         let name = self.owned_name(record)?;
         storage::open_backup(&self.config.backup_dir, &record.database, name)
+    }
+
+    /// The configured off-site destinations.
+    pub fn offsite(&self) -> &crate::offsite::Destinations {
+        &self.offsite
+    }
+
+    /// The off-site copies the catalog records, when it records them.
+    pub fn copies(&self) -> Option<&dyn crate::offsite::Copies> {
+        self.copies.as_deref()
+    }
+
+    /// A backup row's stored bytes: its local file ([`Runner::open_backup`]), or, when that is
+    /// gone, a copy off-site whose SHA-256 matched the backup's when it was uploaded.
+    ///
+    /// # Errors
+    /// As [`Runner::open_backup`] when there is no copy to fall back on either.
+    pub fn open_stored(
+        &self,
+        record: &BackupRecord,
+    ) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        match self.open_backup(record) {
+            Ok(file) => Ok(Box::new(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.owns(record) => {
+                let Some(copies) = self.copies() else {
+                    return Err(e);
+                };
+                match crate::offsite::open_copy(&self.offsite, copies, record) {
+                    Ok(reader) => {
+                        info!(database = %record.database, id = record.id, "the local file is gone; reading an off-site copy");
+                        Ok(reader)
+                    }
+                    Err(why) => Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{e}, and {why}"),
+                    )),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The file name of one of this configuration's backup rows.

@@ -86,13 +86,15 @@ fn check(
         if record.kind == crate::catalog::Kind::Sqlite
             && record.compression == crate::config::Compression::None
             && !record.encrypted
+            // Only the local file can be read in place; a copy off-site is restored.
+            && runner.backup_file(record).is_ok()
         {
             return check_sqlite_in_place(runner, record);
         }
     }
     let open = || {
         runner
-            .open_backup(record)
+            .open_stored(record)
             .map_err(|e| format!("checksum: cannot open the file: {e}"))
     };
     let (_, sha256) = pipeline::hash_reader(&mut open()?)

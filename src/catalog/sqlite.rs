@@ -29,6 +29,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0006_backup_tables.sql")),
     M::up(include_str!("../../migrations/0007_globals.sql")),
     M::up(include_str!("../../migrations/0008_notifications.sql")),
+    M::up(include_str!("../../migrations/0009_copies.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).

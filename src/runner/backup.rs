@@ -206,7 +206,22 @@ impl Runner {
             path: self.config.catalog.clone(),
             message: format!("backup #{id} vanished from the catalog"),
         })?;
-        let (pruned, prune_error) = if record.status == Status::Success && opts.cleanup {
+        // Off-site copies first: retention runs only once every destination holds one.
+        let offsite_ok = match (record.status, self.copies()) {
+            (Status::Success, Some(copies)) if !self.offsite.is_empty() => {
+                crate::offsite::copy_backup(&self.offsite, copies, &record, &path, &log)
+            }
+            _ => true,
+        };
+        if !offsite_ok && opts.cleanup {
+            log.step(
+                "nothing pruned: an off-site copy failed (it is retried by `dbkeep offsite sync`)",
+            );
+        }
+        let (pruned, prune_error) = if record.status == Status::Success
+            && opts.cleanup
+            && offsite_ok
+        {
             match catch_panic(|| self.prune(Some(name), opts.retention_days, false)) {
                 Ok(pruned) => {
                     let failed = pruned.iter().filter(|p| p.error.is_some()).count();

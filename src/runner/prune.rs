@@ -54,6 +54,11 @@ impl Runner {
     }
 
     fn delete(&self, record: &BackupRecord, now: DateTime<Utc>) -> std::result::Result<(), String> {
+        // Its off-site copies first: a copy that cannot be deleted keeps the backup recorded.
+        if let Some(copies) = self.copies() {
+            crate::offsite::prune_copies(&self.offsite, copies, record, now)
+                .map_err(|e| format!("{e}; not deleted"))?;
+        }
         let removed = self.owned_name(record).and_then(|name| {
             storage::remove_backup(&self.config.backup_dir, &record.database, name)
         });

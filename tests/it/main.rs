@@ -18,6 +18,7 @@ mod failures;
 mod hardening;
 mod hardening_files;
 mod notify;
+mod offsite;
 mod openapi;
 mod operator;
 mod postgres;

@@ -1,0 +1,91 @@
+//! `dbkeep offsite list` and `dbkeep offsite sync`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use dbkeep::catalog::{ListFilter, Status};
+
+use super::{EXIT_FAILED, open_runner, render};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Show each stored backup's off-site copies
+    List {
+        /// Only this database
+        #[arg(long, short = 'd', value_name = "NAME")]
+        database: Option<String>,
+    },
+    /// Upload the copies that are missing or failed (after an outage)
+    Sync,
+}
+
+pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let runner = open_runner(config_path)?;
+    if runner.config().offsite.is_empty() {
+        println!("no off-site destinations configured: add an [[offsite]] entry to dbkeep.toml");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match args.action {
+        Action::List { database } => {
+            if let Some(d) = &database {
+                runner.config().database(d)?;
+            }
+            let records = runner.catalog().list(&ListFilter {
+                database,
+                status: Some(Status::Success),
+                ..ListFilter::default()
+            })?;
+            let Some(copies) = runner.copies() else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            for r in records.iter().filter(|r| r.pruned_at.is_none()) {
+                let file = r.file_name.as_deref().unwrap_or("-");
+                let have = copies.copies(r.id)?;
+                let mut line = format!("#{}  {}  {file}", r.id, r.database);
+                for (o, _) in runner.offsite().for_database(&r.database) {
+                    let state = match have.iter().find(|c| c.store == o.name) {
+                        Some(c) if c.pruned_at.is_some() => "pruned".to_string(),
+                        Some(c) => c.state.as_str().to_string(),
+                        None => "missing".to_string(),
+                    };
+                    line.push_str(&format!("  {}: {state}", o.name));
+                }
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Sync => {
+            let synced = dbkeep::offsite::sync(&runner)?;
+            if synced.is_empty() {
+                println!("every stored backup is at every destination");
+            }
+            let mut all_ok = true;
+            for s in &synced {
+                match &s.result {
+                    Ok(()) => println!("ok      #{}  {}  -> {}", s.backup_id, s.database, s.store),
+                    Err(e) => {
+                        all_ok = false;
+                        println!(
+                            "failed  #{}  {}  -> {}  {}",
+                            s.backup_id,
+                            s.database,
+                            s.store,
+                            render::one_line(e)
+                        );
+                    }
+                }
+            }
+            Ok(if all_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            })
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! Off-site copies: after a successful local backup, each `[[offsite]]` destination that takes
+//! its database receives the file (streamed, retried), checked against the catalog's size and
+//! SHA-256 and recorded per destination. Retention prunes only after every copy arrived, and
+//! prunes the copies with the backup; only keys the catalog recorded are ever deleted. When the
+//! local file is gone, a checked copy serves restores and verifications.
+
+use std::io::Read;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::Result;
+use crate::catalog::{BackupId, BackupRecord};
+use crate::config::Offsite;
+use crate::runlog::RunLog;
+use crate::store::{ObjectStorage, Store};
+
+/// Tries of one upload before it counts as failed.
+const TRIES: u32 = 3;
+/// The pause after the first failed try; it doubles after each.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Whether a copy arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyState {
+    /// Uploaded, and its size and SHA-256 match the backup's.
+    Uploaded,
+    /// Every try failed; `error` says why.
+    Failed,
+}
+
+impl CopyState {
+    /// The word stored in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyState::Uploaded => "uploaded",
+            CopyState::Failed => "failed",
+        }
+    }
+}
+
+/// One backup's copy at one destination.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Copy {
+    /// The backup.
+    pub backup_id: BackupId,
+    /// The destination's name.
+    pub store: String,
+    /// Where it is there: `<database>/<file_name>`.
+    pub key: String,
+    /// Bytes uploaded.
+    pub size_bytes: Option<u64>,
+    /// SHA-256 of the bytes uploaded.
+    pub sha256: Option<String>,
+    /// Whether it arrived.
+    pub state: CopyState,
+    /// Why it did not.
+    pub error: Option<String>,
+    /// When it arrived.
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// When retention deleted it.
+    pub pruned_at: Option<DateTime<Utc>>,
+}
+
+/// Where copies are recorded: the catalog.
+pub trait Copies: Send + Sync {
+    /// Records (or replaces) a backup's copy at one destination.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn record_copy(&self, copy: &Copy) -> Result<()>;
+
+    /// A backup's copies, by destination.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn copies(&self, backup_id: BackupId) -> Result<Vec<Copy>>;
+}
+
+/// A destination's store, or why it could not be opened.
+pub type Opened = std::result::Result<Arc<dyn Store>, String>;
+
+/// The configured destinations, their stores opened on first use.
+pub struct Destinations {
+    entries: Vec<Offsite>,
+    stores: OnceLock<Vec<Opened>>,
+}
+
+impl Destinations {
+    /// The destinations of a configuration.
+    pub fn new(entries: Vec<Offsite>) -> Destinations {
+        Destinations {
+            entries,
+            stores: OnceLock::new(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn stores(&self) -> &[Opened] {
+        self.stores.get_or_init(|| {
+            self.entries
+                .iter()
+                .map(|o| {
+                    ObjectStorage::new(&o.name, &o.url, &o.options)
+                        .map(|s| Arc::new(s) as Arc<dyn Store>)
+                        .map_err(|e| e.to_string())
+                })
+                .collect()
+        })
+    }
+
+    /// The destinations that take `database`'s backups, with their store (or why it could not
+    /// be opened).
+    pub fn for_database(&self, database: &str) -> Vec<(&Offsite, Opened)> {
+        self.entries
+            .iter()
+            .zip(self.stores())
+            .filter(|(o, _)| o.takes(database))
+            .map(|(o, s)| (o, s.clone()))
+            .collect()
+    }
+
+    /// The store named `name`.
+    pub fn store(&self, name: &str) -> Option<Arc<dyn Store>> {
+        self.entries
+            .iter()
+            .zip(self.stores())
+            .find(|(o, _)| o.name == name)
+            .and_then(|(_, s)| s.as_ref().ok().cloned())
+    }
+}
+
+/// The key of `record`'s copy: `<database>/<file_name>`.
+pub fn key_of(record: &BackupRecord) -> Option<String> {
+    record
+        .file_name
+        .as_ref()
+        .map(|f| format!("{}/{f}", record.database))
+}
+
+/// Copies `record` (a successful backup whose file is `path`) to every destination that takes
+/// its database and records each copy; returns whether every one arrived.
+pub fn copy_backup(
+    destinations: &Destinations,
+    copies: &dyn Copies,
+    record: &BackupRecord,
+    path: &std::path::Path,
+    log: &RunLog,
+) -> bool {
+    let Some(key) = key_of(record) else {
+        return true;
+    };
+    let mut all = true;
+    for (offsite, store) in destinations.for_database(&record.database) {
+        let sent = store.and_then(|s| upload(s.as_ref(), &key, path, record));
+        let copy = match sent {
+            Ok(stored) => {
+                log.step(format_args!(
+                    "copied to off-site `{}` ({} bytes, SHA-256 checked)",
+                    offsite.name, stored.size_bytes
+                ));
+                tracing::info!(database = %record.database, id = record.id, offsite = %offsite.name, "copied off-site");
+                Copy {
+                    backup_id: record.id,
+                    store: offsite.name.clone(),
+                    key: key.clone(),
+                    size_bytes: Some(stored.size_bytes),
+                    sha256: Some(stored.sha256),
+                    state: CopyState::Uploaded,
+                    error: None,
+                    uploaded_at: Some(Utc::now()),
+                    pruned_at: None,
+                }
+            }
+            Err(e) => {
+                all = false;
+                log.step(format_args!("off-site `{}` failed: {e}", offsite.name));
+                tracing::warn!(database = %record.database, id = record.id, offsite = %offsite.name, error = %e, "off-site copy failed");
+                Copy {
+                    backup_id: record.id,
+                    store: offsite.name.clone(),
+                    key: key.clone(),
+                    size_bytes: None,
+                    sha256: None,
+                    state: CopyState::Failed,
+                    error: Some(e),
+                    uploaded_at: None,
+                    pruned_at: None,
+                }
+            }
+        };
+        if let Err(e) = copies.record_copy(&copy) {
+            all = false;
+            tracing::warn!(error = %e, "could not record an off-site copy");
+        }
+    }
+    all
+}
+
+/// Uploads with retries, and checks what arrived against the catalog's record.
+fn upload(
+    store: &dyn Store,
+    key: &str,
+    path: &std::path::Path,
+    record: &BackupRecord,
+) -> std::result::Result<crate::store::Stored, String> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut last = String::new();
+    for attempt in 1..=TRIES {
+        match store.put_file(key, path) {
+            Ok(stored) => {
+                if Some(&stored.sha256) != record.sha256.as_ref()
+                    || Some(stored.size_bytes) != record.size_bytes
+                {
+                    return Err(format!(
+                        "the copy ({} bytes, SHA-256 {}) does not match the backup's record: the local file changed",
+                        stored.size_bytes, stored.sha256
+                    ));
+                }
+                return Ok(stored);
+            }
+            Err(e) => {
+                last = e.to_string();
+                if attempt < TRIES {
+                    std::thread::sleep(backoff);
+                    backoff *= 2;
+                }
+            }
+        }
+    }
+    Err(format!("{last} (after {TRIES} tries)"))
+}
+
+/// Deletes `record`'s copies that arrived and were not pruned yet, recording each as pruned.
+///
+/// # Errors
+/// The first copy that could not be deleted (the others are still tried).
+pub fn prune_copies(
+    destinations: &Destinations,
+    copies: &dyn Copies,
+    record: &BackupRecord,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), String> {
+    let mut first = None;
+    for mut copy in copies.copies(record.id).map_err(|e| e.to_string())? {
+        if copy.state != CopyState::Uploaded || copy.pruned_at.is_some() {
+            continue;
+        }
+        let Some(store) = destinations.store(&copy.store) else {
+            first.get_or_insert(format!(
+                "off-site `{}` is not configured any more; its copy {} is left alone",
+                copy.store, copy.key
+            ));
+            continue;
+        };
+        match store.delete(&copy.key) {
+            Ok(()) => {
+                copy.pruned_at = Some(now);
+                if let Err(e) = copies.record_copy(&copy) {
+                    first.get_or_insert(e.to_string());
+                }
+            }
+            Err(e) => {
+                first.get_or_insert(e.to_string());
+            }
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// A checked copy of `record`, for when its local file is gone.
+///
+/// # Errors
+/// When it has no copy that arrived, or none can be read.
+pub fn open_copy(
+    destinations: &Destinations,
+    copies: &dyn Copies,
+    record: &BackupRecord,
+) -> std::result::Result<Box<dyn Read + Send>, String> {
+    let mut why = format!("backup #{} has no off-site copy", record.id);
+    for copy in copies.copies(record.id).map_err(|e| e.to_string())? {
+        if copy.state != CopyState::Uploaded
+            || copy.pruned_at.is_some()
+            || copy.sha256 != record.sha256
+        {
+            continue;
+        }
+        match destinations.store(&copy.store).map(|s| s.open(&copy.key)) {
+            Some(Ok(reader)) => return Ok(reader),
+            Some(Err(e)) => why = e.to_string(),
+            None => why = format!("off-site `{}` is not configured any more", copy.store),
+        }
+    }
+    Err(why)
+}
+
+/// What `dbkeep offsite sync` did for one backup at one destination.
+#[derive(Debug)]
+pub struct Synced {
+    /// The backup.
+    pub backup_id: BackupId,
+    /// Its database.
+    pub database: String,
+    /// The destination.
+    pub store: String,
+    /// `Ok` once the copy arrived, or why it did not.
+    pub result: std::result::Result<(), String>,
+}
+
+/// Uploads every stored backup's missing or failed copies (after an outage), oldest first.
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn sync(runner: &crate::Runner) -> Result<Vec<Synced>> {
+    let Some(copies) = runner.copies() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for db in &runner.config().databases {
+        let mut records = runner.catalog().list(&crate::catalog::ListFilter {
+            database: Some(db.name.clone()),
+            status: Some(crate::catalog::Status::Success),
+            ..crate::catalog::ListFilter::default()
+        })?;
+        records.retain(|r| r.pruned_at.is_none() && runner.owns(r));
+        records.reverse();
+        for record in records {
+            let have = copies.copies(record.id)?;
+            let missing: Vec<String> = runner
+                .offsite()
+                .for_database(&db.name)
+                .into_iter()
+                .map(|(o, _)| o.name.clone())
+                .filter(|name| {
+                    !have
+                        .iter()
+                        .any(|c| &c.store == name && c.state == CopyState::Uploaded)
+                })
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let path = runner.backup_file(&record);
+            for name in missing {
+                let result = match (&path, runner.offsite().store(&name), key_of(&record)) {
+                    (Ok(path), Some(store), Some(key)) => {
+                        let sent = upload(store.as_ref(), &key, path, &record);
+                        let copy = Copy {
+                            backup_id: record.id,
+                            store: name.clone(),
+                            key,
+                            size_bytes: sent.as_ref().ok().map(|s| s.size_bytes),
+                            sha256: sent.as_ref().ok().map(|s| s.sha256.clone()),
+                            state: if sent.is_ok() {
+                                CopyState::Uploaded
+                            } else {
+                                CopyState::Failed
+                            },
+                            error: sent.as_ref().err().cloned(),
+                            uploaded_at: sent.is_ok().then(Utc::now),
+                            pruned_at: None,
+                        };
+                        copies.record_copy(&copy)?;
+                        sent.map(drop)
+                    }
+                    (Err(e), _, _) => Err(format!("its local file: {e}")),
+                    (_, None, _) => Err(format!("off-site `{name}` cannot be opened")),
+                    (_, _, None) => Err("it has no file".into()),
+                };
+                out.push(Synced {
+                    backup_id: record.id,
+                    database: db.name.clone(),
+                    store: name,
+                    result,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,229 @@
+//! Off-site copies: a second disk (`file://`) and a real S3-compatible server on loopback (moto,
+//! which the test script installs), uploads checked and recorded, retention pruning the copies,
+//! restores and verifications from a copy when the local file is gone, and failures.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+fn copies(sandbox: &Sandbox, id: i64) -> Vec<(String, String, Option<String>, Option<String>)> {
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT store, state, sha256, pruned_at FROM copies WHERE backup_id = ?1 ORDER BY store")
+        .unwrap();
+    stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_second_disk_gets_every_backup_serves_restores_and_is_pruned_with_them() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("app.db");
+    create_sample_sqlite(&db);
+    let disk2 = sandbox.path().join("disk2");
+    sandbox.write_config(&format!(
+        "retention_days = 0\nkeep_last = 1\n[[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+        disk2.display()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let row = sandbox.rows_for("app")[0].clone();
+    let id = row["id"].as_i64().unwrap();
+    let local = assert_success_row(&row, "app", "sqlite");
+    let copy = disk2.join("app").join(row["file_name"].as_str().unwrap());
+    assert_eq!(fs::read(&copy).unwrap(), fs::read(&local).unwrap());
+    let recorded = copies(&sandbox, id);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].0, "disk2");
+    assert_eq!(recorded[0].1, "uploaded");
+    assert_eq!(recorded[0].2.as_deref(), row["sha256"].as_str());
+    let list = sandbox.run(&["offsite", "list"]);
+    assert!(list.stdout.contains(&format!("#{id}  app  ")), "{list:?}");
+    assert!(list.stdout.contains("disk2: uploaded"), "{list:?}");
+
+    // The local disk lost the file: verify and restore read the copy.
+    fs::remove_file(&local).unwrap();
+    let run = sandbox.run(&["verify", &id.to_string()]);
+    run.assert_success();
+    assert!(run.stdout.contains("restore  (restored in "), "{run:?}");
+    let restored = sandbox.path().join("restored.db");
+    sandbox
+        .run(&[
+            "restore",
+            &id.to_string(),
+            "--to",
+            restored.to_str().unwrap(),
+        ])
+        .assert_success();
+    let fingerprint = |p: &Path| sqlite_fingerprint(&rusqlite::Connection::open(p).unwrap());
+    assert_eq!(fingerprint(&restored), fingerprint(&db));
+
+    // The next backup reaches the destination, so retention prunes the first one everywhere.
+    sandbox.run(&["backup"]).assert_success();
+    assert!(!copy.exists(), "the pruned backup's copy is deleted");
+    let recorded = copies(&sandbox, id);
+    assert!(recorded[0].3.is_some(), "recorded pruned: {recorded:?}");
+    let newest = sandbox.rows_for("app")[0].clone();
+    assert!(
+        disk2
+            .join("app")
+            .join(newest["file_name"].as_str().unwrap())
+            .exists()
+    );
+    // A file the catalog does not know stays, there as here.
+    fs::write(disk2.join("app").join("notes.txt"), "mine").unwrap();
+    sandbox.run(&["backup"]).assert_success();
+    assert!(disk2.join("app").join("notes.txt").exists());
+}
+
+#[test]
+fn a_destination_that_fails_prunes_nothing_and_sync_repairs_it() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    // The destination's folder is a regular file: nothing can be stored there.
+    let disk2 = sandbox.path().join("disk2");
+    fs::write(&disk2, "not a folder").unwrap();
+    sandbox.write_config(&format!(
+        "retention_days = 0\nkeep_last = 1\n[[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+        disk2.display()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    sandbox.run(&["backup"]).assert_success();
+    let rows = sandbox.rows_for("app");
+    // Both backups stand, neither pruned: the copies failed.
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "success" && r["pruned_at"].is_null()),
+        "{rows:#?}"
+    );
+    let id = rows[0]["id"].as_i64().unwrap();
+    let recorded = copies(&sandbox, id);
+    assert_eq!(recorded[0].1, "failed", "{recorded:?}");
+    assert!(
+        sandbox
+            .run(&["offsite", "list"])
+            .stdout
+            .contains("disk2: failed")
+    );
+    // The outage ends: sync uploads what is missing.
+    fs::remove_file(&disk2).unwrap();
+    let run = sandbox.run(&["offsite", "sync"]);
+    run.assert_success();
+    assert_eq!(run.stdout.matches("ok      #").count(), 2, "{run:?}");
+    assert_eq!(copies(&sandbox, id)[0].1, "uploaded");
+    assert!(
+        sandbox
+            .run(&["offsite", "sync"])
+            .stdout
+            .contains("every stored backup is at every destination")
+    );
+}
+
+/// moto's S3 server on a free port, with a bucket.
+struct S3 {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl S3 {
+    fn start(bucket: &str) -> S3 {
+        let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/moto_server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run the tests with scripts/test.sh, which installs moto",
+            bin.display()
+        );
+        let port = crate::http::free_port();
+        let child = std::process::Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // CreateBucket: moto needs no signature for it.
+        ureq::put(&format!("http://127.0.0.1:{port}/{bucket}"))
+            .send_empty()
+            .unwrap();
+        S3 { child, port }
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_s3_destination_takes_a_large_backup_in_parts_with_bounded_memory() {
+    let s3 = S3::start("dbkeep-test");
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("big.db");
+    {
+        // About 110 MB that does not compress: every byte is uploaded.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1100)
+             INSERT INTO t SELECT randomblob(100000) FROM n;",
+        )
+        .unwrap();
+    }
+    sandbox.write_config(&format!(
+        "[[offsite]]\nname = \"s3\"\nurl = \"s3://dbkeep-test/backups\"\nendpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\
+         [[databases]]\nname = \"big\"\nurl = \"sqlite:big.db\"\n",
+        s3.port
+    ));
+    let rss = sandbox.path().join("rss");
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&rss)
+        .arg(bin_path())
+        .arg("--config")
+        .arg(sandbox.config_path())
+        .arg("backup")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let row = sandbox.rows_for("big")[0].clone();
+    let id = row["id"].as_i64().unwrap();
+    assert!(row["size_bytes"].as_u64().unwrap() > 100_000_000, "{row:#}");
+    let recorded = copies(&sandbox, id);
+    assert_eq!(recorded[0].1, "uploaded", "{recorded:?}");
+    assert_eq!(recorded[0].2.as_deref(), row["sha256"].as_str());
+    let peak_kib: u64 = fs::read_to_string(&rss).unwrap().trim().parse().unwrap();
+    assert!(peak_kib < 128 * 1024, "peak RSS {peak_kib} KiB");
+    // The copy, read back from S3, is the backup.
+    let local = assert_success_row(&row, "big", "sqlite");
+    fs::remove_file(&local).unwrap();
+    let run = run_cmd(
+        sandbox
+            .cmd()
+            .args(["verify", &id.to_string(), "--level", "checksum"])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test"),
+    );
+    run.assert_success();
+    assert!(run.stdout.starts_with(&format!("ok      #{id}")), "{run:?}");
+}
