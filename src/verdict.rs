@@ -23,16 +23,19 @@ pub enum State {
     Unprotected,
     /// Its last good backup is older than its schedule or `stale_after` allows.
     Stale,
-    /// It has a recent good backup.
+    /// Its newest good backup is recent, but did not reach every off-site destination.
+    NotOffsite,
+    /// It has a recent good backup (and its off-site copies).
     Protected,
 }
 
 impl State {
     /// Every state, most urgent first.
-    pub const ALL: [State; 4] = [
+    pub const ALL: [State; 5] = [
         State::Failing,
         State::Unprotected,
         State::Stale,
+        State::NotOffsite,
         State::Protected,
     ];
 
@@ -42,7 +45,17 @@ impl State {
             State::Failing => "failing",
             State::Unprotected => "unprotected",
             State::Stale => "stale",
+            State::NotOffsite => "not_offsite",
             State::Protected => "protected",
+        }
+    }
+
+    /// The words shown on the pages: `not off-site` for [`State::NotOffsite`], else
+    /// [`State::as_str`].
+    pub fn label(self) -> &'static str {
+        match self {
+            State::NotOffsite => "not off-site",
+            other => other.as_str(),
         }
     }
 
@@ -50,7 +63,7 @@ impl State {
     pub fn colour(self) -> &'static str {
         match self {
             State::Failing | State::Unprotected => "red",
-            State::Stale => "orange",
+            State::Stale | State::NotOffsite => "orange",
             State::Protected => "green",
         }
     }
@@ -61,6 +74,7 @@ impl State {
             State::Failing => "✕",
             State::Unprotected => "!",
             State::Stale => "◷",
+            State::NotOffsite => "⇡",
             State::Protected => "✓",
         }
     }
@@ -367,6 +381,17 @@ pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Resul
                 now,
             }
             .verdict();
+            let verdict = match (&verdict.state, &last_success) {
+                (State::Protected, Some(good)) => match missing_copies(runner, good)? {
+                    Some(why) => Verdict {
+                        state: State::NotOffsite,
+                        reason: format!("{}, but it is not off-site: {why}", verdict.reason),
+                        last_good: verdict.last_good,
+                    },
+                    None => verdict,
+                },
+                _ => verdict,
+            };
             Ok(Judged {
                 verdict,
                 recent,
@@ -375,6 +400,35 @@ pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Resul
             })
         })
         .collect()
+}
+
+/// Why `good` (a successful backup) lacks a copy at a destination that takes its database;
+/// `None` when every one holds it.
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn missing_copies(
+    runner: &dyn crate::runner::View,
+    good: &BackupRecord,
+) -> crate::Result<Option<String>> {
+    let wanted = runner.offsite().for_database(&good.database);
+    let (Some(copies), false) = (runner.copies(), wanted.is_empty()) else {
+        return Ok(None);
+    };
+    let have = copies.copies(good.id)?;
+    let mut missing = Vec::new();
+    for (offsite, _) in wanted {
+        match have.iter().find(|c| c.store == offsite.name) {
+            Some(c) if c.state == crate::offsite::CopyState::Uploaded => {}
+            Some(c) => missing.push(format!(
+                "the copy to `{}` failed ({})",
+                offsite.name,
+                first_line(c.error.as_deref().unwrap_or("unknown error"))
+            )),
+            None => missing.push(format!("no copy at `{}` yet", offsite.name)),
+        }
+    }
+    Ok((!missing.is_empty()).then(|| missing.join("; ")))
 }
 
 /// The newest successful backup of `database` that is this configuration's own.

@@ -23,6 +23,12 @@ pub trait View: Send + Sync {
     /// Where events go, and what failed to get there.
     fn notifier(&self) -> &crate::notify::Notifier;
 
+    /// The off-site destinations.
+    fn offsite(&self) -> &crate::offsite::Destinations;
+
+    /// The off-site copies the catalog records, when it records them.
+    fn copies(&self) -> Option<&dyn crate::offsite::Copies>;
+
     /// Opens a backup row's file for reading ([`crate::Runner::open_backup`]).
     ///
     /// # Errors
@@ -53,5 +59,13 @@ impl View for crate::Runner {
 
     fn notifier(&self) -> &crate::notify::Notifier {
         crate::Runner::notifier(self)
+    }
+
+    fn offsite(&self) -> &crate::offsite::Destinations {
+        crate::Runner::offsite(self)
+    }
+
+    fn copies(&self) -> Option<&dyn crate::offsite::Copies> {
+        crate::Runner::copies(self)
     }
 }

@@ -116,6 +116,7 @@ fn staleness_follows_the_schedule_then_stale_after() {
 fn states_sort_by_urgency_and_spans_read_well() {
     let mut states = vec![
         State::Protected,
+        State::NotOffsite,
         State::Stale,
         State::Failing,
         State::Unprotected,

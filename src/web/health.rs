@@ -49,6 +49,9 @@ struct Health {
     /// Databases whose newest backup failed its verification (a restore drill).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     unverified: Vec<String>,
+    /// Databases whose newest backup did not reach every off-site destination.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_offsite: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scheduler: Option<&'static str>,
 }
@@ -56,7 +59,20 @@ struct Health {
 /// 200 `{"status":"ok"}` while the scheduler runs and every database has a successful backup
 /// within `stale_after`; 503 naming what is wrong otherwise.
 pub async fn healthz_get(state: State) -> Response {
-    let latest = match blocking(&state, latest).await {
+    let found = blocking(&state, |r| {
+        let latest = latest(r)?;
+        let mut not_offsite = Vec::new();
+        for (name, good, _) in &latest {
+            if let Some(g) = good
+                && crate::verdict::missing_copies(r, g)?.is_some()
+            {
+                not_offsite.push(name.clone());
+            }
+        }
+        Ok((latest, not_offsite))
+    })
+    .await;
+    let (latest, not_offsite) = match found {
         Ok(l) => l,
         Err(e) => return super::api::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
@@ -80,11 +96,12 @@ pub async fn healthz_get(state: State) -> Response {
         .map(|(name, _, _)| name.clone())
         .collect();
     let alive = state.status.alive();
-    let healthy = stale.is_empty() && unverified.is_empty() && alive;
+    let healthy = stale.is_empty() && unverified.is_empty() && not_offsite.is_empty() && alive;
     let body = Health {
         status: if healthy { "ok" } else { "unhealthy" },
         stale,
         unverified,
+        not_offsite,
         scheduler: (!alive).then_some("stopped"),
     };
     if healthy {

@@ -74,7 +74,7 @@ pub async fn overview_page(
             let card = Card {
                 name: db.name.clone(),
                 kind: view::kind_label(db.target.kind()).to_string(),
-                state: verdict.state.as_str(),
+                state: verdict.state.label(),
                 colour: verdict.state.colour(),
                 icon: verdict.state.icon(),
                 reason: verdict.reason.clone(),

@@ -111,12 +111,27 @@ fn a_destination_that_fails_prunes_nothing_and_sync_repairs_it() {
             .stdout
             .contains("disk2: failed")
     );
+    let verdict = || {
+        let runner =
+            dbkeep::Runner::open(dbkeep::Config::load(&sandbox.config_path()).unwrap()).unwrap();
+        dbkeep::verdict::all(&runner, chrono::Utc::now()).unwrap()[0]
+            .verdict
+            .clone()
+    };
+    let v = verdict();
+    assert_eq!(v.state, dbkeep::verdict::State::NotOffsite, "{v:?}");
+    assert!(
+        v.reason
+            .contains("not off-site: the copy to `disk2` failed"),
+        "{v:?}"
+    );
     // The outage ends: sync uploads what is missing.
     fs::remove_file(&disk2).unwrap();
     let run = sandbox.run(&["offsite", "sync"]);
     run.assert_success();
     assert_eq!(run.stdout.matches("ok      #").count(), 2, "{run:?}");
     assert_eq!(copies(&sandbox, id)[0].1, "uploaded");
+    assert_eq!(verdict().state, dbkeep::verdict::State::Protected);
     assert!(
         sandbox
             .run(&["offsite", "sync"])
