@@ -73,6 +73,9 @@ impl ObjectStorage {
     /// [`Error::Engine`] when the URL or the options are not usable.
     pub fn new(name: &str, url: &url::Url, options: &[(String, String)]) -> Result<ObjectStorage> {
         let fail = |e: String| Error::Engine(format!("off-site `{name}` ({url}): {e}"));
+        // One TLS provider for the whole process (ring, as the mail and webhook clients use);
+        // installed by the first store, kept if something installed one before.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (store, prefix) = if url.scheme() == "file" {
             // A path on another disk: created when absent, as the local folder is.
             let dir = url

@@ -817,6 +817,8 @@ async fn admin_logs_in_backs_up_and_downloads_in_a_real_browser() {
     let mut driver = Guard::spawn("chromedriver", driver_cmd, logs.path());
     wait_for_http(&mut driver, driver_port, "/status");
 
+    // The test build links two rustls providers (the WebDriver client's and dbkeep's): pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = ClientBuilder::rustls()
         .expect("TLS setup")
         .capabilities(capabilities(&browser.chromium, profile.path()))
