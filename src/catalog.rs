@@ -142,6 +142,27 @@ pub struct BackupRecord {
     pub verify_error: Option<String>,
     /// Whether its file is encrypted with age (its name ends `.age`).
     pub encrypted: bool,
+    /// Its off-site copies, by destination.
+    pub copies: Vec<CopySummary>,
+}
+
+/// A backup's copy at one off-site destination, as `list --json` and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CopySummary {
+    /// The destination (`[[offsite]] name`).
+    pub store: String,
+    /// `uploaded` or `failed`.
+    pub state: String,
+    /// Bytes uploaded.
+    pub size_bytes: Option<u64>,
+    /// SHA-256 of the bytes uploaded.
+    pub sha256: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it arrived (RFC 3339).
+    pub uploaded_at: Option<String>,
+    /// When retention deleted it (RFC 3339).
+    pub pruned_at: Option<String>,
 }
 
 /// Formats a time as the catalog and the JSON contract do: RFC 3339, UTC, milliseconds.

@@ -101,7 +101,10 @@ impl SqliteCatalog {
 
 const COLUMNS: &str = "id, database, kind, status, trigger, file_name, path, size_bytes, sha256, \
     compression, started_at, finished_at, duration_ms, error, pruned_at, \
-    verified_at, verify_level, verify_status, verify_error";
+    verified_at, verify_level, verify_status, verify_error, \
+    (SELECT json_group_array(json_object('store', store, 'state', state, 'size_bytes', size_bytes, \
+      'sha256', sha256, 'error', error, 'uploaded_at', uploaded_at, 'pruned_at', pruned_at)) \
+     FROM copies WHERE copies.backup_id = backups.id)";
 
 fn parse<T: std::str::FromStr<Err = String>>(idx: usize, text: String) -> rusqlite::Result<T> {
     text.parse().map_err(|e: String| {
@@ -163,6 +166,12 @@ fn record(row: &Row<'_>) -> rusqlite::Result<BackupRecord> {
         encrypted: row
             .get::<_, Option<String>>(5)?
             .is_some_and(|n| crate::crypt::is_encrypted(&n)),
+        copies: match row.get::<_, Option<String>>(19)? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(19, rusqlite::types::Type::Text, e.into())
+            })?,
+            None => Vec::new(),
+        },
     })
 }
 

@@ -33,6 +33,7 @@ fn rec(id: i64, database: &str, status: Status, days_ago: i64) -> BackupRecord {
         verify_level: None,
         verify_status: None,
         encrypted: false,
+        copies: Vec::new(),
         verify_error: None,
     }
 }

@@ -32,6 +32,7 @@ fn run(id: i64, status: Status, hours_ago: i64) -> BackupRecord {
         verify_level: None,
         verify_status: None,
         encrypted: false,
+        copies: Vec::new(),
         verify_error: None,
     }
 }

@@ -246,6 +246,7 @@ pub const JSON_FIELDS: &[&str] = &[
     "verify_status",
     "verify_error",
     "encrypted",
+    "copies",
 ];
 
 /// Asserts the general shape of a successful backup row and returns its

@@ -41,6 +41,9 @@ fn a_second_disk_gets_every_backup_serves_restores_and_is_pruned_with_them() {
     assert_eq!(recorded[0].0, "disk2");
     assert_eq!(recorded[0].1, "uploaded");
     assert_eq!(recorded[0].2.as_deref(), row["sha256"].as_str());
+    assert_eq!(row["copies"][0]["store"], "disk2", "{row:#}");
+    assert_eq!(row["copies"][0]["state"], "uploaded", "{row:#}");
+    assert_eq!(row["copies"][0]["sha256"], row["sha256"], "{row:#}");
     let list = sandbox.run(&["offsite", "list"]);
     assert!(list.stdout.contains(&format!("#{id}  app  ")), "{list:?}");
     assert!(list.stdout.contains("disk2: uploaded"), "{list:?}");
