@@ -131,6 +131,7 @@ struct RawConfig {
     age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
     age_passphrase_env: Option<Spanned<String>>,
     identity_file: Option<String>,
+    keep_local: Option<Spanned<bool>>,
     listen: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
     stale_after: Option<Spanned<String>>,
@@ -351,6 +352,21 @@ impl Config {
                 );
             }
             offsite.push(o);
+        }
+        // Dropping the local file is only for a database that has somewhere else to be.
+        for db in &mut databases {
+            let (keep, span) = match (&db.keep_local_set, &raw.keep_local) {
+                (Some((k, span)), _) => (*k, span.clone()),
+                (None, Some(k)) => (*k.get_ref(), k.span()),
+                (None, None) => (true, 0..0),
+            };
+            db.keep_local = keep;
+            if !keep && !offsite.iter().any(|o| o.takes(&db.name)) {
+                return Err(source.error(
+                    span,
+                    format!("`keep_local = false` for `{}` would leave its backups nowhere: add an [[offsite]] destination that takes it, or keep the local files", db.name),
+                ));
+            }
         }
         Ok(Config {
             offsite,

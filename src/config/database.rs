@@ -122,6 +122,10 @@ pub struct DatabaseConfig {
     pub encryption: Option<super::Encryption>,
     /// Its own ping URL (`[notify] ping_url` serves the others).
     pub ping_url: Option<url::Url>,
+    /// Keep the local file once every off-site destination holds a checked copy (`keep_local`
+    /// of the entry, else the top level's; default true).
+    pub keep_local: bool,
+    pub(crate) keep_local_set: Option<(bool, Range<usize>)>,
     pub(crate) name_span: Range<usize>,
 }
 
@@ -138,6 +142,7 @@ pub(super) struct RawDatabase {
     age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
     age_passphrase_env: Option<Spanned<String>>,
     ping_url: Option<Spanned<String>>,
+    keep_local: Option<Spanned<bool>>,
 }
 
 impl RawDatabase {
@@ -252,6 +257,8 @@ impl RawDatabase {
         Ok(DatabaseConfig {
             encryption,
             ping_url,
+            keep_local: self.keep_local.as_ref().is_none_or(|k| *k.get_ref()),
+            keep_local_set: self.keep_local.map(|k| (*k.get_ref(), k.span())),
             name_span: self.name.span(),
             name: self.name.into_inner(),
             target,

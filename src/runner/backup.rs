@@ -213,6 +213,20 @@ impl Runner {
             }
             _ => true,
         };
+        // Every destination holds a checked copy: the local file may go, if so configured.
+        let keep_local = self.config.database(name).is_ok_and(|d| d.keep_local);
+        if offsite_ok && !keep_local && record.status == Status::Success && !self.offsite.is_empty()
+        {
+            match self
+                .owned_name(&record)
+                .and_then(|file| storage::remove_backup(&self.config.backup_dir, name, file))
+            {
+                Ok(()) => {
+                    log.step("local file removed (keep_local = false): the off-site copies hold it")
+                }
+                Err(e) => warn!(database = name, id, error = %e, "could not remove the local file"),
+            }
+        }
         if !offsite_ok && opts.cleanup {
             log.step(
                 "nothing pruned: an off-site copy failed (it is retried by `dbkeep offsite sync`)",

@@ -23,6 +23,13 @@ pub trait View: Send + Sync {
     /// Where events go, and what failed to get there.
     fn notifier(&self) -> &crate::notify::Notifier;
 
+    /// A backup's stored bytes: its local file, or a checked copy off-site
+    /// ([`crate::Runner::open_stored`]).
+    ///
+    /// # Errors
+    /// As [`crate::Runner::open_stored`].
+    fn open_stored(&self, record: &BackupRecord) -> std::io::Result<Box<dyn std::io::Read + Send>>;
+
     /// The off-site destinations.
     fn offsite(&self) -> &crate::offsite::Destinations;
 
@@ -63,6 +70,10 @@ impl View for crate::Runner {
 
     fn offsite(&self) -> &crate::offsite::Destinations {
         crate::Runner::offsite(self)
+    }
+
+    fn open_stored(&self, record: &BackupRecord) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        crate::Runner::open_stored(self, record)
     }
 
     fn copies(&self) -> Option<&dyn crate::offsite::Copies> {

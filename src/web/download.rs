@@ -55,15 +55,21 @@ pub async fn download_get(
     };
     // Found by name in the database's configured folder, never through a link, and opened
     // without following one: a catalog row cannot point the server at any other file.
+    let size = record.size_bytes;
+    let copy_of = record.clone();
     let opened = blocking(&state, move |runner| Ok(runner.open_backup(&record))).await;
     let file = match opened {
         Ok(Ok(f)) => tokio::fs::File::from_std(f),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return refuse(
-                json,
-                StatusCode::GONE,
-                "the backup file is missing from the backup folder",
-            );
+            // The local file is gone: a checked copy off-site serves it, if there is one.
+            return match blocking(&state, move |r| Ok(r.open_stored(&copy_of))).await {
+                Ok(Ok(reader)) => stream_copy(reader, size, &name, &sha256),
+                _ => refuse(
+                    json,
+                    StatusCode::GONE,
+                    "the backup file is missing from the backup folder, and no off-site copy has it",
+                ),
+            };
         }
         Ok(Err(e)) => {
             tracing::warn!(id, error = %e, "download refused");
@@ -86,22 +92,62 @@ pub async fn download_get(
         }
         Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
+    let response = Body::from_stream(ReaderStream::with_capacity(file, crate::pipeline::CHUNK))
+        .into_response();
+    with_headers(response, Some(length), &name, &sha256)
+}
+
+/// Streams a copy read from off-site (a blocking reader) through a bounded channel.
+fn stream_copy(
+    mut reader: Box<dyn std::io::Read + Send>,
+    size: Option<u64>,
+    name: &str,
+    sha256: &str,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; crate::pipeline::CHUNK];
+        loop {
+            let chunk = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => Ok(bytes::Bytes::copy_from_slice(&buf[..n])),
+                Err(e) => Err(e),
+            };
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                break;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    with_headers(
+        Body::from_stream(stream).into_response(),
+        size,
+        name,
+        sha256,
+    )
+}
+
+/// The download's headers: an attachment of `length` bytes, named, with its SHA-256.
+fn with_headers(mut response: Response, length: Option<u64>, name: &str, sha256: &str) -> Response {
     let disposition = format!(
         "attachment; filename=\"{}\"",
         name.replace(['"', '\\'], "_")
     );
-    let mut response = Body::from_stream(ReaderStream::with_capacity(file, crate::pipeline::CHUNK))
-        .into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Some(length) = length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&sha256) {
+    if let Ok(v) = HeaderValue::from_str(sha256) {
         headers.insert(SHA256_HEADER, v);
     }
     response

@@ -245,3 +245,70 @@ fn an_s3_destination_takes_a_large_backup_in_parts_with_bounded_memory() {
     run.assert_success();
     assert!(run.stdout.starts_with(&format!("ok      #{id}")), "{run:?}");
 }
+
+#[test]
+fn keep_local_false_leaves_the_copy_only_and_it_still_restores_and_downloads() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("app.db");
+    create_sample_sqlite(&db);
+    let disk2 = sandbox.path().join("disk2");
+    let port = crate::http::free_port();
+    sandbox.write_config(&format!(
+        "listen = \"127.0.0.1:{port}\"\nkeep_local = false\n\
+         [[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n",
+        disk2.display()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let row = sandbox.rows_for("app")[0].clone();
+    let id = row["id"].as_i64().unwrap();
+    let name = row["file_name"].as_str().unwrap().to_string();
+    assert!(
+        !sandbox.db_dir("app").join(&name).exists(),
+        "the local file went"
+    );
+    let copy = disk2.join("app").join(&name);
+    assert_eq!(sha256sum(&copy), row["sha256"].as_str().unwrap());
+    let restored = sandbox.path().join("restored.db");
+    sandbox
+        .run(&[
+            "restore",
+            &id.to_string(),
+            "--to",
+            restored.to_str().unwrap(),
+        ])
+        .assert_success();
+    let fingerprint = |p: &Path| sqlite_fingerprint(&rusqlite::Connection::open(p).unwrap());
+    assert_eq!(fingerprint(&restored), fingerprint(&db));
+    // The web admin serves the copy.
+    let token = sandbox.run(&["token", "create", "dl"]).stdout;
+    let token = token.lines().last().unwrap().trim().to_string();
+    let _server = crate::http::Server::start(
+        &sandbox,
+        port,
+        &[("DBKEEP_ADMIN_PASSWORD", "a long password")],
+    );
+    let got = crate::http::http_get(
+        port,
+        &format!("/api/v1/backups/{id}/download"),
+        Some(&token),
+    )
+    .unwrap();
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(got.body, fs::read(&copy).unwrap());
+    assert_eq!(got.header("x-backup-sha256"), row["sha256"].as_str());
+}
+
+#[test]
+fn keep_local_false_without_a_destination_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(
+        "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nkeep_local = false\n",
+    );
+    let run = sandbox.run(&["list"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("would leave its backups nowhere"),
+        "{run:?}"
+    );
+}
