@@ -93,6 +93,8 @@ pub struct Verification {
     pub finished_at: DateTime<Utc>,
     /// How long the restore took, at restore level: the time a real restore would take.
     pub restore_ms: Option<u64>,
+    /// The off-site destination whose copy it read; `None` for the local file.
+    pub source: Option<String>,
 }
 
 /// One row of the catalog. Its JSON form (`dbkeep list --json`) is a public contract.
@@ -364,6 +366,16 @@ pub trait Catalog: Send + Sync {
     /// # Errors
     /// When the catalog cannot be read.
     fn status_counts(&self) -> Result<Vec<(String, Status, u64)>>;
+
+    /// Where this catalog keeps backups' off-site copies, when it keeps them.
+    fn copies(&self) -> Option<&dyn crate::offsite::Copies> {
+        None
+    }
+
+    /// Where this catalog keeps notifications that failed, when it keeps them.
+    fn deliveries(&self) -> Option<&dyn crate::notify::Deliveries> {
+        None
+    }
 
     /// The fires of `database` (and `schedule`, when given), newest planned first.
     ///

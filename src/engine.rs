@@ -138,6 +138,8 @@ pub struct RestoreOptions {
     /// Connections that load table data at once when restoring into a database the restore
     /// creates (PostgreSQL); 0 or 1 loads over one connection, in one transaction.
     pub jobs: usize,
+    /// Read the backup from this off-site destination's copy instead of the local file.
+    pub from: Option<String>,
     /// The stored roles themselves (`pg_dumpall --globals-only`), filled in by the restore when
     /// `with_globals` is set: the engine creates the missing ones in the load's transaction.
     pub globals: Option<String>,

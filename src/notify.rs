@@ -179,16 +179,17 @@ pub trait Channel: Send + Sync {
 /// Sends events to every channel that wants them, in the background.
 pub struct Notifier {
     channels: Vec<Arc<dyn Channel>>,
-    deliveries: Option<Arc<dyn Deliveries>>,
+    /// The catalog, which records the deliveries that failed (when it keeps them).
+    catalog: Option<Arc<dyn crate::catalog::Catalog>>,
     pending: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Notifier {
-    /// The channels `config` names; deliveries recorded in `deliveries`.
-    pub fn new(config: &Config, deliveries: Option<Arc<dyn Deliveries>>) -> Notifier {
+    /// The channels `config` names; failed deliveries recorded in `catalog`.
+    pub fn new(config: &Config, catalog: Option<Arc<dyn crate::catalog::Catalog>>) -> Notifier {
         Notifier {
             channels: channels(config),
-            deliveries,
+            catalog,
             pending: Mutex::new(Vec::new()),
         }
     }
@@ -198,7 +199,7 @@ impl Notifier {
     /// # Errors
     /// When the catalog cannot be read.
     pub fn failed(&self) -> crate::Result<Vec<(String, u64)>> {
-        match &self.deliveries {
+        match self.catalog.as_ref().and_then(|c| c.deliveries()) {
             Some(d) => d.failed_deliveries(),
             None => Ok(Vec::new()),
         }
@@ -219,10 +220,13 @@ impl Notifier {
                 continue;
             }
             let (channel, event) = (Arc::clone(channel), Arc::clone(&event));
-            let deliveries = self.deliveries.clone();
+            let catalog = self.catalog.clone();
             let spawned = std::thread::Builder::new()
                 .name("dbkeep-notify".into())
-                .spawn(move || deliver(channel.as_ref(), &event, deliveries.as_deref()));
+                .spawn(move || {
+                    let deliveries = catalog.as_ref().and_then(|c| c.deliveries());
+                    deliver(channel.as_ref(), &event, deliveries);
+                });
             match spawned {
                 Ok(handle) => pending.push(handle),
                 Err(e) => tracing::warn!(error = %e, "could not start a notification thread"),

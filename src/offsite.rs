@@ -274,6 +274,46 @@ pub fn prune_copies(
     first.map_or(Ok(()), Err)
 }
 
+/// `record`'s copy at destination `name`, if it arrived there with the backup's SHA-256.
+///
+/// # Errors
+/// When it has no such copy, or it cannot be read.
+pub fn open_copy_at(
+    destinations: &Destinations,
+    copies: &dyn Copies,
+    record: &BackupRecord,
+    name: &str,
+) -> std::result::Result<Box<dyn Read + Send>, String> {
+    let copy = copies
+        .copies(record.id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|c| c.store == name)
+        .filter(|c| {
+            c.state == CopyState::Uploaded && c.pruned_at.is_none() && c.sha256 == record.sha256
+        })
+        .ok_or_else(|| format!("backup #{} has no checked copy at `{name}`", record.id))?;
+    let store = destinations
+        .store(name)
+        .ok_or_else(|| format!("off-site `{name}` is not configured, or cannot be opened"))?;
+    store.open(&copy.key).map_err(|e| e.to_string())
+}
+
+/// The destinations holding a checked copy of `record`, by name.
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn holders(copies: &dyn Copies, record: &BackupRecord) -> Result<Vec<String>> {
+    Ok(copies
+        .copies(record.id)?
+        .into_iter()
+        .filter(|c| {
+            c.state == CopyState::Uploaded && c.pruned_at.is_none() && c.sha256 == record.sha256
+        })
+        .map(|c| c.store)
+        .collect())
+}
+
 /// A checked copy of `record`, for when its local file is gone.
 ///
 /// # Errors

@@ -95,7 +95,7 @@ pub fn restore(
     let log = RunLog::new();
     let open = || {
         runner
-            .open_stored(record)
+            .open_from(record, opts.from.as_deref())
             .map_err(|e| Error::Refused(format!("backup #{id}: {e}")))
     };
     // The whole file is checked first: a damaged backup touches nothing.
@@ -118,7 +118,7 @@ pub fn restore(
     // The uncompressed stream as the target gets it (owners and grants left out as asked).
     let stream = || -> std::io::Result<Box<dyn Read + Send>> {
         let file = runner
-            .open_stored(record)
+            .open_from(record, opts.from.as_deref())
             .map_err(|e| std::io::Error::other(format!("backup #{id}: {e}")))?;
         let reader = pipeline::open_reader(file, record.compression, keys.as_ref())?;
         Ok(if opts.leave.any() {

@@ -109,7 +109,6 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     notifier: crate::notify::Notifier,
     offsite: crate::offsite::Destinations,
-    copies: Option<Arc<dyn crate::offsite::Copies>>,
 }
 
 impl Runner {
@@ -124,11 +123,7 @@ impl Runner {
             Arc::clone(&catalog) as Arc<dyn Catalog>,
             Arc::new(SystemClock),
         )?;
-        runner.notifier = crate::notify::Notifier::new(
-            &runner.config,
-            Some(Arc::clone(&catalog) as Arc<dyn crate::notify::Deliveries>),
-        );
-        runner.copies = Some(Arc::clone(&catalog) as Arc<dyn crate::offsite::Copies>);
+
         runner.accounts = Some(catalog);
         Ok(runner)
     }
@@ -142,7 +137,7 @@ impl Runner {
         catalog: Arc<dyn Catalog>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let notifier = crate::notify::Notifier::new(&config, None);
+        let notifier = crate::notify::Notifier::new(&config, Some(Arc::clone(&catalog)));
         let offsite = crate::offsite::Destinations::new(config.offsite.clone());
         let runner = Runner {
             config,
@@ -151,7 +146,6 @@ impl Runner {
             clock,
             notifier,
             offsite,
-            copies: None,
         };
         runner.recover_interrupted()?;
         Ok(runner)
@@ -211,7 +205,7 @@ impl Runner {
 
     /// The off-site copies the catalog records, when it records them.
     pub fn copies(&self) -> Option<&dyn crate::offsite::Copies> {
-        self.copies.as_deref()
+        self.catalog.copies()
     }
 
     /// A backup row's stored bytes: its local file ([`Runner::open_backup`]), or, when that is
@@ -242,6 +236,32 @@ impl Runner {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A backup row's stored bytes from `from`: the off-site destination of that name, or, for
+    /// `None`, wherever they are ([`Runner::open_stored`]).
+    ///
+    /// # Errors
+    /// When that copy is missing or cannot be read.
+    pub fn open_from(
+        &self,
+        record: &BackupRecord,
+        from: Option<&str>,
+    ) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        let Some(name) = from else {
+            return self.open_stored(record);
+        };
+        if !self.owns(record) {
+            return Err(std::io::Error::other(format!(
+                "backup #{} is not one of this configuration's backups",
+                record.id
+            )));
+        }
+        let copies = self
+            .copies()
+            .ok_or_else(|| std::io::Error::other("this catalog keeps no off-site copies"))?;
+        crate::offsite::open_copy_at(&self.offsite, copies, record, name)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))
     }
 
     /// The file name of one of this configuration's backup rows.

@@ -61,7 +61,18 @@ pub struct ObjectStorage {
     name: String,
     store: Arc<dyn ObjectStore>,
     prefix: Key,
-    runtime: Arc<tokio::runtime::Runtime>,
+    /// Always `Some` until dropped (see `Drop`).
+    runtime: Option<Arc<tokio::runtime::Runtime>>,
+}
+
+impl Drop for ObjectStorage {
+    /// A runtime may not be dropped inside another (an embedding application's, the
+    /// service's): it is shut down in the background instead.
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take().and_then(|rt| Arc::try_unwrap(rt).ok()) {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl ObjectStorage {
@@ -101,7 +112,7 @@ impl ObjectStorage {
             name: name.to_string(),
             store: Arc::from(store),
             prefix,
-            runtime: Arc::new(runtime),
+            runtime: Some(Arc::new(runtime)),
         })
     }
 
@@ -113,11 +124,20 @@ impl ObjectStorage {
     /// Runs `future` to its end on this store's runtime, on a thread with no runtime of its
     /// own (the caller may be inside the service's).
     fn run<T: Send>(&self, future: impl std::future::Future<Output = T> + Send) -> T {
+        let runtime = self.runtime();
         std::thread::scope(|s| {
-            s.spawn(|| self.runtime.block_on(future))
+            s.spawn(|| runtime.block_on(future))
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
+    }
+
+    fn runtime(&self) -> Arc<tokio::runtime::Runtime> {
+        match &self.runtime {
+            Some(rt) => Arc::clone(rt),
+            // Only `drop` takes it, and nothing runs after that.
+            None => unreachable!("the store's runtime is used after drop"),
+        }
     }
 
     fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
@@ -181,7 +201,7 @@ impl Store for ObjectStorage {
             .run(async move { store.get(&location).await })
             .map_err(|e| self.fail("cannot read the copy", e))?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<bytes::Bytes>>(CHUNKS_AHEAD);
-        let runtime = Arc::clone(&self.runtime);
+        let runtime = self.runtime();
         // Chunks are pumped from the async stream into a bounded channel the reader drains.
         std::thread::Builder::new()
             .name("dbkeep-download".into())

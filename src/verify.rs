@@ -25,6 +25,20 @@ pub fn verify(
     level: VerifyLevel,
     cancel: &Cancel,
 ) -> Result<Verification> {
+    verify_from(runner, record, level, None, cancel)
+}
+
+/// [`verify`], reading the copy at off-site destination `from` (the local file for `None`).
+///
+/// # Errors
+/// As [`verify`]; [`Error::Refused`] also for a destination without a checked copy of it.
+pub fn verify_from(
+    runner: &Runner,
+    record: &BackupRecord,
+    level: VerifyLevel,
+    from: Option<&str>,
+    cancel: &Cancel,
+) -> Result<Verification> {
     let id = record.id;
     if record.status != Status::Success || record.pruned_at.is_some() || !runner.owns(record) {
         return Err(Error::Refused(format!(
@@ -40,7 +54,21 @@ pub fn verify(
         }
     };
     let started_at = runner.clock().now();
-    let (ok, message, restore_ms) = match check(runner, record, level, keys.as_ref(), cancel) {
+    if let Some(name) = from
+        && !runner
+            .copies()
+            .map(|c| crate::offsite::holders(c, record))
+            .transpose()?
+            .unwrap_or_default()
+            .iter()
+            .any(|h| h == name)
+    {
+        return Err(Error::Refused(format!(
+            "backup #{id} has no checked copy at off-site `{name}`; see `dbkeep offsite list`"
+        )));
+    }
+    let (ok, message, restore_ms) = match check(runner, record, level, keys.as_ref(), from, cancel)
+    {
         Ok(restore_ms) => (true, None, restore_ms),
         Err(e) => (false, Some(e), None),
     };
@@ -56,6 +84,7 @@ pub fn verify(
         started_at,
         finished_at: runner.clock().now(),
         restore_ms,
+        source: from.map(str::to_string),
     };
     runner.catalog().record_verification(&verification)?;
     if !verification.ok {
@@ -75,6 +104,7 @@ fn check(
     record: &BackupRecord,
     level: VerifyLevel,
     keys: Option<&crate::crypt::Keys>,
+    from: Option<&str>,
     cancel: &Cancel,
 ) -> std::result::Result<Option<u64>, String> {
     // An uncompressed SQLite backup is the database file itself: restoring it is copying its
@@ -87,6 +117,7 @@ fn check(
             && record.compression == crate::config::Compression::None
             && !record.encrypted
             // Only the local file can be read in place; a copy off-site is restored.
+            && from.is_none()
             && runner.backup_file(record).is_ok()
         {
             return check_sqlite_in_place(runner, record);
@@ -94,7 +125,7 @@ fn check(
     }
     let open = || {
         runner
-            .open_stored(record)
+            .open_from(record, from)
             .map_err(|e| format!("checksum: cannot open the file: {e}"))
     };
     let (_, sha256) = pipeline::hash_reader(&mut open()?)
@@ -133,6 +164,7 @@ fn check(
         force: true,
         create: true,
         jobs: VERIFY_JOBS,
+        from: from.map(str::to_string),
         leave: crate::pipeline::filter::Leave {
             owners: elsewhere,
             privileges: elsewhere,

@@ -30,6 +30,9 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0007_globals.sql")),
     M::up(include_str!("../../migrations/0008_notifications.sql")),
     M::up(include_str!("../../migrations/0009_copies.sql")),
+    M::up(include_str!(
+        "../../migrations/0010_verification_source.sql"
+    )),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -136,6 +139,7 @@ fn verification(r: &Row<'_>) -> rusqlite::Result<Verification> {
         started_at: time(4, Some(r.get(4)?))?.unwrap_or_default(),
         finished_at: time(5, Some(r.get(5)?))?.unwrap_or_default(),
         restore_ms: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
+        source: r.get(7)?,
     })
 }
 
@@ -377,8 +381,8 @@ impl Catalog for SqliteCatalog {
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         let status = if v.ok { "ok" } else { "failed" };
         tx.execute(
-            "INSERT INTO verifications (backup_id, level, status, message, started_at, finished_at, restore_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO verifications (backup_id, level, status, message, started_at, finished_at, restore_ms, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 v.backup_id,
                 v.level.as_str(),
@@ -386,7 +390,8 @@ impl Catalog for SqliteCatalog {
                 v.message,
                 format_time(&v.started_at),
                 format_time(&v.finished_at),
-                v.restore_ms.map(|ms| ms as i64)
+                v.restore_ms.map(|ms| ms as i64),
+                v.source
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -408,7 +413,7 @@ impl Catalog for SqliteCatalog {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT backup_id, level, status, message, started_at, finished_at, restore_ms
+                "SELECT backup_id, level, status, message, started_at, finished_at, restore_ms, source
                  FROM verifications WHERE backup_id = ?1 ORDER BY id DESC",
             )
             .map_err(|e| self.err(e))?;
@@ -422,7 +427,7 @@ impl Catalog for SqliteCatalog {
     fn last_verification(&self, database: &str, ok_only: bool) -> Result<Option<Verification>> {
         self.conn()
             .query_row(
-                "SELECT v.backup_id, v.level, v.status, v.message, v.started_at, v.finished_at, v.restore_ms
+                "SELECT v.backup_id, v.level, v.status, v.message, v.started_at, v.finished_at, v.restore_ms, v.source
                  FROM verifications v JOIN backups b ON b.id = v.backup_id
                  WHERE b.database = ?1 AND (?2 = 0 OR v.status = 'ok') ORDER BY v.id DESC LIMIT 1",
                 params![database, i64::from(ok_only)],
@@ -479,6 +484,14 @@ impl Catalog for SqliteCatalog {
             .optional()
             .map(Option::flatten)
             .map_err(|e| self.err(e))
+    }
+
+    fn copies(&self) -> Option<&dyn crate::offsite::Copies> {
+        Some(self)
+    }
+
+    fn deliveries(&self) -> Option<&dyn crate::notify::Deliveries> {
+        Some(self)
     }
 
     fn status_counts(&self) -> Result<Vec<(String, Status, u64)>> {

@@ -58,6 +58,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
     jobs: u16,
 
+    /// Restore from the copy at this off-site destination (`[[offsite]] name`)
+    #[arg(long, value_name = "NAME")]
+    from: Option<String>,
+
     /// The age identity file (from `age-keygen`) that opens encrypted backups, in place of
     /// the configuration's `identity_file`
     #[arg(long, value_name = "FILE")]
@@ -121,6 +125,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         },
         with_globals: args.with_globals,
         jobs: usize::from(args.jobs),
+        from: args.from.clone(),
         globals: None,
     };
     let interrupted = Interrupt::watch()?;

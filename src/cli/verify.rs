@@ -33,6 +33,10 @@ pub struct Args {
     #[arg(long, value_parser = ["checksum", "readable", "restore"], default_value = "restore")]
     level: String,
 
+    /// Verify the copy at this off-site destination (`[[offsite]] name`) instead of the local file
+    #[arg(long, value_name = "NAME")]
+    from: Option<String>,
+
     /// The age identity file (from `age-keygen`) that opens encrypted backups, in place of
     /// the configuration's `identity_file`
     #[arg(long, value_name = "FILE")]
@@ -42,6 +46,14 @@ pub struct Args {
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner_with(config_path, args.identity.as_deref())?;
     let level: VerifyLevel = args.level.parse().map_err(UsageError)?;
+    if let Some(name) = &args.from
+        && !runner.config().offsite.iter().any(|o| &o.name == name)
+    {
+        return Err(UsageError(format!(
+            "--from: no [[offsite]] destination named `{name}` in the configuration"
+        ))
+        .into());
+    }
     let names: Vec<String> = match &args.database {
         Some(d) => {
             runner.config().database(d)?;
@@ -89,7 +101,13 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             break;
         }
         let cancel = interrupted.arm();
-        let v = match dbkeep::verify::verify(&runner, record, level, &cancel) {
+        let v = match dbkeep::verify::verify_from(
+            &runner,
+            record,
+            level,
+            args.from.as_deref(),
+            &cancel,
+        ) {
             Ok(v) => v,
             Err(dbkeep::Error::Cancelled(_)) => break,
             Err(e) => return Err(e.into()),
@@ -100,6 +118,10 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             .map(|ms| format!("  (restored in {})", render::duration(Some(ms))))
             .unwrap_or_default();
         let done = v.level;
+        let took = match &v.source {
+            Some(name) => format!("{took}  (from off-site `{name}`)"),
+            None => took,
+        };
         match &v.message {
             None => println!("ok      #{}  {}  {done}{took}", record.id, record.database),
             Some(why) => println!(

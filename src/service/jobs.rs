@@ -26,6 +26,33 @@ type FireEnd = (
     Option<String>,
 );
 
+/// Where a restore drill reads `record` from: the local file and each off-site destination
+/// holding a checked copy, in turn, one per drill, so that every copy is proven restorable.
+fn drill_source(runner: &Runner, record: &crate::catalog::BackupRecord) -> Result<Option<String>> {
+    let Some(copies) = runner.copies() else {
+        return Ok(None);
+    };
+    let holders = crate::offsite::holders(copies, record)?;
+    if holders.is_empty() {
+        return Ok(None);
+    }
+    // The database's drills so far decide whose turn it is.
+    let done = runner
+        .catalog()
+        .fires(&record.database, None, 1000)?
+        .iter()
+        .filter(|f| f.schedule.starts_with(crate::scheduler::DRILL_PREFIX))
+        .count();
+    // The fire being run is already recorded: the first drill has `done == 1`.
+    let turn = done.saturating_sub(1) % (holders.len() + 1);
+    let local_exists = runner.backup_file(record).is_ok();
+    Ok(match turn {
+        0 if local_exists => None,
+        0 => holders.first().cloned(),
+        n => holders.get(n - 1).cloned(),
+    })
+}
+
 /// How a restore drill's fire says that the verification failed.
 pub(crate) const DRILL_FAILED: &str = "verification failed: ";
 
@@ -245,8 +272,14 @@ impl Jobs {
             let Some(record) = crate::verdict::last_success(r, &database)? else {
                 return Ok(None);
             };
-            let v =
-                crate::verify::verify(r, &record, crate::catalog::VerifyLevel::Restore, &cancel)?;
+            let from = drill_source(r, &record)?;
+            let v = crate::verify::verify_from(
+                r,
+                &record,
+                crate::catalog::VerifyLevel::Restore,
+                from.as_deref(),
+                &cancel,
+            )?;
             Ok(Some((record.id, v)))
         })
         .await;

@@ -48,6 +48,22 @@ fn a_second_disk_gets_every_backup_serves_restores_and_is_pruned_with_them() {
     assert!(list.stdout.contains(&format!("#{id}  app  ")), "{list:?}");
     assert!(list.stdout.contains("disk2: uploaded"), "{list:?}");
 
+    // The copy itself, proven by a restore of it.
+    let run = sandbox.run(&["verify", &id.to_string(), "--from", "disk2"]);
+    run.assert_success();
+    assert!(run.stdout.contains("(from off-site `disk2`)"), "{run:?}");
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let source: Option<String> = conn
+        .query_row(
+            "SELECT source FROM verifications ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(source.as_deref(), Some("disk2"));
+    sandbox
+        .run(&["verify", &id.to_string(), "--from", "nowhere"])
+        .assert_code(2);
     // The local disk lost the file: verify and restore read the copy.
     fs::remove_file(&local).unwrap();
     let run = sandbox.run(&["verify", &id.to_string()]);
@@ -311,4 +327,36 @@ fn keep_local_false_without_a_destination_is_refused() {
         run.stderr.contains("would leave its backups nowhere"),
         "{run:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_drill_restores_the_local_file_and_each_copy_in_turn() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let disk2 = sandbox.path().join("disk2");
+    sandbox.write_config(&format!(
+        "timezone = \"UTC\"\n[[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n",
+        disk2.display()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    // Three Sundays at 03:00 UTC, the default verify_schedule.
+    for week in [
+        "2026-12-06T02:59:58Z",
+        "2026-12-13T02:59:58Z",
+        "2026-12-20T02:59:58Z",
+    ] {
+        let row = crate::restore::drill_at(&sandbox, week).await;
+        assert_eq!(row["verify_status"], "ok", "{row:#}");
+    }
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT source FROM verifications ORDER BY id")
+        .unwrap();
+    let sources: Vec<Option<String>> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(sources, vec![None, Some("disk2".to_string()), None]);
 }

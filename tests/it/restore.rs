@@ -947,7 +947,7 @@ impl dbkeep::clock::Clock for StartedAt {
 }
 
 /// Runs the service from `start` until a verification of `app` is recorded after it.
-async fn drill_at(sandbox: &Sandbox, start: &str) -> serde_json::Value {
+pub(crate) async fn drill_at(sandbox: &Sandbox, start: &str) -> serde_json::Value {
     let config = dbkeep::Config::load(&sandbox.config_path()).unwrap();
     let catalog =
         std::sync::Arc::new(dbkeep::catalog::SqliteCatalog::open(&config.catalog).unwrap());
