@@ -91,6 +91,7 @@ impl Event {
             EventKind::Suspicious => "is suspiciously small",
             EventKind::VerifyFailed => "failed its verification",
             EventKind::Stale => "is stale",
+            EventKind::OffsiteFailed => "did not reach an off-site destination",
             EventKind::Test => "is a test message: notifications reach this channel",
         };
         format!(

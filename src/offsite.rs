@@ -77,6 +77,19 @@ pub trait Copies: Send + Sync {
     /// # Errors
     /// When the catalog cannot be read.
     fn copies(&self, backup_id: BackupId) -> Result<Vec<Copy>>;
+
+    /// How many copies failed after every try, per destination, ever.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn failure_counts(&self) -> Result<Vec<(String, u64)>>;
+
+    /// When each database's newest copy arrived at each destination: (database, destination,
+    /// time).
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn last_uploads(&self) -> Result<Vec<(String, String, DateTime<Utc>)>>;
 }
 
 /// A destination's store, or why it could not be opened.
@@ -145,18 +158,18 @@ pub fn key_of(record: &BackupRecord) -> Option<String> {
 }
 
 /// Copies `record` (a successful backup whose file is `path`) to every destination that takes
-/// its database and records each copy; returns whether every one arrived.
+/// its database and records each copy; returns the destinations it did not reach, with why.
 pub fn copy_backup(
     destinations: &Destinations,
     copies: &dyn Copies,
     record: &BackupRecord,
     path: &std::path::Path,
     log: &RunLog,
-) -> bool {
+) -> Vec<(String, String)> {
     let Some(key) = key_of(record) else {
-        return true;
+        return Vec::new();
     };
-    let mut all = true;
+    let mut failed = Vec::new();
     for (offsite, store) in destinations.for_database(&record.database) {
         let sent = store.and_then(|s| upload(s.as_ref(), &key, path, record));
         let copy = match sent {
@@ -179,7 +192,7 @@ pub fn copy_backup(
                 }
             }
             Err(e) => {
-                all = false;
+                failed.push((offsite.name.clone(), e.clone()));
                 log.step(format_args!("off-site `{}` failed: {e}", offsite.name));
                 tracing::warn!(database = %record.database, id = record.id, offsite = %offsite.name, error = %e, "off-site copy failed");
                 Copy {
@@ -196,11 +209,14 @@ pub fn copy_backup(
             }
         };
         if let Err(e) = copies.record_copy(&copy) {
-            all = false;
+            failed.push((
+                offsite.name.clone(),
+                format!("could not record the copy: {e}"),
+            ));
             tracing::warn!(error = %e, "could not record an off-site copy");
         }
     }
-    all
+    failed
 }
 
 /// Uploads with retries, and checks what arrived against the catalog's record.

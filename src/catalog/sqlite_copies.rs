@@ -29,7 +29,50 @@ impl Copies for SqliteCatalog {
                 ],
             )
             .map_err(|e| self.err(e))?;
+        if let (CopyState::Failed, Some(error)) = (c.state, &c.error) {
+            self.conn()
+                .execute(
+                    "INSERT INTO offsite_failures (store, backup_id, at, error) VALUES (?1, ?2, ?3, ?4)",
+                    params![c.store, c.backup_id, format_time(&chrono::Utc::now()), error],
+                )
+                .map_err(|e| self.err(e))?;
+        }
         Ok(())
+    }
+
+    fn failure_counts(&self) -> Result<Vec<(String, u64)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT store, count(*) FROM offsite_failures GROUP BY store ORDER BY store",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn last_uploads(&self) -> Result<Vec<(String, String, chrono::DateTime<chrono::Utc>)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT b.database, c.store, max(c.uploaded_at) FROM copies c JOIN backups b ON b.id = c.backup_id
+                 WHERE c.state = 'uploaded' GROUP BY b.database, c.store ORDER BY b.database, c.store",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    time(2, r.get(2)?)?.unwrap_or_default(),
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
     }
 
     fn copies(&self, backup_id: BackupId) -> Result<Vec<Copy>> {

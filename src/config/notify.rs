@@ -21,6 +21,8 @@ pub enum EventKind {
     VerifyFailed,
     /// No successful backup within `stale_after`.
     Stale,
+    /// A backup could not be copied to an off-site destination.
+    OffsiteFailed,
     /// `dbkeep notify test`.
     Test,
 }
@@ -35,6 +37,7 @@ impl EventKind {
             EventKind::Suspicious => "suspicious",
             EventKind::VerifyFailed => "verify_failed",
             EventKind::Stale => "stale",
+            EventKind::OffsiteFailed => "offsite_failed",
             EventKind::Test => "test",
         }
     }
@@ -46,6 +49,7 @@ impl EventKind {
             EventKind::Suspicious,
             EventKind::VerifyFailed,
             EventKind::Stale,
+            EventKind::OffsiteFailed,
         ]
         .into_iter()
         .find(|k| k.as_str() == word)
@@ -179,7 +183,7 @@ fn events(
             EventKind::parse(word.get_ref()).ok_or_else(|| {
                 src.error(
                     word.span(),
-                    format!("`on` of {whose}: unknown event `{}`; use success, failure, stale, suspicious or verify_failed", word.get_ref()),
+                    format!("`on` of {whose}: unknown event `{}`; use success, failure, stale, suspicious, verify_failed or offsite_failed", word.get_ref()),
                 )
             })
         })

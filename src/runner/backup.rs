@@ -207,12 +207,18 @@ impl Runner {
             message: format!("backup #{id} vanished from the catalog"),
         })?;
         // Off-site copies first: retention runs only once every destination holds one.
-        let offsite_ok = match (record.status, self.copies()) {
+        let missed = match (record.status, self.copies()) {
             (Status::Success, Some(copies)) if !self.offsite.is_empty() => {
                 crate::offsite::copy_backup(&self.offsite, copies, &record, &path, &log)
             }
-            _ => true,
+            _ => Vec::new(),
         };
+        for (store, why) in &missed {
+            let mut event = crate::notify::Event::of(EventKind::OffsiteFailed, &record);
+            event.error = Some(format!("off-site `{store}`: {why}"));
+            self.notifier.notify(event);
+        }
+        let offsite_ok = missed.is_empty();
         // Every destination holds a checked copy: the local file may go, if so configured.
         let keep_local = self.config.database(name).is_ok_and(|d| d.keep_local);
         if offsite_ok && !keep_local && record.status == Status::Success && !self.offsite.is_empty()

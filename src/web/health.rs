@@ -135,10 +135,14 @@ pub async fn render_metrics(
                 })
                 .collect::<crate::Result<Vec<_>>>()?,
             r.notifier().failed()?,
+            match r.copies() {
+                Some(c) => (c.failure_counts()?, c.last_uploads()?),
+                None => (Vec::new(), Vec::new()),
+            },
         ))
     })
     .await;
-    let (latest, counts, judged, verified, undelivered) = match data {
+    let (latest, counts, judged, verified, undelivered, (upload_failures, uploads)) = match data {
         Ok(d) => d,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
@@ -219,6 +223,30 @@ pub async fn render_metrics(
                 (
                     label(db),
                     u8::from(last.as_ref().is_some_and(|v| v.ok)).to_string(),
+                )
+            })
+            .collect(),
+    );
+    let quoted = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    family(
+        "dbkeep_offsite_upload_failures_total",
+        "counter",
+        "Off-site copies that failed after every try, per destination.",
+        upload_failures
+            .iter()
+            .map(|(store, n)| (format!("destination=\"{}\"", quoted(store)), n.to_string()))
+            .collect(),
+    );
+    family(
+        "dbkeep_offsite_last_success_timestamp_seconds",
+        "gauge",
+        "When the database's newest copy arrived at the destination (Unix time).",
+        uploads
+            .iter()
+            .map(|(db, store, at)| {
+                (
+                    format!("{},destination=\"{}\"", label(db), quoted(store)),
+                    at.timestamp().to_string(),
                 )
             })
             .collect(),

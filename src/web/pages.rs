@@ -252,7 +252,29 @@ pub async fn backup_get(
     } else {
         restore_command
     };
+    let copies = record
+        .copies
+        .iter()
+        .map(|c| {
+            let (state, colour) = match (c.state.as_str(), &c.pruned_at) {
+                (_, Some(_)) => ("pruned", "grey"),
+                ("uploaded", None) => ("uploaded", "green"),
+                _ => ("failed", "red"),
+            };
+            view::CopyView {
+                store: c.store.clone(),
+                state,
+                colour,
+                detail: c
+                    .error
+                    .clone()
+                    .or_else(|| c.uploaded_at.clone())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
     view::Backup {
+        copies,
         restore_command,
         verifications: verifications
             .iter()

@@ -160,6 +160,16 @@ pub struct Backup {
     pub verifications: Vec<VerificationView>,
     /// The command that restores it where it came from.
     pub restore_command: String,
+    /// Its off-site copies.
+    pub copies: Vec<CopyView>,
+}
+
+/// One off-site copy on a backup's page.
+pub struct CopyView {
+    pub store: String,
+    pub state: &'static str,
+    pub colour: &'static str,
+    pub detail: String,
 }
 
 /// One verification on a backup's page.

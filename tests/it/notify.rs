@@ -13,7 +13,7 @@ use crate::common::*;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Request {
+pub(crate) struct Request {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
@@ -27,14 +27,14 @@ impl Request {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 }
 
 /// How the receiver answers.
 #[derive(Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     Ok,
     Error,
     /// Reads the request, then says nothing for this long.
@@ -42,13 +42,13 @@ enum Answer {
 }
 
 /// An HTTP server on loopback that records every request.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
-    seen: Arc<Mutex<Vec<Request>>>,
+    pub(crate) seen: Arc<Mutex<Vec<Request>>>,
 }
 
 impl Receiver {
-    fn start(answer: Answer) -> Receiver {
+    pub(crate) fn start(answer: Answer) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -108,13 +108,13 @@ impl Receiver {
         Receiver { port, seen }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// The requests so far, once `count` of them arrived (or fails after a while).
     #[track_caller]
-    fn wait_for(&self, count: usize) -> Vec<Request> {
+    pub(crate) fn wait_for(&self, count: usize) -> Vec<Request> {
         let start = Instant::now();
         loop {
             let seen = self.seen.lock().unwrap().clone();

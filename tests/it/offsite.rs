@@ -106,13 +106,27 @@ fn a_destination_that_fails_prunes_nothing_and_sync_repairs_it() {
     // The destination's folder is a regular file: nothing can be stored there.
     let disk2 = sandbox.path().join("disk2");
     fs::write(&disk2, "not a folder").unwrap();
+    let hooks = crate::notify::Receiver::start(crate::notify::Answer::Ok);
     sandbox.write_config(&format!(
         "retention_days = 0\nkeep_last = 1\n[[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
+         [[notify.webhook]]\nurl = \"{}\"\non = [\"offsite_failed\"]\n\
          [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
-        disk2.display()
+        disk2.display(),
+        hooks.url("/hook")
     ));
     sandbox.run(&["backup"]).assert_success();
     sandbox.run(&["backup"]).assert_success();
+    // Each failed copy is announced.
+    let seen = hooks.wait_for(2);
+    let first = seen[0].json();
+    assert_eq!(first["event"], "offsite_failed", "{first:#}");
+    assert!(
+        first["error"]
+            .as_str()
+            .unwrap()
+            .contains("off-site `disk2`"),
+        "{first:#}"
+    );
     let rows = sandbox.rows_for("app");
     // Both backups stand, neither pruned: the copies failed.
     assert_eq!(rows.len(), 2);
@@ -157,6 +171,16 @@ fn a_destination_that_fails_prunes_nothing_and_sync_repairs_it() {
             .stdout
             .contains("every stored backup is at every destination")
     );
+    // The failures stay counted after the repair.
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let failures: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM offsite_failures WHERE store = 'disk2'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failures, 2);
 }
 
 /// moto's S3 server on a free port, with a bucket.
@@ -313,6 +337,24 @@ fn keep_local_false_leaves_the_copy_only_and_it_still_restores_and_downloads() {
     assert_eq!(got.status, 200, "{}", got.text());
     assert_eq!(got.body, fs::read(&copy).unwrap());
     assert_eq!(got.header("x-backup-sha256"), row["sha256"].as_str());
+    let metrics = crate::http::http_get(port, "/metrics", Some(&token))
+        .unwrap()
+        .text();
+    assert!(
+        metrics.contains(
+            "dbkeep_offsite_last_success_timestamp_seconds{database=\"app\",destination=\"disk2\"} "
+        ),
+        "{metrics}"
+    );
+    // The backup's page lists its copies.
+    let page = crate::http::http_get(port, &format!("/backups/{id}"), Some(&token))
+        .unwrap()
+        .text();
+    assert!(page.contains("<h2>Off-site copies</h2>"), "{page}");
+    assert!(
+        page.contains("<td>disk2</td><td><span class=\"dot green\" aria-hidden=\"true\"></span> <span class=\"state\">uploaded</span>"),
+        "{page}"
+    );
 }
 
 #[test]
