@@ -35,11 +35,8 @@ FRESH=${FRESH:-0}
 SRC=dbkeep_bench_restore
 DST=dbkeep_bench_restore_target
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    printf 'error: %s\n' "$*" >&2
-    exit 1
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 for tool in pg_dump pg_restore psql pgbench gunzip zstd age-keygen sqlite3 python3; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -106,18 +103,6 @@ PG_ID=$(run list --json -d pg | python3 -c 'import json, sys; print(json.load(sy
 PG_FILE=$(run list --json -d pg | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["path"])')
 PLAIN=$(gunzip -c "$PG_FILE" | wc -c)
 
-# measure LABEL CMD... : wall seconds and peak RSS (KiB) of CMD, into $WORK/results
-measure() {
-    local label=$1
-    shift
-    /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || {
-        tail -n 5 "$WORK/err" >&2
-        die "$label failed"
-    }
-    read -r wall rss <"$WORK/time"
-    printf '%s\t%s\t%s\n' "$label" "$wall" "$rss" >>"$WORK/results"
-    log "  $label: ${wall}s, $((rss / 1024)) MiB"
-}
 
 # --- Backing it up with gzip, against pg_dump | gzip -6 ----------------------------------
 for round in $(seq 1 "$ROUNDS"); do
@@ -182,11 +167,9 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # --- Report -------------------------------------------------------------------
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 row() {
     local label=$1 wall rss
-    wall=$(awk -F'\t' -v l="$label" '$1 == l { print $2 }' "$WORK/results" | median)
-    rss=$(awk -F'\t' -v l="$label" '$1 == l { print $3 }' "$WORK/results" | median)
+    read -r wall rss < <(medians "$label")
     printf '| %s | %.2f s | %d MiB |\n' "$label" "$wall" "$((${rss%.*} / 1024))"
 }
 cat <<EOF
