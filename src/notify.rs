@@ -51,6 +51,23 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event about `database` with no backup to name.
+    pub fn about(event: EventKind, database: &str) -> Event {
+        Event {
+            event,
+            database: database.to_string(),
+            status: None,
+            backup_id: None,
+            file_name: None,
+            size_bytes: None,
+            duration_ms: None,
+            error: None,
+            started_at: None,
+            finished_at: None,
+            host: host(),
+        }
+    }
+
     /// An event about `record`.
     pub fn of(event: EventKind, record: &BackupRecord) -> Event {
         Event {
@@ -239,17 +256,8 @@ impl Notifier {
     /// signal to its monitor), once each, and says how each went.
     pub fn test(&self) -> Vec<(String, Result<(), String>)> {
         let event = Event {
-            event: EventKind::Test,
-            database: "-".into(),
-            status: None,
-            backup_id: None,
-            file_name: None,
-            size_bytes: None,
-            duration_ms: None,
-            error: None,
-            started_at: None,
             finished_at: Some(Utc::now()),
-            host: host(),
+            ..Event::about(EventKind::Test, "-")
         };
         self.channels
             .iter()

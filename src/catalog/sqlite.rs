@@ -110,6 +110,19 @@ const COLUMNS: &str = "id, database, kind, status, trigger, file_name, path, siz
       'sha256', sha256, 'error', error, 'uploaded_at', uploaded_at, 'pruned_at', pruned_at)) \
      FROM copies WHERE copies.backup_id = backups.id)";
 
+impl SqliteCatalog {
+    /// The rows of `sql`, a `SELECT key, count(*) … GROUP BY key`, as (key, count) pairs.
+    pub(super) fn counts(&self, sql: &str) -> Result<Vec<(String, u64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+}
+
 fn parse<T: std::str::FromStr<Err = String>>(idx: usize, text: String) -> rusqlite::Result<T> {
     text.parse().map_err(|e: String| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())

@@ -41,17 +41,7 @@ impl Copies for SqliteCatalog {
     }
 
     fn failure_counts(&self) -> Result<Vec<(String, u64)>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT store, count(*) FROM offsite_failures GROUP BY store ORDER BY store",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        self.counts("SELECT store, count(*) FROM offsite_failures GROUP BY store ORDER BY store")
     }
 
     fn last_uploads(&self) -> Result<Vec<(String, String, chrono::DateTime<chrono::Utc>)>> {

@@ -30,16 +30,8 @@ impl Deliveries for SqliteCatalog {
     }
 
     fn failed_deliveries(&self) -> Result<Vec<(String, u64)>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT channel, count(*) FROM failed_notifications GROUP BY channel ORDER BY channel",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        self.counts(
+            "SELECT channel, count(*) FROM failed_notifications GROUP BY channel ORDER BY channel",
+        )
     }
 }

@@ -152,12 +152,7 @@ impl RawDatabase {
         base: &Path,
     ) -> Result<DatabaseConfig, ConfigError> {
         let name = self.name.get_ref();
-        let name_ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !name_ok {
+        if !is_name(name) {
             return Err(src.error(
                 self.name.span(),
                 format!("database `name = \"{name}\"` is invalid: use 1 to 64 letters, digits, `-` or `_`"),
@@ -268,6 +263,16 @@ impl RawDatabase {
             globals,
         })
     }
+}
+
+/// Whether `name` is a usable name (of a database, of a destination): 1 to 64 letters, digits,
+/// `-` or `_`, so that it is safe as a folder and a key.
+pub(super) fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The server of a `verify_url`: a PostgreSQL URL (its database name is replaced by each

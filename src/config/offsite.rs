@@ -44,12 +44,7 @@ impl RawOffsite {
         known: &[String],
     ) -> Result<Offsite, ConfigError> {
         let name = self.name.get_ref();
-        let ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !ok {
+        if !super::database::is_name(name) {
             return Err(src.error(
                 self.name.span(),
                 format!("offsite `name = \"{name}\"` is invalid: use 1 to 64 letters, digits, `-` or `_`"),

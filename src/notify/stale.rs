@@ -63,19 +63,7 @@ impl StaleWatch {
             tracing::warn!(database = %db.name, reason = %why, "database is stale");
             let mut event = match &last {
                 Some(r) => Event::of(EventKind::Stale, r),
-                None => Event {
-                    event: EventKind::Stale,
-                    database: db.name.clone(),
-                    status: None,
-                    backup_id: None,
-                    file_name: None,
-                    size_bytes: None,
-                    duration_ms: None,
-                    error: None,
-                    started_at: None,
-                    finished_at: None,
-                    host: super::host(),
-                },
+                None => Event::about(EventKind::Stale, &db.name),
             };
             event.error = Some(why);
             view.notifier().notify(event);

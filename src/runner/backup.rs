@@ -51,17 +51,11 @@ impl Runner {
         })?;
         info!(database = name, id, file = %file_name, target = %db.target.display(), "backup started");
         self.notifier.notify(crate::notify::Event {
-            event: EventKind::Start,
-            database: name.to_string(),
             status: Some(Status::InProgress),
             backup_id: Some(id),
             file_name: Some(file_name.clone()),
-            size_bytes: None,
-            duration_ms: None,
-            error: None,
             started_at: Some(started_at),
-            finished_at: None,
-            host: crate::notify::host(),
+            ..crate::notify::Event::about(EventKind::Start, name)
         });
         Ok(Started {
             id,

@@ -768,3 +768,36 @@ pub fn restore_sql_dump(file: &Path, decompress: Option<&str>, target_url: &str)
 pub fn pg_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
+
+/// A program in the test script's virtualenv (`target/test-venv/bin/NAME`), which must exist.
+#[track_caller]
+pub fn venv_bin(name: &str, what: &str) -> PathBuf {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-venv/bin")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with scripts/test.sh, which installs {what}",
+        bin.display()
+    );
+    bin
+}
+
+/// Starts `cmd` quietly and waits until something listens on loopback `port`.
+#[track_caller]
+pub fn spawn_listening(cmd: &mut StdCommand, port: u16, what: &str) -> std::process::Child {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{what} did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child
+}

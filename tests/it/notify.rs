@@ -317,31 +317,16 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start(dir: &std::path::Path) -> SmtpServer {
-        let python =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
-        assert!(
-            python.exists(),
-            "{} is missing: run the tests with scripts/test.sh, which installs aiosmtpd",
-            python.display()
-        );
         let port = crate::http::free_port();
         let maildir = dir.join("maildir");
-        let child = std::process::Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "aiosmtpd did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let child = spawn_listening(
+            std::process::Command::new(venv_bin("python", "aiosmtpd"))
+                .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(&maildir),
+            port,
+            "aiosmtpd",
+        );
         SmtpServer {
             child,
             port,

@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -191,27 +190,17 @@ struct S3 {
 
 impl S3 {
     fn start(bucket: &str) -> S3 {
-        let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/moto_server");
-        assert!(
-            bin.exists(),
-            "{} is missing: run the tests with scripts/test.sh, which installs moto",
-            bin.display()
-        );
         let port = crate::http::free_port();
-        let child = std::process::Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "moto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let child = spawn_listening(
+            std::process::Command::new(venv_bin("moto_server", "moto")).args([
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ]),
+            port,
+            "moto",
+        );
         // CreateBucket: moto needs no signature for it.
         ureq::put(&format!("http://127.0.0.1:{port}/{bucket}"))
             .send_empty()
