@@ -18,7 +18,7 @@ use crate::{Error, Result};
 /// The size of each uploaded part, and of the chunks read from the file.
 const PART: usize = 8 * 1024 * 1024;
 /// Parts in flight at once: with [`PART`], what an upload holds in memory.
-const PARTS_IN_FLIGHT: usize = 2;
+const PARTS_IN_FLIGHT: usize = 4;
 /// Downloaded chunks buffered ahead of the reader.
 const CHUNKS_AHEAD: usize = 4;
 
