@@ -411,6 +411,25 @@ setup_moto() {
 }
 setup_moto
 
+# Azure's blob emulator for the off-site copies (tests/it/offsite.rs): azurite from npm, into
+# target/azurite (Node.js from Debian when missing).
+AZURITE_VERSION=3.35.0
+setup_azurite() {
+    local dir="$PWD/target/azurite"
+    if ! command -v npm >/dev/null 2>&1; then
+        (apt_install nodejs npm) || { service_missing "no npm to install azurite with"; return 0; }
+    fi
+    if [[ ! -x "$dir/node_modules/.bin/azurite-blob" ||
+        "$(node -p "require('$dir/node_modules/azurite/package.json').version" 2>/dev/null || true)" != "$AZURITE_VERSION" ]]; then
+        log "npm install azurite@$AZURITE_VERSION (into target/azurite)"
+        mkdir -p "$dir"
+        (cd "$dir" && npm install --silent --no-audit --no-fund "azurite@$AZURITE_VERSION" >/dev/null) ||
+            { service_missing "could not install azurite $AZURITE_VERSION"; return 0; }
+    fi
+    log "azurite: $AZURITE_VERSION in target/azurite"
+}
+setup_azurite
+
 # ---------------------------------------------------------------------------
 # 4. Tests
 # ---------------------------------------------------------------------------

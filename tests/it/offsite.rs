@@ -391,3 +391,120 @@ async fn the_weekly_drill_restores_the_local_file_and_each_copy_in_turn() {
         .collect();
     assert_eq!(sources, vec![None, Some("disk2".to_string()), None]);
 }
+
+/// azurite's blob service (installed by the test script into target/azurite) on a free port,
+/// with a container.
+struct Azurite {
+    child: std::process::Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Azurite {
+    fn start(container: &str) -> Azurite {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bin = root.join("target/azurite/node_modules/.bin/azurite-blob");
+        assert!(
+            bin.exists(),
+            "{} is missing: run the tests with scripts/test.sh, which installs azurite",
+            bin.display()
+        );
+        let data = tempfile::tempdir().unwrap();
+        let port = crate::http::free_port();
+        let child = spawn_listening(
+            std::process::Command::new(bin)
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+                .args(["--silent", "--skipApiVersionCheck", "--disableTelemetry"])
+                .arg("--location")
+                .arg(data.path()),
+            port,
+            "azurite",
+        );
+        let made = std::process::Command::new("python3")
+            .arg(root.join("tests/it/support/azure_container.py"))
+            .args([&port.to_string(), container])
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        Azurite {
+            child,
+            port,
+            _data: data,
+        }
+    }
+}
+
+impl Azurite {
+    /// The HTTP status of a HEAD of `blob` (signed, as the account's owner).
+    fn status(&self, container: &str, blob: &str) -> String {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = std::process::Command::new("python3")
+            .arg(root.join("tests/it/support/azure_container.py"))
+            .args([&self.port.to_string(), container, blob])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_azure_destination_puts_reads_and_deletes_copies_on_azurite() {
+    let azure = Azurite::start("dbkeep");
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("app.db");
+    create_sample_sqlite(&db);
+    sandbox.write_config(
+        "retention_days = 0\nkeep_last = 1\n[[offsite]]\nname = \"azure\"\nurl = \"az://dbkeep/backups\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+    );
+    let emulator = format!("http://127.0.0.1:{}", azure.port);
+    let run = |args: &[&str]| {
+        run_cmd(
+            sandbox
+                .cmd()
+                .args(args)
+                .env("AZURE_STORAGE_USE_EMULATOR", "true")
+                .env("AZURITE_BLOB_STORAGE_URL", &emulator),
+        )
+    };
+    run(&["backup"]).assert_success();
+    let row = sandbox.rows_for("app")[0].clone();
+    let id = row["id"].as_i64().unwrap();
+    assert_eq!(row["copies"][0]["state"], "uploaded", "{row:#}");
+    // Read back: a restore from the copy alone.
+    let restored = sandbox.path().join("restored.db");
+    run(&[
+        "restore",
+        &id.to_string(),
+        "--from",
+        "azure",
+        "--to",
+        restored.to_str().unwrap(),
+    ])
+    .assert_success();
+    let fingerprint = |p: &Path| sqlite_fingerprint(&rusqlite::Connection::open(p).unwrap());
+    assert_eq!(fingerprint(&restored), fingerprint(&db));
+    // Deleted with its backup by retention: the copy is then gone from azurite too.
+    let blob = format!("backups/app/{}", row["file_name"].as_str().unwrap());
+    assert_eq!(azure.status("dbkeep", &blob), "200");
+    run(&["backup"]).assert_success();
+    let recorded = copies(&sandbox, id);
+    assert!(recorded[0].3.is_some(), "{recorded:?}");
+    assert_eq!(azure.status("dbkeep", &blob), "404");
+}
