@@ -382,34 +382,25 @@ setup_schemathesis() {
 }
 setup_schemathesis
 
-# A real SMTP server for the email notifications (tests/it/notify.rs), in the same virtualenv.
-AIOSMTPD_VERSION=1.4.6
-setup_aiosmtpd() {
+# Test servers from PyPI, in the same virtualenv:
+#   venv_package MODULE REQUIREMENT VERSION [PROGRAM]
+# installs REQUIREMENT==VERSION unless MODULE reports VERSION (and PROGRAM, if named, is there).
+venv_package() {
+    local module=$1 requirement=$2 version=$3 program=${4:-}
     local python="$PWD/target/test-venv/bin/python"
-    [[ -x "$python" ]] || { service_missing "no target/test-venv for aiosmtpd"; return 0; }
-    if [[ "$("$python" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null || true)" != "$AIOSMTPD_VERSION" ]]; then
-        log "pip install aiosmtpd==$AIOSMTPD_VERSION (into target/test-venv)"
-        "$python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" ||
-            { service_missing "could not install aiosmtpd $AIOSMTPD_VERSION"; return 0; }
+    [[ -x "$python" ]] || { service_missing "no target/test-venv for $module"; return 0; }
+    if [[ "$("$python" -c "import $module; print($module.__version__)" 2>/dev/null || true)" != "$version" ||
+        (-n "$program" && ! -x "$PWD/target/test-venv/bin/$program") ]]; then
+        log "pip install $requirement==$version (into target/test-venv)"
+        "$python" -m pip install --quiet --disable-pip-version-check "$requirement==$version" ||
+            { service_missing "could not install $requirement $version"; return 0; }
     fi
-    log "aiosmtpd: $AIOSMTPD_VERSION in target/test-venv"
+    log "$module: $version in target/test-venv"
 }
-setup_aiosmtpd
-
-# An S3-compatible server on loopback for the off-site copies (tests/it/offsite.rs): moto.
-MOTO_VERSION=5.1.18
-setup_moto() {
-    local python="$PWD/target/test-venv/bin/python"
-    [[ -x "$python" ]] || { service_missing "no target/test-venv for moto"; return 0; }
-    if [[ "$("$python" -c 'import moto; print(moto.__version__)' 2>/dev/null || true)" != "$MOTO_VERSION" ||
-        ! -x "$PWD/target/test-venv/bin/moto_server" ]]; then
-        log "pip install moto[server]==$MOTO_VERSION (into target/test-venv)"
-        "$python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
-            { service_missing "could not install moto $MOTO_VERSION"; return 0; }
-    fi
-    log "moto: $MOTO_VERSION in target/test-venv"
-}
-setup_moto
+# A real SMTP server for the email notifications (tests/it/notify.rs).
+venv_package aiosmtpd aiosmtpd 1.4.6
+# An S3-compatible server on loopback for the off-site copies (tests/it/offsite.rs).
+venv_package moto 'moto[server]' 5.1.18 moto_server
 
 # Azure's blob emulator for the off-site copies (tests/it/offsite.rs): azurite from npm, into
 # target/azurite (Node.js from Debian when missing).

@@ -128,6 +128,12 @@ impl Destinations {
         })
     }
 
+    /// The destinations that take `database`'s backups, without opening their stores (for
+    /// what only needs their names: verdicts, listings).
+    pub fn taking<'a>(&'a self, database: &'a str) -> impl Iterator<Item = &'a Offsite> + 'a {
+        self.entries.iter().filter(move |o| o.takes(database))
+    }
+
     /// The destinations that take `database`'s backups, with their store (or why it could not
     /// be opened).
     pub fn for_database(&self, database: &str) -> Vec<(&Offsite, Opened)> {
@@ -390,9 +396,8 @@ pub fn sync(runner: &crate::Runner) -> Result<Vec<Synced>> {
             let have = copies.copies(record.id)?;
             let missing: Vec<String> = runner
                 .offsite()
-                .for_database(&db.name)
-                .into_iter()
-                .map(|(o, _)| o.name.clone())
+                .taking(&db.name)
+                .map(|o| o.name.clone())
                 .filter(|name| {
                     !have
                         .iter()

@@ -411,13 +411,13 @@ pub fn missing_copies(
     runner: &dyn crate::runner::View,
     good: &BackupRecord,
 ) -> crate::Result<Option<String>> {
-    let wanted = runner.offsite().for_database(&good.database);
+    let wanted: Vec<_> = runner.offsite().taking(&good.database).collect();
     let (Some(copies), false) = (runner.copies(), wanted.is_empty()) else {
         return Ok(None);
     };
     let have = copies.copies(good.id)?;
     let mut missing = Vec::new();
-    for (offsite, _) in wanted {
+    for offsite in wanted {
         match have.iter().find(|c| c.store == offsite.name) {
             Some(c) if c.state == crate::offsite::CopyState::Uploaded => {}
             Some(c) => missing.push(format!(

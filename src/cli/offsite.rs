@@ -48,7 +48,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 let file = r.file_name.as_deref().unwrap_or("-");
                 let have = copies.copies(r.id)?;
                 let mut line = format!("#{}  {}  {file}", r.id, r.database);
-                for (o, _) in runner.offsite().for_database(&r.database) {
+                for o in runner.offsite().taking(&r.database) {
                     let state = match have.iter().find(|c| c.store == o.name) {
                         Some(c) if c.pruned_at.is_some() => "pruned".to_string(),
                         Some(c) => c.state.as_str().to_string(),

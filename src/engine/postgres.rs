@@ -425,10 +425,9 @@ impl PostgresEngine {
                 log,
             );
             return match loaded {
-                Ok(bytes) => {
+                Ok(()) => {
                     log.step(format_args!(
-                        "loaded {} into {name} over {} connections",
-                        indicatif::HumanBytes(bytes),
+                        "loaded into {name} over {} connections",
                         opts.jobs
                     ));
                     Ok(opts.jobs)

@@ -783,9 +783,26 @@ pub fn venv_bin(name: &str, what: &str) -> PathBuf {
     bin
 }
 
+/// A test server process, stopped when dropped.
+pub struct Running(std::process::Child);
+
+impl Running {
+    /// Stops it now.
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Starts `cmd` quietly and waits until something listens on loopback `port`.
 #[track_caller]
-pub fn spawn_listening(cmd: &mut StdCommand, port: u16, what: &str) -> std::process::Child {
+pub fn spawn_listening(cmd: &mut StdCommand, port: u16, what: &str) -> Running {
     let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -799,5 +816,5 @@ pub fn spawn_listening(cmd: &mut StdCommand, port: u16, what: &str) -> std::proc
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    child
+    Running(child)
 }

@@ -310,7 +310,7 @@ fn bad_notify_settings_are_named() {
 /// aiosmtpd (installed by the test script into target/test-venv) on a free port, storing what
 /// it receives in a Maildir.
 struct SmtpServer {
-    child: std::process::Child,
+    server: Running,
     port: u16,
     maildir: std::path::PathBuf,
 }
@@ -328,7 +328,7 @@ impl SmtpServer {
             "aiosmtpd",
         );
         SmtpServer {
-            child,
+            server: child,
             port,
             maildir,
         }
@@ -348,14 +348,7 @@ impl SmtpServer {
     }
 
     fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.stop();
     }
 }
 
@@ -518,4 +511,33 @@ fn a_backup_under_half_the_size_of_the_one_before_is_suspicious() {
         body["error"].as_str().unwrap().contains("less than half"),
         "{body:#}"
     );
+}
+
+#[test]
+fn slack_and_discord_get_their_own_message_shapes() {
+    let hooks = Receiver::start(Answer::Ok);
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[notify.webhook]]\nurl = \"{}\"\nformat = \"slack\"\n\
+         [[notify.webhook]]\nurl = \"{}\"\nformat = \"discord\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+        hooks.url("/slack"),
+        hooks.url("/discord"),
+    ));
+    let run = sandbox.run(&["notify", "test"]);
+    run.assert_success();
+    assert_eq!(run.stdout.matches("ok      webhook ").count(), 2, "{run:?}");
+    let seen = hooks.wait_for(2);
+    let body = |path: &str| seen.iter().find(|r| r.path == path).unwrap().json();
+    let slack = body("/slack");
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("dbkeep: backup of - is a test message"),
+        "{slack:#}"
+    );
+    assert_eq!(slack.as_object().unwrap().len(), 1, "{slack:#}");
+    let discord = body("/discord");
+    assert_eq!(discord["content"], slack["text"], "{discord:#}");
 }

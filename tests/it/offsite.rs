@@ -184,7 +184,7 @@ fn a_destination_that_fails_prunes_nothing_and_sync_repairs_it() {
 
 /// moto's S3 server on a free port, with a bucket.
 struct S3 {
-    child: std::process::Child,
+    _server: Running,
     port: u16,
 }
 
@@ -205,14 +205,10 @@ impl S3 {
         ureq::put(&format!("http://127.0.0.1:{port}/{bucket}"))
             .send_empty()
             .unwrap();
-        S3 { child, port }
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        S3 {
+            _server: child,
+            port,
+        }
     }
 }
 
@@ -395,7 +391,7 @@ async fn the_weekly_drill_restores_the_local_file_and_each_copy_in_turn() {
 /// azurite's blob service (installed by the test script into target/azurite) on a free port,
 /// with a container.
 struct Azurite {
-    child: std::process::Child,
+    _server: Running,
     port: u16,
     _data: tempfile::TempDir,
 }
@@ -431,7 +427,7 @@ impl Azurite {
             String::from_utf8_lossy(&made.stderr)
         );
         Azurite {
-            child,
+            _server: child,
             port,
             _data: data,
         }
@@ -453,13 +449,6 @@ impl Azurite {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -336,7 +336,7 @@ enum Phase {
 }
 
 /// Loads `source` over `jobs` connections (`jobs` ≥ 2), each started by `connect`; `prefix`
-/// (the missing roles) runs first. Returns the bytes read from `source`.
+/// (the missing roles) runs first.
 ///
 /// # Errors
 /// The first connection's failure, with `psql`'s own message; [`Error::Cancelled`] when
@@ -349,7 +349,7 @@ pub(super) fn load(
     connect: Connect<'_>,
     cancel: &Cancel,
     log: &RunLog,
-) -> Result<u64> {
+) -> Result<()> {
     let stop = Cancel::new();
     {
         let stop = stop.clone();
@@ -362,12 +362,8 @@ pub(super) fn load(
         connect,
         log,
     };
-    let mut counted = Counted {
-        inner: source,
-        bytes: 0,
-    };
     std::thread::scope(|scope| {
-        if let Err(e) = lead(&mut counted, reopen, jobs, prefix, &shared, scope) {
+        if let Err(e) = lead(source, reopen, jobs, prefix, &shared, scope) {
             shared.fail(e);
         }
     });
@@ -379,23 +375,7 @@ pub(super) fn load(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
-    match first {
-        Some(e) => Err(e),
-        None => Ok(counted.bytes),
-    }
-}
-
-struct Counted<'a> {
-    inner: &'a mut dyn Read,
-    bytes: u64,
-}
-
-impl Read for Counted<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
+    first.map_or(Ok(()), Err)
 }
 
 type Helper<'scope> = std::thread::ScopedJoinHandle<'scope, Result<()>>;
