@@ -11,6 +11,7 @@ use crate::config::Target;
 use crate::engine::{self, RestoreOptions};
 use crate::pipeline::{self, Progress};
 use crate::runlog::RunLog;
+use crate::store::Store as _;
 use crate::{Error, Result, Runner};
 
 /// What a restore did.
@@ -50,7 +51,9 @@ fn stored_globals(runner: &Runner, record: &BackupRecord) -> Result<String> {
             "backup #{id} has no stored roles (its database did not say globals = true when it was made); restore without --with-globals"
         ))
     })?;
-    let file = crate::storage::open_backup(&runner.config().backup_dir, &record.database, &name)
+    let file = runner
+        .local()
+        .open(&crate::runner::store_key(&record.database, &name))
         .map_err(|e| Error::Refused(format!("backup #{id}'s stored roles: {e}")))?;
     let mut text = String::new();
     // Roles are a few lines: a file far larger is not what dbkeep stored.

@@ -21,6 +21,7 @@ use crate::lock::DatabaseLock;
 use crate::pipeline::{self, Pipeline, Progress, Stages, Written};
 use crate::retention::{self, Policy};
 use crate::runlog::RunLog;
+use crate::store::Store as _;
 use crate::watchdog::{self, Limits};
 use crate::{Error, Result, storage};
 
@@ -109,6 +110,12 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     notifier: crate::notify::Notifier,
     offsite: crate::offsite::Destinations,
+    local: crate::store::LocalStore,
+}
+
+/// The key of `file_name` of `database` in a [`crate::store::Store`].
+pub fn store_key(database: &str, file_name: &str) -> String {
+    format!("{database}/{file_name}")
 }
 
 impl Runner {
@@ -139,6 +146,7 @@ impl Runner {
     ) -> Result<Self> {
         let notifier = crate::notify::Notifier::new(&config, Some(Arc::clone(&catalog)));
         let offsite = crate::offsite::Destinations::new(config.offsite.clone());
+        let local = crate::store::LocalStore::new(&config.backup_dir);
         let runner = Runner {
             config,
             catalog,
@@ -146,6 +154,7 @@ impl Runner {
             clock,
             notifier,
             offsite,
+            local,
         };
         runner.recover_interrupted()?;
         Ok(runner)
@@ -195,7 +204,12 @@ impl Runner {
     /// As [`Runner::backup_file`].
     pub fn open_backup(&self, record: &BackupRecord) -> std::io::Result<std::fs::File> {
         let name = self.owned_name(record)?;
-        storage::open_backup(&self.config.backup_dir, &record.database, name)
+        self.local.open_file(&store_key(&record.database, name))
+    }
+
+    /// The local backup folder, as a store.
+    pub fn local(&self) -> &crate::store::LocalStore {
+        &self.local
     }
 
     /// The configured off-site destinations.

@@ -90,6 +90,14 @@ impl RawOffsite {
             options.push(("endpoint".to_string(), endpoint.get_ref().clone()));
         }
         if let Some(region) = self.region {
+            if url.scheme() != "s3" {
+                return Err(src.error(
+                    self.url.span(),
+                    format!(
+                        "`region` of offsite `{name}` applies only to s3:// destinations: remove it"
+                    ),
+                ));
+            }
             options.push(("region".to_string(), region));
         }
         let mut databases = Vec::new();

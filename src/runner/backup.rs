@@ -217,9 +217,10 @@ impl Runner {
         let keep_local = self.config.database(name).is_ok_and(|d| d.keep_local);
         if offsite_ok && !keep_local && record.status == Status::Success && !self.offsite.is_empty()
         {
-            match self
-                .owned_name(&record)
-                .and_then(|file| storage::remove_backup(&self.config.backup_dir, name, file))
+            let key = self.owned_name(&record).map(|file| store_key(name, file));
+            match key
+                .map_err(|e| e.to_string())
+                .and_then(|key| self.local.delete(&key).map_err(|e| e.to_string()))
             {
                 Ok(()) => {
                     log.step("local file removed (keep_local = false): the off-site copies hold it")

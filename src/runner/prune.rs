@@ -59,28 +59,23 @@ impl Runner {
             crate::offsite::prune_copies(&self.offsite, copies, record, now)
                 .map_err(|e| format!("{e}; not deleted"))?;
         }
-        let removed = self.owned_name(record).and_then(|name| {
-            storage::remove_backup(&self.config.backup_dir, &record.database, name)
-        });
+        // A file already gone is fine: the row only needs to say so.
+        let removed = match self.owned_name(record) {
+            Ok(name) => self
+                .local
+                .delete(&store_key(&record.database, name))
+                .map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
         // The server's roles stored beside it go with it (also when the dump was gone already).
-        let gone = removed
-            .as_ref()
-            .err()
-            .is_none_or(|e| e.kind() == std::io::ErrorKind::NotFound);
-        if gone
+        if removed.is_ok()
             && let Ok(Some(globals)) = self.catalog.globals_file(record.id)
-            && let Err(e) =
-                storage::remove_backup(&self.config.backup_dir, &record.database, &globals)
-            && e.kind() != std::io::ErrorKind::NotFound
+            && let Err(e) = self.local.delete(&store_key(&record.database, &globals))
         {
             warn!(database = %record.database, id = record.id, error = %e, "could not delete the stored roles");
         }
-        match removed {
-            Ok(()) => {}
-            // Already gone: the row only needs to say so.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{e}; not deleted")),
-        }
+        removed.map_err(|e| format!("{e}; not deleted"))?;
         self.catalog
             .mark_pruned(record.id, now)
             .map_err(|e| e.to_string())

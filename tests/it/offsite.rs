@@ -1,5 +1,5 @@
-//! Off-site copies: a second disk (`file://`) and a real S3-compatible server on loopback (moto,
-//! which the test script installs), uploads checked and recorded, retention pruning the copies,
+//! Off-site copies: a second disk (`file://`), a real S3-compatible server on loopback (moto)
+//! and Azure's emulator (azurite), which the test script installs; uploads checked and recorded, retention pruning the copies,
 //! restores and verifications from a copy when the local file is gone, and failures.
 
 use std::fs;
