@@ -11,10 +11,12 @@
 #      uses the one answering on 127.0.0.1:5432 if there is one; otherwise
 #      starts the Debian cluster if it allows trust on 127.0.0.1; otherwise
 #      starts a private throwaway cluster.
-#   3. Password PostgreSQL server (scram-sha-256 over TCP): always a private
+#   3. MariaDB on 127.0.0.1:3306 (root without a password): the one running, else
+#      started from Debian's installation.
+#   4. Password PostgreSQL server (scram-sha-256 over TCP): always a private
 #      throwaway cluster on 127.0.0.1:55432 (or the next free port), unless a
 #      server already there accepts the expected password and rejects others.
-#   4. Runs `cargo test --all-targets "$@"`, then stops and deletes every
+#   5. Runs `cargo test --all-targets "$@"`, then stops and deletes every
 #      throwaway cluster, also on failure or Ctrl-C.
 #
 # Environment:
@@ -22,6 +24,7 @@
 #   DBKEEP_TEST_PG_PORT           port of the main server to look for/start (default 5432)
 #   DBKEEP_TEST_PG_AUTH_PORT      port for the password server (default 55432)
 #   DBKEEP_TEST_PG_AUTH_PASSWORD  its password (default dbkeep-test-secret)
+#   DBKEEP_TEST_MYSQL_PORT        port of the MariaDB server (default 3306; root, no password)
 #   DBKEEP_TEST_CHROMIUM          Chromium binary for the browser test (default /usr/bin/chromium)
 #   DBKEEP_TEST_CHROMEDRIVER      matching chromedriver (default /usr/bin/chromedriver)
 #   DBKEEP_TEST_CMD               command to run instead of `cargo test --all-targets`
@@ -120,6 +123,10 @@ for tool in psql pg_dump pg_isready; do
     command -v "$tool" >/dev/null 2>&1 || { missing+=(postgresql-client); break; }
 done
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+# MySQL/MariaDB: the server and its client tools (mariadb, mariadb-dump, mariadb-admin).
+[[ -x /usr/sbin/mariadbd ]] || missing+=(mariadb-server)
+{ command -v mariadb && command -v mariadb-dump && command -v mariadb-admin; } >/dev/null 2>&1 ||
+    missing+=(mariadb-client)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v gzip >/dev/null 2>&1 || missing+=(gzip)
 # Encrypted backups must open with the standard age command.
@@ -383,13 +390,14 @@ setup_schemathesis() {
 setup_schemathesis
 
 # Test servers from PyPI, in the same virtualenv:
-#   venv_package MODULE REQUIREMENT VERSION [PROGRAM]
-# installs REQUIREMENT==VERSION unless MODULE reports VERSION (and PROGRAM, if named, is there).
+#   venv_package DISTRIBUTION REQUIREMENT VERSION [PROGRAM]
+# installs REQUIREMENT==VERSION unless DISTRIBUTION is installed at VERSION (and PROGRAM, if
+# named, is there).
 venv_package() {
     local module=$1 requirement=$2 version=$3 program=${4:-}
     local python="$PWD/target/test-venv/bin/python"
     [[ -x "$python" ]] || { service_missing "no target/test-venv for $module"; return 0; }
-    if [[ "$("$python" -c "import $module; print($module.__version__)" 2>/dev/null || true)" != "$version" ||
+    if [[ "$("$python" -c "import importlib.metadata as m; print(m.version('$module'))" 2>/dev/null || true)" != "$version" ||
         (-n "$program" && ! -x "$PWD/target/test-venv/bin/$program") ]]; then
         log "pip install $requirement==$version (into target/test-venv)"
         "$python" -m pip install --quiet --disable-pip-version-check "$requirement==$version" ||
@@ -420,6 +428,39 @@ setup_azurite() {
     log "azurite: $AZURITE_VERSION in target/azurite"
 }
 setup_azurite
+
+# MariaDB on 127.0.0.1:3306, root without a password: the one running, else started from
+# Debian's installation (root's TCP login opened when only the socket lets root in).
+MYSQL_PORT=${DBKEEP_TEST_MYSQL_PORT:-3306}
+mysql_answers() {
+    mariadb --protocol=tcp -h 127.0.0.1 -P "$MYSQL_PORT" -u root --connect-timeout=3 \
+        -N -e 'SELECT 1' >/dev/null 2>&1
+}
+setup_mariadb() {
+    if ! mysql_answers; then
+        if ! mariadb-admin --connect-timeout=3 ping >/dev/null 2>&1; then
+            log "starting MariaDB (/usr/sbin/mariadbd)"
+            "${SUDO[@]}" install -d -o mysql -g mysql /run/mysqld 2>/dev/null || true
+            "${SUDO[@]}" start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd \
+                -- --user=mysql || true
+            for _ in $(seq 1 60); do
+                mariadb-admin --connect-timeout=2 ping >/dev/null 2>&1 && break
+                sleep 1
+            done
+        fi
+        if ! mysql_answers && "${SUDO[@]}" mariadb -N -e 'SELECT 1' >/dev/null 2>&1; then
+            log "MariaDB: letting root in over TCP without a password (test machine)"
+            "${SUDO[@]}" mariadb -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;" || true
+        fi
+    fi
+    if mysql_answers; then
+        export DBKEEP_TEST_MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
+        log "MariaDB: $DBKEEP_TEST_MYSQL_URL ($(mariadb --version))"
+    else
+        service_missing "no MariaDB answering on 127.0.0.1:$MYSQL_PORT for root without a password"
+    fi
+}
+setup_mariadb
 
 # ---------------------------------------------------------------------------
 # 4. Tests

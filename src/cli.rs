@@ -24,7 +24,7 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
 
-/// Automatic, verified backups of SQLite and PostgreSQL databases.
+/// Automatic, verified backups of SQLite, PostgreSQL and MySQL/MariaDB databases.
 #[derive(Debug, Parser)]
 #[command(name = "dbkeep", version, about, max_term_width = 100)]
 struct Cli {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use database::{Compression, DatabaseConfig, PgTarget, Schedule, Secret, Target};
+pub use database::{Compression, DatabaseConfig, Schedule, Secret, ServerTarget, Target};
 pub use encryption::{Encryption, passphrase};
 pub use notify::{DEFAULT_ON, Email, EventKind, NotifySettings, Webhook, WebhookFormat};
 pub use offsite::Offsite;
@@ -61,6 +61,12 @@ pub struct Config {
     pub catalog: PathBuf,
     /// The `pg_dump` program to run; `None` means `pg_dump` from `PATH`.
     pub pg_dump_path: Option<PathBuf>,
+    /// The MySQL dump program to run; `None` means `mariadb-dump` from `PATH` when there is
+    /// one, else `mysqldump`.
+    pub mysqldump_path: Option<PathBuf>,
+    /// The MySQL client to load and query with; `None` means `mariadb` from `PATH` when there
+    /// is one, else `mysql`.
+    pub mysql_path: Option<PathBuf>,
     /// The age identities (private keys) that open encrypted backups, for restore and verify;
     /// best kept off the backup host, and given with `--identity` when needed.
     pub identity_file: Option<PathBuf>,
@@ -120,6 +126,8 @@ struct RawConfig {
     keep_last: Option<Spanned<u32>>,
     catalog: Option<String>,
     pg_dump_path: Option<String>,
+    mysqldump_path: Option<String>,
+    mysql_path: Option<String>,
     timezone: Option<Spanned<String>>,
     misfire_grace: Option<Spanned<String>>,
     backup_timeout: Option<Spanned<String>>,
@@ -220,6 +228,15 @@ impl Config {
             .parent()
             .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
         let resolve = |p: &str| base.join(p);
+        // A program: a path (relative to the configuration) when it holds a `/`, else a name
+        // looked up on `PATH`.
+        let program = |p: &str| {
+            if p.contains('/') {
+                resolve(p)
+            } else {
+                PathBuf::from(p)
+            }
+        };
 
         let env_error = |name: &str, message: String| ConfigError {
             path: PathBuf::from(format!("environment variable {name}")),
@@ -327,11 +344,12 @@ impl Config {
             if db.encryption.is_none() {
                 db.encryption.clone_from(&encryption);
             }
-            // The top-level verify_url serves every PostgreSQL database without one of its own.
-            if let (None, Some(url), Target::Postgres(pg)) =
-                (&db.verify_url, &raw.verify_url, &db.target)
+            // The top-level verify_url serves every database of its kind without one of its own.
+            if let (None, Some(url), Some(_)) =
+                (&db.verify_url, &raw.verify_url, db.target.server())
+                && Target::parse(url.get_ref(), &base).is_ok_and(|t| t.kind() == db.target.kind())
             {
-                db.verify_url = Some(database::verify_server(url, &source, &base, pg)?);
+                db.verify_url = database::verify_server(url, &source, &base, &db.target)?;
             }
             if databases.iter().any(|d| d.name == db.name) {
                 return Err(source.error(
@@ -375,13 +393,9 @@ impl Config {
             retention_days,
             keep_last,
             catalog: resolve(raw.catalog.as_deref().unwrap_or("dbkeep.sqlite3")),
-            pg_dump_path: raw.pg_dump_path.map(|p| {
-                if p.contains('/') {
-                    resolve(&p)
-                } else {
-                    PathBuf::from(p)
-                }
-            }),
+            pg_dump_path: raw.pg_dump_path.map(|p| program(&p)),
+            mysqldump_path: raw.mysqldump_path.map(|p| program(&p)),
+            mysql_path: raw.mysql_path.map(|p| program(&p)),
             identity_file: raw.identity_file.as_deref().map(resolve),
             databases,
             service,

@@ -1,6 +1,7 @@
 //! Database engines: each kind of database knows how to produce a consistent copy of itself.
 
 pub mod child;
+mod mysql;
 mod postgres;
 mod sqlite;
 
@@ -14,6 +15,7 @@ use crate::config::{Config, DatabaseConfig, Target};
 use crate::pipeline::rows::RowFormat;
 use crate::runlog::RunLog;
 
+pub use mysql::MysqlEngine;
 pub use postgres::PostgresEngine;
 pub use sqlite::SqliteEngine;
 
@@ -155,6 +157,11 @@ pub fn for_target(config: &Config, target: &Target) -> Box<dyn Engine> {
                 .pg_dump_path
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("pg_dump")),
+        )),
+        Target::Mysql(server) => Box::new(MysqlEngine::new(
+            server.clone(),
+            config.mysqldump_path.clone(),
+            config.mysql_path.clone(),
         )),
     }
 }

@@ -64,7 +64,11 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
             } else {
                 ".sql, .sql.gz or .sql.zst dumps"
             },
-            if looks_sql { "PostgreSQL" } else { "SQLite" },
+            if looks_sql {
+                "PostgreSQL or MySQL"
+            } else {
+                "SQLite"
+            },
         )));
     }
     let taken_at = stamp_in_name(&name)
@@ -176,8 +180,12 @@ fn copy_in(
             let _ = storage::remove_if_exists(&scratch);
             checked?
         }
-        Target::Postgres(_) => {
-            let mut tap = pipeline::rows::RowTap::new(pipeline::rows::RowFormat::PgCopy);
+        Target::Postgres(_) | Target::Mysql(_) => {
+            let format = match target {
+                Target::Mysql(_) => pipeline::rows::RowFormat::MysqlInsert,
+                _ => pipeline::rows::RowFormat::PgCopy,
+            };
+            let mut tap = pipeline::rows::RowTap::new(format);
             pipeline::copy(&mut reader()?, &mut tap).map_err(unreadable)?;
             tap.tables()
         }

@@ -1,4 +1,4 @@
-//! dbkeep: automatic, verified backups of SQLite and PostgreSQL databases.
+//! dbkeep: automatic, verified backups of SQLite, PostgreSQL and MySQL/MariaDB databases.
 //!
 //! The library does everything; the `dbkeep` binary is a thin command line over it. A backup
 //! flows from an [`engine::Engine`] through the [`pipeline`] (compression, SHA-256) into a

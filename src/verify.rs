@@ -5,7 +5,7 @@
 
 use crate::cancel::Cancel;
 use crate::catalog::{BackupRecord, Status, Verification, VerifyLevel};
-use crate::config::{PgTarget, Target};
+use crate::config::{ServerTarget, Target};
 use crate::engine::{self, Engine, RestoreOptions};
 use crate::pipeline::{self, NoProgress};
 use crate::{Error, Result, Runner};
@@ -279,7 +279,7 @@ fn compare_rows(
 }
 
 /// Where a restore-level check restores to: a hidden file in the database's backup folder, or
-/// a database named `dbkeep_verify_<id>_<random>` on the source's PostgreSQL server.
+/// a database named `dbkeep_verify_<id>_<random>` on the source's server (PostgreSQL, MySQL).
 ///
 /// The name carries this machine's mark and this process's id, so that the next verification
 /// can remove what a killed one left behind (and only that: never a live one's, never another
@@ -299,12 +299,16 @@ fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
             db.verify_url.as_ref().unwrap_or(pg),
             &format!("dbkeep_verify_{}_{owner}_{random}", record.id),
         ))),
+        Target::Mysql(server) => Ok(Target::Mysql(on_server(
+            db.verify_url.as_ref().unwrap_or(server),
+            &format!("dbkeep_verify_{}_{owner}_{random}", record.id),
+        ))),
     }
 }
 
 /// `pg` with another database name (a `dbname=` parameter, which libpq would prefer to the
 /// path, is dropped: the throwaway must never be the source).
-fn on_server(pg: &PgTarget, database: &str) -> PgTarget {
+fn on_server(pg: &ServerTarget, database: &str) -> ServerTarget {
     let mut url = pg.url.clone();
     url.set_path(&format!("/{database}"));
     let kept: Vec<String> = url
@@ -315,7 +319,7 @@ fn on_server(pg: &PgTarget, database: &str) -> PgTarget {
         .map(str::to_string)
         .collect();
     url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
-    PgTarget {
+    ServerTarget {
         url,
         password: pg.password.clone(),
         password_env: pg.password_env.clone(),
@@ -368,6 +372,25 @@ fn remove_orphans(runner: &Runner, record: &BackupRecord) -> Result<()> {
                 if let Some(stem) = verify.filter(|s| orphaned(s)) {
                     tracing::info!(file = %name, stem, "removing a throwaway copy a killed verification left");
                     let _ = crate::storage::remove_if_exists(&entry.path());
+                }
+            }
+            Ok(())
+        }
+        Target::Mysql(source) => {
+            let server = db.verify_url.as_ref().unwrap_or(source);
+            let engine = engine::MysqlEngine::new(
+                server.clone(),
+                runner.config().mysqldump_path.clone(),
+                runner.config().mysql_path.clone(),
+            );
+            for name in engine.databases_named_like("dbkeep\\_verify\\_%")? {
+                if orphaned(&name) {
+                    tracing::info!(database = %name, "dropping a throwaway database a killed verification left");
+                    let leftover = engine::for_target(
+                        runner.config(),
+                        &Target::Mysql(on_server(server, &name)),
+                    );
+                    leftover.discard(&Cancel::new())?;
                 }
             }
             Ok(())

@@ -75,6 +75,8 @@ string_enum! {
         Sqlite => "sqlite",
         /// A PostgreSQL database.
         Postgres => "postgres",
+        /// A MySQL or MariaDB database.
+        Mysql => "mysql",
     }
 }
 

@@ -9,7 +9,7 @@ use dbkeep::engine::RestoreOptions;
 use super::backup::{Bar, Interrupt};
 use super::{UsageError, open_runner_with, render};
 
-/// Restore a backup into a SQLite file or a PostgreSQL database.
+/// Restore a backup into a SQLite file, a PostgreSQL or a MySQL/MariaDB database.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The backup's id (see `dbkeep list`)
@@ -24,17 +24,18 @@ pub struct Args {
     #[arg(long, short = 'd', value_name = "NAME")]
     database: Option<String>,
 
-    /// Where to: a SQLite file's path, or a postgres:// URL (its password from --password-env
-    /// or PGPASSWORD, never in the URL)
+    /// Where to: a SQLite file's path, a postgres:// URL (its password from --password-env or
+    /// PGPASSWORD, never in the URL) or a mysql:// URL (--password-env or MYSQL_PWD)
     #[arg(long, value_name = "TARGET")]
     to: String,
 
-    /// Create the PostgreSQL database first
+    /// Create the PostgreSQL or MySQL database first (a failed load then drops it again)
     #[arg(long)]
     create: bool,
 
     /// Replace a target that has content (a SQLite file that exists, a PostgreSQL database
-    /// with tables: replaced in the same transaction as the load)
+    /// with tables: replaced in the same transaction as the load; a MySQL database: its tables
+    /// and views dropped before the load, which MySQL cannot undo)
     #[arg(long)]
     force: bool,
 
@@ -67,24 +68,29 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     identity: Option<std::path::PathBuf>,
 
-    /// The environment variable holding the target's PostgreSQL password
+    /// The environment variable holding the target's PostgreSQL or MySQL password
     #[arg(long, value_name = "NAME")]
     password_env: Option<String>,
 }
 
 fn target(args: &Args) -> anyhow::Result<Target> {
     let text = args.to.as_str();
-    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+    let server = ["postgres://", "postgresql://", "mysql://", "mariadb://"];
+    if server.iter().any(|s| text.starts_with(s)) {
         let mut target = Target::parse(text, Path::new("."))
             .map_err(|e| UsageError(format!("--to: {}", e.replace("`url`", "the URL"))))?;
-        if let Target::Postgres(pg) = &mut target {
-            if pg.password.is_some() {
-                return Err(UsageError(
-                    "--to: put no password in the URL (it would show in the process list); use --password-env NAME or PGPASSWORD".into(),
-                )
+        let standard = match target {
+            Target::Mysql(_) => "MYSQL_PWD",
+            _ => "PGPASSWORD",
+        };
+        if let Target::Postgres(s) | Target::Mysql(s) = &mut target {
+            if s.password.is_some() {
+                return Err(UsageError(format!(
+                    "--to: put no password in the URL (it would show in the process list); use --password-env NAME or {standard}"
+                ))
                 .into());
             }
-            pg.password_env = args.password_env.clone();
+            s.password_env = args.password_env.clone();
         }
         return Ok(target);
     }

@@ -33,9 +33,10 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A PostgreSQL database: its URL without the password, and where the password comes from.
+/// A database on a server (PostgreSQL, MySQL/MariaDB): its URL without the password, and
+/// where the password comes from.
 #[derive(Debug, Clone)]
-pub struct PgTarget {
+pub struct ServerTarget {
     /// The connection URL with any password removed; safe to show and to pass on a command line.
     pub url: Url,
     /// A password that was written inside the URL.
@@ -44,8 +45,8 @@ pub struct PgTarget {
     pub password_env: Option<String>,
 }
 
-impl PgTarget {
-    /// The password to give `pg_dump`, from `password_env` first, else the URL.
+impl ServerTarget {
+    /// The password to give the dump tool, from `password_env` first, else the URL.
     ///
     /// # Errors
     /// When `password_env` names a variable that is not set.
@@ -71,7 +72,9 @@ pub enum Target {
         path: PathBuf,
     },
     /// A PostgreSQL database reached with `pg_dump`.
-    Postgres(PgTarget),
+    Postgres(ServerTarget),
+    /// A MySQL or MariaDB database reached with `mariadb-dump` (or `mysqldump`).
+    Mysql(ServerTarget),
 }
 
 impl Target {
@@ -80,6 +83,24 @@ impl Target {
         match self {
             Target::Sqlite { .. } => crate::vocab::Kind::Sqlite,
             Target::Postgres(_) => crate::vocab::Kind::Postgres,
+            Target::Mysql(_) => crate::vocab::Kind::Mysql,
+        }
+    }
+
+    /// The server's connection, for the kinds on a server.
+    pub fn server(&self) -> Option<&ServerTarget> {
+        match self {
+            Target::Sqlite { .. } => None,
+            Target::Postgres(s) | Target::Mysql(s) => Some(s),
+        }
+    }
+
+    /// The same kind of target with another server connection.
+    fn with_server(self, server: ServerTarget) -> Target {
+        match self {
+            Target::Mysql(_) => Target::Mysql(server),
+            Target::Sqlite { path } => Target::Sqlite { path },
+            Target::Postgres(_) => Target::Postgres(server),
         }
     }
 
@@ -87,7 +108,7 @@ impl Target {
     pub fn display(&self) -> String {
         match self {
             Target::Sqlite { path } => format!("sqlite:{}", path.display()),
-            Target::Postgres(pg) => pg.url.to_string(),
+            Target::Postgres(s) | Target::Mysql(s) => s.url.to_string(),
         }
     }
 }
@@ -112,9 +133,10 @@ pub struct DatabaseConfig {
     pub compression: Compression,
     /// When the scheduler backs it up (never empty: absent means daily at midnight).
     pub schedules: Vec<Schedule>,
-    /// The PostgreSQL server where restore-level verification makes its throwaway databases
-    /// (`verify_url` of the entry, else the top-level one, else the source's own server).
-    pub verify_url: Option<PgTarget>,
+    /// The server (of the source's kind) where restore-level verification makes its throwaway
+    /// databases (`verify_url` of the entry, else the top-level one, else the source's own
+    /// server).
+    pub verify_url: Option<ServerTarget>,
     /// PostgreSQL: store the server's roles (`pg_dumpall --globals-only --no-role-passwords`)
     /// beside each backup.
     pub globals: bool,
@@ -160,7 +182,7 @@ impl RawDatabase {
         }
         let target = parse_url(&self.url, src, base)?;
         let password_env = match (self.password_env, &target) {
-            (Some(var), Target::Postgres(_)) => {
+            (Some(var), Target::Postgres(_) | Target::Mysql(_)) => {
                 let ok = !var.get_ref().is_empty()
                     && var
                         .get_ref()
@@ -178,19 +200,22 @@ impl RawDatabase {
                 return Err(src.error(
                     var.span(),
                     format!(
-                        "`password_env` of `{name}` applies only to PostgreSQL databases; remove it"
+                        "`password_env` of `{name}` applies only to PostgreSQL and MySQL databases; remove it"
                     ),
                 ));
             }
             (None, _) => None,
         };
-        let target = match target {
-            Target::Postgres(pg) => Target::Postgres(PgTarget { password_env, ..pg }),
-            t => t,
+        let target = match target.server().cloned() {
+            Some(server) => target.with_server(ServerTarget {
+                password_env,
+                ..server
+            }),
+            None => target,
         };
         let compression = self.compression.unwrap_or(match target {
             Target::Sqlite { .. } => Compression::None,
-            Target::Postgres(_) => Compression::Gzip,
+            Target::Postgres(_) | Target::Mysql(_) => Compression::Gzip,
         });
         let mut schedules = Vec::new();
         let exprs = self
@@ -214,20 +239,20 @@ impl RawDatabase {
             })?;
             schedules.push(schedule);
         }
-        let verify_url = match (&self.verify_url, &target) {
-            (None, _) => None,
-            (Some(url), Target::Postgres(source)) => Some(verify_server(url, src, base, source)?),
-            (Some(url), Target::Sqlite { .. }) => {
+        let verify_url = match &self.verify_url {
+            None => None,
+            Some(url) if matches!(target, Target::Sqlite { .. }) => {
                 return Err(src.error(
                     url.span(),
                     format!(
-                        "`verify_url` of `{name}` applies only to PostgreSQL databases; remove it"
+                        "`verify_url` of `{name}` applies only to PostgreSQL and MySQL databases; remove it"
                     ),
                 ));
             }
+            Some(url) => verify_server(url, src, base, &target)?,
         };
         let globals = match (&self.globals, &target) {
-            (Some(g), Target::Sqlite { .. }) if *g.get_ref() => {
+            (Some(g), Target::Sqlite { .. } | Target::Mysql(_)) if *g.get_ref() => {
                 return Err(src.error(
                     g.span(),
                     format!(
@@ -275,27 +300,38 @@ pub(super) fn is_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// The server of a `verify_url`: a PostgreSQL URL (its database name is replaced by each
-/// throwaway's); without a password of its own it uses the source's.
+/// The server of a `verify_url` for `source`: a URL of the source's kind (its database name
+/// is replaced by each throwaway's); without a password of its own it uses the source's.
+/// `None` for a SQLite source.
 pub(super) fn verify_server(
     url: &Spanned<String>,
     src: &Source<'_>,
     base: &Path,
-    source: &PgTarget,
-) -> Result<PgTarget, ConfigError> {
-    match Target::parse(url.get_ref(), base)
-        .map_err(|m| src.error(url.span(), m.replace("`url`", "`verify_url`")))?
-    {
-        Target::Postgres(mut pg) => {
-            if pg.password.is_none() {
-                pg.password = source.password.clone();
-                pg.password_env = source.password_env.clone();
+    source: &Target,
+) -> Result<Option<ServerTarget>, ConfigError> {
+    let Some(from) = source.server() else {
+        return Ok(None);
+    };
+    let parsed = Target::parse(url.get_ref(), base)
+        .map_err(|m| src.error(url.span(), m.replace("`url`", "`verify_url`")))?;
+    match parsed.server() {
+        Some(server) if parsed.kind() == source.kind() => {
+            let mut server = server.clone();
+            if server.password.is_none() {
+                server.password = from.password.clone();
+                server.password_env = from.password_env.clone();
             }
-            Ok(pg)
+            Ok(Some(server))
         }
-        Target::Sqlite { .. } => Err(src.error(
+        _ => Err(src.error(
             url.span(),
-            "`verify_url` must be a postgres:// URL of a server where dbkeep may create databases",
+            format!(
+                "`verify_url` must be a {} URL of a server where dbkeep may create databases",
+                match source {
+                    Target::Mysql(_) => "mysql://",
+                    _ => "postgres://",
+                }
+            ),
         )),
     }
 }
@@ -334,14 +370,15 @@ fn parse_url(url: &Spanned<String>, src: &Source<'_>, base: &Path) -> Result<Tar
 }
 
 impl Target {
-    /// A target from a URL as the configuration writes it (`sqlite:PATH`, `postgres://…`);
+    /// A target from a URL as the configuration writes it (`sqlite:PATH`, `postgres://…`,
+    /// `mysql://…` or `mariadb://…`);
     /// relative SQLite paths resolve against `base`. A password in it (user part or
     /// `password=`) is taken out into the target.
     ///
     /// # Errors
     /// What is wrong with the URL, in words (never echoing it: it may hold a password).
     pub fn parse(text: &str, base: &Path) -> Result<Target, String> {
-        let expected = "expected `sqlite:PATH` or `postgres://user@host:port/dbname`";
+        let expected = "expected `sqlite:PATH`, `postgres://user@host:port/dbname` or `mysql://user@host:port/dbname`";
         if let Some(path) = text.strip_prefix("sqlite:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
@@ -356,14 +393,26 @@ impl Target {
         // Never echo the URL itself: it may hold a password.
         let parsed =
             Url::parse(text).map_err(|e| format!("`url` is not a valid URL ({e}); {expected}"))?;
-        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-            return Err(format!(
-                "`url` scheme `{}:` is not supported; {expected}",
-                parsed.scheme()
-            ));
-        }
-        if parsed.path().trim_start_matches('/').is_empty() {
+        let mysql = match parsed.scheme() {
+            "postgres" | "postgresql" => false,
+            "mysql" | "mariadb" => true,
+            other => {
+                return Err(format!(
+                    "`url` scheme `{other}:` is not supported; {expected}"
+                ));
+            }
+        };
+        let database = parsed.path().trim_start_matches('/');
+        if database.is_empty() {
             return Err(format!("`url` names no database; {expected}"));
+        }
+        if mysql {
+            let name = percent_encoding::percent_decode_str(database).decode_utf8_lossy();
+            if name.contains('/') || name.starts_with('-') || name.contains('\0') {
+                return Err(format!(
+                    "`url` names the database `{name}`, which the MySQL tools cannot take; {expected}"
+                ));
+            }
         }
         // Parameters are kept exactly as written (libpq reads `%XX`, not `+`, so nothing is
         // re-encoded), except `password`, which leaves the URL for the environment; it wins over the
@@ -388,8 +437,20 @@ impl Target {
                 }
                 // The client key's passphrase has no environment variable in libpq: in the URL it
                 // would reach pg_dump's command line.
-                "sslpassword" => {
+                "sslpassword" if !mysql => {
                     return Err("`url` has an `sslpassword` parameter, which would reach pg_dump's command line; remove it and give pg_dump a client key without a passphrase (mode 0600), or a PGSERVICEFILE".into());
+                }
+                // Each parameter becomes one `--key=value` option of the MySQL tools.
+                key if mysql
+                    && (key.is_empty()
+                        || !key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                        || matches!(key, "user" | "host" | "port" | "database")) =>
+                {
+                    return Err(format!(
+                        "`url` has the parameter `{key}`, which is not a MySQL client option dbkeep passes on; give user, host, port and database in the URL itself, and options such as `socket` or `ssl-mode` as parameters"
+                    ));
                 }
                 _ => kept.push(pair),
             }
@@ -407,10 +468,15 @@ impl Target {
         // Removing a password from a postgres URL cannot fail: it has a host.
         let _ = clean.set_password(None);
         clean.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
-        Ok(Target::Postgres(PgTarget {
+        let server = ServerTarget {
             url: clean,
             password,
             password_env: None,
-        }))
+        };
+        Ok(if mysql {
+            Target::Mysql(server)
+        } else {
+            Target::Postgres(server)
+        })
     }
 }

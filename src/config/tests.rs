@@ -175,9 +175,9 @@ fn bad_configs_name_the_key_the_line_and_the_fix() {
         ),
         (
             "unsupported scheme",
-            "[[databases]]\nname = \"m\"\nurl = \"mysql://root@localhost/app\"\n".into(),
+            "[[databases]]\nname = \"m\"\nurl = \"oracle://root@localhost/app\"\n".into(),
             Some(3),
-            &["url", "mysql", "postgres://"],
+            &["url", "oracle", "postgres://", "mysql://"],
         ),
         (
             "not a url",
@@ -342,7 +342,55 @@ fn bad_configs_name_the_key_the_line_and_the_fix() {
 
 #[test]
 fn a_password_in_a_bad_url_is_never_echoed() {
-    let err = parse("[[databases]]\nname = \"m\"\nurl = \"mysql://root:hunter2@localhost/app\"\n")
-        .unwrap_err();
-    assert!(!err.to_string().contains("hunter2"), "{err}");
+    for url in [
+        "oracle://root:hunter2@localhost/app",
+        "mysql://root:hunter2@localhost/app?user=x",
+    ] {
+        let err = parse(&format!("[[databases]]\nname = \"m\"\nurl = \"{url}\"\n")).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}
+
+#[test]
+fn mysql_urls_keep_their_options_and_lose_their_password() {
+    let c = parse(
+        "[[databases]]\nname = \"shop\"\n\
+         url = \"mariadb://app:s3cret@db:3307/shop?socket=/run/mysqld/mysqld.sock&ssl-mode=REQUIRED\"\n\
+         verify_url = \"mysql://root@127.0.0.1/x\"\n",
+    )
+    .unwrap();
+    let db = &c.databases[0];
+    assert_eq!(db.target.kind(), crate::vocab::Kind::Mysql);
+    assert_eq!(db.compression, Compression::Gzip);
+    let Target::Mysql(server) = &db.target else {
+        panic!("not mysql");
+    };
+    assert_eq!(
+        server.url.as_str(),
+        "mariadb://app@db:3307/shop?socket=/run/mysqld/mysqld.sock&ssl-mode=REQUIRED"
+    );
+    assert_eq!(server.password.as_ref().map(Secret::expose), Some("s3cret"));
+    // The throwaway server borrows the source's password.
+    let verify = db.verify_url.as_ref().unwrap();
+    assert_eq!(verify.password.as_ref().map(Secret::expose), Some("s3cret"));
+    for (text, words) in [
+        (
+            "url = \"mysql://root@db/shop\"\nglobals = true",
+            &["globals", "PostgreSQL"][..],
+        ),
+        (
+            "url = \"mysql://root@db/shop?password=x&user=y\"",
+            &["user", "parameter"],
+        ),
+        ("url = \"mysql://root@db/-shop\"", &["-shop", "cannot take"]),
+        (
+            "url = \"mysql://root@db/shop\"\nverify_url = \"postgres://p@db/x\"",
+            &["verify_url", "mysql://"],
+        ),
+    ] {
+        let err = parse(&format!("[[databases]]\nname = \"m\"\n{text}\n")).unwrap_err();
+        for word in words {
+            assert!(err.to_string().contains(word), "{word}: {err}");
+        }
+    }
 }

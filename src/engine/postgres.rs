@@ -12,20 +12,20 @@ use super::child::Tool;
 use super::{Engine, TableRows};
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
-use crate::config::PgTarget;
+use crate::config::ServerTarget;
 use crate::pipeline::rows::RowFormat;
 use crate::runlog::RunLog;
 use crate::{Error, Result};
 
 /// Backs up one PostgreSQL database with `pg_dump`.
 pub struct PostgresEngine {
-    target: PgTarget,
+    target: ServerTarget,
     pg_dump: PathBuf,
 }
 
 impl PostgresEngine {
     /// An engine for `target`, running the `pg_dump` program at `pg_dump` (a path or a name on `PATH`).
-    pub fn new(target: PgTarget, pg_dump: PathBuf) -> Self {
+    pub fn new(target: ServerTarget, pg_dump: PathBuf) -> Self {
         PostgresEngine { target, pg_dump }
     }
 

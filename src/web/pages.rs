@@ -241,7 +241,8 @@ pub async fn backup_get(
             record.id,
             match &db.target {
                 crate::config::Target::Sqlite { path } => path.display().to_string(),
-                crate::config::Target::Postgres(pg) => pg.url.to_string(),
+                crate::config::Target::Postgres(s) | crate::config::Target::Mysql(s) =>
+                    s.url.to_string(),
             }
         ),
         Err(_) => format!("dbkeep restore {} --to TARGET", record.id),

@@ -69,6 +69,7 @@ pub fn kind_label(kind: crate::catalog::Kind) -> &'static str {
     match kind {
         crate::catalog::Kind::Sqlite => "SQLite",
         crate::catalog::Kind::Postgres => "PostgreSQL",
+        crate::catalog::Kind::Mysql => "MySQL",
     }
 }
 

@@ -818,3 +818,18 @@ pub fn spawn_listening(cmd: &mut StdCommand, port: u16, what: &str) -> Running {
     }
     Running(child)
 }
+
+/// A throwaway's owner part as dbkeep names it: this machine's mark and a process id.
+pub fn owner_part(pid: u32) -> String {
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mark = dbkeep::accounts::token_digest(host.trim())[..8].to_string();
+    format!("{mark}_{pid}")
+}
+
+/// The id of a process that has just ended.
+pub fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}

@@ -39,8 +39,8 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "bad URL scheme",
-            config: "[[databases]]\nname = \"app\"\nurl = \"mysql://root@localhost/app\"\n".into(),
-            expect: &["url", "mysql"],
+            config: "[[databases]]\nname = \"app\"\nurl = \"oracle://root@localhost/app\"\n".into(),
+            expect: &["url", "oracle"],
             line: None,
         },
         Case {
@@ -216,7 +216,15 @@ fn password_in_url_is_not_printed_by_config_errors() {
     let cases = [
         // The URL itself is invalid.
         format!(
-            "[[databases]]\nname = \"app\"\nurl = \"mysql://root:{URL_SECRET}@localhost/app\"\n"
+            "[[databases]]\nname = \"app\"\nurl = \"oracle://root:{URL_SECRET}@localhost/app\"\n"
+        ),
+        format!(
+            "[[databases]]\nname = \"app\"\nurl = \"mysql://root:{URL_SECRET}@localhost/app?host=x\"\n"
+        ),
+        // A valid MySQL URL, another key invalid.
+        format!(
+            "[[databases]]\nname = \"app\"\nurl = \"mysql://root:{URL_SECRET}@localhost/app\"\n\
+             globals = true\n"
         ),
         // Another key of the same database is invalid.
         format!(

@@ -775,21 +775,6 @@ fn a_dump_owned_by_a_missing_role_needs_no_owner_and_then_restores() {
     assert_eq!(target.scalar("SELECT sum(x) FROM t"), "3");
 }
 
-/// A throwaway's owner part as dbkeep names it: this machine's mark and a process id.
-fn owner_part(pid: u32) -> String {
-    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let mark = dbkeep::accounts::token_digest(host.trim())[..8].to_string();
-    format!("{mark}_{pid}")
-}
-
-/// The id of a process that has just ended.
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
-}
-
 #[test]
 fn throwaways_left_by_a_killed_verification_are_removed_by_the_next_one() {
     let source = pg_source();
