@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::common::*;
 
 /// A new age identity in `dir/name`, and its public key.
-fn keygen(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+pub fn keygen(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
     let path = dir.join(name);
     let out = Command::new("age-keygen")
         .arg("-o")

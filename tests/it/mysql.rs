@@ -591,3 +591,59 @@ fn record_as_is(sandbox: &Sandbox, id: i64, file: &std::path::Path) {
     )
     .unwrap();
 }
+
+#[test]
+fn an_encrypted_backup_copied_off_site_restores_from_the_copy_and_myisam_is_named() {
+    let source = MyDb::create("my_offsite");
+    source.sql(
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
+         CREATE TABLE legacy (id INT) ENGINE=MyISAM;
+         INSERT INTO t VALUES (1, 'a'), (2, 'b'); INSERT INTO legacy VALUES (1);",
+    );
+    let sandbox = Sandbox::new();
+    let (key, public) = crate::encryption::keygen(sandbox.path(), "key.txt");
+    sandbox.write_config(&format!(
+        "age_recipients = [\"{public}\"]\n\
+         [[offsite]]\nname = \"disk2\"\nurl = \"{}\"\n\
+         [[databases]]\nname = \"my\"\nurl = \"{}\"\ncompression = \"zstd\"\n",
+        sandbox.path().join("disk2").display(),
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let row = sandbox.rows_for("my")[0].clone();
+    assert_eq!(row["encrypted"], true, "{row:#}");
+    assert_eq!(row["copies"][0]["state"], "uploaded", "{row:#}");
+    let name = row["file_name"].as_str().unwrap();
+    assert!(name.ends_with(".sql.zst.age"), "{name}");
+    // The MyISAM table cannot be copied consistently under writes: said with the backup.
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let log: String = conn
+        .query_row(
+            "SELECT log FROM backups WHERE id = ?1",
+            [row["id"].as_i64().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        log.contains("warning: not transactional") && log.contains("legacy (MyISAM)"),
+        "{log}"
+    );
+    assert!(!log.contains("t (InnoDB)"), "{log}");
+    // The local file gone, the copy restores with the identity.
+    fs::remove_file(assert_success_row(&row, "my", "mysql")).unwrap();
+    let restored = MyDb::existing(&unique_name("my_from_copy"));
+    sandbox
+        .run(&[
+            "restore",
+            &row["id"].to_string(),
+            "--from",
+            "disk2",
+            "--identity",
+            key.to_str().unwrap(),
+            "--to",
+            &restored.url(),
+            "--create",
+        ])
+        .assert_success();
+    assert_eq!(restored.fingerprint(), source.fingerprint());
+}
