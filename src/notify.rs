@@ -179,6 +179,23 @@ pub trait Deliveries: Send + Sync {
     /// # Errors
     /// When the catalog cannot be read.
     fn failed_deliveries(&self) -> crate::Result<Vec<(String, u64)>>;
+
+    /// The databases announced stale, each with the last success it was judged by.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn stale_announced(&self) -> crate::Result<Vec<(String, Option<DateTime<Utc>>)>>;
+
+    /// Records that `database` was announced stale at `at`, judged by `last_success`
+    /// (`Some`), or that its episode ended (`None`).
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn set_stale_announced(
+        &self,
+        database: &str,
+        announced: Option<(Option<DateTime<Utc>>, DateTime<Utc>)>,
+    ) -> crate::Result<()>;
 }
 
 /// A place events go.

@@ -34,6 +34,7 @@ const MIGRATIONS: &[M<'static>] = &[
         "../../migrations/0010_verification_source.sql"
     )),
     M::up(include_str!("../../migrations/0011_offsite_failures.sql")),
+    M::up(include_str!("../../migrations/0012_stale_alerts.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).

@@ -1,5 +1,6 @@
 //! Failed notifications in the SQLite catalog.
 
+use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::SqliteCatalog;
@@ -33,5 +34,44 @@ impl Deliveries for SqliteCatalog {
         self.counts(
             "SELECT channel, count(*) FROM failed_notifications GROUP BY channel ORDER BY channel",
         )
+    }
+
+    fn stale_announced(&self) -> Result<Vec<(String, Option<DateTime<Utc>>)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT database, last_success FROM stale_alerts ORDER BY database")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (database, last) = row.map_err(|e| self.err(e))?;
+            let last = last
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            out.push((database, last));
+        }
+        Ok(out)
+    }
+
+    fn set_stale_announced(
+        &self,
+        database: &str,
+        announced: Option<(Option<DateTime<Utc>>, DateTime<Utc>)>,
+    ) -> Result<()> {
+        let conn = self.conn();
+        match announced {
+            Some((last, at)) => conn.execute(
+                "INSERT INTO stale_alerts (database, last_success, announced_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (database) DO UPDATE SET last_success = ?2, announced_at = ?3",
+                params![database, last.as_ref().map(format_time), format_time(&at)],
+            ),
+            None => conn.execute("DELETE FROM stale_alerts WHERE database = ?1", [database]),
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! The stale alert: a database without a successful backup for longer than `stale_after` is
-//! announced once per episode, noticed by dbkeep itself even when no backup ran at all.
+//! announced once per episode, noticed by dbkeep itself even when no backup ran at all. The
+//! episodes announced are kept in the catalog, so a restarted service does not announce them
+//! again.
 
 use std::collections::HashMap;
 
@@ -13,8 +15,9 @@ use crate::runner::View;
 pub struct StaleWatch {
     /// When watching began: a database that never had a backup is stale `stale_after` later.
     since: DateTime<Utc>,
-    /// The databases announced stale, with the last success they were judged by.
-    announced: HashMap<String, Option<DateTime<Utc>>>,
+    /// The databases announced stale, with the last success they were judged by; read from
+    /// the catalog at the first check.
+    announced: Option<HashMap<String, Option<DateTime<Utc>>>>,
 }
 
 impl StaleWatch {
@@ -22,7 +25,7 @@ impl StaleWatch {
     pub fn new(since: DateTime<Utc>) -> StaleWatch {
         StaleWatch {
             since,
-            announced: HashMap::new(),
+            announced: None,
         }
     }
 
@@ -33,6 +36,23 @@ impl StaleWatch {
     /// When the catalog cannot be read.
     pub fn check(&mut self, view: &dyn View, now: DateTime<Utc>) -> crate::Result<()> {
         let config = view.config();
+        let store = view.catalog().deliveries();
+        let announced = match self.announced.take() {
+            Some(known) => known,
+            None => match store {
+                Some(store) => store.stale_announced()?.into_iter().collect(),
+                None => HashMap::new(),
+            },
+        };
+        let announced = self.announced.insert(announced);
+        // Only what changes is written: most checks change nothing.
+        let remember = |database: &str, state: Option<(Option<DateTime<Utc>>, DateTime<Utc>)>| {
+            if let Some(store) = store
+                && let Err(e) = store.set_stale_announced(database, state)
+            {
+                tracing::warn!(database, error = %e, "could not record the stale alert in the catalog");
+            }
+        };
         let limit =
             chrono::Duration::from_std(config.web.stale_after).unwrap_or(chrono::Duration::MAX);
         for db in &config.databases {
@@ -41,14 +61,20 @@ impl StaleWatch {
                 .as_ref()
                 .and_then(|r| r.finished_at.or(Some(r.started_at)));
             let stale = now - at.unwrap_or(self.since) > limit;
-            if !stale {
-                self.announced.remove(&db.name);
+            // An episode ends with a newer success; a database that never had one stays in
+            // its episode even when a restart moved `since`.
+            let ongoing = at.is_none() && announced.get(&db.name) == Some(&None);
+            if !stale && !ongoing {
+                if announced.remove(&db.name).is_some() {
+                    remember(&db.name, None);
+                }
                 continue;
             }
-            if self.announced.get(&db.name) == Some(&at) {
+            if announced.get(&db.name) == Some(&at) {
                 continue;
             }
-            self.announced.insert(db.name.clone(), at);
+            announced.insert(db.name.clone(), at);
+            remember(&db.name, Some((at, now)));
             let why = match at {
                 Some(t) => format!(
                     "no successful backup since {} (stale_after {})",

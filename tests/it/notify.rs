@@ -436,6 +436,10 @@ fn a_stale_database_is_announced_once_per_episode_on_an_injected_clock() {
     watch.check(&runner, t0 + hour / 2).unwrap();
     watch.check(&runner, t0 + hour * 2).unwrap();
     watch.check(&runner, t0 + hour * 3).unwrap();
+    // A restarted service (a new watch, whose start moved) remembers the episode.
+    let mut restarted = dbkeep::notify::StaleWatch::new(t0 + hour * 3);
+    restarted.check(&runner, t0 + hour * 3).unwrap();
+    restarted.check(&runner, t0 + hour * 5).unwrap();
     runner.notifier().wait(Duration::from_secs(10));
     let seen = hooks.wait_for(1);
     assert_eq!(seen.len(), 1, "{seen:#?}");
@@ -455,6 +459,8 @@ fn a_stale_database_is_announced_once_per_episode_on_an_injected_clock() {
     watch.check(&runner, now + hour / 6).unwrap();
     watch.check(&runner, now + hour * 2).unwrap();
     watch.check(&runner, now + hour * 4).unwrap();
+    let mut restarted = dbkeep::notify::StaleWatch::new(now + hour * 4);
+    restarted.check(&runner, now + hour * 5).unwrap();
     runner.notifier().wait(Duration::from_secs(10));
     let seen = hooks.wait_for(2);
     std::thread::sleep(Duration::from_millis(200));
