@@ -30,14 +30,24 @@ impl Runner {
         records.retain(|r| self.owns(r));
         let now = self.clock.now();
         let mut out = Vec::new();
+        let mut waiting: std::collections::HashMap<String, Option<String>> = Default::default();
         for p in retention::plan(&records, policy, now) {
             let Some(record) = records.iter().find(|r| r.id == p.id).cloned() else {
                 continue;
             };
-            let error = if dry_run {
-                None
-            } else {
-                self.delete(&record, now).err()
+            // Nothing of a database is pruned until its newest backup is off-site everywhere.
+            let held_back = match waiting.get(&record.database) {
+                Some(why) => why.clone(),
+                None => {
+                    let why = self.not_yet_offsite(&records, &record.database)?;
+                    waiting.insert(record.database.clone(), why.clone());
+                    why
+                }
+            };
+            let error = match held_back {
+                Some(why) => Some(why),
+                None if dry_run => None,
+                None => self.delete(&record, now).err(),
             };
             if let Some(e) = &error {
                 warn!(database = %record.database, id = record.id, error = %e, "could not prune");
@@ -51,6 +61,47 @@ impl Runner {
             });
         }
         Ok(out)
+    }
+
+    /// Why `database`'s backups must wait: a destination that takes it holds no checked copy
+    /// of its newest successful backup yet.
+    fn not_yet_offsite(&self, records: &[BackupRecord], database: &str) -> Result<Option<String>> {
+        let Some(copies) = self.copies() else {
+            return Ok(None);
+        };
+        let Some(newest) = records
+            .iter()
+            .filter(|r| r.database == database && r.pruned_at.is_none())
+            .max_by_key(|r| (r.started_at, r.id))
+        else {
+            return Ok(None);
+        };
+        let held = copies.copies(newest.id)?;
+        let missing: Vec<&str> = self
+            .config
+            .offsite
+            .iter()
+            .filter(|o| o.takes(database))
+            .filter(|o| {
+                !held.iter().any(|c| {
+                    c.store == o.name
+                        && c.state == crate::offsite::CopyState::Uploaded
+                        && c.pruned_at.is_none()
+                })
+            })
+            .map(|o| o.name.as_str())
+            .collect();
+        Ok((!missing.is_empty()).then(|| {
+            format!(
+                "kept: the newest backup #{} is not yet copied to {}; run `dbkeep offsite sync`, then prune",
+                newest.id,
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }))
     }
 
     fn delete(&self, record: &BackupRecord, now: DateTime<Utc>) -> std::result::Result<(), String> {

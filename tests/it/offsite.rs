@@ -157,6 +157,19 @@ fn a_destination_that_fails_prunes_nothing_and_sync_repairs_it() {
             .contains("not off-site: the copy to `disk2` failed"),
         "{v:?}"
     );
+    // A prune by hand waits for the copies too, and says why.
+    let run = sandbox.run(&["prune"]);
+    assert!(
+        run.all_output()
+            .contains("is not yet copied to `disk2`; run `dbkeep offsite sync`"),
+        "{run:?}"
+    );
+    assert!(
+        sandbox
+            .rows_for("app")
+            .iter()
+            .all(|r| r["pruned_at"].is_null())
+    );
     // The outage ends: sync uploads what is missing.
     fs::remove_file(&disk2).unwrap();
     let run = sandbox.run(&["offsite", "sync"]);
@@ -170,6 +183,9 @@ fn a_destination_that_fails_prunes_nothing_and_sync_repairs_it() {
             .stdout
             .contains("every stored backup is at every destination")
     );
+    // Then the prune goes ahead: the older backup goes, here and at the destination.
+    sandbox.run(&["prune"]).assert_success();
+    assert!(!sandbox.rows_for("app")[1]["pruned_at"].is_null());
     // The failures stay counted after the repair.
     let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
     let failures: i64 = conn
