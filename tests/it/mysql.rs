@@ -647,3 +647,48 @@ fn an_encrypted_backup_copied_off_site_restores_from_the_copy_and_myisam_is_name
         .assert_success();
     assert_eq!(restored.fingerprint(), source.fingerprint());
 }
+
+#[test]
+fn the_api_health_and_metrics_show_a_mysql_database_like_any_other() {
+    let source = MyDb::create("my_api");
+    source.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
+    let port = crate::http::free_port();
+    let sandbox = sandbox_for(&source, "schedules = [\"0 0 1 1 *\"]\n");
+    sandbox.write_config(&format!(
+        "listen = \"127.0.0.1:{port}\"\n{}",
+        fs::read_to_string(sandbox.config_path()).unwrap()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let id = sandbox.rows_for("my")[0]["id"].as_i64().unwrap();
+    let token = sandbox.run(&["token", "create", "t"]).stdout;
+    let token = token.lines().last().unwrap().trim().to_string();
+    let _server = crate::http::Server::start(
+        &sandbox,
+        port,
+        &[("DBKEEP_ADMIN_PASSWORD", "a long password")],
+    );
+    let got = crate::http::http_get(port, "/api/v1/backups", Some(&token)).unwrap();
+    assert_eq!(got.status, 200, "{}", got.text());
+    let listed = got.json("backups");
+    let backup = &listed[0];
+    assert_eq!(backup["id"], id, "{listed:#}");
+    assert_eq!(backup["kind"], "mysql", "{listed:#}");
+    assert_eq!(backup["status"], "success", "{listed:#}");
+    let download = crate::http::http_get(
+        port,
+        &format!("/api/v1/backups/{id}/download"),
+        Some(&token),
+    )
+    .unwrap();
+    assert_eq!(download.status, 200);
+    assert!(download.body.starts_with(&[0x1f, 0x8b]), "a gzip stream");
+    let health = crate::http::http_get(port, "/healthz", None).unwrap();
+    assert_eq!(health.status, 200, "{}", health.text());
+    let metrics = crate::http::http_get(port, "/metrics", Some(&token))
+        .unwrap()
+        .text();
+    assert!(
+        metrics.contains("dbkeep_database_status{database=\"my\""),
+        "{metrics}"
+    );
+}
