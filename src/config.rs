@@ -1,5 +1,6 @@
 //! Configuration: `dbkeep.toml`, then environment overrides, validated once into typed values.
 
+mod catalog;
 mod cron;
 mod database;
 mod encryption;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use catalog::CatalogLocation;
 pub use database::{Compression, DatabaseConfig, Schedule, Secret, ServerTarget, Target};
 pub use encryption::{Encryption, passphrase};
 pub use notify::{DEFAULT_ON, Email, EventKind, NotifySettings, Webhook, WebhookFormat};
@@ -57,8 +59,9 @@ pub struct Config {
     pub retention_days: u32,
     /// The newest N successful backups of each database are never pruned, whatever their age.
     pub keep_last: u32,
-    /// The catalog database file.
-    pub catalog: PathBuf,
+    /// Where the catalog lives: a SQLite file, or a PostgreSQL database shared by several
+    /// instances.
+    pub catalog: CatalogLocation,
     /// The `pg_dump` program to run; `None` means `pg_dump` from `PATH`.
     pub pg_dump_path: Option<PathBuf>,
     /// The MySQL dump program to run; `None` means `mariadb-dump` from `PATH` when there is
@@ -124,7 +127,8 @@ struct RawConfig {
     backup_dir: Option<String>,
     retention_days: Option<Spanned<u32>>,
     keep_last: Option<Spanned<u32>>,
-    catalog: Option<String>,
+    catalog: Option<Spanned<String>>,
+    catalog_password_env: Option<Spanned<String>>,
     pg_dump_path: Option<String>,
     mysqldump_path: Option<String>,
     mysql_path: Option<String>,
@@ -392,7 +396,12 @@ impl Config {
             backup_dir,
             retention_days,
             keep_last,
-            catalog: resolve(raw.catalog.as_deref().unwrap_or("dbkeep.sqlite3")),
+            catalog: catalog::parse(
+                &source,
+                &base,
+                raw.catalog.as_ref(),
+                raw.catalog_password_env.as_ref(),
+            )?,
             pg_dump_path: raw.pg_dump_path.map(|p| program(&p)),
             mysqldump_path: raw.mysqldump_path.map(|p| program(&p)),
             mysql_path: raw.mysql_path.map(|p| program(&p)),
@@ -438,6 +447,18 @@ impl Config {
                 name: name.to_string(),
                 known: self.databases.iter().map(|d| d.name.clone()).collect(),
             })
+    }
+
+    /// The base of the local lock files (`<base>.locks/`): the SQLite catalog's file, or,
+    /// for a catalog on a server, `dbkeep` beside the configuration file.
+    pub fn lock_base(&self) -> PathBuf {
+        match &self.catalog {
+            CatalogLocation::Sqlite(path) => path.clone(),
+            CatalogLocation::Postgres(_) => self
+                .path
+                .parent()
+                .map_or_else(|| PathBuf::from("dbkeep"), |dir| dir.join("dbkeep")),
+        }
     }
 
     /// The folder holding `database`'s backup files.

@@ -74,7 +74,7 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
     let taken_at = stamp_in_name(&name)
         .or_else(|| meta.modified().ok().map(DateTime::<Utc>::from))
         .unwrap_or_else(|| runner.clock().now());
-    let _lock = DatabaseLock::try_acquire(&config.catalog, database)?
+    let _lock = DatabaseLock::try_acquire(&config.lock_base(), database)?
         .ok_or_else(|| Error::AlreadyRunning(database.to_string()))?;
     let engine = engine::for_database(config, db);
     let dir = config.database_dir(database);
@@ -131,7 +131,7 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
         return Err(e);
     }
     catalog.get(id)?.ok_or_else(|| Error::Catalog {
-        path: config.catalog.clone(),
+        path: config.catalog.as_path(),
         message: format!("backup #{id} vanished from the catalog"),
     })
 }

@@ -119,19 +119,26 @@ pub fn store_key(database: &str, file_name: &str) -> String {
 }
 
 impl Runner {
-    /// Opens the configured SQLite catalog and marks runs that died as interrupted.
+    /// Opens the configured catalog (a SQLite file, or a PostgreSQL database) and marks runs
+    /// that died as interrupted.
     ///
     /// # Errors
     /// When the catalog cannot be opened or written.
     pub fn open(config: Config) -> Result<Self> {
-        let catalog = Arc::new(SqliteCatalog::open(&config.catalog)?);
-        let mut runner = Self::with_parts(
-            config,
-            Arc::clone(&catalog) as Arc<dyn Catalog>,
-            Arc::new(SystemClock),
-        )?;
-
-        runner.accounts = Some(catalog);
+        let (catalog, accounts): (Arc<dyn Catalog>, Arc<dyn Accounts>) = match &config.catalog {
+            crate::config::CatalogLocation::Sqlite(path) => {
+                let catalog = Arc::new(SqliteCatalog::open(path)?);
+                (Arc::clone(&catalog) as Arc<dyn Catalog>, catalog)
+            }
+            crate::config::CatalogLocation::Postgres(_) => {
+                return Err(crate::Error::Catalog {
+                    path: config.catalog.as_path(),
+                    message: "a catalog on PostgreSQL is not available in this build".into(),
+                });
+            }
+        };
+        let mut runner = Self::with_parts(config, catalog, Arc::new(SystemClock))?;
+        runner.accounts = Some(accounts);
         Ok(runner)
     }
 

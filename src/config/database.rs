@@ -183,12 +183,7 @@ impl RawDatabase {
         let target = parse_url(&self.url, src, base)?;
         let password_env = match (self.password_env, &target) {
             (Some(var), Target::Postgres(_) | Target::Mysql(_)) => {
-                let ok = !var.get_ref().is_empty()
-                    && var
-                        .get_ref()
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !ok {
+                if !is_env_name(var.get_ref()) {
                     return Err(src.error(
                         var.span(),
                         format!("`password_env` of `{name}` must be an environment variable name such as APP_DB_PASSWORD"),
@@ -288,6 +283,11 @@ impl RawDatabase {
             globals,
         })
     }
+}
+
+/// Whether `name` can be an environment variable's name: letters, digits and `_`.
+pub(super) fn is_env_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Whether `name` is a usable name (of a database, of a destination): 1 to 64 letters, digits,

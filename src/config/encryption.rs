@@ -89,8 +89,7 @@ pub(super) fn parse(
         }
         (None, Some(env)) => {
             let name = env.get_ref();
-            let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
+            if !super::database::is_env_name(name) {
                 return Err(src.error(
                     env.span(),
                     format!("`age_passphrase_env` of {whose} must be an environment variable name such as DBKEEP_AGE_PASSPHRASE"),

@@ -192,12 +192,7 @@ fn events(
 
 /// An environment variable's name, as a `key` names it.
 fn env_name(src: &Source<'_>, key: &str, var: Spanned<String>) -> Result<String, ConfigError> {
-    let ok = !var.get_ref().is_empty()
-        && var
-            .get_ref()
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
+    if super::database::is_env_name(var.get_ref()) {
         Ok(var.into_inner())
     } else {
         Err(src.error(

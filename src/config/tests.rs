@@ -20,7 +20,10 @@ fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
 fn defaults_resolve_against_the_config_folder() {
     let c = parse("[[databases]]\nname = \"app\"\nurl = \"sqlite:data/app.db\"\n").unwrap();
     assert_eq!(c.backup_dir, Path::new("/etc/dbkeep/backups"));
-    assert_eq!(c.catalog, Path::new("/etc/dbkeep/dbkeep.sqlite3"));
+    assert_eq!(
+        c.catalog.sqlite_file(),
+        Some(Path::new("/etc/dbkeep/dbkeep.sqlite3"))
+    );
     assert_eq!(c.retention_days, 30);
     assert_eq!(c.keep_last, 1);
     let db = &c.databases[0];
@@ -391,6 +394,47 @@ fn mysql_urls_keep_their_options_and_lose_their_password() {
         let err = parse(&format!("[[databases]]\nname = \"m\"\n{text}\n")).unwrap_err();
         for word in words {
             assert!(err.to_string().contains(word), "{word}: {err}");
+        }
+    }
+}
+
+#[test]
+fn the_catalog_is_a_file_or_a_postgres_database() {
+    let c = parse(
+        "catalog = \"postgres://dbkeep:pw@db.example:5432/dbkeep?sslmode=require\"\n\
+         catalog_password_env = \"CATALOG_PW\"\n",
+    )
+    .unwrap();
+    let CatalogLocation::Postgres(server) = &c.catalog else {
+        panic!("not postgres: {:?}", c.catalog);
+    };
+    assert_eq!(
+        server.url.as_str(),
+        "postgres://dbkeep@db.example:5432/dbkeep?sslmode=require"
+    );
+    assert_eq!(server.password_env.as_deref(), Some("CATALOG_PW"));
+    assert!(!c.catalog.display().contains("pw@"));
+    // Lock files stay beside the configuration.
+    assert_eq!(c.lock_base(), Path::new("/etc/dbkeep/dbkeep"));
+    let c = parse("catalog = \"state/cat.sqlite3\"\n").unwrap();
+    assert_eq!(
+        c.catalog.sqlite_file(),
+        Some(Path::new("/etc/dbkeep/state/cat.sqlite3"))
+    );
+    for (text, words) in [
+        (
+            "catalog = \"x.sqlite3\"\ncatalog_password_env = \"P\"\n",
+            &["catalog_password_env", "PostgreSQL"][..],
+        ),
+        ("catalog = \"mysql://root@db/x\"\n", &["catalog", "postgres://"]),
+        (
+            "catalog = \"postgres://u@db/x\"\ncatalog_password_env = \"not a name\"\n",
+            &["catalog_password_env"],
+        ),
+    ] {
+        let err = parse(text).unwrap_err().to_string();
+        for word in words {
+            assert!(err.contains(word), "{word}: {err}");
         }
     }
 }

@@ -27,7 +27,7 @@ impl Runner {
     /// An unknown database, another run of the same database in progress, or a catalog failure.
     pub fn begin(&self, name: &str, opts: &BackupOptions) -> Result<Started> {
         let db = self.config.database(name)?;
-        let lock = DatabaseLock::try_acquire(&self.config.catalog, name)?
+        let lock = DatabaseLock::try_acquire(&self.config.lock_base(), name)?
             .ok_or_else(|| Error::AlreadyRunning(name.to_string()))?;
         let engine = engine::for_database(&self.config, db);
         let started_at = self.clock.now();
@@ -197,7 +197,7 @@ impl Runner {
         }
         drop(_lock);
         let record = self.catalog.get(id)?.ok_or_else(|| Error::Catalog {
-            path: self.config.catalog.clone(),
+            path: self.config.catalog.as_path(),
             message: format!("backup #{id} vanished from the catalog"),
         })?;
         // Off-site copies first: retention runs only once every destination holds one.

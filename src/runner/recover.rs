@@ -20,7 +20,7 @@ impl Runner {
             if !self.owns(&row) {
                 continue;
             }
-            let Some(_lock) = DatabaseLock::try_acquire(&self.config.catalog, &row.database)?
+            let Some(_lock) = DatabaseLock::try_acquire(&self.config.lock_base(), &row.database)?
             else {
                 continue;
             };

@@ -197,7 +197,7 @@ fn fixture(schedules: &str, extra: &str) -> Fixture {
         "timezone = \"UTC\"\n{extra}\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [{schedules}]\n"
     );
     let config = Config::parse(&dir.path().join("dbkeep.toml"), &text, &|_| None).unwrap();
-    let catalog = SqliteCatalog::open(&config.catalog).unwrap();
+    let catalog = SqliteCatalog::open(config.catalog.sqlite_file().unwrap()).unwrap();
     Fixture {
         _dir: dir,
         catalog,
@@ -237,7 +237,7 @@ fn fires_at_the_planned_instants_and_not_before() {
 #[test]
 fn two_schedulers_on_one_catalog_claim_each_fire_once() {
     let f = fixture("\"*/2 * * * * *\", \"*/3 * * * * *\"", "");
-    let other = SqliteCatalog::open(&f.config.catalog).unwrap();
+    let other = SqliteCatalog::open(f.config.catalog.sqlite_file().unwrap()).unwrap();
     let (mut a, mut b) = (Scheduler::new(&f.config), Scheduler::new(&f.config));
     let t0 = utc("2026-01-01T00:00:00.500Z");
     a.start(&f.catalog, t0).unwrap();

@@ -934,8 +934,9 @@ impl dbkeep::clock::Clock for StartedAt {
 /// Runs the service from `start` until a verification of `app` is recorded after it.
 pub(crate) async fn drill_at(sandbox: &Sandbox, start: &str) -> serde_json::Value {
     let config = dbkeep::Config::load(&sandbox.config_path()).unwrap();
-    let catalog =
-        std::sync::Arc::new(dbkeep::catalog::SqliteCatalog::open(&config.catalog).unwrap());
+    let catalog = std::sync::Arc::new(
+        dbkeep::catalog::SqliteCatalog::open(config.catalog.sqlite_file().unwrap()).unwrap(),
+    );
     let clock = std::sync::Arc::new(StartedAt(
         chrono::DateTime::parse_from_rfc3339(start).unwrap().into(),
         std::time::Instant::now(),
