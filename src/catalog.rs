@@ -3,6 +3,7 @@
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_copies;
+mod sqlite_leases;
 mod sqlite_notify;
 
 use std::fmt;
@@ -369,6 +370,12 @@ pub trait Catalog: Send + Sync {
 
     /// Where this catalog keeps backups' off-site copies, when it keeps them.
     fn copies(&self) -> Option<&dyn crate::offsite::Copies> {
+        None
+    }
+
+    /// Where this catalog keeps leases (who runs what), when it keeps them; without them,
+    /// runs are told apart by lock files beside the catalog.
+    fn leases(&self) -> Option<&dyn crate::lease::Leases> {
         None
     }
 

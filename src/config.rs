@@ -113,6 +113,11 @@ pub struct ServiceSettings {
     pub max_concurrent_backups: usize,
     /// On shutdown, running backups get this long to finish before they are cancelled.
     pub shutdown_grace: Duration,
+    /// This instance's name in the catalog's leases (`None`: `<host>:<pid>`).
+    pub instance_name: Option<String>,
+    /// How long a lease holds without renewal: how long a lost instance can hold up its
+    /// databases' backups.
+    pub lease_timeout: Duration,
     /// When `dbkeep serve` proves each database's newest backup restorable (a restore drill);
     /// `None` when `verify_schedule = "off"`.
     pub verify_schedule: Option<Schedule>,
@@ -137,6 +142,8 @@ struct RawConfig {
     backup_timeout: Option<Spanned<String>>,
     stall_timeout: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
+    instance_name: Option<Spanned<String>>,
+    lease_timeout: Option<Spanned<String>>,
     max_concurrent_backups: Option<Spanned<u32>>,
     verify_schedule: Option<Spanned<String>>,
     verify_url: Option<Spanned<String>>,
@@ -298,6 +305,16 @@ impl Config {
                 raw.shutdown_grace.as_ref(),
                 "30s",
             )?,
+            instance_name: match raw.instance_name {
+                Some(name) if !database::is_name(name.get_ref()) => {
+                    return Err(source.error(
+                        name.span(),
+                        format!("`instance_name = \"{}\"` is invalid: use 1 to 64 letters, digits, `-` or `_`", name.get_ref()),
+                    ));
+                }
+                other => other.map(Spanned::into_inner),
+            },
+            lease_timeout: duration(&source, "lease_timeout", raw.lease_timeout.as_ref(), "60s")?,
             max_concurrent_backups: number(
                 &source,
                 "max_concurrent_backups",

@@ -11,7 +11,6 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use crate::catalog::{BackupRecord, Kind, NewBackup, Stored, Trigger};
 use crate::config::{Compression, Target};
 use crate::engine::{self, SqliteEngine, TableRows};
-use crate::lock::DatabaseLock;
 use crate::pipeline::{self, HashingWriter};
 use crate::{Error, Result, Runner, storage};
 
@@ -74,7 +73,8 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
     let taken_at = stamp_in_name(&name)
         .or_else(|| meta.modified().ok().map(DateTime::<Utc>::from))
         .unwrap_or_else(|| runner.clock().now());
-    let _lock = DatabaseLock::try_acquire(&config.lock_base(), database)?
+    let _hold = runner
+        .hold(database)?
         .ok_or_else(|| Error::AlreadyRunning(database.to_string()))?;
     let engine = engine::for_database(config, db);
     let dir = config.database_dir(database);

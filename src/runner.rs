@@ -90,7 +90,7 @@ pub struct Started {
     dir: PathBuf,
     path: PathBuf,
     opts: BackupOptions,
-    _lock: DatabaseLock,
+    hold: crate::lease::Hold,
 }
 
 impl std::fmt::Debug for Started {
@@ -111,6 +111,7 @@ pub struct Runner {
     notifier: crate::notify::Notifier,
     offsite: crate::offsite::Destinations,
     local: crate::store::LocalStore,
+    instance: crate::lease::Instance,
 }
 
 /// The key of `file_name` of `database` in a [`crate::store::Store`].
@@ -154,6 +155,7 @@ impl Runner {
         let notifier = crate::notify::Notifier::new(&config, Some(Arc::clone(&catalog)));
         let offsite = crate::offsite::Destinations::new(config.offsite.clone());
         let local = crate::store::LocalStore::new(&config.backup_dir);
+        let instance = crate::lease::Instance::this(config.service.instance_name.as_deref());
         let runner = Runner {
             config,
             catalog,
@@ -162,6 +164,7 @@ impl Runner {
             notifier,
             offsite,
             local,
+            instance,
         };
         runner.recover_interrupted()?;
         Ok(runner)
@@ -212,6 +215,30 @@ impl Runner {
     pub fn open_backup(&self, record: &BackupRecord) -> std::io::Result<std::fs::File> {
         let name = self.owned_name(record)?;
         self.local.open_file(&store_key(&record.database, name))
+    }
+
+    /// This process, as the catalog's leases name it.
+    pub fn instance(&self) -> &crate::lease::Instance {
+        &self.instance
+    }
+
+    /// Takes `database`'s hold: its lease in the catalog (or lock file, for a catalog without
+    /// leases); `None` while another run of it goes on.
+    ///
+    /// # Errors
+    /// When the catalog or the lock folder cannot be written.
+    pub fn hold(&self, database: &str) -> Result<Option<crate::lease::Hold>> {
+        use crate::lease::{Hold, LeaseGuard, backup_resource};
+        if self.catalog.leases().is_some() {
+            let guard = LeaseGuard::acquire(
+                Arc::clone(&self.catalog),
+                &backup_resource(database),
+                &self.instance,
+                self.config.service.lease_timeout,
+            )?;
+            return Ok(guard.map(Hold::Lease));
+        }
+        Ok(DatabaseLock::try_acquire(&self.config.lock_base(), database)?.map(Hold::File))
     }
 
     /// The local backup folder, as a store.

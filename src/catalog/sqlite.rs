@@ -35,6 +35,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../migrations/0011_offsite_failures.sql")),
     M::up(include_str!("../../migrations/0012_stale_alerts.sql")),
+    M::up(include_str!("../../migrations/0013_leases.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -506,6 +507,10 @@ impl Catalog for SqliteCatalog {
     }
 
     fn deliveries(&self) -> Option<&dyn crate::notify::Deliveries> {
+        Some(self)
+    }
+
+    fn leases(&self) -> Option<&dyn crate::lease::Leases> {
         Some(self)
     }
 

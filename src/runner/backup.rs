@@ -27,7 +27,8 @@ impl Runner {
     /// An unknown database, another run of the same database in progress, or a catalog failure.
     pub fn begin(&self, name: &str, opts: &BackupOptions) -> Result<Started> {
         let db = self.config.database(name)?;
-        let lock = DatabaseLock::try_acquire(&self.config.lock_base(), name)?
+        let hold = self
+            .hold(name)?
             .ok_or_else(|| Error::AlreadyRunning(name.to_string()))?;
         let engine = engine::for_database(&self.config, db);
         let started_at = self.clock.now();
@@ -49,6 +50,10 @@ impl Runner {
             compression: db.compression,
             started_at,
         })?;
+        // The lease now names its run: another instance can tell this run alive from a dead one.
+        if let Err(e) = hold.set_run(id) {
+            warn!(database = name, id, error = %e, "could not record the run in its lease");
+        }
         info!(database = name, id, file = %file_name, target = %db.target.display(), "backup started");
         self.notifier.notify(crate::notify::Event {
             status: Some(Status::InProgress),
@@ -65,7 +70,7 @@ impl Runner {
             dir,
             path,
             opts: opts.clone(),
-            _lock: lock,
+            hold,
         })
     }
 
@@ -82,7 +87,7 @@ impl Runner {
             dir,
             path,
             opts,
-            _lock,
+            hold,
         } = started;
         // The run itself: a backup waiting for a free slot is not slow.
         let clock = Instant::now();
@@ -195,7 +200,7 @@ impl Runner {
                 warn!(database = name, id, error = %message, "backup failed");
             }
         }
-        drop(_lock);
+        drop(hold);
         let record = self.catalog.get(id)?.ok_or_else(|| Error::Catalog {
             path: self.config.catalog.as_path(),
             message: format!("backup #{id} vanished from the catalog"),

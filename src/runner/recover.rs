@@ -4,8 +4,8 @@ use super::*;
 
 impl Runner {
     /// Marks `in_progress` rows whose process is gone as failed ("interrupted") and removes
-    /// their temporary files. A run that is still alive in another process holds its
-    /// database's lock and is left alone.
+    /// their temporary files. A run that is still alive, in this process or another, on this
+    /// machine or another, holds its database's lease (or lock file) and is left alone.
     ///
     /// # Errors
     /// When the catalog cannot be read or written.
@@ -20,11 +20,28 @@ impl Runner {
             if !self.owns(&row) {
                 continue;
             }
-            let Some(_lock) = DatabaseLock::try_acquire(&self.config.lock_base(), &row.database)?
-            else {
-                continue;
+            let why = match self.catalog.leases() {
+                Some(leases) => {
+                    let lease = leases.lease(&crate::lease::backup_resource(&row.database))?;
+                    match lease {
+                        // The holder is starting (its run not yet named), or runs this very row.
+                        Some(l) if l.live && l.run.is_none_or(|run| run == row.id) => continue,
+                        Some(l) if l.run == Some(row.id) => format!(
+                            "interrupted: instance {} stopped renewing its lease before the backup finished (killed, crashed, machine restarted or cut off)",
+                            l.holder
+                        ),
+                        _ => INTERRUPTED.to_string(),
+                    }
+                }
+                None => {
+                    if DatabaseLock::try_acquire(&self.config.lock_base(), &row.database)?.is_none()
+                    {
+                        continue;
+                    }
+                    INTERRUPTED.to_string()
+                }
             };
-            // Re-read under the lock: the run may have finished between the list and the lock.
+            // Re-read: the run may have finished between the list and the check.
             if self
                 .catalog
                 .get(row.id)?
@@ -32,13 +49,13 @@ impl Runner {
             {
                 continue;
             }
-            self.mark_interrupted(&row)?;
+            self.mark_interrupted(&row, &why)?;
             recovered.push(row);
         }
         Ok(recovered)
     }
 
-    fn mark_interrupted(&self, row: &BackupRecord) -> Result<()> {
+    fn mark_interrupted(&self, row: &BackupRecord, why: &str) -> Result<()> {
         // The temporary files sit beside the final name in the database's own folder, whatever
         // path the row holds.
         if let Some(name) = row.file_name.as_deref().filter(|n| !n.contains('/')) {
@@ -47,14 +64,12 @@ impl Runner {
         let now = self.clock.now();
         let ms = (now - row.started_at).num_milliseconds().max(0) as u64;
         warn!(database = %row.database, id = row.id, "marking a backup whose process stopped as failed");
-        self.catalog.fail(
-            row.id,
-            "interrupted: the process running this backup stopped before it finished (killed, crashed or machine restarted)",
-            now,
-            ms,
-        )
+        self.catalog.fail(row.id, why, now, ms)
     }
 }
+
+/// Why a run whose process is gone failed.
+const INTERRUPTED: &str = "interrupted: the process running this backup stopped before it finished (killed, crashed or machine restarted)";
 
 /// Removes a SQLite file together with the journal, WAL and shared-memory files SQLite may leave.
 pub(super) fn remove_sqlite_files(path: &Path) {

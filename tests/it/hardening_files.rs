@@ -180,16 +180,17 @@ fn symlinked_database_folders_are_refused_and_left_untouched() {
     );
     assert_eq!(mode_of(&elsewhere), 0o755);
 
-    // A link planted in the lock folder is refused too, and its target keeps its mode.
+    // A link planted in the lock folder (its migration lock) is refused too, and its target
+    // keeps its mode.
     let victim = sandbox.path().join("victim.txt");
     fs::write(&victim, "mine").unwrap();
     fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
     let locks = sandbox.path().join("dbkeep.sqlite3.locks");
-    fs::remove_file(locks.join("s.lock")).unwrap();
-    symlink(&victim, locks.join("s.lock")).unwrap();
+    fs::remove_file(locks.join(".catalog.lock")).unwrap();
+    symlink(&victim, locks.join(".catalog.lock")).unwrap();
     let run = sandbox.run(&["backup"]);
     assert_ne!(run.code, Some(0), "{run:?}");
-    assert!(run.stderr.contains("s.lock"), "{run:?}");
+    assert!(run.stderr.contains("cannot lock for migration"), "{run:?}");
     assert_eq!(mode_of(&victim), 0o644);
     assert_eq!(fs::read_to_string(&victim).unwrap(), "mine");
 }

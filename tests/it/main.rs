@@ -17,6 +17,7 @@ mod encryption;
 mod failures;
 mod hardening;
 mod hardening_files;
+mod leases;
 mod mysql;
 mod notify;
 mod offsite;

@@ -1,0 +1,134 @@
+//! Leases in the SQLite catalog: times by SQLite's clock (this machine's, where the file is).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::SqliteCatalog;
+use crate::Result;
+use crate::lease::{Instance, Lease, Leases};
+
+/// Now, as the catalog writes times.
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+fn later(ttl: Duration) -> String {
+    format!(
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+{:.3} seconds')",
+        ttl.as_secs_f64()
+    )
+}
+
+fn parse(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
+}
+
+impl Leases for SqliteCatalog {
+    fn acquire(&self, resource: &str, holder: &Instance, ttl: Duration) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let held: Option<(String, String, u32, bool)> = tx
+            .query_row(
+                &format!(
+                    "SELECT holder, host, pid, expires_at <= {NOW} FROM leases WHERE resource = ?1"
+                ),
+                [resource],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let take = match &held {
+            None => true,
+            Some((name, _, _, _)) if *name == holder.name => true,
+            Some((_, _, _, true)) => true,
+            Some((_, host, pid, false)) => Instance::is_gone_here(host, *pid),
+        };
+        if take {
+            let same = held.as_ref().is_some_and(|(name, ..)| *name == holder.name);
+            let sql = if same {
+                format!(
+                    "UPDATE leases SET expires_at = {} WHERE resource = ?1",
+                    later(ttl)
+                )
+            } else {
+                format!(
+                    "INSERT OR REPLACE INTO leases (resource, holder, host, pid, run, acquired_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, NULL, {NOW}, {})",
+                    later(ttl)
+                )
+            };
+            if same {
+                tx.execute(&sql, [resource])
+            } else {
+                tx.execute(
+                    &sql,
+                    params![resource, holder.name, holder.host, holder.pid],
+                )
+            }
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(take)
+    }
+
+    fn renew(&self, resource: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute(
+                &format!(
+                    "UPDATE leases SET expires_at = {} WHERE resource = ?1 AND holder = ?2",
+                    later(ttl)
+                ),
+                [resource, holder],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn set_run(&self, resource: &str, holder: &str, run: i64) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE leases SET run = ?3 WHERE resource = ?1 AND holder = ?2",
+                params![resource, holder, run],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn release(&self, resource: &str, holder: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM leases WHERE resource = ?1 AND holder = ?2",
+                [resource, holder],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn lease(&self, resource: &str) -> Result<Option<Lease>> {
+        self.conn()
+            .query_row(
+                &format!(
+                    "SELECT holder, host, pid, run, acquired_at, expires_at, expires_at > {NOW} \
+                     FROM leases WHERE resource = ?1"
+                ),
+                [resource],
+                |r| {
+                    let host: String = r.get(1)?;
+                    let pid: u32 = r.get(2)?;
+                    let unexpired: bool = r.get(6)?;
+                    Ok(Lease {
+                        live: unexpired && !Instance::is_gone_here(&host, pid),
+                        holder: r.get(0)?,
+                        run: r.get(3)?,
+                        acquired_at: parse(&r.get::<_, String>(4)?),
+                        expires_at: parse(&r.get::<_, String>(5)?),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,124 @@
+//! Leases in the catalog: a database's run held by another instance (here, one on another
+//! machine, written into the catalog as that instance would) is waited for until its lease
+//! expires by the catalog's clock, and its run, once the lease lapsed, is marked failed by the
+//! next instance that looks.
+
+use crate::common::*;
+
+/// Writes a lease on `app`'s backups held by an instance of another machine, expiring
+/// `seconds` from now (negative: already expired), covering `run`.
+fn foreign_lease(sandbox: &Sandbox, seconds: i64, run: Option<i64>) {
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    conn.execute(
+        "INSERT OR REPLACE INTO leases (resource, holder, host, pid, run, acquired_at, expires_at) \
+         VALUES ('backup:app', 'web-2:4242', 'web-2', 4242, ?1, \
+         strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?2))",
+        rusqlite::params![run, format!("{seconds:+} seconds")],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_live_lease_of_another_instance_is_waited_for_and_an_expired_one_taken_over() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config("[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n");
+    // The catalog exists (and has its tables) once any command ran.
+    sandbox.run(&["list"]).assert_success();
+
+    // Another machine's instance is backing up `app` (its run not named yet): refused here.
+    foreign_lease(&sandbox, 60, None);
+    let run = sandbox.run(&["backup"]);
+    assert_ne!(run.code, Some(0), "{run:?}");
+    assert!(run.all_output().contains("already running"), "{run:?}");
+    assert!(sandbox.rows_for("app").is_empty());
+
+    // Its lease lapsed (by the catalog's clock): the next backup takes over.
+    foreign_lease(&sandbox, -1, None);
+    sandbox.run(&["backup"]).assert_success();
+    assert_eq!(sandbox.rows_for("app")[0]["status"], "success");
+    // And gives the lease up when done.
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM leases", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn a_run_whose_instance_stopped_renewing_its_lease_is_marked_failed_naming_it() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config("[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n");
+    sandbox.run(&["list"]).assert_success();
+    // A run of another machine's instance, recorded in progress.
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    conn.execute(
+        "INSERT INTO backups (database, kind, status, trigger, file_name, compression, started_at) \
+         VALUES ('app', 'sqlite', 'in_progress', 'scheduled', 'sqlite_backup_20260101_000000.db', 'none', \
+         strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+        [],
+    )
+    .unwrap();
+    let id = conn.last_insert_rowid();
+    // While its lease holds, it is left alone.
+    foreign_lease(&sandbox, 60, Some(id));
+    sandbox.run(&["list"]).assert_success();
+    assert_eq!(sandbox.rows_for("app")[0]["status"], "in_progress");
+    // Once it lapsed, the next command marks it failed, naming the instance.
+    foreign_lease(&sandbox, -1, Some(id));
+    sandbox.run(&["list"]).assert_success();
+    let row = sandbox.rows_for("app")[0].clone();
+    let error = assert_failed_row(&row, "app");
+    assert!(
+        error.contains("instance web-2:4242 stopped renewing its lease"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_long_run_keeps_renewing_its_lease_past_the_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    // A dump tool that takes three times the lease's timeout.
+    let slow = sandbox.path().join("slow_pg_dump");
+    std::fs::write(
+        &slow,
+        "#!/bin/sh\necho 'SET x = 1;'\nsleep 3\necho 'SELECT 1;'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sandbox.write_config(&format!(
+        "lease_timeout = \"1s\"\npg_dump_path = \"{}\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"postgres://nobody@127.0.0.1:1/app\"\n",
+        slow.display()
+    ));
+    let mut first = std::process::Command::new(bin_path())
+        .arg("--config")
+        .arg(sandbox.config_path())
+        .arg("backup")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    // Past its timeout, the lease still holds: renewed while the run goes on.
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let live: bool = conn
+        .query_row(
+            "SELECT expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM leases WHERE resource = 'backup:app'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(live);
+    let second = sandbox.run(&["backup"]);
+    assert!(
+        second.all_output().contains("already running"),
+        "{second:?}"
+    );
+    assert!(first.wait().unwrap().success());
+    let rows = sandbox.rows_for("app");
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["status"], "success");
+}
