@@ -379,6 +379,11 @@ pub trait Catalog: Send + Sync {
         None
     }
 
+    /// Where the instances sharing this catalog heartbeat, when it keeps them.
+    fn instances(&self) -> Option<&dyn crate::instance::Instances> {
+        None
+    }
+
     /// Where this catalog keeps notifications that failed, when it keeps them.
     fn deliveries(&self) -> Option<&dyn crate::notify::Deliveries> {
         None

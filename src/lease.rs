@@ -13,55 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::Result;
 use crate::catalog::Catalog;
-
-/// Who holds leases: this process, as the catalog knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instance {
-    /// Its name (`instance_name`; by default `<host>:<pid>`).
-    pub name: String,
-    /// The machine it runs on.
-    pub host: String,
-    /// Its process id on that machine.
-    pub pid: u32,
-}
-
-impl Instance {
-    /// This process, named `name` (or `<host>:<pid>`).
-    pub fn this(name: Option<&str>) -> Instance {
-        let host = host_name();
-        let pid = std::process::id();
-        Instance {
-            name: name.map_or_else(|| format!("{host}:{pid}"), str::to_string),
-            host,
-            pid,
-        }
-    }
-
-    /// Whether a holder recorded as `host`/`pid` is a process of this machine that is gone.
-    pub fn is_gone_here(host: &str, pid: u32) -> bool {
-        if host != host_name() {
-            return false;
-        }
-        let Ok(raw) = i32::try_from(pid) else {
-            return false;
-        };
-        match rustix::process::Pid::from_raw(raw) {
-            Some(pid) => matches!(
-                rustix::process::test_kill_process(pid),
-                Err(rustix::io::Errno::SRCH)
-            ),
-            None => false,
-        }
-    }
-}
-
-/// This machine's host name.
-pub fn host_name() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
-}
+pub use crate::instance::Instance;
 
 /// A lease as the catalog holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

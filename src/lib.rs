@@ -23,6 +23,7 @@ pub mod crypt;
 pub mod engine;
 mod error;
 pub mod import;
+pub mod instance;
 pub mod lease;
 pub mod lock;
 pub mod notify;

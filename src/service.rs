@@ -2,6 +2,7 @@
 //! once, at most `max_concurrent_backups` in all), enforces timeouts, and shuts down gracefully.
 //! `dbkeep serve` runs it; an application embeds it with [`Service::start`].
 
+mod heartbeat;
 mod jobs;
 
 use std::sync::Arc;
@@ -103,14 +104,20 @@ impl Service {
         status.alive.store(true, Ordering::Relaxed);
         let jobs = Jobs::new(Arc::clone(&self.runner), Arc::clone(&self.clock));
         let (shutdown, stop) = watch::channel(false);
-        let task = tokio::spawn(run(
+        let beat = tokio::spawn(heartbeat::run(Arc::clone(&jobs), stop.clone()));
+        let scheduled = run(
             Arc::clone(&jobs),
             self.clock,
             Arc::clone(&status),
             scheduler,
             catch_ups,
             stop,
-        ));
+        );
+        let task = tokio::spawn(async move {
+            scheduled.await;
+            // The instance leaves the catalog's list as the service stops.
+            let _ = beat.await;
+        });
         Ok(ServiceHandle {
             jobs,
             status,

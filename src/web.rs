@@ -59,6 +59,7 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/databases", true),
     ("POST", "/databases/{name}/backup", true),
     ("GET", "/schedules", true),
+    ("GET", "/instances", true),
     ("POST", "/logout", true),
     ("GET", "/metrics", true),
     ("GET", "/api/v1/backups", true),
@@ -68,6 +69,7 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/backups/{id}/log", true),
     ("POST", "/api/v1/backups/{id}/verify", true),
     ("GET", "/api/v1/databases", true),
+    ("GET", "/api/v1/instances", true),
     ("GET", "/api/v1/openapi.json", true),
     ("GET", "/login", false),
     ("POST", "/login", false),
@@ -103,6 +105,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/databases", get(pages::databases_get))
         .route("/databases/{name}/backup", post(pages::backup_now_post))
         .route("/schedules", get(pages::schedules_get))
+        .route("/instances", get(pages::instances_get))
         .route("/logout", post(auth::logout_post))
         .route("/metrics", get(health::metrics_get))
         .route(
@@ -114,6 +117,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/api/v1/backups/{id}/log", get(api::backup_log_get))
         .route("/api/v1/backups/{id}/verify", post(api::backup_verify_post))
         .route("/api/v1/databases", get(api::databases_get))
+        .route("/api/v1/instances", get(api::instances_get))
         .route("/api/v1/openapi.json", get(api::openapi_get))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),

@@ -36,6 +36,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0011_offsite_failures.sql")),
     M::up(include_str!("../../migrations/0012_stale_alerts.sql")),
     M::up(include_str!("../../migrations/0013_leases.sql")),
+    M::up(include_str!("../../migrations/0014_instances.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -511,6 +512,10 @@ impl Catalog for SqliteCatalog {
     }
 
     fn leases(&self) -> Option<&dyn crate::lease::Leases> {
+        Some(self)
+    }
+
+    fn instances(&self) -> Option<&dyn crate::instance::Instances> {
         Some(self)
     }
 

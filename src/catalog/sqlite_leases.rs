@@ -1,4 +1,5 @@
-//! Leases in the SQLite catalog: times by SQLite's clock (this machine's, where the file is).
+//! Leases and instances' heartbeats in the SQLite catalog: times by SQLite's clock (this
+//! machine's, where the file is).
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteCatalog;
 use crate::Result;
+use crate::instance::{InstanceRecord, Instances};
 use crate::lease::{Instance, Lease, Leases};
 
 /// Now, as the catalog writes times.
@@ -130,5 +132,81 @@ impl Leases for SqliteCatalog {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+}
+
+impl Instances for SqliteCatalog {
+    fn heartbeat(
+        &self,
+        instance: &Instance,
+        version: &str,
+        started_at: DateTime<Utc>,
+        running: &[String],
+    ) -> Result<()> {
+        let running = serde_json::to_string(running).unwrap_or_else(|_| "[]".into());
+        self.conn()
+            .execute(
+                &format!(
+                    "INSERT INTO instances (name, host, pid, version, started_at, heartbeat_at, running) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, {NOW}, ?6) ON CONFLICT (name) DO UPDATE SET \
+                     host = ?2, pid = ?3, version = ?4, started_at = ?5, heartbeat_at = {NOW}, running = ?6"
+                ),
+                params![
+                    instance.name,
+                    instance.host,
+                    instance.pid,
+                    version,
+                    crate::catalog::format_time(&started_at),
+                    running
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn instances(
+        &self,
+        alive_within: Duration,
+        forget_after: Duration,
+    ) -> Result<Vec<InstanceRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT name, host, pid, version, started_at, heartbeat_at, running, \
+                 heartbeat_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{:.3} seconds') \
+                 FROM instances \
+                 WHERE heartbeat_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{:.3} seconds') \
+                 ORDER BY name",
+                alive_within.as_secs_f64(),
+                forget_after.as_secs_f64()
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let host: String = r.get(1)?;
+                let pid: u32 = r.get(2)?;
+                let recent: bool = r.get(7)?;
+                let running: String = r.get(6)?;
+                Ok(InstanceRecord {
+                    name: r.get(0)?,
+                    alive: recent && !Instance::is_gone_here(&host, pid),
+                    host,
+                    pid,
+                    version: r.get(3)?,
+                    started_at: parse(&r.get::<_, String>(4)?),
+                    heartbeat_at: parse(&r.get::<_, String>(5)?),
+                    running: serde_json::from_str(&running).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn depart(&self, name: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM instances WHERE name = ?1", [name])
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }

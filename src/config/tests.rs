@@ -426,7 +426,10 @@ fn the_catalog_is_a_file_or_a_postgres_database() {
             "catalog = \"x.sqlite3\"\ncatalog_password_env = \"P\"\n",
             &["catalog_password_env", "PostgreSQL"][..],
         ),
-        ("catalog = \"mysql://root@db/x\"\n", &["catalog", "postgres://"]),
+        (
+            "catalog = \"mysql://root@db/x\"\n",
+            &["catalog", "postgres://"],
+        ),
         (
             "catalog = \"postgres://u@db/x\"\ncatalog_password_env = \"not a name\"\n",
             &["catalog_password_env"],

@@ -88,6 +88,13 @@ impl Jobs {
         &self.clock
     }
 
+    /// The databases with a run going on here, by name.
+    pub(crate) fn running_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.running().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cancel>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -332,6 +332,19 @@ pub async fn databases_get(state: State) -> Response {
     Json(out).into_response()
 }
 
+/// Every instance sharing the catalog: name, host, version, last heartbeat, what it runs,
+/// whether it is alive.
+pub async fn instances_get(state: State) -> Response {
+    match blocking(&state, move |r| {
+        crate::instance::listed(r.catalog(), r.config().service.lease_timeout)
+    })
+    .await
+    {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => internal(&e),
+    }
+}
+
 /// The OpenAPI 3.0 description of this API.
 pub async fn openapi_get(state: State) -> Response {
     let text = include_str!("openapi.json").replace("{BASE}", &state.base);

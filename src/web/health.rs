@@ -139,10 +139,12 @@ pub async fn render_metrics(
                 Some(c) => (c.failure_counts()?, c.last_uploads()?),
                 None => (Vec::new(), Vec::new()),
             },
+            crate::instance::listed(r.catalog(), r.config().service.lease_timeout)?,
         ))
     })
     .await;
-    let (latest, counts, judged, verified, undelivered, (upload_failures, uploads)) = match data {
+    let (latest, counts, judged, verified, undelivered, (upload_failures, uploads), instances) =
+        match data {
         Ok(d) => d,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
@@ -310,6 +312,12 @@ pub async fn render_metrics(
             .iter()
             .map(|(db, _, running)| (label(db), u8::from(*running).to_string()))
             .collect(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP dbkeep_instances_alive Instances sharing the catalog whose heartbeat is recent.\n\
+         # TYPE dbkeep_instances_alive gauge\ndbkeep_instances_alive {}",
+        instances.iter().filter(|i| i.alive).count()
     );
     (
         [(

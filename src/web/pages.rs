@@ -382,6 +382,39 @@ pub async fn backup_now_post(
     }
 }
 
+pub async fn instances_get(state: State, Extension(identity): Extension<Identity>) -> Response {
+    let listed = blocking(&state, move |r| {
+        crate::instance::listed(r.catalog(), r.config().service.lease_timeout)
+    })
+    .await;
+    let listed = match listed {
+        Ok(l) => l,
+        Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let config = state.runner.config();
+    let tz = config.service.timezone;
+    view::Instances {
+        frame: frame(&state, &identity, "instances"),
+        timezone: tz.to_string(),
+        lease_timeout: humantime::format_duration(config.service.lease_timeout).to_string(),
+        instances: listed
+            .into_iter()
+            .map(|i| view::InstanceView {
+                state: if i.alive { "alive" } else { "gone" },
+                colour: if i.alive { "green" } else { "red" },
+                started: view::local(&i.started_at, tz),
+                heartbeat: view::local(&i.heartbeat_at, tz),
+                running: i.running.join(", "),
+                name: i.name,
+                host: i.host,
+                pid: i.pid,
+                version: i.version,
+            })
+            .collect(),
+    }
+    .into_response()
+}
+
 pub async fn schedules_get(state: State, Extension(identity): Extension<Identity>) -> Response {
     let upcoming = state.status.upcoming();
     let keys: Vec<(String, String)> = upcoming

@@ -254,6 +254,30 @@ pub struct Schedules {
 }
 
 #[derive(Template, WebTemplate)]
+#[template(path = "instances.html")]
+pub struct Instances {
+    pub frame: Frame,
+    pub timezone: String,
+    pub lease_timeout: String,
+    pub instances: Vec<InstanceView>,
+}
+
+/// One row of the instances table.
+pub struct InstanceView {
+    pub name: String,
+    /// `alive` or `gone`.
+    pub state: &'static str,
+    pub colour: &'static str,
+    pub host: String,
+    pub pid: u32,
+    pub version: String,
+    pub started: String,
+    pub heartbeat: String,
+    /// The databases it runs, comma-separated.
+    pub running: String,
+}
+
+#[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
 pub struct Login {
     pub base: String,

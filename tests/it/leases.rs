@@ -122,3 +122,63 @@ fn a_long_run_keeps_renewing_its_lease_past_the_timeout() {
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0]["status"], "success");
 }
+
+#[test]
+fn a_serving_instance_heartbeats_into_the_catalog_and_leaves_when_stopped() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let port = crate::http::free_port();
+    sandbox.write_config(&format!(
+        "listen = \"127.0.0.1:{port}\"\ninstance_name = \"web-1\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
+    ));
+    let token = sandbox.run(&["token", "create", "t"]).stdout;
+    let token = token.lines().last().unwrap().trim().to_string();
+    // Another machine's instance that stopped heartbeating an hour ago: listed, not alive.
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    conn.execute(
+        "INSERT INTO instances (name, host, pid, version, started_at, heartbeat_at, running) VALUES \
+         ('web-2', 'web-2', 4242, '0.0.1', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours'), \
+         strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hours'), '[\"app\"]')",
+        [],
+    )
+    .unwrap();
+    let server = crate::http::Server::start(
+        &sandbox,
+        port,
+        &[("DBKEEP_ADMIN_PASSWORD", "a long password")],
+    );
+    // Its first heartbeat goes out as it starts.
+    let started = std::time::Instant::now();
+    let list = loop {
+        let got = crate::http::http_get(port, "/api/v1/instances", Some(&token)).unwrap();
+        assert_eq!(got.status, 200, "{}", got.text());
+        let list = got.json("instances");
+        if list.as_array().unwrap().len() == 2 || started.elapsed().as_secs() > 10 {
+            break list;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:#?}");
+    assert_eq!(list[0]["name"], "web-1");
+    assert_eq!(list[0]["alive"], true);
+    assert_eq!(list[0]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(list[1]["name"], "web-2");
+    assert_eq!(list[1]["alive"], false);
+    assert_eq!(list[1]["running"][0], "app");
+    let metrics = crate::http::http_get(port, "/metrics", Some(&token)).unwrap().text();
+    assert!(metrics.contains("\ndbkeep_instances_alive 1\n"), "{metrics}");
+    let anonymous = crate::http::http_get(port, "/api/v1/instances", None).unwrap();
+    assert_eq!(anonymous.status, 401);
+    // A clean stop takes the instance off the list.
+    assert!(server.terminate().success());
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM instances ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(names, ["web-2"]);
+}

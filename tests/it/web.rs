@@ -295,6 +295,11 @@ async fn every_route_needs_a_login_except_the_public_ones() {
         };
         assert_eq!(reply.status, want, "{method} {path}: {}", reply.text());
     }
+    // This very service is on the instances page, alive.
+    let page = app.get("/instances", &auth).await.text();
+    let me = format!("{}:{}", dbkeep::instance::host_name(), std::process::id());
+    assert!(page.contains(&me), "{page}");
+    assert!(page.contains("<strong class=\"state\">alive</strong>"), "{page}");
     app.stop().await;
 }
 
