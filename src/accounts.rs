@@ -116,6 +116,33 @@ pub trait Accounts: Send + Sync {
     /// # Errors
     /// When the store cannot be read.
     fn tokens(&self) -> Result<Vec<ApiToken>>;
+
+    /// Where failed logins are counted for every instance sharing this store, when it
+    /// counts them.
+    fn login_failures(&self) -> Option<&dyn LoginFailures> {
+        None
+    }
+}
+
+/// Failed logins kept beside the accounts, so that instances sharing them throttle together.
+pub trait LoginFailures: Send + Sync {
+    /// Records a failed login for each of `keys` at `now`, and forgets those older than
+    /// `keep`.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn record_login_failure(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+        keep: std::time::Duration,
+    ) -> Result<()>;
+
+    /// The most failed logins any of `keys` has since `since`.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn login_failures_since(&self, keys: &[String], since: DateTime<Utc>) -> Result<u64>;
 }
 
 /// The longest user name a login form may send; longer ones are refused unread.

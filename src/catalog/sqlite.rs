@@ -37,6 +37,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0012_stale_alerts.sql")),
     M::up(include_str!("../../migrations/0013_leases.sql")),
     M::up(include_str!("../../migrations/0014_instances.sql")),
+    M::up(include_str!("../../migrations/0015_login_failures.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteCatalog;
 use super::sqlite::time;
 use crate::Result;
-use crate::accounts::{Accounts, ApiToken, Session, User};
+use crate::accounts::{Accounts, ApiToken, LoginFailures, Session, User};
 use crate::catalog::format_time;
 
 impl Accounts for SqliteCatalog {
@@ -187,5 +187,51 @@ impl Accounts for SqliteCatalog {
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
+    }
+
+    fn login_failures(&self) -> Option<&dyn LoginFailures> {
+        Some(self)
+    }
+}
+
+impl LoginFailures for SqliteCatalog {
+    fn record_login_failure(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+        keep: std::time::Duration,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let oldest = now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        tx.execute(
+            "DELETE FROM login_failures WHERE at < ?1",
+            [format_time(&oldest)],
+        )
+        .map_err(|e| self.err(e))?;
+        for key in keys {
+            tx.execute(
+                "INSERT INTO login_failures (key, at) VALUES (?1, ?2)",
+                params![key, format_time(&now)],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn login_failures_since(&self, keys: &[String], since: DateTime<Utc>) -> Result<u64> {
+        let conn = self.conn();
+        let mut most = 0u64;
+        for key in keys {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM login_failures WHERE key = ?1 AND at >= ?2",
+                    params![key, format_time(&since)],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            most = most.max(u64::try_from(n).unwrap_or(0));
+        }
+        Ok(most)
     }
 }

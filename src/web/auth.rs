@@ -310,6 +310,7 @@ pub async fn login_post(
     if let Some(Extension(ConnectInfo(addr))) = connect {
         keys.push(format!("addr:{}", addr.ip()));
     }
+    let shared_keys = keys.clone();
     // Counted before any work, so parallel attempts cannot pass the limit together.
     let attempt = match state.throttle.begin(keys, Instant::now()) {
         Ok(attempt) => attempt,
@@ -332,11 +333,35 @@ pub async fn login_post(
         }
     };
     let username = form.username.clone();
+    let now = state.clock.now();
+    let keys = shared_keys.clone();
     let found = blocking(&state, move |runner| {
-        runner_accounts(runner)?.user_by_name(&username)
+        let accounts = runner_accounts(runner)?;
+        // Failures counted by every instance sharing the catalog.
+        let since = now - chrono::Duration::from_std(throttle::LOCKOUT).unwrap_or_default();
+        let shared = match accounts.login_failures() {
+            Some(failures) => failures.login_failures_since(&keys, since)?,
+            None => 0,
+        };
+        Ok((accounts.user_by_name(&username)?, shared))
     })
     .await;
-    let (user, hash) = match found {
+    if let Ok((_, shared)) = &found
+        && *shared >= throttle::MAX_FAILURES as u64
+    {
+        drop(attempt);
+        tracing::debug!(user = %form.username, "login refused: too many failures across instances");
+        let mut r = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed logins. Wait a few minutes and try again.",
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(throttle::WINDOW.as_secs()),
+        );
+        return r;
+    }
+    let (user, hash) = match found.map(|(found, _)| found) {
         Ok(Some((user, hash))) => (Some(user), Some(hash)),
         Ok(None) => (None, None),
         Err(e) => {
@@ -361,6 +386,18 @@ pub async fn login_post(
     };
     let matched = check.await.unwrap_or(false);
     let Some(user) = user.filter(|_| matched) else {
+        let recorded = blocking(&state, move |runner| {
+            match runner_accounts(runner)?.login_failures() {
+                Some(failures) => {
+                    failures.record_login_failure(&shared_keys, now, throttle::LOCKOUT)
+                }
+                None => Ok(()),
+            }
+        })
+        .await;
+        if let Err(e) = recorded {
+            warn!(error = %e, "could not count the failed login in the catalog");
+        }
         if attempt.failed(Instant::now()) {
             warn!(user = %form.username, "failed login; this user name or address is locked out for five minutes");
         } else {

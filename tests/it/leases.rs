@@ -1,7 +1,8 @@
-//! Leases in the catalog: a database's run held by another instance (here, one on another
+//! Many instances, one catalog: a database's run held by another instance (here one on another
 //! machine, written into the catalog as that instance would) is waited for until its lease
 //! expires by the catalog's clock, and its run, once the lease lapsed, is marked failed by the
-//! next instance that looks.
+//! next instance that looks; serving instances heartbeat into the catalog; failed logins count
+//! across instances.
 
 use crate::common::*;
 
@@ -167,8 +168,13 @@ fn a_serving_instance_heartbeats_into_the_catalog_and_leaves_when_stopped() {
     assert_eq!(list[1]["name"], "web-2");
     assert_eq!(list[1]["alive"], false);
     assert_eq!(list[1]["running"][0], "app");
-    let metrics = crate::http::http_get(port, "/metrics", Some(&token)).unwrap().text();
-    assert!(metrics.contains("\ndbkeep_instances_alive 1\n"), "{metrics}");
+    let metrics = crate::http::http_get(port, "/metrics", Some(&token))
+        .unwrap()
+        .text();
+    assert!(
+        metrics.contains("\ndbkeep_instances_alive 1\n"),
+        "{metrics}"
+    );
     let anonymous = crate::http::http_get(port, "/api/v1/instances", None).unwrap();
     assert_eq!(anonymous.status, 401);
     // A clean stop takes the instance off the list.
@@ -181,4 +187,43 @@ fn a_serving_instance_heartbeats_into_the_catalog_and_leaves_when_stopped() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(names, ["web-2"]);
+}
+
+#[test]
+fn failed_logins_on_one_instance_lock_the_user_out_on_another() {
+    use crate::http::{Server, login_request, send};
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let (a, b) = (crate::http::free_port(), crate::http::free_port());
+    // Two instances, one catalog: each its own configuration file, its own port.
+    for (file, port) in [("a.toml", a), ("b.toml", b)] {
+        std::fs::write(
+            sandbox.path().join(file),
+            format!(
+                "listen = \"127.0.0.1:{port}\"\ncatalog = \"dbkeep.sqlite3\"\n\
+                 [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
+            ),
+        )
+        .unwrap();
+    }
+    sandbox.write_config(&std::fs::read_to_string(sandbox.path().join("a.toml")).unwrap());
+    let env = [("DBKEEP_ADMIN_PASSWORD", "a long password")];
+    let first = Server::start(&sandbox, a, &env);
+    sandbox.write_config(&std::fs::read_to_string(sandbox.path().join("b.toml")).unwrap());
+    let second = Server::start(&sandbox, b, &env);
+    let login = |server: &Server, password: &str| {
+        let csrf = server.login_csrf();
+        send(
+            server.port,
+            &login_request(server.port, &csrf, "admin", password, "/"),
+        )
+        .unwrap()
+        .status
+    };
+    for _ in 0..5 {
+        assert_eq!(login(&first, "wrong password"), 401);
+    }
+    // The other instance never saw these attempts, but the catalog counted them.
+    assert_eq!(login(&second, "a long password"), 429);
+    assert_eq!(login(&first, "a long password"), 429);
 }
