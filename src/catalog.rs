@@ -1,10 +1,20 @@
 //! The catalog: the record of every backup attempt, behind a small trait.
 
+mod postgres;
+mod postgres_accounts;
+mod postgres_connect;
+mod postgres_copies;
+mod postgres_leases;
+mod postgres_notify;
+mod postgres_rows;
+mod postgres_tls;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_copies;
 mod sqlite_leases;
 mod sqlite_notify;
+#[cfg(test)]
+mod story;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -16,6 +26,7 @@ use serde::{Serialize, Serializer};
 use crate::Result;
 use crate::vocab::Compression;
 
+pub use self::postgres::PostgresCatalog;
 use crate::vocab::string_enum;
 pub use crate::vocab::{Kind, Status, Trigger};
 pub use sqlite::SqliteCatalog;

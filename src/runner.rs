@@ -131,11 +131,9 @@ impl Runner {
                 let catalog = Arc::new(SqliteCatalog::open(path)?);
                 (Arc::clone(&catalog) as Arc<dyn Catalog>, catalog)
             }
-            crate::config::CatalogLocation::Postgres(_) => {
-                return Err(crate::Error::Catalog {
-                    path: config.catalog.as_path(),
-                    message: "a catalog on PostgreSQL is not available in this build".into(),
-                });
+            crate::config::CatalogLocation::Postgres(server) => {
+                let catalog = Arc::new(crate::catalog::PostgresCatalog::open(server)?);
+                (Arc::clone(&catalog) as Arc<dyn Catalog>, catalog)
             }
         };
         let mut runner = Self::with_parts(config, catalog, Arc::new(SystemClock))?;

@@ -203,7 +203,10 @@ impl LoginFailures for SqliteCatalog {
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
-        let oldest = now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        let oldest = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|keep| now.checked_sub_signed(keep))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         tx.execute(
             "DELETE FROM login_failures WHERE at < ?1",
             [format_time(&oldest)],

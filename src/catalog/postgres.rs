@@ -1,0 +1,469 @@
+//! A catalog on a PostgreSQL server, so several dbkeep instances on several machines share one
+//! record. The trait stays synchronous: the `postgres` crate runs the asynchronous driver on a
+//! private runtime per connection (the one adapter), so these calls block their thread as
+//! SQLite's do; call them where blocking is fine (`spawn_blocking`, as the web does).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use postgres::types::ToSql;
+use postgres::{Row, Transaction};
+
+use super::postgres_connect::{self as connect, Pool, describe};
+use super::postgres_rows::{
+    Params, RowResult, VERIFICATION, columns, fire, ms, record, signed, unsigned, verification,
+};
+use super::{
+    BackupId, BackupRecord, Catalog, FireId, FireRecord, ListFilter, NewBackup, Outcome, Status,
+    Stored, Verification,
+};
+use crate::config::ServerTarget;
+use crate::{Error, Result};
+
+/// A catalog in a PostgreSQL database, shared safely by several processes on several machines.
+pub struct PostgresCatalog {
+    /// The URL, without a password: what messages name.
+    url: String,
+    /// Always `Some` until dropped (see [`Drop`]).
+    pool: Option<Pool>,
+    /// Why the pool last failed to connect.
+    last_error: connect::LastError,
+}
+
+impl PostgresCatalog {
+    /// Connects to the catalog database at `target` (its password given to the driver, never
+    /// shown), and creates or migrates its schema. The URL's `sslmode` (`disable`, `allow`,
+    /// `prefer`, the default, `require`, `verify-ca`, `verify-full`) and `sslrootcert` (a PEM
+    /// file; else the system's authorities) mean what they mean to libpq.
+    ///
+    /// Like every method it blocks its thread: call it where blocking is fine (a plain thread,
+    /// `spawn_blocking`). On an async runtime's thread it still works, blocking that thread.
+    ///
+    /// # Errors
+    /// [`Error::Catalog`], naming the URL, when the URL or password is unusable, the server
+    /// cannot be reached or refuses the login, the schema is newer than this build knows, or a
+    /// migration fails.
+    pub fn open(target: &ServerTarget) -> Result<PostgresCatalog> {
+        let url = target.url.to_string();
+        let err = |message: String| Error::Catalog {
+            path: PathBuf::from(&url),
+            message,
+        };
+        let settings = connect::settings(target).map_err(err)?;
+        blocking(|| {
+            let mut client = connect::connect(&settings)?;
+            connect::migrate(&mut client).map_err(|e| format!("cannot migrate: {e}"))
+        })
+        .map_err(err)?;
+        let last_error = Arc::new(Mutex::new(None));
+        let pool = connect::pool(settings, &url, Arc::clone(&last_error));
+        Ok(PostgresCatalog {
+            pool: Some(pool),
+            url,
+            last_error,
+        })
+    }
+
+    /// An error of this catalog, naming its URL.
+    pub(super) fn err(&self, message: impl std::fmt::Display) -> Error {
+        Error::Catalog {
+            path: PathBuf::from(&self.url),
+            message: message.to_string(),
+        }
+    }
+
+    fn db(&self, e: &postgres::Error) -> Error {
+        self.err(describe(e))
+    }
+
+    /// Runs `f` with a connection from the pool (see [`blocking`]).
+    fn with_client<T: Send>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T> + Send,
+    ) -> Result<T> {
+        blocking(|| {
+            let pool = self.pool.as_ref().ok_or_else(|| self.err("closed"))?;
+            let mut client = pool.get().map_err(|e| {
+                match self
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                {
+                    Some(last) => self.err(format!("cannot connect: {last}")),
+                    None => self.err(format!("no free connection: {e}")),
+                }
+            })?;
+            f(&mut client)
+        })
+    }
+
+    /// Runs one statement; returns how many rows it changed.
+    pub(super) fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        self.with_client(|c| c.execute(sql, params).map_err(|e| self.db(&e)))
+    }
+
+    /// The rows of a query, each read by `read`.
+    pub(super) fn rows<T: Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        read: impl Fn(&Row) -> RowResult<T> + Send,
+    ) -> Result<Vec<T>> {
+        self.with_client(move |c| {
+            let rows = c.query(sql, params).map_err(|e| self.db(&e))?;
+            rows.iter()
+                .map(|r| read(r).map_err(|e| self.err(e)))
+                .collect()
+        })
+    }
+
+    /// The row of a query that returns at most one, read by `read`.
+    pub(super) fn row<T: Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        read: impl Fn(&Row) -> RowResult<T> + Send,
+    ) -> Result<Option<T>> {
+        self.with_client(move |c| {
+            let row = c.query_opt(sql, params).map_err(|e| self.db(&e))?;
+            row.map(|r| read(&r).map_err(|e| self.err(e))).transpose()
+        })
+    }
+
+    /// Runs `f` in one transaction, committed when it returns `Ok`.
+    pub(super) fn transaction<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, postgres::Error> + Send,
+    ) -> Result<T> {
+        self.with_client(|c| {
+            let mut tx = c.transaction().map_err(|e| self.db(&e))?;
+            let value = f(&mut tx).map_err(|e| self.db(&e))?;
+            tx.commit().map_err(|e| self.db(&e))?;
+            Ok(value)
+        })
+    }
+
+    /// The rows of `sql`, a `SELECT key, count(*) … GROUP BY key`, as (key, count) pairs.
+    pub(super) fn counts(&self, sql: &str) -> Result<Vec<(String, u64)>> {
+        self.rows(sql, &[], |r| Ok((r.try_get(0)?, unsigned(r.try_get(1)?))))
+    }
+}
+
+impl Drop for PostgresCatalog {
+    fn drop(&mut self) {
+        // Closing the connections blocks too (a catalog is dropped on the runtime at the end
+        // of `serve`).
+        if let Some(pool) = self.pool.take() {
+            blocking(move || drop(pool));
+        }
+    }
+}
+
+/// Runs `f`, which blocks on the driver's private runtime (one per connection). Off any async
+/// runtime, or on a `spawn_blocking` thread, it just runs. On a thread that drives async tasks
+/// (where that private runtime would panic) it runs as `block_in_place` (multi-thread runtime)
+/// or on a thread of its own (current-thread runtime): it blocks there, as SQLite's catalog
+/// does, rather than panic.
+fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Err(_) => f(),
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| {
+            s.spawn(f)
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }),
+    }
+}
+
+impl Catalog for PostgresCatalog {
+    fn begin(&self, new: &NewBackup<'_>) -> Result<BackupId> {
+        let path = new.path.to_string_lossy().into_owned();
+        let id = self.row(
+            "INSERT INTO backups (database, kind, status, trigger, file_name, path, compression, started_at)
+             VALUES ($1, $2, 'in_progress', $3, $4, $5, $6, $7) RETURNING id",
+            &[
+                &new.database,
+                &new.kind.as_str(),
+                &new.trigger.as_str(),
+                &new.file_name,
+                &path,
+                &new.compression.as_str(),
+                &ms(new.started_at),
+            ],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        id.ok_or_else(|| self.err("the new row's id was not returned"))
+    }
+
+    fn succeed(&self, id: BackupId, s: &Stored) -> Result<()> {
+        self.execute(
+            "UPDATE backups SET status = 'success', size_bytes = $2, sha256 = $3, finished_at = $4,
+             duration_ms = $5, error = NULL WHERE id = $1",
+            &[
+                &id,
+                &signed(s.size_bytes),
+                &s.sha256,
+                &ms(s.finished_at),
+                &signed(s.duration_ms),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn fail(
+        &self,
+        id: BackupId,
+        error: &str,
+        finished_at: DateTime<Utc>,
+        duration_ms: u64,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE backups SET status = 'failed', error = $2, finished_at = $3, duration_ms = $4,
+             file_name = NULL, path = NULL, size_bytes = NULL, sha256 = NULL WHERE id = $1",
+            &[&id, &error, &ms(finished_at), &signed(duration_ms)],
+        )?;
+        Ok(())
+    }
+
+    fn mark_pruned(&self, id: BackupId, at: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "UPDATE backups SET pruned_at = $2 WHERE id = $1",
+            &[&id, &ms(at)],
+        )?;
+        Ok(())
+    }
+
+    fn list(&self, f: &ListFilter) -> Result<Vec<BackupRecord>> {
+        // Only the conditions asked for, so the server can walk an index newest first and stop
+        // at the limit.
+        let status = f.status.map(Status::as_str);
+        let limit = f.limit.map(i64::from);
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        let mut conditions = Vec::new();
+        if let Some(database) = &f.database {
+            params.push(database);
+            conditions.push(format!("database = ${}", params.len()));
+        }
+        if let Some(status) = &status {
+            params.push(status);
+            conditions.push(format!("status = ${}", params.len()));
+        }
+        if let Some(before) = &f.before {
+            params.push(before);
+            conditions.push(format!("id < ${}", params.len()));
+        }
+        params.push(&limit);
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {} FROM backups {filter} ORDER BY id DESC LIMIT ${}",
+            columns(),
+            params.len()
+        );
+        self.rows(&sql, &params, record)
+    }
+
+    fn get(&self, id: BackupId) -> Result<Option<BackupRecord>> {
+        let sql = format!("SELECT {} FROM backups WHERE id = $1", columns());
+        self.row(&sql, &[&id], record)
+    }
+
+    fn name_in_use(&self, database: &str, file_name: &str) -> Result<bool> {
+        let found = self.row(
+            "SELECT EXISTS (SELECT 1 FROM backups WHERE database = $1 AND file_name = $2)",
+            &[&database, &file_name],
+            |r| Ok(r.try_get::<_, bool>(0)?),
+        )?;
+        Ok(found.unwrap_or(false))
+    }
+
+    fn claim_fire(
+        &self,
+        database: &str,
+        schedule: &str,
+        planned_at: DateTime<Utc>,
+        outcome: Outcome,
+        detail: Option<&str>,
+    ) -> Result<Option<FireId>> {
+        // The unique key decides between processes: only the first insert returns its id.
+        self.row(
+            "INSERT INTO fires (database, schedule, planned_at, outcome, detail) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (database, schedule, planned_at) DO NOTHING RETURNING id",
+            &[&database, &schedule, &ms(planned_at), &outcome.as_str(), &detail],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )
+    }
+
+    fn finish_fire(
+        &self,
+        id: FireId,
+        outcome: Outcome,
+        started_at: Option<DateTime<Utc>>,
+        backup_id: Option<BackupId>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE fires SET outcome = $2, started_at = COALESCE($3, started_at), backup_id = $4,
+             detail = COALESCE($5, detail) WHERE id = $1",
+            &[
+                &id,
+                &outcome.as_str(),
+                &started_at.map(ms),
+                &backup_id,
+                &detail,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn fires(&self, database: &str, schedule: Option<&str>, limit: u32) -> Result<Vec<FireRecord>> {
+        self.rows(
+            "SELECT id, database, schedule, planned_at, started_at, outcome, backup_id, detail FROM fires
+             WHERE database = $1 AND ($2::text IS NULL OR schedule = $2)
+             ORDER BY planned_at DESC, id DESC LIMIT $3",
+            &[&database, &schedule, &i64::from(limit)],
+            fire,
+        )
+    }
+
+    fn set_log(&self, id: BackupId, log: &str) -> Result<()> {
+        self.execute("UPDATE backups SET log = $2 WHERE id = $1", &[&id, &log])?;
+        Ok(())
+    }
+
+    fn log(&self, id: BackupId) -> Result<Option<String>> {
+        let log = self.row("SELECT log FROM backups WHERE id = $1", &[&id], |r| {
+            Ok(r.try_get::<_, Option<String>>(0)?)
+        })?;
+        Ok(log.flatten())
+    }
+
+    fn record_verification(&self, v: &Verification) -> Result<()> {
+        let status = if v.ok { "ok" } else { "failed" };
+        let error = if v.ok { None } else { v.message.as_deref() };
+        self.transaction(|tx| {
+            tx.execute(
+                "INSERT INTO verifications (backup_id, level, status, message, started_at, finished_at, restore_ms, source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &v.backup_id,
+                    &v.level.as_str(),
+                    &status,
+                    &v.message,
+                    &ms(v.started_at),
+                    &ms(v.finished_at),
+                    &v.restore_ms.map(signed),
+                    &v.source,
+                ],
+            )?;
+            tx.execute(
+                "UPDATE backups SET verified_at = $2, verify_level = $3, verify_status = $4, verify_error = $5
+                 WHERE id = $1",
+                &[&v.backup_id, &ms(v.finished_at), &v.level.as_str(), &status, &error],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn verifications(&self, backup_id: BackupId) -> Result<Vec<Verification>> {
+        self.rows(
+            &format!("SELECT {VERIFICATION} FROM verifications v WHERE v.backup_id = $1 ORDER BY v.id DESC"),
+            &[&backup_id],
+            verification,
+        )
+    }
+
+    fn last_verification(&self, database: &str, ok_only: bool) -> Result<Option<Verification>> {
+        self.row(
+            &format!(
+                "SELECT {VERIFICATION} FROM verifications v JOIN backups b ON b.id = v.backup_id
+                 WHERE b.database = $1 AND (NOT $2::boolean OR v.status = 'ok') ORDER BY v.id DESC LIMIT 1"
+            ),
+            &[&database, &ok_only],
+            verification,
+        )
+    }
+
+    fn set_table_rows(&self, id: BackupId, tables: &[(String, u64)]) -> Result<()> {
+        // One statement for all of them; a name given twice keeps its last count, as one
+        // `INSERT OR REPLACE` after another does in SQLite.
+        let mut counts = std::collections::BTreeMap::new();
+        for (name, rows) in tables {
+            counts.insert(name.as_str(), signed(*rows));
+        }
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = counts.keys().copied().collect();
+        let rows: Vec<i64> = counts.values().copied().collect();
+        self.execute(
+            "INSERT INTO backup_tables (backup_id, name, rows)
+             SELECT $1, t.name, t.rows FROM unnest($2::text[], $3::bigint[]) AS t (name, rows)
+             ON CONFLICT (backup_id, name) DO UPDATE SET rows = excluded.rows",
+            &[&id, &names, &rows],
+        )?;
+        Ok(())
+    }
+
+    fn table_rows(&self, id: BackupId) -> Result<Vec<(String, u64)>> {
+        self.rows(
+            "SELECT name, rows FROM backup_tables WHERE backup_id = $1 ORDER BY name",
+            &[&id],
+            |r| Ok((r.try_get(0)?, unsigned(r.try_get(1)?))),
+        )
+    }
+
+    fn set_globals_file(&self, id: BackupId, file_name: &str) -> Result<()> {
+        self.execute(
+            "UPDATE backups SET globals_file = $2 WHERE id = $1",
+            &[&id, &file_name],
+        )?;
+        Ok(())
+    }
+
+    fn globals_file(&self, id: BackupId) -> Result<Option<String>> {
+        let file = self.row(
+            "SELECT globals_file FROM backups WHERE id = $1",
+            &[&id],
+            |r| Ok(r.try_get::<_, Option<String>>(0)?),
+        )?;
+        Ok(file.flatten())
+    }
+
+    fn status_counts(&self) -> Result<Vec<(String, Status, u64)>> {
+        self.rows(
+            "SELECT database, status, count(*) FROM backups GROUP BY database, status ORDER BY database, status",
+            &[],
+            |r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get::<_, &str>(1)?.parse()?,
+                    unsigned(r.try_get(2)?),
+                ))
+            },
+        )
+    }
+
+    fn copies(&self) -> Option<&dyn crate::offsite::Copies> {
+        Some(self)
+    }
+
+    fn deliveries(&self) -> Option<&dyn crate::notify::Deliveries> {
+        Some(self)
+    }
+
+    fn leases(&self) -> Option<&dyn crate::lease::Leases> {
+        Some(self)
+    }
+
+    fn instances(&self) -> Option<&dyn crate::instance::Instances> {
+        Some(self)
+    }
+}

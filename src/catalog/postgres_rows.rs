@@ -1,0 +1,113 @@
+//! How values and rows cross between dbkeep and the PostgreSQL catalog: times to the
+//! millisecond, counts as `bigint`, and the rows read back as the records SQLite's catalog
+//! returns.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use postgres::Row;
+use postgres::types::ToSql;
+
+use super::{BackupRecord, FireRecord, Verification};
+
+/// What reading one row can fail with: the driver's error or a word this version does not know.
+pub(super) type RowResult<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Query parameters.
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// A time as the catalog keeps it: to the millisecond, as SQLite's RFC 3339 text does.
+pub(super) fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(3)
+}
+
+/// A stored count or size, never negative.
+pub(super) fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// A count or size to store (saturating at the largest the column holds).
+pub(super) fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// RFC 3339 in UTC with milliseconds, as [`super::format_time`] writes it.
+const RFC3339: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
+
+/// The columns of a [`BackupRecord`], its copies as JSON (times written as SQLite keeps them).
+pub(super) fn columns() -> String {
+    let text = |column: &str| format!("to_char({column} AT TIME ZONE 'UTC', {RFC3339})");
+    format!(
+        "id, database, kind, status, trigger, file_name, path, size_bytes, sha256, \
+         compression, started_at, finished_at, duration_ms, error, pruned_at, \
+         verified_at, verify_level, verify_status, verify_error, \
+         (SELECT coalesce(json_agg(json_build_object('store', store, 'state', state, \
+            'size_bytes', size_bytes, 'sha256', sha256, 'error', error, \
+            'uploaded_at', {}, 'pruned_at', {}) ORDER BY store), '[]')::text \
+          FROM copies WHERE copies.backup_id = backups.id)",
+        text("uploaded_at"),
+        text("pruned_at")
+    )
+}
+
+/// A row of [`columns`] as a record.
+pub(super) fn record(r: &Row) -> RowResult<BackupRecord> {
+    let file_name: Option<String> = r.try_get(5)?;
+    Ok(BackupRecord {
+        id: r.try_get(0)?,
+        database: r.try_get(1)?,
+        kind: r.try_get::<_, &str>(2)?.parse()?,
+        status: r.try_get::<_, &str>(3)?.parse()?,
+        trigger: r.try_get::<_, &str>(4)?.parse()?,
+        encrypted: file_name.as_deref().is_some_and(crate::crypt::is_encrypted),
+        file_name,
+        path: r.try_get::<_, Option<String>>(6)?.map(PathBuf::from),
+        size_bytes: r.try_get::<_, Option<i64>>(7)?.map(unsigned),
+        sha256: r.try_get(8)?,
+        compression: r.try_get::<_, &str>(9)?.parse()?,
+        started_at: r.try_get(10)?,
+        finished_at: r.try_get(11)?,
+        duration_ms: r.try_get::<_, Option<i64>>(12)?.map(unsigned),
+        error: r.try_get(13)?,
+        pruned_at: r.try_get(14)?,
+        verified_at: r.try_get(15)?,
+        verify_level: r
+            .try_get::<_, Option<&str>>(16)?
+            .map(str::parse)
+            .transpose()?,
+        verify_status: r.try_get(17)?,
+        verify_error: r.try_get(18)?,
+        copies: serde_json::from_str(r.try_get(19)?)?,
+    })
+}
+
+/// The columns of a [`Verification`], of `verifications v`.
+pub(super) const VERIFICATION: &str = "v.backup_id, v.level, v.status, v.message, v.started_at, v.finished_at, v.restore_ms, v.source";
+
+/// A row of [`VERIFICATION`] as a verification.
+pub(super) fn verification(r: &Row) -> RowResult<Verification> {
+    Ok(Verification {
+        backup_id: r.try_get(0)?,
+        level: r.try_get::<_, &str>(1)?.parse()?,
+        ok: r.try_get::<_, &str>(2)? == "ok",
+        message: r.try_get(3)?,
+        started_at: r.try_get(4)?,
+        finished_at: r.try_get(5)?,
+        restore_ms: r.try_get::<_, Option<i64>>(6)?.map(unsigned),
+        source: r.try_get(7)?,
+    })
+}
+
+/// A row of the `fires` table (its columns in order) as a fire.
+pub(super) fn fire(r: &Row) -> RowResult<FireRecord> {
+    Ok(FireRecord {
+        id: r.try_get(0)?,
+        database: r.try_get(1)?,
+        schedule: r.try_get(2)?,
+        planned_at: r.try_get(3)?,
+        started_at: r.try_get(4)?,
+        outcome: r.try_get::<_, &str>(5)?.parse()?,
+        backup_id: r.try_get(6)?,
+        detail: r.try_get(7)?,
+    })
+}
