@@ -118,8 +118,11 @@ pub trait Instances: Send + Sync {
     ///
     /// # Errors
     /// When the catalog cannot be read.
-    fn instances(&self, alive_within: Duration, forget_after: Duration)
-    -> Result<Vec<InstanceRecord>>;
+    fn instances(
+        &self,
+        alive_within: Duration,
+        forget_after: Duration,
+    ) -> Result<Vec<InstanceRecord>>;
 
     /// Removes `name`'s row (a clean stop).
     ///

@@ -239,7 +239,10 @@ impl Server {
     /// Stops the server as an operator would (SIGTERM), and waits for it to exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         assert!(sent.success());
         self.child.wait().expect("wait for dbkeep serve")
     }

@@ -299,7 +299,10 @@ async fn every_route_needs_a_login_except_the_public_ones() {
     let page = app.get("/instances", &auth).await.text();
     let me = format!("{}:{}", dbkeep::instance::host_name(), std::process::id());
     assert!(page.contains(&me), "{page}");
-    assert!(page.contains("<strong class=\"state\">alive</strong>"), "{page}");
+    assert!(
+        page.contains("<strong class=\"state\">alive</strong>"),
+        "{page}"
+    );
     app.stop().await;
 }
 
