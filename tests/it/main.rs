@@ -27,5 +27,6 @@ mod postgres;
 mod restore;
 mod retention;
 mod service;
+mod shared_catalog;
 mod sqlite;
 mod web;
