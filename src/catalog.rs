@@ -72,6 +72,8 @@ pub struct FireRecord {
     pub backup_id: Option<BackupId>,
     /// Why it was skipped or missed, or that it was a catch-up.
     pub detail: Option<String>,
+    /// The instance that claimed it (`None` for fires recorded before instances were).
+    pub claimed_by: Option<String>,
 }
 
 string_enum! {
@@ -158,6 +160,8 @@ pub struct BackupRecord {
     pub encrypted: bool,
     /// Its off-site copies, by destination.
     pub copies: Vec<CopySummary>,
+    /// The instance that made it: its local file is on that instance's disk.
+    pub instance: Option<String>,
 }
 
 /// A backup's copy at one off-site destination, as `list --json` and the API show it.
@@ -212,6 +216,8 @@ pub struct NewBackup<'a> {
     pub compression: Compression,
     /// When it began.
     pub started_at: DateTime<Utc>,
+    /// The instance making it (on whose disk its file is written).
+    pub instance: &'a str,
 }
 
 /// What a successful attempt produced.
@@ -291,8 +297,8 @@ pub trait Catalog: Send + Sync {
     /// When the catalog cannot be read.
     fn name_in_use(&self, database: &str, file_name: &str) -> Result<bool>;
 
-    /// Records a fire of `schedule` planned for `planned_at` with `outcome`, unless a row for
-    /// that fire exists already. Returns its id when this call created it: with `Running`,
+    /// Records a fire of `schedule` planned for `planned_at` with `outcome` (claimed by the
+    /// instance `claimant`), unless a row for that fire exists already. Returns its id when this call created it: with `Running`,
     /// that is the claim that makes a fire run exactly once across processes.
     ///
     /// # Errors
@@ -304,6 +310,7 @@ pub trait Catalog: Send + Sync {
         planned_at: DateTime<Utc>,
         outcome: Outcome,
         detail: Option<&str>,
+        claimant: Option<&str>,
     ) -> Result<Option<FireId>>;
 
     /// Records what became of a claimed fire.

@@ -101,6 +101,7 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
         path: &path,
         compression,
         started_at: taken_at,
+        instance: &runner.instance().name,
     })?;
     let done = (|| {
         storage::publish(&part, &path).map_err(Error::io("cannot rename into place", &part))?;

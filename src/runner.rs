@@ -274,10 +274,20 @@ impl Runner {
                         info!(database = %record.database, id = record.id, "the local file is gone; reading an off-site copy");
                         Ok(reader)
                     }
-                    Err(why) => Err(std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        format!("{e}, and {why}"),
-                    )),
+                    Err(why) => {
+                        // Made on another instance: its file is on that instance's disk.
+                        let elsewhere = match &record.instance {
+                            Some(other) if *other != self.instance.name => format!(
+                                " (backup #{} was made by instance {other}: its file may be on that instance's disk; an [[offsite]] destination lets every instance read it)",
+                                record.id
+                            ),
+                            _ => String::new(),
+                        };
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            format!("{e}, and {why}{elsewhere}"),
+                        ))
+                    }
                 }
             }
             Err(e) => Err(e),

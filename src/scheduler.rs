@@ -68,6 +68,8 @@ pub struct Scheduler {
     jobs: Vec<Job>,
     tz: Tz,
     misfire_grace: Duration,
+    /// This instance's name, recorded with each fire it claims.
+    claimant: String,
 }
 
 /// One schedule and its next fire, for logs and `dbkeep schedule`.
@@ -109,6 +111,7 @@ impl Scheduler {
             tz: config.service.timezone,
             misfire_grace: Duration::from_std(config.service.misfire_grace)
                 .unwrap_or(Duration::hours(1)),
+            claimant: crate::instance::Instance::this(config.service.instance_name.as_deref()).name,
         }
     }
 
@@ -169,6 +172,7 @@ impl Scheduler {
                         t,
                         Outcome::Running,
                         Some(&detail),
+                        Some(&self.claimant),
                     )? {
                         catch_ups.push(Claimed {
                             fire_id,
@@ -184,6 +188,7 @@ impl Scheduler {
                         t,
                         Outcome::Missed,
                         Some(detail),
+                        Some(&self.claimant),
                     )?;
                 }
             }
@@ -203,9 +208,14 @@ impl Scheduler {
             let Some(planned) = job.next.filter(|t| *t <= now) else {
                 continue;
             };
-            if let Some(fire_id) =
-                catalog.claim_fire(&job.database, &job.expr, planned, Outcome::Running, None)?
-            {
+            if let Some(fire_id) = catalog.claim_fire(
+                &job.database,
+                &job.expr,
+                planned,
+                Outcome::Running,
+                None,
+                Some(&self.claimant),
+            )? {
                 claimed.push(Claimed {
                     fire_id,
                     database: job.database.clone(),

@@ -94,6 +94,9 @@ impl Service {
         let mut scheduler = Scheduler::new(self.runner.config());
         let now = self.clock.now();
         let (scheduler, catch_ups) = blocking(&self.runner, move |runner| {
+            // Alive in the catalog before it claims any fire: others must not take its claims
+            // for a dead instance's.
+            heartbeat::beat(runner, now, &[])?;
             let catch_ups = scheduler.start(runner.catalog(), now)?;
             Ok((scheduler, catch_ups))
         })

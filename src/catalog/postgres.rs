@@ -183,8 +183,8 @@ impl Catalog for PostgresCatalog {
     fn begin(&self, new: &NewBackup<'_>) -> Result<BackupId> {
         let path = new.path.to_string_lossy().into_owned();
         let id = self.row(
-            "INSERT INTO backups (database, kind, status, trigger, file_name, path, compression, started_at)
-             VALUES ($1, $2, 'in_progress', $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO backups (database, kind, status, trigger, file_name, path, compression, started_at, instance)
+             VALUES ($1, $2, 'in_progress', $3, $4, $5, $6, $7, $8) RETURNING id",
             &[
                 &new.database,
                 &new.kind.as_str(),
@@ -193,6 +193,7 @@ impl Catalog for PostgresCatalog {
                 &path,
                 &new.compression.as_str(),
                 &ms(new.started_at),
+                &new.instance,
             ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;
@@ -291,12 +292,13 @@ impl Catalog for PostgresCatalog {
         planned_at: DateTime<Utc>,
         outcome: Outcome,
         detail: Option<&str>,
+        claimant: Option<&str>,
     ) -> Result<Option<FireId>> {
         // The unique key decides between processes: only the first insert returns its id.
         self.row(
-            "INSERT INTO fires (database, schedule, planned_at, outcome, detail) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO fires (database, schedule, planned_at, outcome, detail, claimed_by) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (database, schedule, planned_at) DO NOTHING RETURNING id",
-            &[&database, &schedule, &ms(planned_at), &outcome.as_str(), &detail],
+            &[&database, &schedule, &ms(planned_at), &outcome.as_str(), &detail, &claimant],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )
     }
@@ -325,7 +327,7 @@ impl Catalog for PostgresCatalog {
 
     fn fires(&self, database: &str, schedule: Option<&str>, limit: u32) -> Result<Vec<FireRecord>> {
         self.rows(
-            "SELECT id, database, schedule, planned_at, started_at, outcome, backup_id, detail FROM fires
+            "SELECT id, database, schedule, planned_at, started_at, outcome, backup_id, detail, claimed_by FROM fires
              WHERE database = $1 AND ($2::text IS NULL OR schedule = $2)
              ORDER BY planned_at DESC, id DESC LIMIT $3",
             &[&database, &schedule, &i64::from(limit)],

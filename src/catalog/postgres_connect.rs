@@ -31,10 +31,16 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 const MIGRATION_LOCK: i64 = 0x6462_6b65_6570;
 
 /// Schema versions, applied in order; never edit one that has shipped, add the next.
-pub(super) const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    include_str!("../../migrations/postgres/0001_catalog.sql"),
-)];
+pub(super) const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/postgres/0001_catalog.sql"),
+    ),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_instance_columns.sql"),
+    ),
+];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.
 pub(super) struct Settings {

@@ -44,7 +44,7 @@ pub(super) fn columns() -> String {
          (SELECT coalesce(json_agg(json_build_object('store', store, 'state', state, \
             'size_bytes', size_bytes, 'sha256', sha256, 'error', error, \
             'uploaded_at', {}, 'pruned_at', {}) ORDER BY store), '[]')::text \
-          FROM copies WHERE copies.backup_id = backups.id)",
+          FROM copies WHERE copies.backup_id = backups.id), instance",
         text("uploaded_at"),
         text("pruned_at")
     )
@@ -78,6 +78,7 @@ pub(super) fn record(r: &Row) -> RowResult<BackupRecord> {
         verify_status: r.try_get(17)?,
         verify_error: r.try_get(18)?,
         copies: serde_json::from_str(r.try_get(19)?)?,
+        instance: r.try_get(20)?,
     })
 }
 
@@ -109,5 +110,6 @@ pub(super) fn fire(r: &Row) -> RowResult<FireRecord> {
         outcome: r.try_get::<_, &str>(5)?.parse()?,
         backup_id: r.try_get(6)?,
         detail: r.try_get(7)?,
+        claimed_by: r.try_get(8)?,
     })
 }

@@ -38,6 +38,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0013_leases.sql")),
     M::up(include_str!("../../migrations/0014_instances.sql")),
     M::up(include_str!("../../migrations/0015_login_failures.sql")),
+    M::up(include_str!("../../migrations/0016_instance_columns.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -112,7 +113,7 @@ const COLUMNS: &str = "id, database, kind, status, trigger, file_name, path, siz
     verified_at, verify_level, verify_status, verify_error, \
     (SELECT json_group_array(json_object('store', store, 'state', state, 'size_bytes', size_bytes, \
       'sha256', sha256, 'error', error, 'uploaded_at', uploaded_at, 'pruned_at', pruned_at)) \
-     FROM copies WHERE copies.backup_id = backups.id)";
+     FROM copies WHERE copies.backup_id = backups.id), instance";
 
 impl SqliteCatalog {
     /// The rows of `sql`, a `SELECT key, count(*) … GROUP BY key`, as (key, count) pairs.
@@ -194,6 +195,7 @@ fn record(row: &Row<'_>) -> rusqlite::Result<BackupRecord> {
             })?,
             None => Vec::new(),
         },
+        instance: row.get(20)?,
     })
 }
 
@@ -201,8 +203,8 @@ impl Catalog for SqliteCatalog {
     fn begin(&self, new: &NewBackup<'_>) -> Result<BackupId> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO backups (database, kind, status, trigger, file_name, path, compression, started_at)
-             VALUES (?1, ?2, 'in_progress', ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO backups (database, kind, status, trigger, file_name, path, compression, started_at, instance)
+             VALUES (?1, ?2, 'in_progress', ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 new.database,
                 new.kind.as_str(),
@@ -211,6 +213,7 @@ impl Catalog for SqliteCatalog {
                 new.path.to_string_lossy(),
                 new.compression.as_str(),
                 format_time(&new.started_at),
+                new.instance,
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -320,13 +323,14 @@ impl Catalog for SqliteCatalog {
         planned_at: DateTime<Utc>,
         outcome: Outcome,
         detail: Option<&str>,
+        claimant: Option<&str>,
     ) -> Result<Option<FireId>> {
         let conn = self.conn();
         let inserted = conn
             .execute(
-                "INSERT INTO fires (database, schedule, planned_at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO fires (database, schedule, planned_at, outcome, detail, claimed_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (database, schedule, planned_at) DO NOTHING",
-                params![database, schedule, format_time(&planned_at), outcome.as_str(), detail],
+                params![database, schedule, format_time(&planned_at), outcome.as_str(), detail, claimant],
             )
             .map_err(|e| self.err(e))?;
         Ok((inserted == 1).then(|| conn.last_insert_rowid()))
@@ -354,7 +358,7 @@ impl Catalog for SqliteCatalog {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id, database, schedule, planned_at, started_at, outcome, backup_id, detail FROM fires
+                "SELECT id, database, schedule, planned_at, started_at, outcome, backup_id, detail, claimed_by FROM fires
                  WHERE database = ?1 AND (?2 IS NULL OR schedule = ?2) ORDER BY planned_at DESC, id DESC LIMIT ?3",
             )
             .map_err(|e| self.err(e))?;
@@ -369,6 +373,7 @@ impl Catalog for SqliteCatalog {
                     outcome: parse(5, row.get(5)?)?,
                     backup_id: row.get(6)?,
                     detail: row.get(7)?,
+                    claimed_by: row.get(8)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -581,6 +586,7 @@ mod tests {
                 path: std::path::Path::new("/b/app/b.db"),
                 compression: crate::vocab::Compression::None,
                 started_at: Utc::now(),
+                instance: "web-1",
             })
             .unwrap();
         assert!(new > 41, "ids went back: {new}");

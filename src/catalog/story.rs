@@ -88,6 +88,7 @@ fn begin(c: &dyn Shared, database: &str, file: &str, secs: i64) -> i64 {
         path: &path,
         compression: Compression::Gzip,
         started_at: at(T0) + TimeDelta::seconds(secs),
+        instance: "web-1",
     })
     .unwrap()
 }
@@ -291,7 +292,8 @@ fn fires_run_once(h: &dyn Harness) {
     let planned = at("2026-12-01T00:00:00Z");
     let day = TimeDelta::days(1);
     let claim = |db: &str, schedule, t, outcome, detail| {
-        c.claim_fire(db, schedule, t, outcome, detail).unwrap()
+        c.claim_fire(db, schedule, t, outcome, detail, Some("web-1"))
+            .unwrap()
     };
     let first = claim("app", daily, planned, Outcome::Running, None).expect("the first claim");
     assert_eq!(claim("app", daily, planned, Outcome::Running, None), None);
@@ -366,7 +368,7 @@ fn fires_run_once(h: &dyn Harness) {
                 let barrier = &barrier;
                 s.spawn(move || {
                     barrier.wait();
-                    o.claim_fire("app", daily, later, Outcome::Running, None)
+                    o.claim_fire("app", daily, later, Outcome::Running, None, Some("web-2"))
                         .unwrap()
                 })
             })

@@ -35,6 +35,7 @@ fn rec(id: i64, database: &str, status: Status, days_ago: i64) -> BackupRecord {
         encrypted: false,
         copies: Vec::new(),
         verify_error: None,
+        instance: None,
     }
 }
 

@@ -49,6 +49,7 @@ impl Runner {
             path: &path,
             compression: db.compression,
             started_at,
+            instance: &self.instance.name,
         })?;
         // The lease now names its run: another instance can tell this run alive from a dead one.
         if let Err(e) = hold.set_run(id) {

@@ -1,6 +1,7 @@
 //! Recovery of runs whose process died: their rows marked failed, their temporary files removed.
 
 use super::*;
+use crate::catalog::Outcome;
 
 impl Runner {
     /// Marks `in_progress` rows whose process is gone as failed ("interrupted") and removes
@@ -52,7 +53,50 @@ impl Runner {
             self.mark_interrupted(&row, &why)?;
             recovered.push(row);
         }
+        self.recover_fires()?;
         Ok(recovered)
+    }
+
+    /// Finishes the fires that an instance claimed and then stopped before their run began:
+    /// they show "not started", with the reason, never "running" for ever. (A fire whose run
+    /// began shows its backup's fate, which recovery records above.)
+    fn recover_fires(&self) -> Result<()> {
+        let Some(instances) = self.catalog.instances() else {
+            return Ok(());
+        };
+        let alive: std::collections::HashSet<String> = instances
+            .instances(
+                self.config.service.lease_timeout,
+                crate::instance::LISTED_FOR,
+            )?
+            .into_iter()
+            .filter(|i| i.alive)
+            .map(|i| i.name)
+            .collect();
+        for db in &self.config.databases {
+            for fire in self.catalog.fires(&db.name, None, 20)? {
+                if fire.outcome != Outcome::Running || fire.backup_id.is_some() {
+                    continue;
+                }
+                let Some(claimant) = &fire.claimed_by else {
+                    continue;
+                };
+                if *claimant == self.instance.name || alive.contains(claimant) {
+                    continue;
+                }
+                warn!(database = %db.name, fire = fire.id, claimant = %claimant, "finishing a fire whose instance stopped before its run began");
+                self.catalog.finish_fire(
+                    fire.id,
+                    Outcome::Skipped,
+                    None,
+                    None,
+                    Some(&format!(
+                        "could not start: instance {claimant} stopped before its run began"
+                    )),
+                )?;
+            }
+        }
+        Ok(())
     }
 
     fn mark_interrupted(&self, row: &BackupRecord, why: &str) -> Result<()> {

@@ -41,6 +41,9 @@ pub trait View: Send + Sync {
     /// # Errors
     /// As [`crate::Runner::open_backup`].
     fn open_backup(&self, record: &BackupRecord) -> std::io::Result<std::fs::File>;
+
+    /// This instance's name ([`crate::Runner::instance`]).
+    fn instance_name(&self) -> &str;
 }
 
 impl View for crate::Runner {
@@ -78,5 +81,9 @@ impl View for crate::Runner {
 
     fn copies(&self) -> Option<&dyn crate::offsite::Copies> {
         crate::Runner::copies(self)
+    }
+
+    fn instance_name(&self) -> &str {
+        &crate::Runner::instance(self).name
     }
 }

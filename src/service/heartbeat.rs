@@ -9,6 +9,26 @@ use tracing::warn;
 
 use super::jobs::Jobs;
 
+/// One heartbeat: `runner`'s instance, started at `started`, is alive and runs `running`.
+///
+/// # Errors
+/// When the catalog cannot be written.
+pub(super) fn beat(
+    runner: &crate::Runner,
+    started: chrono::DateTime<chrono::Utc>,
+    running: &[String],
+) -> crate::Result<()> {
+    match runner.catalog().instances() {
+        Some(instances) => instances.heartbeat(
+            runner.instance(),
+            env!("CARGO_PKG_VERSION"),
+            started,
+            running,
+        ),
+        None => Ok(()),
+    }
+}
+
 /// Heartbeats until `stop` changes, then removes this instance's row.
 pub(super) async fn run(jobs: Arc<Jobs>, mut stop: watch::Receiver<bool>) {
     let runner = Arc::clone(&jobs.runner);
@@ -18,17 +38,7 @@ pub(super) async fn run(jobs: Arc<Jobs>, mut stop: watch::Receiver<bool>) {
         let beat = {
             let runner = Arc::clone(&runner);
             let running = jobs.running_names();
-            tokio::task::spawn_blocking(move || {
-                let Some(instances) = runner.catalog().instances() else {
-                    return Ok(());
-                };
-                instances.heartbeat(
-                    runner.instance(),
-                    env!("CARGO_PKG_VERSION"),
-                    started,
-                    &running,
-                )
-            })
+            tokio::task::spawn_blocking(move || beat(&runner, started, &running))
         };
         match beat.await {
             Ok(Err(e)) => warn!(error = %e, "could not heartbeat into the catalog"),

@@ -34,6 +34,7 @@ fn run(id: i64, status: Status, hours_ago: i64) -> BackupRecord {
         encrypted: false,
         copies: Vec::new(),
         verify_error: None,
+        instance: None,
     }
 }
 

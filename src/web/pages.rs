@@ -214,21 +214,35 @@ pub async fn backup_get(
                         rec.size_bytes,
                         previous.first().and_then(|p| p.size_bytes),
                     );
+                let local = rec.status == Status::Success
+                    && rec.pruned_at.is_none()
+                    && r.open_backup(&rec).is_ok();
+                let whereabouts = whereabouts(&rec, local, r.instance_name());
+                let instance = match &rec.instance {
+                    Some(i) if i == r.instance_name() => format!("{i} (this instance)"),
+                    Some(i) => i.clone(),
+                    None => "—".into(),
+                };
                 Some((
                     rec,
                     r.catalog().log(id)?,
                     r.catalog().verifications(id)?,
                     suspicious,
+                    (instance, whereabouts),
                 ))
             }
             None => None,
         })
     })
     .await;
-    let (record, log, verifications, suspicious) = match found {
-        Ok(Some((rec, log, verifications, suspicious))) => {
-            (rec, log.unwrap_or_default(), verifications, suspicious)
-        }
+    let (record, log, verifications, suspicious, (instance, whereabouts)) = match found {
+        Ok(Some((rec, log, verifications, suspicious, place))) => (
+            rec,
+            log.unwrap_or_default(),
+            verifications,
+            suspicious,
+            place,
+        ),
         Ok(None) => return error_page(&state, StatusCode::NOT_FOUND, "no such backup"),
         Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
@@ -276,6 +290,8 @@ pub async fn backup_get(
         .collect();
     view::Backup {
         copies,
+        instance,
+        whereabouts,
         restore_command,
         verifications: verifications
             .iter()
@@ -317,6 +333,25 @@ pub async fn backup_get(
             .map_or_else(|| "no".into(), |t| view::local(t, tz)),
     }
     .into_response()
+}
+
+/// Where a stored backup's bytes are when its local file is not on this instance's disk (it
+/// lives on another instance's, or it is gone); `None` when it is here or was never stored.
+fn whereabouts(rec: &crate::catalog::BackupRecord, local: bool, me: &str) -> Option<String> {
+    if local || rec.status != Status::Success || rec.pruned_at.is_some() {
+        return None;
+    }
+    let copied = rec
+        .copies
+        .iter()
+        .any(|c| c.state == "uploaded" && c.pruned_at.is_none());
+    Some(match (&rec.instance, copied) {
+        (_, true) => "Its local file is not on this instance's disk: downloads, verifications and restores here read an off-site copy.".into(),
+        (Some(other), false) if other != me => format!(
+            "Its file is on the disk of instance {other} only, and no off-site copy holds it: this instance cannot read it. An [[offsite]] destination lets every instance read every backup."
+        ),
+        _ => "Its local file is missing, and no off-site copy holds it.".into(),
+    })
 }
 
 /// Verify now: starts a restore-level verification and comes back to the backup's page.

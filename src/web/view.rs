@@ -163,6 +163,10 @@ pub struct Backup {
     pub restore_command: String,
     /// Its off-site copies.
     pub copies: Vec<CopyView>,
+    /// The instance that made it (and whether that is this one).
+    pub instance: String,
+    /// Where its bytes are, when its local file is not on this instance's disk.
+    pub whereabouts: Option<String>,
 }
 
 /// One off-site copy on a backup's page.

@@ -247,6 +247,7 @@ pub const JSON_FIELDS: &[&str] = &[
     "verify_error",
     "encrypted",
     "copies",
+    "instance",
 ];
 
 /// Asserts the general shape of a successful backup row and returns its

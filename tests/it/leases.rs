@@ -227,3 +227,39 @@ fn failed_logins_on_one_instance_lock_the_user_out_on_another() {
     assert_eq!(login(&second, "a long password"), 429);
     assert_eq!(login(&first, "a long password"), 429);
 }
+
+#[test]
+fn a_fire_claimed_by_an_instance_that_died_before_its_run_is_finished_as_not_started() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config("[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n");
+    sandbox.run(&["list"]).assert_success();
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    // Two claimed fires without a run yet: one of an instance still heartbeating, one of an
+    // instance last heard of an hour ago.
+    conn.execute_batch(
+        "INSERT INTO instances (name, host, pid, version, started_at, heartbeat_at) VALUES \
+         ('web-1', 'web-1', 1, 'x', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \
+         ('web-2', 'web-2', 2, 'x', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hours'));
+         INSERT INTO fires (database, schedule, planned_at, outcome, claimed_by) VALUES \
+         ('app', '0 0 * * *', '2026-11-30T00:00:00.000Z', 'running', 'web-1'), \
+         ('app', '0 0 * * *', '2026-12-01T00:00:00.000Z', 'running', 'web-2');",
+    )
+    .unwrap();
+    sandbox.run(&["list"]).assert_success();
+    let fires: Vec<(String, String, Option<String>)> = conn
+        .prepare("SELECT claimed_by, outcome, detail FROM fires ORDER BY planned_at")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(fires[0].1, "running", "{fires:?}");
+    assert_eq!(fires[1].1, "skipped", "{fires:?}");
+    assert_eq!(
+        fires[1].2.as_deref(),
+        Some("could not start: instance web-2 stopped before its run began")
+    );
+    let schedule = sandbox.run(&["schedule"]);
+    assert!(schedule.stdout.contains("not started"), "{schedule:?}");
+}

@@ -549,9 +549,15 @@ async fn api_lists_filters_pages_and_starts_backups() {
     let id = accepted.json()["id"].as_i64().unwrap();
     assert!(id > 4);
     assert_eq!(accepted.location(), format!("/api/v1/backups/{id}"));
-    // While another process holds the database, a second request conflicts.
-    let lock = dbkeep::lock::DatabaseLock::try_acquire(&app.sandbox.catalog_path(), "other")
-        .unwrap()
+    // While another instance holds the database's lease, a second request conflicts.
+    let catalog = rusqlite::Connection::open(app.sandbox.catalog_path()).unwrap();
+    catalog
+        .execute(
+            "INSERT INTO leases (resource, holder, host, pid, run, acquired_at, expires_at) \
+             VALUES ('backup:other', 'web-2:1', 'web-2', 1, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+             strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+60 seconds'))",
+            [],
+        )
         .unwrap();
     let conflict = app
         .post_json("/api/v1/backups", &auth, r#"{"database": "other"}"#)
@@ -563,7 +569,7 @@ async fn api_lists_filters_pages_and_starts_backups() {
             .unwrap()
             .contains("already running")
     );
-    drop(lock);
+    catalog.execute("DELETE FROM leases", []).unwrap();
     assert_eq!(
         app.post_json("/api/v1/backups", &auth, r#"{"database": "nope"}"#)
             .await
@@ -1114,5 +1120,34 @@ async fn a_backup_under_half_the_size_of_the_one_before_is_flagged_suspicious() 
     );
     let page = app.get(&format!("/backups/{first}"), &auth).await.text();
     assert!(!page.contains("suspicious"), "{page}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_backup_page_names_its_instance_and_says_when_its_file_is_on_another() {
+    let app = App::start().await;
+    let auth = app.login().await;
+    let id = app.backup("app").await;
+    let page = app.get(&format!("/backups/{id}"), &auth).await.text();
+    assert!(page.contains("(this instance)"), "{page}");
+    assert!(!page.contains("class=\"whereabouts"), "{page}");
+    // As if another machine's instance had made it: its file is not on this disk.
+    let file = app.sandbox.db_dir("app").join(
+        app.sandbox.rows_for("app")[0]["file_name"]
+            .as_str()
+            .unwrap(),
+    );
+    std::fs::remove_file(&file).unwrap();
+    rusqlite::Connection::open(app.sandbox.catalog_path())
+        .unwrap()
+        .execute("UPDATE backups SET instance = 'web-2' WHERE id = ?1", [id])
+        .unwrap();
+    let page = app.get(&format!("/backups/{id}"), &auth).await.text();
+    assert!(
+        page.contains(
+            "Its file is on the disk of instance web-2 only, and no off-site copy holds it"
+        ),
+        "{page}"
+    );
     app.stop().await;
 }

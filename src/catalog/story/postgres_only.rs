@@ -141,7 +141,14 @@ fn transcript(c: &dyn Shared) -> String {
     c.mark_pruned(b1, at("2026-12-02T00:00:00.0005Z")).unwrap();
     let planned = at("2026-12-01T00:00:00Z");
     let fire = c
-        .claim_fire("app", "0 0 * * *", planned, Outcome::Running, None)
+        .claim_fire(
+            "app",
+            "0 0 * * *",
+            planned,
+            Outcome::Running,
+            None,
+            Some("web-1"),
+        )
         .unwrap();
     c.finish_fire(
         fire.unwrap(),
