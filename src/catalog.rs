@@ -4,6 +4,7 @@ mod postgres;
 mod postgres_accounts;
 mod postgres_connect;
 mod postgres_copies;
+mod postgres_import;
 mod postgres_leases;
 mod postgres_notify;
 mod postgres_rows;

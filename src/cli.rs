@@ -1,6 +1,7 @@
 //! The command line: one clap struct per subcommand, each a thin layer over the library.
 
 mod backup;
+mod catalog;
 mod demo;
 mod import;
 mod init;
@@ -70,6 +71,8 @@ enum Command {
     User(user::UserArgs),
     /// Manage API tokens (create, revoke, list)
     Token(user::TokenArgs),
+    /// The catalog: `dbkeep catalog migrate --to postgres://…` moves a SQLite one to PostgreSQL
+    Catalog(catalog::Args),
     /// Write a commented example dbkeep.toml
     Init(init::Args),
     /// Create a sample database and config, back it up, and list the result
@@ -138,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schedule(args) => schedule::run(&config_path, args),
         Command::User(args) => user::run_user(&config_path, args),
         Command::Token(args) => user::run_token(&config_path, args),
+        Command::Catalog(args) => catalog::run(&config_path, args),
         Command::Init(args) => init::run(&config_path, args),
         Command::Demo(args) => demo::run(args),
     }
