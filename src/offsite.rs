@@ -390,7 +390,7 @@ pub fn sync(runner: &crate::Runner) -> Result<Vec<Synced>> {
             status: Some(crate::catalog::Status::Success),
             ..crate::catalog::ListFilter::default()
         })?;
-        records.retain(|r| r.pruned_at.is_none() && runner.owns(r));
+        records.retain(|r| r.pruned_at.is_none() && runner.on_this_disk(r));
         records.reverse();
         for record in records {
             let have = copies.copies(record.id)?;

@@ -263,9 +263,14 @@ impl Runner {
         &self,
         record: &BackupRecord,
     ) -> std::io::Result<Box<dyn std::io::Read + Send>> {
-        match self.open_backup(record) {
+        // Read by name from this instance's folder: a backup another instance made (another
+        // machine's folder) is read from an off-site copy.
+        let local = self
+            .readable_name(record)
+            .and_then(|name| self.local.open_file(&store_key(&record.database, name)));
+        match local {
             Ok(file) => Ok(Box::new(file)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.owns(record) => {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let Some(copies) = self.copies() else {
                     return Err(e);
                 };
@@ -307,12 +312,7 @@ impl Runner {
         let Some(name) = from else {
             return self.open_stored(record);
         };
-        if !self.owns(record) {
-            return Err(std::io::Error::other(format!(
-                "backup #{} is not one of this configuration's backups",
-                record.id
-            )));
-        }
+        self.readable_name(record)?;
         let copies = self
             .copies()
             .ok_or_else(|| std::io::Error::other("this catalog keeps no off-site copies"))?;
@@ -320,9 +320,23 @@ impl Runner {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))
     }
 
-    /// The file name of one of this configuration's backup rows.
+    /// The file name of a backup of one of this configuration's databases, to read: made by
+    /// this configuration or by another instance of it (whose file is on its own machine).
+    fn readable_name<'r>(&self, record: &'r BackupRecord) -> std::io::Result<&'r str> {
+        if self.config.database(&record.database).is_err() {
+            return Err(std::io::Error::other(format!(
+                "backup #{} is of database `{}`, which this configuration does not have",
+                record.id, record.database
+            )));
+        }
+        record.file_name.as_deref().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "this backup has no file")
+        })
+    }
+
+    /// The file name of one of this configuration's backup rows on this instance's disk.
     fn owned_name<'r>(&self, record: &'r BackupRecord) -> std::io::Result<&'r str> {
-        if !self.owns(record) {
+        if !self.on_this_disk(record) {
             return Err(std::io::Error::other(format!(
                 "backup #{} is not one of this configuration's backups (its database or folder is not in {}); it is left alone",
                 record.id,
@@ -334,10 +348,27 @@ impl Runner {
         })
     }
 
-    /// Whether a catalog row is one of this configuration's backups: its database is
-    /// configured here, and the path it recorded (if any) is where this configuration puts that
-    /// file. A catalog shared with other configurations holds their rows too.
+    /// Whether a catalog row is one of this deployment's backups: on this instance's disk
+    /// ([`Runner::on_this_disk`]), or, with a catalog on a server that several instances
+    /// share, made by another instance for a database configured here (its file on that
+    /// instance's machine; read here from an off-site copy). A SQLite catalog shared with other
+    /// configurations holds their rows too, and they are not this one's.
     pub fn owns(&self, record: &BackupRecord) -> bool {
+        self.on_this_disk(record)
+            || (matches!(
+                self.config.catalog,
+                crate::config::CatalogLocation::Postgres(_)
+            ) && self.config.database(&record.database).is_ok()
+                && record
+                    .instance
+                    .as_ref()
+                    .is_some_and(|i| *i != self.instance.name))
+    }
+
+    /// Whether a catalog row's file is this configuration's on this instance's disk: its
+    /// database is configured here, and the path it recorded (if any) is where this
+    /// configuration puts that file. Only such files are ever deleted here.
+    pub fn on_this_disk(&self, record: &BackupRecord) -> bool {
         if self.config.database(&record.database).is_err() {
             return false;
         }
@@ -350,7 +381,7 @@ impl Runner {
         }
     }
 
-    /// Stored backups in the catalog that are not this configuration's ([`Runner::owns`]),
+    /// Stored backups in the catalog that are not this configuration's on this disk ([`Runner::on_this_disk`]),
     /// counted per database: pruning and recovery leave them alone.
     ///
     /// # Errors
@@ -363,7 +394,7 @@ impl Runner {
         let mut out: Vec<LeftAlone> = Vec::new();
         for r in stored
             .iter()
-            .filter(|r| r.pruned_at.is_none() && !self.owns(r))
+            .filter(|r| r.pruned_at.is_none() && !self.on_this_disk(r))
         {
             match out.iter_mut().find(|l| l.database == r.database) {
                 Some(l) => l.backups += 1,

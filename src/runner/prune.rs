@@ -27,7 +27,7 @@ impl Runner {
             ..ListFilter::default()
         })?;
         // A catalog shared with other configurations holds their backups too: never ours to prune.
-        records.retain(|r| self.owns(r));
+        records.retain(|r| self.on_this_disk(r));
         let now = self.clock.now();
         let mut out = Vec::new();
         let mut waiting: std::collections::HashMap<String, Option<String>> = Default::default();

@@ -17,8 +17,13 @@ impl Runner {
         };
         let mut recovered = Vec::new();
         for row in self.catalog.list(&filter)? {
-            // Another configuration sharing the catalog recovers its own runs.
-            if !self.owns(&row) {
+            // Another configuration sharing the catalog recovers its own runs; with leases, a
+            // run of this database whose lease lapsed is failed by whoever notices (another
+            // instance's, on another machine: its temporary files are that machine's).
+            let ours = self.on_this_disk(&row);
+            let peer =
+                self.catalog.leases().is_some() && self.config.database(&row.database).is_ok();
+            if !ours && !peer {
                 continue;
             }
             let why = match self.catalog.leases() {
@@ -50,7 +55,7 @@ impl Runner {
             {
                 continue;
             }
-            self.mark_interrupted(&row, &why)?;
+            self.mark_interrupted(&row, &why, ours)?;
             recovered.push(row);
         }
         self.recover_fires()?;
@@ -99,10 +104,14 @@ impl Runner {
         Ok(())
     }
 
-    fn mark_interrupted(&self, row: &BackupRecord, why: &str) -> Result<()> {
+    fn mark_interrupted(&self, row: &BackupRecord, why: &str, ours: bool) -> Result<()> {
         // The temporary files sit beside the final name in the database's own folder, whatever
-        // path the row holds.
-        if let Some(name) = row.file_name.as_deref().filter(|n| !n.contains('/')) {
+        // path the row holds (only this configuration's own runs have theirs here).
+        if let Some(name) = row
+            .file_name
+            .as_deref()
+            .filter(|n| ours && !n.contains('/'))
+        {
             remove_temp_files(&self.config.database_dir(&row.database).join(name));
         }
         let now = self.clock.now();

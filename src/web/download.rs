@@ -57,21 +57,25 @@ pub async fn download_get(
     // without following one: a catalog row cannot point the server at any other file.
     let size = record.size_bytes;
     let copy_of = record.clone();
-    let opened = blocking(&state, move |runner| Ok(runner.open_backup(&record))).await;
+    let opened = blocking(&state, move |runner| {
+        Ok((runner.open_backup(&record), runner.owns(&record)))
+    })
+    .await;
     let file = match opened {
-        Ok(Ok(f)) => tokio::fs::File::from_std(f),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+        Ok((Ok(f), _)) => tokio::fs::File::from_std(f),
+        // Gone from this disk, or made by another instance (its file on that machine).
+        Ok((Err(e), owned)) if e.kind() == std::io::ErrorKind::NotFound || owned => {
             // The local file is gone: a checked copy off-site serves it, if there is one.
             return match blocking(&state, move |r| Ok(r.open_stored(&copy_of))).await {
                 Ok(Ok(reader)) => stream_copy(reader, size, &name, &sha256),
                 _ => refuse(
                     json,
                     StatusCode::GONE,
-                    "the backup file is missing from the backup folder, and no off-site copy has it",
+                    "the backup file is not in this instance's backup folder, and no off-site copy has it",
                 ),
             };
         }
-        Ok(Err(e)) => {
+        Ok((Err(e), _)) => {
             tracing::warn!(id, error = %e, "download refused");
             return refuse(
                 json,

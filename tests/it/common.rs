@@ -788,6 +788,13 @@ pub fn venv_bin(name: &str, what: &str) -> PathBuf {
 pub struct Running(std::process::Child);
 
 impl Running {
+    /// Stops it as an operator would (SIGTERM), and waits for it to exit.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = self.0.id().to_string();
+        let _ = StdCommand::new("kill").args(["-TERM", &pid]).status();
+        self.0.wait().ok()
+    }
+
     /// Stops it now.
     pub fn stop(&mut self) {
         let _ = self.0.kill();

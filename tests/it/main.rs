@@ -10,6 +10,7 @@ mod common;
 mod http;
 
 mod browser;
+mod catalog_migrate;
 mod cli;
 mod config;
 mod crash;
@@ -18,6 +19,7 @@ mod failures;
 mod hardening;
 mod hardening_files;
 mod leases;
+mod many_instances;
 mod mysql;
 mod notify;
 mod offsite;

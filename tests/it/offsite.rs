@@ -199,13 +199,13 @@ fn a_destination_that_fails_prunes_nothing_and_sync_repairs_it() {
 }
 
 /// moto's S3 server on a free port, with a bucket.
-struct S3 {
+pub struct S3 {
     _server: Running,
-    port: u16,
+    pub port: u16,
 }
 
 impl S3 {
-    fn start(bucket: &str) -> S3 {
+    pub fn start(bucket: &str) -> S3 {
         let port = crate::http::free_port();
         let child = spawn_listening(
             std::process::Command::new(venv_bin("moto_server", "moto")).args([
