@@ -58,13 +58,19 @@ pub async fn download_get(
     let size = record.size_bytes;
     let copy_of = record.clone();
     let opened = blocking(&state, move |runner| {
-        Ok((runner.open_backup(&record), runner.owns(&record)))
+        // Another instance's backup: its file is on that instance's machine.
+        let peer = runner.owns(&record)
+            && record
+                .instance
+                .as_deref()
+                .is_some_and(|i| i != runner.instance_name());
+        Ok((runner.open_backup(&record), peer))
     })
     .await;
     let file = match opened {
         Ok((Ok(f), _)) => tokio::fs::File::from_std(f),
         // Gone from this disk, or made by another instance (its file on that machine).
-        Ok((Err(e), owned)) if e.kind() == std::io::ErrorKind::NotFound || owned => {
+        Ok((Err(e), peer)) if e.kind() == std::io::ErrorKind::NotFound || peer => {
             // The local file is gone: a checked copy off-site serves it, if there is one.
             return match blocking(&state, move |r| Ok(r.open_stored(&copy_of))).await {
                 Ok(Ok(reader)) => stream_copy(reader, size, &name, &sha256),
