@@ -2,6 +2,7 @@
 
 mod postgres;
 mod postgres_accounts;
+mod postgres_batch;
 mod postgres_connect;
 mod postgres_copies;
 mod postgres_import;
@@ -285,6 +286,49 @@ pub trait Catalog: Send + Sync {
     /// # Errors
     /// When the catalog cannot be read.
     fn list(&self, filter: &ListFilter) -> Result<Vec<BackupRecord>>;
+
+    /// The newest `per` rows of each of `databases` (with `status`, when given), newest first
+    /// within each database: what a page about every database reads, in one request where
+    /// the catalog is on a server.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn recent_of_each(
+        &self,
+        databases: &[String],
+        status: Option<Status>,
+        per: u32,
+    ) -> Result<Vec<BackupRecord>> {
+        let mut out = Vec::new();
+        for database in databases {
+            out.extend(self.list(&ListFilter {
+                database: Some(database.clone()),
+                status,
+                limit: Some(per),
+                ..ListFilter::default()
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// The newest verification of each of `databases` that has one (only passed ones with
+    /// `ok_only`), by database.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn last_verifications(
+        &self,
+        databases: &[String],
+        ok_only: bool,
+    ) -> Result<Vec<(String, Verification)>> {
+        let mut out = Vec::new();
+        for database in databases {
+            if let Some(v) = self.last_verification(database, ok_only)? {
+                out.push((database.clone(), v));
+            }
+        }
+        Ok(out)
+    }
 
     /// One row by id.
     ///

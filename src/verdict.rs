@@ -354,23 +354,48 @@ pub struct Judged {
 pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Result<Vec<Judged>> {
     let config = runner.config();
     let stale_after = Duration::from_std(config.web.stale_after).unwrap_or(Duration::hours(26));
+    // Every database's recent rows and latest verification in one read each (one request
+    // each on a catalog server), not a few per database.
+    let names: Vec<String> = config.databases.iter().map(|d| d.name.clone()).collect();
+    let all_recent = runner.catalog().recent_of_each(&names, None, RECENT)?;
+    let mut verified = runner.catalog().last_verifications(&names, false)?;
+    let mut successes = None;
     config
         .databases
         .iter()
         .map(|db| {
-            let recent: Vec<BackupRecord> = runner
-                .catalog()
-                .list(&ListFilter {
-                    database: Some(db.name.clone()),
-                    limit: Some(RECENT),
-                    ..ListFilter::default()
-                })?
-                .into_iter()
-                .filter(|r| runner.owns(r))
+            let recent: Vec<BackupRecord> = all_recent
+                .iter()
+                .filter(|r| r.database == db.name && runner.owns(r))
+                .cloned()
                 .collect();
             let last_success = match recent.iter().find(|r| r.status == Status::Success) {
                 Some(r) => Some(r.clone()),
-                None => last_success(runner, &db.name)?,
+                None => {
+                    // Older than the recent rows: the successes of every database, read once.
+                    if successes.is_none() {
+                        successes = Some(runner.catalog().recent_of_each(
+                            &names,
+                            Some(Status::Success),
+                            RECENT,
+                        )?);
+                    }
+                    let page: Vec<&BackupRecord> = successes
+                        .iter()
+                        .flatten()
+                        .filter(|r| r.database == db.name)
+                        .collect();
+                    match page
+                        .iter()
+                        .filter(|r| runner.owns(r))
+                        .max_by_key(|r| (r.started_at, r.id))
+                    {
+                        Some(ours) => Some((*ours).clone()),
+                        // A full page of other configurations' rows: look further back.
+                        None if page.len() == RECENT as usize => last_success(runner, &db.name)?,
+                        None => None,
+                    }
+                }
             };
             let verdict = Judge {
                 recent: &recent,
@@ -392,11 +417,15 @@ pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Resul
                 },
                 _ => verdict,
             };
+            let last_verification = verified
+                .iter()
+                .position(|(name, _)| *name == db.name)
+                .map(|at| verified.swap_remove(at).1);
             Ok(Judged {
                 verdict,
                 recent,
                 last_success,
-                last_verification: runner.catalog().last_verification(&db.name, false)?,
+                last_verification,
             })
         })
         .collect()
@@ -412,14 +441,15 @@ pub fn missing_copies(
     good: &BackupRecord,
 ) -> crate::Result<Option<String>> {
     let wanted: Vec<_> = runner.offsite().taking(&good.database).collect();
-    let (Some(copies), false) = (runner.copies(), wanted.is_empty()) else {
+    if runner.copies().is_none() || wanted.is_empty() {
         return Ok(None);
-    };
-    let have = copies.copies(good.id)?;
+    }
+    // The record carries its copies: no request of its own.
+    let have = &good.copies;
     let mut missing = Vec::new();
     for offsite in wanted {
         match have.iter().find(|c| c.store == offsite.name) {
-            Some(c) if c.state == crate::offsite::CopyState::Uploaded => {}
+            Some(c) if c.state == crate::offsite::CopyState::Uploaded.as_str() => {}
             Some(c) => missing.push(format!(
                 "the copy to `{}` failed ({})",
                 offsite.name,

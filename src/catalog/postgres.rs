@@ -382,6 +382,23 @@ impl Catalog for PostgresCatalog {
         )
     }
 
+    fn recent_of_each(
+        &self,
+        databases: &[String],
+        status: Option<Status>,
+        per: u32,
+    ) -> Result<Vec<BackupRecord>> {
+        self.recent_of_each_at_once(databases, status, per)
+    }
+
+    fn last_verifications(
+        &self,
+        databases: &[String],
+        ok_only: bool,
+    ) -> Result<Vec<(String, Verification)>> {
+        self.last_verifications_at_once(databases, ok_only)
+    }
+
     fn last_verification(&self, database: &str, ok_only: bool) -> Result<Option<Verification>> {
         self.row(
             &format!(

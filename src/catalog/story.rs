@@ -54,6 +54,7 @@ stories!(
     deliveries_and_stale_alerts,
     leases_are_held_by_one_instance_at_a_time,
     instances_heartbeat_and_depart,
+    every_database_at_once,
 );
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -449,4 +450,67 @@ fn verifications_are_kept_and_the_latest_is_on_the_row(h: &dyn Harness) {
     same(c.last_verification("main", false).unwrap(), None);
     same(c.verifications(b1).unwrap(), vec![kept(&v2), kept(&v1)]);
     assert!(c.verifications(b3).unwrap().is_empty());
+}
+
+/// What a page about every database reads at once equals what it would read one by one.
+fn every_database_at_once(h: &dyn Harness) {
+    let c = h.catalog();
+    for (n, db) in ["app", "main", "app", "app", "main", "other"]
+        .iter()
+        .enumerate()
+    {
+        let id = good(c, db, &format!("f{n}.db.gz"), n as i64);
+        c.record_verification(&verification(
+            id,
+            VerifyLevel::Checksum,
+            n != 3,
+            "checked",
+            100 + n as i64,
+        ))
+        .unwrap();
+    }
+    let failed = begin(c, "main", "broken.sql.gz", 50);
+    c.fail(failed, "pg_dump failed", at(T0), 1).unwrap();
+    let names: Vec<String> = ["app", "main", "missing"].map(String::from).to_vec();
+    let one_by_one = |status: Option<Status>, per: u32| -> Vec<i64> {
+        names
+            .iter()
+            .flat_map(|d| {
+                ids(
+                    c,
+                    ListFilter {
+                        database: Some(d.clone()),
+                        status,
+                        limit: Some(per),
+                        ..ListFilter::default()
+                    },
+                )
+            })
+            .collect()
+    };
+    for (status, per) in [
+        (None, 2),
+        (Some(Status::Success), 5),
+        (Some(Status::Failed), 1),
+    ] {
+        let at_once: Vec<i64> = c
+            .recent_of_each(&names, status, per)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(at_once, one_by_one(status, per), "{status:?} {per}");
+    }
+    for ok_only in [false, true] {
+        let at_once = c.last_verifications(&names, ok_only).unwrap();
+        let expected: Vec<(String, Verification)> = names
+            .iter()
+            .filter_map(|d| {
+                c.last_verification(d, ok_only)
+                    .unwrap()
+                    .map(|v| (d.clone(), v))
+            })
+            .collect();
+        same(at_once, expected);
+    }
 }

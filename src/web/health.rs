@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::{State, blocking};
-use crate::catalog::{BackupRecord, ListFilter, Status};
+use crate::catalog::{BackupRecord, Status};
 use crate::runner::View;
 
 /// Each configured database with its newest successful backup (this configuration's own) and
@@ -17,26 +17,38 @@ use crate::runner::View;
 pub(super) fn latest(
     runner: &dyn View,
 ) -> crate::Result<Vec<(String, Option<BackupRecord>, bool)>> {
-    runner
+    let names: Vec<String> = runner
         .config()
         .databases
         .iter()
-        .map(|d| {
-            let running = runner
-                .catalog()
-                .list(&ListFilter {
-                    database: Some(d.name.clone()),
-                    status: Some(Status::InProgress),
-                    limit: Some(1),
-                    ..ListFilter::default()
-                })?
-                .first()
-                .is_some_and(|r| runner.owns(r));
-            Ok((
-                d.name.clone(),
-                crate::verdict::last_success(runner, &d.name)?,
-                running,
-            ))
+        .map(|d| d.name.clone())
+        .collect();
+    // One read for every database's running rows, one for their successes.
+    let running = runner
+        .catalog()
+        .recent_of_each(&names, Some(Status::InProgress), 1)?;
+    let successes =
+        runner
+            .catalog()
+            .recent_of_each(&names, Some(Status::Success), crate::verdict::RECENT)?;
+    names
+        .into_iter()
+        .map(|name| {
+            let page: Vec<&BackupRecord> =
+                successes.iter().filter(|r| r.database == name).collect();
+            let good = match page
+                .iter()
+                .filter(|r| runner.owns(r))
+                .max_by_key(|r| (r.started_at, r.id))
+            {
+                Some(good) => Some((*good).clone()),
+                None if page.len() == crate::verdict::RECENT as usize => {
+                    crate::verdict::last_success(runner, &name)?
+                }
+                None => None,
+            };
+            let busy = running.iter().any(|r| r.database == name && runner.owns(r));
+            Ok((name, good, busy))
         })
         .collect()
 }
@@ -124,16 +136,23 @@ pub async fn render_metrics(
             latest(r)?,
             r.catalog().status_counts()?,
             crate::verdict::all(r, now)?,
-            r.config()
-                .databases
-                .iter()
-                .map(|d| {
-                    Ok((
-                        r.catalog().last_verification(&d.name, false)?,
-                        r.catalog().last_verification(&d.name, true)?,
-                    ))
-                })
-                .collect::<crate::Result<Vec<_>>>()?,
+            {
+                let names: Vec<String> = r
+                    .config()
+                    .databases
+                    .iter()
+                    .map(|d| d.name.clone())
+                    .collect();
+                let any = r.catalog().last_verifications(&names, false)?;
+                let passed = r.catalog().last_verifications(&names, true)?;
+                let of = |list: &[(String, crate::catalog::Verification)], name: &str| {
+                    list.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+                };
+                names
+                    .iter()
+                    .map(|n| (of(&any, n), of(&passed, n)))
+                    .collect::<Vec<_>>()
+            },
             r.notifier().failed()?,
             match r.copies() {
                 Some(c) => (c.failure_counts()?, c.last_uploads()?),
