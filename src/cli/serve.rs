@@ -36,10 +36,19 @@ pub async fn serve(
                 web.listen
             )
         })?;
-    let handle = dbkeep::Service::from_config(config)?.start().await?;
-    if let Some(accounts) = handle.runner().accounts()
-        && let Some(password) = dbkeep::web::ensure_admin(accounts, chrono::Utc::now())?
-    {
+    // Opening the catalog (a server's, perhaps) blocks: off the runtime's threads.
+    let service = tokio::task::spawn_blocking(move || dbkeep::Service::from_config(config))
+        .await
+        .context("opening the catalog stopped unexpectedly")??;
+    let handle = service.start().await?;
+    let runner = std::sync::Arc::clone(handle.runner());
+    let created = tokio::task::spawn_blocking(move || match runner.accounts() {
+        Some(accounts) => dbkeep::web::ensure_admin(accounts, chrono::Utc::now()),
+        None => Ok(None),
+    })
+    .await
+    .context("creating the first user stopped unexpectedly")??;
+    if let Some(password) = created {
         // Shown once, as a message of its own (not a log field): only its hash is kept.
         eprintln!(
             "\n  dbkeep created the first user of the web admin.\n\n    user:     admin\n    password: {password}\n\n  It is shown only now: keep it safe, or change it with `dbkeep user passwd admin`.\n"
