@@ -108,6 +108,36 @@ impl Tool {
         }
     }
 
+    /// Streams the tool's output into `out`, then waits for it ([`Tool::finish`]). When
+    /// writing fails (our side: a full disk, say), the tool is stopped and that is the error,
+    /// named as `what`'s output.
+    ///
+    /// # Errors
+    /// As [`Tool::finish`]; [`Error::Engine`] when writing the output failed.
+    pub fn stream_out(
+        self,
+        out: &mut dyn std::io::Write,
+        what: &str,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<u64> {
+        let copied = match self.stdout() {
+            Some(mut stdout) => crate::pipeline::copy(&mut stdout, out),
+            None => Ok(0),
+        };
+        let copy_failed = copied.as_ref().err().map(|e| {
+            // Stopped rather than left blocked on a pipe no one reads.
+            self.kill();
+            self.redact(&format!("writing {what}'s output failed: {e}"))
+        });
+        let finished = self.finish(cancel, log);
+        match (copy_failed, finished) {
+            (_, Err(e @ Error::Cancelled(_))) => Err(e),
+            (Some(message), _) => Err(Error::Engine(message)),
+            (None, finished) => finished.and(copied.map_err(|e| Error::Engine(e.to_string()))),
+        }
+    }
+
     /// Waits for the tool; its stderr (redacted) goes to `log`.
     ///
     /// # Errors

@@ -322,20 +322,8 @@ impl Engine for MysqlEngine {
             cancel,
             DUMP_HINT,
         )?;
-        let copied = match tool.stdout() {
-            Some(mut stdout) => crate::pipeline::copy(&mut stdout, out),
-            None => Ok(0),
-        };
-        let copy_failed = copied.err().map(|e| {
-            tool.kill();
-            tool.redact(&format!("writing the dump's output failed: {e}"))
-        });
-        let finished = tool.finish(cancel, log);
-        match (copy_failed, finished) {
-            (_, Err(e @ Error::Cancelled(_))) => Err(e),
-            (Some(message), _) => Err(Error::Engine(message)),
-            (None, finished) => finished.map(|()| None),
-        }
+        tool.stream_out(out, "the dump tool", cancel, log)
+            .map(|_| None)
     }
 
     fn count_rows(&self, tables: &[String], cancel: &Cancel) -> Result<TableRows> {

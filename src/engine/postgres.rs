@@ -234,21 +234,7 @@ impl Engine for PostgresEngine {
             cancel,
             "install the PostgreSQL client tools and put pg_dump on PATH, or set pg_dump_path",
         )?;
-        let copied = match tool.stdout() {
-            Some(mut stdout) => crate::pipeline::copy(&mut stdout, out),
-            None => Ok(0),
-        };
-        let copy_failed = copied.err().map(|e| {
-            // Our side failed (disk full, say): stop pg_dump rather than let it block.
-            tool.kill();
-            tool.redact(&format!("writing pg_dump's output failed: {e}"))
-        });
-        let finished = tool.finish(cancel, log);
-        match (copy_failed, finished) {
-            (_, Err(e @ Error::Cancelled(_))) => Err(e),
-            (Some(message), _) => Err(Error::Engine(message)),
-            (None, finished) => finished.map(|()| None),
-        }
+        tool.stream_out(out, "pg_dump", cancel, log).map(|_| None)
     }
 
     fn count_rows(&self, tables: &[String], cancel: &Cancel) -> Result<TableRows> {
@@ -292,16 +278,7 @@ impl Engine for PostgresEngine {
             cancel,
             "install the PostgreSQL client tools (pg_dumpall), or set globals = false",
         )?;
-        let copied = match tool.stdout() {
-            Some(mut stdout) => crate::pipeline::copy(&mut stdout, out),
-            None => Ok(0),
-        };
-        if copied.is_err() {
-            tool.kill();
-        }
-        tool.finish(cancel, log)?;
-        let bytes = copied
-            .map_err(|e| Error::Engine(format!("writing pg_dumpall's output failed: {e}")))?;
+        let bytes = tool.stream_out(out, "pg_dumpall", cancel, log)?;
         log.step(format_args!("stored the server's roles ({bytes} bytes)"));
         Ok(())
     }

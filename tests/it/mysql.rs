@@ -578,20 +578,6 @@ fn verify_catches_a_flipped_byte_a_truncated_file_and_rows_removed_from_an_impor
     assert!(!target.exists());
 }
 
-/// Records `file` as backup `id`'s, as it is now (a file edited by hand).
-fn record_as_is(sandbox: &Sandbox, id: i64, file: &std::path::Path) {
-    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
-    conn.execute(
-        "UPDATE backups SET sha256 = ?1, size_bytes = ?2 WHERE id = ?3",
-        rusqlite::params![
-            sha256sum(file),
-            fs::metadata(file).unwrap().len() as i64,
-            id
-        ],
-    )
-    .unwrap();
-}
-
 #[test]
 fn an_encrypted_backup_copied_off_site_restores_from_the_copy_and_myisam_is_named() {
     let source = MyDb::create("my_offsite");

@@ -120,21 +120,6 @@ fn pg_contents(db: &PgDb) -> String {
     )
 }
 
-/// Makes backup `id`'s record match `file` as it is now (a hand-edited or damaged file whose
-/// checksum still passes), so that what follows tests what lies beyond the checksum.
-fn record_as_is(sandbox: &Sandbox, id: i64, file: &std::path::Path) {
-    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
-    conn.execute(
-        "UPDATE backups SET sha256 = ?1, size_bytes = ?2 WHERE id = ?3",
-        rusqlite::params![
-            sha256sum(file),
-            fs::metadata(file).unwrap().len() as i64,
-            id
-        ],
-    )
-    .unwrap();
-}
-
 /// A sandbox whose database `pg` is `source` (with `extra` keys), backed up once.
 fn backed_up(source: &PgDb, extra: &str) -> Sandbox {
     let sandbox = Sandbox::new();
