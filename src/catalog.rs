@@ -452,6 +452,13 @@ pub trait Catalog: Send + Sync {
         None
     }
 
+    /// The fires still marked running, of every database, that have no run yet (claimed, not
+    /// started, or whose instance stopped before it started one).
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn unstarted_fires(&self) -> Result<Vec<FireRecord>>;
+
     /// The fires of `database` (and `schedule`, when given), newest planned first.
     ///
     /// # Errors

@@ -325,6 +325,15 @@ impl Catalog for PostgresCatalog {
         Ok(())
     }
 
+    fn unstarted_fires(&self) -> Result<Vec<FireRecord>> {
+        self.rows(
+            "SELECT id, database, schedule, planned_at, started_at, outcome, backup_id, detail, claimed_by FROM fires
+             WHERE outcome = 'running' AND backup_id IS NULL ORDER BY id",
+            &[],
+            fire,
+        )
+    }
+
     fn fires(&self, database: &str, schedule: Option<&str>, limit: u32) -> Result<Vec<FireRecord>> {
         self.rows(
             "SELECT id, database, schedule, planned_at, started_at, outcome, backup_id, detail, claimed_by FROM fires

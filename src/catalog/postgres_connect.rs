@@ -40,6 +40,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_instance_columns.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_running_fires.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

@@ -39,6 +39,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0014_instances.sql")),
     M::up(include_str!("../../migrations/0015_login_failures.sql")),
     M::up(include_str!("../../migrations/0016_instance_columns.sql")),
+    M::up(include_str!("../../migrations/0017_running_fires.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -159,6 +160,21 @@ fn verification(r: &Row<'_>) -> rusqlite::Result<Verification> {
         finished_at: time(5, Some(r.get(5)?))?.unwrap_or_default(),
         restore_ms: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
         source: r.get(7)?,
+    })
+}
+
+/// A row of the fires table (its columns in their order) as a fire.
+fn fire(row: &Row<'_>) -> rusqlite::Result<FireRecord> {
+    Ok(FireRecord {
+        id: row.get(0)?,
+        database: row.get(1)?,
+        schedule: row.get(2)?,
+        planned_at: time(3, Some(row.get(3)?))?.unwrap_or_default(),
+        started_at: time(4, row.get(4)?)?,
+        outcome: parse(5, row.get(5)?)?,
+        backup_id: row.get(6)?,
+        detail: row.get(7)?,
+        claimed_by: row.get(8)?,
     })
 }
 
@@ -354,6 +370,19 @@ impl Catalog for SqliteCatalog {
         Ok(())
     }
 
+    fn unstarted_fires(&self) -> Result<Vec<FireRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, database, schedule, planned_at, started_at, outcome, backup_id, detail, claimed_by FROM fires
+                 WHERE outcome = 'running' AND backup_id IS NULL ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], fire).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
     fn fires(&self, database: &str, schedule: Option<&str>, limit: u32) -> Result<Vec<FireRecord>> {
         let conn = self.conn();
         let mut stmt = conn
@@ -363,19 +392,7 @@ impl Catalog for SqliteCatalog {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![database, schedule, limit], |row| {
-                Ok(FireRecord {
-                    id: row.get(0)?,
-                    database: row.get(1)?,
-                    schedule: row.get(2)?,
-                    planned_at: time(3, Some(row.get(3)?))?.unwrap_or_default(),
-                    started_at: time(4, row.get(4)?)?,
-                    outcome: parse(5, row.get(5)?)?,
-                    backup_id: row.get(6)?,
-                    detail: row.get(7)?,
-                    claimed_by: row.get(8)?,
-                })
-            })
+            .query_map(params![database, schedule, limit], fire)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))

@@ -322,10 +322,28 @@ fn fires_run_once(h: &dyn Harness) {
     let (missed, skipped) = (missed.unwrap(), skipped.unwrap());
     assert!(other.is_some());
 
+    // Claimed and not started: the two running ones, and only those.
+    let unstarted: Vec<i64> = c.unstarted_fires().unwrap().iter().map(|f| f.id).collect();
+    assert_eq!(unstarted, vec![first, other.unwrap()]);
+    assert!(
+        c.unstarted_fires()
+            .unwrap()
+            .iter()
+            .all(|f| f.claimed_by.as_deref() == Some("web-1"))
+    );
+
     let backup = good(c, "app", "app_1.db.gz", 0);
     let started = planned + TimeDelta::microseconds(1_500_700);
     c.finish_fire(first, Outcome::Ran, Some(started), Some(backup), None)
         .unwrap();
+    assert_eq!(
+        c.unstarted_fires()
+            .unwrap()
+            .iter()
+            .map(|f| f.id)
+            .collect::<Vec<_>>(),
+        vec![other.unwrap()]
+    );
     // What is not given is kept.
     c.finish_fire(skipped, Outcome::Skipped, None, None, None)
         .unwrap();

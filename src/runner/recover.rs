@@ -69,6 +69,11 @@ impl Runner {
         let Some(instances) = self.catalog.instances() else {
             return Ok(());
         };
+        // One indexed read; most often empty.
+        let unstarted = self.catalog.unstarted_fires()?;
+        if unstarted.is_empty() {
+            return Ok(());
+        }
         let alive: std::collections::HashSet<String> = instances
             .instances(
                 self.config.service.lease_timeout,
@@ -78,28 +83,26 @@ impl Runner {
             .filter(|i| i.alive)
             .map(|i| i.name)
             .collect();
-        for db in &self.config.databases {
-            for fire in self.catalog.fires(&db.name, None, 20)? {
-                if fire.outcome != Outcome::Running || fire.backup_id.is_some() {
-                    continue;
-                }
-                let Some(claimant) = &fire.claimed_by else {
-                    continue;
-                };
-                if *claimant == self.instance.name || alive.contains(claimant) {
-                    continue;
-                }
-                warn!(database = %db.name, fire = fire.id, claimant = %claimant, "finishing a fire whose instance stopped before its run began");
-                self.catalog.finish_fire(
-                    fire.id,
-                    Outcome::Skipped,
-                    None,
-                    None,
-                    Some(&format!(
-                        "could not start: instance {claimant} stopped before its run began"
-                    )),
-                )?;
+        for fire in unstarted {
+            if self.config.database(&fire.database).is_err() {
+                continue;
             }
+            let Some(claimant) = &fire.claimed_by else {
+                continue;
+            };
+            if *claimant == self.instance.name || alive.contains(claimant) {
+                continue;
+            }
+            warn!(database = %fire.database, fire = fire.id, claimant = %claimant, "finishing a fire whose instance stopped before its run began");
+            self.catalog.finish_fire(
+                fire.id,
+                Outcome::Skipped,
+                None,
+                None,
+                Some(&format!(
+                    "could not start: instance {claimant} stopped before its run began"
+                )),
+            )?;
         }
         Ok(())
     }
