@@ -461,6 +461,43 @@ pub fn missing_copies(
     Ok((!missing.is_empty()).then(|| missing.join("; ")))
 }
 
+/// The newest successful backup of each configured database that is this configuration's
+/// own, in configuration order: one read for all of them (and, rarely, more for a database
+/// whose latest successes are all another configuration's).
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn last_successes(
+    runner: &dyn crate::runner::View,
+) -> crate::Result<Vec<(String, Option<BackupRecord>)>> {
+    let names: Vec<String> = runner
+        .config()
+        .databases
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    let successes = runner
+        .catalog()
+        .recent_of_each(&names, Some(Status::Success), RECENT)?;
+    names
+        .into_iter()
+        .map(|name| {
+            let page: Vec<&BackupRecord> =
+                successes.iter().filter(|r| r.database == name).collect();
+            let good = match page
+                .iter()
+                .filter(|r| runner.owns(r))
+                .max_by_key(|r| (r.started_at, r.id))
+            {
+                Some(good) => Some((*good).clone()),
+                None if page.len() == RECENT as usize => last_success(runner, &name)?,
+                None => None,
+            };
+            Ok((name, good))
+        })
+        .collect()
+}
+
 /// The newest successful backup of `database` that is this configuration's own.
 ///
 /// # Errors

@@ -27,30 +27,13 @@ pub(super) fn latest(
     let running = runner
         .catalog()
         .recent_of_each(&names, Some(Status::InProgress), 1)?;
-    let successes =
-        runner
-            .catalog()
-            .recent_of_each(&names, Some(Status::Success), crate::verdict::RECENT)?;
-    names
+    Ok(crate::verdict::last_successes(runner)?
         .into_iter()
-        .map(|name| {
-            let page: Vec<&BackupRecord> =
-                successes.iter().filter(|r| r.database == name).collect();
-            let good = match page
-                .iter()
-                .filter(|r| runner.owns(r))
-                .max_by_key(|r| (r.started_at, r.id))
-            {
-                Some(good) => Some((*good).clone()),
-                None if page.len() == crate::verdict::RECENT as usize => {
-                    crate::verdict::last_success(runner, &name)?
-                }
-                None => None,
-            };
+        .map(|(name, good)| {
             let busy = running.iter().any(|r| r.database == name && runner.owns(r));
-            Ok((name, good, busy))
+            (name, good, busy)
         })
-        .collect()
+        .collect())
 }
 
 #[derive(Serialize)]
