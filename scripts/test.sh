@@ -409,6 +409,8 @@ venv_package() {
 venv_package aiosmtpd aiosmtpd 1.4.6
 # An S3-compatible server on loopback for the off-site copies (tests/it/offsite.rs).
 venv_package moto 'moto[server]' 5.1.18 moto_server
+# maturin, to build the Python package's wheel (tests/it/python_package.rs).
+venv_package maturin maturin 1.16.0 maturin
 
 # Azure's blob emulator for the off-site copies (tests/it/offsite.rs): azurite from npm, into
 # target/azurite (Node.js from Debian when missing).

@@ -26,6 +26,7 @@ mod offsite;
 mod openapi;
 mod operator;
 mod postgres;
+mod python_package;
 mod restore;
 mod retention;
 mod service;
