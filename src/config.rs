@@ -314,7 +314,21 @@ impl Config {
                 }
                 other => other.map(Spanned::into_inner),
             },
-            lease_timeout: duration(&source, "lease_timeout", raw.lease_timeout.as_ref(), "60s")?,
+            lease_timeout: match duration(
+                &source,
+                "lease_timeout",
+                raw.lease_timeout.as_ref(),
+                "60s",
+            )? {
+                // Renewed every third of it: shorter than a second, a busy catalog loses leases.
+                d if d < Duration::from_secs(1) => {
+                    return Err(source.error(
+                        raw.lease_timeout.as_ref().map_or(0..0, Spanned::span),
+                        "`lease_timeout` must be at least 1s (60s is the default; instances renew their leases every third of it)",
+                    ));
+                }
+                d => d,
+            },
             max_concurrent_backups: number(
                 &source,
                 "max_concurrent_backups",

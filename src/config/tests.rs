@@ -441,3 +441,18 @@ fn the_catalog_is_a_file_or_a_postgres_database() {
         }
     }
 }
+
+#[test]
+fn lease_timeout_is_at_least_a_second() {
+    assert_eq!(
+        parse("lease_timeout = \"5s\"\n")
+            .unwrap()
+            .service
+            .lease_timeout,
+        std::time::Duration::from_secs(5)
+    );
+    let err = parse("lease_timeout = \"500ms\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`lease_timeout` must be at least 1s"), "{err}");
+}
