@@ -131,8 +131,13 @@ impl Accounts for PostgresCatalog {
     }
 
     fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        // Its use is noted at most once a minute: many requests at once with one token would
+        // otherwise queue on its row.
         self.row(
-            "UPDATE api_tokens SET last_used_at = $2 WHERE token_sha256 = $1 RETURNING name",
+            "WITH token AS (SELECT name FROM api_tokens WHERE token_sha256 = $1),
+             noted AS (UPDATE api_tokens SET last_used_at = $2 WHERE token_sha256 = $1
+               AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute') RETURNING 1)
+             SELECT name FROM token",
             &[&token_sha256, &ms(now)],
             |r| Ok(r.try_get(0)?),
         )

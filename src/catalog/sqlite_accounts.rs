@@ -161,14 +161,22 @@ impl Accounts for SqliteCatalog {
     }
 
     fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>> {
-        self.conn()
-            .query_row(
-                "UPDATE api_tokens SET last_used_at = ?2 WHERE token_sha256 = ?1 RETURNING name",
-                params![token_sha256, format_time(&now)],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        // Its use is noted at most once a minute: a write per request would serialize them.
+        let conn = self.conn();
+        let a_minute_ago = now - chrono::Duration::minutes(1);
+        conn.execute(
+            "UPDATE api_tokens SET last_used_at = ?2 WHERE token_sha256 = ?1
+             AND (last_used_at IS NULL OR last_used_at < ?3)",
+            params![token_sha256, format_time(&now), format_time(&a_minute_ago)],
+        )
+        .map_err(|e| self.err(e))?;
+        conn.query_row(
+            "SELECT name FROM api_tokens WHERE token_sha256 = ?1",
+            [token_sha256],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.err(e))
     }
 
     fn tokens(&self) -> Result<Vec<ApiToken>> {

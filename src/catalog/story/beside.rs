@@ -95,6 +95,16 @@ pub(super) fn accounts_sessions_and_tokens(h: &dyn Harness) {
         Some("ci")
     );
     assert_eq!(names(c)[1], ("ci".into(), Some(ms(used))));
+    // Noted at most once a minute.
+    c.use_token("digest-1", used + TimeDelta::seconds(30))
+        .unwrap();
+    assert_eq!(names(c)[1], ("ci".into(), Some(ms(used))));
+    let later = used + TimeDelta::seconds(61);
+    assert_eq!(
+        c.use_token("digest-1", later).unwrap().as_deref(),
+        Some("ci")
+    );
+    assert_eq!(names(c)[1], ("ci".into(), Some(ms(later))));
     assert_eq!(c.use_token("digest-9", used).unwrap(), None);
     assert!(c.revoke_token("ci").unwrap());
     assert!(!c.revoke_token("ci").unwrap());
