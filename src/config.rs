@@ -75,6 +75,9 @@ pub struct Config {
     pub identity_file: Option<PathBuf>,
     /// The databases to back up, in file order.
     pub databases: Vec<DatabaseConfig>,
+    /// Where each database is in `databases`, by name: a thousand databases are looked up
+    /// without a walk through the list.
+    by_name: std::collections::HashMap<String, usize>,
     /// How `dbkeep serve` runs schedules.
     pub service: ServiceSettings,
     /// The web admin and API of `dbkeep serve`.
@@ -437,6 +440,11 @@ impl Config {
             mysqldump_path: raw.mysqldump_path.map(|p| program(&p)),
             mysql_path: raw.mysql_path.map(|p| program(&p)),
             identity_file: raw.identity_file.as_deref().map(resolve),
+            by_name: databases
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.name.clone(), i))
+                .collect(),
             databases,
             service,
             web,
@@ -471,9 +479,14 @@ impl Config {
     /// # Errors
     /// [`crate::Error::UnknownDatabase`] when no entry has that name.
     pub fn database(&self, name: &str) -> crate::Result<&DatabaseConfig> {
-        self.databases
-            .iter()
-            .find(|d| d.name == name)
+        let indexed = self
+            .by_name
+            .get(name)
+            .and_then(|&i| self.databases.get(i))
+            .filter(|d| d.name == name);
+        // The list is public: one changed after loading is searched instead.
+        indexed
+            .or_else(|| self.databases.iter().find(|d| d.name == name))
             .ok_or_else(|| crate::Error::UnknownDatabase {
                 name: name.to_string(),
                 known: self.databases.iter().map(|d| d.name.clone()).collect(),

@@ -357,16 +357,22 @@ pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Resul
     // Every database's recent rows and latest verification in one read each (one request
     // each on a catalog server), not a few per database.
     let names: Vec<String> = config.databases.iter().map(|d| d.name.clone()).collect();
-    let all_recent = runner.catalog().recent_of_each(&names, None, RECENT)?;
-    let mut verified = runner.catalog().last_verifications(&names, false)?;
+    let all_recent = by_database(runner.catalog().recent_of_each(&names, None, RECENT)?);
+    let mut verified: std::collections::HashMap<String, crate::catalog::Verification> = runner
+        .catalog()
+        .last_verifications(&names, false)?
+        .into_iter()
+        .collect();
     let mut successes = None;
     config
         .databases
         .iter()
         .map(|db| {
             let recent: Vec<BackupRecord> = all_recent
-                .iter()
-                .filter(|r| r.database == db.name && runner.owns(r))
+                .get(&db.name)
+                .into_iter()
+                .flatten()
+                .filter(|r| runner.owns(r))
                 .cloned()
                 .collect();
             let last_success = match recent.iter().find(|r| r.status == Status::Success) {
@@ -374,16 +380,17 @@ pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Resul
                 None => {
                     // Older than the recent rows: the successes of every database, read once.
                     if successes.is_none() {
-                        successes = Some(runner.catalog().recent_of_each(
+                        successes = Some(by_database(runner.catalog().recent_of_each(
                             &names,
                             Some(Status::Success),
                             RECENT,
-                        )?);
+                        )?));
                     }
                     let page: Vec<&BackupRecord> = successes
-                        .iter()
+                        .as_ref()
+                        .and_then(|s| s.get(&db.name))
+                        .into_iter()
                         .flatten()
-                        .filter(|r| r.database == db.name)
                         .collect();
                     match page
                         .iter()
@@ -417,10 +424,7 @@ pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Resul
                 },
                 _ => verdict,
             };
-            let last_verification = verified
-                .iter()
-                .position(|(name, _)| *name == db.name)
-                .map(|at| verified.swap_remove(at).1);
+            let last_verification = verified.remove(&db.name);
             Ok(Judged {
                 verdict,
                 recent,
@@ -476,14 +480,15 @@ pub fn last_successes(
         .iter()
         .map(|d| d.name.clone())
         .collect();
-    let successes = runner
-        .catalog()
-        .recent_of_each(&names, Some(Status::Success), RECENT)?;
+    let successes = by_database(runner.catalog().recent_of_each(
+        &names,
+        Some(Status::Success),
+        RECENT,
+    )?);
     names
         .into_iter()
         .map(|name| {
-            let page: Vec<&BackupRecord> =
-                successes.iter().filter(|r| r.database == name).collect();
+            let page: Vec<&BackupRecord> = successes.get(&name).into_iter().flatten().collect();
             let good = match page
                 .iter()
                 .filter(|r| runner.owns(r))
@@ -496,6 +501,16 @@ pub fn last_successes(
             Ok((name, good))
         })
         .collect()
+}
+
+/// `records` grouped by database, each group in the order given.
+fn by_database(records: Vec<BackupRecord>) -> std::collections::HashMap<String, Vec<BackupRecord>> {
+    let mut groups: std::collections::HashMap<String, Vec<BackupRecord>> =
+        std::collections::HashMap::new();
+    for r in records {
+        groups.entry(r.database.clone()).or_default().push(r);
+    }
+    groups
 }
 
 /// The newest successful backup of `database` that is this configuration's own.
