@@ -439,7 +439,8 @@ fn same_place(a: &Path, b: &Path) -> bool {
         }
         out
     }
-    if lexical(a) == lexical(b) {
+    // Most often the very path this configuration records: no work at all.
+    if a.as_os_str() == b.as_os_str() || lexical(a) == lexical(b) {
         return true;
     }
     let folder = |p: &Path| p.parent().and_then(|d| std::fs::canonicalize(d).ok());
