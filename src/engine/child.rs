@@ -138,6 +138,60 @@ impl Tool {
         }
     }
 
+    /// Feeds `prologue` and then `source` to the tool's input (its output drained, so it
+    /// never blocks on it), then waits for it ([`Tool::finish`]). When reading `source` fails,
+    /// the tool is stopped before its input closes (so a client that commits at the end of
+    /// its input commits nothing), and the error says so, with `stopped`.
+    ///
+    /// # Errors
+    /// As [`Tool::finish`]: the tool's own message when it stopped first (an error in the
+    /// SQL); [`Error::Engine`] when reading `source` failed.
+    pub fn stream_in(
+        self,
+        prologue: &[u8],
+        source: &mut dyn Read,
+        stopped: &str,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<u64> {
+        use std::io::Write;
+        let drain = self.stdout().map(|mut stdout| {
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()))
+        });
+        let fed = match self.stdin() {
+            Some(mut stdin) => {
+                let fed = (|| -> std::io::Result<u64> {
+                    stdin.write_all(prologue)?;
+                    let n = crate::pipeline::copy(source, &mut stdin)?;
+                    stdin.flush()?;
+                    Ok(n)
+                })();
+                if fed.is_err() {
+                    self.kill();
+                }
+                drop(stdin);
+                fed
+            }
+            None => Ok(0),
+        };
+        let finished = self.finish(cancel, log);
+        if let Some(drain) = drain {
+            let _ = drain.join();
+        }
+        match (fed, finished) {
+            (_, Err(e @ Error::Cancelled(_))) => Err(e),
+            // The tool stopped first (an error in the SQL): its own message says why.
+            (_, Err(Error::Engine(m))) if !m.contains("exited with a signal") => {
+                Err(Error::Engine(m))
+            }
+            (Err(read), _) => Err(Error::Engine(format!(
+                "reading the backup failed: {read}; {stopped}"
+            ))),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(bytes), Ok(())) => Ok(bytes),
+        }
+    }
+
     /// Waits for the tool; its stderr (redacted) goes to `log`.
     ///
     /// # Errors

@@ -212,42 +212,13 @@ impl MysqlEngine {
             cancel,
             CLIENT_HINT,
         )?;
-        // What the dump's statements print is drained, so the client never blocks on it.
-        let drain = tool.stdout().map(|mut stdout| {
-            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()))
-        });
-        let fed = match tool.stdin() {
-            Some(mut stdin) => {
-                let fed = (|| -> std::io::Result<u64> {
-                    stdin.write_all(prologue.as_bytes())?;
-                    let n = crate::pipeline::copy(source, &mut stdin)?;
-                    stdin.flush()?;
-                    Ok(n)
-                })();
-                if fed.is_err() {
-                    tool.kill();
-                }
-                drop(stdin);
-                fed
-            }
-            None => Ok(0),
-        };
-        let finished = tool.finish(cancel, log);
-        if let Some(drain) = drain {
-            let _ = drain.join();
-        }
-        match (fed, finished) {
-            (_, Err(e @ Error::Cancelled(_))) => Err(e),
-            // The client stopped first (an error in the SQL): its own message says why.
-            (_, Err(Error::Engine(m))) if !m.contains("exited with a signal") => {
-                Err(Error::Engine(m))
-            }
-            (Err(read), _) => Err(Error::Engine(format!(
-                "reading the backup failed: {read}; the load was stopped"
-            ))),
-            (Ok(_), Err(e)) => Err(e),
-            (Ok(bytes), Ok(())) => Ok(bytes),
-        }
+        tool.stream_in(
+            prologue.as_bytes(),
+            source,
+            "the load was stopped",
+            cancel,
+            log,
+        )
     }
 }
 

@@ -414,50 +414,24 @@ impl PostgresEngine {
             };
         }
         let tool = self.loader(true, cancel)?;
-        // psql prints the results of the dump's few SELECTs: drain them so it never blocks.
-        let drain = tool.stdout().map(|mut stdout| {
-            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()))
-        });
-        let fed = match tool.stdin() {
-            Some(mut stdin) => {
-                let fed = (|| -> std::io::Result<u64> {
-                    // All in the load's transaction: a refused or failed load creates no role.
-                    stdin.write_all(roles.as_bytes())?;
-                    if objects > 0 {
-                        stdin.write_all(REPLACE_CONTENTS.as_bytes())?;
-                    }
-                    let n = crate::pipeline::copy(source, &mut stdin)?;
-                    stdin.flush()?;
-                    Ok(n)
-                })();
-                // psql commits when its input ends cleanly: after a failed read it must be
-                // killed before the pipe closes, so that nothing of a partial load is kept.
-                if fed.is_err() {
-                    tool.kill();
-                }
-                drop(stdin);
-                fed
-            }
-            None => Ok(0),
-        };
-        let finished = tool.finish(cancel, log);
-        if let Some(drain) = drain {
-            let _ = drain.join();
+        // All in the load's transaction: a refused or failed load creates no role. psql
+        // commits when its input ends cleanly, so a failed read stops it first.
+        let mut prologue = roles.into_bytes();
+        if objects > 0 {
+            prologue.extend_from_slice(REPLACE_CONTENTS.as_bytes());
         }
-        let bytes = match (fed, finished) {
-            (_, Err(e @ Error::Cancelled(_))) => return Err(e),
-            // psql stopped first (an error in the SQL): its own message says why.
-            (_, Err(Error::Engine(m))) if !m.contains("exited with a signal") => {
-                return Err(Error::Engine(with_role_hint(m, opts)));
-            }
-            (Err(read), _) => {
-                return Err(Error::Engine(format!(
-                    "reading the backup failed: {read}; psql was stopped and nothing was committed"
-                )));
-            }
-            (Ok(_), Err(e)) => return Err(e),
-            (Ok(bytes), Ok(())) => bytes,
-        };
+        let bytes = tool
+            .stream_in(
+                &prologue,
+                source,
+                "psql was stopped and nothing was committed",
+                cancel,
+                log,
+            )
+            .map_err(|e| match e {
+                Error::Engine(m) => Error::Engine(with_role_hint(m, opts)),
+                e => e,
+            })?;
         log.step(format_args!(
             "loaded {} into {name} in one transaction",
             indicatif::HumanBytes(bytes)
