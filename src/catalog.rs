@@ -431,6 +431,14 @@ pub trait Catalog: Send + Sync {
     /// When the catalog cannot be read.
     fn status_counts(&self) -> Result<Vec<(String, Status, u64)>>;
 
+    /// A number that changes whenever a backup, an off-site copy or a verification is
+    /// written, in the same transaction as the change: what was read after an equal stamp is
+    /// still what the catalog holds.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn change_stamp(&self) -> Result<i64>;
+
     /// Where this catalog keeps backups' off-site copies, when it keeps them.
     fn copies(&self) -> Option<&dyn crate::offsite::Copies> {
         None

@@ -112,6 +112,7 @@ pub struct Runner {
     offsite: crate::offsite::Destinations,
     local: crate::store::LocalStore,
     instance: crate::lease::Instance,
+    facts: crate::verdict::FactsCache,
 }
 
 /// The key of `file_name` of `database` in a [`crate::store::Store`].
@@ -163,6 +164,7 @@ impl Runner {
             offsite,
             local,
             instance,
+            facts: crate::verdict::FactsCache::default(),
         };
         runner.recover_interrupted()?;
         Ok(runner)
@@ -171,6 +173,12 @@ impl Runner {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// What the verdicts were last judged from ([`crate::verdict::all`]), kept until the
+    /// catalog changes.
+    pub fn facts_cache(&self) -> &crate::verdict::FactsCache {
+        &self.facts
     }
 
     /// The catalog.

@@ -337,83 +337,36 @@ fn first_line(text: &str) -> String {
 pub struct Judged {
     /// The verdict.
     pub verdict: Verdict,
-    /// Its latest runs (this configuration's own), newest first.
-    pub recent: Vec<BackupRecord>,
-    /// Its newest successful backup, however far back.
-    pub last_success: Option<BackupRecord>,
-    /// The newest verification of any of its backups.
-    pub last_verification: Option<crate::catalog::Verification>,
+    /// What it was judged from (shared with the other readers of the same catalog state).
+    pub facts: std::sync::Arc<Facts>,
 }
 
 /// The verdict on every configured database, in configuration order. Only this
 /// configuration's own rows count ([`crate::Runner::owns`]): another configuration sharing the
-/// catalog cannot make a database look protected.
+/// catalog cannot make a database look protected. The rows are read again only when the
+/// catalog changed since the last call ([`FactsCache`]).
 ///
 /// # Errors
 /// When the catalog cannot be read.
 pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Result<Vec<Judged>> {
     let config = runner.config();
     let stale_after = Duration::from_std(config.web.stale_after).unwrap_or(Duration::hours(26));
-    // Every database's recent rows and latest verification in one read each (one request
-    // each on a catalog server), not a few per database.
-    let names: Vec<String> = config.databases.iter().map(|d| d.name.clone()).collect();
-    let all_recent = by_database(runner.catalog().recent_of_each(&names, None, RECENT)?);
-    let mut verified: std::collections::HashMap<String, crate::catalog::Verification> = runner
-        .catalog()
-        .last_verifications(&names, false)?
-        .into_iter()
-        .collect();
-    let mut successes = None;
+    let facts = runner.facts_cache().get(runner)?;
     config
         .databases
         .iter()
-        .map(|db| {
-            let recent: Vec<BackupRecord> = all_recent
-                .get(&db.name)
-                .into_iter()
-                .flatten()
-                .filter(|r| runner.owns(r))
-                .cloned()
-                .collect();
-            let last_success = match recent.iter().find(|r| r.status == Status::Success) {
-                Some(r) => Some(r.clone()),
-                None => {
-                    // Older than the recent rows: the successes of every database, read once.
-                    if successes.is_none() {
-                        successes = Some(by_database(runner.catalog().recent_of_each(
-                            &names,
-                            Some(Status::Success),
-                            RECENT,
-                        )?));
-                    }
-                    let page: Vec<&BackupRecord> = successes
-                        .as_ref()
-                        .and_then(|s| s.get(&db.name))
-                        .into_iter()
-                        .flatten()
-                        .collect();
-                    match page
-                        .iter()
-                        .filter(|r| runner.owns(r))
-                        .max_by_key(|r| (r.started_at, r.id))
-                    {
-                        Some(ours) => Some((*ours).clone()),
-                        // A full page of other configurations' rows: look further back.
-                        None if page.len() == RECENT as usize => last_success(runner, &db.name)?,
-                        None => None,
-                    }
-                }
-            };
+        .zip(facts.iter())
+        .map(|(db, facts)| {
             let verdict = Judge {
-                recent: &recent,
-                last_success: last_success.as_ref(),
+                recent: &facts.recent,
+                last_success: facts.last_success.as_ref(),
                 database: db,
                 stale_after,
                 tz: config.service.timezone,
                 now,
             }
             .verdict();
-            let verdict = match (&verdict.state, &last_success) {
+            let verdict = match (&verdict.state, &facts.last_success) {
                 (State::Protected, Some(good)) => match missing_copies(runner, good)? {
                     Some(why) => Verdict {
                         state: State::NotOffsite,
@@ -424,12 +377,9 @@ pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Resul
                 },
                 _ => verdict,
             };
-            let last_verification = verified.remove(&db.name);
             Ok(Judged {
                 verdict,
-                recent,
-                last_success,
-                last_verification,
+                facts: std::sync::Arc::clone(facts),
             })
         })
         .collect()
@@ -544,6 +494,9 @@ pub fn last_success(
         }
     }
 }
+
+mod facts;
+pub use facts::{Facts, FactsCache};
 
 #[cfg(test)]
 mod tests;

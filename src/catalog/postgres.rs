@@ -465,6 +465,13 @@ impl Catalog for PostgresCatalog {
         Ok(file.flatten())
     }
 
+    fn change_stamp(&self) -> Result<i64> {
+        self.row("SELECT n FROM catalog_stamp WHERE id = 1", &[], |r| {
+            Ok(r.try_get(0)?)
+        })?
+        .ok_or_else(|| self.err("its catalog_stamp row is missing"))
+    }
+
     fn status_counts(&self) -> Result<Vec<(String, Status, u64)>> {
         self.rows(
             "SELECT database, status, count(*) FROM backups GROUP BY database, status ORDER BY database, status",

@@ -44,6 +44,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_running_fires.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_change_stamp.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

@@ -40,6 +40,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0015_login_failures.sql")),
     M::up(include_str!("../../migrations/0016_instance_columns.sql")),
     M::up(include_str!("../../migrations/0017_running_fires.sql")),
+    M::up(include_str!("../../migrations/0018_change_stamp.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -540,6 +541,13 @@ impl Catalog for SqliteCatalog {
 
     fn instances(&self) -> Option<&dyn crate::instance::Instances> {
         Some(self)
+    }
+
+    fn change_stamp(&self) -> Result<i64> {
+        self.conn()
+            .prepare_cached("SELECT n FROM catalog_stamp WHERE id = 1")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| self.err(e))
     }
 
     fn status_counts(&self) -> Result<Vec<(String, Status, u64)>> {

@@ -55,6 +55,7 @@ stories!(
     leases_are_held_by_one_instance_at_a_time,
     instances_heartbeat_and_depart,
     every_database_at_once,
+    the_stamp_moves_with_what_a_verdict_sees,
 );
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -531,4 +532,99 @@ fn every_database_at_once(h: &dyn Harness) {
             .collect();
         same(at_once, expected);
     }
+}
+
+/// The change stamp moves with every write to backups, copies and verifications, is the same
+/// for every instance, and stays put for reads and for the tables a verdict never reads.
+/// Writers of the same backup row at once (a verification, a copy, a prune) never deadlock on
+/// it.
+fn the_stamp_moves_with_what_a_verdict_sees(h: &dyn Harness) {
+    let c = h.catalog();
+    let other = h.open();
+    let stamp = || {
+        let s = c.change_stamp().unwrap();
+        assert_eq!(other.change_stamp().unwrap(), s, "both instances agree");
+        s
+    };
+    let mut last = stamp();
+    let mut moved = |what: &str, write: &dyn Fn()| {
+        write();
+        let now = stamp();
+        assert!(now > last, "{what}: the stamp stayed at {last}");
+        last = now;
+    };
+    let id = std::cell::Cell::new(0);
+    moved("begin", &|| id.set(begin(c, "app", "a1.db.gz", 0)));
+    moved("succeed", &|| {
+        c.succeed(id.get(), &stored(100, at(T0))).unwrap()
+    });
+    moved("fail", &|| {
+        let failed = begin(c, "app", "a2.db.gz", 5);
+        c.fail(failed, "disk full", at(T0), 1).unwrap()
+    });
+    moved("verification", &|| {
+        c.record_verification(&verification(
+            id.get(),
+            VerifyLevel::Checksum,
+            true,
+            "ok",
+            9,
+        ))
+        .unwrap()
+    });
+    moved("copy", &|| {
+        c.copies()
+            .unwrap()
+            .record_copy(&beside::copy(id.get(), "s3", Some(at(T0))))
+            .unwrap()
+    });
+    moved("prune", &|| c.mark_pruned(id.get(), at(T0)).unwrap());
+
+    // Reads, leases, heartbeats and fires leave it.
+    let before = stamp();
+    c.list(&ListFilter::default()).unwrap();
+    c.recent_of_each(&["app".to_string()], None, 30).unwrap();
+    let me = instances::elsewhere("a", 1);
+    let l = c.leases().unwrap();
+    assert!(
+        l.acquire("backup:app", &me, std::time::Duration::from_secs(60))
+            .unwrap()
+    );
+    if let Some(i) = c.instances() {
+        i.heartbeat(&me, "1.0", at(T0), &[]).unwrap();
+    }
+    assert_eq!(stamp(), before);
+
+    // Three writers of one row at once: each finishes.
+    let target = good(c, "app", "a3.db.gz", 20);
+    let others: Vec<Box<dyn Shared>> = (0..3).map(|_| h.open()).collect();
+    let start = Barrier::new(3);
+    std::thread::scope(|s| {
+        for (n, w) in others.iter().enumerate() {
+            let start = &start;
+            s.spawn(move || {
+                start.wait();
+                for round in 0..20_i64 {
+                    match n {
+                        0 => w
+                            .record_verification(&verification(
+                                target,
+                                VerifyLevel::Checksum,
+                                true,
+                                "ok",
+                                round,
+                            ))
+                            .unwrap(),
+                        1 => w
+                            .copies()
+                            .unwrap()
+                            .record_copy(&beside::copy(target, "s3", Some(at(T0))))
+                            .unwrap(),
+                        _ => w.mark_pruned(target, at(T0)).unwrap(),
+                    }
+                }
+            });
+        }
+    });
+    assert!(stamp() >= before + 60);
 }

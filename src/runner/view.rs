@@ -44,6 +44,9 @@ pub trait View: Send + Sync {
 
     /// This instance's name ([`crate::Runner::instance`]).
     fn instance_name(&self) -> &str;
+
+    /// What the verdicts were last judged from, kept until the catalog changes.
+    fn facts_cache(&self) -> &crate::verdict::FactsCache;
 }
 
 impl View for crate::Runner {
@@ -85,5 +88,9 @@ impl View for crate::Runner {
 
     fn instance_name(&self) -> &str {
         &crate::Runner::instance(self).name
+    }
+
+    fn facts_cache(&self) -> &crate::verdict::FactsCache {
+        crate::Runner::facts_cache(self)
     }
 }

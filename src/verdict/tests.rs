@@ -195,3 +195,66 @@ fn a_success_under_half_its_predecessor_is_suspicious_across_databases_and_failu
     assert!(crate::notify::suspicious(Some(49), Some(100)));
     assert!(!crate::notify::suspicious(None, Some(100)));
 }
+
+#[test]
+fn the_facts_are_read_again_only_when_the_catalog_changed() {
+    use crate::catalog::{Catalog, NewBackup, SqliteCatalog, Stored};
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::parse(
+        &dir.path().join("dbkeep.toml"),
+        "backup_dir = \"backups\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:a.db\"\n",
+        &|_| None,
+    )
+    .unwrap();
+    let file = config.database_dir("app").join("app_1.db");
+    let catalog = std::sync::Arc::new(SqliteCatalog::open(&dir.path().join("c.sqlite3")).unwrap());
+    let runner = crate::Runner::with_parts(
+        config,
+        catalog,
+        std::sync::Arc::new(crate::clock::SystemClock),
+    )
+    .unwrap();
+    let first = all(&runner, now()).unwrap();
+    assert_eq!(first[0].verdict.state, State::Unprotected);
+    let again = all(&runner, now()).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first[0].facts, &again[0].facts),
+        "nothing changed: the rows kept are used"
+    );
+    // Another process writes a backup: the next verdict sees it.
+    let writer = SqliteCatalog::open(&dir.path().join("c.sqlite3")).unwrap();
+    let id = writer
+        .begin(&NewBackup {
+            database: "app",
+            kind: Kind::Sqlite,
+            trigger: Trigger::Manual,
+            file_name: "app_1.db",
+            path: &file,
+            compression: Compression::None,
+            started_at: now() - Duration::hours(1),
+            instance: "other",
+        })
+        .unwrap();
+    let running = all(&runner, now()).unwrap();
+    assert_eq!(running[0].facts.recent.len(), 1);
+    assert_eq!(running[0].facts.recent[0].status, Status::InProgress);
+    writer
+        .succeed(
+            id,
+            &Stored {
+                size_bytes: 1,
+                sha256: "ab".repeat(32),
+                finished_at: now() - Duration::minutes(59),
+                duration_ms: 1,
+            },
+        )
+        .unwrap();
+    let done = all(&runner, now()).unwrap();
+    assert_eq!(
+        done[0].verdict.state,
+        State::Protected,
+        "{:?}",
+        done[0].verdict
+    );
+    assert_eq!(done[0].facts.last_success.as_ref().map(|r| r.id), Some(id));
+}

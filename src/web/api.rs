@@ -289,12 +289,7 @@ pub async fn databases_get(state: State) -> Response {
         .iter()
         .zip(judged)
         .map(|(db, judged)| {
-            let crate::verdict::Judged {
-                verdict,
-                recent,
-                last_success,
-                ..
-            } = judged;
+            let crate::verdict::Judged { verdict, facts } = judged;
             let schedules = upcoming
                 .iter()
                 .zip(&fires)
@@ -322,10 +317,11 @@ pub async fn databases_get(state: State) -> Response {
                 reason: verdict.reason,
                 schedules,
                 next_run: next.as_ref().map(format_time),
-                running: recent
+                running: facts
+                    .recent
                     .first()
                     .is_some_and(|r| r.status == Status::InProgress),
-                last_success,
+                last_success: facts.last_success.clone(),
             }
         })
         .collect();

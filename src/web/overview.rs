@@ -37,8 +37,8 @@ pub async fn overview_page(
         .iter()
         .zip(&judged)
         .map(|(db, judged)| {
-            let (verdict, rows) = (&judged.verdict, &judged.recent);
-            let (verified, verified_colour) = match &judged.last_verification {
+            let (verdict, rows) = (&judged.verdict, &judged.facts.recent);
+            let (verified, verified_colour) = match &judged.facts.last_verification {
                 None => (
                     "never (a restore drill runs on verify_schedule)".to_string(),
                     "grey",

@@ -142,7 +142,7 @@ pub(super) fn accounts_sessions_and_tokens(h: &dyn Harness) {
     );
 }
 
-fn copy(backup_id: i64, store: &str, uploaded: Option<DateTime<Utc>>) -> Copy {
+pub(super) fn copy(backup_id: i64, store: &str, uploaded: Option<DateTime<Utc>>) -> Copy {
     Copy {
         backup_id,
         store: store.into(),

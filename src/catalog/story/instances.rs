@@ -9,7 +9,7 @@ use super::{T0, at, ms};
 use crate::instance::host_name;
 use crate::lease::{Instance, Lease};
 
-fn elsewhere(name: &str, pid: u32) -> Instance {
+pub(super) fn elsewhere(name: &str, pid: u32) -> Instance {
     Instance {
         name: name.into(),
         host: "another-machine".into(),
