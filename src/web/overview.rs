@@ -4,8 +4,11 @@
 use std::sync::Arc;
 
 use axum::Extension;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
 use super::auth::Identity;
 use super::pages::{error_page, frame};
@@ -14,8 +17,33 @@ use super::{State, WebState, blocking};
 use crate::catalog::Status;
 use crate::verdict::{self, State as Verdict};
 
-pub async fn overview_get(state: State, Extension(identity): Extension<Identity>) -> Response {
-    overview_page(&state, &identity, None).await
+/// Up to this many databases the overview shows a card for each; more are listed in a table,
+/// a page at a time.
+pub const CARDS_UP_TO: usize = 12;
+
+/// Databases per page of the overview's table.
+pub const TABLE_PAGE: usize = 100;
+
+/// The overview's address: which state to list (`?state=failing`) and which page of the table.
+#[derive(Debug, Default, Deserialize)]
+pub struct OverviewQuery {
+    state: Option<String>,
+    page: Option<usize>,
+}
+
+pub async fn overview_get(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    q: Result<Query<OverviewQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "invalid page number in the address; start again from the overview",
+        );
+    };
+    render(&state, &identity, None, q).await
 }
 
 /// The overview, with `notice` shown above the cards (e.g. why Back up now did nothing).
@@ -24,102 +52,45 @@ pub async fn overview_page(
     identity: &Identity,
     notice: Option<String>,
 ) -> Response {
+    render(state, identity, notice, OverviewQuery::default()).await
+}
+
+async fn render(
+    state: &Arc<WebState>,
+    identity: &Identity,
+    notice: Option<String>,
+    q: OverviewQuery,
+) -> Response {
+    let only = match q.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(word) => match Verdict::ALL.into_iter().find(|s| s.as_str() == word) {
+            Some(s) => Some(s),
+            None => {
+                let known: Vec<&str> = Verdict::ALL.iter().map(|s| s.as_str()).collect();
+                return error_page(
+                    state,
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "unknown state `{}` in the address; use one of {}",
+                        crate::text::escape_controls(word, false),
+                        known.join(", ")
+                    ),
+                );
+            }
+        },
+    };
     let now = state.clock.now();
     let judged = match blocking(state, move |r| verdict::all(r, now)).await {
         Ok(j) => j,
         Err(e) => return error_page(state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let config = state.runner.config();
-    let tz = config.service.timezone;
-    let upcoming = state.status.upcoming();
-    let mut cards: Vec<(Verdict, Card)> = config
-        .databases
-        .iter()
-        .zip(&judged)
-        .map(|(db, judged)| {
-            let (verdict, rows) = (&judged.verdict, &judged.facts.recent);
-            let (verified, verified_colour) = match &judged.facts.last_verification {
-                None => (
-                    "never (a restore drill runs on verify_schedule)".to_string(),
-                    "grey",
-                ),
-                Some(v) => {
-                    let how = if v.ok { "passed" } else { "FAILED" };
-                    let took = v
-                        .restore_ms
-                        .map(|ms| format!(" · restores in ~{}", view::duration(Some(ms))))
-                        .unwrap_or_default();
-                    (
-                        format!(
-                            "{} ({}): {} {how}, backup #{}{took}",
-                            view::local(&v.finished_at, tz),
-                            view::relative(&v.finished_at, now),
-                            v.level,
-                            v.backup_id
-                        ),
-                        if v.ok { "green" } else { "red" },
-                    )
-                }
-            };
-            let done: Vec<_> = rows
-                .iter()
-                .filter(|r| r.status != Status::InProgress)
-                .collect();
-            let ok = done.iter().filter(|r| r.status == Status::Success).count();
-            let next = upcoming
-                .iter()
-                .filter(|u| u.database == db.name)
-                .filter_map(|u| u.next)
-                .min();
-            let card = Card {
-                name: db.name.clone(),
-                kind: view::kind_label(db.target.kind()).to_string(),
-                state: verdict.state.label(),
-                colour: verdict.state.colour(),
-                icon: verdict.state.icon(),
-                reason: verdict.reason.clone(),
-                last_success: verdict
-                    .last_good
-                    .map_or_else(|| "never".into(), |t| view::local(&t, tz)),
-                last_success_ago: verdict
-                    .last_good
-                    .map(|t| view::relative(&t, now))
-                    .unwrap_or_default(),
-                next_run: next.map_or_else(|| "not scheduled".into(), |t| view::local(&t, tz)),
-                next_run_in: next.map(|t| view::relative(&t, now)).unwrap_or_default(),
-                verified,
-                verified_colour,
-                success_rate: if done.is_empty() {
-                    "no runs yet".into()
-                } else {
-                    format!(
-                        "{ok} of the last {} ({}%)",
-                        done.len(),
-                        ok * 100 / done.len()
-                    )
-                },
-                strip: rows
-                    .iter()
-                    .rev()
-                    .map(|r| {
-                        let (word, colour) = view::state(r);
-                        Square {
-                            id: r.id,
-                            colour,
-                            title: format!("#{} {word}, {}", r.id, view::local(&r.started_at, tz)),
-                        }
-                    })
-                    .collect(),
-                chart: view::Chart::of(rows, tz),
-                folder: config.database_dir(&db.name).display().to_string(),
-                running: rows.first().is_some_and(|r| r.status == Status::InProgress),
-            };
-            (verdict.state, card)
-        })
-        .collect();
+    let states: Vec<Verdict> = judged.iter().map(|j| j.verdict.state).collect();
     // Most urgent first; configuration order within a state.
-    cards.sort_by_key(|(state, _)| *state);
-    let summary = summary(&cards.iter().map(|(s, _)| *s).collect::<Vec<_>>());
+    let mut order: Vec<usize> = (0..judged.len())
+        .filter(|i| only.is_none_or(|s| states[*i] == s))
+        .collect();
+    order.sort_by_key(|i| states[*i]);
     let oldest = judged
         .iter()
         .zip(&config.databases)
@@ -131,15 +102,235 @@ pub async fn overview_page(
                 view::relative(&t, now)
             )
         });
+    let running = judged.iter().any(|j| is_running(j));
+    let see = Seen {
+        state,
+        upcoming: state.status.upcoming(),
+        now,
+    };
+    let (cards, table) = if config.databases.len() <= CARDS_UP_TO {
+        let cards = order
+            .iter()
+            .map(|i| see.card(&config.databases[*i], &judged[*i]))
+            .collect();
+        (cards, None)
+    } else {
+        let pages = order.len().div_ceil(TABLE_PAGE).max(1);
+        let page = q.page.unwrap_or(1).clamp(1, pages);
+        let shown = &order[(page - 1) * TABLE_PAGE..(page * TABLE_PAGE).min(order.len())];
+        let link = |p: usize| {
+            let mut query = vec![];
+            if let Some(s) = only {
+                query.push(format!("state={}", s.as_str()));
+            }
+            if p > 1 {
+                query.push(format!("page={p}"));
+            }
+            if query.is_empty() {
+                state.home()
+            } else {
+                format!("{}?{}", state.home(), query.join("&"))
+            }
+        };
+        let table = view::DatabaseTable {
+            rows: shown
+                .iter()
+                .map(|i| see.row(&config.databases[*i], &judged[*i]))
+                .collect(),
+            showing: match order.len() {
+                0 => "no database in this state".to_string(),
+                n => format!(
+                    "{}–{} of {n}",
+                    (page - 1) * TABLE_PAGE + 1,
+                    (page - 1) * TABLE_PAGE + shown.len()
+                ),
+            },
+            previous: (page > 1).then(|| link(page - 1)),
+            next: (page < pages).then(|| link(page + 1)),
+            filters: filters(&states, only, &state.home()),
+        };
+        (Vec::new(), Some(table))
+    };
     view::Overview {
         frame: frame(state, identity, "overview"),
-        refresh: cards.iter().any(|(_, c)| c.running),
-        summary,
+        refresh: running,
+        summary: summary(&states),
         oldest,
-        cards: cards.into_iter().map(|(_, c)| c).collect(),
+        cards,
+        table,
         notice,
     }
     .into_response()
+}
+
+fn is_running(j: &verdict::Judged) -> bool {
+    j.facts
+        .recent
+        .first()
+        .is_some_and(|r| r.status == Status::InProgress)
+}
+
+/// What every card and row is shown against: the service's zone, the next fires, now.
+struct Seen<'a> {
+    state: &'a WebState,
+    upcoming: Vec<crate::scheduler::Upcoming>,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Seen<'_> {
+    fn next_run(&self, database: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.upcoming
+            .iter()
+            .filter(|u| u.database == database)
+            .filter_map(|u| u.next)
+            .min()
+    }
+
+    /// The latest verification in words, with its colour class.
+    fn verified(&self, judged: &verdict::Judged) -> (String, &'static str) {
+        let tz = self.state.runner.config().service.timezone;
+        match &judged.facts.last_verification {
+            None => (
+                "never (a restore drill runs on verify_schedule)".to_string(),
+                "grey",
+            ),
+            Some(v) => {
+                let how = if v.ok { "passed" } else { "FAILED" };
+                let took = v
+                    .restore_ms
+                    .map(|ms| format!(" · restores in ~{}", view::duration(Some(ms))))
+                    .unwrap_or_default();
+                (
+                    format!(
+                        "{} ({}): {} {how}, backup #{}{took}",
+                        view::local(&v.finished_at, tz),
+                        view::relative(&v.finished_at, self.now),
+                        v.level,
+                        v.backup_id
+                    ),
+                    if v.ok { "green" } else { "red" },
+                )
+            }
+        }
+    }
+
+    fn card(&self, db: &crate::config::DatabaseConfig, judged: &verdict::Judged) -> Card {
+        let config = self.state.runner.config();
+        let (tz, now) = (config.service.timezone, self.now);
+        let (verdict, rows) = (&judged.verdict, &judged.facts.recent);
+        let (verified, verified_colour) = self.verified(judged);
+        let done: Vec<_> = rows
+            .iter()
+            .filter(|r| r.status != Status::InProgress)
+            .collect();
+        let ok = done.iter().filter(|r| r.status == Status::Success).count();
+        let next = self.next_run(&db.name);
+        Card {
+            name: db.name.clone(),
+            kind: view::kind_label(db.target.kind()).to_string(),
+            state: verdict.state.label(),
+            colour: verdict.state.colour(),
+            icon: verdict.state.icon(),
+            reason: verdict.reason.clone(),
+            last_success: verdict
+                .last_good
+                .map_or_else(|| "never".into(), |t| view::local(&t, tz)),
+            last_success_ago: verdict
+                .last_good
+                .map(|t| view::relative(&t, now))
+                .unwrap_or_default(),
+            next_run: next.map_or_else(|| "not scheduled".into(), |t| view::local(&t, tz)),
+            next_run_in: next.map(|t| view::relative(&t, now)).unwrap_or_default(),
+            verified,
+            verified_colour,
+            success_rate: if done.is_empty() {
+                "no runs yet".into()
+            } else {
+                format!(
+                    "{ok} of the last {} ({}%)",
+                    done.len(),
+                    ok * 100 / done.len()
+                )
+            },
+            strip: rows
+                .iter()
+                .rev()
+                .map(|r| {
+                    let (word, colour) = view::state(r);
+                    Square {
+                        id: r.id,
+                        colour,
+                        title: format!("#{} {word}, {}", r.id, view::local(&r.started_at, tz)),
+                    }
+                })
+                .collect(),
+            chart: view::Chart::of(rows, tz),
+            folder: config.database_dir(&db.name).display().to_string(),
+            running: is_running(judged),
+        }
+    }
+
+    fn row(
+        &self,
+        db: &crate::config::DatabaseConfig,
+        judged: &verdict::Judged,
+    ) -> view::DatabaseRow {
+        let tz = self.state.runner.config().service.timezone;
+        let verdict = &judged.verdict;
+        let next = self.next_run(&db.name);
+        let (verified_at, verified_colour) = self.verified(judged);
+        let verified = match &judged.facts.last_verification {
+            None => "never".to_string(),
+            Some(v) => format!(
+                "{} {}",
+                if v.ok { "passed" } else { "FAILED" },
+                view::relative(&v.finished_at, self.now)
+            ),
+        };
+        view::DatabaseRow {
+            name: db.name.clone(),
+            kind: view::kind_label(db.target.kind()),
+            state: verdict.state.label(),
+            colour: verdict.state.colour(),
+            icon: verdict.state.icon(),
+            reason: verdict.reason.clone(),
+            last_success: verdict
+                .last_good
+                .map_or_else(|| "never".into(), |t| view::relative(&t, self.now)),
+            last_success_at: verdict
+                .last_good
+                .map(|t| view::local(&t, tz))
+                .unwrap_or_default(),
+            next_run: next.map_or_else(|| "not scheduled".into(), |t| view::relative(&t, self.now)),
+            next_run_at: next.map(|t| view::local(&t, tz)).unwrap_or_default(),
+            verified,
+            verified_at,
+            verified_colour,
+            running: is_running(judged),
+        }
+    }
+}
+
+/// A link per state that occurs (with its count), and one to all, for the table's filter.
+fn filters(states: &[Verdict], only: Option<Verdict>, home: &str) -> Vec<view::StateFilter> {
+    let mut out = vec![view::StateFilter {
+        label: format!("all {}", states.len()),
+        href: home.to_string(),
+        colour: "",
+        current: only.is_none(),
+    }];
+    for s in Verdict::ALL {
+        let n = states.iter().filter(|x| **x == s).count();
+        if n > 0 || only == Some(s) {
+            out.push(view::StateFilter {
+                label: format!("{n} {}", s.label()),
+                href: format!("{home}?state={}", s.as_str()),
+                colour: s.colour(),
+                current: only == Some(s),
+            });
+        }
+    }
+    out
 }
 
 /// "3 databases · 1 failing · 2 protected": every state that occurs, most urgent first.

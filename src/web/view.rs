@@ -226,9 +226,53 @@ pub struct Overview {
     /// "3 databases · 1 failing · 2 protected".
     pub summary: String,
     pub oldest: Option<String>,
+    /// A card per database, when there are few.
     pub cards: Vec<Card>,
+    /// A table, a page at a time, when there are many.
+    pub table: Option<DatabaseTable>,
     pub notice: Option<String>,
     pub refresh: bool,
+}
+
+/// The overview's table of databases, for a configuration with many.
+pub struct DatabaseTable {
+    pub rows: Vec<DatabaseRow>,
+    /// "1–100 of 1000".
+    pub showing: String,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+    pub filters: Vec<StateFilter>,
+}
+
+/// One database in the overview's table: its verdict and times, in one line.
+pub struct DatabaseRow {
+    pub name: String,
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub colour: &'static str,
+    pub icon: &'static str,
+    pub reason: String,
+    /// "3 hours ago", or "never".
+    pub last_success: String,
+    /// The same instant in full, as a tooltip.
+    pub last_success_at: String,
+    pub next_run: String,
+    pub next_run_at: String,
+    /// "passed 2 hours ago", "FAILED …", "never".
+    pub verified: String,
+    /// The verification in full, as a tooltip.
+    pub verified_at: String,
+    pub verified_colour: &'static str,
+    pub running: bool,
+}
+
+/// A link that lists only the databases in one state.
+pub struct StateFilter {
+    /// "3 failing".
+    pub label: String,
+    pub href: String,
+    pub colour: &'static str,
+    pub current: bool,
 }
 
 /// One schedule with its recent fires.

@@ -59,11 +59,17 @@ impl App {
 
     /// Starts with `settings` (top-level keys) added to the test configuration.
     async fn start_with(settings: &str) -> App {
+        Self::start_with_databases(settings, "").await
+    }
+
+    /// Starts with `settings` added to the test configuration and `databases` (more
+    /// `[[databases]]` entries) after its two.
+    async fn start_with_databases(settings: &str, databases: &str) -> App {
         let sandbox = Sandbox::new();
         create_sample_sqlite(&sandbox.path().join("app.db"));
         sandbox.write_config(&format!(
             "{settings}\ntimezone = \"UTC\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n\
-             [[databases]]\nname = \"other\"\nurl = \"sqlite:app.db\"\ncompression = \"gzip\"\nschedules = [\"0 0 1 1 *\"]\n"
+             [[databases]]\nname = \"other\"\nurl = \"sqlite:app.db\"\ncompression = \"gzip\"\nschedules = [\"0 0 1 1 *\"]\n{databases}"
         ));
         let config = dbkeep::Config::load(&sandbox.config_path()).unwrap();
         let handle = dbkeep::Service::from_config(config)
@@ -1149,5 +1155,105 @@ async fn a_backup_page_names_its_instance_and_says_when_its_file_is_on_another()
         ),
         "{page}"
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_databases_are_a_table_most_urgent_first_a_page_at_a_time() {
+    let mut more = String::from(
+        "[[databases]]\nname = \"broken\"\nurl = \"sqlite:missing.db\"\nschedules = [\"0 0 1 1 *\"]\n",
+    );
+    for n in 0..148 {
+        more.push_str(&format!(
+            "[[databases]]\nname = \"db{n:03}\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
+        ));
+    }
+    let app = App::start_with_databases("", &more).await;
+    let auth = app.login().await;
+    app.backup("app").await;
+    let runner = Arc::clone(app.handle.as_ref().unwrap().runner());
+    let failed = tokio::task::spawn_blocking(move || {
+        runner.backup(
+            "broken",
+            &dbkeep::BackupOptions::default(),
+            &dbkeep::pipeline::NoProgress,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        failed.unwrap().record.status,
+        dbkeep::catalog::Status::Failed,
+        "a missing file cannot be backed up"
+    );
+
+    let first = app.get("/", &auth).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let html = first.text();
+    assert!(
+        html.contains("151 databases · 1 failing · 149 unprotected · 1 protected"),
+        "{html}"
+    );
+    assert!(html.contains("<table class=\"databases\">"), "{html}");
+    assert!(
+        !html.contains("class=\"card "),
+        "no cards with this many databases"
+    );
+    assert!(html.contains("1–100 of 151"), "{html}");
+    // Most urgent first: the failing database heads the table, the protected one is on page 2.
+    let rows: Vec<&str> = html.split("<tr id=\"db-").skip(1).collect();
+    assert_eq!(rows.len(), 100);
+    assert!(rows[0].starts_with("broken\""), "{}", rows[0]);
+    assert!(rows[0].contains("failing"), "{}", rows[0]);
+    assert!(!html.contains("id=\"db-app\""));
+    assert!(html.contains("href=\"/?page=2\" rel=\"next\""), "{html}");
+    assert!(
+        html.len() < 150_000,
+        "a page of 100 databases stays small: {} bytes",
+        html.len()
+    );
+
+    let second = app.get("/?page=2", &auth).await.text();
+    assert!(second.contains("101–151 of 151"), "{second}");
+    let last = second.split("<tr id=\"db-").last().unwrap();
+    assert!(last.starts_with("app\""), "{last}");
+    assert!(last.contains("protected"), "{last}");
+    assert!(second.contains("href=\"/\" rel=\"prev\""), "{second}");
+    assert!(!second.contains("rel=\"next\""));
+    // A page past the end shows the last one.
+    assert!(
+        app.get("/?page=99", &auth)
+            .await
+            .text()
+            .contains("101–151 of 151")
+    );
+
+    // One state at a time, with links that keep the filter.
+    let failing = app.get("/?state=failing", &auth).await.text();
+    assert_eq!(failing.matches("<tr id=\"db-").count(), 1, "{failing}");
+    assert!(failing.contains("id=\"db-broken\""));
+    assert!(failing.contains("1–1 of 1"));
+    assert!(
+        failing.contains("href=\"/?state=failing\" class=\"filter red\" aria-current=\"page\""),
+        "{failing}"
+    );
+    let unprotected = app.get("/?state=unprotected&page=2", &auth).await.text();
+    assert!(
+        unprotected.contains("href=\"/?state=unprotected\" rel=\"prev\""),
+        "{unprotected}"
+    );
+    assert!(!unprotected.contains("id=\"db-app\""));
+
+    for (query, says) in [
+        (
+            "/?state=bogus",
+            "unknown state `bogus` in the address; use one of failing, unprotected, stale, not_offsite, protected",
+        ),
+        ("/?page=two", "invalid page number in the address"),
+    ] {
+        let reply = app.get(query, &auth).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(reply.text().contains(says), "{query}: {}", reply.text());
+    }
     app.stop().await;
 }
