@@ -102,7 +102,7 @@ async fn render(
                 view::relative(&t, now)
             )
         });
-    let running = judged.iter().any(|j| is_running(j));
+    let running = judged.iter().any(is_running);
     let see = Seen {
         state,
         upcoming: state.status.upcoming(),
