@@ -472,4 +472,22 @@ pub trait Catalog: Send + Sync {
     /// # Errors
     /// When the catalog cannot be read.
     fn fires(&self, database: &str, schedule: Option<&str>, limit: u32) -> Result<Vec<FireRecord>>;
+
+    /// When each (database, schedule) pair last fired (its newest planned time), in the
+    /// order given; `None` for a pair that never fired. A catalog on a server answers in one
+    /// request.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn last_fires(&self, pairs: &[(String, String)]) -> Result<Vec<Option<DateTime<Utc>>>> {
+        pairs
+            .iter()
+            .map(|(database, schedule)| {
+                Ok(self
+                    .fires(database, Some(schedule), 1)?
+                    .first()
+                    .map(|f| f.planned_at))
+            })
+            .collect()
+    }
 }

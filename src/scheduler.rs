@@ -128,13 +128,15 @@ impl Scheduler {
     /// When the catalog cannot be read or written.
     pub fn start(&mut self, catalog: &dyn Catalog, now: DateTime<Utc>) -> Result<Vec<Claimed>> {
         let mut catch_ups = Vec::new();
-        for job in &mut self.jobs {
+        let pairs: Vec<(String, String)> = self
+            .jobs
+            .iter()
+            .map(|j| (j.database.clone(), j.expr.clone()))
+            .collect();
+        let lasts = catalog.last_fires(&pairs)?;
+        for (job, last) in self.jobs.iter_mut().zip(lasts) {
             job.next = next_fire(&job.cron, self.tz, now);
-            let Some(last) = catalog
-                .fires(&job.database, Some(&job.expr), 1)?
-                .first()
-                .map(|f| f.planned_at)
-            else {
+            let Some(last) = last else {
                 continue; // Never ran here: nothing can have been missed.
             };
             // Newest first, back to the last recorded fire.

@@ -82,6 +82,14 @@ impl PostgresCatalog {
         &self,
         f: impl FnOnce(&mut postgres::Client) -> Result<T> + Send,
     ) -> Result<T> {
+        self.with_connection(|c| f(&mut c.client))
+    }
+
+    /// Runs `f` with a connection of the pool (and the statements it keeps prepared).
+    fn with_connection<T: Send>(
+        &self,
+        f: impl FnOnce(&mut super::postgres_connect::Connection) -> Result<T> + Send,
+    ) -> Result<T> {
         blocking(|| {
             let pool = self.pool.as_ref().ok_or_else(|| self.err("closed"))?;
             let mut client = pool.get().map_err(|e| {
@@ -101,7 +109,12 @@ impl PostgresCatalog {
 
     /// Runs one statement; returns how many rows it changed.
     pub(super) fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        self.with_client(|c| c.execute(sql, params).map_err(|e| self.db(&e)))
+        self.with_connection(|c| {
+            let statement = c.prepared(sql).map_err(|e| self.db(&e))?;
+            c.client
+                .execute(&statement, params)
+                .map_err(|e| self.db(&e))
+        })
     }
 
     /// The rows of a query, each read by `read`.
@@ -111,8 +124,12 @@ impl PostgresCatalog {
         params: Params<'_>,
         read: impl Fn(&Row) -> RowResult<T> + Send,
     ) -> Result<Vec<T>> {
-        self.with_client(move |c| {
-            let rows = c.query(sql, params).map_err(|e| self.db(&e))?;
+        self.with_connection(move |c| {
+            let statement = c.prepared(sql).map_err(|e| self.db(&e))?;
+            let rows = c
+                .client
+                .query(&statement, params)
+                .map_err(|e| self.db(&e))?;
             rows.iter()
                 .map(|r| read(r).map_err(|e| self.err(e)))
                 .collect()
@@ -126,8 +143,12 @@ impl PostgresCatalog {
         params: Params<'_>,
         read: impl Fn(&Row) -> RowResult<T> + Send,
     ) -> Result<Option<T>> {
-        self.with_client(move |c| {
-            let row = c.query_opt(sql, params).map_err(|e| self.db(&e))?;
+        self.with_connection(move |c| {
+            let statement = c.prepared(sql).map_err(|e| self.db(&e))?;
+            let row = c
+                .client
+                .query_opt(&statement, params)
+                .map_err(|e| self.db(&e))?;
             row.map(|r| read(&r).map_err(|e| self.err(e))).transpose()
         })
     }
@@ -341,6 +362,20 @@ impl Catalog for PostgresCatalog {
              ORDER BY planned_at DESC, id DESC LIMIT $3",
             &[&database, &schedule, &i64::from(limit)],
             fire,
+        )
+    }
+
+    fn last_fires(&self, pairs: &[(String, String)]) -> Result<Vec<Option<DateTime<Utc>>>> {
+        let (databases, schedules): (Vec<&str>, Vec<&str>) =
+            pairs.iter().map(|(d, s)| (d.as_str(), s.as_str())).unzip();
+        // Each pair's newest fire through the unique key (database, schedule, planned_at).
+        self.rows(
+            "SELECT (SELECT max(f.planned_at) FROM fires f
+                     WHERE f.database = wanted.database AND f.schedule = wanted.schedule)
+             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS wanted(database, schedule, n)
+             ORDER BY wanted.n",
+            &[&databases, &schedules],
+            |r| Ok(r.try_get(0)?),
         )
     }
 

@@ -376,6 +376,20 @@ fn fires_run_once(h: &dyn Harness) {
     assert_eq!(daily_ids, vec![missed, first]);
     assert_eq!(c.fires("app", Some(daily), 1).unwrap().len(), 1);
     assert!(c.fires("nosuch", None, 10).unwrap().is_empty());
+    // Each schedule's last fire at once, in the order asked.
+    let pairs: Vec<(String, String)> = [
+        ("main", daily),
+        ("nosuch", daily),
+        ("app", often),
+        ("app", daily),
+    ]
+    .map(|(d, s)| (d.to_string(), s.to_string()))
+    .to_vec();
+    assert_eq!(
+        c.last_fires(&pairs).unwrap(),
+        vec![Some(planned), None, Some(planned), Some(planned + day)]
+    );
+    assert!(c.last_fires(&[]).unwrap().is_empty());
 
     // Instances claiming one fire at once (each on its own connection): exactly one wins.
     let later = planned + day * 2;
