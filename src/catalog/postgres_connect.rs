@@ -2,21 +2,69 @@
 //! pool of connections, and the schema's migrations, applied under an advisory lock so that
 //! several instances starting at once migrate it once.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use r2d2_postgres::{PostgresConnectionManager, r2d2};
+use r2d2_postgres::PostgresConnectionManager;
+use r2d2_postgres::r2d2;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::postgres_tls::{self as tls, SslMode};
 use crate::config::ServerTarget;
 
-/// The pool's connection manager: every connection may use TLS (whether it does is the URL's
-/// `sslmode`).
-pub(super) type Manager = PostgresConnectionManager<MakeRustlsConnect>;
 /// The pool of connections one catalog keeps.
 pub(super) type Pool = r2d2::Pool<Manager>;
+
+/// Statements one connection keeps prepared at most (dbkeep sends a few dozen different ones).
+const STATEMENTS_KEPT: usize = 256;
+
+/// The pool's connection manager: every connection may use TLS (whether it does is the URL's
+/// `sslmode`), and keeps the statements it prepared.
+pub(super) struct Manager(PostgresConnectionManager<MakeRustlsConnect>);
+
+/// A connection of the pool with the statements it prepared, by their text: a statement sent
+/// again is executed at once, without another parse on the server and the round trip for it.
+pub(super) struct Connection {
+    /// The driver's connection.
+    pub client: postgres::Client,
+    prepared: HashMap<String, postgres::Statement>,
+}
+
+impl Connection {
+    /// `sql` prepared on this connection: kept from an earlier call, or prepared now.
+    pub(super) fn prepared(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        if self.prepared.len() < STATEMENTS_KEPT {
+            self.prepared.insert(sql.to_string(), statement.clone());
+        }
+        Ok(statement)
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Connection, postgres::Error> {
+        Ok(Connection {
+            client: self.0.connect()?,
+            prepared: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        self.0.has_broken(&mut conn.client)
+    }
+}
 
 /// The limit on each attempt to reach the server, unless the URL sets `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,7 +167,10 @@ pub(super) fn pool(settings: Settings, url: &str, last_error: LastError) -> Pool
             url: url.to_string(),
             last: last_error,
         }))
-        .build_unchecked(Manager::new(settings.config, settings.tls))
+        .build_unchecked(Manager(PostgresConnectionManager::new(
+            settings.config,
+            settings.tls,
+        )))
 }
 
 /// The last reason the pool could not connect, in full (the pool's own error keeps only the
