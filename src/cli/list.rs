@@ -100,23 +100,11 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    let header = [
-        "ID", "DATABASE", "STATUS", "TRIGGER", "STARTED", "SIZE", "DURATION", "FILE",
-    ]
-    .map(String::from);
-    let mut widths = [0usize; 8];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
-    }
+    render::table(
+        &[
+            "ID", "DATABASE", "STATUS", "TRIGGER", "STARTED", "SIZE", "DURATION", "FILE",
+        ],
+        &rows,
+    );
     Ok(ExitCode::SUCCESS)
 }

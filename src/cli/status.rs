@@ -1,0 +1,77 @@
+//! `dbkeep status`: each database's verdict (protected, stale, failing, …) and why, as the
+//! overview shows it; `--json` for programs (the Django admin reads it).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::{open_runner, render};
+
+/// Show whether each database is protected, and why.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print a JSON array (fields: name, kind, status, reason, last_good, running)
+    #[arg(long)]
+    json: bool,
+}
+
+/// One database's verdict.
+#[derive(Debug, Serialize)]
+struct DatabaseStatus<'a> {
+    name: &'a str,
+    kind: dbkeep::catalog::Kind,
+    /// `failing`, `unprotected`, `stale`, `not_offsite` or `protected`.
+    status: &'static str,
+    reason: String,
+    /// When its newest successful backup finished (RFC 3339), if it has one.
+    last_good: Option<String>,
+    running: bool,
+}
+
+pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let runner = open_runner(config_path)?;
+    let judged = dbkeep::verdict::all(&runner, chrono::Utc::now())?;
+    let out: Vec<DatabaseStatus<'_>> = runner
+        .config()
+        .databases
+        .iter()
+        .zip(judged)
+        .map(|(db, j)| DatabaseStatus {
+            name: &db.name,
+            kind: db.target.kind(),
+            status: j.verdict.state.as_str(),
+            reason: j.verdict.reason,
+            last_good: j.verdict.last_good.map(|t| dbkeep::catalog::format_time(&t)),
+            running: j
+                .facts
+                .recent
+                .first()
+                .is_some_and(|r| r.status == dbkeep::catalog::Status::InProgress),
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if out.is_empty() {
+        println!("no databases are configured; add a [[databases]] entry to the configuration");
+    } else {
+        let rows: Vec<[String; 3]> = out
+            .iter()
+            .map(|d| {
+                [
+                    d.name.to_string(),
+                    d.status.to_string(),
+                    render::one_line(&d.reason),
+                ]
+            })
+            .collect();
+        render::table(&["DATABASE", "STATUS", "WHY"], &rows);
+    }
+    // Like a health check: non-zero when any database is not protected.
+    let all_good = out.iter().all(|d| d.status == "protected");
+    Ok(if all_good {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_FAILED)
+    })
+}
