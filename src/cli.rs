@@ -2,7 +2,9 @@
 
 mod backup;
 mod catalog;
+mod check;
 mod demo;
+mod download;
 mod import;
 mod init;
 mod list;
@@ -13,6 +15,7 @@ mod render;
 mod restore;
 mod schedule;
 mod serve;
+mod status;
 mod user;
 mod verify;
 
@@ -51,6 +54,10 @@ enum Command {
     Backup(backup::Args),
     /// Show recorded backups, newest first
     List(list::Args),
+    /// Show whether each database is protected, stale or failing, and why
+    Status(status::Args),
+    /// Write a backup's file (as stored) to standard output or a file
+    Download(download::Args),
     /// Delete backups that the retention policy lets go
     Prune(prune::Args),
     /// Restore a backup into a SQLite file or a PostgreSQL database (its SHA-256 checked first)
@@ -73,6 +80,8 @@ enum Command {
     Token(user::TokenArgs),
     /// The catalog: `dbkeep catalog migrate --to postgres://…` moves a SQLite one to PostgreSQL
     Catalog(catalog::Args),
+    /// Check the configuration file and exit (nothing is opened or written)
+    Check(check::Args),
     /// Write a commented example dbkeep.toml
     Init(init::Args),
     /// Create a sample database and config, back it up, and list the result
@@ -131,6 +140,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Backup(args) => backup::run(&config_path, args),
         Command::List(args) => list::run(&config_path, args),
+        Command::Status(args) => status::run(&config_path, args),
+        Command::Download(args) => download::run(&config_path, args),
         Command::Prune(args) => prune::run(&config_path, args),
         Command::Restore(args) => restore::run(&config_path, args),
         Command::Verify(args) => verify::run(&config_path, args),
@@ -142,6 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(args) => user::run_user(&config_path, args),
         Command::Token(args) => user::run_token(&config_path, args),
         Command::Catalog(args) => catalog::run(&config_path, args),
+        Command::Check(args) => check::run(&config_path, args),
         Command::Init(args) => init::run(&config_path, args),
         Command::Demo(args) => demo::run(args),
     }

@@ -348,11 +348,21 @@ pub struct Judged {
 ///
 /// # Errors
 /// When the catalog cannot be read.
-pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Result<Vec<Judged>> {
+pub fn all(
+    runner: &dyn crate::runner::View,
+    now: DateTime<Utc>,
+) -> crate::Result<std::sync::Arc<Vec<Judged>>> {
     let config = runner.config();
     let stale_after = Duration::from_std(config.web.stale_after).unwrap_or(Duration::hours(26));
-    let facts = runner.facts_cache().get(runner)?;
-    config
+    let cache = runner.facts_cache();
+    let (stamp, facts) = cache.get_stamped(runner)?;
+    // Judged again at most once a second while the catalog stays the same: the verdicts
+    // change with time only at second granularity.
+    let second = now.timestamp();
+    if let Some(kept) = cache.judged_at(stamp, second) {
+        return Ok(kept);
+    }
+    let judged: Vec<Judged> = config
         .databases
         .iter()
         .zip(facts.iter())
@@ -382,7 +392,10 @@ pub fn all(runner: &dyn crate::runner::View, now: DateTime<Utc>) -> crate::Resul
                 facts: std::sync::Arc::clone(facts),
             })
         })
-        .collect()
+        .collect::<crate::Result<_>>()?;
+    let judged = std::sync::Arc::new(judged);
+    cache.keep_judged(stamp, second, &judged);
+    Ok(judged)
 }
 
 /// Why `good` (a successful backup) lacks a copy at a destination that takes its database;
@@ -416,41 +429,22 @@ pub fn missing_copies(
 }
 
 /// The newest successful backup of each configured database that is this configuration's
-/// own, in configuration order: one read for all of them (and, rarely, more for a database
-/// whose latest successes are all another configuration's).
+/// own, in configuration order: from the facts the verdicts are judged from (read once per
+/// change of the catalog).
 ///
 /// # Errors
 /// When the catalog cannot be read.
 pub fn last_successes(
     runner: &dyn crate::runner::View,
 ) -> crate::Result<Vec<(String, Option<BackupRecord>)>> {
-    let names: Vec<String> = runner
+    let facts = runner.facts_cache().get(runner)?;
+    Ok(runner
         .config()
         .databases
         .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    let successes = by_database(runner.catalog().recent_of_each(
-        &names,
-        Some(Status::Success),
-        RECENT,
-    )?);
-    names
-        .into_iter()
-        .map(|name| {
-            let page: Vec<&BackupRecord> = successes.get(&name).into_iter().flatten().collect();
-            let good = match page
-                .iter()
-                .filter(|r| runner.owns(r))
-                .max_by_key(|r| (r.started_at, r.id))
-            {
-                Some(good) => Some((*good).clone()),
-                None if page.len() == RECENT as usize => last_success(runner, &name)?,
-                None => None,
-            };
-            Ok((name, good))
-        })
-        .collect()
+        .zip(facts.iter())
+        .map(|(db, f)| (db.name.clone(), f.last_success.clone()))
+        .collect())
 }
 
 /// `records` grouped by database, each group in the order given.

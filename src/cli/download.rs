@@ -31,12 +31,16 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         ))
     })?;
     if record.status != dbkeep::catalog::Status::Success || record.pruned_at.is_some() {
-        let what = if record.pruned_at.is_some() {
-            "was pruned".to_string()
-        } else {
-            format!("is {}", record.status)
+        let what = match (record.pruned_at, record.status) {
+            (Some(_), _) => "was pruned",
+            (None, dbkeep::catalog::Status::InProgress) => "is still running",
+            (None, _) => "failed",
         };
-        return Err(UsageError(format!("backup #{} {what}: it has no file to download", args.id)).into());
+        return Err(UsageError(format!(
+            "backup #{} {what}: it has no file to download",
+            args.id
+        ))
+        .into());
     }
     if args.output.is_none() && std::io::stdout().is_terminal() {
         return Err(UsageError(

@@ -22,6 +22,10 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     limit: Option<u32>,
 
+    /// Only the backup with this id
+    #[arg(long, value_name = "ID", conflicts_with_all = ["database", "status", "limit"])]
+    id: Option<i64>,
+
     /// Print a JSON array (fields: id, database, kind, status, trigger, file_name, path,
     /// size_bytes, sha256, compression, started_at, finished_at, duration_ms, error, pruned_at)
     #[arg(long)]
@@ -58,12 +62,15 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .status
         .map(|s| s.parse::<Status>().map_err(UsageError))
         .transpose()?;
-    let records = runner.catalog().list(&ListFilter {
-        database: args.database.clone(),
-        status,
-        before: None,
-        limit: args.limit,
-    })?;
+    let records = match args.id {
+        Some(id) => runner.catalog().get(id)?.into_iter().collect(),
+        None => runner.catalog().list(&ListFilter {
+            database: args.database.clone(),
+            status,
+            before: None,
+            limit: args.limit,
+        })?,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&records)?);
         return Ok(ExitCode::SUCCESS);

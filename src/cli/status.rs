@@ -36,13 +36,16 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .config()
         .databases
         .iter()
-        .zip(judged)
+        .zip(judged.iter())
         .map(|(db, j)| DatabaseStatus {
             name: &db.name,
             kind: db.target.kind(),
             status: j.verdict.state.as_str(),
-            reason: j.verdict.reason,
-            last_good: j.verdict.last_good.map(|t| dbkeep::catalog::format_time(&t)),
+            reason: j.verdict.reason.clone(),
+            last_good: j
+                .verdict
+                .last_good
+                .map(|t| dbkeep::catalog::format_time(&t)),
             running: j
                 .facts
                 .recent

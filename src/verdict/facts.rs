@@ -16,7 +16,9 @@ use crate::runner::View;
 /// What one database's verdict is judged from: this configuration's own rows only.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
-    /// Its latest runs, newest first (at most [`RECENT`]).
+    /// Its latest runs, newest first (at most [`RECENT`]), as summaries: what a verdict, a run
+    /// strip and a chart read. Their `path`, `sha256`, `copies` and `instance` are left out
+    /// (read the row itself for those); `last_success` has them.
     pub recent: Vec<BackupRecord>,
     /// Its newest successful backup, however far back.
     pub last_success: Option<BackupRecord>,
@@ -27,12 +29,21 @@ pub struct Facts {
 /// Every configured database's [`Facts`], in configuration order.
 pub type AllFacts = Arc<Vec<Arc<Facts>>>;
 
-/// The last [`AllFacts`] read, with the change stamp read before it.
+/// The last [`AllFacts`] read, with the change stamp read before it; and the last verdicts
+/// judged from them, with the second they were judged at.
 #[derive(Default)]
 pub struct FactsCache {
     kept: Mutex<Option<(i64, AllFacts)>>,
     /// Held by the one reader reading the rows again.
     reading: Mutex<()>,
+    judged: Mutex<Option<Judgement>>,
+}
+
+/// Verdicts judged from the facts of one change stamp, within one second.
+struct Judgement {
+    stamp: i64,
+    second: i64,
+    verdicts: Arc<Vec<super::Judged>>,
 }
 
 impl std::fmt::Debug for FactsCache {
@@ -51,19 +62,44 @@ impl FactsCache {
     /// # Errors
     /// When the catalog cannot be read.
     pub fn get(&self, runner: &dyn View) -> crate::Result<AllFacts> {
+        Ok(self.get_stamped(runner)?.1)
+    }
+
+    /// [`FactsCache::get`], with the change stamp the facts are of.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    pub fn get_stamped(&self, runner: &dyn View) -> crate::Result<(i64, AllFacts)> {
         let stamp = runner.catalog().change_stamp()?;
         if let Some(kept) = self.kept_at(stamp) {
-            return Ok(kept);
+            return Ok((stamp, kept));
         }
         let _one = self.reading.lock().unwrap_or_else(PoisonError::into_inner);
         // Another reader may have read them while this one waited.
         if let Some(kept) = self.kept_at(stamp) {
-            return Ok(kept);
+            return Ok((stamp, kept));
         }
         let facts: AllFacts = Arc::new(read(runner)?.into_iter().map(Arc::new).collect());
         *self.kept.lock().unwrap_or_else(PoisonError::into_inner) =
             Some((stamp, Arc::clone(&facts)));
-        Ok(facts)
+        Ok((stamp, facts))
+    }
+
+    /// The verdicts judged at `second` (a Unix time) from the facts of `stamp`, when kept.
+    pub(super) fn judged_at(&self, stamp: i64, second: i64) -> Option<Arc<Vec<super::Judged>>> {
+        match &*self.judged.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(j) if j.stamp == stamp && j.second == second => Some(Arc::clone(&j.verdicts)),
+            _ => None,
+        }
+    }
+
+    /// Keeps `verdicts`, judged at `second` from the facts of `stamp`.
+    pub(super) fn keep_judged(&self, stamp: i64, second: i64, verdicts: &Arc<Vec<super::Judged>>) {
+        *self.judged.lock().unwrap_or_else(PoisonError::into_inner) = Some(Judgement {
+            stamp,
+            second,
+            verdicts: Arc::clone(verdicts),
+        });
     }
 
     fn kept_at(&self, stamp: i64) -> Option<AllFacts> {
@@ -127,10 +163,20 @@ fn read(runner: &dyn View) -> crate::Result<Vec<Facts>> {
                 }
             };
             Ok(Facts {
-                recent,
+                recent: recent.into_iter().map(summary).collect(),
                 last_success,
                 last_verification: verified.remove(&db.name),
             })
         })
         .collect()
+}
+
+/// `r` without what a verdict, a strip or a chart never reads: a thousand databases' recent
+/// runs are kept in memory.
+fn summary(mut r: BackupRecord) -> BackupRecord {
+    r.path = None;
+    r.sha256 = None;
+    r.copies = Vec::new();
+    r.instance = None;
+    r
 }

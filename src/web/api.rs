@@ -287,7 +287,7 @@ pub async fn databases_get(state: State) -> Response {
     let out: Vec<DatabaseInfo> = config
         .databases
         .iter()
-        .zip(judged)
+        .zip(judged.iter())
         .map(|(db, judged)| {
             let crate::verdict::Judged { verdict, facts } = judged;
             let schedules = upcoming
@@ -314,7 +314,7 @@ pub async fn databases_get(state: State) -> Response {
                 name: db.name.clone(),
                 kind: db.target.kind(),
                 status: verdict.state.as_str(),
-                reason: verdict.reason,
+                reason: verdict.reason.clone(),
                 schedules,
                 next_run: next.as_ref().map(format_time),
                 running: facts

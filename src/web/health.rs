@@ -17,21 +17,19 @@ use crate::runner::View;
 pub(super) fn latest(
     runner: &dyn View,
 ) -> crate::Result<Vec<(String, Option<BackupRecord>, bool)>> {
-    let names: Vec<String> = runner
+    // From the facts the verdicts are judged from: read once per change of the catalog.
+    let facts = runner.facts_cache().get(runner)?;
+    Ok(runner
         .config()
         .databases
         .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    // One read for every database's running rows, one for their successes.
-    let running = runner
-        .catalog()
-        .recent_of_each(&names, Some(Status::InProgress), 1)?;
-    Ok(crate::verdict::last_successes(runner)?
-        .into_iter()
-        .map(|(name, good)| {
-            let busy = running.iter().any(|r| r.database == name && runner.owns(r));
-            (name, good, busy)
+        .zip(facts.iter())
+        .map(|(db, f)| {
+            let busy = f
+                .recent
+                .first()
+                .is_some_and(|r| r.status == Status::InProgress);
+            (db.name.clone(), f.last_success.clone(), busy)
         })
         .collect())
 }
@@ -191,7 +189,7 @@ pub async fn render_metrics(
         "1 for the database's verdict (failing, unprotected, stale, protected), 0 for the others.",
         latest
             .iter()
-            .zip(&judged)
+            .zip(judged.iter())
             .flat_map(|((db, _, _), judged)| {
                 let verdict = &judged.verdict;
                 crate::verdict::State::ALL.iter().map(move |s| {

@@ -103,11 +103,16 @@ async fn render(
             )
         });
     let running = judged.iter().any(is_running);
-    let see = Seen {
-        state,
-        upcoming: state.status.upcoming(),
-        now,
-    };
+    // Each database's next fire, found once (not by a walk of every schedule per row).
+    let mut next = std::collections::HashMap::new();
+    for u in state.status.upcoming() {
+        if let Some(t) = u.next {
+            next.entry(u.database)
+                .and_modify(|e: &mut chrono::DateTime<chrono::Utc>| *e = (*e).min(t))
+                .or_insert(t);
+        }
+    }
+    let see = Seen { state, next, now };
     let (cards, table) = if config.databases.len() <= CARDS_UP_TO {
         let cards = order
             .iter()
@@ -173,17 +178,13 @@ fn is_running(j: &verdict::Judged) -> bool {
 /// What every card and row is shown against: the service's zone, the next fires, now.
 struct Seen<'a> {
     state: &'a WebState,
-    upcoming: Vec<crate::scheduler::Upcoming>,
+    next: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>,
     now: chrono::DateTime<chrono::Utc>,
 }
 
 impl Seen<'_> {
     fn next_run(&self, database: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.upcoming
-            .iter()
-            .filter(|u| u.database == database)
-            .filter_map(|u| u.next)
-            .min()
+        self.next.get(database).copied()
     }
 
     /// The latest verification in words, with its colour class.

@@ -477,3 +477,105 @@ fn a_progress_line_shows_on_a_terminal_and_never_in_pipes() {
     );
     assert!(screen.contains("ok      app"), "{screen}");
 }
+
+#[test]
+fn status_check_download_and_list_by_id() {
+    let sb = app_sandbox();
+    sb.write_config(&format!(
+        "{APP_DB}[[databases]]\nname = \"ghost\"\nurl = \"sqlite:missing.db\"\n"
+    ));
+    // check reads the configuration and nothing else.
+    let run = sb.run(&["check"]);
+    run.assert_success();
+    assert!(
+        run.stdout.contains("configuration OK (2 databases)"),
+        "{run:?}"
+    );
+    assert!(!sb.catalog_path().exists(), "check opened the catalog");
+    sb.write_config(
+        "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"61 * * * *\"]\n",
+    );
+    let run = sb.run(&["check"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("line 4") && run.stderr.contains("not a valid cron"),
+        "{run:?}"
+    );
+    sb.write_config(&format!(
+        "{APP_DB}[[databases]]\nname = \"ghost\"\nurl = \"sqlite:missing.db\"\n"
+    ));
+
+    sb.run(&["backup", "-d", "app"]).assert_success();
+    sb.run(&["backup", "-d", "ghost"]).assert_code(1);
+    // status: a verdict per database, 1 while one is not protected.
+    let run = sb.run(&["status", "--json"]);
+    run.assert_code(1);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(status[0]["name"], "app");
+    assert_eq!(status[0]["status"], "protected", "{status:#}");
+    assert!(status[0]["last_good"].is_string(), "{status:#}");
+    assert_eq!(status[1]["name"], "ghost");
+    assert_eq!(status[1]["status"], "failing", "{status:#}");
+    assert!(
+        status[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no such file"),
+        "{status:#}"
+    );
+    let run = sb.run(&["status"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("protected") && run.stdout.contains("failing"),
+        "{run:?}"
+    );
+
+    // list --id: one row.
+    let rows = sb.rows_for("app");
+    let id = rows[0]["id"].as_i64().unwrap();
+    let run = sb.run(&["list", "--json", "--id", &id.to_string()]);
+    run.assert_success();
+    assert_eq!(parse_rows(&run.stdout), rows);
+
+    // download: the bytes as stored, to stdout or a new private file.
+    let path = assert_success_row(&rows[0], "app", "sqlite");
+    let run = sb
+        .cmd()
+        .args(["download", &id.to_string()])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(run.stdout, fs::read(&path).unwrap());
+    let out = sb.path().join("copy.db");
+    sb.run(&["download", &id.to_string(), "-o", out.to_str().unwrap()])
+        .assert_success();
+    assert_eq!(sha256sum(&out), rows[0]["sha256"].as_str().unwrap());
+    assert_eq!(mode_of(&out) & 0o777, 0o600);
+    let run = sb.run(&["download", &id.to_string(), "-o", out.to_str().unwrap()]);
+    assert_ne!(
+        run.code,
+        Some(0),
+        "an existing file is never overwritten: {run:?}"
+    );
+    // A failed or unknown backup has nothing to download.
+    let failed = sb.rows_for("ghost")[0]["id"].as_i64().unwrap();
+    let run = sb.run(&["download", &failed.to_string()]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("failed: it has no file to download"),
+        "{run:?}"
+    );
+    sb.run(&["download", "999"]).assert_code(2);
+    // A damaged file is not passed off as the backup.
+    fs::write(&path, b"not the backup").unwrap();
+    let run = sb
+        .cmd()
+        .args(["download", &id.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("do not match"),
+        "{run:?}"
+    );
+}
