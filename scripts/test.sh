@@ -412,6 +412,27 @@ venv_package moto 'moto[server]' 5.1.18 moto_server
 # maturin, to build the Python package's wheel (tests/it/python_package.rs).
 venv_package maturin maturin 1.16.0 maturin
 
+# Django and the servers it runs under, as wheels for the Django tests (tests/it/django.rs),
+# which install them with the built dbkeep wheel into a fresh virtualenv, offline. The LTS
+# (5.2) is the newest Django for this machine's Python (3.11; Django 6 needs 3.12).
+DJANGO_WHEELS=("django==5.2.19" "gunicorn==27.0.1" "psycopg[binary]==3.3.9")
+setup_wheelhouse() {
+    local dir="$PWD/target/wheelhouse" stamp
+    stamp="$dir/.requirements"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "${DJANGO_WHEELS[*]}" ]]; then
+        log "wheelhouse: ${DJANGO_WHEELS[*]} in target/wheelhouse"
+        return 0
+    fi
+    log "pip download ${DJANGO_WHEELS[*]} (into target/wheelhouse)"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    "$PWD/target/test-venv/bin/python" -m pip download --quiet --disable-pip-version-check \
+        --dest "$dir" "${DJANGO_WHEELS[@]}" ||
+        { service_missing "could not download ${DJANGO_WHEELS[*]}"; return 0; }
+    printf '%s' "${DJANGO_WHEELS[*]}" >"$stamp"
+}
+setup_wheelhouse
+
 # Azure's blob emulator for the off-site copies (tests/it/offsite.rs): azurite from npm, into
 # target/azurite (Node.js from Debian when missing).
 AZURITE_VERSION=3.35.0

@@ -12,7 +12,34 @@ use tracing::{info, warn};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
+/// When set to the process id of serve's parent, serve is stopped (SIGTERM, a graceful
+/// shutdown) when that parent ends, however it ends: what a supervisor inside a web server
+/// (the Django app) sets, so that no serve outlives the server.
+pub const STOP_WITH_PARENT: &str = "DBKEEP_STOP_WITH_PARENT";
+
+/// Asks the kernel for SIGTERM when the parent ends ([`STOP_WITH_PARENT`]); `Err` when the
+/// parent named has already gone.
+fn stop_with_parent() -> anyhow::Result<()> {
+    let Some(wanted) = std::env::var_os(STOP_WITH_PARENT) else {
+        return Ok(());
+    };
+    let wanted: i32 = wanted
+        .to_str()
+        .and_then(|w| w.parse().ok())
+        .with_context(|| format!("{STOP_WITH_PARENT} must be a process id"))?;
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+        .context("cannot ask to be stopped with the parent process")?;
+    // A parent that ended before the request leaves serve to another parent: stop at once.
+    let parent = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+    anyhow::ensure!(
+        parent == wanted,
+        "the process that started dbkeep serve ({wanted}) has already ended"
+    );
+    Ok(())
+}
+
 pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
+    stop_with_parent()?;
     let config = dbkeep::Config::load(config_path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

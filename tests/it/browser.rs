@@ -25,14 +25,14 @@ const PASSWORD: &str = "browser test password";
 const BACKUP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The browser binaries: from the environment, else the Debian locations.
-struct Browser {
-    chromedriver: PathBuf,
-    chromium: PathBuf,
+pub(crate) struct Browser {
+    pub(crate) chromedriver: PathBuf,
+    pub(crate) chromium: PathBuf,
 }
 
 /// Finds chromedriver and Chromium or fails the test with a hint.
 #[track_caller]
-fn require_browser() -> Browser {
+pub(crate) fn require_browser() -> Browser {
     let find = |var: &str, default: &str| -> Result<PathBuf, String> {
         let (path, source) = match std::env::var(var) {
             Ok(v) if !v.is_empty() => (PathBuf::from(v), format!("set by {var}")),
@@ -66,14 +66,14 @@ fn require_browser() -> Browser {
 }
 
 /// A TCP port that was free a moment ago.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
 }
 
 /// The status code of a plain `GET path` to `127.0.0.1:port`, or None when
 /// nothing answers yet.
-fn http_status(port: u16, path: &str) -> Option<u16> {
+pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut stream =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -95,14 +95,14 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 /// The child stays in the test's process group so that Ctrl-C on
 /// `cargo test` reaches it too, and it gets SIGTERM when the test process
 /// dies (chromedriver ignores SIGINT).
-struct Guard {
+pub(crate) struct Guard {
     name: &'static str,
-    child: Child,
+    pub(crate) child: Child,
     logs: Vec<PathBuf>,
 }
 
 impl Guard {
-    fn spawn(name: &'static str, mut cmd: Command, log_dir: &Path) -> Guard {
+    pub(crate) fn spawn(name: &'static str, mut cmd: Command, log_dir: &Path) -> Guard {
         use std::os::unix::process::CommandExt as _;
         // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no
         // memory of the parent.
@@ -131,13 +131,13 @@ impl Guard {
 
     /// Panics with the logs when the process has already exited.
     #[track_caller]
-    fn assert_running(&mut self) {
+    pub(crate) fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!("{} exited early ({status})\n{}", self.name, self.logs());
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.logs
             .iter()
             .map(|p| {
@@ -179,7 +179,7 @@ impl Drop for Guard {
 }
 
 /// Sends `signal` (e.g. "-TERM") to the processes, if any.
-fn signal(signal: &str, pids: impl IntoIterator<Item = u32>) {
+pub(crate) fn signal(signal: &str, pids: impl IntoIterator<Item = u32>) {
     let pids: Vec<String> = pids.into_iter().map(|p| p.to_string()).collect();
     if !pids.is_empty() {
         let _ = Command::new("kill")
@@ -228,12 +228,12 @@ fn proc_stat(pid: u32) -> Option<(char, u32)> {
 }
 
 /// Whether a process still runs (zombies waiting to be reaped do not).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     proc_stat(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X'))
 }
 
 /// Process ids whose parent is `parent`, from `/proc`.
-fn children_of(parent: u32) -> Vec<u32> {
+pub(crate) fn children_of(parent: u32) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -245,7 +245,7 @@ fn children_of(parent: u32) -> Vec<u32> {
 
 /// Waits until `GET path` on `port` answers 200, while `guard` keeps running.
 #[track_caller]
-fn wait_for_http(guard: &mut Guard, port: u16, path: &str) {
+pub(crate) fn wait_for_http(guard: &mut Guard, port: u16, path: &str) {
     let start = Instant::now();
     loop {
         guard.assert_running();
@@ -263,7 +263,7 @@ fn wait_for_http(guard: &mut Guard, port: u16, path: &str) {
 }
 
 /// WebDriver capabilities for a headless, quiet, throwaway Chromium.
-fn capabilities(chromium: &Path, profile: &Path) -> serde_json::Map<String, Value> {
+pub(crate) fn capabilities(chromium: &Path, profile: &Path) -> serde_json::Map<String, Value> {
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -370,7 +370,7 @@ async fn wait_for_path(client: &Client, want: &str, limit: Duration) {
     }
 }
 
-async fn save_screenshot(client: &Client, dir: &Path, name: &str) {
+pub(crate) async fn save_screenshot(client: &Client, dir: &Path, name: &str) {
     let png = client.screenshot().await.expect("take a screenshot");
     assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
     let path = dir.join(name);

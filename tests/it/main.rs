@@ -14,6 +14,8 @@ mod catalog_migrate;
 mod cli;
 mod config;
 mod crash;
+mod django;
+mod django_admin;
 mod encryption;
 mod failures;
 mod hardening;

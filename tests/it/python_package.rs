@@ -33,7 +33,7 @@ fn set_by_cargo_for_crate(name: &str) -> bool {
     PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
 }
 
-fn command(program: &Path) -> assert_cmd::Command {
+pub(crate) fn command(program: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new(program);
     for var in SCRUBBED_ENV.iter().chain(PYTHON_ENV) {
         cmd.env_remove(var);
@@ -64,7 +64,7 @@ fn host_triple() -> String {
 /// running: the test build's binary has the dev-dependencies' features (rustls with aws-lc-rs,
 /// …), a plain build of it does not, so a build into `target/debug` would swap the file.
 /// `--strip` keeps the debug build's wheel small (a 47 MB binary instead of 260 MB).
-fn build_wheel(out: &Path) -> PathBuf {
+pub(crate) fn build_wheel(out: &Path) -> PathBuf {
     let maturin = venv_bin("maturin", "maturin");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = command(&maturin);
