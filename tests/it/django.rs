@@ -149,6 +149,16 @@ impl Project {
         run_cmd(&mut cmd)
     }
 
+    /// `python -c CODE` in the project, Django set up.
+    pub(crate) fn python(&self, code: &str) -> Run {
+        let mut cmd = StdCommand::new(self.venv.join("bin/python"));
+        cmd.arg("-c")
+            .arg(format!("import django; django.setup()\n{code}"))
+            .env("DJANGO_SETTINGS_MODULE", "site_config.settings");
+        self.apply(&mut cmd);
+        run_cmd(&mut assert_cmd::Command::from_std(cmd))
+    }
+
     /// A command of the virtualenv (gunicorn) with the project's environment.
     pub(crate) fn venv_command(&self, program: &str) -> StdCommand {
         let mut cmd = StdCommand::new(self.venv.join("bin").join(program));
@@ -474,4 +484,32 @@ fn bad_settings_are_reported_by_manage_py_check_with_the_settings_name() {
         assert_ne!(run.code, Some(0), "{bad}: {run:?}");
         assert!(!run.all_output().contains("Traceback"), "{bad}: {run:?}");
     }
+}
+
+#[test]
+fn the_scheduler_starts_only_in_processes_that_serve_the_site() {
+    let p = Project::new(Engine::Sqlite, None).with("DBKEEP_AUTOSTART", "");
+    let run = p.python(
+        "from dbkeep.django.supervisor import is_web_server as w\n\
+         cases = [\n\
+           (['manage.py', 'runserver'], {}),\n\
+           (['manage.py', 'runserver'], {'RUN_MAIN': 'true'}),\n\
+           (['manage.py', 'runserver', '--noreload'], {}),\n\
+           (['/x/django/__main__.py', 'runserver', '--noreload'], {}),\n\
+           (['manage.py', 'migrate'], {}),\n\
+           (['manage.py', 'shell'], {}),\n\
+           (['manage.py', 'test'], {}),\n\
+           (['/v/bin/gunicorn', 'site.wsgi'], {}),\n\
+           (['/v/bin/uvicorn', 'site.asgi:application'], {}),\n\
+           (['manage.py', 'migrate'], {'DBKEEP_AUTOSTART': '1'}),\n\
+           (['/v/bin/gunicorn', 'site.wsgi'], {'DBKEEP_AUTOSTART': '0'}),\n\
+         ]\n\
+         print(' '.join('yes' if w(a, e) else 'no' for a, e in cases))",
+    );
+    run.assert_success();
+    assert_eq!(
+        run.stdout.trim(),
+        "no yes yes yes no no no yes yes yes no",
+        "runserver's reloader, management commands and DBKEEP_AUTOSTART=0 start nothing: {run:?}"
+    );
 }

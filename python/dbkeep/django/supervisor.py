@@ -62,11 +62,12 @@ def is_web_server(argv: list[str] | None = None, environ: dict | None = None) ->
     if isinstance(extra, dict) and "autostart" in extra:
         return bool(extra["autostart"])
     program = os.path.basename(argv[0]) if argv else ""
-    if program in ("manage.py", "django-admin") or program.endswith("manage.py"):
-        if argv[1:2] != ["runserver"]:
-            return False
-        # With the autoreloader, the serving process is the child it marks RUN_MAIN.
+    if argv[1:2] == ["runserver"]:
+        # manage.py, django-admin or python -m django. With the autoreloader, the serving
+        # process is the child it marks RUN_MAIN.
         return environ.get("RUN_MAIN") == "true" or "--noreload" in argv
+    if program in ("manage.py", "django-admin", "__main__.py") or program.endswith("manage.py"):
+        return False
     if program in _SERVERS or any(program.startswith(s) for s in _SERVERS):
         return True
     if "uwsgi" in sys.modules:
