@@ -246,7 +246,22 @@ fn fires_and_backups(p: &Project) -> (Vec<(String, Option<i64>)>, Vec<i64>) {
 
 #[test]
 fn under_gunicorn_with_three_workers_one_serve_backs_up_every_fire_once() {
-    let p = Project::new(Engine::Sqlite, Some("*/2 * * * * *"));
+    gunicorn_runs_one_serve(&Project::new(Engine::Sqlite, Some("*/2 * * * * *")));
+}
+
+#[test]
+fn under_gunicorn_a_postgresql_project_is_backed_up_every_fire_once() {
+    let db = PgDb::create("django_gunicorn");
+    gunicorn_runs_one_serve(&Project::new(
+        Engine::Postgres(db.name.clone()),
+        Some("*/2 * * * * *"),
+    ));
+}
+
+/// gunicorn with three workers: `check` passes, `migrate` and `shell` start nothing; then one
+/// `dbkeep serve` backs up every fire once, is started again when killed, and stops with
+/// gunicorn.
+fn gunicorn_runs_one_serve(p: &Project) {
     let run = p.manage(&["check"]);
     run.assert_success();
     assert!(
@@ -297,15 +312,17 @@ fn under_gunicorn_with_three_workers_one_serve_backs_up_every_fire_once() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(p.serve_pids(), first, "the first serve kept running");
+    let cmdline = fs::read(format!("/proc/{}/cmdline", first[0])).unwrap();
+    assert_absent_bytes(&cmdline, "django-db-password", "serve's command line");
     wait_until(Duration::from_secs(20), "three fires ran", || {
-        fires_and_backups(&p)
+        fires_and_backups(p)
             .0
             .iter()
             .filter(|(_, b)| b.is_some())
             .count()
             >= 3
     });
-    let (fires, backups) = fires_and_backups(&p);
+    let (fires, backups) = fires_and_backups(p);
     let ran: Vec<i64> = fires.iter().filter_map(|(_, b)| *b).collect();
     let mut distinct = ran.clone();
     distinct.dedup();
