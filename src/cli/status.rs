@@ -46,11 +46,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 .verdict
                 .last_good
                 .map(|t| dbkeep::catalog::format_time(&t)),
-            running: j
-                .facts
-                .recent
-                .first()
-                .is_some_and(|r| r.status == dbkeep::catalog::Status::InProgress),
+            running: j.facts.running(),
         })
         .collect();
     if args.json {

@@ -26,6 +26,15 @@ pub struct Facts {
     pub last_verification: Option<Verification>,
 }
 
+impl Facts {
+    /// Whether its latest run is still running.
+    pub fn running(&self) -> bool {
+        self.recent
+            .first()
+            .is_some_and(|r| r.status == Status::InProgress)
+    }
+}
+
 /// Every configured database's [`Facts`], in configuration order.
 pub type AllFacts = Arc<Vec<Arc<Facts>>>;
 

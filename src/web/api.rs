@@ -317,10 +317,7 @@ pub async fn databases_get(state: State) -> Response {
                 reason: verdict.reason.clone(),
                 schedules,
                 next_run: next.as_ref().map(format_time),
-                running: facts
-                    .recent
-                    .first()
-                    .is_some_and(|r| r.status == Status::InProgress),
+                running: facts.running(),
                 last_success: facts.last_success.clone(),
             }
         })

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::{State, blocking};
-use crate::catalog::{BackupRecord, Status};
+use crate::catalog::BackupRecord;
 use crate::runner::View;
 
 /// Each configured database with its newest successful backup (this configuration's own) and
@@ -24,13 +24,7 @@ pub(super) fn latest(
         .databases
         .iter()
         .zip(facts.iter())
-        .map(|(db, f)| {
-            let busy = f
-                .recent
-                .first()
-                .is_some_and(|r| r.status == Status::InProgress);
-            (db.name.clone(), f.last_success.clone(), busy)
-        })
+        .map(|(db, f)| (db.name.clone(), f.last_success.clone(), f.running()))
         .collect())
 }
 
@@ -113,27 +107,31 @@ pub async fn render_metrics(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
     let data = super::read(runner, move |r| {
+        let judged = crate::verdict::all(r, now)?;
+        let verified = {
+            let names: Vec<String> = r
+                .config()
+                .databases
+                .iter()
+                .map(|d| d.name.clone())
+                .collect();
+            // The newest verification is in the kept facts; the newest that passed, by name.
+            let mut passed: std::collections::HashMap<String, crate::catalog::Verification> = r
+                .catalog()
+                .last_verifications(&names, true)?
+                .into_iter()
+                .collect();
+            names
+                .iter()
+                .zip(judged.iter())
+                .map(|(n, j)| (j.facts.last_verification.clone(), passed.remove(n)))
+                .collect::<Vec<_>>()
+        };
         Ok((
             latest(r)?,
             r.catalog().status_counts()?,
-            crate::verdict::all(r, now)?,
-            {
-                let names: Vec<String> = r
-                    .config()
-                    .databases
-                    .iter()
-                    .map(|d| d.name.clone())
-                    .collect();
-                let any = r.catalog().last_verifications(&names, false)?;
-                let passed = r.catalog().last_verifications(&names, true)?;
-                let of = |list: &[(String, crate::catalog::Verification)], name: &str| {
-                    list.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
-                };
-                names
-                    .iter()
-                    .map(|n| (of(&any, n), of(&passed, n)))
-                    .collect::<Vec<_>>()
-            },
+            judged,
+            verified,
             r.notifier().failed()?,
             match r.copies() {
                 Some(c) => (c.failure_counts()?, c.last_uploads()?),

@@ -169,10 +169,7 @@ async fn render(
 }
 
 fn is_running(j: &verdict::Judged) -> bool {
-    j.facts
-        .recent
-        .first()
-        .is_some_and(|r| r.status == Status::InProgress)
+    j.facts.running()
 }
 
 /// What every card and row is shown against: the service's zone, the next fires, now.

@@ -288,6 +288,45 @@ pub(crate) fn capabilities(chromium: &Path, profile: &Path) -> serde_json::Map<S
     }
 }
 
+/// A headless Chromium session through chromedriver, with its driver and throwaway profile
+/// (both kept as long as the session).
+pub(crate) struct Session {
+    pub(crate) client: Client,
+    _driver: Guard,
+    _profile: tempfile::TempDir,
+}
+
+impl Session {
+    /// Starts chromedriver (its logs in `log_dir`) and a Chromium session through it.
+    pub(crate) async fn start(browser: &Browser, log_dir: &Path) -> Session {
+        let profile = tempfile::tempdir().expect("temp dir for the browser profile");
+        let driver_port = free_port();
+        let mut driver_cmd = Command::new(&browser.chromedriver);
+        driver_cmd.arg(format!("--port={driver_port}"));
+        let mut driver = Guard::spawn("chromedriver", driver_cmd, log_dir);
+        wait_for_http(&mut driver, driver_port, "/status");
+        // The test build links two rustls providers (the WebDriver client's and dbkeep's):
+        // pick one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = ClientBuilder::rustls()
+            .expect("TLS setup")
+            .capabilities(capabilities(&browser.chromium, profile.path()))
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start a Chromium session through chromedriver: {e}\n{}",
+                    driver.logs()
+                )
+            });
+        Session {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+}
+
 /// What the scenario needs, owned so that it can run in its own task.
 struct Ctx {
     base: String,
@@ -810,26 +849,8 @@ async fn admin_logs_in_backs_up_and_downloads_in_a_real_browser() {
     let mut serve = Guard::spawn("dbkeep-serve", serve_cmd, logs.path());
     wait_for_http(&mut serve, web_port, "/login");
 
-    let profile = tempfile::tempdir().expect("temp dir for the browser profile");
-    let driver_port = free_port();
-    let mut driver_cmd = Command::new(&browser.chromedriver);
-    driver_cmd.arg(format!("--port={driver_port}"));
-    let mut driver = Guard::spawn("chromedriver", driver_cmd, logs.path());
-    wait_for_http(&mut driver, driver_port, "/status");
-
-    // The test build links two rustls providers (the WebDriver client's and dbkeep's): pick one.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = ClientBuilder::rustls()
-        .expect("TLS setup")
-        .capabilities(capabilities(&browser.chromium, profile.path()))
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start a Chromium session through chromedriver: {e}\n{}",
-                driver.logs()
-            )
-        });
+    let session = Session::start(&browser, logs.path()).await;
+    let client = session.client.clone();
 
     // The scenario runs in its own task so that the browser session is
     // closed even when an assertion fails.

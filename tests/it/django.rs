@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::browser::{Guard, alive, free_port, signal};
 use crate::common::*;
-use crate::python_package::{build_wheel, command};
+use crate::python_package::{build_wheel, venv_with};
 
 /// The sample project.
 fn project_dir() -> PathBuf {
@@ -48,29 +48,14 @@ pub(crate) fn django_venv() -> &'static Path {
         let _ = fs::remove_dir_all(&dir);
         let wheel = build_wheel(&dir.join("wheels"));
         let venv = dir.join("venv");
-        run_cmd(
-            command(Path::new("python3"))
-                .args(["-m", "venv"])
-                .arg(&venv),
-        )
-        .assert_success();
         let requirements = fs::read_to_string(wheelhouse.join(".requirements")).unwrap();
-        run_cmd(
-            command(&venv.join("bin/python"))
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--no-index",
-                    "--find-links",
-                ])
-                .arg(&wheelhouse)
-                .arg(&wheel)
-                .args(requirements.split_whitespace()),
-        )
-        .assert_success();
+        let mut install = vec![
+            "--find-links".as_ref(),
+            wheelhouse.as_os_str(),
+            wheel.as_os_str(),
+        ];
+        install.extend(requirements.split_whitespace().map(std::ffi::OsStr::new));
+        venv_with(&venv, &install);
         venv
     })
 }

@@ -5,13 +5,12 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::browser::{
-    Guard, capabilities, free_port, http_status, require_browser, save_screenshot, wait_for_http,
+    Guard, Session, free_port, http_status, require_browser, save_screenshot, wait_for_http,
 };
 use crate::common::*;
 use crate::django::{Engine, Project};
@@ -259,19 +258,8 @@ async fn the_admin_lists_backups_and_streams_downloads_to_staff_with_the_permiss
     assert_eq!(status, Some(302));
     assert!(location.starts_with("/admin/login/?next="), "{location}");
 
-    let profile = tempfile::tempdir().unwrap();
-    let driver_port = free_port();
-    let mut driver_cmd = Command::new(&browser.chromedriver);
-    driver_cmd.arg(format!("--port={driver_port}"));
-    let mut driver = Guard::spawn("chromedriver", driver_cmd, logs.path());
-    wait_for_http(&mut driver, driver_port, "/status");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = ClientBuilder::rustls()
-        .expect("TLS setup")
-        .capabilities(capabilities(&browser.chromium, profile.path()))
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .unwrap_or_else(|e| panic!("cannot start Chromium: {e}\n{}", driver.logs()));
+    let session = Session::start(&browser, logs.path()).await;
+    let client = session.client.clone();
     let base = format!("http://127.0.0.1:{port}");
     let p = std::sync::Arc::new(p);
     let shared = std::sync::Arc::clone(&p);

@@ -99,8 +99,9 @@ pub(crate) fn build_wheel(out: &Path) -> PathBuf {
     out.join(name)
 }
 
-/// A fresh virtualenv at `dir` with `wheel` installed (nothing else, nothing downloaded).
-fn venv_with(dir: &Path, wheel: &Path) -> PathBuf {
+/// A fresh virtualenv at `dir` with `install` (pip's arguments: the wheel, and where else to
+/// look) installed, nothing downloaded; returns its python.
+pub(crate) fn venv_with(dir: &Path, install: &[&std::ffi::OsStr]) -> PathBuf {
     run_cmd(command(Path::new("python3")).args(["-m", "venv"]).arg(dir)).assert_success();
     let python = dir.join("bin/python");
     run_cmd(
@@ -112,9 +113,8 @@ fn venv_with(dir: &Path, wheel: &Path) -> PathBuf {
                 "--quiet",
                 "--disable-pip-version-check",
                 "--no-index",
-                "--no-deps",
             ])
-            .arg(wheel),
+            .args(install),
     )
     .assert_success();
     python
@@ -127,7 +127,10 @@ fn the_wheel_installs_dbkeep_and_python_m_dbkeep_runs_it() {
         .tempdir()
         .expect("create temp dir");
     let wheel = build_wheel(&tmp.path().join("wheels"));
-    let python = venv_with(&tmp.path().join("venv"), &wheel);
+    let python = venv_with(
+        &tmp.path().join("venv"),
+        &["--no-deps".as_ref(), wheel.as_os_str()],
+    );
     let exe = tmp.path().join("venv/bin/dbkeep");
     assert!(exe.is_file(), "the wheel put no {}", exe.display());
 
