@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
 use postgres::{Row, Transaction};
 
-use super::postgres_connect::{self as connect, Pool, describe};
+use super::postgres_connect::{self as connect, Connection, Pool, describe};
 use super::postgres_rows::{
     Params, RowResult, VERIFICATION, columns, fire, ms, record, signed, unsigned, verification,
 };
@@ -77,18 +77,11 @@ impl PostgresCatalog {
         self.err(describe(e))
     }
 
-    /// Runs `f` with a connection from the pool (see [`blocking`]).
-    fn with_client<T: Send>(
-        &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T> + Send,
-    ) -> Result<T> {
-        self.with_connection(|c| f(&mut c.client))
-    }
-
-    /// Runs `f` with a connection of the pool (and the statements it keeps prepared).
+    /// Runs `f` with a connection of the pool (and the statements it keeps prepared; see
+    /// [`blocking`]).
     fn with_connection<T: Send>(
         &self,
-        f: impl FnOnce(&mut super::postgres_connect::Connection) -> Result<T> + Send,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send,
     ) -> Result<T> {
         blocking(|| {
             let pool = self.pool.as_ref().ok_or_else(|| self.err("closed"))?;
@@ -110,10 +103,13 @@ impl PostgresCatalog {
     /// Runs one statement; returns how many rows it changed.
     pub(super) fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         self.with_connection(|c| {
-            let statement = c.prepared(sql).map_err(|e| self.db(&e))?;
-            c.client
-                .execute(&statement, params)
-                .map_err(|e| self.db(&e))
+            let done = c
+                .prepared(sql)
+                .and_then(|statement| c.client.execute(&statement, params));
+            done.map_err(|e| {
+                c.lost(&e);
+                self.db(&e)
+            })
         })
     }
 
@@ -124,16 +120,13 @@ impl PostgresCatalog {
         params: Params<'_>,
         read: impl Fn(&Row) -> RowResult<T> + Send,
     ) -> Result<Vec<T>> {
-        self.with_connection(move |c| {
-            let statement = c.prepared(sql).map_err(|e| self.db(&e))?;
-            let rows = c
-                .client
-                .query(&statement, params)
-                .map_err(|e| self.db(&e))?;
-            rows.iter()
-                .map(|r| read(r).map_err(|e| self.err(e)))
-                .collect()
-        })
+        let rows = self.read(|c| {
+            let statement = c.prepared(sql)?;
+            c.client.query(&statement, params)
+        })?;
+        rows.iter()
+            .map(|r| read(r).map_err(|e| self.err(e)))
+            .collect()
     }
 
     /// The row of a query that returns at most one, read by `read`.
@@ -143,14 +136,30 @@ impl PostgresCatalog {
         params: Params<'_>,
         read: impl Fn(&Row) -> RowResult<T> + Send,
     ) -> Result<Option<T>> {
-        self.with_connection(move |c| {
-            let statement = c.prepared(sql).map_err(|e| self.db(&e))?;
-            let row = c
-                .client
-                .query_opt(&statement, params)
-                .map_err(|e| self.db(&e))?;
-            row.map(|r| read(&r).map_err(|e| self.err(e))).transpose()
-        })
+        let row = self.read(|c| {
+            let statement = c.prepared(sql)?;
+            c.client.query_opt(&statement, params)
+        })?;
+        row.map(|r| read(&r).map_err(|e| self.err(e))).transpose()
+    }
+
+    /// Runs `query`, which changes nothing, with a connection of the pool; once more with
+    /// another connection when the first was found lost (ended by the server while it sat in
+    /// the pool).
+    fn read<T: Send>(
+        &self,
+        query: impl Fn(&mut Connection) -> std::result::Result<T, postgres::Error> + Send + Sync,
+    ) -> Result<T> {
+        let once = || {
+            self.with_connection(|c| match query(c) {
+                Err(e) if c.lost(&e) => Ok(Err(e)),
+                other => other.map(Ok).map_err(|e| self.db(&e)),
+            })
+        };
+        match once()? {
+            Ok(value) => Ok(value),
+            Err(_) => once()?.map_err(|e| self.db(&e)),
+        }
     }
 
     /// Runs `f` in one transaction, committed when it returns `Ok`.
@@ -158,11 +167,15 @@ impl PostgresCatalog {
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, postgres::Error> + Send,
     ) -> Result<T> {
-        self.with_client(|c| {
-            let mut tx = c.transaction().map_err(|e| self.db(&e))?;
-            let value = f(&mut tx).map_err(|e| self.db(&e))?;
-            tx.commit().map_err(|e| self.db(&e))?;
-            Ok(value)
+        self.with_connection(|c| {
+            let done = c.client.transaction().and_then(|mut tx| {
+                let value = f(&mut tx)?;
+                tx.commit().map(|()| value)
+            });
+            done.map_err(|e| {
+                c.lost(&e);
+                self.db(&e)
+            })
         })
     }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::r2d2;
@@ -24,15 +24,32 @@ const STATEMENTS_KEPT: usize = 256;
 /// `sslmode`), and keeps the statements it prepared.
 pub(super) struct Manager(PostgresConnectionManager<MakeRustlsConnect>);
 
+/// A connection handed out again within this long of its last checkout is not checked with a
+/// round trip first: under load that check was half of a short request's round trips. One the
+/// server ended in that time fails its next statement; a read is then repeated on another
+/// connection (see [`lost`]).
+pub(super) const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
 /// A connection of the pool with the statements it prepared, by their text: a statement sent
 /// again is executed at once, without another parse on the server and the round trip for it.
 pub(super) struct Connection {
     /// The driver's connection.
     pub client: postgres::Client,
     prepared: HashMap<String, postgres::Statement>,
+    /// When the pool last handed it out.
+    checked_out: Option<Instant>,
+    /// Found unusable (the server ended it): the pool drops it instead of keeping it.
+    broken: bool,
 }
 
 impl Connection {
+    /// Notes that `error` happened on this connection; true when it says the connection is
+    /// lost, which makes the pool drop it.
+    pub(super) fn lost(&mut self, error: &postgres::Error) -> bool {
+        self.broken |= lost(error);
+        self.broken
+    }
+
     /// `sql` prepared on this connection: kept from an earlier call, or prepared now.
     pub(super) fn prepared(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
         if let Some(statement) = self.prepared.get(sql) {
@@ -54,16 +71,39 @@ impl r2d2::ManageConnection for Manager {
         Ok(Connection {
             client: self.0.connect()?,
             prepared: HashMap::new(),
+            checked_out: None,
+            broken: false,
         })
     }
 
     fn is_valid(&self, conn: &mut Connection) -> Result<(), postgres::Error> {
-        self.0.is_valid(&mut conn.client)
+        let trusted = conn
+            .checked_out
+            .is_some_and(|at| at.elapsed() < TRUSTED_FOR);
+        if !trusted || conn.client.is_closed() {
+            self.0.is_valid(&mut conn.client)?;
+        }
+        conn.checked_out = Some(Instant::now());
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut Connection) -> bool {
-        self.0.has_broken(&mut conn.client)
+        conn.broken || self.0.has_broken(&mut conn.client)
     }
+}
+
+/// Whether `error` says the connection is gone (closed, reset, or ended by the server), so
+/// that a statement which changes nothing may be sent again on another one.
+pub(super) fn lost(error: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    let ended = [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::IDLE_SESSION_TIMEOUT,
+    ];
+    error.is_closed()
+        || error.code().is_some_and(|code| ended.contains(code))
+        || std::error::Error::source(error).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 /// The limit on each attempt to reach the server, unless the URL sets `connect_timeout`.
