@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Row, Transaction};
 
@@ -113,20 +114,26 @@ impl PostgresCatalog {
         })
     }
 
-    /// The rows of a query, each read by `read`.
+    /// The rows of a query, each read by `read` as it arrives: a large result is never held
+    /// twice, as the driver's rows and as records.
     pub(super) fn rows<T: Send>(
         &self,
         sql: &str,
         params: Params<'_>,
-        read: impl Fn(&Row) -> RowResult<T> + Send,
+        read: impl Fn(&Row) -> RowResult<T> + Send + Sync,
     ) -> Result<Vec<T>> {
-        let rows = self.read(|c| {
-            let statement = c.prepared(sql)?;
-            c.client.query(&statement, params)
-        })?;
-        rows.iter()
-            .map(|r| read(r).map_err(|e| self.err(e)))
-            .collect()
+        self.read(|c| {
+            let statement = c.prepared(sql).map_err(Failed::Db)?;
+            let mut rows = c
+                .client
+                .query_raw(&statement, params.iter().copied())
+                .map_err(Failed::Db)?;
+            let mut records = Vec::new();
+            while let Some(row) = rows.next().map_err(Failed::Db)? {
+                records.push(read(&row).map_err(Failed::Row)?);
+            }
+            Ok(records)
+        })
     }
 
     /// The row of a query that returns at most one, read by `read`.
@@ -134,13 +141,13 @@ impl PostgresCatalog {
         &self,
         sql: &str,
         params: Params<'_>,
-        read: impl Fn(&Row) -> RowResult<T> + Send,
+        read: impl Fn(&Row) -> RowResult<T> + Send + Sync,
     ) -> Result<Option<T>> {
-        let row = self.read(|c| {
-            let statement = c.prepared(sql)?;
-            c.client.query_opt(&statement, params)
-        })?;
-        row.map(|r| read(&r).map_err(|e| self.err(e))).transpose()
+        self.read(|c| {
+            let statement = c.prepared(sql).map_err(Failed::Db)?;
+            let row = c.client.query_opt(&statement, params).map_err(Failed::Db)?;
+            row.map(|r| read(&r).map_err(Failed::Row)).transpose()
+        })
     }
 
     /// Runs `query`, which changes nothing, with a connection of the pool; once more with
@@ -148,18 +155,23 @@ impl PostgresCatalog {
     /// the pool).
     fn read<T: Send>(
         &self,
-        query: impl Fn(&mut Connection) -> std::result::Result<T, postgres::Error> + Send + Sync,
+        query: impl Fn(&mut Connection) -> std::result::Result<T, Failed> + Send + Sync,
     ) -> Result<T> {
         let once = || {
-            self.with_connection(|c| match query(c) {
-                Err(e) if c.lost(&e) => Ok(Err(e)),
-                other => other.map(Ok).map_err(|e| self.db(&e)),
+            self.with_connection(|c| {
+                let result = query(c);
+                let lost = matches!(&result, Err(Failed::Db(e)) if c.lost(e));
+                Ok((result, lost))
             })
         };
-        match once()? {
-            Ok(value) => Ok(value),
-            Err(_) => once()?.map_err(|e| self.db(&e)),
+        let (mut result, lost) = once()?;
+        if lost {
+            result = once()?.0;
         }
+        result.map_err(|failed| match failed {
+            Failed::Db(e) => self.db(&e),
+            Failed::Row(e) => self.err(e),
+        })
     }
 
     /// Runs `f` in one transaction, committed when it returns `Ok`.
@@ -193,6 +205,12 @@ impl Drop for PostgresCatalog {
             blocking(move || drop(pool));
         }
     }
+}
+
+/// Why a read failed: the server or the connection, or a row this version cannot read.
+enum Failed {
+    Db(postgres::Error),
+    Row(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Runs `f`, which blocks on the driver's private runtime (one per connection). Off any async
