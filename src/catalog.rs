@@ -53,8 +53,11 @@ string_enum! {
 /// The identifier of one scheduled fire.
 pub type FireId = i64;
 
+/// A schedule's newest fire and the status of the backup it ran, if it ran one.
+pub type LastFire = (FireRecord, Option<Status>);
+
 /// One row of the job history: a schedule's fire and what became of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FireRecord {
     /// History identifier.
     pub id: FireId,
@@ -473,20 +476,24 @@ pub trait Catalog: Send + Sync {
     /// When the catalog cannot be read.
     fn fires(&self, database: &str, schedule: Option<&str>, limit: u32) -> Result<Vec<FireRecord>>;
 
-    /// When each (database, schedule) pair last fired (its newest planned time), in the
-    /// order given; `None` for a pair that never fired. A catalog on a server answers in one
-    /// request.
+    /// Each (database, schedule) pair's newest fire, in the order given, with the status of
+    /// the backup it ran (for [`crate::verdict::fire_result`]); `None` for a pair that never
+    /// fired. A catalog on a server answers in one request.
     ///
     /// # Errors
     /// When the catalog cannot be read.
-    fn last_fires(&self, pairs: &[(String, String)]) -> Result<Vec<Option<DateTime<Utc>>>> {
+    fn last_fires(&self, pairs: &[(String, String)]) -> Result<Vec<Option<LastFire>>> {
         pairs
             .iter()
             .map(|(database, schedule)| {
-                Ok(self
-                    .fires(database, Some(schedule), 1)?
-                    .first()
-                    .map(|f| f.planned_at))
+                let Some(fire) = self.fires(database, Some(schedule), 1)?.pop() else {
+                    return Ok(None);
+                };
+                let status = match fire.backup_id {
+                    Some(id) => self.get(id)?.map(|b| b.status),
+                    None => None,
+                };
+                Ok(Some((fire, status)))
             })
             .collect()
     }

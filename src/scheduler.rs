@@ -136,7 +136,7 @@ impl Scheduler {
         let lasts = catalog.last_fires(&pairs)?;
         for (job, last) in self.jobs.iter_mut().zip(lasts) {
             job.next = next_fire(&job.cron, self.tz, now);
-            let Some(last) = last else {
+            let Some(last) = last.map(|(fire, _)| fire.planned_at) else {
                 continue; // Never ran here: nothing can have been missed.
             };
             // Newest first, back to the last recorded fire.

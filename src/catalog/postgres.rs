@@ -16,8 +16,8 @@ use super::postgres_rows::{
     Params, RowResult, VERIFICATION, columns, fire, ms, record, signed, unsigned, verification,
 };
 use super::{
-    BackupId, BackupRecord, Catalog, FireId, FireRecord, ListFilter, NewBackup, Outcome, Status,
-    Stored, Verification,
+    BackupId, BackupRecord, Catalog, FireId, FireRecord, LastFire, ListFilter, NewBackup, Outcome,
+    Status, Stored, Verification,
 };
 use crate::config::ServerTarget;
 use crate::{Error, Result};
@@ -396,17 +396,31 @@ impl Catalog for PostgresCatalog {
         )
     }
 
-    fn last_fires(&self, pairs: &[(String, String)]) -> Result<Vec<Option<DateTime<Utc>>>> {
+    fn last_fires(&self, pairs: &[(String, String)]) -> Result<Vec<Option<LastFire>>> {
         let (databases, schedules): (Vec<&str>, Vec<&str>) =
             pairs.iter().map(|(d, s)| (d.as_str(), s.as_str())).unzip();
         // Each pair's newest fire through the unique key (database, schedule, planned_at).
         self.rows(
-            "SELECT (SELECT max(f.planned_at) FROM fires f
-                     WHERE f.database = wanted.database AND f.schedule = wanted.schedule)
+            "SELECT f.id, f.database, f.schedule, f.planned_at, f.started_at, f.outcome,
+                    f.backup_id, f.detail, f.claimed_by, b.status
              FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS wanted(database, schedule, n)
+             LEFT JOIN LATERAL (SELECT * FROM fires
+                                WHERE fires.database = wanted.database
+                                  AND fires.schedule = wanted.schedule
+                                ORDER BY planned_at DESC, id DESC LIMIT 1) AS f ON true
+             LEFT JOIN backups b ON b.id = f.backup_id
              ORDER BY wanted.n",
             &[&databases, &schedules],
-            |r| Ok(r.try_get(0)?),
+            |r| {
+                if r.try_get::<_, Option<i64>>(0)?.is_none() {
+                    return Ok(None);
+                }
+                let status = r
+                    .try_get::<_, Option<&str>>(9)?
+                    .map(str::parse)
+                    .transpose()?;
+                Ok(Some((fire(r)?, status)))
+            },
         )
     }
 

@@ -385,9 +385,27 @@ fn fires_run_once(h: &dyn Harness) {
     ]
     .map(|(d, s)| (d.to_string(), s.to_string()))
     .to_vec();
+    let main_backup = good(c, "main", "main_1.db.gz", 0);
+    c.finish_fire(other.unwrap(), Outcome::Ran, None, Some(main_backup), None)
+        .unwrap();
+    let lasts = c.last_fires(&pairs).unwrap();
+    let summary: Vec<_> = lasts
+        .iter()
+        .map(|l| l.as_ref().map(|(f, status)| (f.id, f.planned_at, *status)))
+        .collect();
     assert_eq!(
-        c.last_fires(&pairs).unwrap(),
-        vec![Some(planned), None, Some(planned), Some(planned + day)]
+        summary,
+        vec![
+            Some((other.unwrap(), planned, Some(Status::Success))),
+            None,
+            Some((skipped, planned, None)),
+            Some((missed, planned + day, None)),
+        ]
+    );
+    // The whole record, as `fires` gives it.
+    assert_eq!(
+        lasts[0].as_ref().map(|l| &l.0),
+        c.fires("main", Some(daily), 1).unwrap().first()
     );
     assert!(c.last_fires(&[]).unwrap().is_empty());
 

@@ -1,12 +1,15 @@
 //! The JSON API under `/api/v1`: the same records as `dbkeep list --json`, backups on demand,
 //! and the databases with their schedules. Errors are `{"error": "…"}` with a fitting status.
 
+use std::collections::HashMap;
+
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Identity, same_origin};
@@ -272,10 +275,7 @@ pub async fn databases_get(state: State) -> Response {
         .collect();
     let found = blocking(&state, move |r| {
         let judged = crate::verdict::all(r, now)?;
-        let mut fires = Vec::new();
-        for (database, schedule) in &keys {
-            fires.push(crate::verdict::fires(r.catalog(), database, schedule, 1)?.pop());
-        }
+        let fires = r.catalog().last_fires(&keys)?;
         Ok((judged, fires))
     })
     .await;
@@ -283,6 +283,30 @@ pub async fn databases_get(state: State) -> Response {
         Ok(f) => f,
         Err(e) => return internal(&e),
     };
+    // Each database's schedules, found once (not by walking every schedule per database).
+    let mut by_database: HashMap<&str, Vec<ScheduleInfo>> = HashMap::new();
+    let mut next_by_database: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    for (u, fire) in upcoming.iter().zip(&fires) {
+        if let Some(next) = u.next {
+            next_by_database
+                .entry(u.database.as_str())
+                .and_modify(|t| *t = (*t).min(next))
+                .or_insert(next);
+        }
+        by_database
+            .entry(u.database.as_str())
+            .or_default()
+            .push(ScheduleInfo {
+                schedule: u.schedule.clone(),
+                next_run: u.next.as_ref().map(format_time),
+                last_fire: fire.as_ref().map(|(f, status)| FireInfo {
+                    planned_at: format_time(&f.planned_at),
+                    result: crate::verdict::fire_result(f, *status).0,
+                    backup_id: f.backup_id,
+                    detail: f.detail.clone(),
+                }),
+            });
+    }
     let config = state.runner.config();
     let out: Vec<DatabaseInfo> = config
         .databases
@@ -290,33 +314,15 @@ pub async fn databases_get(state: State) -> Response {
         .zip(judged.iter())
         .map(|(db, judged)| {
             let crate::verdict::Judged { verdict, facts } = judged;
-            let schedules = upcoming
-                .iter()
-                .zip(&fires)
-                .filter(|(u, _)| u.database == db.name)
-                .map(|(u, fire)| ScheduleInfo {
-                    schedule: u.schedule.clone(),
-                    next_run: u.next.as_ref().map(format_time),
-                    last_fire: fire.as_ref().map(|(f, status)| FireInfo {
-                        planned_at: format_time(&f.planned_at),
-                        result: crate::verdict::fire_result(f, *status).0,
-                        backup_id: f.backup_id,
-                        detail: f.detail.clone(),
-                    }),
-                })
-                .collect();
-            let next = upcoming
-                .iter()
-                .filter(|u| u.database == db.name)
-                .filter_map(|u| u.next)
-                .min();
+            let schedules = by_database.remove(db.name.as_str()).unwrap_or_default();
+            let next = next_by_database.get(db.name.as_str());
             DatabaseInfo {
                 name: db.name.clone(),
                 kind: db.target.kind(),
                 status: verdict.state.as_str(),
                 reason: verdict.reason.clone(),
                 schedules,
-                next_run: next.as_ref().map(format_time),
+                next_run: next.map(format_time),
                 running: facts.running(),
                 last_success: facts.last_success.clone(),
             }
