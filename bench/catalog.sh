@@ -588,6 +588,13 @@ for _ in 1 2 3 4 5; do
 done >"$work/single.txt"
 single_ms=$(sort -n "$work/single.txt" | awk '{ v[NR] = $1 * 1000 } END { printf "%.0f", v[int((NR + 1) / 2)] }')
 page_mb=$(awk 'END { printf "%.1f", $2 / 1e6 }' "$work/single.txt")
+# The API's view of the same databases (verdicts, schedules and each schedule's last fire).
+check "$COOKIE" /api/v1/databases
+for _ in 1 2 3 4 5; do
+    curl -s -o /dev/null -w '%{time_total} %{size_download}\n' -H "$COOKIE" "$BASE/api/v1/databases"
+done >"$work/single-api.txt"
+api_ms=$(sort -n "$work/single-api.txt" | awk '{ v[NR] = $1 * 1000 } END { printf "%.0f", v[int((NR + 1) / 2)] }')
+api_mb=$(awk 'END { printf "%.1f", $2 / 1e6 }' "$work/single-api.txt")
 run_wrk dashboard "$COOKIE" / "$DB_MANY"
 D_RPS=$W_RPS D_P50=$W_P50 D_P99=$W_P99 D_NON2XX=$W_NON2XX D_ERRORS=$W_ERRORS D_HWM=$W_HWM
 D_CPU=$W_CPU D_PGCPU=$W_PGCPU D_RSS_AFTER=$W_RSS_AFTER
@@ -682,7 +689,8 @@ echo "| RSS MiB | Peak RSS MiB | CPU s over ${SECONDS_IDLE} s | CPU % | PostgreS
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 echo "| $(mib "$M_RSS") | $(mib "$M_HWM") | $M_CPU | $M_CPU_PCT | $M_PGCPU | $M_THREADS | $M_FIRES | $M_HEALTHZ_MS | $(mib "$M_RSS_HEALTHZ") |"
 echo
-echo "Dashboard (\`/\`, session cookie): one request alone takes $single_ms ms for $page_mb MB of HTML."
+echo "Dashboard (\`/\`, session cookie): one request alone takes $single_ms ms for $page_mb MB of HTML;"
+echo "\`GET /api/v1/databases\` (every database with its schedules and their last fires) $api_ms ms for $api_mb MB of JSON."
 echo
 echo "| Target | Requests/s | p50 ms | p99 ms | Non-2xx | Socket errors | serve CPU s | PostgreSQL CPU s | Peak RSS MiB | RSS after MiB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
