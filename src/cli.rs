@@ -123,6 +123,13 @@ pub fn main() -> ExitCode {
         .unwrap_or_else(|_| Ok(ExitCode::from(EXIT_FAILED)));
     match result {
         Ok(code) => code,
+        // The reader of the output stopped reading (`dbkeep list | head`): nothing failed.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let message = format!("{e:#}");
             eprintln!("error: {}", dbkeep::text::escape_controls(&message, true));

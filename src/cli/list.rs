@@ -72,14 +72,15 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         })?,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&records)?);
+        render::line(serde_json::to_string_pretty(&records)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if records.is_empty() {
-        println!(
-            "{}",
-            nothing_matched(runner.config(), args.database.as_deref(), status)
-        );
+        render::line(nothing_matched(
+            runner.config(),
+            args.database.as_deref(),
+            status,
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<[String; 8]> = records
@@ -112,6 +113,6 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             "ID", "DATABASE", "STATUS", "TRIGGER", "STARTED", "SIZE", "DURATION", "FILE",
         ],
         &rows,
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

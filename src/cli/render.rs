@@ -95,8 +95,24 @@ pub fn pruned(p: &Pruned, dry_run: bool, tz: Tz) -> String {
     }
 }
 
+/// `text` and a newline on standard output.
+///
+/// # Errors
+/// When standard output cannot be written; a reader that stopped reading (`dbkeep list | head`)
+/// gives [`std::io::ErrorKind::BrokenPipe`], which `main` takes as the end of the output, not
+/// as a failure.
+pub fn line(text: impl std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{text}")
+}
+
 /// `rows` under `header` on standard output, each column as wide as its widest cell.
-pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+///
+/// # Errors
+/// As [`line`].
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let header = header.map(String::from);
     let mut widths = [0usize; N];
     for row in std::iter::once(&header).chain(rows) {
@@ -110,6 +126,7 @@ pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", cells.join("  ").trim_end());
+        writeln!(out, "{}", cells.join("  ").trim_end())?;
     }
+    out.flush()
 }

@@ -50,7 +50,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        render::line(serde_json::to_string_pretty(&out)?)?;
     } else if out.is_empty() {
         println!("no databases are configured; add a [[databases]] entry to the configuration");
     } else {
@@ -64,7 +64,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 ]
             })
             .collect();
-        render::table(&["DATABASE", "STATUS", "WHY"], &rows);
+        render::table(&["DATABASE", "STATUS", "WHY"], &rows)?;
     }
     // Like a health check: non-zero when any database is not protected.
     let all_good = out.iter().all(|d| d.status == "protected");

@@ -46,6 +46,37 @@ fn backup_and_list_output_snapshots() {
 }
 
 #[test]
+fn output_into_a_pipe_nobody_reads_ends_quietly() {
+    let sb = app_sandbox();
+    sb.run(&["backup"]).assert_success();
+    for args in [
+        &["list"][..],
+        &["list", "--json"],
+        &["status"],
+        &["status", "--json"],
+    ] {
+        // `dbkeep list | head -0`: the reading end is closed before dbkeep writes.
+        let mut child = std::process::Command::new(bin_path())
+            .arg("--config")
+            .arg(sb.config_path())
+            .args(args)
+            .current_dir(sb.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "{args:?}: {:?}, stderr: {stderr}",
+            out.status
+        );
+    }
+}
+
+#[test]
 fn list_json_has_exactly_the_documented_fields() {
     let sb = app_sandbox();
     sb.run(&["backup"]).assert_success();
