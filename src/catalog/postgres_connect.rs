@@ -196,7 +196,8 @@ pub(super) fn connect(settings: &Settings) -> Result<postgres::Client, String> {
 }
 
 /// The pool of connections: none opened until needed, an idle one closed after a while, a
-/// broken one dropped (checked before each use).
+/// broken one dropped (checked before use, unless it was handed out less than
+/// [`TRUSTED_FOR`] ago).
 pub(super) fn pool(settings: Settings, url: &str, last_error: LastError) -> Pool {
     r2d2::Pool::builder()
         .max_size(POOL_SIZE)
