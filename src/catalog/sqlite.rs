@@ -114,7 +114,8 @@ const COLUMNS: &str = "id, database, kind, status, trigger, file_name, path, siz
     compression, started_at, finished_at, duration_ms, error, pruned_at, \
     verified_at, verify_level, verify_status, verify_error, \
     (SELECT json_group_array(json_object('store', store, 'state', state, 'size_bytes', size_bytes, \
-      'sha256', sha256, 'error', error, 'uploaded_at', uploaded_at, 'pruned_at', pruned_at)) \
+      'sha256', sha256, 'error', error, 'uploaded_at', uploaded_at, 'pruned_at', pruned_at) \
+      ORDER BY store) \
      FROM copies WHERE copies.backup_id = backups.id), instance";
 
 impl SqliteCatalog {
