@@ -163,13 +163,21 @@ pub fn key_of(record: &BackupRecord) -> Option<String> {
         .map(|f| format!("{}/{f}", record.database))
 }
 
-/// Copies `record` (a successful backup whose file is `path`) to every destination that takes
-/// its database and records each copy; returns the destinations it did not reach, with why.
+/// The key of the server's roles stored with `record` (`globals = true`), `file_name` being
+/// the catalog's [`crate::catalog::Catalog::globals_file`]: beside the backup's own key.
+pub fn globals_key(record: &BackupRecord, file_name: &str) -> String {
+    format!("{}/{file_name}", record.database)
+}
+
+/// Copies `record` (a successful backup whose file is `path`, and whose server's roles are in
+/// the file `globals` when it stored them) to every destination that takes its database and
+/// records each copy; returns the destinations it did not reach, with why.
 pub fn copy_backup(
     destinations: &Destinations,
     copies: &dyn Copies,
     record: &BackupRecord,
     path: &std::path::Path,
+    globals: Option<&std::path::Path>,
     log: &RunLog,
 ) -> Vec<(String, String)> {
     let Some(key) = key_of(record) else {
@@ -177,7 +185,7 @@ pub fn copy_backup(
     };
     let mut failed = Vec::new();
     for (offsite, store) in destinations.for_database(&record.database) {
-        let sent = store.and_then(|s| upload(s.as_ref(), &key, path, record));
+        let sent = store.and_then(|s| upload(s.as_ref(), &key, path, globals, record));
         let copy = match sent {
             Ok(stored) => {
                 log.step(format_args!(
@@ -225,28 +233,44 @@ pub fn copy_backup(
     failed
 }
 
-/// Uploads with retries, and checks what arrived against the catalog's record.
+/// Uploads the backup at `path` (and its roles file, if any) with retries, and checks what
+/// arrived against the catalog's record. A copy counts only with its roles: without them a
+/// restore `--with-globals` from it could not work.
 fn upload(
     store: &dyn Store,
     key: &str,
     path: &std::path::Path,
+    globals: Option<&std::path::Path>,
     record: &BackupRecord,
+) -> std::result::Result<crate::store::Stored, String> {
+    let stored = put_with_retries(store, key, path)?;
+    if Some(&stored.sha256) != record.sha256.as_ref()
+        || Some(stored.size_bytes) != record.size_bytes
+    {
+        return Err(format!(
+            "the copy ({} bytes, SHA-256 {}) does not match the backup's record: the local file changed",
+            stored.size_bytes, stored.sha256
+        ));
+    }
+    if let Some(globals) = globals {
+        let name = globals.file_name().unwrap_or_default().to_string_lossy();
+        put_with_retries(store, &globals_key(record, &name), globals)
+            .map_err(|e| format!("its stored roles ({name}): {e}"))?;
+    }
+    Ok(stored)
+}
+
+/// Uploads the file at `path` as `key`, trying again after a pause when it fails.
+fn put_with_retries(
+    store: &dyn Store,
+    key: &str,
+    path: &std::path::Path,
 ) -> std::result::Result<crate::store::Stored, String> {
     let mut backoff = FIRST_BACKOFF;
     let mut last = String::new();
     for attempt in 1..=TRIES {
         match store.put_file(key, path) {
-            Ok(stored) => {
-                if Some(&stored.sha256) != record.sha256.as_ref()
-                    || Some(stored.size_bytes) != record.size_bytes
-                {
-                    return Err(format!(
-                        "the copy ({} bytes, SHA-256 {}) does not match the backup's record: the local file changed",
-                        stored.size_bytes, stored.sha256
-                    ));
-                }
-                return Ok(stored);
-            }
+            Ok(stored) => return Ok(stored),
             Err(e) => {
                 last = e.to_string();
                 if attempt < TRIES {
@@ -259,7 +283,8 @@ fn upload(
     Err(format!("{last} (after {TRIES} tries)"))
 }
 
-/// Deletes `record`'s copies that arrived and were not pruned yet, recording each as pruned.
+/// Deletes `record`'s copies that arrived and were not pruned yet, with the server's roles
+/// stored beside them (`globals`, the catalog's name of that file), recording each as pruned.
 ///
 /// # Errors
 /// The first copy that could not be deleted (the others are still tried).
@@ -267,6 +292,7 @@ pub fn prune_copies(
     destinations: &Destinations,
     copies: &dyn Copies,
     record: &BackupRecord,
+    globals: Option<&str>,
     now: DateTime<Utc>,
 ) -> std::result::Result<(), String> {
     let mut first = None;
@@ -281,7 +307,11 @@ pub fn prune_copies(
             ));
             continue;
         };
-        match store.delete(&copy.key) {
+        let deleted = store.delete(&copy.key).and_then(|()| match globals {
+            Some(name) => store.delete(&globals_key(record, name)),
+            None => Ok(()),
+        });
+        match deleted {
             Ok(()) => {
                 copy.pruned_at = Some(now);
                 if let Err(e) = copies.record_copy(&copy) {
@@ -408,10 +438,14 @@ pub fn sync(runner: &crate::Runner) -> Result<Vec<Synced>> {
                 continue;
             }
             let path = runner.backup_file(&record);
+            let globals = match (&path, runner.catalog().globals_file(record.id)?) {
+                (Ok(path), Some(name)) => Some(path.with_file_name(name)),
+                _ => None,
+            };
             for name in missing {
                 let result = match (&path, runner.offsite().store(&name), key_of(&record)) {
                     (Ok(path), Some(store), Some(key)) => {
-                        let sent = upload(store.as_ref(), &key, path, &record);
+                        let sent = upload(store.as_ref(), &key, path, globals.as_deref(), &record);
                         let copy = Copy {
                             backup_id: record.id,
                             store: name.clone(),

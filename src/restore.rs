@@ -11,7 +11,6 @@ use crate::config::Target;
 use crate::engine::{self, RestoreOptions};
 use crate::pipeline::{self, Progress};
 use crate::runlog::RunLog;
-use crate::store::Store as _;
 use crate::{Error, Result, Runner};
 
 /// What a restore did.
@@ -43,8 +42,9 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// The server's roles stored beside `record` (`globals = true`).
-fn stored_globals(runner: &Runner, record: &BackupRecord) -> Result<String> {
+/// The server's roles stored with `record` (`globals = true`): beside it, or at the
+/// destination its copy is read from.
+fn stored_globals(runner: &Runner, record: &BackupRecord, from: Option<&str>) -> Result<String> {
     let id = record.id;
     let name = runner.catalog().globals_file(id)?.ok_or_else(|| {
         Error::Refused(format!(
@@ -52,8 +52,7 @@ fn stored_globals(runner: &Runner, record: &BackupRecord) -> Result<String> {
         ))
     })?;
     let file = runner
-        .local()
-        .open(&crate::runner::store_key(&record.database, &name))
+        .open_globals(record, &name, from)
         .map_err(|e| Error::Refused(format!("backup #{id}'s stored roles: {e}")))?;
     let mut text = String::new();
     // Roles are a few lines: a file far larger is not what dbkeep stored.
@@ -114,7 +113,7 @@ pub fn restore(
     let engine = engine::for_target(runner.config(), target);
     let mut opts = opts.clone();
     if opts.with_globals {
-        opts.globals = Some(stored_globals(runner, record)?);
+        opts.globals = Some(stored_globals(runner, record, opts.from.as_deref())?);
     }
     let keys = crate::crypt::Keys::for_record(runner.config(), record)?;
     let started = Instant::now();

@@ -328,6 +328,47 @@ impl Runner {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))
     }
 
+    /// The server's roles stored with `record` (`globals = true`; `file_name` as the catalog
+    /// names that file): from this instance's folder, else from a destination holding a
+    /// checked copy of the backup; only from the destination `from` when it is given.
+    ///
+    /// # Errors
+    /// When neither this folder nor any such destination has them, or they cannot be read.
+    pub fn open_globals(
+        &self,
+        record: &BackupRecord,
+        file_name: &str,
+        from: Option<&str>,
+    ) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        let key = store_key(&record.database, file_name);
+        let mut why = format!("{file_name} is not in this instance's backup folder");
+        if from.is_none() {
+            match self.local.open_file(&key) {
+                Ok(file) => return Ok(Box::new(file)),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                Err(_) => {}
+            }
+        }
+        if let Some(copies) = self.copies() {
+            let holders = crate::offsite::holders(copies, record).map_err(std::io::Error::other)?;
+            for name in holders.iter().filter(|h| from.is_none_or(|f| f == *h)) {
+                let Some(store) = self.offsite.store(name) else {
+                    continue;
+                };
+                match store.open(&crate::offsite::globals_key(record, file_name)) {
+                    Ok(reader) => return Ok(reader),
+                    Err(e) => why = format!("off-site `{name}`: {e}"),
+                }
+            }
+            if let Some(f) = from
+                && !holders.iter().any(|h| h == f)
+            {
+                why = format!("backup #{} has no checked copy at `{f}`", record.id);
+            }
+        }
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, why))
+    }
+
     /// The file name of a backup of one of this configuration's databases, to read: made by
     /// this configuration or by another instance of it (whose file is on its own machine).
     fn readable_name<'r>(&self, record: &'r BackupRecord) -> std::io::Result<&'r str> {

@@ -209,7 +209,18 @@ impl Runner {
         // Off-site copies first: retention runs only once every destination holds one.
         let missed = match (record.status, self.copies()) {
             (Status::Success, Some(copies)) if !self.offsite.is_empty() => {
-                crate::offsite::copy_backup(&self.offsite, copies, &record, &path, &log)
+                let globals = self
+                    .catalog
+                    .globals_file(id)?
+                    .map(|file| path.with_file_name(file));
+                crate::offsite::copy_backup(
+                    &self.offsite,
+                    copies,
+                    &record,
+                    &path,
+                    globals.as_deref(),
+                    &log,
+                )
             }
             _ => Vec::new(),
         };

@@ -106,8 +106,12 @@ impl Runner {
 
     fn delete(&self, record: &BackupRecord, now: DateTime<Utc>) -> std::result::Result<(), String> {
         // Its off-site copies first: a copy that cannot be deleted keeps the backup recorded.
+        let globals = self
+            .catalog
+            .globals_file(record.id)
+            .map_err(|e| format!("{e}; not deleted"))?;
         if let Some(copies) = self.copies() {
-            crate::offsite::prune_copies(&self.offsite, copies, record, now)
+            crate::offsite::prune_copies(&self.offsite, copies, record, globals.as_deref(), now)
                 .map_err(|e| format!("{e}; not deleted"))?;
         }
         // A file already gone is fine: the row only needs to say so.
@@ -121,8 +125,8 @@ impl Runner {
         };
         // The server's roles stored beside it go with it (also when the dump was gone already).
         if removed.is_ok()
-            && let Ok(Some(globals)) = self.catalog.globals_file(record.id)
-            && let Err(e) = self.local.delete(&store_key(&record.database, &globals))
+            && let Some(globals) = &globals
+            && let Err(e) = self.local.delete(&store_key(&record.database, globals))
         {
             warn!(database = %record.database, id = record.id, error = %e, "could not delete the stored roles");
         }

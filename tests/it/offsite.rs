@@ -288,6 +288,92 @@ fn an_s3_destination_takes_a_large_backup_in_parts_with_bounded_memory() {
 }
 
 #[test]
+fn the_servers_roles_go_off_site_with_their_backup_and_restore_from_there() {
+    let role = unique_name("offsite_roles");
+    let source = PgDb::create("offsite_roles_src");
+    psql(&pg_url(), None, &format!("CREATE ROLE {role} NOLOGIN;"));
+    source.psql(&format!(
+        "CREATE TABLE t (x int); INSERT INTO t VALUES (7); ALTER TABLE t OWNER TO {role};"
+    ));
+    let sandbox = Sandbox::new();
+    let disk2 = sandbox.path().join("disk2");
+    sandbox.write_config(&format!(
+        "retention_days = 0\nkeep_last = 1\n[[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
+         [[databases]]\nname = \"pg\"\nurl = \"{}\"\nglobals = true\n",
+        disk2.display(),
+        source.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let row = sandbox.rows_for("pg")[0].clone();
+    let id = row["id"].as_i64().unwrap();
+    let local = assert_success_row(&row, "pg", "postgres");
+    let name = row["file_name"].as_str().unwrap();
+    let local_roles = local.with_file_name(format!("{name}.globals.sql"));
+    let copied_roles = disk2.join("pg").join(format!("{name}.globals.sql"));
+    assert_eq!(
+        fs::read(&copied_roles).unwrap(),
+        fs::read(&local_roles).unwrap()
+    );
+    assert_eq!(copies(&sandbox, id)[0].1, "uploaded");
+
+    // This machine lost both files: the restore reads the backup and its roles from the copy,
+    // into a server that lacks the role.
+    fs::remove_file(&local).unwrap();
+    fs::remove_file(&local_roles).unwrap();
+    drop(source);
+    psql(&pg_url(), None, &format!("DROP ROLE {role};"));
+    // Read from the copy by default, and from the destination named with --from.
+    for from in [&[][..], &["--from", "disk2"]] {
+        let target = PgDb::create("offsite_roles_dst");
+        let mut args = vec![
+            "restore".to_string(),
+            id.to_string(),
+            "--to".into(),
+            target.url(),
+        ];
+        args.push("--with-globals".into());
+        args.extend(from.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sandbox.run(&args).assert_success();
+        assert_eq!(
+            target.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 't'"),
+            role
+        );
+        assert_eq!(target.scalar("SELECT x FROM t"), "7");
+        drop(target);
+        psql(&pg_url(), None, &format!("DROP ROLE IF EXISTS {role};"));
+    }
+
+    // Retention takes the roles off-site with the backup.
+    let again = PgDb::create("offsite_roles_src2");
+    sandbox.write_config(&format!(
+        "retention_days = 0\nkeep_last = 1\n[[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
+         [[databases]]\nname = \"pg\"\nurl = \"{}\"\nglobals = true\n",
+        disk2.display(),
+        again.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    assert!(
+        !disk2.join("pg").join(name).exists(),
+        "the pruned copy is gone"
+    );
+    assert!(
+        !copied_roles.exists(),
+        "the pruned copy's roles are still there"
+    );
+    let newest = sandbox.rows_for("pg")[0]["file_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disk2
+            .join("pg")
+            .join(format!("{newest}.globals.sql"))
+            .exists()
+    );
+}
+
+#[test]
 fn keep_local_false_leaves_the_copy_only_and_it_still_restores_and_downloads() {
     let sandbox = Sandbox::new();
     let db = sandbox.path().join("app.db");
