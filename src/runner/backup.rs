@@ -235,10 +235,20 @@ impl Runner {
         if offsite_ok && !keep_local && record.status == Status::Success && !self.offsite.is_empty()
         {
             let key = self.owned_name(&record).map(|file| store_key(name, file));
+            // The server's roles stored with it went off-site too.
+            let roles = self
+                .catalog
+                .globals_file(id)
+                .ok()
+                .flatten()
+                .map(|f| store_key(name, &f));
             match key
                 .map_err(|e| e.to_string())
                 .and_then(|key| self.local.delete(&key).map_err(|e| e.to_string()))
-            {
+                .and_then(|()| match &roles {
+                    Some(key) => self.local.delete(key).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }) {
                 Ok(()) => {
                     log.step("local file removed (keep_local = false): the off-site copies hold it")
                 }

@@ -371,6 +371,32 @@ fn the_servers_roles_go_off_site_with_their_backup_and_restore_from_there() {
             .join(format!("{newest}.globals.sql"))
             .exists()
     );
+
+    // keep_local = false: once the copy holds both, neither stays on this disk.
+    sandbox.write_config(&format!(
+        "retention_days = 0\nkeep_last = 1\nkeep_local = false\n\
+         [[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
+         [[databases]]\nname = \"pg\"\nurl = \"{}\"\nglobals = true\n",
+        disk2.display(),
+        again.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let last = sandbox.rows_for("pg")[0]["file_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let folder = sandbox.db_dir("pg");
+    assert!(!folder.join(&last).exists(), "the local backup stayed");
+    assert!(
+        !folder.join(format!("{last}.globals.sql")).exists(),
+        "the local roles stayed"
+    );
+    assert!(
+        disk2
+            .join("pg")
+            .join(format!("{last}.globals.sql"))
+            .exists()
+    );
 }
 
 #[test]
