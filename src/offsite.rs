@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::Result;
 use crate::catalog::{BackupId, BackupRecord};
 use crate::config::Offsite;
+use crate::pipeline::{NoProgress, Progress};
 use crate::runlog::RunLog;
 use crate::store::{ObjectStorage, Store};
 
@@ -179,13 +180,14 @@ pub fn copy_backup(
     path: &std::path::Path,
     globals: Option<&std::path::Path>,
     log: &RunLog,
+    progress: &dyn Progress,
 ) -> Vec<(String, String)> {
     let Some(key) = key_of(record) else {
         return Vec::new();
     };
     let mut failed = Vec::new();
     for (offsite, store) in destinations.for_database(&record.database) {
-        let sent = store.and_then(|s| upload(s.as_ref(), &key, path, globals, record));
+        let sent = store.and_then(|s| upload(s.as_ref(), &key, path, globals, record, progress));
         let copy = match sent {
             Ok(stored) => {
                 log.step(format_args!(
@@ -235,15 +237,18 @@ pub fn copy_backup(
 
 /// Uploads the backup at `path` (and its roles file, if any) with retries, and checks what
 /// arrived against the catalog's record. A copy counts only with its roles: without them a
-/// restore `--with-globals` from it could not work.
+/// restore `--with-globals` from it could not work. The upload is a phase of `progress`.
 fn upload(
     store: &dyn Store,
     key: &str,
     path: &std::path::Path,
     globals: Option<&std::path::Path>,
     record: &BackupRecord,
+    progress: &dyn Progress,
 ) -> std::result::Result<crate::store::Stored, String> {
-    let stored = put_with_retries(store, key, path)?;
+    let what = format!("#{} copying to off-site `{}`", record.id, store.name());
+    progress.phase(&what, record.size_bytes);
+    let stored = put_with_retries(store, key, path, progress)?;
     if Some(&stored.sha256) != record.sha256.as_ref()
         || Some(stored.size_bytes) != record.size_bytes
     {
@@ -254,7 +259,7 @@ fn upload(
     }
     if let Some(globals) = globals {
         let name = globals.file_name().unwrap_or_default().to_string_lossy();
-        put_with_retries(store, &globals_key(record, &name), globals)
+        put_with_retries(store, &globals_key(record, &name), globals, &NoProgress)
             .map_err(|e| format!("its stored roles ({name}): {e}"))?;
     }
     Ok(stored)
@@ -265,11 +270,15 @@ fn put_with_retries(
     store: &dyn Store,
     key: &str,
     path: &std::path::Path,
+    progress: &dyn Progress,
 ) -> std::result::Result<crate::store::Stored, String> {
     let mut backoff = FIRST_BACKOFF;
     let mut last = String::new();
     for attempt in 1..=TRIES {
-        match store.put_file(key, path) {
+        if attempt > 1 {
+            progress.phase(&format!("again ({attempt} of {TRIES}) {key}"), None);
+        }
+        match store.put_file(key, path, progress) {
             Ok(stored) => return Ok(stored),
             Err(e) => {
                 last = e.to_string();
@@ -409,7 +418,7 @@ pub struct Synced {
 ///
 /// # Errors
 /// When the catalog cannot be read.
-pub fn sync(runner: &crate::Runner) -> Result<Vec<Synced>> {
+pub fn sync(runner: &crate::Runner, progress: &dyn Progress) -> Result<Vec<Synced>> {
     let Some(copies) = runner.copies() else {
         return Ok(Vec::new());
     };
@@ -445,7 +454,14 @@ pub fn sync(runner: &crate::Runner) -> Result<Vec<Synced>> {
             for name in missing {
                 let result = match (&path, runner.offsite().store(&name), key_of(&record)) {
                     (Ok(path), Some(store), Some(key)) => {
-                        let sent = upload(store.as_ref(), &key, path, globals.as_deref(), &record);
+                        let sent = upload(
+                            store.as_ref(),
+                            &key,
+                            path,
+                            globals.as_deref(),
+                            &record,
+                            progress,
+                        );
                         let copy = Copy {
                             backup_id: record.id,
                             store: name.clone(),

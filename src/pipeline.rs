@@ -21,8 +21,14 @@ pub const CHUNK: usize = 256 * 1024;
 
 /// Receives the number of uncompressed bytes as they pass, to show progress.
 pub trait Progress: Send + Sync {
-    /// `bytes` more have been produced by the engine.
+    /// `bytes` more have been produced by the engine (or, in a later phase, sent).
     fn advance(&self, bytes: u64);
+
+    /// A new phase of the same run begins, `what` it is in words (`copying to off-site
+    /// \`s3\``), of `total` bytes when known; [`Progress::advance`] counts it from zero.
+    fn phase(&self, what: &str, total: Option<u64>) {
+        let _ = (what, total);
+    }
 }
 
 /// A [`Progress`] that shows nothing.

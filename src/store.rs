@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::Result;
+use crate::pipeline::Progress;
 
 mod local;
 mod object;
@@ -28,11 +29,12 @@ pub trait Store: Send + Sync {
     fn name(&self) -> &str;
 
     /// Uploads the file at `path` as `key`, streaming, and returns what was sent; the size the
-    /// store then reports is checked against it.
+    /// store then reports is checked against it. The bytes read for sending are reported to
+    /// `progress`.
     ///
     /// # Errors
     /// [`crate::Error::Engine`] with the store's message.
-    fn put_file(&self, key: &str, path: &Path) -> Result<Stored>;
+    fn put_file(&self, key: &str, path: &Path, progress: &dyn Progress) -> Result<Stored>;
 
     /// Reads the copy at `key`.
     ///

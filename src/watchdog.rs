@@ -38,6 +38,10 @@ impl Progress for Activity<'_> {
         );
         self.inner.advance(bytes);
     }
+
+    fn phase(&self, what: &str, total: Option<u64>) {
+        self.inner.phase(what, total);
+    }
 }
 
 /// Runs `work` (given a progress sink to report through) while a watchdog thread raises

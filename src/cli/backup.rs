@@ -51,6 +51,25 @@ impl Progress for Bar {
     fn advance(&self, bytes: u64) {
         self.0.inc(bytes);
     }
+
+    /// An upload after the dump: "app: #12 copying to off-site `s3`: 40 MiB/120 MiB (…)".
+    fn phase(&self, what: &str, total: Option<u64>) {
+        let template = match total {
+            Some(_) => {
+                "{spinner} {prefix}: {msg}: {bytes}/{total_bytes} ({bytes_per_sec}, {elapsed})"
+            }
+            None => "{spinner} {prefix}: {msg}: {bytes} ({bytes_per_sec}, {elapsed})",
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            self.0.set_style(style);
+        }
+        self.0.reset();
+        if let Some(total) = total {
+            self.0.set_length(total);
+        }
+        self.0
+            .set_message(dbkeep::text::escape_controls(what, false).into_owned());
+    }
 }
 
 impl Drop for Bar {

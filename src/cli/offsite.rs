@@ -61,7 +61,10 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Sync => {
-            let synced = dbkeep::offsite::sync(&runner)?;
+            let synced = {
+                let bar = super::backup::Bar::new("offsite sync");
+                dbkeep::offsite::sync(&runner, &bar)?
+            };
             if synced.is_empty() {
                 println!("every stored backup is at every destination");
             }

@@ -220,6 +220,7 @@ impl Runner {
                     &path,
                     globals.as_deref(),
                     &log,
+                    progress,
                 )
             }
             _ => Vec::new(),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{Store, Stored};
+use crate::pipeline::Progress;
 use crate::{Error, Result, storage};
 
 /// The local backup folder.
@@ -54,7 +55,7 @@ impl Store for LocalStore {
         "local"
     }
 
-    fn put_file(&self, key: &str, path: &Path) -> Result<Stored> {
+    fn put_file(&self, key: &str, path: &Path, progress: &dyn Progress) -> Result<Stored> {
         let (database, name) = self.split(key)?;
         let dir = self.root.join(database);
         storage::create_private_dir(&dir).map_err(|e| self.fail("cannot create", database, e))?;
@@ -76,6 +77,7 @@ impl Store for LocalStore {
                 to.write_all(&buf[..n])?;
                 hasher.update(&buf[..n]);
                 size_bytes += n as u64;
+                progress.advance(n as u64);
             }
             to.sync_all()?;
             storage::publish(&part, &target)?;
@@ -119,6 +121,7 @@ impl Store for LocalStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::pipeline::NoProgress;
 
     #[test]
     fn puts_opens_and_deletes_inside_the_database_folder_only() {
@@ -126,7 +129,7 @@ mod tests {
         let store = LocalStore::new(&dir.path().join("backups"));
         let source = dir.path().join("dump.sql");
         std::fs::write(&source, b"select 1;\n").unwrap();
-        let stored = store.put_file("app/x.sql", &source).unwrap();
+        let stored = store.put_file("app/x.sql", &source, &NoProgress).unwrap();
         assert_eq!(stored.size_bytes, 10);
         assert!(store.exists("app/x.sql").unwrap());
         let mut text = String::new();
@@ -137,7 +140,7 @@ mod tests {
             .unwrap();
         assert_eq!(text, "select 1;\n");
         // The same key twice: the first file is never overwritten.
-        assert!(store.put_file("app/x.sql", &source).is_err());
+        assert!(store.put_file("app/x.sql", &source, &NoProgress).is_err());
         for bad in [
             "x.sql",
             "../x.sql",

@@ -13,6 +13,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 use super::{Store, Stored};
+use crate::pipeline::Progress;
 use crate::{Error, Result};
 
 /// The size of each uploaded part, and of the chunks read from the file.
@@ -116,7 +117,7 @@ impl Store for ObjectStorage {
         &self.name
     }
 
-    fn put_file(&self, key: &str, path: &Path) -> Result<Stored> {
+    fn put_file(&self, key: &str, path: &Path, progress: &dyn Progress) -> Result<Stored> {
         let location = self.key(key);
         let mut file =
             std::fs::File::open(path).map_err(|e| self.fail("cannot read the file", e))?;
@@ -130,6 +131,7 @@ impl Store for ObjectStorage {
             let mut buf = vec![0u8; PART];
             let first = fill(&mut file, &mut buf).map_err(read_error)?;
             hasher.update(&buf[..first]);
+            progress.advance(first as u64);
             if first < PART {
                 // A file of one part goes in one request.
                 buf.truncate(first);
@@ -159,6 +161,7 @@ impl Store for ObjectStorage {
                 writer.write(&buf[..n]);
                 hasher.update(&buf[..n]);
                 size += n as u64;
+                progress.advance(n as u64);
             }
             writer.finish().await?;
             let meta = store.head(&location).await?;

@@ -399,6 +399,71 @@ fn the_servers_roles_go_off_site_with_their_backup_and_restore_from_there() {
     );
 }
 
+/// What a run reported: its phases in order, each with its total and the bytes counted in it
+/// (the first, unnamed, is the dump).
+#[derive(Default)]
+struct Phases(std::sync::Mutex<Vec<(String, Option<u64>, u64)>>);
+
+impl dbkeep::pipeline::Progress for Phases {
+    fn advance(&self, bytes: u64) {
+        let mut phases = self.0.lock().unwrap();
+        if phases.is_empty() {
+            phases.push((String::new(), None, 0));
+        }
+        phases.last_mut().unwrap().2 += bytes;
+    }
+
+    fn phase(&self, what: &str, total: Option<u64>) {
+        self.0.lock().unwrap().push((what.to_string(), total, 0));
+    }
+}
+
+#[test]
+fn an_upload_is_reported_as_a_phase_of_its_backup_and_of_sync() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let disk2 = sandbox.path().join("disk2");
+    sandbox.write_config(&format!(
+        "[[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+        disk2.display()
+    ));
+    let runner =
+        dbkeep::Runner::open(dbkeep::Config::load(&sandbox.config_path()).unwrap()).unwrap();
+    let seen = Phases::default();
+    let outcome = runner
+        .backup("app", &dbkeep::BackupOptions::default(), &seen)
+        .unwrap();
+    let (id, size) = (outcome.record.id, outcome.record.size_bytes.unwrap());
+    let phases = seen.0.into_inner().unwrap();
+    assert_eq!(phases.len(), 2, "{phases:?}");
+    assert!(phases[0].2 > 0, "the dump counted no bytes: {phases:?}");
+    assert_eq!(
+        phases[1],
+        (
+            format!("#{id} copying to off-site `disk2`"),
+            Some(size),
+            size
+        )
+    );
+    // The copy is lost there: sync sends it again, and says so as it goes.
+    fs::remove_dir_all(&disk2).unwrap();
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    conn.execute("DELETE FROM copies", []).unwrap();
+    let seen = Phases::default();
+    let synced = dbkeep::offsite::sync(&runner, &seen).unwrap();
+    assert_eq!(synced.len(), 1);
+    assert!(synced[0].result.is_ok(), "{synced:?}");
+    assert_eq!(
+        seen.0.into_inner().unwrap(),
+        vec![(
+            format!("#{id} copying to off-site `disk2`"),
+            Some(size),
+            size
+        )]
+    );
+}
+
 #[test]
 fn keep_local_false_leaves_the_copy_only_and_it_still_restores_and_downloads() {
     let sandbox = Sandbox::new();
