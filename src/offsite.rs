@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
+use crate::cancel::Cancel;
 use crate::catalog::{BackupId, BackupRecord};
 use crate::config::Offsite;
 use crate::pipeline::{NoProgress, Progress};
@@ -164,6 +165,16 @@ pub fn key_of(record: &BackupRecord) -> Option<String> {
         .map(|f| format!("{}/{f}", record.database))
 }
 
+/// How an upload reports and stops: the run's progress line (each upload a phase of it) and
+/// its cancel flag (a shutdown, Ctrl-C), which stops an upload under way.
+#[derive(Clone, Copy)]
+pub struct Sending<'a> {
+    /// Where the bytes sent are counted.
+    pub progress: &'a dyn Progress,
+    /// Raised to stop.
+    pub cancel: &'a Cancel,
+}
+
 /// The key of the server's roles stored with `record` (`globals = true`), `file_name` being
 /// the catalog's [`crate::catalog::Catalog::globals_file`]: beside the backup's own key.
 pub fn globals_key(record: &BackupRecord, file_name: &str) -> String {
@@ -180,14 +191,14 @@ pub fn copy_backup(
     path: &std::path::Path,
     globals: Option<&std::path::Path>,
     log: &RunLog,
-    progress: &dyn Progress,
+    sending: Sending<'_>,
 ) -> Vec<(String, String)> {
     let Some(key) = key_of(record) else {
         return Vec::new();
     };
     let mut failed = Vec::new();
     for (offsite, store) in destinations.for_database(&record.database) {
-        let sent = store.and_then(|s| upload(s.as_ref(), &key, path, globals, record, progress));
+        let sent = store.and_then(|s| upload(s.as_ref(), &key, path, globals, record, sending));
         let copy = match sent {
             Ok(stored) => {
                 log.step(format_args!(
@@ -244,11 +255,11 @@ fn upload(
     path: &std::path::Path,
     globals: Option<&std::path::Path>,
     record: &BackupRecord,
-    progress: &dyn Progress,
+    sending: Sending<'_>,
 ) -> std::result::Result<crate::store::Stored, String> {
     let what = format!("#{} copying to off-site `{}`", record.id, store.name());
-    progress.phase(&what, record.size_bytes);
-    let stored = put_with_retries(store, key, path, progress)?;
+    sending.progress.phase(&what, record.size_bytes);
+    let stored = put_with_retries(store, key, path, sending)?;
     if Some(&stored.sha256) != record.sha256.as_ref()
         || Some(stored.size_bytes) != record.size_bytes
     {
@@ -259,8 +270,16 @@ fn upload(
     }
     if let Some(globals) = globals {
         let name = globals.file_name().unwrap_or_default().to_string_lossy();
-        put_with_retries(store, &globals_key(record, &name), globals, &NoProgress)
-            .map_err(|e| format!("its stored roles ({name}): {e}"))?;
+        put_with_retries(
+            store,
+            &globals_key(record, &name),
+            globals,
+            Sending {
+                progress: &NoProgress,
+                ..sending
+            },
+        )
+        .map_err(|e| format!("its stored roles ({name}): {e}"))?;
     }
     Ok(stored)
 }
@@ -270,18 +289,25 @@ fn put_with_retries(
     store: &dyn Store,
     key: &str,
     path: &std::path::Path,
-    progress: &dyn Progress,
+    sending: Sending<'_>,
 ) -> std::result::Result<crate::store::Stored, String> {
+    let Sending { progress, cancel } = sending;
     let mut backoff = FIRST_BACKOFF;
     let mut last = String::new();
     for attempt in 1..=TRIES {
+        if let Some(reason) = cancel.reason() {
+            return Err(format!("cancelled: {reason}"));
+        }
         if attempt > 1 {
             progress.phase(&format!("again ({attempt} of {TRIES}) {key}"), None);
         }
-        match store.put_file(key, path, progress) {
+        match store.put_file(key, path, progress, cancel) {
             Ok(stored) => return Ok(stored),
             Err(e) => {
                 last = e.to_string();
+                if cancel.reason().is_some() {
+                    return Err(last); // Stopped: not tried again.
+                }
                 if attempt < TRIES {
                     std::thread::sleep(backoff);
                     backoff *= 2;
@@ -414,11 +440,12 @@ pub struct Synced {
     pub result: std::result::Result<(), String>,
 }
 
-/// Uploads every stored backup's missing or failed copies (after an outage), oldest first.
+/// Uploads every stored backup's missing or failed copies (after an outage), oldest first,
+/// until `cancel` is raised.
 ///
 /// # Errors
 /// When the catalog cannot be read.
-pub fn sync(runner: &crate::Runner, progress: &dyn Progress) -> Result<Vec<Synced>> {
+pub fn sync(runner: &crate::Runner, sending: Sending<'_>) -> Result<Vec<Synced>> {
     let Some(copies) = runner.copies() else {
         return Ok(Vec::new());
     };
@@ -452,6 +479,9 @@ pub fn sync(runner: &crate::Runner, progress: &dyn Progress) -> Result<Vec<Synce
                 _ => None,
             };
             for name in missing {
+                if sending.cancel.reason().is_some() {
+                    return Ok(out); // Stopped: what is left waits for the next sync.
+                }
                 let result = match (&path, runner.offsite().store(&name), key_of(&record)) {
                     (Ok(path), Some(store), Some(key)) => {
                         let sent = upload(
@@ -460,7 +490,7 @@ pub fn sync(runner: &crate::Runner, progress: &dyn Progress) -> Result<Vec<Synce
                             path,
                             globals.as_deref(),
                             &record,
-                            progress,
+                            sending,
                         );
                         let copy = Copy {
                             backup_id: record.id,

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::Result;
+use crate::cancel::Cancel;
 use crate::pipeline::Progress;
 
 mod local;
@@ -30,11 +31,17 @@ pub trait Store: Send + Sync {
 
     /// Uploads the file at `path` as `key`, streaming, and returns what was sent; the size the
     /// store then reports is checked against it. The bytes read for sending are reported to
-    /// `progress`.
+    /// `progress`; once `cancel` is raised the upload stops, and nothing of it stays.
     ///
     /// # Errors
-    /// [`crate::Error::Engine`] with the store's message.
-    fn put_file(&self, key: &str, path: &Path, progress: &dyn Progress) -> Result<Stored>;
+    /// [`crate::Error::Engine`] with the store's message, or the reason it was cancelled.
+    fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Stored>;
 
     /// Reads the copy at `key`.
     ///

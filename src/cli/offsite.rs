@@ -61,9 +61,16 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Sync => {
+            // Ctrl-C stops the upload under way (nothing of it stays) and the ones after it.
+            let interrupted = super::backup::Interrupt::watch()?;
             let synced = {
                 let bar = super::backup::Bar::new("offsite sync");
-                dbkeep::offsite::sync(&runner, &bar)?
+                let cancel = interrupted.arm();
+                let sending = dbkeep::offsite::Sending {
+                    progress: &bar,
+                    cancel: &cancel,
+                };
+                dbkeep::offsite::sync(&runner, sending)?
             };
             if synced.is_empty() {
                 println!("every stored backup is at every destination");
@@ -84,10 +91,10 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if all_ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_FAILED)
+            Ok(match interrupted.code() {
+                Some(code) => ExitCode::from(code),
+                None if all_ok => ExitCode::SUCCESS,
+                None => ExitCode::from(EXIT_FAILED),
             })
         }
     }

@@ -220,7 +220,10 @@ impl Runner {
                     &path,
                     globals.as_deref(),
                     &log,
-                    progress,
+                    crate::offsite::Sending {
+                        progress,
+                        cancel: &opts.cancel,
+                    },
                 )
             }
             _ => Vec::new(),

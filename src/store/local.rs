@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{Store, Stored};
+use crate::cancel::Cancel;
 use crate::pipeline::Progress;
 use crate::{Error, Result, storage};
 
@@ -55,7 +56,13 @@ impl Store for LocalStore {
         "local"
     }
 
-    fn put_file(&self, key: &str, path: &Path, progress: &dyn Progress) -> Result<Stored> {
+    fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Stored> {
         let (database, name) = self.split(key)?;
         let dir = self.root.join(database);
         storage::create_private_dir(&dir).map_err(|e| self.fail("cannot create", database, e))?;
@@ -68,6 +75,9 @@ impl Store for LocalStore {
             let mut size_bytes = 0u64;
             let mut buf = vec![0u8; 1 << 20];
             loop {
+                if let Some(reason) = cancel.reason() {
+                    return Err(io::Error::other(format!("cancelled: {reason}")));
+                }
                 let n = match from.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
@@ -129,7 +139,9 @@ mod tests {
         let store = LocalStore::new(&dir.path().join("backups"));
         let source = dir.path().join("dump.sql");
         std::fs::write(&source, b"select 1;\n").unwrap();
-        let stored = store.put_file("app/x.sql", &source, &NoProgress).unwrap();
+        let stored = store
+            .put_file("app/x.sql", &source, &NoProgress, &Cancel::new())
+            .unwrap();
         assert_eq!(stored.size_bytes, 10);
         assert!(store.exists("app/x.sql").unwrap());
         let mut text = String::new();
@@ -140,7 +152,11 @@ mod tests {
             .unwrap();
         assert_eq!(text, "select 1;\n");
         // The same key twice: the first file is never overwritten.
-        assert!(store.put_file("app/x.sql", &source, &NoProgress).is_err());
+        assert!(
+            store
+                .put_file("app/x.sql", &source, &NoProgress, &Cancel::new())
+                .is_err()
+        );
         for bad in [
             "x.sql",
             "../x.sql",

@@ -13,6 +13,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 use super::{Store, Stored};
+use crate::cancel::Cancel;
 use crate::pipeline::Progress;
 use crate::{Error, Result};
 
@@ -117,7 +118,13 @@ impl Store for ObjectStorage {
         &self.name
     }
 
-    fn put_file(&self, key: &str, path: &Path, progress: &dyn Progress) -> Result<Stored> {
+    fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Stored> {
         let location = self.key(key);
         let mut file =
             std::fs::File::open(path).map_err(|e| self.fail("cannot read the file", e))?;
@@ -127,11 +134,19 @@ impl Store for ObjectStorage {
                 store: "dbkeep",
                 source: Box::new(e),
             };
+            let cancelled = || {
+                cancel
+                    .reason()
+                    .map(|reason| read_error(io::Error::other(format!("cancelled: {reason}"))))
+            };
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; PART];
             let first = fill(&mut file, &mut buf).map_err(read_error)?;
             hasher.update(&buf[..first]);
             progress.advance(first as u64);
+            if let Some(e) = cancelled() {
+                return Err(e);
+            }
             if first < PART {
                 // A file of one part goes in one request.
                 buf.truncate(first);
@@ -147,21 +162,30 @@ impl Store for ObjectStorage {
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
             writer.write(&buf[..first]);
             let mut size = first as u64;
-            loop {
-                let n = match fill(&mut file, &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) => {
-                        writer.abort().await.ok();
-                        return Err(read_error(e));
+            // Whatever stops the upload (the file, the store, a cancel) discards the parts
+            // sent so far with it: an upload left open keeps them, and they are billed.
+            let sent = async {
+                loop {
+                    let n = match fill(&mut file, &mut buf) {
+                        Ok(0) => return Ok(()),
+                        Ok(n) => n,
+                        Err(e) => return Err(read_error(e)),
+                    };
+                    if let Some(e) = cancelled() {
+                        return Err(e);
                     }
-                };
-                // Memory stays bounded: at most this many parts wait to be sent.
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.write(&buf[..n]);
-                hasher.update(&buf[..n]);
-                size += n as u64;
-                progress.advance(n as u64);
+                    // Memory stays bounded: at most this many parts wait to be sent.
+                    writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                    writer.write(&buf[..n]);
+                    hasher.update(&buf[..n]);
+                    size += n as u64;
+                    progress.advance(n as u64);
+                }
+            }
+            .await;
+            if let Err(e) = sent {
+                writer.abort().await.ok();
+                return Err(e);
             }
             writer.finish().await?;
             let meta = store.head(&location).await?;

@@ -451,7 +451,12 @@ fn an_upload_is_reported_as_a_phase_of_its_backup_and_of_sync() {
     let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
     conn.execute("DELETE FROM copies", []).unwrap();
     let seen = Phases::default();
-    let synced = dbkeep::offsite::sync(&runner, &seen).unwrap();
+    let cancel = dbkeep::cancel::Cancel::new();
+    let sending = dbkeep::offsite::Sending {
+        progress: &seen,
+        cancel: &cancel,
+    };
+    let synced = dbkeep::offsite::sync(&runner, sending).unwrap();
     assert_eq!(synced.len(), 1);
     assert!(synced[0].result.is_ok(), "{synced:?}");
     assert_eq!(
@@ -462,6 +467,101 @@ fn an_upload_is_reported_as_a_phase_of_its_backup_and_of_sync() {
             size
         )]
     );
+}
+
+/// Raises its flag once more than `after` bytes were sent.
+struct CancelAfter {
+    cancel: dbkeep::cancel::Cancel,
+    after: u64,
+    sent: std::sync::atomic::AtomicU64,
+}
+
+impl dbkeep::pipeline::Progress for CancelAfter {
+    fn advance(&self, bytes: u64) {
+        use std::sync::atomic::Ordering;
+        if self.sent.fetch_add(bytes, Ordering::Relaxed) + bytes > self.after {
+            self.cancel.cancel("shutdown");
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_upload_stops_and_leaves_nothing_at_the_destination() {
+    use dbkeep::store::Store;
+    let s3 = S3::start("dbkeep-cancel");
+    let sandbox = Sandbox::new();
+    // 40 MiB: five parts of 8 MiB, so the upload is a multipart one.
+    let file = sandbox.path().join("big.bin");
+    let chunk: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(&file, chunk.repeat(40)).unwrap();
+    let options: Vec<(String, String)> = [
+        ("endpoint", format!("http://127.0.0.1:{}", s3.port)),
+        ("region", "us-east-1".into()),
+        ("allow_http", "true".into()),
+        ("access_key_id", "test".into()),
+        ("secret_access_key", "test".into()),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .to_vec();
+    let disk2 = sandbox.path().join("disk2");
+    let stores = [
+        dbkeep::store::ObjectStorage::new(
+            "s3",
+            &url::Url::parse("s3://dbkeep-cancel/backups").unwrap(),
+            &options,
+        )
+        .unwrap(),
+        dbkeep::store::ObjectStorage::new(
+            "disk2",
+            &url::Url::from_directory_path(&disk2).unwrap(),
+            &[],
+        )
+        .unwrap(),
+    ];
+    for store in &stores {
+        let progress = CancelAfter {
+            cancel: dbkeep::cancel::Cancel::new(),
+            after: 10 * 1024 * 1024,
+            sent: 0.into(),
+        };
+        let e = store
+            .put_file("app/big.bin", &file, &progress, &progress.cancel)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cancelled: shutdown"), "{}: {e}", store.name());
+        let sent = progress.sent.into_inner();
+        assert!(
+            sent < 40 * 1024 * 1024,
+            "{}: read it all ({sent})",
+            store.name()
+        );
+        assert!(!store.exists("app/big.bin").unwrap(), "{}", store.name());
+        // A flag raised before the upload: nothing is sent at all.
+        let raised = dbkeep::cancel::Cancel::new();
+        raised.cancel("shutdown");
+        let e = store
+            .put_file(
+                "app/small.bin",
+                &file,
+                &dbkeep::pipeline::NoProgress,
+                &raised,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cancelled: shutdown"), "{e}");
+        assert!(!store.exists("app/small.bin").unwrap());
+    }
+    // No multipart upload was left open on S3 (its parts would be kept, and billed).
+    let open = crate::http::http_get(s3.port, "/dbkeep-cancel?uploads", None)
+        .unwrap()
+        .text();
+    assert!(open.contains("ListMultipartUploadsResult"), "{open}");
+    assert!(
+        !open.contains("<UploadId>"),
+        "an upload was left open: {open}"
+    );
+    // Nor a part file on the other disk.
+    assert!(files_below(&disk2).is_empty(), "{:?}", files_below(&disk2));
 }
 
 #[test]
