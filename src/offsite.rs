@@ -11,12 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
-use crate::cancel::Cancel;
 use crate::catalog::{BackupId, BackupRecord};
 use crate::config::Offsite;
-use crate::pipeline::{NoProgress, Progress};
+use crate::pipeline::NoProgress;
 use crate::runlog::RunLog;
-use crate::store::{ObjectStorage, Store};
+use crate::store::{ObjectStorage, Sending, Store};
 
 /// Tries of one upload before it counts as failed.
 const TRIES: u32 = 3;
@@ -165,16 +164,6 @@ pub fn key_of(record: &BackupRecord) -> Option<String> {
         .map(|f| format!("{}/{f}", record.database))
 }
 
-/// How an upload reports and stops: the run's progress line (each upload a phase of it) and
-/// its cancel flag (a shutdown, Ctrl-C), which stops an upload under way.
-#[derive(Clone, Copy)]
-pub struct Sending<'a> {
-    /// Where the bytes sent are counted.
-    pub progress: &'a dyn Progress,
-    /// Raised to stop.
-    pub cancel: &'a Cancel,
-}
-
 /// The key of the server's roles stored with `record` (`globals = true`), `file_name` being
 /// the catalog's [`crate::catalog::Catalog::globals_file`]: beside the backup's own key.
 pub fn globals_key(record: &BackupRecord, file_name: &str) -> String {
@@ -301,7 +290,7 @@ fn put_with_retries(
         if attempt > 1 {
             progress.phase(&format!("again ({attempt} of {TRIES}) {key}"), None);
         }
-        match store.put_file(key, path, progress, cancel) {
+        match store.put_file(key, path, sending) {
             Ok(stored) => return Ok(stored),
             Err(e) => {
                 last = e.to_string();

@@ -24,24 +24,29 @@ pub struct Stored {
     pub sha256: String,
 }
 
+/// How an upload reports and stops: the run's progress line (each upload a phase of it) and
+/// its cancel flag (a shutdown, Ctrl-C), which stops an upload under way.
+#[derive(Clone, Copy)]
+pub struct Sending<'a> {
+    /// Where the bytes sent are counted.
+    pub progress: &'a dyn Progress,
+    /// Raised to stop.
+    pub cancel: &'a Cancel,
+}
+
 /// A place that keeps copies of backup files.
 pub trait Store: Send + Sync {
     /// Its name: `local`, or the destination's `[[offsite]] name`.
     fn name(&self) -> &str;
 
     /// Uploads the file at `path` as `key`, streaming, and returns what was sent; the size the
-    /// store then reports is checked against it. The bytes read for sending are reported to
-    /// `progress`; once `cancel` is raised the upload stops, and nothing of it stays.
+    /// store then reports is checked against it. The bytes read for sending are counted in
+    /// `sending.progress`; once `sending.cancel` is raised the upload stops, and nothing of it
+    /// stays.
     ///
     /// # Errors
     /// [`crate::Error::Engine`] with the store's message, or the reason it was cancelled.
-    fn put_file(
-        &self,
-        key: &str,
-        path: &Path,
-        progress: &dyn Progress,
-        cancel: &Cancel,
-    ) -> Result<Stored>;
+    fn put_file(&self, key: &str, path: &Path, sending: Sending<'_>) -> Result<Stored>;
 
     /// Reads the copy at `key`.
     ///

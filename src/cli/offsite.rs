@@ -66,7 +66,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             let synced = {
                 let bar = super::backup::Bar::new("offsite sync");
                 let cancel = interrupted.arm();
-                let sending = dbkeep::offsite::Sending {
+                let sending = dbkeep::store::Sending {
                     progress: &bar,
                     cancel: &cancel,
                 };

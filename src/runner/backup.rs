@@ -220,7 +220,7 @@ impl Runner {
                     &path,
                     globals.as_deref(),
                     &log,
-                    crate::offsite::Sending {
+                    crate::store::Sending {
                         progress,
                         cancel: &opts.cancel,
                     },

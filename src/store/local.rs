@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{Store, Stored};
-use crate::cancel::Cancel;
-use crate::pipeline::Progress;
+use super::{Sending, Store, Stored};
 use crate::{Error, Result, storage};
 
 /// The local backup folder.
@@ -56,13 +54,8 @@ impl Store for LocalStore {
         "local"
     }
 
-    fn put_file(
-        &self,
-        key: &str,
-        path: &Path,
-        progress: &dyn Progress,
-        cancel: &Cancel,
-    ) -> Result<Stored> {
+    fn put_file(&self, key: &str, path: &Path, sending: Sending<'_>) -> Result<Stored> {
+        let Sending { progress, cancel } = sending;
         let (database, name) = self.split(key)?;
         let dir = self.root.join(database);
         storage::create_private_dir(&dir).map_err(|e| self.fail("cannot create", database, e))?;
@@ -131,6 +124,7 @@ impl Store for LocalStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::cancel::Cancel;
     use crate::pipeline::NoProgress;
 
     #[test]
@@ -139,9 +133,12 @@ mod tests {
         let store = LocalStore::new(&dir.path().join("backups"));
         let source = dir.path().join("dump.sql");
         std::fs::write(&source, b"select 1;\n").unwrap();
-        let stored = store
-            .put_file("app/x.sql", &source, &NoProgress, &Cancel::new())
-            .unwrap();
+        let cancel = Cancel::new();
+        let sending = Sending {
+            progress: &NoProgress,
+            cancel: &cancel,
+        };
+        let stored = store.put_file("app/x.sql", &source, sending).unwrap();
         assert_eq!(stored.size_bytes, 10);
         assert!(store.exists("app/x.sql").unwrap());
         let mut text = String::new();
@@ -152,11 +149,7 @@ mod tests {
             .unwrap();
         assert_eq!(text, "select 1;\n");
         // The same key twice: the first file is never overwritten.
-        assert!(
-            store
-                .put_file("app/x.sql", &source, &NoProgress, &Cancel::new())
-                .is_err()
-        );
+        assert!(store.put_file("app/x.sql", &source, sending).is_err());
         for bad in [
             "x.sql",
             "../x.sql",

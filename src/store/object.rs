@@ -12,9 +12,7 @@ use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 
-use super::{Store, Stored};
-use crate::cancel::Cancel;
-use crate::pipeline::Progress;
+use super::{Sending, Store, Stored};
 use crate::{Error, Result};
 
 /// The size of each uploaded part, and of the chunks read from the file.
@@ -118,13 +116,8 @@ impl Store for ObjectStorage {
         &self.name
     }
 
-    fn put_file(
-        &self,
-        key: &str,
-        path: &Path,
-        progress: &dyn Progress,
-        cancel: &Cancel,
-    ) -> Result<Stored> {
+    fn put_file(&self, key: &str, path: &Path, sending: Sending<'_>) -> Result<Stored> {
+        let Sending { progress, cancel } = sending;
         let location = self.key(key);
         let mut file =
             std::fs::File::open(path).map_err(|e| self.fail("cannot read the file", e))?;

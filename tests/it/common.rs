@@ -661,6 +661,38 @@ pub fn require_pg(url: &str, password: Option<&str>) {
     }
 }
 
+/// Held by a test that makes, drops or restores the server's roles, one such test at a time: a
+/// stored roles file holds every role of the server, so another test's `restore
+/// --with-globals` would bring back a role this one dropped, and leave it behind.
+pub fn server_roles() -> std::sync::MutexGuard<'static, ()> {
+    static ROLES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ROLES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A new database whose table `t` (one row, `value`) belongs to `role`, a role made for it
+/// (drop it when done: roles belong to the server, not the database).
+pub fn pg_owned_by_a_new_role(tag: &str, role: &str, value: i32) -> PgDb {
+    let db = PgDb::create(tag);
+    psql(&pg_url(), None, &format!("CREATE ROLE {role} NOLOGIN;"));
+    db.psql(&format!(
+        "CREATE TABLE t (x int); INSERT INTO t VALUES ({value}); ALTER TABLE t OWNER TO {role};"
+    ));
+    db
+}
+
+/// Asserts that `db` holds what [`pg_owned_by_a_new_role`] made: `t`, owned by `role`, with
+/// its one row `value`.
+#[track_caller]
+pub fn assert_owned_by(db: &PgDb, role: &str, value: i32) {
+    assert_eq!(
+        db.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 't'"),
+        role
+    );
+    assert_eq!(db.scalar("SELECT x FROM t"), value.to_string());
+}
+
 /// A uniquely named database on the trust-auth test server, dropped when the
 /// guard goes out of scope.
 pub struct PgDb {

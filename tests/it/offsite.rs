@@ -289,20 +289,19 @@ fn an_s3_destination_takes_a_large_backup_in_parts_with_bounded_memory() {
 
 #[test]
 fn the_servers_roles_go_off_site_with_their_backup_and_restore_from_there() {
+    let _roles = server_roles();
     let role = unique_name("offsite_roles");
-    let source = PgDb::create("offsite_roles_src");
-    psql(&pg_url(), None, &format!("CREATE ROLE {role} NOLOGIN;"));
-    source.psql(&format!(
-        "CREATE TABLE t (x int); INSERT INTO t VALUES (7); ALTER TABLE t OWNER TO {role};"
-    ));
+    let source = pg_owned_by_a_new_role("offsite_roles_src", &role, 7);
     let sandbox = Sandbox::new();
     let disk2 = sandbox.path().join("disk2");
-    sandbox.write_config(&format!(
-        "retention_days = 0\nkeep_last = 1\n[[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
-         [[databases]]\nname = \"pg\"\nurl = \"{}\"\nglobals = true\n",
-        disk2.display(),
-        source.url()
-    ));
+    let configure = |url: &str, extra: &str| {
+        sandbox.write_config(&format!(
+            "retention_days = 0\nkeep_last = 1\n{extra}[[offsite]]\nname = \"disk2\"\n\
+             url = \"file://{}\"\n[[databases]]\nname = \"pg\"\nurl = \"{url}\"\nglobals = true\n",
+            disk2.display(),
+        ));
+    };
+    configure(&source.url(), "");
     sandbox.run(&["backup"]).assert_success();
     let row = sandbox.rows_for("pg")[0].clone();
     let id = row["id"].as_i64().unwrap();
@@ -335,23 +334,14 @@ fn the_servers_roles_go_off_site_with_their_backup_and_restore_from_there() {
         args.extend(from.iter().map(|a| a.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         sandbox.run(&args).assert_success();
-        assert_eq!(
-            target.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 't'"),
-            role
-        );
-        assert_eq!(target.scalar("SELECT x FROM t"), "7");
+        assert_owned_by(&target, &role, 7);
         drop(target);
         psql(&pg_url(), None, &format!("DROP ROLE IF EXISTS {role};"));
     }
 
     // Retention takes the roles off-site with the backup.
     let again = PgDb::create("offsite_roles_src2");
-    sandbox.write_config(&format!(
-        "retention_days = 0\nkeep_last = 1\n[[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
-         [[databases]]\nname = \"pg\"\nurl = \"{}\"\nglobals = true\n",
-        disk2.display(),
-        again.url()
-    ));
+    configure(&again.url(), "");
     sandbox.run(&["backup"]).assert_success();
     assert!(
         !disk2.join("pg").join(name).exists(),
@@ -373,13 +363,7 @@ fn the_servers_roles_go_off_site_with_their_backup_and_restore_from_there() {
     );
 
     // keep_local = false: once the copy holds both, neither stays on this disk.
-    sandbox.write_config(&format!(
-        "retention_days = 0\nkeep_last = 1\nkeep_local = false\n\
-         [[offsite]]\nname = \"disk2\"\nurl = \"file://{}\"\n\
-         [[databases]]\nname = \"pg\"\nurl = \"{}\"\nglobals = true\n",
-        disk2.display(),
-        again.url()
-    ));
+    configure(&again.url(), "keep_local = false\n");
     sandbox.run(&["backup"]).assert_success();
     let last = sandbox.rows_for("pg")[0]["file_name"]
         .as_str()
@@ -452,7 +436,7 @@ fn an_upload_is_reported_as_a_phase_of_its_backup_and_of_sync() {
     conn.execute("DELETE FROM copies", []).unwrap();
     let seen = Phases::default();
     let cancel = dbkeep::cancel::Cancel::new();
-    let sending = dbkeep::offsite::Sending {
+    let sending = dbkeep::store::Sending {
         progress: &seen,
         cancel: &cancel,
     };
@@ -524,8 +508,12 @@ fn a_cancelled_upload_stops_and_leaves_nothing_at_the_destination() {
             after: 10 * 1024 * 1024,
             sent: 0.into(),
         };
+        let sending = dbkeep::store::Sending {
+            progress: &progress,
+            cancel: &progress.cancel,
+        };
         let e = store
-            .put_file("app/big.bin", &file, &progress, &progress.cancel)
+            .put_file("app/big.bin", &file, sending)
             .unwrap_err()
             .to_string();
         assert!(e.contains("cancelled: shutdown"), "{}: {e}", store.name());
@@ -539,13 +527,12 @@ fn a_cancelled_upload_stops_and_leaves_nothing_at_the_destination() {
         // A flag raised before the upload: nothing is sent at all.
         let raised = dbkeep::cancel::Cancel::new();
         raised.cancel("shutdown");
+        let sending = dbkeep::store::Sending {
+            progress: &dbkeep::pipeline::NoProgress,
+            cancel: &raised,
+        };
         let e = store
-            .put_file(
-                "app/small.bin",
-                &file,
-                &dbkeep::pipeline::NoProgress,
-                &raised,
-            )
+            .put_file("app/small.bin", &file, sending)
             .unwrap_err()
             .to_string();
         assert!(e.contains("cancelled: shutdown"), "{e}");

@@ -717,6 +717,7 @@ fn import_adds_outside_backups_that_then_verify_and_restore_like_any_other() {
 
 #[test]
 fn a_dump_owned_by_a_missing_role_needs_no_owner_and_then_restores() {
+    let _roles = server_roles();
     let role = unique_name("owner");
     let source = PgDb::create("roles_src");
     psql(&pg_url(), None, &format!("CREATE ROLE \"{role}\";"));
@@ -852,12 +853,9 @@ fn verify_url_puts_the_throwaway_databases_on_another_server() {
 
 #[test]
 fn globals_store_the_servers_roles_beside_each_backup_and_restore_creates_them() {
+    let _roles = server_roles();
     let role = unique_name("globals");
-    let source = PgDb::create("globals_src");
-    psql(&pg_url(), None, &format!("CREATE ROLE {role} NOLOGIN;"));
-    source.psql(&format!(
-        "CREATE TABLE t (x int); INSERT INTO t VALUES (5); ALTER TABLE t OWNER TO {role};"
-    ));
+    let source = pg_owned_by_a_new_role("globals_src", &role, 5);
     let sandbox = Sandbox::new();
     sandbox.write_config(&format!(
         "retention_days = 0\n[[databases]]\nname = \"pg\"\nurl = \"{}\"\nglobals = true\n",
@@ -889,11 +887,7 @@ fn globals_store_the_servers_roles_beside_each_backup_and_restore_creates_them()
         .assert_code(1);
     let run = sandbox.run(&["restore", &id, "--to", &target.url(), "--with-globals"]);
     run.assert_success();
-    assert_eq!(
-        target.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 't'"),
-        role
-    );
-    assert_eq!(target.scalar("SELECT x FROM t"), "5");
+    assert_owned_by(&target, &role, 5);
     drop(target);
     psql(&pg_url(), None, &format!("DROP ROLE IF EXISTS {role};"));
     // Only PostgreSQL databases have roles to store.
