@@ -124,6 +124,9 @@ pub struct ServiceSettings {
     /// When `dbkeep serve` proves each database's newest backup restorable (a restore drill);
     /// `None` when `verify_schedule = "off"`.
     pub verify_schedule: Option<Schedule>,
+    /// How often `dbkeep serve` sends again the off-site copies that failed (or are missing)
+    /// of the backups on its disk, as `dbkeep offsite sync` does.
+    pub offsite_retry: Duration,
 }
 
 /// The default restore drill: Sundays at 03:00.
@@ -145,6 +148,7 @@ struct RawConfig {
     backup_timeout: Option<Spanned<String>>,
     stall_timeout: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
+    offsite_retry: Option<Spanned<String>>,
     instance_name: Option<Spanned<String>>,
     lease_timeout: Option<Spanned<String>>,
     max_concurrent_backups: Option<Spanned<u32>>,
@@ -308,6 +312,7 @@ impl Config {
                 raw.shutdown_grace.as_ref(),
                 "30s",
             )?,
+            offsite_retry: duration(&source, "offsite_retry", raw.offsite_retry.as_ref(), "15m")?,
             instance_name: match raw.instance_name {
                 Some(name) if !database::is_name(name.get_ref()) => {
                     return Err(source.error(

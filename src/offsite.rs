@@ -5,7 +5,7 @@
 //! local file is gone, a checked copy serves restores and verifications.
 
 use std::io::Read;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -96,19 +96,18 @@ pub trait Copies: Send + Sync {
 /// A destination's store, or why it could not be opened.
 pub type Opened = std::result::Result<Arc<dyn Store>, String>;
 
-/// The configured destinations, their stores opened on first use.
+/// The configured destinations, each store opened on first use and kept once it opened (one
+/// that could not be opened is tried again the next time: its disk may be mounted by then).
 pub struct Destinations {
     entries: Vec<Offsite>,
-    stores: OnceLock<Vec<Opened>>,
+    stores: Mutex<Vec<Option<Arc<dyn Store>>>>,
 }
 
 impl Destinations {
     /// The destinations of a configuration.
     pub fn new(entries: Vec<Offsite>) -> Destinations {
-        Destinations {
-            entries,
-            stores: OnceLock::new(),
-        }
+        let stores = Mutex::new(entries.iter().map(|_| None).collect());
+        Destinations { entries, stores }
     }
 
     /// Whether there are none.
@@ -116,17 +115,19 @@ impl Destinations {
         self.entries.is_empty()
     }
 
-    fn stores(&self) -> &[Opened] {
-        self.stores.get_or_init(|| {
-            self.entries
-                .iter()
-                .map(|o| {
-                    ObjectStorage::new(&o.name, &o.url, &o.options)
-                        .map(|s| Arc::new(s) as Arc<dyn Store>)
-                        .map_err(|e| e.to_string())
-                })
-                .collect()
-        })
+    /// The store of entry `index`: kept, or opened now.
+    fn opened(&self, index: usize) -> Opened {
+        let mut stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(Some(store)) = stores.get(index) {
+            return Ok(Arc::clone(store));
+        }
+        let o = &self.entries[index];
+        let store: Arc<dyn Store> =
+            Arc::new(ObjectStorage::new(&o.name, &o.url, &o.options).map_err(|e| e.to_string())?);
+        if let Some(slot) = stores.get_mut(index) {
+            *slot = Some(Arc::clone(&store));
+        }
+        Ok(store)
     }
 
     /// The destinations that take `database`'s backups, without opening their stores (for
@@ -140,19 +141,16 @@ impl Destinations {
     pub fn for_database(&self, database: &str) -> Vec<(&Offsite, Opened)> {
         self.entries
             .iter()
-            .zip(self.stores())
-            .filter(|(o, _)| o.takes(database))
-            .map(|(o, s)| (o, s.clone()))
+            .enumerate()
+            .filter(|(_, o)| o.takes(database))
+            .map(|(i, o)| (o, self.opened(i)))
             .collect()
     }
 
     /// The store named `name`.
     pub fn store(&self, name: &str) -> Option<Arc<dyn Store>> {
-        self.entries
-            .iter()
-            .zip(self.stores())
-            .find(|(o, _)| o.name == name)
-            .and_then(|(_, s)| s.as_ref().ok().cloned())
+        let index = self.entries.iter().position(|o| o.name == name)?;
+        self.opened(index).ok()
     }
 }
 
@@ -434,12 +432,17 @@ pub struct Synced {
 ///
 /// # Errors
 /// When the catalog cannot be read.
-pub fn sync(runner: &crate::Runner, sending: Sending<'_>) -> Result<Vec<Synced>> {
+pub fn sync(
+    runner: &crate::Runner,
+    except: &[String],
+    sending: Sending<'_>,
+) -> Result<Vec<Synced>> {
     let Some(copies) = runner.copies() else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for db in &runner.config().databases {
+    let databases = runner.config().databases.iter();
+    for db in databases.filter(|d| !except.contains(&d.name)) {
         let mut records = runner.catalog().list(&crate::catalog::ListFilter {
             database: Some(db.name.clone()),
             status: Some(crate::catalog::Status::Success),
@@ -481,7 +484,7 @@ pub fn sync(runner: &crate::Runner, sending: Sending<'_>) -> Result<Vec<Synced>>
                             &record,
                             sending,
                         );
-                        let copy = Copy {
+                        let mut copy = Copy {
                             backup_id: record.id,
                             store: name.clone(),
                             key,
@@ -496,6 +499,18 @@ pub fn sync(runner: &crate::Runner, sending: Sending<'_>) -> Result<Vec<Synced>>
                             uploaded_at: sent.is_ok().then(Utc::now),
                             pruned_at: None,
                         };
+                        // Retention took the backup while it was being sent: the copy goes too.
+                        let pruned = runner.catalog().get(record.id)?.and_then(|r| r.pruned_at);
+                        if let (Ok(_), Some(at)) = (&sent, pruned) {
+                            let roles = globals.as_deref().and_then(std::path::Path::file_name);
+                            let roles = roles.map(|f| globals_key(&record, &f.to_string_lossy()));
+                            let gone = store
+                                .delete(&copy.key)
+                                .and_then(|()| roles.map_or(Ok(()), |key| store.delete(&key)));
+                            if gone.is_ok() {
+                                copy.pruned_at = Some(at);
+                            }
+                        }
                         copies.record_copy(&copy)?;
                         sent.map(drop)
                     }

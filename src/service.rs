@@ -4,6 +4,7 @@
 
 mod heartbeat;
 mod jobs;
+mod resend;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,6 +109,7 @@ impl Service {
         let jobs = Jobs::new(Arc::clone(&self.runner), Arc::clone(&self.clock));
         let (shutdown, stop) = watch::channel(false);
         let beat = tokio::spawn(heartbeat::run(Arc::clone(&jobs), stop.clone()));
+        let resend = tokio::spawn(resend::run(Arc::clone(&jobs), stop.clone()));
         let scheduled = run(
             Arc::clone(&jobs),
             self.clock,
@@ -118,6 +120,7 @@ impl Service {
         );
         let task = tokio::spawn(async move {
             scheduled.await;
+            let _ = resend.await;
             // The instance leaves the catalog's list as the service stops.
             let _ = beat.await;
         });

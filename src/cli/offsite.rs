@@ -70,7 +70,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                     progress: &bar,
                     cancel: &cancel,
                 };
-                dbkeep::offsite::sync(&runner, sending)?
+                dbkeep::offsite::sync(&runner, &[], sending)?
             };
             if synced.is_empty() {
                 println!("every stored backup is at every destination");

@@ -440,7 +440,7 @@ fn an_upload_is_reported_as_a_phase_of_its_backup_and_of_sync() {
         progress: &seen,
         cancel: &cancel,
     };
-    let synced = dbkeep::offsite::sync(&runner, sending).unwrap();
+    let synced = dbkeep::offsite::sync(&runner, &[], sending).unwrap();
     assert_eq!(synced.len(), 1);
     assert!(synced[0].result.is_ok(), "{synced:?}");
     assert_eq!(
@@ -549,6 +549,55 @@ fn a_cancelled_upload_stops_and_leaves_nothing_at_the_destination() {
     );
     // Nor a part file on the other disk.
     assert!(files_below(&disk2).is_empty(), "{:?}", files_below(&disk2));
+}
+
+#[test]
+fn serve_sends_a_failed_copy_again_once_the_destination_is_back() {
+    let s3 = S3::start("dbkeep-other");
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let port = crate::http::free_port();
+    sandbox.write_config(&format!(
+        "listen = \"127.0.0.1:{port}\"\noffsite_retry = \"1s\"\n\
+         [[offsite]]\nname = \"s3\"\nurl = \"s3://dbkeep-later/backups\"\n\
+         endpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n",
+        s3.port
+    ));
+    let aws = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ];
+    // The bucket does not exist yet: the copy fails (the backup itself is good).
+    run_cmd(sandbox.cmd().arg("backup").envs(aws)).assert_success();
+    let id = sandbox.rows_for("app")[0]["id"].as_i64().unwrap();
+    assert_eq!(copies(&sandbox, id)[0].1, "failed");
+    let server = crate::http::Server::start(
+        &sandbox,
+        port,
+        &[aws[0], aws[1], ("DBKEEP_ADMIN_PASSWORD", "a long password")],
+    );
+    // The destination comes back: serve sends the copy within a retry or two.
+    ureq::put(&format!("http://127.0.0.1:{}/dbkeep-later", s3.port))
+        .send_empty()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while copies(&sandbox, id)[0].1 != "uploaded" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not sent again: {:?}\n{}",
+            copies(&sandbox, id),
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let row = sandbox.rows_for("app")[0].clone();
+    assert_eq!(copies(&sandbox, id)[0].2.as_deref(), row["sha256"].as_str());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.log().contains("off-site copy sent again") {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]
