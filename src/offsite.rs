@@ -525,7 +525,28 @@ pub fn sync(
                     result,
                 });
             }
+            // keep_local = false: once every destination holds it, the local file goes, as
+            // after a backup whose copies all arrived.
+            if !db.keep_local
+                && every_copy_arrived(runner, copies, &record)?
+                && let Err(e) = runner.remove_local(&record)
+            {
+                tracing::warn!(database = %db.name, id = record.id, error = %e, "could not remove the local file");
+            }
         }
     }
     Ok(out)
+}
+
+/// Whether every destination taking `record`'s database holds a checked copy of it.
+fn every_copy_arrived(
+    runner: &crate::Runner,
+    copies: &dyn Copies,
+    record: &BackupRecord,
+) -> Result<bool> {
+    let held = holders(copies, record)?;
+    Ok(runner
+        .offsite()
+        .taking(&record.database)
+        .all(|o| held.contains(&o.name)))
 }

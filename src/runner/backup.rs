@@ -238,21 +238,7 @@ impl Runner {
         let keep_local = self.config.database(name).is_ok_and(|d| d.keep_local);
         if offsite_ok && !keep_local && record.status == Status::Success && !self.offsite.is_empty()
         {
-            let key = self.owned_name(&record).map(|file| store_key(name, file));
-            // The server's roles stored with it went off-site too.
-            let roles = self
-                .catalog
-                .globals_file(id)
-                .ok()
-                .flatten()
-                .map(|f| store_key(name, &f));
-            match key
-                .map_err(|e| e.to_string())
-                .and_then(|key| self.local.delete(&key).map_err(|e| e.to_string()))
-                .and_then(|()| match &roles {
-                    Some(key) => self.local.delete(key).map_err(|e| e.to_string()),
-                    None => Ok(()),
-                }) {
+            match self.remove_local(&record) {
                 Ok(()) => {
                     log.step("local file removed (keep_local = false): the off-site copies hold it")
                 }
@@ -447,6 +433,29 @@ fn write_backup(
         path.file_name().unwrap_or_default().to_string_lossy()
     ));
     Ok((written, tables))
+}
+
+impl Runner {
+    /// Removes `record`'s local file and the server's roles stored with it, once every
+    /// destination holds a checked copy (`keep_local = false`).
+    ///
+    /// # Errors
+    /// Why the file could not be removed (or is not one of this instance's).
+    pub(crate) fn remove_local(&self, record: &BackupRecord) -> std::result::Result<(), String> {
+        let key = self
+            .owned_name(record)
+            .map(|file| store_key(&record.database, file))
+            .map_err(|e| e.to_string())?;
+        self.local.delete(&key).map_err(|e| e.to_string())?;
+        // The server's roles stored with it went off-site too.
+        match self.catalog.globals_file(record.id).ok().flatten() {
+            Some(file) => self
+                .local
+                .delete(&store_key(&record.database, &file))
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The file beside backup `path` that holds its server's roles: `NAME.globals.sql`.

@@ -558,7 +558,7 @@ fn serve_sends_a_failed_copy_again_once_the_destination_is_back() {
     create_sample_sqlite(&sandbox.path().join("app.db"));
     let port = crate::http::free_port();
     sandbox.write_config(&format!(
-        "listen = \"127.0.0.1:{port}\"\noffsite_retry = \"1s\"\n\
+        "listen = \"127.0.0.1:{port}\"\noffsite_retry = \"1s\"\nkeep_local = false\n\
          [[offsite]]\nname = \"s3\"\nurl = \"s3://dbkeep-later/backups\"\n\
          endpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\
          [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n",
@@ -570,8 +570,12 @@ fn serve_sends_a_failed_copy_again_once_the_destination_is_back() {
     ];
     // The bucket does not exist yet: the copy fails (the backup itself is good).
     run_cmd(sandbox.cmd().arg("backup").envs(aws)).assert_success();
-    let id = sandbox.rows_for("app")[0]["id"].as_i64().unwrap();
+    let row = sandbox.rows_for("app")[0].clone();
+    let id = row["id"].as_i64().unwrap();
     assert_eq!(copies(&sandbox, id)[0].1, "failed");
+    // keep_local = false keeps the file while no copy holds it.
+    let local = assert_success_row(&row, "app", "sqlite");
+    assert!(local.exists(), "removed with no copy anywhere");
     let server = crate::http::Server::start(
         &sandbox,
         port,
@@ -591,11 +595,15 @@ fn serve_sends_a_failed_copy_again_once_the_destination_is_back() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let row = sandbox.rows_for("app")[0].clone();
     assert_eq!(copies(&sandbox, id)[0].2.as_deref(), row["sha256"].as_str());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !server.log().contains("off-site copy sent again") {
-        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+    while !server.log().contains("off-site copy sent again") || local.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "local file there: {}\n{}",
+            local.exists(),
+            server.log()
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
