@@ -15,6 +15,7 @@ use crate::catalog::{BackupId, BackupRecord};
 use crate::config::Offsite;
 use crate::pipeline::NoProgress;
 use crate::runlog::RunLog;
+use crate::runner::store_key;
 use crate::store::{ObjectStorage, Sending, Store};
 
 /// Tries of one upload before it counts as failed.
@@ -159,24 +160,33 @@ pub fn key_of(record: &BackupRecord) -> Option<String> {
     record
         .file_name
         .as_ref()
-        .map(|f| format!("{}/{f}", record.database))
+        .map(|f| store_key(&record.database, f))
 }
 
-/// The key of the server's roles stored with `record` (`globals = true`), `file_name` being
-/// the catalog's [`crate::catalog::Catalog::globals_file`]: beside the backup's own key.
-pub fn globals_key(record: &BackupRecord, file_name: &str) -> String {
-    format!("{}/{file_name}", record.database)
+/// Deletes the copy at `key` and, when `record` stored the server's roles (`globals`, the
+/// catalog's name of that file), their copy beside it.
+fn delete_copy(
+    store: &dyn Store,
+    record: &BackupRecord,
+    key: &str,
+    globals: Option<&str>,
+) -> Result<()> {
+    store.delete(key)?;
+    match globals {
+        Some(name) => store.delete(&store_key(&record.database, name)),
+        None => Ok(()),
+    }
 }
 
-/// Copies `record` (a successful backup whose file is `path`, and whose server's roles are in
-/// the file `globals` when it stored them) to every destination that takes its database and
-/// records each copy; returns the destinations it did not reach, with why.
+/// Copies `record` (a successful backup whose file is `path`, with the server's roles beside
+/// it in the file named `globals` when it stored them) to every destination that takes its
+/// database and records each copy; returns the destinations it did not reach, with why.
 pub fn copy_backup(
     destinations: &Destinations,
     copies: &dyn Copies,
     record: &BackupRecord,
     path: &std::path::Path,
-    globals: Option<&std::path::Path>,
+    globals: Option<&str>,
     log: &RunLog,
     sending: Sending<'_>,
 ) -> Vec<(String, String)> {
@@ -233,14 +243,15 @@ pub fn copy_backup(
     failed
 }
 
-/// Uploads the backup at `path` (and its roles file, if any) with retries, and checks what
-/// arrived against the catalog's record. A copy counts only with its roles: without them a
-/// restore `--with-globals` from it could not work. The upload is a phase of `progress`.
+/// Uploads the backup at `path` (and the roles file named `globals` beside it, if any) with
+/// retries, and checks what arrived against the catalog's record. A copy counts only with its
+/// roles: without them a restore `--with-globals` from it could not work. The upload is a
+/// phase of `progress`.
 fn upload(
     store: &dyn Store,
     key: &str,
     path: &std::path::Path,
-    globals: Option<&std::path::Path>,
+    globals: Option<&str>,
     record: &BackupRecord,
     sending: Sending<'_>,
 ) -> std::result::Result<crate::store::Stored, String> {
@@ -255,12 +266,11 @@ fn upload(
             stored.size_bytes, stored.sha256
         ));
     }
-    if let Some(globals) = globals {
-        let name = globals.file_name().unwrap_or_default().to_string_lossy();
+    if let Some(name) = globals {
         put_with_retries(
             store,
-            &globals_key(record, &name),
-            globals,
+            &store_key(&record.database, name),
+            &path.with_file_name(name),
             Sending {
                 progress: &NoProgress,
                 ..sending
@@ -283,7 +293,7 @@ fn put_with_retries(
     let mut last = String::new();
     for attempt in 1..=TRIES {
         if let Some(reason) = cancel.reason() {
-            return Err(format!("cancelled: {reason}"));
+            return Err(reason);
         }
         if attempt > 1 {
             progress.phase(&format!("again ({attempt} of {TRIES}) {key}"), None);
@@ -329,11 +339,7 @@ pub fn prune_copies(
             ));
             continue;
         };
-        let deleted = store.delete(&copy.key).and_then(|()| match globals {
-            Some(name) => store.delete(&globals_key(record, name)),
-            None => Ok(()),
-        });
-        match deleted {
+        match delete_copy(store.as_ref(), record, &copy.key, globals) {
             Ok(()) => {
                 copy.pruned_at = Some(now);
                 if let Err(e) = copies.record_copy(&copy) {
@@ -466,10 +472,7 @@ pub fn sync(
                 continue;
             }
             let path = runner.backup_file(&record);
-            let globals = match (&path, runner.catalog().globals_file(record.id)?) {
-                (Ok(path), Some(name)) => Some(path.with_file_name(name)),
-                _ => None,
-            };
+            let globals = runner.catalog().globals_file(record.id)?;
             for name in missing {
                 if sending.cancel.reason().is_some() {
                     return Ok(out); // Stopped: what is left waits for the next sync.
@@ -500,16 +503,13 @@ pub fn sync(
                             pruned_at: None,
                         };
                         // Retention took the backup while it was being sent: the copy goes too.
-                        let pruned = runner.catalog().get(record.id)?.and_then(|r| r.pruned_at);
-                        if let (Ok(_), Some(at)) = (&sent, pruned) {
-                            let roles = globals.as_deref().and_then(std::path::Path::file_name);
-                            let roles = roles.map(|f| globals_key(&record, &f.to_string_lossy()));
-                            let gone = store
-                                .delete(&copy.key)
-                                .and_then(|()| roles.map_or(Ok(()), |key| store.delete(&key)));
-                            if gone.is_ok() {
-                                copy.pruned_at = Some(at);
-                            }
+                        if sent.is_ok()
+                            && let Some(at) =
+                                runner.catalog().get(record.id)?.and_then(|r| r.pruned_at)
+                            && delete_copy(store.as_ref(), &record, &copy.key, globals.as_deref())
+                                .is_ok()
+                        {
+                            copy.pruned_at = Some(at);
                         }
                         copies.record_copy(&copy)?;
                         sent.map(drop)

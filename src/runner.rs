@@ -355,7 +355,7 @@ impl Runner {
                 let Some(store) = self.offsite.store(name) else {
                     continue;
                 };
-                match store.open(&crate::offsite::globals_key(record, file_name)) {
+                match store.open(&key) {
                     Ok(reader) => return Ok(reader),
                     Err(e) => why = format!("off-site `{name}`: {e}"),
                 }

@@ -36,31 +36,36 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let tz = config.service.timezone;
     let now = Utc::now();
     println!("time zone: {tz}");
-    for db in &config.databases {
-        println!("{}", db.name);
-        // Its backup schedules, then its restore drill (recorded as `verify EXPR`).
-        let drill = config.service.verify_schedule.as_ref().map(|s| {
-            (
-                format!("{}{}", dbkeep::scheduler::DRILL_PREFIX, s.expr),
-                &s.cron,
-            )
-        });
-        let all = db
-            .schedules
-            .iter()
-            .map(|s| (s.expr.clone(), &s.cron))
-            .chain(drill);
-        for (expr, cron) in all {
+    // Each database's backup schedules, then its restore drill (recorded as `verify EXPR`).
+    let drill = config.service.verify_schedule.as_ref().map(|s| {
+        (
+            format!("{}{}", dbkeep::scheduler::DRILL_PREFIX, s.expr),
+            &s.cron,
+        )
+    });
+    let each: Vec<(&str, Vec<(String, &croner::Cron)>)> = config
+        .databases
+        .iter()
+        .map(|db| {
+            let all = db.schedules.iter().map(|s| (s.expr.clone(), &s.cron));
+            (db.name.as_str(), all.chain(drill.clone()).collect())
+        })
+        .collect();
+    // Every schedule's last fire in one read.
+    let pairs: Vec<(String, String)> = each
+        .iter()
+        .flat_map(|(db, all)| all.iter().map(|(expr, _)| (db.to_string(), expr.clone())))
+        .collect();
+    let mut fires = runner.catalog().last_fires(&pairs)?.into_iter();
+    for (db, all) in &each {
+        println!("{db}");
+        for ((expr, cron), fire) in all.iter().zip(fires.by_ref()) {
             let next = next_fire(cron, tz, now)
                 .map_or_else(|| "never".to_string(), |t| render::time(&t, tz));
-            let fire = dbkeep::verdict::fires(runner.catalog(), &db.name, &expr, 1)?.pop();
+            let (fire, backup) = fire.map_or((None, None), |(f, b)| (Some(f), b));
             println!(
                 "  {expr:<20} next {next}; last: {}",
-                last(
-                    fire.as_ref().map(|(f, _)| f),
-                    fire.as_ref().and_then(|(_, b)| *b),
-                    tz
-                )
+                last(fire.as_ref(), backup, tz)
             );
         }
     }

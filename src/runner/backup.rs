@@ -209,10 +209,7 @@ impl Runner {
         // Off-site copies first: retention runs only once every destination holds one.
         let missed = match (record.status, self.copies()) {
             (Status::Success, Some(copies)) if !self.offsite.is_empty() => {
-                let globals = self
-                    .catalog
-                    .globals_file(id)?
-                    .map(|file| path.with_file_name(file));
+                let globals = self.catalog.globals_file(id)?;
                 crate::offsite::copy_backup(
                     &self.offsite,
                     copies,
@@ -350,6 +347,27 @@ impl Runner {
         }
         unreachable!("u32 names run out only after four billion backups in one second")
     }
+
+    /// Removes `record`'s local file and the server's roles stored with it, once every
+    /// destination holds a checked copy (`keep_local = false`).
+    ///
+    /// # Errors
+    /// Why the file could not be removed (or is not one of this instance's).
+    pub(crate) fn remove_local(&self, record: &BackupRecord) -> std::result::Result<(), String> {
+        let key = self
+            .owned_name(record)
+            .map(|file| store_key(&record.database, file))
+            .map_err(|e| e.to_string())?;
+        self.local.delete(&key).map_err(|e| e.to_string())?;
+        // The server's roles stored with it went off-site too.
+        match self.catalog.globals_file(record.id).ok().flatten() {
+            Some(file) => self
+                .local
+                .delete(&store_key(&record.database, &file))
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Writes one backup to `.NAME.part` beside `path`, syncs it and renames it to `path`.
@@ -433,29 +451,6 @@ fn write_backup(
         path.file_name().unwrap_or_default().to_string_lossy()
     ));
     Ok((written, tables))
-}
-
-impl Runner {
-    /// Removes `record`'s local file and the server's roles stored with it, once every
-    /// destination holds a checked copy (`keep_local = false`).
-    ///
-    /// # Errors
-    /// Why the file could not be removed (or is not one of this instance's).
-    pub(crate) fn remove_local(&self, record: &BackupRecord) -> std::result::Result<(), String> {
-        let key = self
-            .owned_name(record)
-            .map(|file| store_key(&record.database, file))
-            .map_err(|e| e.to_string())?;
-        self.local.delete(&key).map_err(|e| e.to_string())?;
-        // The server's roles stored with it went off-site too.
-        match self.catalog.globals_file(record.id).ok().flatten() {
-            Some(file) => self
-                .local
-                .delete(&store_key(&record.database, &file))
-                .map_err(|e| e.to_string()),
-            None => Ok(()),
-        }
-    }
 }
 
 /// The file beside backup `path` that holds its server's roles: `NAME.globals.sql`.

@@ -42,7 +42,7 @@ pub(super) async fn run(jobs: Arc<Jobs>, mut stop: watch::Receiver<bool>) {
         let done = tokio::select! {
             done = &mut round => done,
             _ = stop.changed() => {
-                cancel.cancel("shutdown");
+                cancel.cancel("cancelled: shutdown");
                 let _ = round.await;
                 return;
             }

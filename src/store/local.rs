@@ -69,7 +69,7 @@ impl Store for LocalStore {
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 if let Some(reason) = cancel.reason() {
-                    return Err(io::Error::other(format!("cancelled: {reason}")));
+                    return Err(io::Error::other(reason));
                 }
                 let n = match from.read(&mut buf) {
                     Ok(0) => break,

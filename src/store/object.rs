@@ -130,7 +130,7 @@ impl Store for ObjectStorage {
             let cancelled = || {
                 cancel
                     .reason()
-                    .map(|reason| read_error(io::Error::other(format!("cancelled: {reason}"))))
+                    .map(|reason| read_error(io::Error::other(reason)))
             };
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; PART];

@@ -283,29 +283,25 @@ pub async fn databases_get(state: State) -> Response {
         Ok(f) => f,
         Err(e) => return internal(&e),
     };
-    // Each database's schedules, found once (not by walking every schedule per database).
-    let mut by_database: HashMap<&str, Vec<ScheduleInfo>> = HashMap::new();
-    let mut next_by_database: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    // Each database's schedules and its next fire, found once (not by walking every schedule
+    // per database).
+    let mut by_database: HashMap<&str, (Vec<ScheduleInfo>, Option<DateTime<Utc>>)> = HashMap::new();
     for (u, fire) in upcoming.iter().zip(&fires) {
-        if let Some(next) = u.next {
-            next_by_database
-                .entry(u.database.as_str())
-                .and_modify(|t| *t = (*t).min(next))
-                .or_insert(next);
-        }
-        by_database
-            .entry(u.database.as_str())
-            .or_default()
-            .push(ScheduleInfo {
-                schedule: u.schedule.clone(),
-                next_run: u.next.as_ref().map(format_time),
-                last_fire: fire.as_ref().map(|(f, status)| FireInfo {
-                    planned_at: format_time(&f.planned_at),
-                    result: crate::verdict::fire_result(f, *status).0,
-                    backup_id: f.backup_id,
-                    detail: f.detail.clone(),
-                }),
-            });
+        let (schedules, next) = by_database.entry(u.database.as_str()).or_default();
+        *next = match (*next, u.next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        schedules.push(ScheduleInfo {
+            schedule: u.schedule.clone(),
+            next_run: u.next.as_ref().map(format_time),
+            last_fire: fire.as_ref().map(|(f, status)| FireInfo {
+                planned_at: format_time(&f.planned_at),
+                result: crate::verdict::fire_result(f, *status).0,
+                backup_id: f.backup_id,
+                detail: f.detail.clone(),
+            }),
+        });
     }
     let config = state.runner.config();
     let out: Vec<DatabaseInfo> = config
@@ -314,15 +310,14 @@ pub async fn databases_get(state: State) -> Response {
         .zip(judged.iter())
         .map(|(db, judged)| {
             let crate::verdict::Judged { verdict, facts } = judged;
-            let schedules = by_database.remove(db.name.as_str()).unwrap_or_default();
-            let next = next_by_database.get(db.name.as_str());
+            let (schedules, next) = by_database.remove(db.name.as_str()).unwrap_or_default();
             DatabaseInfo {
                 name: db.name.clone(),
                 kind: db.target.kind(),
                 status: verdict.state.as_str(),
                 reason: verdict.reason.clone(),
                 schedules,
-                next_run: next.map(format_time),
+                next_run: next.as_ref().map(format_time),
                 running: facts.running(),
                 last_success: facts.last_success.clone(),
             }

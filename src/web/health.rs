@@ -19,13 +19,21 @@ pub(super) fn latest(
 ) -> crate::Result<Vec<(String, Option<BackupRecord>, bool)>> {
     // From the facts the verdicts are judged from: read once per change of the catalog.
     let facts = runner.facts_cache().get(runner)?;
-    Ok(runner
+    Ok(latest_of(runner, facts.iter().map(|f| &**f)))
+}
+
+/// [`latest`] from each configured database's facts, in configuration order.
+fn latest_of<'a>(
+    runner: &dyn View,
+    facts: impl Iterator<Item = &'a crate::verdict::Facts>,
+) -> Vec<(String, Option<BackupRecord>, bool)> {
+    runner
         .config()
         .databases
         .iter()
-        .zip(facts.iter())
+        .zip(facts)
         .map(|(db, f)| (db.name.clone(), f.last_success.clone(), f.running()))
-        .collect())
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -128,7 +136,7 @@ pub async fn render_metrics(
                 .collect::<Vec<_>>()
         };
         Ok((
-            latest(r)?,
+            latest_of(r, judged.iter().map(|j| &*j.facts)),
             r.catalog().status_counts()?,
             judged,
             verified,

@@ -148,20 +148,17 @@ async fn scenario(client: Client, base: String, p: &Project) {
     let rows = page["rows"].as_array().cloned().unwrap_or_default();
     assert_eq!(rows.len(), 2, "{page:#}");
     let (good, failed) = (&rows[1], &rows[0]);
+    // Whether a row's field holds `part`.
+    let has = |row: &serde_json::Value, field: &str, part: &str| {
+        row[field].as_str().unwrap().contains(part)
+    };
     assert_eq!(good["status"], "success", "{page:#}");
-    assert!(good["dot"].as_str().unwrap().contains("green"), "{page:#}");
-    assert!(
-        good["text"].as_str().unwrap().contains("success"),
-        "{page:#}"
-    );
-    assert!(
-        good["text"].as_str().unwrap().contains("sqlite_backup_"),
-        "{page:#}"
-    );
+    assert!(has(good, "dot", "green"), "{page:#}");
+    assert!(has(good, "text", "success"), "{page:#}");
+    assert!(has(good, "text", "sqlite_backup_"), "{page:#}");
     // Times in the project's TIME_ZONE (Europe/Berlin).
     assert!(
-        good["text"].as_str().unwrap().contains("CET")
-            || good["text"].as_str().unwrap().contains("CEST"),
+        has(good, "text", "CET") || has(good, "text", "CEST"),
         "{page:#}"
     );
     let colour = good["dotColour"].as_str().unwrap_or_default().to_string();
@@ -170,11 +167,8 @@ async fn scenario(client: Client, base: String, p: &Project) {
         "the dot of a success is not green"
     );
     assert_eq!(failed["status"], "failed", "{page:#}");
-    assert!(failed["dot"].as_str().unwrap().contains("red"), "{page:#}");
-    assert!(
-        failed["text"].as_str().unwrap().contains("failed"),
-        "{page:#}"
-    );
+    assert!(has(failed, "dot", "red"), "{page:#}");
+    assert!(has(failed, "text", "failed"), "{page:#}");
     assert!(
         failed["href"].is_null(),
         "a failed backup has no download: {page:#}"

@@ -464,7 +464,7 @@ impl dbkeep::pipeline::Progress for CancelAfter {
     fn advance(&self, bytes: u64) {
         use std::sync::atomic::Ordering;
         if self.sent.fetch_add(bytes, Ordering::Relaxed) + bytes > self.after {
-            self.cancel.cancel("shutdown");
+            self.cancel.cancel("cancelled: shutdown");
         }
     }
 }
@@ -517,6 +517,7 @@ fn a_cancelled_upload_stops_and_leaves_nothing_at_the_destination() {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cancelled: shutdown"), "{}: {e}", store.name());
+        assert!(!e.contains("cancelled: cancelled"), "{}: {e}", store.name());
         let sent = progress.sent.into_inner();
         assert!(
             sent < 40 * 1024 * 1024,
@@ -526,7 +527,7 @@ fn a_cancelled_upload_stops_and_leaves_nothing_at_the_destination() {
         assert!(!store.exists("app/big.bin").unwrap(), "{}", store.name());
         // A flag raised before the upload: nothing is sent at all.
         let raised = dbkeep::cancel::Cancel::new();
-        raised.cancel("shutdown");
+        raised.cancel("cancelled: shutdown");
         let sending = dbkeep::store::Sending {
             progress: &dbkeep::pipeline::NoProgress,
             cancel: &raised,
