@@ -73,6 +73,9 @@ pub struct Config {
     /// The age identities (private keys) that open encrypted backups, for restore and verify;
     /// best kept off the backup host, and given with `--identity` when needed.
     pub identity_file: Option<PathBuf>,
+    /// The longest line of a dump's SQL outside table data that a restore passes on to the
+    /// database client, in bytes (`restore_line_limit`).
+    pub restore_line_limit: u64,
     /// The databases to back up, in file order.
     pub databases: Vec<DatabaseConfig>,
     /// Where each database is in `databases`, by name: a thousand databases are looked up
@@ -157,6 +160,7 @@ struct RawConfig {
     age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
     age_passphrase_env: Option<Spanned<String>>,
     identity_file: Option<String>,
+    restore_line_limit: Option<Spanned<String>>,
     keep_local: Option<Spanned<bool>>,
     listen: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
@@ -445,6 +449,13 @@ impl Config {
             mysqldump_path: raw.mysqldump_path.map(|p| program(&p)),
             mysql_path: raw.mysql_path.map(|p| program(&p)),
             identity_file: raw.identity_file.as_deref().map(resolve),
+            restore_line_limit: size(
+                &source,
+                "restore_line_limit",
+                raw.restore_line_limit.as_ref(),
+                crate::pipeline::filter::DEFAULT_LINE_LIMIT,
+                1024,
+            )?,
             by_name: databases
                 .iter()
                 .enumerate()
@@ -534,6 +545,37 @@ fn duration(
         Err(_) => Err(source.error(
             value.span(),
             format!("`{key}` = \"{}\" is not a duration; write e.g. \"30s\", \"10m\", \"6h\" or \"1h 30m\"", value.get_ref()),
+        )),
+    }
+}
+
+/// A size setting (`"256MiB"`, `"1 GB"`, `"4096"` bytes), at least `least` bytes.
+fn size(
+    source: &Source<'_>,
+    key: &str,
+    value: Option<&Spanned<String>>,
+    default: u64,
+    least: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.get_ref().trim().parse::<bytesize::ByteSize>() {
+        Ok(size) if size.as_u64() >= least => Ok(size.as_u64()),
+        Ok(_) => Err(source.error(
+            value.span(),
+            format!(
+                "`{key}` = \"{}\" is too small: it must be at least {}",
+                value.get_ref(),
+                crate::pipeline::filter::exact_size(least)
+            ),
+        )),
+        Err(_) => Err(source.error(
+            value.span(),
+            format!(
+                "`{key}` = \"{}\" is not a size; write e.g. \"256MiB\", \"1GiB\" or \"500MB\"",
+                value.get_ref()
+            ),
         )),
     }
 }

@@ -101,6 +101,14 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// [`crate::Error::Engine`] when a table cannot be counted (it is missing, say).
     fn count_rows(&self, tables: &[String], cancel: &Cancel) -> Result<TableRows>;
+
+    /// How many tables of the user's (not the database system's own) this engine's database
+    /// holds: after a restore of a file without recorded tables, to tell a restore from one
+    /// that made nothing.
+    ///
+    /// # Errors
+    /// [`crate::Error::Engine`] when the database cannot be asked.
+    fn table_count(&self, cancel: &Cancel) -> Result<u64>;
 }
 
 /// A native copy that is a whole database file.

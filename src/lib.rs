@@ -38,6 +38,7 @@ pub mod service;
 pub mod storage;
 pub mod store;
 pub mod text;
+pub mod throwaway;
 pub mod verdict;
 pub mod verify;
 pub mod vocab;

@@ -2,6 +2,7 @@
 //! compression, then age encryption, then SHA-256 and a byte count of what is stored. Every
 //! stage is a streaming `Write` adapter with its own `finish`; nothing holds a whole dump.
 
+pub mod checked;
 pub mod filter;
 pub mod rows;
 

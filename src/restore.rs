@@ -1,14 +1,17 @@
 //! Restoring a backup into a target: the file's SHA-256 checked before anything is touched,
 //! then its uncompressed stream loaded by the target's engine (a new SQLite file swapped in
-//! atomically; `psql` in one transaction for PostgreSQL).
+//! atomically; `psql` in one transaction for PostgreSQL). The stream the engine reads ends
+//! only once the file matched its SHA-256 again (it might have changed since the first check),
+//! and a dump's SQL passes through [`pipeline::filter`] on its way to the client.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
-use crate::catalog::{BackupRecord, Status};
+use crate::catalog::{BackupRecord, Kind, Status};
 use crate::config::Target;
 use crate::engine::{self, RestoreOptions};
+use crate::pipeline::filter::{Dialect, Filter, SqlFilter};
 use crate::pipeline::{self, Progress};
 use crate::runlog::RunLog;
 use crate::{Error, Result, Runner};
@@ -117,17 +120,29 @@ pub fn restore(
     }
     let keys = crate::crypt::Keys::for_record(runner.config(), record)?;
     let started = Instant::now();
-    // The uncompressed stream as the target gets it (owners and grants left out as asked).
+    let dialect = match record.kind {
+        Kind::Postgres => Some(Dialect::Postgres),
+        Kind::Mysql => Some(Dialect::Mysql),
+        Kind::Sqlite => None,
+    };
+    let filter = dialect.map(|dialect| Filter {
+        dialect,
+        leave: opts.leave,
+        line_limit: runner.config().restore_line_limit,
+    });
+    // The uncompressed stream as the target gets it, checked at its end.
     let stream = || -> std::io::Result<Box<dyn Read + Send>> {
         let file = runner
             .open_from(record, opts.from.as_deref())
             .map_err(|e| std::io::Error::other(format!("backup #{id}: {e}")))?;
-        let reader = pipeline::open_reader(file, record.compression, keys.as_ref())?;
-        Ok(if opts.leave.any() {
-            let buffered = std::io::BufReader::with_capacity(pipeline::CHUNK, reader);
-            Box::new(pipeline::filter::SqlFilter::new(buffered, opts.leave))
-        } else {
-            reader
+        let reader =
+            pipeline::checked::open_checked(file, record.compression, keys.as_ref(), expected)?;
+        Ok(match filter {
+            Some(filter) => {
+                let buffered = std::io::BufReader::with_capacity(pipeline::CHUNK, reader);
+                Box::new(SqlFilter::new(buffered, filter))
+            }
+            None => reader,
         })
     };
     let reader = stream().map_err(|e| Error::Refused(format!("backup #{id}: cannot open: {e}")))?;

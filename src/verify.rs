@@ -5,9 +5,10 @@
 
 use crate::cancel::Cancel;
 use crate::catalog::{BackupRecord, Status, Verification, VerifyLevel};
-use crate::config::{ServerTarget, Target};
+use crate::config::Target;
 use crate::engine::{self, Engine, RestoreOptions};
 use crate::pipeline::{self, NoProgress};
+use crate::throwaway::{self, on_server, orphaned};
 use crate::{Error, Result, Runner};
 
 /// Verifies `record` at `level` (each level includes the ones before), records the result, and
@@ -237,7 +238,8 @@ fn check_sqlite_in_place(
 }
 
 /// Compares the restored tables' rows with the counts the backup recorded, naming each table
-/// that differs (a backup made before dbkeep counted rows has none to compare).
+/// that differs (a backup made before dbkeep counted rows has none to compare; an imported
+/// file with none must restore at least one table).
 fn same_rows(
     runner: &Runner,
     record: &BackupRecord,
@@ -249,6 +251,16 @@ fn same_rows(
         .table_rows(record.id)
         .map_err(|e| e.to_string())?;
     if recorded.is_empty() {
+        // A backup dbkeep made of an empty database restores to one; an outside file that
+        // restores no table is not the backup of a database.
+        if record.trigger == crate::catalog::Trigger::Import
+            && restored
+                .table_count(cancel)
+                .map_err(|e| format!("cannot count the restored tables: {e}"))?
+                == 0
+        {
+            return Err("restored nothing: the file loads without error but makes no table, so it is not a backup of a database's tables".into());
+        }
         return Ok(());
     }
     let names: Vec<String> = recorded.iter().map(|(n, _)| n.clone()).collect();
@@ -279,77 +291,27 @@ fn compare_rows(
 }
 
 /// Where a restore-level check restores to: a hidden file in the database's backup folder, or
-/// a database named `dbkeep_verify_<id>_<random>` on the source's server (PostgreSQL, MySQL).
-///
-/// The name carries this machine's mark and this process's id, so that the next verification
-/// can remove what a killed one left behind (and only that: never a live one's, never another
-/// machine's).
+/// a database named `dbkeep_verify_<id>_<mark>_<pid>_<random>` on the source's server
+/// (PostgreSQL, MySQL), named so that the next verification can remove what a killed one left
+/// behind ([`crate::throwaway`]).
 fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
     let db = runner.config().database(&record.database)?;
-    let random = &crate::accounts::random_token()?[..6];
-    let owner = format!("{}_{}", machine_mark(), std::process::id());
+    let name = throwaway::name(&format!("dbkeep_verify_{}", record.id))?;
     match &db.target {
         Target::Sqlite { .. } => Ok(Target::Sqlite {
             path: runner
                 .config()
                 .database_dir(&record.database)
-                .join(format!(".verify_{}_{owner}_{random}.db", record.id)),
+                .join(format!(".{}.db", name.trim_start_matches("dbkeep_"))),
         }),
         Target::Postgres(pg) => Ok(Target::Postgres(on_server(
             db.verify_url.as_ref().unwrap_or(pg),
-            &format!("dbkeep_verify_{}_{owner}_{random}", record.id),
+            &name,
         ))),
         Target::Mysql(server) => Ok(Target::Mysql(on_server(
             db.verify_url.as_ref().unwrap_or(server),
-            &format!("dbkeep_verify_{}_{owner}_{random}", record.id),
+            &name,
         ))),
-    }
-}
-
-/// `pg` with another database name (a `dbname=` parameter, which libpq would prefer to the
-/// path, is dropped: the throwaway must never be the source).
-fn on_server(pg: &ServerTarget, database: &str) -> ServerTarget {
-    let mut url = pg.url.clone();
-    url.set_path(&format!("/{database}"));
-    let kept: Vec<String> = url
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty() && p.split('=').next() != Some("dbname"))
-        .map(str::to_string)
-        .collect();
-    url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
-    ServerTarget {
-        url,
-        password: pg.password.clone(),
-        password_env: pg.password_env.clone(),
-    }
-}
-
-/// Eight hex digits that tell this machine (from its host name).
-fn machine_mark() -> String {
-    let host = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
-    crate::accounts::token_digest(&host)[..8].to_string()
-}
-
-/// Whether a throwaway named with `…_<mark>_<pid>_<random>` was left by a process of this
-/// machine that is gone.
-fn orphaned(name: &str) -> bool {
-    let stem = name.trim_end_matches(".db");
-    let mut parts = stem.rsplit('_');
-    let (_random, pid, mark) = (parts.next(), parts.next(), parts.next());
-    let pid = pid.and_then(|p| p.parse::<i32>().ok());
-    match (mark, pid.and_then(rustix::process::Pid::from_raw)) {
-        (Some(mark), Some(pid)) if mark == machine_mark() => {
-            matches!(
-                rustix::process::test_kill_process(pid),
-                Err(rustix::io::Errno::SRCH)
-            )
-        }
-        _ => false,
     }
 }
 

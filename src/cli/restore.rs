@@ -132,7 +132,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         with_globals: args.with_globals,
         jobs: usize::from(args.jobs),
         from: args.from.clone(),
-        globals: None,
+        ..RestoreOptions::default()
     };
     let interrupted = Interrupt::watch()?;
     let cancel = interrupted.arm();

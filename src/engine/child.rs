@@ -1,8 +1,9 @@
 //! A database tool (`pg_dump`, `psql`, …) as a child process, handled the one way every engine
 //! needs: its own process group (so cancelling kills it and whatever a wrapper started, and a
 //! Ctrl-C meant for dbkeep reaches dbkeep first), its stderr kept on a thread of its own
-//! (bounded), the password only in its environment and redacted from everything it says, and
-//! a kill when the backup is cancelled.
+//! (bounded), an environment of only what it needs (its password, and the user's settings for
+//! its family of tools: never dbkeep's other secrets), the password redacted from everything
+//! it says, and a kill when the backup is cancelled.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -19,6 +20,68 @@ use crate::{Error, Result};
 /// How much of a tool's stderr is kept for the error message and the run's log.
 const STDERR_LIMIT: usize = crate::runlog::MAX_BYTES;
 
+/// Which family of database tools a program is: what of dbkeep's environment it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `pg_dump`, `psql`, `pg_dumpall`: the `PG…` variables, the password as `PGPASSWORD`.
+    Postgres,
+    /// `mariadb-dump`, `mariadb`, `mysqldump`, `mysql`: the `MYSQL_…` and `MARIADB_…`
+    /// variables, the password as `MYSQL_PWD`.
+    Mysql,
+}
+
+impl Family {
+    fn password_var(self) -> &'static str {
+        match self {
+            Family::Postgres => "PGPASSWORD",
+            Family::Mysql => "MYSQL_PWD",
+        }
+    }
+
+    /// Whether a variable of dbkeep's environment is passed on: the system's basics (where
+    /// programs and home are, the locale, the time zone, temporary files, certificates,
+    /// Kerberos) and this family's own settings.
+    fn passes(self, name: &str) -> bool {
+        const BASICS: &[&str] = &[
+            "PATH",
+            "HOME",
+            "USER",
+            "LOGNAME",
+            "LANG",
+            "LANGUAGE",
+            "TZ",
+            "TMPDIR",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "KRB5CCNAME",
+            "KRB5_CONFIG",
+        ];
+        let own: &[&str] = match self {
+            Family::Postgres => &["PG"],
+            Family::Mysql => &["MYSQL_", "MARIADB_"],
+        };
+        BASICS.contains(&name)
+            || name.starts_with("LC_")
+            || own.iter().any(|prefix| name.starts_with(prefix))
+    }
+}
+
+/// What a load sends around a dump, and how the tool confirms it ran to the end.
+#[derive(Debug, Clone, Copy)]
+pub struct Feed<'a> {
+    /// Sent before the dump.
+    pub prologue: &'a [u8],
+    /// Sent after the dump, once it has been read to its end without error (and its checksum
+    /// matched): what commits.
+    pub epilogue: &'a [u8],
+    /// What the tool prints once it has run the epilogue; empty for none.
+    pub confirm: &'a [u8],
+    /// Said after a failed read of the dump: what became of the load.
+    pub stopped: &'a str,
+    /// Said when the tool ended well without printing `confirm`.
+    pub unconfirmed: &'a str,
+}
+
 /// A running database tool.
 pub struct Tool {
     name: String,
@@ -28,16 +91,17 @@ pub struct Tool {
 }
 
 impl Tool {
-    /// Starts `program` with `args`, `envs` (the password as `password_var`, if any), stdin and
-    /// stdout piped as asked, stderr collected; killed when `cancel` is raised.
+    /// Starts `program` of `family` with `args`, its password (if any) in its environment,
+    /// stdin and stdout piped as asked, stderr collected; killed when `cancel` is raised.
     ///
     /// # Errors
     /// [`Error::Engine`] naming the program when it cannot be started (with a hint when it is
     /// not installed: `hint`).
     pub fn spawn(
         program: &Path,
+        family: Family,
         args: &[String],
-        password: Option<(&str, Secret)>,
+        password: Option<Secret>,
         pipe_stdin: bool,
         cancel: &Cancel,
         hint: &str,
@@ -47,7 +111,12 @@ impl Tool {
             |n| n.to_string_lossy().into_owned(),
         );
         let mut cmd = Command::new(program);
-        cmd.process_group(0)
+        cmd.env_clear()
+            .envs(
+                std::env::vars_os()
+                    .filter(|(name, _)| name.to_str().is_some_and(|name| family.passes(name))),
+            )
+            .process_group(0)
             .args(args)
             .stdin(if pipe_stdin {
                 Stdio::piped()
@@ -56,10 +125,10 @@ impl Tool {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let secret = password.map(|(var, secret)| {
-            cmd.env(var, secret.expose());
-            secret
-        });
+        if let Some(secret) = &password {
+            cmd.env(family.password_var(), secret.expose());
+        }
+        let secret = password;
         let mut child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::Engine(format!("{} not found: {hint}", program.display()))
@@ -138,35 +207,31 @@ impl Tool {
         }
     }
 
-    /// Feeds `prologue` and then `source` to the tool's input (its output drained, so it
-    /// never blocks on it), then waits for it ([`Tool::finish`]). When reading `source` fails,
-    /// the tool is stopped before its input closes (so a client that commits at the end of
-    /// its input commits nothing), and the error says so, with `stopped`.
+    /// Feeds `feed.prologue`, `source` and then `feed.epilogue` to the tool's input (its
+    /// output watched for `feed.confirm` on a thread of its own, so it never blocks on it),
+    /// then waits for it ([`Tool::finish`]). When reading `source` fails, the tool is stopped
+    /// before the epilogue is sent and before its input closes, so that a load that commits in
+    /// its epilogue commits nothing, and the error says so, with `feed.stopped`.
     ///
     /// # Errors
     /// As [`Tool::finish`]: the tool's own message when it stopped first (an error in the
-    /// SQL); [`Error::Engine`] when reading `source` failed.
+    /// SQL); [`Error::Engine`] when reading `source` failed, or the tool ended without
+    /// confirming (`feed.unconfirmed`).
     pub fn stream_in(
         self,
-        prologue: &[u8],
+        feed: &Feed<'_>,
         source: &mut dyn Read,
-        stopped: &str,
         cancel: &Cancel,
         log: &RunLog,
     ) -> Result<u64> {
-        use std::io::Write;
-        let drain = self.stdout().map(|mut stdout| {
-            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()))
-        });
+        let watch = self.stdout().map(|stdout| watch_for(stdout, feed.confirm));
+        let self_name = self.name.clone();
+        // Only a failed read stops the tool: a failed write means it stopped reading by
+        // itself, and its end says why.
         let fed = match self.stdin() {
             Some(mut stdin) => {
-                let fed = (|| -> std::io::Result<u64> {
-                    stdin.write_all(prologue)?;
-                    let n = crate::pipeline::copy(source, &mut stdin)?;
-                    stdin.flush()?;
-                    Ok(n)
-                })();
-                if fed.is_err() {
+                let fed = feed_all(&mut stdin, feed, source);
+                if matches!(fed, Err(Fed::Read(_))) {
                     self.kill();
                 }
                 drop(stdin);
@@ -175,19 +240,23 @@ impl Tool {
             None => Ok(0),
         };
         let finished = self.finish(cancel, log);
-        if let Some(drain) = drain {
-            let _ = drain.join();
-        }
+        let confirmed = watch.is_none_or(|w| w.join().unwrap_or(false));
         match (fed, finished) {
             (_, Err(e @ Error::Cancelled(_))) => Err(e),
             // The tool stopped first (an error in the SQL): its own message says why.
             (_, Err(Error::Engine(m))) if !m.contains("exited with a signal") => {
                 Err(Error::Engine(m))
             }
-            (Err(read), _) => Err(Error::Engine(format!(
-                "reading the backup failed: {read}; {stopped}"
+            (Err(Fed::Read(read)), _) => Err(Error::Engine(format!(
+                "reading the backup failed: {read}; {}",
+                feed.stopped
             ))),
-            (Ok(_), Err(e)) => Err(e),
+            (Err(Fed::Write(write)), Ok(())) => Err(Error::Engine(format!(
+                "{} stopped reading its input: {write}",
+                self_name
+            ))),
+            (_, Err(e)) => Err(e),
+            (Ok(_), Ok(())) if !confirmed => Err(Error::Engine(feed.unconfirmed.to_string())),
             (Ok(bytes), Ok(())) => Ok(bytes),
         }
     }
@@ -244,6 +313,63 @@ fn kill(child: &Mutex<Child>) {
         let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = child.kill();
     }
+}
+
+/// What failed while feeding a tool.
+enum Fed {
+    /// Reading the source: our side.
+    Read(std::io::Error),
+    /// Writing to the tool: it stopped reading.
+    Write(std::io::Error),
+}
+
+/// Writes `feed`'s prologue, `source` and `feed`'s epilogue into `stdin`.
+fn feed_all(
+    stdin: &mut ChildStdin,
+    feed: &Feed<'_>,
+    source: &mut dyn Read,
+) -> std::result::Result<u64, Fed> {
+    use std::io::Write;
+    stdin.write_all(feed.prologue).map_err(Fed::Write)?;
+    let mut buf = vec![0u8; crate::pipeline::CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Fed::Read(e)),
+        };
+        stdin.write_all(&buf[..n]).map_err(Fed::Write)?;
+        total += n as u64;
+    }
+    stdin.write_all(feed.epilogue).map_err(Fed::Write)?;
+    stdin.flush().map_err(Fed::Write)?;
+    Ok(total)
+}
+
+/// Reads a child's output to its end on a thread of its own (so the child never blocks on it),
+/// telling whether `marker` passed in it (true for an empty marker).
+pub fn watch_for(mut stdout: impl Read + Send + 'static, marker: &[u8]) -> JoinHandle<bool> {
+    let marker = marker.to_vec();
+    std::thread::spawn(move || {
+        let mut seen = marker.is_empty();
+        // The end of what was read before, so that a marker split across reads is found.
+        let mut window: Vec<u8> = Vec::with_capacity(4096 + marker.len());
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if !seen {
+                window.extend_from_slice(&buf[..n]);
+                seen = memchr::memmem::find(&window, &marker).is_some();
+                let keep = marker.len().saturating_sub(1).min(window.len());
+                window.drain(..window.len() - keep);
+            }
+        }
+        seen
+    })
 }
 
 /// Reads a child's stderr on a thread of its own, so neither pipe can fill and stall the other.

@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::child::Tool;
+use super::child::{Family, Feed, Tool};
 use super::{Engine, TableRows};
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
@@ -100,9 +100,8 @@ impl MysqlEngine {
         args
     }
 
-    fn password(&self) -> Result<Option<(&'static str, Secret)>> {
-        let password = self.target.resolve_password().map_err(Error::Engine)?;
-        Ok(password.map(|p| ("MYSQL_PWD", p)))
+    fn password(&self) -> Result<Option<Secret>> {
+        self.target.resolve_password().map_err(Error::Engine)
     }
 
     /// Runs `sql` with the client (on the target database when `in_database`) and returns
@@ -116,6 +115,7 @@ impl MysqlEngine {
         }
         let tool = Tool::spawn(
             &self.client,
+            Family::Mysql,
             &args,
             self.password()?,
             false,
@@ -192,20 +192,60 @@ impl MysqlEngine {
             .collect())
     }
 
-    /// Loads `source` into the target with the client, which stops at the first error; with
-    /// `prologue` first.
+    /// The client's option that keeps it from running client commands (`system`, `\!`,
+    /// `source`, `tee`…) from its input: MariaDB's `--sandbox`, MySQL's `--commands=OFF`.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the client has neither.
+    fn sandbox(&self, cancel: &Cancel) -> Result<&'static str> {
+        let tool = Tool::spawn(
+            &self.client,
+            Family::Mysql,
+            &["--help".to_string()],
+            None,
+            false,
+            cancel,
+            CLIENT_HINT,
+        )?;
+        let mut help = String::new();
+        if let Some(stdout) = tool.stdout() {
+            let _ = stdout.take(4 << 20).read_to_string(&mut help);
+        }
+        tool.finish(cancel, &RunLog::new())?;
+        if help.contains("--sandbox") {
+            Ok("--sandbox")
+        } else if help.contains("--commands") {
+            Ok("--commands=OFF")
+        } else {
+            Err(Error::Refused(format!(
+                "{} cannot be kept from running commands from a dump (it has neither MariaDB's --sandbox, from 10.5.25, 10.6.18 and 10.11.8 on, nor MySQL's --commands, from 8.0.40 and 8.4.3 on), so dbkeep does not load a dump with it; install a newer client, or set mysql_path",
+                self.client.display()
+            )))
+        }
+    }
+
+    /// Loads `source` into the target with the client, which stops at the first error and
+    /// runs no client command from it; with `prologue` first and `epilogue` only after the
+    /// whole stream was read (and matched its checksum). The client confirms it ran the
+    /// epilogue.
     fn load(
         &self,
+        sandbox: &str,
         source: &mut dyn Read,
         prologue: &str,
+        epilogue: &str,
         cancel: &Cancel,
         log: &RunLog,
     ) -> Result<u64> {
         let mut args = self.connection();
+        args.push(sandbox.to_string());
         args.extend(["--batch", "--default-character-set=utf8mb4"].map(String::from));
         args.push(format!("--database={}", self.database()));
+        let marker = format!("dbkeep-loaded-{}", crate::accounts::random_token()?);
+        let epilogue = format!("{epilogue}SELECT {};\n", literal(&marker));
         let tool = Tool::spawn(
             &self.client,
+            Family::Mysql,
             &args,
             self.password()?,
             true,
@@ -213,14 +253,25 @@ impl MysqlEngine {
             CLIENT_HINT,
         )?;
         tool.stream_in(
-            prologue.as_bytes(),
+            &Feed {
+                prologue: prologue.as_bytes(),
+                epilogue: epilogue.as_bytes(),
+                confirm: marker.as_bytes(),
+                stopped: "the load was stopped",
+                unconfirmed: "the client ended without running the end of the load: the dump's last statement never ends (an unterminated string or comment took in what followed it)",
+            },
             source,
-            "the load was stopped",
             cancel,
             log,
         )
     }
 }
+
+/// The table that marks a database whose restore has not ended: made before anything is
+/// replaced, dropped once the whole file has loaded. MySQL commits each statement of a dump
+/// on its own, so a restore that is stopped halfway cannot be undone; this says so to whoever
+/// looks, and to the next restore.
+const INCOMPLETE: &str = "dbkeep_restore_incomplete";
 
 /// `primary` when a program of that name is on `PATH`, else `fallback`.
 fn first_on_path(primary: &str, fallback: &str) -> PathBuf {
@@ -287,6 +338,7 @@ impl Engine for MysqlEngine {
         args.push(self.database());
         let tool = Tool::spawn(
             &self.dump,
+            Family::Mysql,
             &args,
             self.password()?,
             false,
@@ -320,6 +372,21 @@ impl Engine for MysqlEngine {
         Ok(tables.iter().cloned().zip(counts).collect())
     }
 
+    fn table_count(&self, cancel: &Cancel) -> Result<u64> {
+        let out = self.query(
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} \
+                 AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> {}",
+                literal(&self.database()),
+                literal(INCOMPLETE)
+            ),
+            false,
+            cancel,
+        )?;
+        out.parse()
+            .map_err(|_| Error::Engine(format!("cannot count the tables: the client said `{out}`")))
+    }
+
     fn discard(&self, cancel: &Cancel) -> Result<()> {
         self.query(
             &format!("DROP DATABASE IF EXISTS {}", ident(&self.database())),
@@ -337,6 +404,8 @@ impl Engine for MysqlEngine {
         cancel: &Cancel,
         log: &RunLog,
     ) -> Result<usize> {
+        // Before anything is touched: a client that could run a dump's commands loads nothing.
+        let sandbox = self.sandbox(cancel)?;
         let name = self.database();
         let exists = self.query(
             &format!(
@@ -367,14 +436,24 @@ impl Engine for MysqlEngine {
             self.objects(cancel)?
         };
         if !objects.is_empty() && !opts.force {
+            let why = if objects.iter().any(|(o, _)| o == INCOMPLETE) {
+                format!(
+                    "database {name} holds an incomplete restore (a restore into it stopped before its end: the table {INCOMPLETE} marks it)"
+                )
+            } else {
+                format!("database {name} has {} table(s) or view(s)", objects.len())
+            };
             return Err(Error::Refused(format!(
-                "database {name} has {} table(s) or view(s); pass --force to replace its contents, or restore into a new database with --create",
-                objects.len()
+                "{why}; pass --force to replace its contents, or restore into a new database with --create"
             )));
         }
-        // --force: what the target holds goes first, so that it ends as the backup was.
-        let mut prologue = String::from("SET FOREIGN_KEY_CHECKS = 0;\n");
-        for (object, view) in &objects {
+        let marker = format!("{}.{}", ident(&name), ident(INCOMPLETE));
+        // The mark first, then what the target holds goes, so that it ends as the backup was.
+        let mut prologue = format!(
+            "SET FOREIGN_KEY_CHECKS = 0;\nCREATE TABLE IF NOT EXISTS {marker} (started_at VARCHAR(40), note VARCHAR(200));\nINSERT INTO {marker} VALUES ({}, 'a dbkeep restore into this database has not ended: its contents are partial');\n",
+            literal(&chrono::Utc::now().to_rfc3339())
+        );
+        for (object, view) in objects.iter().filter(|(o, _)| o != INCOMPLETE) {
             let what = if *view { "VIEW" } else { "TABLE" };
             prologue.push_str(&format!("DROP {what} IF EXISTS {};\n", ident(object)));
         }
@@ -385,7 +464,8 @@ impl Engine for MysqlEngine {
                 objects.len()
             ));
         }
-        match self.load(source, &prologue, cancel, log) {
+        let epilogue = format!("DROP TABLE IF EXISTS {marker};\n");
+        match self.load(sandbox, source, &prologue, &epilogue, cancel, log) {
             Ok(bytes) => {
                 log.step(format_args!(
                     "loaded {} into {name}",
@@ -399,6 +479,10 @@ impl Engine for MysqlEngine {
                     let _ = self.discard(&Cancel::new());
                     log.step(format_args!(
                         "dropped database {name} after the failed load"
+                    ));
+                } else {
+                    log.step(format_args!(
+                        "the load stopped part way: {name} is marked by the table {INCOMPLETE} until a restore into it ends"
                     ));
                 }
                 Err(e)
@@ -437,7 +521,7 @@ mod tests {
             ]
         );
         assert_eq!(e.database(), "shop");
-        assert_eq!(e.password().unwrap().unwrap().1.expose(), "s3cret");
+        assert_eq!(e.password().unwrap().unwrap().expose(), "s3cret");
     }
 
     #[test]

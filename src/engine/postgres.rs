@@ -3,12 +3,13 @@
 //! The password reaches `pg_dump` only through `PGPASSWORD` in its environment; the URL on
 //! its command line carries none, and `--no-password` stops it from ever waiting on a prompt.
 
+mod load;
 mod parallel;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::child::Tool;
+use super::child::{Family, Feed, Tool};
 use super::{Engine, TableRows};
 use crate::cancel::Cancel;
 use crate::catalog::Kind;
@@ -45,11 +46,11 @@ impl PostgresEngine {
         }
     }
 
-    /// `psql` loading its input into the target, stopping at the first error: in one
-    /// transaction, or (`single` false) committing each statement.
-    fn loader(&self, single: bool, cancel: &Cancel) -> Result<Tool> {
+    /// `psql` loading its input into the target: stopping at the first error, committing
+    /// what its input commits (see [`load`] for the transaction the load brings).
+    fn loader(&self, cancel: &Cancel) -> Result<Tool> {
         let password = self.target.resolve_password().map_err(Error::Engine)?;
-        let mut args = vec![
+        let args = [
             "-X".to_string(),
             "-q".to_string(),
             "-v".to_string(),
@@ -57,13 +58,11 @@ impl PostgresEngine {
             "--no-password".to_string(),
             format!("--dbname={}", self.target.url),
         ];
-        if single {
-            args.push("--single-transaction".to_string());
-        }
         Tool::spawn(
             &self.psql(),
+            Family::Postgres,
             &args,
-            password.map(|p| ("PGPASSWORD", p)),
+            password,
             true,
             cancel,
             PSQL_HINT,
@@ -75,10 +74,8 @@ impl PostgresEngine {
     /// # Errors
     /// When the server cannot be asked.
     pub fn databases_named_like(&self, pattern: &str) -> Result<Vec<String>> {
-        let mut admin = self.target.url.clone();
-        admin.set_path("/postgres");
         let out = self.query(
-            &admin,
+            &self.admin(),
             &format!(
                 "SELECT datname FROM pg_database WHERE datname LIKE {}",
                 literal(pattern)
@@ -107,8 +104,9 @@ impl PostgresEngine {
         ];
         let tool = Tool::spawn(
             &self.psql(),
+            Family::Postgres,
             &args,
-            password.map(|p| ("PGPASSWORD", p)),
+            password,
             false,
             cancel,
             PSQL_HINT,
@@ -228,8 +226,9 @@ impl Engine for PostgresEngine {
         ];
         let tool = Tool::spawn(
             &self.pg_dump,
+            Family::Postgres,
             &args,
-            password.map(|p| ("PGPASSWORD", p)),
+            password,
             false,
             cancel,
             "install the PostgreSQL client tools and put pg_dump on PATH, or set pg_dump_path",
@@ -262,6 +261,18 @@ impl Engine for PostgresEngine {
         Ok(tables.iter().cloned().zip(counts).collect())
     }
 
+    fn table_count(&self, cancel: &Cancel) -> Result<u64> {
+        let out = self.query(
+            &self.target.url,
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' \
+             AND n.nspname NOT LIKE 'pg\\_%'",
+            cancel,
+        )?;
+        out.parse()
+            .map_err(|_| Error::Engine(format!("cannot count the tables: psql said `{out}`")))
+    }
+
     fn dump_globals(&self, out: &mut dyn Write, cancel: &Cancel, log: &RunLog) -> Result<()> {
         let password = self.target.resolve_password().map_err(Error::Engine)?;
         let args = [
@@ -272,8 +283,9 @@ impl Engine for PostgresEngine {
         ];
         let tool = Tool::spawn(
             &self.sibling("pg_dumpall"),
+            Family::Postgres,
             &args,
-            password.map(|p| ("PGPASSWORD", p)),
+            password,
             false,
             cancel,
             "install the PostgreSQL client tools (pg_dumpall), or set globals = false",
@@ -284,26 +296,15 @@ impl Engine for PostgresEngine {
     }
 
     fn discard(&self, cancel: &Cancel) -> Result<()> {
-        let url = &self.target.url;
-        let name = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
-            .decode_utf8_lossy()
-            .into_owned();
-        let mut admin = url.clone();
-        admin.set_path("/postgres");
-        let quoted = name.replace('"', "\"\"");
+        let admin = self.admin();
+        let name = ident(&self.database());
         // WITH (FORCE) (PostgreSQL 13 and later) ends stray sessions; older servers drop without.
         self.query(
             &admin,
-            &format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"),
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
             cancel,
         )
-        .or_else(|_| {
-            self.query(
-                &admin,
-                &format!("DROP DATABASE IF EXISTS \"{quoted}\""),
-                cancel,
-            )
-        })
+        .or_else(|_| self.query(&admin, &format!("DROP DATABASE IF EXISTS {name}"), cancel))
         .map(drop)
     }
 
@@ -315,62 +316,55 @@ impl Engine for PostgresEngine {
         cancel: &Cancel,
         log: &RunLog,
     ) -> Result<usize> {
-        let url = &self.target.url;
-        let name = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
-            .decode_utf8_lossy()
-            .into_owned();
-        let mut created = false;
-        if opts.create {
-            let mut admin = url.clone();
-            admin.set_path("/postgres");
-            let exists = self.query(
-                &admin,
-                &format!(
-                    "SELECT 1 FROM pg_database WHERE datname = {}",
-                    literal(&name)
-                ),
-                cancel,
-            )?;
-            if exists != "1" {
-                self.query(
-                    &admin,
-                    &format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")),
-                    cancel,
-                )?;
-                log.step(format_args!("created database {name}"));
-                created = true;
-            }
+        load::can_restrict(&self.psql(), cancel)?;
+        let name = self.database();
+        if opts.create && !self.exists(&name, cancel)? {
+            return self.restore_new(source, reopen, opts, &name, cancel, log);
         }
-        let loaded = self.load(source, reopen, opts, created, &name, cancel, log);
-        if loaded.is_err() && created {
-            // A failed load into a database of its own making leaves no database behind.
-            let _ = self.discard(&Cancel::new());
-            log.step(format_args!(
-                "dropped database {name} after the failed load"
-            ));
-        }
-        loaded
+        self.load_over(source, opts, &name, cancel, log)
     }
 }
 
 impl PostgresEngine {
-    /// Loads `source` into the target, `created` by this restore or not: over several
-    /// connections into a database of its own making, else in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    fn load(
+    /// The database's name, as the URL's path gives it.
+    fn database(&self) -> String {
+        percent_encoding::percent_decode_str(self.target.url.path().trim_start_matches('/'))
+            .decode_utf8_lossy()
+            .into_owned()
+    }
+
+    /// The server's maintenance database, for what is done from outside a database.
+    fn admin(&self) -> url::Url {
+        let mut admin = self.target.url.clone();
+        admin.set_path("/postgres");
+        admin
+    }
+
+    fn exists(&self, name: &str, cancel: &Cancel) -> Result<bool> {
+        let found = self.query(
+            &self.admin(),
+            &format!(
+                "SELECT 1 FROM pg_database WHERE datname = {}",
+                literal(name)
+            ),
+            cancel,
+        )?;
+        Ok(found == "1")
+    }
+
+    /// Loads `source` into database `name`, which exists: refused when it has content and
+    /// `opts.force` is not set; else in one transaction that also removes what it held.
+    fn load_over(
         &self,
         source: &mut dyn std::io::Read,
-        reopen: Option<super::Reopen<'_>>,
         opts: &super::RestoreOptions,
-        created: bool,
         name: &str,
         cancel: &Cancel,
         log: &RunLog,
     ) -> Result<usize> {
-        let url = &self.target.url;
         let objects: u64 = self
             .query(
-                url,
+                &self.target.url,
                 "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
                  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
@@ -383,59 +377,181 @@ impl PostgresEngine {
                 "database {name} has {objects} table(s), view(s) or sequence(s); pass --force to replace its contents (in the same transaction as the load), or restore into a new database with --create"
             )));
         }
-        let roles = opts
-            .globals
-            .as_deref()
-            .map(missing_roles)
-            .unwrap_or_default();
-        // Into a database of its own making, the load may use several connections: a failure
-        // then drops the database (see `restore`), which leaves the server as it was.
-        if let (true, Some(reopen), 2..) = (created, reopen, opts.jobs) {
-            let connect = |stop: &Cancel| self.loader(false, stop);
-            let loaded = parallel::load(
-                source,
-                reopen,
-                opts.jobs,
-                roles.as_bytes(),
-                &connect,
-                cancel,
-                log,
-            );
-            return match loaded {
-                Ok(()) => {
-                    log.step(format_args!(
-                        "loaded into {name} over {} connections",
-                        opts.jobs
-                    ));
-                    Ok(opts.jobs)
-                }
-                Err(Error::Engine(m)) => Err(Error::Engine(with_role_hint(m, opts))),
-                Err(e) => Err(e),
-            };
-        }
-        let tool = self.loader(true, cancel)?;
-        // All in the load's transaction: a refused or failed load creates no role. psql
-        // commits when its input ends cleanly, so a failed read stops it first.
-        let mut prologue = roles.into_bytes();
-        if objects > 0 {
-            prologue.extend_from_slice(REPLACE_CONTENTS.as_bytes());
-        }
-        let bytes = tool
-            .stream_in(
-                &prologue,
-                source,
-                "psql was stopped and nothing was committed",
-                cancel,
-                log,
-            )
-            .map_err(|e| match e {
-                Error::Engine(m) => Error::Engine(with_role_hint(m, opts)),
-                e => e,
-            })?;
+        let replace = if objects > 0 { REPLACE_CONTENTS } else { "" };
+        let bytes = self.load_in_one(source, opts, replace, cancel, log)?;
         log.step(format_args!(
             "loaded {} into {name} in one transaction",
             indicatif::HumanBytes(bytes)
         ));
         Ok(1)
     }
+
+    /// Loads `source` into a new database `name`: into a database of its own under a
+    /// temporary name first (over several connections when `opts.jobs` asks and the stream
+    /// can be read again), renamed to `name` only once every part has committed and the file
+    /// matched its checksum. A failed or killed load leaves nothing under `name`; what a
+    /// killed one left under its temporary name is dropped by the next.
+    fn restore_new(
+        &self,
+        source: &mut dyn std::io::Read,
+        reopen: Option<super::Reopen<'_>>,
+        opts: &super::RestoreOptions,
+        name: &str,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<usize> {
+        self.drop_leftovers(log);
+        let staging_name = crate::throwaway::name("dbkeep_restore")?;
+        self.query(
+            &self.admin(),
+            &format!("CREATE DATABASE {}", ident(&staging_name)),
+            cancel,
+        )?;
+        log.step(format_args!(
+            "created database {staging_name} to load into; it becomes {name} once loaded"
+        ));
+        let staging = PostgresEngine::new(
+            crate::throwaway::on_server(&self.target, &staging_name),
+            self.pg_dump.clone(),
+        );
+        let loaded = match (reopen, opts.jobs) {
+            (Some(reopen), 2..) => staging.load_parallel(source, reopen, opts, cancel, log),
+            _ => staging
+                .load_in_one(source, opts, "", cancel, log)
+                .map(|bytes| {
+                    log.step(format_args!(
+                        "loaded {} in one transaction",
+                        indicatif::HumanBytes(bytes)
+                    ));
+                    1
+                }),
+        }
+        .and_then(|connections| {
+            load::rename(self, &staging_name, name, cancel)?;
+            log.step(format_args!("renamed {staging_name} to {name}"));
+            Ok(connections)
+        });
+        if loaded.is_err() {
+            // A fresh flag: a cancelled restore must still clean up.
+            let _ = staging.discard(&Cancel::new());
+            log.step(format_args!(
+                "dropped database {staging_name} after the failed load; nothing was made under {name}"
+            ));
+        }
+        loaded
+    }
+
+    /// Drops the temporary databases of restores on this server that were killed (made by
+    /// processes of this machine that are gone).
+    fn drop_leftovers(&self, log: &RunLog) {
+        let names = match self.databases_named_like("dbkeep\\_restore\\_%") {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for what killed restores left");
+                return;
+            }
+        };
+        for leftover in names.iter().filter(|n| crate::throwaway::orphaned(n)) {
+            let engine = PostgresEngine::new(
+                crate::throwaway::on_server(&self.target, leftover),
+                self.pg_dump.clone(),
+            );
+            match engine.discard(&Cancel::new()) {
+                Ok(()) => {
+                    tracing::info!(database = %leftover, "dropped the temporary database a killed restore left");
+                    log.step(format_args!(
+                        "dropped {leftover}, which a killed restore left"
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(database = %leftover, error = %e, "could not drop what a killed restore left")
+                }
+            }
+        }
+    }
+
+    /// Loads `source` over one connection in one transaction, `replace` (SQL) first, which
+    /// commits only once the whole stream was read (and so matched its checksum).
+    fn load_in_one(
+        &self,
+        source: &mut dyn std::io::Read,
+        opts: &super::RestoreOptions,
+        replace: &str,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<u64> {
+        let session = load::Restricted::new()?;
+        // All in the load's transaction: a refused or failed load creates no role.
+        let roles = opts
+            .globals
+            .as_deref()
+            .map(missing_roles)
+            .unwrap_or_default();
+        let prologue = format!(
+            "{}{}{roles}{replace}",
+            session.open(),
+            load::TRANSACTION_OPEN
+        );
+        let epilogue = format!("{}{}", load::TRANSACTION_CLOSE, session.close());
+        let tool = self.loader(cancel)?;
+        tool.stream_in(
+            &Feed {
+                prologue: prologue.as_bytes(),
+                epilogue: epilogue.as_bytes(),
+                confirm: session.marker(),
+                stopped: "psql was stopped and nothing was committed",
+                unconfirmed: load::UNCONFIRMED,
+            },
+            source,
+            cancel,
+            log,
+        )
+        .map_err(|e| explained(e, opts))
+    }
+
+    /// Loads `source` over `opts.jobs` connections into this database, which the restore made.
+    fn load_parallel(
+        &self,
+        source: &mut dyn std::io::Read,
+        reopen: super::Reopen<'_>,
+        opts: &super::RestoreOptions,
+        cancel: &Cancel,
+        log: &RunLog,
+    ) -> Result<usize> {
+        let session = load::Restricted::new()?;
+        let roles = opts
+            .globals
+            .as_deref()
+            .map(missing_roles)
+            .unwrap_or_default();
+        let connect = |stop: &Cancel| self.loader(stop);
+        parallel::load(
+            source,
+            reopen,
+            opts.jobs,
+            roles.as_bytes(),
+            &parallel::Connection {
+                connect: &connect,
+                session: &session,
+            },
+            cancel,
+            log,
+        )
+        .map_err(|e| explained(e, opts))?;
+        log.step(format_args!("loaded over {} connections", opts.jobs));
+        Ok(opts.jobs)
+    }
+}
+
+/// A failed load's error, with what to do about it.
+fn explained(error: Error, opts: &super::RestoreOptions) -> Error {
+    match error {
+        Error::Engine(m) => Error::Engine(load::explain(with_role_hint(m, opts))),
+        e => e,
+    }
+}
+
+/// `name` as an SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -192,6 +192,17 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
+    fn table_count(&self, _cancel: &Cancel) -> Result<u64> {
+        let conn = self.open_immutable(&self.path)?;
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map(|n| n.max(0) as u64)
+        .map_err(|e| self.fail(format!("cannot count the tables: {e}")))
+    }
+
     fn count_rows(&self, tables: &[String], _cancel: &Cancel) -> Result<TableRows> {
         let conn = self.open_immutable(&self.path)?;
         count(&conn, tables).map_err(|e| self.fail(format!("cannot count rows: {e}")))

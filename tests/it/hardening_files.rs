@@ -378,3 +378,83 @@ fn a_password_url_parameter_never_reaches_logs_or_the_command_line() {
     assert_absent_bytes(&sandbox.catalog_bytes(), &password, "the catalog");
     assert_eq!(sandbox.rows_for("secured").len(), 2);
 }
+
+#[test]
+fn database_tools_get_their_password_and_their_settings_never_dbkeeps_other_secrets() {
+    let sandbox = Sandbox::new();
+    let source = PgDb::create("env_src");
+    source.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let bin = sandbox.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let seen = sandbox.path().join("seen");
+    fs::create_dir(&seen).unwrap();
+    // Each tool writes down its environment, then is the real one.
+    for tool in ["pg_dump", "psql"] {
+        let real = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .unwrap();
+        let real = String::from_utf8(real.stdout).unwrap();
+        script(
+            &bin.join(tool),
+            &format!(
+                "env > \"{}/{tool}.$$\"\nexec {} \"$@\"",
+                seen.display(),
+                real.trim()
+            ),
+        );
+    }
+    sandbox.write_config(&format!(
+        "pg_dump_path = \"bin/pg_dump\"\n[[databases]]\nname = \"pg\"\nurl = \"{}\"\npassword_env = \"APP_DB_PASSWORD\"\n",
+        source.url()
+    ));
+    let target = PgDb::create("env_dst");
+    let with_secrets = |args: &[&str]| {
+        run_cmd(
+            sandbox
+                .cmd()
+                .args(args)
+                .env("APP_DB_PASSWORD", "the-database-secret")
+                .env("DBKEEP_ADMIN_PASSWORD", "the-admin-secret")
+                .env("DBKEEP_CATALOG_PASSWORD", "the-catalog-secret")
+                .env("AWS_SECRET_ACCESS_KEY", "the-cloud-secret")
+                .env("PGCONNECT_TIMEOUT", "17")
+                .env("LC_ALL", "C.UTF-8"),
+        )
+    };
+    with_secrets(&["backup"]).assert_success();
+    let id = sandbox.rows_for("pg")[0]["id"].to_string();
+    with_secrets(&["restore", &id, "--to", &target.url()]).assert_success();
+    with_secrets(&["verify", &id]).assert_success();
+    let seen_files = files_below(&seen);
+    assert!(
+        seen_files.len() >= 3,
+        "pg_dump and psql ran: {seen_files:?}"
+    );
+    for file in &seen_files {
+        let env = fs::read_to_string(file).unwrap();
+        for secret in [
+            "the-admin-secret",
+            "the-catalog-secret",
+            "the-cloud-secret",
+            "APP_DB_PASSWORD",
+            "DBKEEP_",
+        ] {
+            assert_absent(&env, secret, &file.display().to_string());
+        }
+        assert!(env.contains("PGCONNECT_TIMEOUT=17"), "{file:?}: {env}");
+        assert!(env.contains("LC_ALL=C.UTF-8"), "{file:?}: {env}");
+        assert!(env.lines().any(|l| l.starts_with("PATH=")), "{file:?}");
+    }
+    // The password reaches the tools that connect, as their own variable.
+    let with_password = seen_files
+        .iter()
+        .filter(|f| {
+            fs::read_to_string(f)
+                .unwrap()
+                .contains("PGPASSWORD=the-database-secret")
+        })
+        .count();
+    assert!(with_password >= 2, "{seen_files:?}");
+}

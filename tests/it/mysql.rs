@@ -18,7 +18,7 @@ fn server_url() -> String {
 }
 
 /// Runs `sql` with the `mariadb` client (as root), in `database` when given.
-fn try_mariadb(database: Option<&str>, sql: &str) -> Result<String, String> {
+pub(crate) fn try_mariadb(database: Option<&str>, sql: &str) -> Result<String, String> {
     let url = url::Url::parse(&server_url()).unwrap();
     let mut cmd = Command::new("mariadb");
     cmd.arg("--protocol=tcp")
@@ -55,13 +55,13 @@ fn try_mariadb(database: Option<&str>, sql: &str) -> Result<String, String> {
 }
 
 /// A uniquely named database on the test server, dropped with the guard.
-struct MyDb {
-    name: String,
+pub(crate) struct MyDb {
+    pub name: String,
 }
 
 impl MyDb {
     #[track_caller]
-    fn create(tag: &str) -> MyDb {
+    pub(crate) fn create(tag: &str) -> MyDb {
         if let Err(e) = try_mariadb(None, "SELECT 1") {
             panic!(
                 "MariaDB test server at {} is not reachable: {e}\nStart the test services with scripts/test.sh.",
@@ -77,27 +77,27 @@ impl MyDb {
     }
 
     /// A guard for a database the code under test makes.
-    fn existing(name: &str) -> MyDb {
+    pub(crate) fn existing(name: &str) -> MyDb {
         MyDb {
             name: name.to_string(),
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}/{}", server_url(), self.name)
     }
 
     #[track_caller]
-    fn sql(&self, sql: &str) -> String {
+    pub(crate) fn sql(&self, sql: &str) -> String {
         try_mariadb(Some(&self.name), sql).unwrap_or_else(|e| panic!("{e}\nSQL: {sql}"))
     }
 
     #[track_caller]
-    fn sql_on_server(&self, sql: &str) -> String {
+    pub(crate) fn sql_on_server(&self, sql: &str) -> String {
         try_mariadb(None, sql).unwrap_or_else(|e| panic!("{e}\nSQL: {sql}"))
     }
 
-    fn exists(&self) -> bool {
+    pub(crate) fn exists(&self) -> bool {
         !self
             .sql_on_server(&format!(
                 "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",

@@ -19,7 +19,8 @@ use std::process::ChildStdin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::super::child::Tool;
+use super::super::child::{Tool, watch_for};
+use super::load::{Restricted, UNCONFIRMED};
 use crate::cancel::Cancel;
 use crate::engine::Reopen;
 use crate::pipeline::CHUNK;
@@ -34,8 +35,12 @@ const UNIT: usize = 8 * 1024 * 1024;
 /// The most of the dump's opening `SET` lines kept to start each connection with.
 const PREAMBLE_LIMIT: usize = 1024 * 1024;
 
-/// Starts one `psql` session (autocommit, stopping at the first error).
-pub(super) type Connect<'a> = &'a (dyn Fn(&Cancel) -> Result<Tool> + Sync);
+/// How each connection is made: `connect` starts one `psql` session (autocommit, stopping at
+/// the first error), which opens and closes as `session` says (see [`super::load`]).
+pub(super) struct Connection<'a> {
+    pub connect: &'a (dyn Fn(&Cancel) -> Result<Tool> + Sync),
+    pub session: &'a Restricted,
+}
 
 /// What a line is, judged by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,29 +216,29 @@ impl<R: Read> Scanner<R> {
 struct Session {
     tool: Tool,
     stdin: BufWriter<ChildStdin>,
-    drain: Option<std::thread::JoinHandle<()>>,
+    /// Reads psql's output (the results of the dump's few SELECTs), so it never blocks, and
+    /// tells whether it confirmed the end of the session.
+    watch: Option<std::thread::JoinHandle<bool>>,
     /// psql stopped reading: its own message says why.
     broken: bool,
 }
 
 impl Session {
     fn start(shared: &Shared<'_>, first: &[u8]) -> Result<Session> {
-        let tool = (shared.connect)(&shared.stop)?;
+        let tool = (shared.connection.connect)(&shared.stop)?;
         let stdin = tool
             .stdin()
             .ok_or_else(|| Error::Engine("psql has no input".into()))?;
-        // psql prints the results of the dump's few SELECTs: drained so it never blocks.
-        let drain = tool.stdout().map(|mut stdout| {
-            std::thread::spawn(move || {
-                let _ = io::copy(&mut stdout, &mut io::sink());
-            })
-        });
+        let watch = tool
+            .stdout()
+            .map(|stdout| watch_for(stdout, shared.connection.session.marker()));
         let mut session = Session {
             tool,
             stdin: BufWriter::with_capacity(CHUNK, stdin),
-            drain,
+            watch,
             broken: false,
         };
+        session.write(shared.connection.session.open().as_bytes())?;
         session.write(first)?;
         Ok(session)
     }
@@ -245,31 +250,49 @@ impl Session {
         })
     }
 
-    /// Ends the input and waits: everything sent has then been run and committed.
-    fn finish(self, shared: &Shared<'_>) -> Result<()> {
+    /// Ends the session and waits: everything sent has then been run and committed, which
+    /// psql confirms.
+    fn finish(mut self, shared: &Shared<'_>) -> Result<()> {
+        let closed = self.write(shared.connection.session.close().as_bytes());
+        self.end(shared, closed)
+    }
+
+    /// Ends the input (after `sent`, what became of the last write) and waits.
+    fn end(self, shared: &Shared<'_>, sent: Result<()>) -> Result<()> {
         let Session {
-            tool, stdin, drain, ..
+            tool, stdin, watch, ..
         } = self;
-        let flushed = stdin.into_inner().map(drop).map_err(|e| e.into_error());
-        if flushed.is_err() {
-            tool.kill();
-        }
+        // A write that fails means psql stopped reading, by itself: its end says why.
+        let flushed = sent.and_then(|()| {
+            stdin
+                .into_inner()
+                .map(drop)
+                .map_err(|e| Error::Engine(format!("psql stopped reading: {}", e.into_error())))
+        });
         let finished = tool.finish(&shared.stop, shared.log);
-        if let Some(drain) = drain {
-            let _ = drain.join();
-        }
+        let confirmed = watch.is_none_or(|w| w.join().unwrap_or(false));
         finished?;
-        flushed.map_err(|e| Error::Engine(format!("psql stopped reading: {e}")))
+        flushed?;
+        if confirmed {
+            Ok(())
+        } else {
+            Err(Error::Engine(UNCONFIRMED.to_string()))
+        }
     }
 
     /// Ends the session after `error`: with psql's own message when psql stopped first, else
     /// killed before its input closes, so that it commits nothing more.
     fn fail(self, error: Error, shared: &Shared<'_>) -> Error {
-        if !self.broken {
+        let stopped_itself = self.broken;
+        if !stopped_itself {
             self.tool.kill();
         }
-        match self.finish(shared) {
-            Err(own @ Error::Engine(_)) if !matches!(error, Error::Cancelled(_)) => own,
+        match self.end(shared, Ok(())) {
+            Err(own @ Error::Engine(_))
+                if stopped_itself && !matches!(error, Error::Cancelled(_)) =>
+            {
+                own
+            }
             _ => error,
         }
     }
@@ -281,7 +304,7 @@ struct Shared<'a> {
     next_unit: AtomicUsize,
     stop: Cancel,
     first_error: Mutex<Option<Error>>,
-    connect: Connect<'a>,
+    connection: &'a Connection<'a>,
     log: &'a RunLog,
 }
 
@@ -335,8 +358,9 @@ enum Phase {
     After,
 }
 
-/// Loads `source` over `jobs` connections (`jobs` ≥ 2), each started by `connect`; `prefix`
-/// (the missing roles) runs first.
+/// Loads `source` over `jobs` connections (`jobs` ≥ 2), each made as `connection` says;
+/// `prefix` (the missing roles) runs first. Every connection reads its stream to the end, so
+/// that each stream's checksum is checked.
 ///
 /// # Errors
 /// The first connection's failure, with `psql`'s own message; [`Error::Cancelled`] when
@@ -346,7 +370,7 @@ pub(super) fn load(
     reopen: Reopen<'_>,
     jobs: usize,
     prefix: &[u8],
-    connect: Connect<'_>,
+    connection: &Connection<'_>,
     cancel: &Cancel,
     log: &RunLog,
 ) -> Result<()> {
@@ -359,7 +383,7 @@ pub(super) fn load(
         next_unit: AtomicUsize::new(0),
         stop,
         first_error: Mutex::new(None),
-        connect,
+        connection,
         log,
     };
     std::thread::scope(|scope| {
@@ -502,7 +526,7 @@ fn help(reopen: Reopen<'_>, preamble: &[u8], shared: &Shared<'_>) -> Result<()> 
             match scan.next()? {
                 Step::End => return Ok(()),
                 Step::More | Step::Data => {}
-                Step::Line(Line::Statement | Line::CopyHeader) if started => return Ok(()),
+                Step::Line(Line::Statement | Line::CopyHeader) if started => break,
                 Step::Line(_) => send = false,
                 Step::Shared(unit) => {
                     started = true;
@@ -514,10 +538,19 @@ fn help(reopen: Reopen<'_>, preamble: &[u8], shared: &Shared<'_>) -> Result<()> 
                 session.write(&scan.piece)?;
             }
         }
+        Ok(())
     })();
     match outcome {
-        Ok(()) => session.finish(shared),
-        Err(e) => Err(session.fail(e, shared)),
+        Ok(()) => session.finish(shared)?,
+        Err(e) => return Err(session.fail(e, shared)),
+    }
+    // The rest of the stream is read too (its checksum is checked at its end), after this
+    // connection's share is committed.
+    loop {
+        shared.tick(&mut steps)?;
+        if scan.next()? == Step::End {
+            return Ok(());
+        }
     }
 }
 
