@@ -234,6 +234,9 @@ fn open_runner_with(
 ) -> anyhow::Result<dbkeep::Runner> {
     let mut config = dbkeep::Config::load(config_path)?;
     if let Some(path) = identity {
+        // Read now: a bad --identity is a mistake on the command line, never a quiet fallback.
+        dbkeep::crypt::Keys::from_identity_file(path)
+            .map_err(|e| UsageError(format!("--identity: {e}")))?;
         config.identity_file = Some(std::path::absolute(path)?);
     }
     Ok(dbkeep::Runner::open(config)?)

@@ -20,14 +20,21 @@ pub fn is_encrypted(file_name: &str) -> bool {
     file_name.ends_with(SUFFIX)
 }
 
-/// The identities that open encrypted backups.
+/// The identities that open encrypted backups, each with where it came from.
 pub struct Keys {
     identities: Vec<Box<dyn age::Identity + Send + Sync>>,
+    /// Where the identities came from, in the order tried: "identity_file /k.txt".
+    sources: Vec<String>,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Keys({} identities)", self.identities.len())
+        write!(
+            f,
+            "Keys({} identities from {:?})",
+            self.identities.len(),
+            self.sources
+        )
     }
 }
 
@@ -52,7 +59,10 @@ impl Keys {
         if identities.is_empty() {
             return Err(refused("it holds no identity".into()));
         }
-        Ok(Keys { identities })
+        Ok(Keys {
+            identities,
+            sources: vec![format!("the identity file {}", path.display())],
+        })
     }
 
     /// The passphrase in environment variable `env` (age's scrypt mode).
@@ -63,36 +73,74 @@ impl Keys {
         let passphrase = crate::config::passphrase(env).map_err(Error::Refused)?;
         Ok(Keys {
             identities: vec![Box::new(age::scrypt::Identity::new(passphrase))],
+            sources: vec![format!("the passphrase in ${env}")],
         })
     }
 
-    /// The keys that open `record`: `None` when it is not encrypted; else the configuration's
-    /// `identity_file`, or the passphrase of its database's `age_passphrase_env`.
+    /// Whether this configuration names any way to open `record` (an `identity_file`, or its
+    /// database's `age_passphrase_env`), whether or not it works.
+    pub fn configured(config: &Config, record: &BackupRecord) -> bool {
+        config.identity_file.is_some() || passphrase_env(config, record).is_some()
+    }
+
+    /// The keys that open `record`: `None` when it is not encrypted; else every way this
+    /// configuration has: the passphrase of its database's `age_passphrase_env` and the
+    /// `identity_file`, the way its database encrypts with now first. One that cannot be
+    /// loaded is left out while another can.
     ///
     /// # Errors
-    /// [`Error::Refused`] when it is encrypted and nothing here opens it.
+    /// [`Error::Refused`] when it is encrypted and nothing here can open it: saying what was
+    /// tried and why it failed.
     pub fn for_record(config: &Config, record: &BackupRecord) -> Result<Option<Keys>> {
         if !record.encrypted {
             return Ok(None);
         }
-        if let Some(path) = &config.identity_file {
-            return Keys::from_identity_file(path).map(Some);
-        }
-        let passphrase =
+        let passphrase = || passphrase_env(config, record).map(|env| Keys::from_passphrase(&env));
+        let identity = || {
             config
-                .database(&record.database)
-                .ok()
-                .and_then(|db| match &db.encryption {
-                    Some(Encryption::Passphrase { env }) => Some(env.clone()),
-                    _ => None,
-                });
-        match passphrase {
-            Some(env) => Keys::from_passphrase(&env).map(Some),
-            None => Err(Error::Refused(format!(
-                "backup #{} is encrypted with age; opening it needs an identity that it was encrypted to: give --identity FILE (or set identity_file)",
-                record.id
-            ))),
+                .identity_file
+                .as_deref()
+                .map(Keys::from_identity_file)
+        };
+        let by_passphrase = config
+            .database(&record.database)
+            .is_ok_and(|db| matches!(db.encryption, Some(Encryption::Passphrase { .. })));
+        let ways: Vec<Result<Keys>> = if by_passphrase {
+            [passphrase(), identity()]
+        } else {
+            [identity(), passphrase()]
         }
+        .into_iter()
+        .flatten()
+        .collect();
+        if ways.is_empty() {
+            return Err(Error::Refused(format!(
+                "backup #{} is encrypted with age; opening it needs an identity that it was encrypted to: give --identity FILE (or set identity_file), or the passphrase its database's age_passphrase_env names",
+                record.id
+            )));
+        }
+        let mut keys = Keys {
+            identities: Vec::new(),
+            sources: Vec::new(),
+        };
+        let mut failed = Vec::new();
+        for way in ways {
+            match way {
+                Ok(k) => {
+                    keys.identities.extend(k.identities);
+                    keys.sources.extend(k.sources);
+                }
+                Err(e) => failed.push(e.to_string()),
+            }
+        }
+        if keys.identities.is_empty() {
+            return Err(Error::Refused(format!(
+                "backup #{} is encrypted with age, and nothing configured can open it: {}",
+                record.id,
+                failed.join("; ")
+            )));
+        }
+        Ok(Some(keys))
     }
 
     /// The plaintext of the age file read from `input`.
@@ -109,10 +157,24 @@ impl Keys {
                     .map(|i| i.as_ref() as &dyn age::Identity),
             )
             .map_err(|e| {
-                io::Error::other(format!("cannot decrypt it with the identity given: {e}"))
+                io::Error::other(format!(
+                    "cannot decrypt it with {}: {e}",
+                    self.sources.join(" nor with ")
+                ))
             })?;
         Ok(Box::new(reader))
     }
+}
+
+/// The variable holding the passphrase of `record`'s database, when it encrypts with one.
+fn passphrase_env(config: &Config, record: &BackupRecord) -> Option<String> {
+    config
+        .database(&record.database)
+        .ok()
+        .and_then(|db| match &db.encryption {
+            Some(Encryption::Passphrase { env }) => Some(env.clone()),
+            _ => None,
+        })
 }
 
 /// An age encryptor for `encryption`.

@@ -46,13 +46,15 @@ pub fn verify_from(
             "backup #{id} has no stored file of this configuration to verify"
         )));
     }
-    // An encrypted backup without its identity here can only be checked as stored bytes.
+    // An encrypted backup with no way to open it configured here can only be checked as
+    // stored bytes; keys that are configured but do not load fail the verification.
     let (keys, level) = match crate::crypt::Keys::for_record(runner.config(), record) {
-        Ok(keys) => (keys, level),
-        Err(e) => {
+        Ok(keys) => (Ok(keys), level),
+        Err(e) if !crate::crypt::Keys::configured(runner.config(), record) => {
             tracing::info!(backup = id, reason = %e, "verifying the checksum only");
-            (None, VerifyLevel::Checksum)
+            (Ok(None), VerifyLevel::Checksum)
         }
+        Err(e) => (Err(e.to_string()), level),
     };
     let started_at = runner.clock().now();
     if let Some(name) = from
@@ -68,8 +70,8 @@ pub fn verify_from(
             "backup #{id} has no checked copy at off-site `{name}`; see `dbkeep offsite list`"
         )));
     }
-    let (ok, message, restore_ms) = match check(runner, record, level, keys.as_ref(), from, cancel)
-    {
+    let checked = keys.and_then(|keys| check(runner, record, level, keys.as_ref(), from, cancel));
+    let (ok, message, restore_ms) = match checked {
         Ok(restore_ms) => (true, None, restore_ms),
         Err(e) => (false, Some(e), None),
     };

@@ -184,3 +184,79 @@ fn bad_age_keys_are_named_in_the_configuration_error() {
     run.assert_code(2);
     assert!(run.stderr.contains("is empty"), "{run:?}");
 }
+
+#[test]
+fn a_passphrase_backup_opens_beside_an_identity_file_and_a_failure_names_both_ways() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("app.db");
+    create_sample_sqlite(&db);
+    let (_unrelated, _) = keygen(sandbox.path(), "key.txt");
+    sandbox.write_config(
+        "identity_file = \"key.txt\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\ncompression = \"gzip\"\nage_passphrase_env = \"APP_AGE_PASSPHRASE\"\n",
+    );
+    let with = |passphrase: &str, args: &[&str]| {
+        run_cmd(
+            sandbox
+                .cmd()
+                .args(args)
+                .env("APP_AGE_PASSPHRASE", passphrase),
+        )
+    };
+    let right = "correct horse battery staple";
+    with(right, &["backup"]).assert_success();
+    let id = sandbox.rows_for("app")[0]["id"].to_string();
+    let run = with(right, &["verify", &id]);
+    run.assert_success();
+    assert!(run.stdout.contains("restore  (restored in "), "{run:?}");
+    let copy = sandbox.path().join("copy.db");
+    with(right, &["restore", &id, "--to", copy.to_str().unwrap()]).assert_success();
+    let fingerprint = |p: &Path| sqlite_fingerprint(&rusqlite::Connection::open(p).unwrap());
+    assert_eq!(fingerprint(&copy), fingerprint(&db));
+
+    // Neither way opens it: the failure says which ways were tried.
+    let run = with("wrong", &["verify", &id]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("the passphrase in $APP_AGE_PASSPHRASE")
+            && run.stdout.contains("the identity file"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn verify_with_a_bad_identity_fails_instead_of_checking_the_checksum_only() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let (_, public) = keygen(sandbox.path(), "key.txt");
+    let (other, _) = keygen(sandbox.path(), "other.txt");
+    sandbox.write_config(&format!(
+        "age_recipients = [\"{public}\"]\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n"
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let id = sandbox.rows_for("app")[0]["id"].to_string();
+    let junk = sandbox.path().join("junk.txt");
+    fs::write(&junk, "not an identity\n").unwrap();
+    let run = sandbox.run(&["verify", &id, "--identity", junk.to_str().unwrap()]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("--identity") && run.stderr.contains("junk.txt"),
+        "{run:?}"
+    );
+    let missing = sandbox.path().join("missing.txt");
+    sandbox
+        .run(&["verify", &id, "--identity", missing.to_str().unwrap()])
+        .assert_code(2);
+    // A real identity, but not this backup's: the verification fails, at the level asked.
+    let run = sandbox.run(&["verify", &id, "--identity", other.to_str().unwrap()]);
+    run.assert_code(1);
+    assert!(run.stdout.contains("cannot decrypt"), "{run:?}");
+    assert!(!run.stdout.contains("ok  "), "{run:?}");
+    assert_eq!(sandbox.rows_for("app")[0]["verify_status"], "failed");
+    // A configured identity that is not one fails too (drills in `serve` as well).
+    sandbox.write_config(&format!(
+        "identity_file = \"junk.txt\"\nage_recipients = [\"{public}\"]\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n"
+    ));
+    let run = sandbox.run(&["verify", &id]);
+    assert_ne!(run.code, Some(0), "{run:?}");
+    assert!(run.all_output().contains("junk.txt"), "{run:?}");
+}
