@@ -33,6 +33,9 @@ pub const MAX_CONCURRENT_BACKUPS: u32 = 64;
 /// The longest any duration setting may be.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
+/// The default of `min_free_space`: what an expanding file leaves free on its disk.
+pub const DEFAULT_MIN_FREE_SPACE: u64 = 256 * 1024 * 1024;
+
 /// The name of the configuration file looked for in the current folder.
 pub const DEFAULT_FILE: &str = "dbkeep.toml";
 
@@ -76,6 +79,9 @@ pub struct Config {
     /// The longest line of a dump's SQL outside table data that a restore passes on to the
     /// database client, in bytes (`restore_line_limit`).
     pub restore_line_limit: u64,
+    /// The free space a file that dbkeep expands (an imported SQLite file's check) must leave
+    /// on its disk, in bytes (`min_free_space`).
+    pub min_free_space: u64,
     /// The databases to back up, in file order.
     pub databases: Vec<DatabaseConfig>,
     /// Where each database is in `databases`, by name: a thousand databases are looked up
@@ -161,6 +167,7 @@ struct RawConfig {
     age_passphrase_env: Option<Spanned<String>>,
     identity_file: Option<String>,
     restore_line_limit: Option<Spanned<String>>,
+    min_free_space: Option<Spanned<String>>,
     keep_local: Option<Spanned<bool>>,
     listen: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
@@ -455,6 +462,13 @@ impl Config {
                 raw.restore_line_limit.as_ref(),
                 crate::pipeline::filter::DEFAULT_LINE_LIMIT,
                 1024,
+            )?,
+            min_free_space: size(
+                &source,
+                "min_free_space",
+                raw.min_free_space.as_ref(),
+                DEFAULT_MIN_FREE_SPACE,
+                0,
             )?,
             by_name: databases
                 .iter()

@@ -153,6 +153,9 @@ pub struct RestoreOptions {
     /// The stored roles themselves (`pg_dumpall --globals-only`), filled in by the restore when
     /// `with_globals` is set: the engine creates the missing ones in the load's transaction.
     pub globals: Option<String>,
+    /// The free space a restored file must leave on its disk (SQLite), filled in by the
+    /// restore from `min_free_space`.
+    pub min_free_space: u64,
 }
 
 /// The engine for a target (a configured database's, or any other, such as a restore's).

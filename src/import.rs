@@ -83,13 +83,14 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
         runner.choose_name(db, compression, false, engine.as_ref(), &dir, taken_at)?;
     let part = crate::runner::temp_path(&path, "part");
     // Checked before anything is recorded: a file that is not a backup leaves no trace.
-    let (size, sha256, tables) = match copy_in(file, &part, compression, &db.target) {
-        Ok(done) => done,
-        Err(e) => {
-            let _ = storage::remove_if_exists(&part);
-            return Err(e);
-        }
-    };
+    let (size, sha256, tables) =
+        match copy_in(file, &part, compression, &db.target, config.min_free_space) {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = storage::remove_if_exists(&part);
+                return Err(e);
+            }
+        };
     // Recorded in progress before it is published: a kill from here on leaves a row the next
     // run recovers (with its temporary file).
     let catalog = runner.catalog();
@@ -138,13 +139,15 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
 }
 
 /// Copies `file` to `part` (private, synced) while hashing it, then checks it and counts its
-/// rows: a SQLite copy is opened (decompressed to a scratch file when compressed); a dump's
-/// COPY blocks are counted as it decompresses.
+/// rows: a SQLite copy is opened (decompressed to a scratch file when compressed, which stops
+/// before its disk has less than `min_free_space` free); a dump's COPY blocks are counted as
+/// it decompresses.
 fn copy_in(
     file: &Path,
     part: &Path,
     compression: Compression,
     target: &Target,
+    min_free_space: u64,
 ) -> Result<(u64, String, TableRows)> {
     let out = storage::create_private_file(part).map_err(Error::io("cannot create", part))?;
     let mut hashing = HashingWriter::new(out);
@@ -169,9 +172,19 @@ fn copy_in(
                 let copy = if compression == Compression::None {
                     part.to_path_buf()
                 } else {
-                    let mut out = storage::create_private_file(&scratch)
+                    let out = storage::create_private_file(&scratch)
                         .map_err(Error::io("cannot create", &scratch))?;
-                    pipeline::copy(&mut reader()?, &mut out).map_err(unreadable)?;
+                    let mut out = storage::LeavesRoom::new(out, &scratch, min_free_space);
+                    pipeline::copy(&mut reader()?, &mut out).map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::StorageFull {
+                            Error::Refused(format!(
+                                "{} expands to more than its disk can hold: {e}; nothing was imported",
+                                file.display()
+                            ))
+                        } else {
+                            unreadable(e)
+                        }
+                    })?;
                     scratch.clone()
                 };
                 SqliteEngine::new(copy).inspect().map_err(|e| {

@@ -115,6 +115,7 @@ pub fn restore(
     log.step(format_args!("checked: SHA-256 {sha256}"));
     let engine = engine::for_target(runner.config(), target);
     let mut opts = opts.clone();
+    opts.min_free_space = runner.config().min_free_space;
     if opts.with_globals {
         opts.globals = Some(stored_globals(runner, record, opts.from.as_deref())?);
     }

@@ -220,3 +220,68 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// How often (in bytes written) [`LeavesRoom`] asks how much of its disk is free.
+const ROOM_CHECK_EVERY: u64 = 4 * 1024 * 1024;
+
+/// A writer into `file` that stops, with an error of kind `StorageFull`, before the file's
+/// disk would have less than `margin` bytes free: a file expanding from a small compressed one
+/// never fills the disk (other programs' files live there too).
+pub struct LeavesRoom<W> {
+    inner: W,
+    dir: PathBuf,
+    margin: u64,
+    /// Bytes the disk may take before it is asked again.
+    allowance: u64,
+}
+
+impl<W: io::Write> LeavesRoom<W> {
+    /// `inner`, writing `file`, leaving `margin` bytes free on its disk.
+    pub fn new(inner: W, file: &Path, margin: u64) -> Self {
+        let dir = match file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        LeavesRoom {
+            inner,
+            dir: dir.to_path_buf(),
+            margin,
+            allowance: 0,
+        }
+    }
+
+    fn ask(&mut self, wanted: u64) -> io::Result<()> {
+        let stat = rustix::fs::statvfs(&self.dir).map_err(io::Error::from)?;
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        let room = free.saturating_sub(self.margin);
+        if room < wanted {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "stopped: the disk of {} would have less than min_free_space ({}) free, with {} left; free some space there, or lower min_free_space",
+                    self.dir.display(),
+                    crate::pipeline::filter::exact_size(self.margin),
+                    indicatif::HumanBytes(free)
+                ),
+            ));
+        }
+        self.allowance = room.min(ROOM_CHECK_EVERY.max(wanted));
+        Ok(())
+    }
+}
+
+impl<W: io::Write> io::Write for LeavesRoom<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let wanted = buf.len() as u64;
+        if wanted > self.allowance {
+            self.ask(wanted)?;
+        }
+        let n = self.inner.write(buf)?;
+        self.allowance = self.allowance.saturating_sub(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -120,7 +120,7 @@ impl Engine for SqliteEngine {
             let mut file = crate::storage::create_private_file(&part)
                 .map_err(Error::io("cannot create", &part))?;
             let mut out = CancellableWriter {
-                inner: &mut file,
+                inner: crate::storage::LeavesRoom::new(&mut file, &part, opts.min_free_space),
                 cancel,
             };
             let bytes = crate::pipeline::copy(source, &mut out)

@@ -458,3 +458,65 @@ fn database_tools_get_their_password_and_their_settings_never_dbkeeps_other_secr
         .count();
     assert!(with_password >= 2, "{seen_files:?}");
 }
+
+/// Free bytes on the disk holding `dir`.
+fn free_bytes(dir: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn an_import_that_would_expand_past_the_free_space_stops_and_leaves_nothing() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    // A quarter of a GiB of zeros behind a SQLite header: a few hundred KiB compressed.
+    let bomb = sandbox.path().join("sqlite_backup_20250101_000000.db.gz");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{{ head -c 100 \"$1\"; head -c 268435456 /dev/zero; }} | gzip -1 > '{}'",
+            bomb.display()
+        ))
+        .arg("sh")
+        .arg(sandbox.path().join("app.db"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert!(fs::metadata(&bomb).unwrap().len() < 4 * 1024 * 1024);
+    // Room for 16 MiB more on this disk, as far as dbkeep is concerned.
+    let margin = free_bytes(sandbox.path()).saturating_sub(16 * 1024 * 1024);
+    sandbox.write_config(&format!(
+        "min_free_space = \"{margin}\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n"
+    ));
+    let run = sandbox.run(&["import", bomb.to_str().unwrap(), "-d", "app"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("expands to more than its disk can hold")
+            && run.stderr.contains("min_free_space"),
+        "{run:?}"
+    );
+    assert_eq!(files_below(&sandbox.backup_dir()), Vec::<PathBuf>::new());
+    assert!(sandbox.list_json().is_empty());
+    // A bad size is named.
+    sandbox.write_config(
+        "min_free_space = \"lots\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+    );
+    let run = sandbox.run(&["check"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("line 1") && run.stderr.contains("min_free_space"),
+        "{run:?}"
+    );
+}
