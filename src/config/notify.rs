@@ -94,11 +94,30 @@ pub struct Webhook {
     pub format: WebhookFormat,
 }
 
+/// How the connection to the SMTP server is protected, as `smtp_url` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtps://`: TLS from the first byte.
+    Wrapper,
+    /// `smtp://…?tls=required`: STARTTLS, and nothing is sent when it fails.
+    Required,
+    /// `smtp://…?tls=opportunistic`: STARTTLS when the server offers it.
+    Opportunistic,
+    /// `smtp://` without `tls=`: no TLS.
+    Plain,
+}
+
+/// The values `tls=` of `smtp_url` takes, for error messages.
+const TLS_VALUES: &str =
+    "tls=required (STARTTLS) or tls=opportunistic (STARTTLS when the server offers it)";
+
 /// `[notify.email]`: mail through an SMTP server.
 #[derive(Debug, Clone)]
 pub struct Email {
     /// `smtp://host:port` (plain; add `?tls=required` for STARTTLS) or `smtps://host:port`.
     pub smtp_url: url::Url,
+    /// How the connection is protected (`smtps://` or the URL's `tls=`).
+    pub tls: SmtpTls,
     /// The SMTP login, when the server wants one.
     pub username: Option<String>,
     /// The environment variable holding the SMTP password.
@@ -202,6 +221,48 @@ fn env_name(src: &Source<'_>, key: &str, var: Spanned<String>) -> Result<String,
     }
 }
 
+/// What the query of `url` (the value of `smtp_url`, at `value`) says of TLS: only `tls` is
+/// read, once, with a value dbkeep knows.
+fn smtp_tls(
+    src: &Source<'_>,
+    value: &Spanned<String>,
+    url: &url::Url,
+) -> Result<SmtpTls, ConfigError> {
+    let wrapper = url.scheme() == "smtps";
+    let mut tls = None;
+    for (key, given) in url.query_pairs() {
+        let fail = |message: String| Err(src.error(value.span(), message));
+        if key != "tls" {
+            return fail(format!(
+                "`smtp_url`: unknown parameter `{key}`; only `tls` is read ({TLS_VALUES}; or smtps:// for TLS from the start)"
+            ));
+        }
+        if tls.is_some() {
+            return fail("`smtp_url` gives `tls` twice; keep one".to_string());
+        }
+        tls = Some(match (given.as_ref(), wrapper) {
+            ("required", true) => SmtpTls::Wrapper,
+            ("required", false) => SmtpTls::Required,
+            ("opportunistic", false) => SmtpTls::Opportunistic,
+            ("opportunistic", true) => {
+                return fail(format!(
+                    "`smtp_url`: smtps:// is TLS from the first byte, which `tls={given}` contradicts; drop `tls=`, or use smtp://…?tls={given}"
+                ));
+            }
+            _ => {
+                return fail(format!(
+                    "`smtp_url`: unknown `tls={given}`; use {TLS_VALUES}, or smtps:// for TLS from the start"
+                ));
+            }
+        });
+    }
+    Ok(tls.unwrap_or(if wrapper {
+        SmtpTls::Wrapper
+    } else {
+        SmtpTls::Plain
+    }))
+}
+
 impl RawEmail {
     fn validate(self, src: &Source<'_>) -> Result<Email, ConfigError> {
         let smtp_url = match url::Url::parse(self.smtp_url.get_ref()) {
@@ -219,6 +280,7 @@ impl RawEmail {
                 "`smtp_url` must not hold a password: put it in an environment variable named by `password_env`",
             ));
         }
+        let tls = smtp_tls(src, &self.smtp_url, &smtp_url)?;
         let address = |v: &Spanned<String>| -> Result<String, ConfigError> {
             v.get_ref()
                 .parse::<lettre::message::Mailbox>()
@@ -242,6 +304,7 @@ impl RawEmail {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Email {
             smtp_url,
+            tls,
             username: self.username,
             password_env: self
                 .password_env

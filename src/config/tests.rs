@@ -456,3 +456,61 @@ fn lease_timeout_is_at_least_a_second() {
         .to_string();
     assert!(err.contains("`lease_timeout` must be at least 1s"), "{err}");
 }
+
+#[test]
+fn smtp_url_takes_only_the_tls_values_dbkeep_knows() {
+    let email = |url: &str| {
+        format!(
+            "[notify.email]\nsmtp_url = \"{url}\"\nfrom = \"dbkeep@example.com\"\nto = [\"ops@example.com\"]\n"
+        )
+    };
+    let tls = |url: &str| parse(&email(url)).unwrap().notify.email.unwrap().tls;
+    assert_eq!(tls("smtp://mail.example.com"), SmtpTls::Plain);
+    assert_eq!(
+        tls("smtp://mail.example.com:587?tls=required"),
+        SmtpTls::Required
+    );
+    assert_eq!(
+        tls("smtp://mail.example.com?tls=opportunistic"),
+        SmtpTls::Opportunistic
+    );
+    assert_eq!(tls("smtps://mail.example.com"), SmtpTls::Wrapper);
+    assert_eq!(
+        tls("smtps://mail.example.com?tls=required"),
+        SmtpTls::Wrapper
+    );
+    for (url, words) in [
+        (
+            "smtp://mail.example.com:587?tls=always",
+            &[
+                "`smtp_url`",
+                "`tls=always`",
+                "tls=required",
+                "tls=opportunistic",
+            ][..],
+        ),
+        ("smtp://mail.example.com?tls=", &["`tls=`", "tls=required"]),
+        (
+            "smtp://mail.example.com?starttls=yes",
+            &["`smtp_url`", "`starttls`", "only `tls`"],
+        ),
+        (
+            "smtp://mail.example.com?tls=required&tls=opportunistic",
+            &["`smtp_url`", "`tls` twice"],
+        ),
+        (
+            "smtps://mail.example.com?tls=opportunistic",
+            &["`smtp_url`", "smtps://", "`tls=opportunistic`"],
+        ),
+    ] {
+        let err = parse(&email(url)).expect_err(url);
+        assert_eq!(err.line, Some(2), "{url}: {err}");
+        let message = err.to_string();
+        for word in words {
+            assert!(
+                message.contains(word),
+                "{url}: `{word}` missing from: {message}"
+            );
+        }
+    }
+}

@@ -305,6 +305,18 @@ fn bad_notify_settings_are_named() {
     let run = sandbox.run(&["list"]);
     run.assert_code(2);
     assert!(run.stderr.contains("unknown event `sometimes`"), "{run:?}");
+    // An unknown `tls=` is refused by `check` as when loading, never left for the first mail.
+    sandbox.write_config(
+        "[notify.email]\nsmtp_url = \"smtp://127.0.0.1:1?tls=always\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n",
+    );
+    let run = sandbox.run(&["check"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("line 2")
+            && run.stderr.contains("`tls=always`")
+            && run.stderr.contains("tls=required"),
+        "{run:?}"
+    );
 }
 
 /// aiosmtpd (installed by the test script into target/test-venv) on a free port, storing what
