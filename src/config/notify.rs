@@ -103,18 +103,22 @@ pub enum SmtpTls {
     Required,
     /// `smtp://…?tls=opportunistic`: STARTTLS when the server offers it.
     Opportunistic,
-    /// `smtp://` without `tls=`: no TLS.
+    /// `smtp://` without `tls=`: no TLS, and so no login (a password is never sent in clear
+    /// text unless the URL says so).
     Plain,
+    /// `smtp://…?tls=none`: no TLS, said on purpose; a login is sent in clear text.
+    None,
 }
 
 /// The values `tls=` of `smtp_url` takes, for error messages.
-const TLS_VALUES: &str =
-    "tls=required (STARTTLS) or tls=opportunistic (STARTTLS when the server offers it)";
+const TLS_VALUES: &str = "tls=required (STARTTLS), tls=opportunistic (STARTTLS when the server \
+    offers it) or tls=none (no TLS: a password goes in clear text)";
 
 /// `[notify.email]`: mail through an SMTP server.
 #[derive(Debug, Clone)]
 pub struct Email {
-    /// `smtp://host:port` (plain; add `?tls=required` for STARTTLS) or `smtps://host:port`.
+    /// `smtp://host:port` (plain; add `?tls=required` for STARTTLS, or `?tls=none` to log in
+    /// without TLS) or `smtps://host:port`.
     pub smtp_url: url::Url,
     /// How the connection is protected (`smtps://` or the URL's `tls=`).
     pub tls: SmtpTls,
@@ -130,6 +134,30 @@ pub struct Email {
     pub on: Vec<EventKind>,
 }
 
+impl Email {
+    /// What `dbkeep check` warns of: a login without TLS, refused (`smtp://` alone) or sent
+    /// in clear text (`tls=none`).
+    pub fn warnings(&self) -> Vec<String> {
+        if self.username.is_none() {
+            return Vec::new();
+        }
+        let warning = match self.tls {
+            SmtpTls::Plain => {
+                "`smtp_url` of [notify.email] has no TLS, so the password of `username` is never \
+                 sent and every mail fails: add ?tls=required (STARTTLS) or use smtps://, or add \
+                 ?tls=none to send it in clear text on purpose"
+            }
+            SmtpTls::None => {
+                "`smtp_url` of [notify.email] says tls=none: the password of `username` goes to \
+                 the server in clear text, readable on the way; use ?tls=required (STARTTLS) or \
+                 smtps:// where the server has TLS"
+            }
+            SmtpTls::Wrapper | SmtpTls::Required | SmtpTls::Opportunistic => return Vec::new(),
+        };
+        vec![warning.to_string()]
+    }
+}
+
 /// The validated `[notify]` table.
 #[derive(Debug, Clone, Default)]
 pub struct NotifySettings {
@@ -139,6 +167,13 @@ pub struct NotifySettings {
     pub webhooks: Vec<Webhook>,
     /// Mail, when configured.
     pub email: Option<Email>,
+}
+
+impl NotifySettings {
+    /// What loads but deserves a warning from `dbkeep check` (see [`Email::warnings`]).
+    pub fn warnings(&self) -> Vec<String> {
+        self.email.iter().flat_map(Email::warnings).collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -244,7 +279,8 @@ fn smtp_tls(
             ("required", true) => SmtpTls::Wrapper,
             ("required", false) => SmtpTls::Required,
             ("opportunistic", false) => SmtpTls::Opportunistic,
-            ("opportunistic", true) => {
+            ("none", false) => SmtpTls::None,
+            ("opportunistic" | "none", true) => {
                 return fail(format!(
                     "`smtp_url`: smtps:// is TLS from the first byte, which `tls={given}` contradicts; drop `tls=`, or use smtp://…?tls={given}"
                 ));

@@ -474,6 +474,7 @@ fn smtp_url_takes_only_the_tls_values_dbkeep_knows() {
         tls("smtp://mail.example.com?tls=opportunistic"),
         SmtpTls::Opportunistic
     );
+    assert_eq!(tls("smtp://mail.example.com?tls=none"), SmtpTls::None);
     assert_eq!(tls("smtps://mail.example.com"), SmtpTls::Wrapper);
     assert_eq!(
         tls("smtps://mail.example.com?tls=required"),
@@ -487,6 +488,7 @@ fn smtp_url_takes_only_the_tls_values_dbkeep_knows() {
                 "`tls=always`",
                 "tls=required",
                 "tls=opportunistic",
+                "tls=none",
             ][..],
         ),
         ("smtp://mail.example.com?tls=", &["`tls=`", "tls=required"]),
@@ -501,6 +503,10 @@ fn smtp_url_takes_only_the_tls_values_dbkeep_knows() {
         (
             "smtps://mail.example.com?tls=opportunistic",
             &["`smtp_url`", "smtps://", "`tls=opportunistic`"],
+        ),
+        (
+            "smtps://mail.example.com?tls=none",
+            &["`smtp_url`", "smtps://", "`tls=none`"],
         ),
     ] {
         let err = parse(&email(url)).expect_err(url);

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -346,6 +347,35 @@ impl SmtpServer {
         }
     }
 
+    /// aiosmtpd offering AUTH without TLS (tests/it/support/smtp_auth.py), keeping each login
+    /// it is given.
+    fn start_offering_auth(dir: &std::path::Path) -> SmtpServer {
+        let port = crate::http::free_port();
+        let maildir = dir.join("maildir");
+        let child = spawn_listening(
+            std::process::Command::new(venv_bin("python", "aiosmtpd"))
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_auth.py"))
+                .arg(port.to_string())
+                .arg(&maildir)
+                .arg(dir.join("logins")),
+            port,
+            "aiosmtpd with AUTH",
+        );
+        SmtpServer {
+            server: child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The logins (`LOGIN PASSWORD`) it was given, when started by [`Self::start_offering_auth`].
+    fn logins(&self) -> Vec<String> {
+        let file = self.maildir.with_file_name("logins");
+        std::fs::read_to_string(file)
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
     /// The messages received so far.
     fn messages(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -427,6 +457,78 @@ fn a_failed_backup_sends_exactly_one_mail_and_a_dead_smtp_server_fails_nothing()
         .unwrap();
     assert_eq!(channel, format!("email smtp://127.0.0.1:{}", smtp.port));
     assert_eq!(event, "success");
+}
+
+#[test]
+fn an_smtp_password_never_goes_in_clear_unless_smtp_url_says_tls_none() {
+    let sandbox = Sandbox::new();
+    let smtp = SmtpServer::start_offering_auth(sandbox.path());
+    let config = |query: &str| {
+        format!(
+            "[notify.email]\nsmtp_url = \"smtp://127.0.0.1:{}{query}\"\nusername = \"dbkeep\"\n\
+             password_env = \"SMTP_PW\"\nfrom = \"dbkeep@example.com\"\nto = [\"ops@example.com\"]\n\
+             [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+            smtp.port
+        )
+    };
+    let notify_test = || {
+        run_cmd(
+            sandbox
+                .cmd()
+                .args(["notify", "test"])
+                .env("SMTP_PW", "hunter2"),
+        )
+    };
+    // Without TLS (none asked for, or STARTTLS asked for but not offered) the password stays
+    // here, and so does the mail it would have been sent with.
+    for query in ["", "?tls=opportunistic"] {
+        sandbox.write_config(&config(query));
+        let run = notify_test();
+        run.assert_code(1);
+        assert!(
+            run.stdout.contains(&format!("127.0.0.1:{}", smtp.port))
+                && run.stdout.contains("without TLS")
+                && run.stdout.contains("tls=none"),
+            "{query}: {run:?}"
+        );
+        assert_eq!(
+            smtp.logins(),
+            Vec::<String>::new(),
+            "{query}: the password went in clear"
+        );
+        assert!(smtp.messages().is_empty(), "{query}");
+    }
+    // `check` says so before the first mail fails.
+    sandbox.write_config(&config(""));
+    let check = sandbox.run(&["check"]);
+    check.assert_success();
+    assert!(
+        check.stderr.contains("warning:")
+            && check.stderr.contains("`smtp_url`")
+            && check.stderr.contains("tls=required")
+            && check.stderr.contains("tls=none"),
+        "{check:?}"
+    );
+    // `tls=none` sends it in clear on purpose, and `check` still warns.
+    sandbox.write_config(&config("?tls=none"));
+    notify_test().assert_success();
+    assert_eq!(smtp.logins(), ["dbkeep hunter2"]);
+    assert_eq!(smtp.messages().len(), 1);
+    let check = sandbox.run(&["check"]);
+    check.assert_success();
+    assert!(
+        check.stderr.contains("warning:") && check.stderr.contains("in clear text"),
+        "{check:?}"
+    );
+    // Without a login there is nothing to protect: no warning.
+    sandbox.write_config(&format!(
+        "[notify.email]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"dbkeep@example.com\"\n\
+         to = [\"ops@example.com\"]\n",
+        smtp.port
+    ));
+    let check = sandbox.run(&["check"]);
+    check.assert_success();
+    assert!(!check.stderr.contains("warning"), "{check:?}");
 }
 
 #[test]
