@@ -122,7 +122,7 @@ impl EmailChannel {
         let wrapper = tls.as_ref().filter(|_| self.email.tls == SmtpTls::Wrapper);
         let mut conn =
             SmtpConnection::connect((host.as_str(), port), Some(TIMEOUT), &hello, wrapper, None)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| explain(&e, &server, Step::Connect))?;
         let sent = (|| {
             match (self.email.tls, &tls) {
                 (SmtpTls::Required, _) if !conn.can_starttls() => {
@@ -131,7 +131,8 @@ impl EmailChannel {
                     ));
                 }
                 (SmtpTls::Required | SmtpTls::Opportunistic, Some(tls)) if conn.can_starttls() => {
-                    conn.starttls(tls, &hello).map_err(|e| e.to_string())?;
+                    conn.starttls(tls, &hello)
+                        .map_err(|e| explain(&e, &server, Step::StartTls))?;
                 }
                 _ => {}
             }
@@ -144,15 +145,60 @@ impl EmailChannel {
                     ));
                 }
                 conn.auth(DEFAULT_MECHANISMS, credentials)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| explain(&e, &server, Step::Auth))?;
             }
             conn.send(message.envelope(), &message.formatted())
                 .map(drop)
-                .map_err(|e| e.to_string())
+                .map_err(|e| explain(&e, &server, Step::Send))
         })();
         // QUIT (unless the connection broke), then close.
         conn.abort();
         sent
+    }
+}
+
+/// A step of the SMTP session, for messages.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Connecting, the server's greeting and EHLO.
+    Connect,
+    /// STARTTLS.
+    StartTls,
+    /// The login.
+    Auth,
+    /// The message.
+    Send,
+}
+
+/// `error`, from `step` of a session with `server` (`host:port`), in words: a timeout says so
+/// with the server and the time waited (the system's words for it are "Resource temporarily
+/// unavailable"), any other error at connection names the server.
+fn explain(error: &lettre::transport::smtp::Error, server: &str, step: Step) -> String {
+    let mut source = std::error::Error::source(error);
+    let mut io = None;
+    while let Some(e) = source {
+        if let Some(e) = e.downcast_ref::<std::io::Error>() {
+            io = Some(e.kind());
+            break;
+        }
+        source = e.source();
+    }
+    let secs = TIMEOUT.as_secs();
+    match (io, step) {
+        (Some(std::io::ErrorKind::TimedOut), Step::Connect) if !error.is_response() => {
+            format!("timed out: could not connect to the SMTP server {server} within {secs}s")
+        }
+        (Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), _) => {
+            let waiting = match step {
+                Step::Connect => "waiting for its greeting and its answer to EHLO",
+                Step::StartTls => "during STARTTLS",
+                Step::Auth => "during the login",
+                Step::Send => "while the message was sent",
+            };
+            format!("timed out: the SMTP server {server} did not answer within {secs}s ({waiting})")
+        }
+        (_, Step::Connect) => format!("the SMTP server {server}: {error}"),
+        _ => error.to_string(),
     }
 }
 

@@ -532,6 +532,31 @@ fn an_smtp_password_never_goes_in_clear_unless_smtp_url_says_tls_none() {
 }
 
 #[test]
+fn an_smtp_server_that_never_greets_is_named_with_the_timeout() {
+    // The kernel takes the connection; nobody ever says a word on it.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[notify.email]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nfrom = \"dbkeep@example.com\"\n\
+         to = [\"ops@example.com\"]\n"
+    ));
+    let start = Instant::now();
+    let run = sandbox.run(&["notify", "test"]);
+    run.assert_code(1);
+    assert!(start.elapsed() < Duration::from_secs(30), "{run:?}");
+    let said = &run.stdout;
+    assert!(
+        said.contains(&format!("the SMTP server 127.0.0.1:{port}"))
+            && said.contains("did not answer within 10s")
+            && said.contains("greeting"),
+        "{run:?}"
+    );
+    assert!(!said.contains("os error 11"), "{run:?}");
+    drop(silent);
+}
+
+#[test]
 fn a_stale_database_is_announced_once_per_episode_on_an_injected_clock() {
     let hooks = Receiver::start(Answer::Ok);
     let sandbox = Sandbox::new();
