@@ -86,6 +86,8 @@ pub enum WebhookFormat {
 pub struct Webhook {
     /// Where the POST goes.
     pub url: url::Url,
+    /// Its name in logs, `/metrics` and the catalog; `None` names it by its URL's origin.
+    pub name: Option<String>,
     /// The events it receives.
     pub on: Vec<EventKind>,
     /// The environment variable holding the HMAC secret that signs each body.
@@ -135,6 +137,11 @@ pub struct Email {
 }
 
 impl Email {
+    /// Its channel's name in logs, `/metrics` and the catalog: `email smtp://host:port`.
+    pub fn channel(&self) -> String {
+        format!("email {}", url_origin(&self.smtp_url))
+    }
+
     /// What `dbkeep check` warns of: a login without TLS, refused (`smtp://` alone) or sent
     /// in clear text (`tls=none`).
     pub fn warnings(&self) -> Vec<String> {
@@ -170,9 +177,25 @@ pub struct NotifySettings {
 }
 
 impl NotifySettings {
-    /// What loads but deserves a warning from `dbkeep check` (see [`Email::warnings`]).
+    /// What loads but deserves a warning from `dbkeep check`: webhooks that share a name
+    /// (their failures are counted together) and [`Email::warnings`].
     pub fn warnings(&self) -> Vec<String> {
-        self.email.iter().flat_map(Email::warnings).collect()
+        let mut out = Vec::new();
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        for hook in &self.webhooks {
+            let channel = hook.channel();
+            match seen.iter_mut().find(|(c, _)| *c == channel) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((channel, 1)),
+            }
+        }
+        for (channel, n) in seen.into_iter().filter(|(_, n)| *n > 1) {
+            out.push(format!(
+                "{n} webhooks are all `{channel}` in logs, /metrics and the catalog, which never show a URL's path: give each [[notify.webhook]] its own `name`"
+            ));
+        }
+        out.extend(self.email.iter().flat_map(Email::warnings));
+        out
     }
 }
 
@@ -200,9 +223,32 @@ struct RawEmail {
 #[serde(deny_unknown_fields)]
 struct RawWebhook {
     url: Spanned<String>,
+    name: Option<Spanned<String>>,
     on: Option<Spanned<Vec<Spanned<String>>>>,
     secret_env: Option<Spanned<String>>,
     format: Option<WebhookFormat>,
+}
+
+/// A notification URL as logs, `/metrics` and the catalog name it: its scheme, host and port
+/// (`https://hooks.slack.com`), never its path, query or user-info, where the secrets of Slack's,
+/// Discord's and healthchecks.io's URLs are.
+pub fn url_origin(url: &url::Url) -> String {
+    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    shown
+}
+
+impl Webhook {
+    /// Its channel's name in logs, `/metrics` and the catalog: `webhook NAME`, else
+    /// `webhook https://host` (see [`url_origin`]).
+    pub fn channel(&self) -> String {
+        match &self.name {
+            Some(name) => format!("webhook {name}"),
+            None => format!("webhook {}", url_origin(&self.url)),
+        }
+    }
 }
 
 /// An `http(s)://` URL of a notification key.
@@ -363,6 +409,25 @@ impl RawNotify {
         let mut webhooks = Vec::new();
         for raw in self.webhook {
             let url = http_url(src, "url", &raw.url)?;
+            let name = match raw.name {
+                Some(name) if !super::database::is_name(name.get_ref()) => {
+                    return Err(src.error(
+                        name.span(),
+                        format!("webhook `name = \"{}\"` is invalid: use 1 to 64 letters, digits, `-` or `_` (it names the webhook in logs and /metrics)", name.get_ref()),
+                    ));
+                }
+                Some(name)
+                    if webhooks
+                        .iter()
+                        .any(|w: &Webhook| w.name.as_deref() == Some(name.get_ref())) =>
+                {
+                    return Err(src.error(
+                        name.span(),
+                        format!("duplicate webhook `name = \"{}\"`: each [[notify.webhook]] needs its own name", name.get_ref()),
+                    ));
+                }
+                other => other.map(Spanned::into_inner),
+            };
             let on = events(src, "a webhook", raw.on.as_ref())?;
             let secret_env = raw
                 .secret_env
@@ -370,6 +435,7 @@ impl RawNotify {
                 .transpose()?;
             webhooks.push(Webhook {
                 url,
+                name,
                 on,
                 secret_env,
                 format: raw.format.unwrap_or(WebhookFormat::Json),

@@ -520,3 +520,62 @@ fn smtp_url_takes_only_the_tls_values_dbkeep_knows() {
         }
     }
 }
+
+#[test]
+fn webhooks_are_named_by_their_name_or_their_host_never_their_path() {
+    let two = |first: &str, second: &str| {
+        parse(&format!(
+            "[[notify.webhook]]\nurl = \"https://hooks.slack.com/services/T0/B0/SECRET\"\n{first}\
+             [[notify.webhook]]\nurl = \"https://u:p@hooks.example.com:8443/hook?token=SECRET\"\n{second}"
+        ))
+    };
+    let channels =
+        |c: &Config| -> Vec<String> { c.notify.webhooks.iter().map(Webhook::channel).collect() };
+    let c = two("", "").unwrap();
+    assert_eq!(
+        channels(&c),
+        [
+            "webhook https://hooks.slack.com",
+            "webhook https://hooks.example.com:8443"
+        ]
+    );
+    assert!(c.notify.warnings().is_empty(), "{:?}", c.notify.warnings());
+    let c = two("name = \"ops-slack\"\n", "").unwrap();
+    assert_eq!(channels(&c)[0], "webhook ops-slack");
+    // Two webhooks on one host without names are counted together: check says so.
+    let c = parse(
+        "[[notify.webhook]]\nurl = \"https://hooks.slack.com/services/A\"\n\
+         [[notify.webhook]]\nurl = \"https://hooks.slack.com/services/B\"\n",
+    )
+    .unwrap();
+    let warnings = c.notify.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("2 webhooks are all `webhook https://hooks.slack.com`")
+            && warnings[0].contains("`name`"),
+        "{warnings:?}"
+    );
+    for (first, second, line, words) in [
+        (
+            "name = \"ops slack\"\n",
+            "",
+            3,
+            &["webhook `name = \"ops slack\"`", "letters, digits"][..],
+        ),
+        (
+            "name = \"ops\"\n",
+            "name = \"ops\"\n",
+            6,
+            &["duplicate webhook `name = \"ops\"`"],
+        ),
+    ] {
+        let err = two(first, second).unwrap_err();
+        assert_eq!(err.line, Some(line), "{err}");
+        for word in words {
+            assert!(
+                err.to_string().contains(word),
+                "`{word}` missing from: {err}"
+            );
+        }
+    }
+}

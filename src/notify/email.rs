@@ -204,10 +204,7 @@ fn explain(error: &lettre::transport::smtp::Error, server: &str, step: Step) -> 
 
 impl Channel for EmailChannel {
     fn name(&self) -> String {
-        let mut shown = self.email.smtp_url.clone();
-        let _ = shown.set_username("");
-        shown.set_query(None);
-        format!("email {shown}")
+        self.email.channel()
     }
 
     fn wants(&self, event: EventKind, _database: &str) -> bool {

@@ -231,7 +231,7 @@ fn a_receiver_that_fails_is_tried_three_times_then_recorded_and_the_backup_stand
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert_eq!(channel, format!("webhook {}", hooks.url("/hook")));
+    assert_eq!(channel, format!("webhook {}", hooks.url("")));
     assert_eq!(event, "success");
     assert!(error.contains("500"), "{error}");
     // And the test command says so too.
@@ -261,9 +261,101 @@ fn a_receiver_that_fails_is_tried_three_times_then_recorded_and_the_backup_stand
     };
     let line = format!(
         "dbkeep_notifications_failed_total{{channel=\"webhook {}\"}} 1\n",
-        hooks.url("/hook")
+        hooks.url("")
     );
     assert!(metrics.contains(&line), "{metrics}");
+}
+
+#[test]
+fn channels_are_named_by_their_host_or_a_name_never_by_the_secret_in_their_urls() {
+    let hooks = Receiver::start(Answer::Error);
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let (port, metrics_port) = (crate::http::free_port(), crate::http::free_port());
+    // The secrets of healthchecks.io, a webhook with a token and Slack are in path and query.
+    let secrets = ["PINGSECRET", "HOOKSECRET", "QUERYSECRET", "SLACKSECRET"];
+    sandbox.write_config(&format!(
+        "listen = \"127.0.0.1:{port}\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
+         [notify]\nping_url = \"{}\"\n\
+         [[notify.webhook]]\nurl = \"{}\"\non = [\"success\"]\n\
+         [[notify.webhook]]\nurl = \"{}\"\nname = \"ops-slack\"\nformat = \"slack\"\non = [\"success\"]\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n",
+        hooks.url("/ping/PINGSECRET"),
+        hooks.url("/hook/HOOKSECRET?token=QUERYSECRET"),
+        hooks.url("/services/T0/B0/SLACKSECRET"),
+    ));
+    let origin = format!("http://127.0.0.1:{}", hooks.port);
+    let leaks = |what: &str, text: &str| {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{what} holds {secret}:\n{text}");
+        }
+    };
+    // Every try fails: the start and success pings and both webhooks, three times each. The
+    // debug log shows every try and the warning after the last.
+    let backup = sandbox.run(&["-vv", "backup"]);
+    backup.assert_success();
+    assert_eq!(hooks.wait_for(12).len(), 12);
+    assert!(
+        backup
+            .stderr
+            .contains(&format!("channel=webhook {origin} "))
+            && backup.stderr.contains("channel=webhook ops-slack ")
+            && backup.stderr.contains(&format!("channel=ping {origin} "))
+            && backup.stderr.contains("notification failed after 3 tries"),
+        "{backup:?}"
+    );
+    leaks("the log", &format!("{}{}", backup.stdout, backup.stderr));
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT channel, error FROM failed_notifications ORDER BY channel")
+        .unwrap();
+    let rows: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let channels: Vec<&str> = rows.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        channels,
+        [
+            format!("ping {origin}"),
+            format!("ping {origin}"),
+            format!("webhook {origin}"),
+            "webhook ops-slack".to_string()
+        ],
+        "{rows:?}"
+    );
+    leaks("the catalog", &format!("{rows:?}"));
+    let test = sandbox.run(&["notify", "test"]);
+    test.assert_code(1);
+    assert!(
+        test.stdout.contains(&format!("failed  webhook {origin}  "))
+            && test.stdout.contains("failed  webhook ops-slack  "),
+        "{test:?}"
+    );
+    leaks("notify test", &format!("{}{}", test.stdout, test.stderr));
+    // /metrics, served without a login on metrics_listen.
+    let _server = crate::http::Server::start(
+        &sandbox,
+        port,
+        &[("DBKEEP_ADMIN_PASSWORD", "a long password")],
+    );
+    let start = Instant::now();
+    let metrics = loop {
+        if let Ok(r) = crate::http::http_get(metrics_port, "/metrics", None) {
+            break r.text();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no /metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for line in [
+        format!("dbkeep_notifications_failed_total{{channel=\"ping {origin}\"}} 2\n"),
+        format!("dbkeep_notifications_failed_total{{channel=\"webhook {origin}\"}} 1\n"),
+        "dbkeep_notifications_failed_total{channel=\"webhook ops-slack\"} 1\n".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "{line}{metrics}");
+    }
+    leaks("/metrics", &metrics);
 }
 
 #[test]
