@@ -18,7 +18,9 @@ use toml::Spanned;
 pub use catalog::CatalogLocation;
 pub use database::{Compression, DatabaseConfig, Schedule, Secret, ServerTarget, Target};
 pub use encryption::{Encryption, passphrase};
-pub use notify::{DEFAULT_ON, Email, EventKind, NotifySettings, Webhook, WebhookFormat};
+pub use notify::{
+    DEFAULT_ON, Email, EventKind, NotifySettings, SmtpTls, Webhook, WebhookFormat, url_origin,
+};
 pub use offsite::Offsite;
 
 /// The schedule every database without `schedules` gets: daily at midnight.

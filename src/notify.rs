@@ -154,7 +154,8 @@ pub fn host() -> String {
 pub struct Delivery {
     /// When it ended.
     pub at: DateTime<Utc>,
-    /// The channel (`webhook https://…`, `ping https://…`).
+    /// The channel, by name or host, never by a URL's path (`webhook ops-slack`,
+    /// `webhook https://hooks.example.com`, `ping https://hc-ping.com`).
     pub channel: String,
     /// The event it carried.
     pub event: EventKind,
@@ -200,7 +201,8 @@ pub trait Deliveries: Send + Sync {
 
 /// A place events go.
 pub trait Channel: Send + Sync {
-    /// Its name in logs and metrics (secrets left out).
+    /// Its name in logs, metrics and the catalog: a configured name or the scheme and host of
+    /// its URL, never the path or query, where secrets are.
     fn name(&self) -> String;
     /// Whether it wants `event` about `database`.
     fn wants(&self, event: EventKind, database: &str) -> bool;

@@ -136,6 +136,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_change_stamp.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_channel_names.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

@@ -41,6 +41,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0016_instance_columns.sql")),
     M::up(include_str!("../../migrations/0017_running_fires.sql")),
     M::up(include_str!("../../migrations/0018_change_stamp.sql")),
+    M::up(include_str!("../../migrations/0019_channel_names.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -628,5 +629,36 @@ mod tests {
             .execute("UPDATE backups SET trigger = 'teleport' WHERE id = 41", [])
             .unwrap();
         assert!(catalog.get(41).is_err());
+    }
+
+    #[test]
+    fn migration_19_names_kept_notification_channels_by_host_never_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite3");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..18])
+                .to_latest(&mut conn)
+                .unwrap();
+            for (before, _) in crate::catalog::story::OLD_CHANNELS {
+                conn.execute(
+                    "INSERT INTO failed_notifications (at, channel, event, database, error)
+                     VALUES ('2026-01-01T00:00:00.000Z', ?1, 'failure', 'app', 'http status: 500')",
+                    [before],
+                )
+                .unwrap();
+            }
+        }
+        let catalog = SqliteCatalog::open(&path).unwrap();
+        let conn = catalog.conn();
+        let mut stmt = conn
+            .prepare("SELECT channel FROM failed_notifications ORDER BY id")
+            .unwrap();
+        let channels: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        crate::catalog::story::assert_renamed(&channels);
     }
 }

@@ -75,6 +75,58 @@ fn same<T: Debug>(actual: T, expected: T) {
 
 const T0: &str = "2026-12-01T00:00:03.123456789Z";
 
+/// Channels of failed notifications as dbkeep named them before it named them by host (until
+/// SQLite's migration 19 and PostgreSQL's 5), each with the name the migration gives it.
+pub(super) const OLD_CHANNELS: &[(&str, &str)] = &[
+    (
+        "webhook https://hooks.slack.com/services/T0/B0/SECRET",
+        "webhook https://hooks.slack.com",
+    ),
+    (
+        "webhook http://127.0.0.1:8080/hook/SECRET",
+        "webhook http://127.0.0.1:8080",
+    ),
+    (
+        "webhook http://[::1]:9000/x?y#z",
+        "webhook http://[::1]:9000",
+    ),
+    (
+        "webhook https://discord.com/",
+        "webhook https://discord.com",
+    ),
+    (
+        "ping https://hc-ping.com/0b7f3e5c-SECRET",
+        "ping https://hc-ping.com",
+    ),
+    (
+        "email smtp://mail.example.com:25/ehlo.example.com",
+        "email smtp://mail.example.com:25",
+    ),
+    (
+        "email smtp://mail.example.com:587",
+        "email smtp://mail.example.com:587",
+    ),
+    ("webhook ops-slack", "webhook ops-slack"),
+];
+
+/// Checks that `renamed`, the channels read back in [`OLD_CHANNELS`] order, are the names
+/// after, and that each is the name dbkeep now gives the channel of that URL.
+pub(super) fn assert_renamed(renamed: &[String]) {
+    let after: Vec<&str> = OLD_CHANNELS.iter().map(|(_, a)| *a).collect();
+    assert_eq!(renamed, after);
+    for (before, after) in OLD_CHANNELS {
+        if let Some((kind, url)) = before.split_once(' ')
+            && let Ok(url) = url::Url::parse(url)
+        {
+            assert_eq!(
+                *after,
+                format!("{kind} {}", crate::config::url_origin(&url)),
+                "{before}"
+            );
+        }
+    }
+}
+
 /// Begins a backup of `database` named `file`, started `secs` after [`T0`].
 fn begin(c: &dyn Shared, database: &str, file: &str, secs: i64) -> i64 {
     let path = std::path::PathBuf::from(format!("/backups/{database}/{file}"));

@@ -10,6 +10,9 @@ pub struct Args {}
 
 pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let config = dbkeep::Config::load(config_path)?;
+    for warning in config.notify.warnings() {
+        eprintln!("warning: {}: {warning}", config_path.display());
+    }
     let n = config.databases.len();
     println!(
         "{}: configuration OK ({n} database{})",

@@ -456,3 +456,126 @@ fn lease_timeout_is_at_least_a_second() {
         .to_string();
     assert!(err.contains("`lease_timeout` must be at least 1s"), "{err}");
 }
+
+#[test]
+fn smtp_url_takes_only_the_tls_values_dbkeep_knows() {
+    let email = |url: &str| {
+        format!(
+            "[notify.email]\nsmtp_url = \"{url}\"\nfrom = \"dbkeep@example.com\"\nto = [\"ops@example.com\"]\n"
+        )
+    };
+    let tls = |url: &str| parse(&email(url)).unwrap().notify.email.unwrap().tls;
+    assert_eq!(tls("smtp://mail.example.com"), SmtpTls::Plain);
+    assert_eq!(
+        tls("smtp://mail.example.com:587?tls=required"),
+        SmtpTls::Required
+    );
+    assert_eq!(
+        tls("smtp://mail.example.com?tls=opportunistic"),
+        SmtpTls::Opportunistic
+    );
+    assert_eq!(tls("smtp://mail.example.com?tls=none"), SmtpTls::None);
+    assert_eq!(tls("smtps://mail.example.com"), SmtpTls::Wrapper);
+    assert_eq!(
+        tls("smtps://mail.example.com?tls=required"),
+        SmtpTls::Wrapper
+    );
+    for (url, words) in [
+        (
+            "smtp://mail.example.com:587?tls=always",
+            &[
+                "`smtp_url`",
+                "`tls=always`",
+                "tls=required",
+                "tls=opportunistic",
+                "tls=none",
+            ][..],
+        ),
+        ("smtp://mail.example.com?tls=", &["`tls=`", "tls=required"]),
+        (
+            "smtp://mail.example.com?starttls=yes",
+            &["`smtp_url`", "`starttls`", "only `tls`"],
+        ),
+        (
+            "smtp://mail.example.com?tls=required&tls=opportunistic",
+            &["`smtp_url`", "`tls` twice"],
+        ),
+        (
+            "smtps://mail.example.com?tls=opportunistic",
+            &["`smtp_url`", "smtps://", "`tls=opportunistic`"],
+        ),
+        (
+            "smtps://mail.example.com?tls=none",
+            &["`smtp_url`", "smtps://", "`tls=none`"],
+        ),
+    ] {
+        let err = parse(&email(url)).expect_err(url);
+        assert_eq!(err.line, Some(2), "{url}: {err}");
+        let message = err.to_string();
+        for word in words {
+            assert!(
+                message.contains(word),
+                "{url}: `{word}` missing from: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn webhooks_are_named_by_their_name_or_their_host_never_their_path() {
+    let two = |first: &str, second: &str| {
+        parse(&format!(
+            "[[notify.webhook]]\nurl = \"https://hooks.slack.com/services/T0/B0/SECRET\"\n{first}\
+             [[notify.webhook]]\nurl = \"https://u:p@hooks.example.com:8443/hook?token=SECRET\"\n{second}"
+        ))
+    };
+    let channels =
+        |c: &Config| -> Vec<String> { c.notify.webhooks.iter().map(Webhook::channel).collect() };
+    let c = two("", "").unwrap();
+    assert_eq!(
+        channels(&c),
+        [
+            "webhook https://hooks.slack.com",
+            "webhook https://hooks.example.com:8443"
+        ]
+    );
+    assert!(c.notify.warnings().is_empty(), "{:?}", c.notify.warnings());
+    let c = two("name = \"ops-slack\"\n", "").unwrap();
+    assert_eq!(channels(&c)[0], "webhook ops-slack");
+    // Two webhooks on one host without names are counted together: check says so.
+    let c = parse(
+        "[[notify.webhook]]\nurl = \"https://hooks.slack.com/services/A\"\n\
+         [[notify.webhook]]\nurl = \"https://hooks.slack.com/services/B\"\n",
+    )
+    .unwrap();
+    let warnings = c.notify.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("2 webhooks are all `webhook https://hooks.slack.com`")
+            && warnings[0].contains("`name`"),
+        "{warnings:?}"
+    );
+    for (first, second, line, words) in [
+        (
+            "name = \"ops slack\"\n",
+            "",
+            3,
+            &["webhook `name = \"ops slack\"`", "letters, digits"][..],
+        ),
+        (
+            "name = \"ops\"\n",
+            "name = \"ops\"\n",
+            6,
+            &["duplicate webhook `name = \"ops\"`"],
+        ),
+    ] {
+        let err = two(first, second).unwrap_err();
+        assert_eq!(err.line, Some(line), "{err}");
+        for word in words {
+            assert!(
+                err.to_string().contains(word),
+                "`{word}` missing from: {err}"
+            );
+        }
+    }
+}

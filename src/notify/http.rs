@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{Channel, Event};
-use crate::config::{Config, EventKind, Webhook, WebhookFormat};
+use crate::config::{Config, EventKind, Webhook, WebhookFormat, url_origin};
 
 /// How long one try may take, connecting included.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,13 +26,21 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// A URL for logs and metrics: its user-info and query (where tokens live) left out.
-fn shown(url: &url::Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.to_string()
+/// `error`, about a request to `url`, with the URL's secret parts (path, query, user-info)
+/// left out: it goes to logs and the catalog.
+fn scrub(error: &str, url: &url::Url) -> String {
+    let mut text = error.replace(url.as_str().trim_end_matches('/'), &url_origin(url));
+    let secret = [
+        &url[url::Position::BeforePath..],
+        url.path(),
+        url.query().unwrap_or_default(),
+        url.password().unwrap_or_default(),
+        url.username(),
+    ];
+    for part in secret.into_iter().filter(|p| !p.is_empty() && *p != "/") {
+        text = text.replace(part, "…");
+    }
+    text
 }
 
 /// The channels `config` names.
@@ -40,6 +48,7 @@ pub(super) fn channels(config: &Config) -> Vec<Arc<dyn Channel>> {
     let mut out: Vec<Arc<dyn Channel>> = Vec::new();
     for hook in &config.notify.webhooks {
         out.push(Arc::new(WebhookChannel {
+            name: hook.channel(),
             hook: hook.clone(),
             agent: agent(),
         }));
@@ -57,6 +66,7 @@ pub(super) fn channels(config: &Config) -> Vec<Arc<dyn Channel>> {
     }
     for (url, databases) in pings {
         out.push(Arc::new(PingChannel {
+            name: format!("ping {}", url_origin(&url)),
             url,
             databases,
             agent: agent(),
@@ -66,6 +76,8 @@ pub(super) fn channels(config: &Config) -> Vec<Arc<dyn Channel>> {
 }
 
 struct WebhookChannel {
+    /// `webhook NAME` or `webhook https://host`.
+    name: String,
     hook: Webhook,
     agent: ureq::Agent,
 }
@@ -83,7 +95,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 
 impl Channel for WebhookChannel {
     fn name(&self) -> String {
-        format!("webhook {}", shown(&self.hook.url))
+        self.name.clone()
     }
 
     fn wants(&self, event: EventKind, _database: &str) -> bool {
@@ -111,11 +123,16 @@ impl Channel for WebhookChannel {
             let signed = format!("sha256={}", signature(secret.as_bytes(), &body));
             request = request.header(SIGNATURE_HEADER, &signed);
         }
-        request.send(&body[..]).map(drop).map_err(|e| e.to_string())
+        request
+            .send(&body[..])
+            .map(drop)
+            .map_err(|e| scrub(&e.to_string(), &self.hook.url))
     }
 }
 
 struct PingChannel {
+    /// `ping https://host`.
+    name: String,
     url: url::Url,
     databases: Vec<String>,
     agent: ureq::Agent,
@@ -123,7 +140,7 @@ struct PingChannel {
 
 impl Channel for PingChannel {
     fn name(&self) -> String {
-        format!("ping {}", shown(&self.url))
+        self.name.clone()
     }
 
     fn wants(&self, event: EventKind, database: &str) -> bool {
@@ -144,6 +161,35 @@ impl Channel for PingChannel {
             .get(&url)
             .call()
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(|e| scrub(&e.to_string(), &self.url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn an_error_that_quotes_the_url_loses_its_secret_parts() {
+        let whole = "https://USER:PASSWORD@hooks.slack.com/services/T0/B0/SECRET?token=QUERY";
+        let url = url::Url::parse(whole).expect("a URL");
+        for error in [
+            format!("bad uri: {whole} is missing host"),
+            "redirect to /services/T0/B0/SECRET refused".to_string(),
+            "token=QUERY refused".to_string(),
+            "USER:PASSWORD refused".to_string(),
+        ] {
+            let scrubbed = scrub(&error, &url);
+            for secret in ["USER", "PASSWORD", "SECRET", "QUERY"] {
+                assert!(!scrubbed.contains(secret), "{error} -> {scrubbed}");
+            }
+        }
+        assert_eq!(
+            scrub(&format!("bad uri: {whole}"), &url),
+            "bad uri: https://hooks.slack.com"
+        );
+        assert_eq!(scrub("http status: 500", &url), "http status: 500");
     }
 }

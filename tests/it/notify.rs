@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -230,7 +231,7 @@ fn a_receiver_that_fails_is_tried_three_times_then_recorded_and_the_backup_stand
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert_eq!(channel, format!("webhook {}", hooks.url("/hook")));
+    assert_eq!(channel, format!("webhook {}", hooks.url("")));
     assert_eq!(event, "success");
     assert!(error.contains("500"), "{error}");
     // And the test command says so too.
@@ -260,9 +261,101 @@ fn a_receiver_that_fails_is_tried_three_times_then_recorded_and_the_backup_stand
     };
     let line = format!(
         "dbkeep_notifications_failed_total{{channel=\"webhook {}\"}} 1\n",
-        hooks.url("/hook")
+        hooks.url("")
     );
     assert!(metrics.contains(&line), "{metrics}");
+}
+
+#[test]
+fn channels_are_named_by_their_host_or_a_name_never_by_the_secret_in_their_urls() {
+    let hooks = Receiver::start(Answer::Error);
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let (port, metrics_port) = (crate::http::free_port(), crate::http::free_port());
+    // The secrets of healthchecks.io, a webhook with a token and Slack are in path and query.
+    let secrets = ["PINGSECRET", "HOOKSECRET", "QUERYSECRET", "SLACKSECRET"];
+    sandbox.write_config(&format!(
+        "listen = \"127.0.0.1:{port}\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
+         [notify]\nping_url = \"{}\"\n\
+         [[notify.webhook]]\nurl = \"{}\"\non = [\"success\"]\n\
+         [[notify.webhook]]\nurl = \"{}\"\nname = \"ops-slack\"\nformat = \"slack\"\non = [\"success\"]\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n",
+        hooks.url("/ping/PINGSECRET"),
+        hooks.url("/hook/HOOKSECRET?token=QUERYSECRET"),
+        hooks.url("/services/T0/B0/SLACKSECRET"),
+    ));
+    let origin = format!("http://127.0.0.1:{}", hooks.port);
+    let leaks = |what: &str, text: &str| {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{what} holds {secret}:\n{text}");
+        }
+    };
+    // Every try fails: the start and success pings and both webhooks, three times each. The
+    // debug log shows every try and the warning after the last.
+    let backup = sandbox.run(&["-vv", "backup"]);
+    backup.assert_success();
+    assert_eq!(hooks.wait_for(12).len(), 12);
+    assert!(
+        backup
+            .stderr
+            .contains(&format!("channel=webhook {origin} "))
+            && backup.stderr.contains("channel=webhook ops-slack ")
+            && backup.stderr.contains(&format!("channel=ping {origin} "))
+            && backup.stderr.contains("notification failed after 3 tries"),
+        "{backup:?}"
+    );
+    leaks("the log", &format!("{}{}", backup.stdout, backup.stderr));
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT channel, error FROM failed_notifications ORDER BY channel")
+        .unwrap();
+    let rows: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let channels: Vec<&str> = rows.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        channels,
+        [
+            format!("ping {origin}"),
+            format!("ping {origin}"),
+            format!("webhook {origin}"),
+            "webhook ops-slack".to_string()
+        ],
+        "{rows:?}"
+    );
+    leaks("the catalog", &format!("{rows:?}"));
+    let test = sandbox.run(&["notify", "test"]);
+    test.assert_code(1);
+    assert!(
+        test.stdout.contains(&format!("failed  webhook {origin}  "))
+            && test.stdout.contains("failed  webhook ops-slack  "),
+        "{test:?}"
+    );
+    leaks("notify test", &format!("{}{}", test.stdout, test.stderr));
+    // /metrics, served without a login on metrics_listen.
+    let _server = crate::http::Server::start(
+        &sandbox,
+        port,
+        &[("DBKEEP_ADMIN_PASSWORD", "a long password")],
+    );
+    let start = Instant::now();
+    let metrics = loop {
+        if let Ok(r) = crate::http::http_get(metrics_port, "/metrics", None) {
+            break r.text();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no /metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for line in [
+        format!("dbkeep_notifications_failed_total{{channel=\"ping {origin}\"}} 2\n"),
+        format!("dbkeep_notifications_failed_total{{channel=\"webhook {origin}\"}} 1\n"),
+        "dbkeep_notifications_failed_total{channel=\"webhook ops-slack\"} 1\n".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "{line}{metrics}");
+    }
+    leaks("/metrics", &metrics);
 }
 
 #[test]
@@ -305,6 +398,18 @@ fn bad_notify_settings_are_named() {
     let run = sandbox.run(&["list"]);
     run.assert_code(2);
     assert!(run.stderr.contains("unknown event `sometimes`"), "{run:?}");
+    // An unknown `tls=` is refused by `check` as when loading, never left for the first mail.
+    sandbox.write_config(
+        "[notify.email]\nsmtp_url = \"smtp://127.0.0.1:1?tls=always\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n",
+    );
+    let run = sandbox.run(&["check"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("line 2")
+            && run.stderr.contains("`tls=always`")
+            && run.stderr.contains("tls=required"),
+        "{run:?}"
+    );
 }
 
 /// aiosmtpd (installed by the test script into target/test-venv) on a free port, storing what
@@ -332,6 +437,35 @@ impl SmtpServer {
             port,
             maildir,
         }
+    }
+
+    /// aiosmtpd offering AUTH without TLS (tests/it/support/smtp_auth.py), keeping each login
+    /// it is given.
+    fn start_offering_auth(dir: &std::path::Path) -> SmtpServer {
+        let port = crate::http::free_port();
+        let maildir = dir.join("maildir");
+        let child = spawn_listening(
+            std::process::Command::new(venv_bin("python", "aiosmtpd"))
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_auth.py"))
+                .arg(port.to_string())
+                .arg(&maildir)
+                .arg(dir.join("logins")),
+            port,
+            "aiosmtpd with AUTH",
+        );
+        SmtpServer {
+            server: child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The logins (`LOGIN PASSWORD`) it was given, when started by [`Self::start_offering_auth`].
+    fn logins(&self) -> Vec<String> {
+        let file = self.maildir.with_file_name("logins");
+        std::fs::read_to_string(file)
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default()
     }
 
     /// The messages received so far.
@@ -415,6 +549,103 @@ fn a_failed_backup_sends_exactly_one_mail_and_a_dead_smtp_server_fails_nothing()
         .unwrap();
     assert_eq!(channel, format!("email smtp://127.0.0.1:{}", smtp.port));
     assert_eq!(event, "success");
+}
+
+#[test]
+fn an_smtp_password_never_goes_in_clear_unless_smtp_url_says_tls_none() {
+    let sandbox = Sandbox::new();
+    let smtp = SmtpServer::start_offering_auth(sandbox.path());
+    let config = |query: &str| {
+        format!(
+            "[notify.email]\nsmtp_url = \"smtp://127.0.0.1:{}{query}\"\nusername = \"dbkeep\"\n\
+             password_env = \"SMTP_PW\"\nfrom = \"dbkeep@example.com\"\nto = [\"ops@example.com\"]\n\
+             [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+            smtp.port
+        )
+    };
+    let notify_test = || {
+        run_cmd(
+            sandbox
+                .cmd()
+                .args(["notify", "test"])
+                .env("SMTP_PW", "hunter2"),
+        )
+    };
+    // Without TLS (none asked for, or STARTTLS asked for but not offered) the password stays
+    // here, and so does the mail it would have been sent with.
+    for query in ["", "?tls=opportunistic"] {
+        sandbox.write_config(&config(query));
+        let run = notify_test();
+        run.assert_code(1);
+        assert!(
+            run.stdout.contains(&format!("127.0.0.1:{}", smtp.port))
+                && run.stdout.contains("without TLS")
+                && run.stdout.contains("tls=none"),
+            "{query}: {run:?}"
+        );
+        assert_eq!(
+            smtp.logins(),
+            Vec::<String>::new(),
+            "{query}: the password went in clear"
+        );
+        assert!(smtp.messages().is_empty(), "{query}");
+    }
+    // `check` says so before the first mail fails.
+    sandbox.write_config(&config(""));
+    let check = sandbox.run(&["check"]);
+    check.assert_success();
+    assert!(
+        check.stderr.contains("warning:")
+            && check.stderr.contains("`smtp_url`")
+            && check.stderr.contains("tls=required")
+            && check.stderr.contains("tls=none"),
+        "{check:?}"
+    );
+    // `tls=none` sends it in clear on purpose, and `check` still warns.
+    sandbox.write_config(&config("?tls=none"));
+    notify_test().assert_success();
+    assert_eq!(smtp.logins(), ["dbkeep hunter2"]);
+    assert_eq!(smtp.messages().len(), 1);
+    let check = sandbox.run(&["check"]);
+    check.assert_success();
+    assert!(
+        check.stderr.contains("warning:") && check.stderr.contains("in clear text"),
+        "{check:?}"
+    );
+    // Without a login there is nothing to protect: no warning.
+    sandbox.write_config(&format!(
+        "[notify.email]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"dbkeep@example.com\"\n\
+         to = [\"ops@example.com\"]\n",
+        smtp.port
+    ));
+    let check = sandbox.run(&["check"]);
+    check.assert_success();
+    assert!(!check.stderr.contains("warning"), "{check:?}");
+}
+
+#[test]
+fn an_smtp_server_that_never_greets_is_named_with_the_timeout() {
+    // The kernel takes the connection; nobody ever says a word on it.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[notify.email]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nfrom = \"dbkeep@example.com\"\n\
+         to = [\"ops@example.com\"]\n"
+    ));
+    let start = Instant::now();
+    let run = sandbox.run(&["notify", "test"]);
+    run.assert_code(1);
+    assert!(start.elapsed() < Duration::from_secs(30), "{run:?}");
+    let said = &run.stdout;
+    assert!(
+        said.contains(&format!("the SMTP server 127.0.0.1:{port}"))
+            && said.contains("did not answer within 10s")
+            && said.contains("greeting"),
+        "{run:?}"
+    );
+    assert!(!said.contains("os error 11"), "{run:?}");
+    drop(silent);
 }
 
 #[test]

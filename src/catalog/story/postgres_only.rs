@@ -61,6 +61,46 @@ fn a_catalog_whose_schema_is_newer_than_this_build_is_refused() {
 }
 
 #[test]
+fn migration_5_names_kept_notification_channels_by_host_never_by_path() {
+    let db = TestDatabase::create();
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE TABLE dbkeep_schema_migrations (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .unwrap();
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 < 5) {
+        client.batch_execute(sql).unwrap();
+        client
+            .execute(
+                "INSERT INTO dbkeep_schema_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .unwrap();
+    }
+    for (before, _) in super::OLD_CHANNELS {
+        client
+            .execute(
+                "INSERT INTO failed_notifications (at, channel, event, database, error)
+                 VALUES (now(), $1, 'failure', 'app', 'http status: 500')",
+                &[before],
+            )
+            .unwrap();
+    }
+    drop(db.open().unwrap());
+    let channels: Vec<String> = client
+        .query("SELECT channel FROM failed_notifications ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    super::assert_renamed(&channels);
+}
+
+#[test]
 fn the_schema_has_the_tables_and_columns_of_the_sqlite_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("catalog.sqlite3");
