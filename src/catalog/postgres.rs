@@ -13,7 +13,8 @@ use postgres::{Row, Transaction};
 
 use super::postgres_connect::{self as connect, Connection, Pool, describe};
 use super::postgres_rows::{
-    Params, RowResult, VERIFICATION, columns, fire, ms, record, signed, unsigned, verification,
+    Params, RowResult, VERIFICATION, columns, fire, ms, record, signed, storable, unsigned,
+    verification,
 };
 use super::{
     BackupId, BackupRecord, Catalog, FireId, FireRecord, LastFire, ListFilter, NewBackup, Outcome,
@@ -291,6 +292,9 @@ impl Catalog for PostgresCatalog {
     }
 
     fn list(&self, f: &ListFilter) -> Result<Vec<BackupRecord>> {
+        if f.database.as_deref().is_some_and(|d| !storable(d)) {
+            return Ok(Vec::new());
+        }
         // Only the conditions asked for, so the server can walk an index newest first and stop
         // at the limit.
         let status = f.status.map(Status::as_str);

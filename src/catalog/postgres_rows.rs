@@ -31,6 +31,19 @@ pub(super) fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Whether `text` can be stored in a `text` column: PostgreSQL's text holds every character
+/// but NUL, so a value with one matches no row (as it matches none in SQLite's catalog) and
+/// must not be sent to the server, which refuses it with an error.
+pub(super) fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// A key dbkeep writes and later looks up the same way (a login throttle's user name), with
+/// any NUL as U+FFFD so that the server takes it.
+pub(super) fn storable_key(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 /// RFC 3339 in UTC with milliseconds, as [`super::format_time`] writes it.
 const RFC3339: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
 

@@ -210,9 +210,7 @@ pub async fn require_login(state: State, mut request: Request, next: Next) -> Re
                 Redirect::to(&target).into_response()
             }
         }
-        Err(e) => {
-            super::pages::error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
-        }
+        Err(e) => super::pages::internal_page(&state, &e),
     }
 }
 
@@ -366,11 +364,7 @@ pub async fn login_post(
         Ok(None) => (None, None),
         Err(e) => {
             drop(attempt);
-            return super::pages::error_page(
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &e.to_string(),
-            );
+            return super::pages::internal_page(&state, &e);
         }
     };
     // An unknown user is checked against a stand-in hash, so both answers take as long.
@@ -436,9 +430,7 @@ pub async fn login_post(
             );
             r
         }
-        Err(e) => {
-            super::pages::error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
-        }
+        Err(e) => super::pages::internal_page(&state, &e),
     }
 }
 

@@ -69,7 +69,9 @@ pub async fn healthz_get(state: State) -> Response {
     .await;
     let (latest, not_offsite) = match found {
         Ok(l) => l,
-        Err(e) => return super::api::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => {
+            return super::api::error(StatusCode::SERVICE_UNAVAILABLE, super::internal_error(&e));
+        }
     };
     let now = state.clock.now();
     let stale_after = chrono::Duration::from_std(state.runner.config().web.stale_after)
@@ -152,7 +154,13 @@ pub async fn render_metrics(
     let (latest, counts, judged, verified, undelivered, (upload_failures, uploads), instances) =
         match data {
             Ok(d) => d,
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            Err(e) => {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{}\n", super::internal_error(&e)),
+                )
+                    .into_response();
+            }
         };
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
