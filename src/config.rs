@@ -99,6 +99,9 @@ pub struct WebSettings {
     pub stale_after: Duration,
     /// Serve `/metrics` without a login on this separate address (keep it private).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `/healthz` names the stale, unverified and not off-site databases to anyone; without
+    /// it, only to a logged-in user or an API token (anyone else gets the counts).
+    pub healthz_details: bool,
 }
 
 /// Settings of the scheduler in `dbkeep serve` (and in an embedding application).
@@ -162,6 +165,7 @@ struct RawConfig {
     public_url: Option<Spanned<String>>,
     stale_after: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
+    healthz_details: Option<bool>,
     notify: Option<notify::RawNotify>,
     #[serde(default)]
     offsite: Vec<offsite::RawOffsite>,
@@ -368,6 +372,7 @@ impl Config {
             },
             stale_after: duration(&source, "stale_after", raw.stale_after.as_ref(), "26h")?,
             metrics_listen: address(&source, "metrics_listen", raw.metrics_listen.as_ref())?,
+            healthz_details: raw.healthz_details.unwrap_or(false),
         };
 
         let notify = match raw.notify {

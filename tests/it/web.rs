@@ -616,7 +616,7 @@ async fn api_lists_filters_pages_and_starts_backups() {
 #[tokio::test]
 async fn health_names_stale_databases_and_metrics_describe_backups() {
     let app = App::start().await;
-    let health = app.get("/healthz", &Auth::None).await;
+    let health = app.get("/healthz", &app.login().await).await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health.json()["stale"], serde_json::json!(["app", "other"]));
     app.backup("app").await;
@@ -1348,4 +1348,56 @@ async fn a_failing_catalog_answers_a_generic_error_without_its_url_or_the_server
         }
     }
     app.stop().await;
+}
+
+#[tokio::test]
+async fn health_without_a_login_counts_and_names_databases_only_behind_one() {
+    let app = App::start().await;
+    let public = app.get("/healthz", &Auth::None).await;
+    assert_eq!(public.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        public.json(),
+        serde_json::json!({
+            "status": "unhealthy",
+            "counts": {"stale": 2, "unverified": 0, "not_offsite": 0}
+        })
+    );
+    for name in ["app", "other"] {
+        assert_absent(&public.text(), name, "/healthz without a login");
+    }
+    // A logged-in user, or an API token, sees which databases.
+    let token = "dbk_test_token_health_details";
+    app.accounts()
+        .add_token(
+            "monitor",
+            &accounts::token_digest(token),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    for auth in [app.login().await, Auth::Bearer(token.into())] {
+        let inside = app.get("/healthz", &auth).await;
+        assert_eq!(inside.status, StatusCode::SERVICE_UNAVAILABLE);
+        let body = inside.json();
+        assert_eq!(body["stale"], serde_json::json!(["app", "other"]), "{body}");
+        assert_eq!(body["counts"]["stale"], 2, "{body}");
+    }
+    // A wrong token is no login: the counts only.
+    let wrong = app
+        .get("/healthz", &Auth::Bearer("dbk_not_a_token".into()))
+        .await;
+    assert_eq!(wrong.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(wrong.json().get("stale").is_none(), "{}", wrong.text());
+    app.stop().await;
+
+    // healthz_details = true names them to anyone.
+    let open = App::start_with("healthz_details = true").await;
+    let public = open.get("/healthz", &Auth::None).await;
+    assert_eq!(public.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        public.json()["stale"],
+        serde_json::json!(["app", "other"]),
+        "{}",
+        public.text()
+    );
+    open.stop().await;
 }
