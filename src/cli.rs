@@ -80,7 +80,7 @@ enum Command {
     Token(user::TokenArgs),
     /// The catalog: `dbkeep catalog migrate --to postgres://…` moves a SQLite one to PostgreSQL
     Catalog(catalog::Args),
-    /// Check the configuration file and exit (nothing is opened or written)
+    /// Check the configuration file and exit (no catalog is opened, nothing is written)
     Check(check::Args),
     /// Write a commented example dbkeep.toml
     Init(init::Args),
