@@ -226,6 +226,16 @@ fn open_runner(config_path: &std::path::Path) -> anyhow::Result<dbkeep::Runner> 
     open_runner_with(config_path, None)
 }
 
+/// Says on stderr which catalog rows this command could not read and left out, each once.
+fn warn_left_out(runner: &dbkeep::Runner) {
+    for row in runner.catalog().left_out().rows() {
+        eprintln!(
+            "warning: {}; it is left out: correct or delete that row (or use the dbkeep that wrote it)",
+            dbkeep::text::escape_controls(&row.to_string(), false)
+        );
+    }
+}
+
 /// The runner, with `identity` (an `--identity FILE`) opening encrypted backups in place of
 /// the configuration's `identity_file`.
 fn open_runner_with(

@@ -71,6 +71,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             limit: args.limit,
         })?,
     };
+    super::warn_left_out(&runner);
     if args.json {
         render::line(serde_json::to_string_pretty(&records)?)?;
         return Ok(ExitCode::SUCCESS);

@@ -34,4 +34,5 @@ mod retention;
 mod service;
 mod shared_catalog;
 mod sqlite;
+mod unreadable;
 mod web;
