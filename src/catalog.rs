@@ -18,9 +18,11 @@ mod sqlite_notify;
 #[cfg(test)]
 mod story;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
@@ -169,6 +171,156 @@ pub struct BackupRecord {
     pub instance: Option<String>,
 }
 
+/// The columns of a [`BackupRecord`] as both catalogs read them, in order: what a message
+/// about an unreadable row names.
+const RECORD_COLUMNS: [&str; 21] = [
+    "id",
+    "database",
+    "kind",
+    "status",
+    "trigger",
+    "file_name",
+    "path",
+    "size_bytes",
+    "sha256",
+    "compression",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "error",
+    "pruned_at",
+    "verified_at",
+    "verify_level",
+    "verify_status",
+    "verify_error",
+    "copies",
+    "instance",
+];
+
+/// A backup's row that this version cannot read: a word it does not know (a newer version
+/// wrote it, or a hand edit), a time it cannot parse. Listings leave it out and go on with
+/// the other rows; asked for by id, it is this error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("backup #{id} in the catalog cannot be read: its `{column}` is {value} ({why})")]
+pub struct Unreadable {
+    /// The row's id.
+    pub id: BackupId,
+    /// The row's database, when that column reads.
+    pub database: Option<String>,
+    /// The first column that does not read.
+    pub column: &'static str,
+    /// What that column holds, as a message shows it (`'bogus'`, `NULL`).
+    pub value: String,
+    /// Why it does not read, in words.
+    pub why: String,
+}
+
+/// A row of a listing as read: its record, or why it cannot be read.
+pub type Listed = std::result::Result<BackupRecord, Unreadable>;
+
+/// The id of a listed row, read or not.
+fn listed_id(row: &Listed) -> BackupId {
+    match row {
+        Ok(r) => r.id,
+        Err(u) => u.id,
+    }
+}
+
+/// A column's text as a message about an unreadable row shows it: quoted, its control
+/// characters escaped, and cut short when long.
+fn quoted(text: &str) -> String {
+    const MOST: usize = 64;
+    let text = crate::text::escape_controls(text, false);
+    match text.char_indices().nth(MOST) {
+        Some((at, _)) => format!("'{}…'", &text[..at]),
+        None => format!("'{text}'"),
+    }
+}
+
+/// The rows a catalog left out of its listings because it could not read them: each logged
+/// once (a page read every few seconds does not repeat it), all of them there to be shown.
+#[derive(Debug, Default)]
+pub struct LeftOut(Mutex<BTreeMap<BackupId, Unreadable>>);
+
+impl LeftOut {
+    /// Notes that `row` was left out, with a warning in the log the first time (or when what
+    /// it holds changed).
+    pub fn note(&self, row: Unreadable) {
+        let mut rows = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if rows.get(&row.id) == Some(&row) {
+            return;
+        }
+        tracing::warn!(
+            id = row.id,
+            column = row.column,
+            value = %row.value,
+            why = %row.why,
+            "a catalog row cannot be read; it is left out"
+        );
+        rows.insert(row.id, row);
+    }
+
+    /// Every row left out so far, by id.
+    pub fn rows(&self) -> Vec<Unreadable> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// `rows`, the newest `per` of each of `databases` in that order (as a catalog on a server
+/// reads them at once), without the rows left out: a database that had some gets as many more
+/// from further back, so that each still has its `per` newest readable rows.
+fn readable_of_each(
+    catalog: &dyn Catalog,
+    databases: &[String],
+    rows: Vec<Listed>,
+    status: Option<Status>,
+    per: u32,
+) -> Result<Vec<BackupRecord>> {
+    let database_of = |row: &Listed| match row {
+        Ok(r) => Some(r.database.clone()),
+        Err(u) => u.database.clone(),
+    };
+    let mut rows = rows.into_iter().peekable();
+    let mut out = Vec::new();
+    for database in databases {
+        let (mut seen, mut missing, mut last) = (0u32, 0u32, None);
+        while let Some(row) = rows.next_if(|r| database_of(r).as_ref() == Some(database)) {
+            seen += 1;
+            last = Some(listed_id(&row));
+            match row {
+                Ok(r) => out.push(r),
+                Err(u) => {
+                    missing += 1;
+                    catalog.left_out().note(u);
+                }
+            }
+        }
+        if let Some(last) = last
+            && missing > 0
+            && seen == per
+        {
+            out.extend(catalog.list(&ListFilter {
+                database: Some(database.clone()),
+                status,
+                before: Some(last),
+                limit: Some(missing),
+            })?);
+        }
+    }
+    // Rows of no database asked for (none, from a catalog that answers as asked) are only noted.
+    for row in rows {
+        if let Err(u) = row {
+            catalog.left_out().note(u);
+        }
+    }
+    Ok(out)
+}
+
 /// A backup's copy at one off-site destination, as `list --json` and the API show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CopySummary {
@@ -284,11 +436,50 @@ pub trait Catalog: Send + Sync {
     /// When the catalog cannot be written.
     fn mark_pruned(&self, id: BackupId, at: DateTime<Utc>) -> Result<()>;
 
-    /// Rows matching `filter`, newest first.
+    /// Rows matching `filter`, newest first, each read or [`Unreadable`]; `limit` counts both.
     ///
     /// # Errors
     /// When the catalog cannot be read.
-    fn list(&self, filter: &ListFilter) -> Result<Vec<BackupRecord>>;
+    fn scan(&self, filter: &ListFilter) -> Result<Vec<Listed>>;
+
+    /// Rows matching `filter` that this version can read, newest first; the others are left
+    /// out (and noted in [`Catalog::left_out`]), and a page with a `limit` still holds that
+    /// many readable rows when the catalog has them.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn list(&self, filter: &ListFilter) -> Result<Vec<BackupRecord>> {
+        let mut out = Vec::new();
+        let mut page = filter.clone();
+        loop {
+            let rows = self.scan(&page)?;
+            let (full, last) = (
+                page.limit.is_some_and(|n| rows.len() == n as usize),
+                rows.last().map(listed_id),
+            );
+            let mut missing = 0u32;
+            for row in rows {
+                match row {
+                    Ok(r) => out.push(r),
+                    Err(u) => {
+                        missing += 1;
+                        self.left_out().note(u);
+                    }
+                }
+            }
+            // A full page with rows left out: as many more, from further back.
+            match last {
+                Some(last) if full && missing > 0 => {
+                    page.before = Some(last);
+                    page.limit = Some(missing);
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The rows that listings left out because this version cannot read them.
+    fn left_out(&self) -> &LeftOut;
 
     /// The newest `per` rows of each of `databases` (with `status`, when given), newest first
     /// within each database: what a page about every database reads, in one request where
@@ -336,8 +527,15 @@ pub trait Catalog: Send + Sync {
     /// One row by id.
     ///
     /// # Errors
-    /// When the catalog cannot be read.
+    /// When the catalog cannot be read; [`crate::Error::Unreadable`] when that row cannot.
     fn get(&self, id: BackupId) -> Result<Option<BackupRecord>>;
+
+    /// One row's status alone (a column every version reads): what a fire's result needs,
+    /// also of a row whose other columns do not read.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn status(&self, id: BackupId) -> Result<Option<Status>>;
 
     /// Whether any row of `database`, pruned or not, already uses `file_name`.
     ///
@@ -490,7 +688,7 @@ pub trait Catalog: Send + Sync {
                     return Ok(None);
                 };
                 let status = match fire.backup_id {
-                    Some(id) => self.get(id)?.map(|b| b.status),
+                    Some(id) => self.status(id)?,
                     None => None,
                 };
                 Ok(Some((fire, status)))

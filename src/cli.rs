@@ -80,7 +80,7 @@ enum Command {
     Token(user::TokenArgs),
     /// The catalog: `dbkeep catalog migrate --to postgres://…` moves a SQLite one to PostgreSQL
     Catalog(catalog::Args),
-    /// Check the configuration file and exit (nothing is opened or written)
+    /// Check the configuration file and exit (no catalog is opened, nothing is written)
     Check(check::Args),
     /// Write a commented example dbkeep.toml
     Init(init::Args),
@@ -224,6 +224,16 @@ const NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
 
 fn open_runner(config_path: &std::path::Path) -> anyhow::Result<dbkeep::Runner> {
     open_runner_with(config_path, None)
+}
+
+/// Says on stderr which catalog rows this command could not read and left out, each once.
+fn warn_left_out(runner: &dbkeep::Runner) {
+    for row in runner.catalog().left_out().rows() {
+        eprintln!(
+            "warning: {}; it is left out: correct or delete that row (or use the dbkeep that wrote it)",
+            dbkeep::text::escape_controls(&row.to_string(), false)
+        );
+    }
 }
 
 /// The runner, with `identity` (an `--identity FILE`) opening encrypted backups in place of

@@ -78,6 +78,8 @@ pub struct Config {
     /// The age identities (private keys) that open encrypted backups, for restore and verify;
     /// best kept off the backup host, and given with `--identity` when needed.
     pub identity_file: Option<PathBuf>,
+    /// The line of `identity_file`, for [`Config::check_files`].
+    identity_file_line: Option<usize>,
     /// The longest line of a dump's SQL outside table data that a restore passes on to the
     /// database client, in bytes (`restore_line_limit`).
     pub restore_line_limit: u64,
@@ -110,6 +112,9 @@ pub struct WebSettings {
     pub stale_after: Duration,
     /// Serve `/metrics` without a login on this separate address (keep it private).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `/healthz` names the stale, unverified and not off-site databases to anyone; without
+    /// it, only to a logged-in user or an API token (anyone else gets the counts).
+    pub healthz_details: bool,
 }
 
 /// Settings of the scheduler in `dbkeep serve` (and in an embedding application).
@@ -167,7 +172,7 @@ struct RawConfig {
     verify_url: Option<Spanned<String>>,
     age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
     age_passphrase_env: Option<Spanned<String>>,
-    identity_file: Option<String>,
+    identity_file: Option<Spanned<String>>,
     restore_line_limit: Option<Spanned<String>>,
     min_free_space: Option<Spanned<String>>,
     keep_local: Option<Spanned<bool>>,
@@ -175,6 +180,7 @@ struct RawConfig {
     public_url: Option<Spanned<String>>,
     stale_after: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
+    healthz_details: Option<bool>,
     notify: Option<notify::RawNotify>,
     #[serde(default)]
     offsite: Vec<offsite::RawOffsite>,
@@ -201,15 +207,19 @@ impl Source<'_> {
         (!key.is_empty() && key.chars().all(bare)).then_some(key)
     }
 
-    /// An error at the line holding `span`.
-    pub fn error(&self, span: Range<usize>, message: impl fmt::Display) -> ConfigError {
-        let line = self.text[..span.start.min(self.text.len())]
+    /// The 1-based line holding `span`.
+    fn line(&self, span: Range<usize>) -> usize {
+        self.text[..span.start.min(self.text.len())]
             .matches('\n')
             .count()
-            + 1;
+            + 1
+    }
+
+    /// An error at the line holding `span`.
+    pub fn error(&self, span: Range<usize>, message: impl fmt::Display) -> ConfigError {
         ConfigError {
             path: self.path.to_path_buf(),
-            line: Some(line),
+            line: Some(self.line(span)),
             message: message.to_string(),
         }
     }
@@ -373,14 +383,14 @@ impl Config {
         };
         let web = WebSettings {
             listen,
-            public_url: match &raw.public_url {
-                Some(u) => Some(url::Url::parse(u.get_ref()).map_err(|e| {
-                    source.error(u.span(), format!("`public_url` is not a URL ({e}); write e.g. \"https://backups.example.com\""))
-                })?),
-                None => None,
-            },
+            public_url: raw
+                .public_url
+                .as_ref()
+                .map(|u| public_url(&source, u))
+                .transpose()?,
             stale_after: duration(&source, "stale_after", raw.stale_after.as_ref(), "26h")?,
             metrics_listen: address(&source, "metrics_listen", raw.metrics_listen.as_ref())?,
+            healthz_details: raw.healthz_details.unwrap_or(false),
         };
 
         let notify = match raw.notify {
@@ -393,6 +403,20 @@ impl Config {
             raw.age_recipients.as_ref(),
             raw.age_passphrase_env.as_ref(),
         )?;
+        // The top-level verify_url serves the databases of its kind: it must be a server's URL
+        // even when no database is of that kind yet.
+        if let Some(url) = &raw.verify_url {
+            match Target::parse(url.get_ref(), &base) {
+                Ok(t) if t.server().is_some() => {}
+                Ok(_) => {
+                    return Err(source.error(
+                        url.span(),
+                        "`verify_url` must be a postgres:// or mysql:// URL of a server where dbkeep may create databases",
+                    ));
+                }
+                Err(m) => return Err(source.error(url.span(), m.replace("`url`", "`verify_url`"))),
+            }
+        }
         let mut databases: Vec<DatabaseConfig> = Vec::with_capacity(raw.databases.len());
         for raw_db in raw.databases {
             let mut db = raw_db.validate(&source, &base)?;
@@ -457,7 +481,8 @@ impl Config {
             pg_dump_path: raw.pg_dump_path.map(|p| program(&p)),
             mysqldump_path: raw.mysqldump_path.map(|p| program(&p)),
             mysql_path: raw.mysql_path.map(|p| program(&p)),
-            identity_file: raw.identity_file.as_deref().map(resolve),
+            identity_file: raw.identity_file.as_ref().map(|f| resolve(f.get_ref())),
+            identity_file_line: raw.identity_file.as_ref().map(|f| source.line(f.span())),
             restore_line_limit: size(
                 &source,
                 "restore_line_limit",
@@ -503,6 +528,33 @@ impl Config {
                     message,
                 },
             }
+        })
+    }
+
+    /// Checks what loading leaves to the command that needs it, for `dbkeep check`: that
+    /// `identity_file` can be read and holds an age identity. (Loading does not check it: a
+    /// key kept off the backup host may be named here and be there only when restores run.)
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the line and the key.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        let Some(path) = &self.identity_file else {
+            return Ok(());
+        };
+        let problem = match crate::crypt::Keys::read_identity_file(path) {
+            Ok(_) => return Ok(()),
+            Err(crate::crypt::IdentityFileError::Unreadable(e)) => format!("cannot be read ({e})"),
+            Err(crate::crypt::IdentityFileError::NotAnIdentity(why)) => {
+                format!("is not an age identity file ({why})")
+            }
+        };
+        Err(ConfigError {
+            path: self.path.clone(),
+            line: self.identity_file_line,
+            message: format!(
+                "`identity_file` = \"{}\" {problem}; name the file `age-keygen -o` wrote, or leave `identity_file` out and give `--identity FILE` where restores and verifications run",
+                path.display()
+            ),
         })
     }
 
@@ -617,6 +669,29 @@ fn number(
         Some(v) => Ok(Some(*v.get_ref())),
         None => Ok(None),
     }
+}
+
+/// `public_url`: an `http://` or `https://` address (it becomes links, the origin forms must
+/// come from, and whether cookies are `Secure`).
+fn public_url(source: &Source<'_>, value: &Spanned<String>) -> Result<url::Url, ConfigError> {
+    let example = "write e.g. \"https://backups.example.com\"";
+    let url = url::Url::parse(value.get_ref()).map_err(|e| {
+        source.error(
+            value.span(),
+            format!("`public_url` is not a URL ({e}); {example}"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(source.error(
+            value.span(),
+            format!(
+                "`public_url` = \"{}\" is not an http:// or https:// address (its scheme is `{}:`); {example}",
+                crate::text::escape_controls(value.get_ref(), false),
+                url.scheme()
+            ),
+        ));
+    }
+    Ok(url)
 }
 
 fn verify_schedule(

@@ -20,6 +20,17 @@ pub fn is_encrypted(file_name: &str) -> bool {
     file_name.ends_with(SUFFIX)
 }
 
+/// Why a file does not give age identities.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityFileError {
+    /// It cannot be opened or read.
+    #[error("{0}")]
+    Unreadable(io::Error),
+    /// It is read, and holds no identity (`AGE-SECRET-KEY-1…` lines) that age can use.
+    #[error("{0}")]
+    NotAnIdentity(String),
+}
+
 /// The identities that open encrypted backups, each with where it came from.
 pub struct Keys {
     identities: Vec<Box<dyn age::Identity + Send + Sync>>,
@@ -44,20 +55,29 @@ impl Keys {
     /// # Errors
     /// [`Error::Refused`] naming the file when it cannot be read or holds no identity.
     pub fn from_identity_file(path: &Path) -> Result<Keys> {
-        let refused = |why: String| {
+        Keys::read_identity_file(path).map_err(|why| {
             Error::Refused(format!(
                 "age identity file {}: {why}; give the file `age-keygen -o` wrote (--identity FILE or identity_file)",
                 path.display()
             ))
-        };
-        let file = std::fs::File::open(path).map_err(|e| refused(e.to_string()))?;
+        })
+    }
+
+    /// [`Keys::from_identity_file`], saying what is wrong with the file.
+    ///
+    /// # Errors
+    /// [`IdentityFileError`]: the file cannot be read, or it holds no age identity.
+    pub fn read_identity_file(path: &Path) -> std::result::Result<Keys, IdentityFileError> {
+        let file = std::fs::File::open(path).map_err(IdentityFileError::Unreadable)?;
         let file = io::BufReader::new(file.take(IDENTITY_LIMIT));
         let identities = age::IdentityFile::from_buffer(file)
-            .map_err(|e| refused(e.to_string()))?
+            .map_err(|e| IdentityFileError::NotAnIdentity(e.to_string()))?
             .into_identities()
-            .map_err(|e| refused(e.to_string()))?;
+            .map_err(|e| IdentityFileError::NotAnIdentity(e.to_string()))?;
         if identities.is_empty() {
-            return Err(refused("it holds no identity".into()));
+            return Err(IdentityFileError::NotAnIdentity(
+                "it holds no identity".into(),
+            ));
         }
         Ok(Keys {
             identities,

@@ -21,6 +21,10 @@ pub enum Error {
         message: String,
     },
 
+    /// A catalog row that this version cannot read (asked for by id; listings leave it out).
+    #[error("{0}; correct or delete that row (or use the dbkeep that wrote it)")]
+    Unreadable(crate::catalog::Unreadable),
+
     /// A file-system operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -63,6 +67,12 @@ pub enum Error {
     /// A backup of this database is running already (in this process or another).
     #[error("a backup of {0} is already running; wait for it to finish")]
     AlreadyRunning(String),
+}
+
+impl From<crate::catalog::Unreadable> for Error {
+    fn from(row: crate::catalog::Unreadable) -> Error {
+        Error::Unreadable(row)
+    }
 }
 
 /// Shorthand for results with dbkeep's [`Error`].

@@ -299,7 +299,7 @@ pub fn fires(
         .into_iter()
         .map(|f| {
             let status = match f.backup_id {
-                Some(id) => catalog.get(id)?.map(|b| b.status),
+                Some(id) => catalog.status(id)?,
                 None => None,
             };
             Ok((f, status))

@@ -202,6 +202,19 @@ fn link(base: &str, path_and_query: &str) -> String {
     }
 }
 
+/// What a response says when the service itself failed (the catalog cannot be read, a worker
+/// thread died): the error's own text names the catalog's URL or file and repeats the
+/// server's words, so it goes to the log, and the answer says only where to look.
+const INTERNAL_ERROR: &str =
+    "internal error: this request could not be answered; the service's log says why";
+
+/// Logs `e` in full for the operator and returns what the response may say instead: the one
+/// place every handler's internal failure goes through.
+fn internal_error(e: &dyn std::fmt::Display) -> &'static str {
+    tracing::error!(error = %e, "a request failed; answered with a generic internal error");
+    INTERNAL_ERROR
+}
+
 /// Runs catalog or file work off the async threads.
 async fn blocking<T: Send + 'static>(
     state: &Arc<WebState>,

@@ -13,11 +13,12 @@ use postgres::{Row, Transaction};
 
 use super::postgres_connect::{self as connect, Connection, Pool, describe};
 use super::postgres_rows::{
-    Params, RowResult, VERIFICATION, columns, fire, ms, record, signed, unsigned, verification,
+    Params, RowResult, VERIFICATION, columns, fire, listed, ms, signed, storable, unsigned,
+    verification,
 };
 use super::{
-    BackupId, BackupRecord, Catalog, FireId, FireRecord, LastFire, ListFilter, NewBackup, Outcome,
-    Status, Stored, Verification,
+    BackupId, BackupRecord, Catalog, FireId, FireRecord, LastFire, LeftOut, ListFilter, Listed,
+    NewBackup, Outcome, Status, Stored, Verification,
 };
 use crate::config::ServerTarget;
 use crate::{Error, Result};
@@ -30,6 +31,8 @@ pub struct PostgresCatalog {
     pool: Option<Pool>,
     /// Why the pool last failed to connect.
     last_error: connect::LastError,
+    /// The rows listings left out.
+    left_out: LeftOut,
 }
 
 impl PostgresCatalog {
@@ -63,6 +66,7 @@ impl PostgresCatalog {
             pool: Some(pool),
             url,
             last_error,
+            left_out: LeftOut::default(),
         })
     }
 
@@ -290,7 +294,10 @@ impl Catalog for PostgresCatalog {
         Ok(())
     }
 
-    fn list(&self, f: &ListFilter) -> Result<Vec<BackupRecord>> {
+    fn scan(&self, f: &ListFilter) -> Result<Vec<Listed>> {
+        if f.database.as_deref().is_some_and(|d| !storable(d)) {
+            return Ok(Vec::new());
+        }
         // Only the conditions asked for, so the server can walk an index newest first and stop
         // at the limit.
         let status = f.status.map(Status::as_str);
@@ -320,12 +327,22 @@ impl Catalog for PostgresCatalog {
             columns(),
             params.len()
         );
-        self.rows(&sql, &params, record)
+        self.rows(&sql, &params, listed)
+    }
+
+    fn left_out(&self) -> &LeftOut {
+        &self.left_out
     }
 
     fn get(&self, id: BackupId) -> Result<Option<BackupRecord>> {
         let sql = format!("SELECT {} FROM backups WHERE id = $1", columns());
-        self.row(&sql, &[&id], record)
+        Ok(self.row(&sql, &[&id], listed)?.transpose()?)
+    }
+
+    fn status(&self, id: BackupId) -> Result<Option<Status>> {
+        self.row("SELECT status FROM backups WHERE id = $1", &[&id], |r| {
+            Ok(r.try_get::<_, &str>(0)?.parse()?)
+        })
     }
 
     fn name_in_use(&self, database: &str, file_name: &str) -> Result<bool> {
@@ -477,7 +494,8 @@ impl Catalog for PostgresCatalog {
         status: Option<Status>,
         per: u32,
     ) -> Result<Vec<BackupRecord>> {
-        self.recent_of_each_at_once(databases, status, per)
+        let rows = self.recent_of_each_at_once(databases, status, per)?;
+        super::readable_of_each(self, databases, rows, status, per)
     }
 
     fn last_verifications(

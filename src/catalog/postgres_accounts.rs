@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::PostgresCatalog;
-use super::postgres_rows::{ms, unsigned};
+use super::postgres_rows::{ms, storable, storable_key, unsigned};
 use crate::Result;
 use crate::accounts::{Accounts, ApiToken, LoginFailures, Session, User};
 
@@ -46,6 +46,9 @@ impl Accounts for PostgresCatalog {
     }
 
     fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>> {
+        if !storable(name) {
+            return Ok(None);
+        }
         self.row(
             "SELECT id, name, password_hash FROM users WHERE name = $1",
             &[&name],
@@ -174,6 +177,7 @@ impl LoginFailures for PostgresCatalog {
             .ok()
             .and_then(|keep| now.checked_sub_signed(keep))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let keys: Vec<String> = keys.iter().map(|k| storable_key(k)).collect();
         self.transaction(|tx| {
             tx.execute("DELETE FROM login_failures WHERE at < $1", &[&oldest])?;
             tx.execute(
@@ -185,6 +189,7 @@ impl LoginFailures for PostgresCatalog {
     }
 
     fn login_failures_since(&self, keys: &[String], since: DateTime<Utc>) -> Result<u64> {
+        let keys: Vec<String> = keys.iter().map(|k| storable_key(k)).collect();
         let most = self.row(
             "SELECT coalesce(max(n), 0) FROM (
                  SELECT count(*) AS n FROM login_failures WHERE key = ANY($1) AND at >= $2 GROUP BY key

@@ -2,19 +2,19 @@
 //! however many databases are configured (SQLite, in process, reads each database in turn).
 
 use super::PostgresCatalog;
-use super::postgres_rows::{VERIFICATION, columns, record, verification};
-use super::{BackupRecord, Status, Verification};
+use super::postgres_rows::{VERIFICATION, columns, listed, verification};
+use super::{Listed, Status, Verification};
 use crate::Result;
 
 impl PostgresCatalog {
     /// [`super::Catalog::recent_of_each`] in one query: each database's newest rows through
-    /// its index.
+    /// its index, read or not.
     pub(super) fn recent_of_each_at_once(
         &self,
         databases: &[String],
         status: Option<Status>,
         per: u32,
-    ) -> Result<Vec<BackupRecord>> {
+    ) -> Result<Vec<Listed>> {
         let status = status.map(Status::as_str);
         let per = i64::from(per);
         let sql = format!(
@@ -24,7 +24,7 @@ impl PostgresCatalog {
              ORDER BY wanted.n, backups.id DESC",
             columns()
         );
-        self.rows(&sql, &[&databases, &status, &per], record)
+        self.rows(&sql, &[&databases, &status, &per], listed)
     }
 
     /// [`super::Catalog::last_verifications`] in one query.

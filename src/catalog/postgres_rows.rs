@@ -3,12 +3,13 @@
 //! returns.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use postgres::Row;
-use postgres::types::ToSql;
+use postgres::types::{FromSql, ToSql};
 
-use super::{BackupRecord, FireRecord, Verification};
+use super::{BackupRecord, FireRecord, Listed, RECORD_COLUMNS, Unreadable, Verification, quoted};
 
 /// What reading one row can fail with: the driver's error or a word this version does not know.
 pub(super) type RowResult<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -31,6 +32,19 @@ pub(super) fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Whether `text` can be stored in a `text` column: PostgreSQL's text holds every character
+/// but NUL, so a value with one matches no row (as it matches none in SQLite's catalog) and
+/// must not be sent to the server, which refuses it with an error.
+pub(super) fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// A key dbkeep writes and later looks up the same way (a login throttle's user name), with
+/// any NUL as U+FFFD so that the server takes it.
+pub(super) fn storable_key(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 /// RFC 3339 in UTC with milliseconds, as [`super::format_time`] writes it.
 const RFC3339: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
 
@@ -50,36 +64,83 @@ pub(super) fn columns() -> String {
     )
 }
 
+/// The column of a row that does not read, and why.
+struct BadColumn {
+    idx: usize,
+    why: String,
+}
+
+/// Column `idx` of `r`.
+fn get<'a, T: FromSql<'a>>(r: &'a Row, idx: usize) -> Result<T, BadColumn> {
+    r.try_get(idx).map_err(|e| BadColumn {
+        idx,
+        why: e.to_string(),
+    })
+}
+
+/// Column `idx` of `r`, a word of dbkeep's vocabulary.
+fn word<T: FromStr<Err = String>>(r: &Row, idx: usize) -> Result<T, BadColumn> {
+    get::<&str>(r, idx)?
+        .parse()
+        .map_err(|why| BadColumn { idx, why })
+}
+
 /// A row of [`columns`] as a record.
-pub(super) fn record(r: &Row) -> RowResult<BackupRecord> {
-    let file_name: Option<String> = r.try_get(5)?;
+fn record(r: &Row) -> Result<BackupRecord, BadColumn> {
+    let file_name: Option<String> = get(r, 5)?;
     Ok(BackupRecord {
-        id: r.try_get(0)?,
-        database: r.try_get(1)?,
-        kind: r.try_get::<_, &str>(2)?.parse()?,
-        status: r.try_get::<_, &str>(3)?.parse()?,
-        trigger: r.try_get::<_, &str>(4)?.parse()?,
+        id: get(r, 0)?,
+        database: get(r, 1)?,
+        kind: word(r, 2)?,
+        status: word(r, 3)?,
+        trigger: word(r, 4)?,
         encrypted: file_name.as_deref().is_some_and(crate::crypt::is_encrypted),
         file_name,
-        path: r.try_get::<_, Option<String>>(6)?.map(PathBuf::from),
-        size_bytes: r.try_get::<_, Option<i64>>(7)?.map(unsigned),
-        sha256: r.try_get(8)?,
-        compression: r.try_get::<_, &str>(9)?.parse()?,
-        started_at: r.try_get(10)?,
-        finished_at: r.try_get(11)?,
-        duration_ms: r.try_get::<_, Option<i64>>(12)?.map(unsigned),
-        error: r.try_get(13)?,
-        pruned_at: r.try_get(14)?,
-        verified_at: r.try_get(15)?,
-        verify_level: r
-            .try_get::<_, Option<&str>>(16)?
-            .map(str::parse)
-            .transpose()?,
-        verify_status: r.try_get(17)?,
-        verify_error: r.try_get(18)?,
-        copies: serde_json::from_str(r.try_get(19)?)?,
-        instance: r.try_get(20)?,
+        path: get::<Option<String>>(r, 6)?.map(PathBuf::from),
+        size_bytes: get::<Option<i64>>(r, 7)?.map(unsigned),
+        sha256: get(r, 8)?,
+        compression: word(r, 9)?,
+        started_at: get(r, 10)?,
+        finished_at: get(r, 11)?,
+        duration_ms: get::<Option<i64>>(r, 12)?.map(unsigned),
+        error: get(r, 13)?,
+        pruned_at: get(r, 14)?,
+        verified_at: get(r, 15)?,
+        verify_level: match get::<Option<&str>>(r, 16)? {
+            Some(level) => Some(level.parse().map_err(|why| BadColumn { idx: 16, why })?),
+            None => None,
+        },
+        verify_status: get(r, 17)?,
+        verify_error: get(r, 18)?,
+        copies: serde_json::from_str(get(r, 19)?).map_err(|e| BadColumn {
+            idx: 19,
+            why: e.to_string(),
+        })?,
+        instance: get(r, 20)?,
     })
+}
+
+/// A row of [`columns`] as read: its record, or the column this version cannot read.
+pub(super) fn listed(r: &Row) -> RowResult<Listed> {
+    let bad = match record(r) {
+        Ok(record) => return Ok(Ok(record)),
+        Err(bad) => bad,
+    };
+    let value = match r.try_get::<_, Option<&str>>(bad.idx) {
+        Ok(Some(text)) => quoted(text),
+        Ok(None) => "NULL".to_string(),
+        Err(_) => match r.columns().get(bad.idx) {
+            Some(c) => format!("a value of type {}", c.type_()),
+            None => "missing".to_string(),
+        },
+    };
+    Ok(Err(Unreadable {
+        id: r.try_get(0)?,
+        database: r.try_get(1).ok(),
+        column: RECORD_COLUMNS.get(bad.idx).copied().unwrap_or("?"),
+        value,
+        why: bad.why.trim().to_string(),
+    }))
 }
 
 /// The columns of a [`Verification`], of `verifications v`.

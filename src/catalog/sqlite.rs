@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    BackupId, BackupRecord, Catalog, FireId, FireRecord, ListFilter, NewBackup, Outcome, Status,
-    Stored, Verification, format_time,
+    BackupId, BackupRecord, Catalog, FireId, FireRecord, LeftOut, ListFilter, Listed, NewBackup,
+    Outcome, RECORD_COLUMNS, Status, Stored, Unreadable, Verification, format_time, quoted,
 };
 use crate::{Error, Result};
 
@@ -48,6 +48,7 @@ const MIGRATIONS: &[M<'static>] = &[
 pub struct SqliteCatalog {
     path: PathBuf,
     conn: Mutex<Connection>,
+    left_out: LeftOut,
 }
 
 impl SqliteCatalog {
@@ -93,6 +94,7 @@ impl SqliteCatalog {
         Ok(SqliteCatalog {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            left_out: LeftOut::default(),
         })
     }
 
@@ -146,7 +148,7 @@ pub(super) fn time(idx: usize, text: Option<String>) -> rusqlite::Result<Option<
                 rusqlite::Error::FromSqlConversionFailure(
                     idx,
                     rusqlite::types::Type::Text,
-                    e.into(),
+                    format!("not an RFC 3339 time: {e}").into(),
                 )
             })
     })
@@ -218,6 +220,36 @@ fn record(row: &Row<'_>) -> rusqlite::Result<BackupRecord> {
     })
 }
 
+/// A row of [`COLUMNS`] as read: its record, or the column this version cannot read.
+fn listed(row: &Row<'_>) -> rusqlite::Result<Listed> {
+    use rusqlite::Error::{FromSqlConversionFailure, IntegralValueOutOfRange, InvalidColumnType};
+    use rusqlite::types::ValueRef;
+    let e = match record(row) {
+        Ok(r) => return Ok(Ok(r)),
+        Err(e) => e,
+    };
+    let (idx, why) = match &e {
+        FromSqlConversionFailure(idx, _, why) => (*idx, why.to_string()),
+        InvalidColumnType(idx, _, found) => (*idx, format!("a {found} value, of no use there")),
+        IntegralValueOutOfRange(idx, _) => (*idx, "out of range".to_string()),
+        _ => return Err(e),
+    };
+    let value = match row.get_ref(idx)? {
+        ValueRef::Null => "NULL".to_string(),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(x) => x.to_string(),
+        ValueRef::Text(t) => quoted(&String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => format!("a blob of {} bytes", b.len()),
+    };
+    Ok(Err(Unreadable {
+        id: row.get(0)?,
+        database: row.get(1).ok(),
+        column: RECORD_COLUMNS.get(idx).copied().unwrap_or("?"),
+        value,
+        why: why.trim().to_string(),
+    }))
+}
+
 impl Catalog for SqliteCatalog {
     fn begin(&self, new: &NewBackup<'_>) -> Result<BackupId> {
         let conn = self.conn();
@@ -277,7 +309,7 @@ impl Catalog for SqliteCatalog {
         Ok(())
     }
 
-    fn list(&self, f: &ListFilter) -> Result<Vec<BackupRecord>> {
+    fn scan(&self, f: &ListFilter) -> Result<Vec<Listed>> {
         // Only the conditions asked for, so SQLite can walk an index (or the primary key)
         // newest first and stop at the limit, however deep the page: `?1 IS NULL OR …`
         // forms would make it scan the table.
@@ -308,21 +340,36 @@ impl Catalog for SqliteCatalog {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(values), record)
+            .query_map(rusqlite::params_from_iter(values), listed)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
 
+    fn left_out(&self) -> &LeftOut {
+        &self.left_out
+    }
+
     fn get(&self, id: BackupId) -> Result<Option<BackupRecord>> {
         let conn = self.conn();
-        conn.query_row(
-            &format!("SELECT {COLUMNS} FROM backups WHERE id = ?1"),
-            [id],
-            record,
-        )
-        .optional()
-        .map_err(|e| self.err(e))
+        let row = conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM backups WHERE id = ?1"),
+                [id],
+                listed,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(row.transpose()?)
+    }
+
+    fn status(&self, id: BackupId) -> Result<Option<Status>> {
+        self.conn()
+            .query_row("SELECT status FROM backups WHERE id = ?1", [id], |r| {
+                parse(0, r.get(0)?)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     fn name_in_use(&self, database: &str, file_name: &str) -> Result<bool> {
@@ -628,7 +675,10 @@ mod tests {
             .conn()
             .execute("UPDATE backups SET trigger = 'teleport' WHERE id = 41", [])
             .unwrap();
-        assert!(catalog.get(41).is_err());
+        assert!(matches!(
+            catalog.get(41),
+            Err(Error::Unreadable(u)) if u.id == 41 && u.column == "trigger"
+        ));
     }
 
     #[test]

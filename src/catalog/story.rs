@@ -56,6 +56,7 @@ stories!(
     instances_heartbeat_and_depart,
     every_database_at_once,
     the_stamp_moves_with_what_a_verdict_sees,
+    a_row_this_version_cannot_read_is_left_out_and_named,
 );
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -711,4 +712,112 @@ fn the_stamp_moves_with_what_a_verdict_sees(h: &dyn Harness) {
         }
     });
     assert!(stamp() >= before + 60);
+}
+
+/// A row with a word this version does not know is left out of every listing and named once
+/// (by id, column and value); a page still holds as many readable rows as it asks for, its
+/// status still reads for the fire that ran it, and asked for by id it is an error naming it.
+fn a_row_this_version_cannot_read_is_left_out_and_named(h: &dyn Harness) {
+    let c = h.catalog();
+    let (first, second, third) = (
+        good(c, "app", "a.db.gz", 0),
+        good(c, "app", "b.db.gz", 10),
+        good(c, "app", "c.db.gz", 20),
+    );
+    let (main, newest) = (
+        good(c, "main", "m.sql.gz", 30),
+        good(c, "app", "d.db.gz", 40),
+    );
+    h.tamper(&format!(
+        "UPDATE backups SET trigger = 'bogus' WHERE id = {second};
+         UPDATE backups SET kind = 'teleport' WHERE id = {newest};"
+    ));
+    assert_eq!(ids(c, ListFilter::default()), [main, third, first]);
+    let page = |database: Option<&str>, before: Option<i64>, limit: u32| {
+        ids(
+            c,
+            ListFilter {
+                database: database.map(str::to_string),
+                status: Some(Status::Success),
+                before,
+                limit: Some(limit),
+            },
+        )
+    };
+    // Each page is full while readable rows remain, and the next one starts after it.
+    assert_eq!(page(Some("app"), None, 1), [third]);
+    assert_eq!(page(Some("app"), Some(third), 1), [first]);
+    assert_eq!(page(Some("app"), None, 2), [third, first]);
+    assert_eq!(page(None, None, 2), [main, third]);
+    assert_eq!(page(Some("app"), Some(first), 5), Vec::<i64>::new());
+    let names = ["app".to_string(), "main".to_string()];
+    let recent: Vec<i64> = c
+        .recent_of_each(&names, None, 2)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(recent, [third, first, main]);
+
+    let left: Vec<_> = c
+        .left_out()
+        .rows()
+        .into_iter()
+        .map(|u| (u.id, u.database, u.column, u.value))
+        .collect();
+    same(
+        left,
+        vec![
+            (
+                second,
+                Some("app".to_string()),
+                "trigger",
+                "'bogus'".to_string(),
+            ),
+            (
+                newest,
+                Some("app".to_string()),
+                "kind",
+                "'teleport'".to_string(),
+            ),
+        ],
+    );
+    match c.get(second) {
+        Err(crate::Error::Unreadable(u)) => {
+            assert_eq!(
+                (u.id, u.column, u.value.as_str()),
+                (second, "trigger", "'bogus'")
+            );
+            assert!(u.why.contains("bogus"), "{u}");
+        }
+        other => panic!("backup #{second} read as {other:?}"),
+    }
+    assert_eq!(c.get(third).unwrap().map(|r| r.id), Some(third));
+    assert_eq!(c.status(second).unwrap(), Some(Status::Success));
+    assert_eq!(c.status(9999).unwrap(), None);
+    let fire = c
+        .claim_fire(
+            "app",
+            "0 0 * * *",
+            at(T0),
+            Outcome::Running,
+            None,
+            Some("web-1"),
+        )
+        .unwrap()
+        .unwrap();
+    c.finish_fire(fire, Outcome::Ran, Some(at(T0)), Some(second), None)
+        .unwrap();
+    let last = c
+        .last_fires(&[("app".to_string(), "0 0 * * *".to_string())])
+        .unwrap();
+    assert_eq!(
+        last[0].as_ref().map(|(_, s)| *s),
+        Some(Some(Status::Success))
+    );
+    // Another instance leaves them out too.
+    assert_eq!(
+        ids(h.open().as_ref(), ListFilter::default()),
+        [main, third, first]
+    );
 }

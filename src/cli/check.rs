@@ -1,10 +1,10 @@
-//! `dbkeep check`: reads and checks the configuration, and nothing else: no catalog is opened,
-//! no folder created. For editors, deploy scripts and the Django app's system checks.
+//! `dbkeep check`: reads and checks the configuration (and the age identity file it names), and
+//! nothing else: no catalog is opened, no folder created. For editors, deploy scripts and the Django app's system checks.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Check the configuration file and exit (nothing is opened or written)
+/// Check the configuration file and exit (no catalog is opened, nothing is written)
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
@@ -13,6 +13,8 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     for warning in config.notify.warnings() {
         eprintln!("warning: {}: {warning}", config_path.display());
     }
+    // What later commands would open: found now rather than at the first restore.
+    config.check_files()?;
     let n = config.databases.len();
     println!(
         "{}: configuration OK ({n} database{})",

@@ -18,8 +18,8 @@ pub struct Args {
     #[arg(long, value_parser = ["success", "failed", "in_progress"])]
     status: Option<String>,
 
-    /// At most this many rows
-    #[arg(long, value_name = "N")]
+    /// At most this many rows (1 or more; without it, every row)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     limit: Option<u32>,
 
     /// Only the backup with this id
@@ -71,16 +71,16 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             limit: args.limit,
         })?,
     };
+    super::warn_left_out(&runner);
     if args.json {
         render::line(serde_json::to_string_pretty(&records)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if records.is_empty() {
-        render::line(nothing_matched(
-            runner.config(),
-            args.database.as_deref(),
-            status,
-        ))?;
+        render::line(match args.id {
+            Some(id) => format!("no backup #{id} in the catalog; `dbkeep list` shows the ids"),
+            None => nothing_matched(runner.config(), args.database.as_deref(), status),
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<[String; 8]> = records

@@ -24,6 +24,7 @@ pub struct Args {
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
     let pruned = runner.prune(args.database.as_deref(), args.retention_days, args.dry_run)?;
+    super::warn_left_out(&runner);
     if pruned.is_empty() {
         println!("nothing to prune");
     }

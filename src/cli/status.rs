@@ -32,6 +32,7 @@ struct DatabaseStatus<'a> {
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
     let judged = dbkeep::verdict::all(&runner, chrono::Utc::now())?;
+    super::warn_left_out(&runner);
     let out: Vec<DatabaseStatus<'_>> = runner
         .config()
         .databases

@@ -90,6 +90,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    super::warn_left_out(&runner);
     if records.is_empty() {
         println!("no stored backups to verify");
         return Ok(ExitCode::SUCCESS);

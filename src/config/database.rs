@@ -365,6 +365,16 @@ pub(super) fn parse_schedule(expr: &str) -> Result<Schedule, String> {
     })
 }
 
+/// The `sslmode` values libpq knows.
+const SSLMODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
 fn parse_url(url: &Spanned<String>, src: &Source<'_>, base: &Path) -> Result<Target, ConfigError> {
     Target::parse(url.get_ref(), base).map_err(|message| src.error(url.span(), message))
 }
@@ -434,6 +444,19 @@ impl Target {
                             .decode_utf8_lossy()
                             .into_owned(),
                     ));
+                }
+                // libpq (pg_dump, psql) and the catalog refuse any other mode when they connect:
+                // say so now, not at the first backup.
+                "sslmode" if !mysql => {
+                    let mode = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                    if !SSLMODES.contains(&mode.as_ref()) {
+                        return Err(format!(
+                            "`url` has `sslmode={}`, which is not one of {}",
+                            crate::text::escape_controls(&mode, false),
+                            SSLMODES.join(", ")
+                        ));
+                    }
+                    kept.push(pair);
                 }
                 // The client key's passphrase has no environment variable in libpq: in the URL it
                 // would reach pg_dump's command line.

@@ -36,8 +36,9 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn internal(e: &crate::Error) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+/// A 500 for a failure inside the service: logged, never shown (see [`super::internal_error`]).
+pub(super) fn internal(e: &crate::Error) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, super::internal_error(e))
 }
 
 #[derive(Deserialize)]

@@ -165,25 +165,7 @@ pub fn forbidden() -> Response {
 /// Middleware: lets a request through with a valid session cookie or Bearer token; otherwise
 /// 401 (API, metrics) or a redirect to the login page.
 pub async fn require_login(state: State, mut request: Request, next: Next) -> Response {
-    let headers = request.headers().clone();
-    let bearer = bearer_token(&headers);
-    let session = cookie(&headers, SESSION_COOKIE);
-    let now = state.clock.now();
-    let identity = blocking(&state, move |runner| {
-        let accounts = runner_accounts(runner)?;
-        if let Some(token) = bearer {
-            return Ok(accounts
-                .use_token(&accounts::token_digest(&token), now)?
-                .map(Identity::Token));
-        }
-        match session {
-            Some(s) => Ok(accounts
-                .session(&accounts::token_digest(&s), now)?
-                .map(Identity::User)),
-            None => Ok(None),
-        }
-    })
-    .await;
+    let identity = identify(&state, request.headers()).await;
     match identity {
         Ok(Some(identity)) => {
             request.extensions_mut().insert(identity);
@@ -210,10 +192,37 @@ pub async fn require_login(state: State, mut request: Request, next: Next) -> Re
                 Redirect::to(&target).into_response()
             }
         }
-        Err(e) => {
-            super::pages::error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
-        }
+        Err(e) => super::pages::internal_page(&state, &e),
     }
+}
+
+/// Who sent a request: the user of a valid session cookie or the name of a valid Bearer
+/// token; `None` for anyone else.
+///
+/// # Errors
+/// When the accounts cannot be read.
+pub async fn identify(
+    state: &Arc<WebState>,
+    headers: &HeaderMap,
+) -> crate::Result<Option<Identity>> {
+    let bearer = bearer_token(headers);
+    let session = cookie(headers, SESSION_COOKIE);
+    let now = state.clock.now();
+    blocking(state, move |runner| {
+        let accounts = runner_accounts(runner)?;
+        if let Some(token) = bearer {
+            return Ok(accounts
+                .use_token(&accounts::token_digest(&token), now)?
+                .map(Identity::Token));
+        }
+        match session {
+            Some(s) => Ok(accounts
+                .session(&accounts::token_digest(&s), now)?
+                .map(Identity::User)),
+            None => Ok(None),
+        }
+    })
+    .await
 }
 
 /// The token of an `Authorization: Bearer TOKEN` header (the scheme in any case).
@@ -366,11 +375,7 @@ pub async fn login_post(
         Ok(None) => (None, None),
         Err(e) => {
             drop(attempt);
-            return super::pages::error_page(
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &e.to_string(),
-            );
+            return super::pages::internal_page(&state, &e);
         }
     };
     // An unknown user is checked against a stand-in hash, so both answers take as long.
@@ -436,9 +441,7 @@ pub async fn login_post(
             );
             r
         }
-        Err(e) => {
-            super::pages::error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
-        }
+        Err(e) => super::pages::internal_page(&state, &e),
     }
 }
 

@@ -34,7 +34,13 @@ pub async fn download_get(
     let record = match blocking(&state, move |r| r.catalog().get(id)).await {
         Ok(Some(r)) => r,
         Ok(None) => return refuse(json, StatusCode::NOT_FOUND, "no such backup"),
-        Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => {
+            return refuse(
+                json,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                super::internal_error(&e),
+            );
+        }
     };
     if record.status != Status::Success {
         return refuse(
@@ -89,7 +95,13 @@ pub async fn download_get(
                 &format!("download refused: {e}"),
             );
         }
-        Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => {
+            return refuse(
+                json,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                super::internal_error(&e),
+            );
+        }
     };
     let length = match file.metadata().await {
         Ok(m) if m.is_file() => m.len(),
@@ -100,7 +112,13 @@ pub async fn download_get(
                 "download refused: not a regular file",
             );
         }
-        Err(e) => return refuse(json, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => {
+            return refuse(
+                json,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                super::internal_error(&e),
+            );
+        }
     };
     let response = Body::from_stream(ReaderStream::with_capacity(file, crate::pipeline::CHUNK))
         .into_response();

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -39,6 +39,10 @@ fn latest_of<'a>(
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
+    /// How many databases are stale, unverified and not off-site, when any is: public.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<Counts>,
+    /// Which databases, by name: only behind a login, unless `healthz_details = true`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     stale: Vec<String>,
     /// Databases whose newest backup failed its verification (a restore drill).
@@ -51,9 +55,19 @@ struct Health {
     scheduler: Option<&'static str>,
 }
 
+/// How many databases are in each unhealthy state.
+#[derive(Serialize)]
+struct Counts {
+    stale: usize,
+    unverified: usize,
+    not_offsite: usize,
+}
+
 /// 200 `{"status":"ok"}` while the scheduler runs and every database has a successful backup
-/// within `stale_after`; 503 naming what is wrong otherwise.
-pub async fn healthz_get(state: State) -> Response {
+/// within `stale_after`; 503 saying how many databases are wrong otherwise, and which ones to
+/// a logged-in user or token (to anyone with `healthz_details = true`): the names of the
+/// databases are not for whoever can reach the port.
+pub async fn healthz_get(state: State, headers: HeaderMap) -> Response {
     let found = blocking(&state, |r| {
         let latest = latest(r)?;
         let mut not_offsite = Vec::new();
@@ -69,7 +83,9 @@ pub async fn healthz_get(state: State) -> Response {
     .await;
     let (latest, not_offsite) = match found {
         Ok(l) => l,
-        Err(e) => return super::api::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => {
+            return super::api::error(StatusCode::SERVICE_UNAVAILABLE, super::internal_error(&e));
+        }
     };
     let now = state.clock.now();
     let stale_after = chrono::Duration::from_std(state.runner.config().web.stale_after)
@@ -92,16 +108,34 @@ pub async fn healthz_get(state: State) -> Response {
         .collect();
     let alive = state.status.alive();
     let healthy = stale.is_empty() && unverified.is_empty() && not_offsite.is_empty() && alive;
+    if healthy {
+        return Json(Health {
+            status: "ok",
+            counts: None,
+            stale,
+            unverified,
+            not_offsite,
+            scheduler: None,
+        })
+        .into_response();
+    }
+    let counts = Counts {
+        stale: stale.len(),
+        unverified: unverified.len(),
+        not_offsite: not_offsite.len(),
+    };
+    // A session or token that cannot be checked shows no names: the counts still answer.
+    let details = state.runner.config().web.healthz_details
+        || matches!(super::auth::identify(&state, &headers).await, Ok(Some(_)));
+    let names = |list: Vec<String>| if details { list } else { Vec::new() };
     let body = Health {
-        status: if healthy { "ok" } else { "unhealthy" },
-        stale,
-        unverified,
-        not_offsite,
+        status: "unhealthy",
+        counts: Some(counts),
+        stale: names(stale),
+        unverified: names(unverified),
+        not_offsite: names(not_offsite),
         scheduler: (!alive).then_some("stopped"),
     };
-    if healthy {
-        return Json(body).into_response();
-    }
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
@@ -152,7 +186,13 @@ pub async fn render_metrics(
     let (latest, counts, judged, verified, undelivered, (upload_failures, uploads), instances) =
         match data {
             Ok(d) => d,
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            Err(e) => {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{}\n", super::internal_error(&e)),
+                )
+                    .into_response();
+            }
         };
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::Identity;
-use super::pages::{error_page, frame};
+use super::pages::{error_page, frame, internal_page};
 use super::view::{self, Card, Square};
 use super::{State, WebState, blocking};
 use crate::catalog::Status;
@@ -82,7 +82,7 @@ async fn render(
     let now = state.clock.now();
     let judged = match blocking(state, move |r| verdict::all(r, now)).await {
         Ok(j) => j,
-        Err(e) => return error_page(state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return internal_page(state, &e),
     };
     let config = state.runner.config();
     let states: Vec<Verdict> = judged.iter().map(|j| j.verdict.state).collect();

@@ -66,6 +66,16 @@ pub fn error_page(state: &WebState, status: StatusCode, message: &str) -> Respon
         .into_response()
 }
 
+/// The page for a failure inside the service: a 500 that says to look in the log, where the
+/// error is written in full (see [`super::internal_error`]).
+pub fn internal_page(state: &WebState, e: &crate::Error) -> Response {
+    error_page(
+        state,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        super::internal_error(e),
+    )
+}
+
 /// Any other address: a JSON error under `/api/`, else the not-found page.
 pub async fn not_found(state: State, uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
@@ -128,7 +138,7 @@ pub async fn backups_get(
     };
     let mut records = match blocking(&state, move |r| r.catalog().list(&filter)).await {
         Ok(r) => r,
-        Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return internal_page(&state, &e),
     };
     let more = records.len() > PAGE as usize;
     // Judged with the row past the page too: the page's oldest success has its predecessor.
@@ -244,7 +254,7 @@ pub async fn backup_get(
             place,
         ),
         Ok(None) => return error_page(&state, StatusCode::NOT_FOUND, "no such backup"),
-        Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return internal_page(&state, &e),
     };
     let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
     let config = state.runner.config();
@@ -376,7 +386,7 @@ pub async fn verify_now_post(
         Err(e @ crate::Error::Refused(_)) => {
             error_page(&state, StatusCode::CONFLICT, &e.to_string())
         }
-        Err(e) => error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => internal_page(&state, &e),
     }
 }
 
@@ -413,7 +423,7 @@ pub async fn backup_now_post(
             *r.status_mut() = StatusCode::CONFLICT;
             r
         }
-        Err(e) => error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => internal_page(&state, &e),
     }
 }
 
@@ -424,7 +434,7 @@ pub async fn instances_get(state: State, Extension(identity): Extension<Identity
     .await;
     let listed = match listed {
         Ok(l) => l,
-        Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return internal_page(&state, &e),
     };
     let config = state.runner.config();
     let tz = config.service.timezone;
@@ -465,7 +475,7 @@ pub async fn schedules_get(state: State, Extension(identity): Extension<Identity
     .await;
     let fires = match fires {
         Ok(f) => f,
-        Err(e) => return error_page(&state, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return internal_page(&state, &e),
     };
     let tz = state.runner.config().service.timezone;
     let schedules = upcoming

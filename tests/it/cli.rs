@@ -610,3 +610,27 @@ fn status_check_download_and_list_by_id() {
         "{run:?}"
     );
 }
+
+#[test]
+fn list_says_when_no_backup_has_the_id_and_refuses_limit_zero() {
+    let sb = app_sandbox();
+    sb.run(&["backup"]).assert_success();
+    let run = sb.run(&["list", "--id", "9223372036854775807"]);
+    run.assert_success();
+    assert!(
+        run.stdout
+            .contains("no backup #9223372036854775807 in the catalog"),
+        "{run:?}"
+    );
+    assert_absent(&run.all_output(), "no backups recorded", "list --id");
+    // As JSON it is simply no row.
+    let run = sb.run(&["list", "--json", "--id", "9223372036854775807"]);
+    run.assert_success();
+    assert!(parse_rows(&run.stdout).is_empty(), "{run:?}");
+    // --limit 0 would list nothing: it is refused as a usage error, as the API refuses it.
+    let run = sb.run(&["list", "--limit", "0"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("--limit"), "{run:?}");
+    assert_absent(&run.all_output(), "no backups recorded", "list --limit 0");
+    assert_eq!(sb.run(&["list", "--limit", "1"]).stdout.lines().count(), 2);
+}

@@ -303,3 +303,86 @@ fn password_in_url_is_not_printed_by_commands() {
     let config = fs::read_to_string(sb.config_path()).unwrap();
     assert!(config.contains(URL_SECRET), "config file was rewritten");
 }
+
+#[test]
+fn check_refuses_values_that_would_only_fail_later() {
+    let sb = Sandbox::new();
+    fs::write(sb.path().join("notes.txt"), "not a key\n").unwrap();
+    let pg = "[[databases]]\nname = \"main\"\nurl = \"postgres://u@db/main";
+    // (configuration, its line at fault, words the message must hold)
+    let cases: Vec<(String, usize, Vec<&str>)> = vec![
+        (
+            format!("public_url = \"javascript:alert(1)\"\n{VALID_DB}"),
+            1,
+            vec!["public_url", "javascript:", "http"],
+        ),
+        (
+            format!("public_url = \"ftp://backups.example.com\"\n{VALID_DB}"),
+            1,
+            vec!["public_url", "ftp:", "https://"],
+        ),
+        (
+            format!("\nidentity_file = \"keys/missing.txt\"\n{VALID_DB}"),
+            2,
+            vec!["identity_file", "keys/missing.txt", "No such file"],
+        ),
+        (
+            format!("identity_file = \"notes.txt\"\n{VALID_DB}"),
+            1,
+            vec!["identity_file", "notes.txt", "age identity"],
+        ),
+        (
+            format!("{pg}?sslmode=sometimes\"\n"),
+            3,
+            vec!["url", "sslmode", "sometimes", "verify-full"],
+        ),
+        (
+            format!("{pg}\"\nverify_url = \"postgres://u@scratch/x?sslmode=on\"\n"),
+            4,
+            vec!["verify_url", "`sslmode=on`"],
+        ),
+        (
+            format!("verify_url = \"postgres://u@scratch/x?sslmode=on\"\n{pg}\"\n"),
+            1,
+            vec!["verify_url", "`sslmode=on`"],
+        ),
+        (
+            "catalog = \"postgres://u@db/catalog?sslmode=requir\"\n".to_string(),
+            1,
+            vec!["catalog", "sslmode", "requir"],
+        ),
+    ];
+    let config_path = sb.config_path().display().to_string();
+    let mut problems = Vec::new();
+    for (config, line, words) in &cases {
+        sb.write_config(config);
+        let run = sb.run(&["check"]);
+        let mut issues = Vec::new();
+        if run.code != Some(2) {
+            issues.push(format!("exit code {:?}, want 2", run.code));
+        }
+        let at = format!("{config_path}: line {line}: ");
+        if !run.stderr.contains(&at) {
+            issues.push(format!("stderr does not start with `{at}`"));
+        }
+        for word in words {
+            if !run.stderr.contains(word) {
+                issues.push(format!("stderr does not mention {word:?}"));
+            }
+        }
+        if !issues.is_empty() {
+            problems.push(format!("{}\nconfig:\n{config}\n{run:?}", issues.join("\n")));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n\n"));
+    // What is valid passes: an https address, a real identity, the sslmodes libpq knows.
+    let (key, _) = crate::encryption::keygen(sb.path(), "key.txt");
+    sb.write_config(&format!(
+        "public_url = \"https://backups.example.com/admin\"\nidentity_file = \"{}\"\n\
+         catalog = \"postgres://u@db/catalog?sslmode=verify-full\"\n\
+         verify_url = \"postgres://u@scratch/x?sslmode=disable\"\n{pg}?sslmode=prefer\"\n",
+        key.display()
+    ));
+    let run = sb.run(&["check"]);
+    run.assert_success();
+}

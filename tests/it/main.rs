@@ -35,4 +35,5 @@ mod service;
 mod shared_catalog;
 mod sqlite;
 mod tampered;
+mod unreadable;
 mod web;

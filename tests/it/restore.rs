@@ -483,7 +483,7 @@ fn serve_runs_restore_drills_and_a_failed_one_makes_the_database_failing() {
     let (port, metrics_port) = (crate::http::free_port(), crate::http::free_port());
     sandbox.write_config(&format!(
         "timezone = \"UTC\"\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
-         verify_schedule = \"*/2 * * * * *\"\n\
+         verify_schedule = \"*/2 * * * * *\"\nhealthz_details = true\n\
          [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
     ));
     sandbox.run(&["backup"]).assert_success();

@@ -616,7 +616,7 @@ async fn api_lists_filters_pages_and_starts_backups() {
 #[tokio::test]
 async fn health_names_stale_databases_and_metrics_describe_backups() {
     let app = App::start().await;
-    let health = app.get("/healthz", &Auth::None).await;
+    let health = app.get("/healthz", &app.login().await).await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health.json()["stale"], serde_json::json!(["app", "other"]));
     app.backup("app").await;
@@ -1256,4 +1256,148 @@ async fn many_databases_are_a_table_most_urgent_first_a_page_at_a_time() {
         assert!(reply.text().contains(says), "{query}: {}", reply.text());
     }
     app.stop().await;
+}
+
+/// The app on a PostgreSQL catalog in a database of its own, and that database.
+async fn on_postgres(tag: &str) -> (App, PgDb) {
+    let catalog = PgDb::create(tag);
+    let app = App::start_with(&format!("catalog = \"{}\"", catalog.url())).await;
+    (app, catalog)
+}
+
+/// Whether a response body names the catalog or repeats the server's words.
+#[track_caller]
+fn assert_no_internals(body: &str, catalog: &PgDb, what: &str) {
+    for internal in [
+        catalog.name.as_str(),
+        "postgres://",
+        "127.0.0.1:",
+        "UTF8",
+        "relation",
+    ] {
+        assert_absent(body, internal, what);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nul_in_a_filter_matches_nothing_on_a_postgres_catalog_as_on_sqlite() {
+    let (app, catalog) = on_postgres("web_nul").await;
+    let auth = app.login().await;
+    app.backup("app").await;
+    let api = app.get("/api/v1/backups?database=%00", &auth).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.text());
+    assert_eq!(api.json(), serde_json::json!([]));
+    let page = app.get("/backups?database=%00", &auth).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_no_internals(&page.text(), &catalog, "the backups page");
+    // The same filter with a real name still finds its backup.
+    let found = app.get("/api/v1/backups?database=app", &auth).await.json();
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    // A user name with a NUL is no user, and the failed login is counted like any other.
+    for _ in 0..2 {
+        assert_eq!(
+            app.try_login("ad%00min", PASSWORD).await,
+            (StatusCode::UNAUTHORIZED, None)
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_catalog_answers_a_generic_error_without_its_url_or_the_servers_words() {
+    let (app, catalog) = on_postgres("web_broken").await;
+    let token = "dbk_test_token_broken_catalog";
+    app.accounts()
+        .add_token("ci", &accounts::token_digest(token), chrono::Utc::now())
+        .unwrap();
+    let auth = Auth::Bearer(token.into());
+    app.backup("app").await;
+    // The backups' table goes (the accounts stay, so the token still logs in), and the
+    // stamp's too, so that nothing read before is served from memory.
+    catalog.psql(
+        "ALTER TABLE backups RENAME TO backups_gone; ALTER TABLE catalog_stamp RENAME TO stamp_gone;",
+    );
+    for path in [
+        "/api/v1/backups",
+        "/api/v1/backups/1",
+        "/api/v1/backups/1/log",
+        "/api/v1/backups/1/download",
+        "/api/v1/databases",
+        "/backups",
+        "/backups/1",
+        "/",
+        "/metrics",
+        "/healthz",
+    ] {
+        let reply = app.get(path, &auth).await;
+        assert!(
+            reply.status == StatusCode::INTERNAL_SERVER_ERROR
+                || (path == "/healthz" && reply.status == StatusCode::SERVICE_UNAVAILABLE),
+            "{path}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        let body = reply.text();
+        assert!(
+            body.contains("internal error") && body.contains("log"),
+            "{path} does not say where the cause is: {body}"
+        );
+        assert_no_internals(&body, &catalog, path);
+        if path.starts_with("/api/") || path == "/healthz" {
+            assert!(reply.json()["error"].is_string(), "{path}: {body}");
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_without_a_login_counts_and_names_databases_only_behind_one() {
+    let app = App::start().await;
+    let public = app.get("/healthz", &Auth::None).await;
+    assert_eq!(public.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        public.json(),
+        serde_json::json!({
+            "status": "unhealthy",
+            "counts": {"stale": 2, "unverified": 0, "not_offsite": 0}
+        })
+    );
+    for name in ["app", "other"] {
+        assert_absent(&public.text(), name, "/healthz without a login");
+    }
+    // A logged-in user, or an API token, sees which databases.
+    let token = "dbk_test_token_health_details";
+    app.accounts()
+        .add_token(
+            "monitor",
+            &accounts::token_digest(token),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    for auth in [app.login().await, Auth::Bearer(token.into())] {
+        let inside = app.get("/healthz", &auth).await;
+        assert_eq!(inside.status, StatusCode::SERVICE_UNAVAILABLE);
+        let body = inside.json();
+        assert_eq!(body["stale"], serde_json::json!(["app", "other"]), "{body}");
+        assert_eq!(body["counts"]["stale"], 2, "{body}");
+    }
+    // A wrong token is no login: the counts only.
+    let wrong = app
+        .get("/healthz", &Auth::Bearer("dbk_not_a_token".into()))
+        .await;
+    assert_eq!(wrong.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(wrong.json().get("stale").is_none(), "{}", wrong.text());
+    app.stop().await;
+
+    // healthz_details = true names them to anyone.
+    let open = App::start_with("healthz_details = true").await;
+    let public = open.get("/healthz", &Auth::None).await;
+    assert_eq!(public.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        public.json()["stale"],
+        serde_json::json!(["app", "other"]),
+        "{}",
+        public.text()
+    );
+    open.stop().await;
 }

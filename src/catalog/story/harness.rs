@@ -23,6 +23,8 @@ pub(crate) trait Harness {
     fn catalog(&self) -> &dyn Shared;
     /// Another instance on the same store, as another process would open it.
     fn open(&self) -> Box<dyn Shared>;
+    /// Runs `sql` on the store behind the catalog's back, as a hand edit would.
+    fn tamper(&self, sql: &str);
 }
 
 /// A SQLite catalog in a temporary folder.
@@ -49,6 +51,10 @@ impl Harness for Sqlite {
 
     fn open(&self) -> Box<dyn Shared> {
         Box::new(SqliteCatalog::open(&self.dir.path().join("catalog.sqlite3")).unwrap())
+    }
+
+    fn tamper(&self, sql: &str) {
+        self.catalog.conn().execute_batch(sql).unwrap();
     }
 }
 
@@ -83,6 +89,10 @@ impl Harness for Postgres {
 
     fn open(&self) -> Box<dyn Shared> {
         Box::new(self.db.open().unwrap())
+    }
+
+    fn tamper(&self, sql: &str) {
+        self.db.client().batch_execute(sql).unwrap();
     }
 }
 
