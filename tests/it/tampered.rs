@@ -321,13 +321,7 @@ fn mysql_client_commands_in_a_dump_never_run_on_verify_or_restore() {
             assert!(!created.exists(), "{db}: {runs:#?}");
             // MySQL commits each statement: what --force replaced is gone, and the target
             // says its restore did not end.
-            assert_eq!(
-                target.sql(
-                    "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dbkeep_restore_incomplete'"
-                ),
-                "1",
-                "{db}"
-            );
+            assert!(marked_incomplete(&target), "{db}");
         }
     }
 }
@@ -340,7 +334,9 @@ fn pg_all_or_nothing(target: &PgDb) -> Option<bool> {
     );
     match tables.as_str() {
         "precious" => (target.scalar("SELECT x FROM precious") == "7").then_some(false),
-        "big" => (target.scalar("SELECT count(*) FROM big") == "2000000").then_some(true),
+        "big" => {
+            (target.scalar("SELECT count(*) FROM big") == BIG_ROWS.to_string()).then_some(true)
+        }
         _ => None,
     }
 }
@@ -417,49 +413,60 @@ fn pg_active(database: &str, query_like: &str) -> bool {
         != "0"
 }
 
+const BIG_ROWS: u64 = 1_000_000;
+
 #[test]
-fn a_killed_postgres_restore_commits_nothing_wherever_it_stops() {
+fn a_killed_postgres_restore_commits_nothing_and_leaves_no_new_database() {
     let source = PgDb::create("kill_src");
-    source.psql(
+    source.psql(&format!(
         "CREATE TABLE big (id int PRIMARY KEY, body text);
-         INSERT INTO big SELECT g, md5(g::text) || md5((-g)::text) FROM generate_series(1, 2000000) g;",
-    );
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&format!(
-        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\ncompression = \"zstd\"\n",
-        source.url()
+         INSERT INTO big SELECT g, md5(g::text) || md5((-g)::text) FROM generate_series(1, {BIG_ROWS}) g;"
     ));
+    let (sandbox, _) = four_ways(&source.url(), "");
     sandbox.run(&["backup"]).assert_success();
-    let id = sandbox.rows_for("pg")[0]["id"].to_string();
+    let id = |variant: &str| sandbox.rows_for(variant)[0]["id"].to_string();
     let target = PgDb::create("kill_dst");
     target.psql("CREATE TABLE precious (x int); INSERT INTO precious VALUES (7);");
     let name = target.name.clone();
+    let restore = |variant: &str| {
+        spawn_dbkeep(
+            &sandbox,
+            &["restore", &id(variant), "--to", &target.url(), "--force"],
+        )
+    };
+
     // Until dbkeep has sent the whole file and seen its checksum match, nothing commits.
-    let points: [(&str, Ready<'_>); 3] = [
+    let mut points: Vec<(&str, &str, Ready<'_>)> = vec![
         (
+            "plain",
             "the load's first statements",
             Box::new(|| pg_active(&name, "%") || copied_rows(&name) > 0),
         ),
-        ("the first rows copied", Box::new(|| copied_rows(&name) > 0)),
         (
-            "half the rows copied",
-            Box::new(|| copied_rows(&name) > 1_000_000),
+            "plain",
+            "the first rows copied",
+            Box::new(|| copied_rows(&name) > 0),
         ),
     ];
-    for (what, ready) in points {
-        let mut child = spawn_dbkeep(
-            &sandbox,
-            &["restore", &id, "--to", &target.url(), "--force"],
-        );
+    for variant in VARIANTS {
+        points.push((
+            variant,
+            "half the rows copied",
+            Box::new(|| copied_rows(&name) > BIG_ROWS / 2),
+        ));
+    }
+    for (variant, what, ready) in points {
+        let mut child = restore(variant);
         kill_when(&mut child, what, ready);
         pg_sessions_gone(&name);
-        assert_eq!(pg_all_or_nothing(&target), Some(false), "killed at {what}");
+        assert_eq!(
+            pg_all_or_nothing(&target),
+            Some(false),
+            "{variant}: killed at {what}"
+        );
     }
     // Once it has (psql still building the primary key), the load commits whole or not at all.
-    let mut child = spawn_dbkeep(
-        &sandbox,
-        &["restore", &id, "--to", &target.url(), "--force"],
-    );
+    let mut child = restore("zstd");
     kill_when(&mut child, "the primary key being built", || {
         pg_active(&name, "ALTER TABLE ONLY public.big%")
     });
@@ -468,66 +475,79 @@ fn a_killed_postgres_restore_commits_nothing_wherever_it_stops() {
         pg_all_or_nothing(&target).is_some(),
         "killed while the primary key was built"
     );
-    // Left alone, the same restore replaces the contents whole.
-    sandbox
-        .run(&["restore", &id, "--to", &target.url(), "--force"])
-        .assert_success();
-    assert_eq!(target.scalar("SELECT count(*) FROM big"), "2000000");
-    assert_eq!(
-        target.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'precious'"),
-        "0"
-    );
-}
 
-#[test]
-fn a_killed_parallel_restore_leaves_no_database_and_the_next_run_drops_its_leftover() {
-    let source = PgDb::create("killpar_src");
-    source.psql(
-        "CREATE TABLE big (id int PRIMARY KEY, body text);
-         INSERT INTO big SELECT g, md5(g::text) || md5((-g)::text) FROM generate_series(1, 1000000) g;",
-    );
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&format!(
-        "[[databases]]\nname = \"pg\"\nurl = \"{}\"\ncompression = \"gzip\"\n",
-        source.url()
-    ));
-    sandbox.run(&["backup"]).assert_success();
-    let id = sandbox.rows_for("pg")[0]["id"].to_string();
-    let name = unique_name("killpar_new");
-    let restored = PgDb::existing(name.clone());
-    let url = url_with(&pg_url(), &name, None);
-    let args = ["restore", &id, "--to", &url, "--create", "--jobs", "2"];
-    let mut child = spawn_dbkeep(&sandbox, &args);
-    let owner = owner_part(child.id());
-    let temporary = format!("dbkeep\\_restore\\_{}\\_%", owner.replace('_', "\\_"));
-    // Each 8 MiB unit of a shared table is a COPY of its own.
-    kill_when(
-        &mut child,
-        "rows copied into the temporary database",
-        || copied_rows(&temporary) > 50_000,
-    );
-    assert!(
-        !pg_database_exists(&name),
-        "a killed restore left a database under the target's name"
-    );
-    let leftovers = || {
+    // Into a new database, over two connections: a killed load leaves nothing under the
+    // target's name, only its temporary database, which the next restore drops.
+    let fresh = unique_name("kill_new");
+    let restored = PgDb::existing(fresh.clone());
+    let url = url_with(&pg_url(), &fresh, None);
+    let left = |like: &str| {
         psql(
             &pg_url(),
             None,
-            &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{temporary}'"),
+            &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{like}'"),
         )
         .trim()
         .to_string()
     };
-    assert_eq!(leftovers(), "1", "the killed run's temporary database");
-    let run = sandbox.run(&args);
-    run.assert_success();
+    let new_database = |variant: &str| {
+        let args = [
+            "restore",
+            &id(variant),
+            "--to",
+            &url,
+            "--create",
+            "--jobs",
+            "2",
+        ];
+        spawn_dbkeep(&sandbox, &args)
+    };
+    let mut before: Option<String> = None;
+    for variant in VARIANTS {
+        let mut child = new_database(variant);
+        let staging = format!(
+            "dbkeep\\_restore\\_{}\\_%",
+            owner_part(child.id()).replace('_', "\\_")
+        );
+        // Each 8 MiB unit of a shared table is a COPY of its own.
+        kill_when(
+            &mut child,
+            "rows copied into the temporary database",
+            || copied_rows(&staging) > 50_000,
+        );
+        assert!(
+            !pg_database_exists(&fresh),
+            "{variant}: a killed restore left a database under the target's name"
+        );
+        assert_eq!(left(&staging), "1", "{variant}: its temporary database");
+        if let Some(before) = before.replace(staging) {
+            assert_eq!(left(&before), "0", "{variant}: what the run before it left");
+        }
+    }
+    let mut last = new_database("age");
+    assert!(last.wait().unwrap().success());
     assert_eq!(
-        leftovers(),
+        left(before.as_deref().unwrap_or_default()),
         "0",
         "the next run drops what the killed one left"
     );
-    assert_eq!(restored.scalar("SELECT count(*) FROM big"), "1000000");
+    assert_eq!(
+        restored.scalar("SELECT count(*) FROM big"),
+        BIG_ROWS.to_string()
+    );
+
+    // Left alone, the restore over the target replaces its contents whole.
+    sandbox
+        .run(&["restore", &id("gzip"), "--to", &target.url(), "--force"])
+        .assert_success();
+    assert_eq!(pg_all_or_nothing(&target), Some(true));
+}
+
+/// Whether `db` holds the table that marks an incomplete restore.
+fn marked_incomplete(db: &MyDb) -> bool {
+    db.sql(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dbkeep_restore_incomplete'",
+    ) == "1"
 }
 
 #[test]
@@ -539,62 +559,54 @@ fn a_killed_mysql_restore_is_marked_incomplete_and_only_force_replaces_it() {
          INSERT INTO big WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) \
            SELECT i, CONCAT(MD5(i), MD5(-i)) FROM n;",
     );
-    let sandbox = Sandbox::new();
-    sandbox.write_config(&format!(
-        "[[databases]]\nname = \"my\"\nurl = \"{}\"\ncompression = \"gzip\"\n",
-        source.url()
-    ));
+    let (sandbox, _) = four_ways(&source.url(), "");
     sandbox.run(&["backup"]).assert_success();
-    let id = sandbox.rows_for("my")[0]["id"].to_string();
     let target = MyDb::create("my_kill_dst");
-    target.sql("CREATE TABLE precious (x INT); INSERT INTO precious VALUES (7);");
-    let loading = || {
-        try_mariadb(
-            None,
-            &format!(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{}' AND INFO LIKE 'INSERT INTO `big`%'",
-                target.name
-            ),
-        )
-        .is_ok_and(|n| n.trim() != "0")
+    let in_target = |sql: &str| {
+        try_mariadb(None, &sql.replace("TARGET", &target.name))
+            .unwrap()
+            .trim()
+            .to_string()
     };
-    let mut child = spawn_dbkeep(
-        &sandbox,
-        &["restore", &id, "--to", &target.url(), "--force"],
-    );
-    kill_when(&mut child, "rows loading into big", loading);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while try_mariadb(
-        None,
-        &format!(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{}'",
-            target.name
-        ),
-    )
-    .unwrap()
-    .trim()
-        != "0"
-    {
-        assert!(Instant::now() < deadline, "the client stays");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // MySQL commits each statement: what it could not undo is marked, for all to see.
-    assert_eq!(
+    for variant in VARIANTS {
         target.sql(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dbkeep_restore_incomplete'"
-        ),
-        "1"
-    );
-    let refused = sandbox.run(&["restore", &id, "--to", &target.url()]);
-    refused.assert_code(2);
-    assert!(refused.stderr.contains("incomplete restore"), "{refused:?}");
+            "CREATE TABLE IF NOT EXISTS precious (x INT); DELETE FROM precious; INSERT INTO precious VALUES (7);",
+        );
+        let id = sandbox.rows_for(variant)[0]["id"].to_string();
+        let mut child = spawn_dbkeep(
+            &sandbox,
+            &["restore", &id, "--to", &target.url(), "--force"],
+        );
+        kill_when(&mut child, "rows loading into big", || {
+            in_target(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'TARGET' AND INFO LIKE 'INSERT INTO `big`%'",
+            ) != "0"
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while in_target("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'TARGET'")
+            != "0"
+        {
+            assert!(Instant::now() < deadline, "the client stays");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // MySQL commits each statement: what it could not undo is marked, for all to see.
+        assert!(marked_incomplete(&target), "{variant}");
+        let refused = sandbox.run(&["restore", &id, "--to", &target.url()]);
+        refused.assert_code(2);
+        assert!(
+            refused.stderr.contains("incomplete restore"),
+            "{variant}: {refused:?}"
+        );
+    }
+    let id = sandbox.rows_for("age")[0]["id"].to_string();
     sandbox
         .run(&["restore", &id, "--to", &target.url(), "--force"])
         .assert_success();
     assert_eq!(target.sql("SELECT COUNT(*) FROM big"), "300000");
+    assert!(!marked_incomplete(&target));
     assert_eq!(
         target.sql(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('dbkeep_restore_incomplete', 'precious')"
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'precious'"
         ),
         "0"
     );
