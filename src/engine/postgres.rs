@@ -430,11 +430,7 @@ impl PostgresEngine {
     ) -> Result<u64> {
         let session = load::Restricted::new()?;
         // All in the load's transaction: a refused or failed load creates no role.
-        let roles = opts
-            .globals
-            .as_deref()
-            .map(roles::missing)
-            .unwrap_or_default();
+        let roles = roles::missing_of(opts);
         let prologue = format!(
             "{}{}{roles}{replace}",
             session.open(),
@@ -467,11 +463,7 @@ impl PostgresEngine {
         log: &RunLog,
     ) -> Result<usize> {
         let session = load::Restricted::new()?;
-        let roles = opts
-            .globals
-            .as_deref()
-            .map(roles::missing)
-            .unwrap_or_default();
+        let roles = roles::missing_of(opts);
         let connect = |stop: &Cancel| self.loader(stop);
         parallel::load(
             source,

@@ -859,6 +859,22 @@ pub fn spawn_listening(cmd: &mut StdCommand, port: u16, what: &str) -> Running {
     Running(child)
 }
 
+/// What `script` prints, run by bash with `set -euo pipefail`; it must succeed.
+#[track_caller]
+pub fn bash(script: &str) -> Vec<u8> {
+    let out = StdCommand::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail; {script}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// A throwaway's owner part as dbkeep names it: this machine's mark and a process id.
 pub fn owner_part(pid: u32) -> String {
     let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();

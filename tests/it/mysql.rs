@@ -197,15 +197,7 @@ fn restore_by_hand(file: &std::path::Path, decompress: &str, into: &MyDb) {
         url.username(),
         into.name
     );
-    let out = Command::new("bash")
-        .args(["-o", "pipefail", "-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    bash(&script);
 }
 
 #[test]

@@ -251,14 +251,7 @@ fn a_receiver_that_fails_is_tried_three_times_then_recorded_and_the_backup_stand
         port,
         &[("DBKEEP_ADMIN_PASSWORD", "a long password")],
     );
-    let start = Instant::now();
-    let metrics = loop {
-        if let Ok(r) = crate::http::http_get(metrics_port, "/metrics", None) {
-            break r.text();
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "no /metrics");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let metrics = metrics_when_up(metrics_port);
     let line = format!(
         "dbkeep_notifications_failed_total{{channel=\"webhook {}\"}} 1\n",
         hooks.url("")
@@ -340,14 +333,7 @@ fn channels_are_named_by_their_host_or_a_name_never_by_the_secret_in_their_urls(
         port,
         &[("DBKEEP_ADMIN_PASSWORD", "a long password")],
     );
-    let start = Instant::now();
-    let metrics = loop {
-        if let Ok(r) = crate::http::http_get(metrics_port, "/metrics", None) {
-            break r.text();
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "no /metrics");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let metrics = metrics_when_up(metrics_port);
     for line in [
         format!("dbkeep_notifications_failed_total{{channel=\"ping {origin}\"}} 2\n"),
         format!("dbkeep_notifications_failed_total{{channel=\"webhook {origin}\"}} 1\n"),
@@ -777,4 +763,16 @@ fn slack_and_discord_get_their_own_message_shapes() {
     assert_eq!(slack.as_object().unwrap().len(), 1, "{slack:#}");
     let discord = body("/discord");
     assert_eq!(discord["content"], slack["text"], "{discord:#}");
+}
+
+/// `/metrics` on `port` (`metrics_listen`), once the service answers there.
+fn metrics_when_up(port: u16) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = crate::http::http_get(port, "/metrics", None) {
+            return r.text();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no /metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -39,20 +39,6 @@ fn four_ways(url: &str, extra: &str) -> (Sandbox, String) {
     (sandbox, public)
 }
 
-fn sh(script: &str) -> Vec<u8> {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(format!("set -euo pipefail; {script}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// The decoding and encoding shell stages of a stored file, by its name.
 fn stages(file: &Path, sandbox: &Sandbox, public: &str) -> (String, String) {
     let name = file.to_string_lossy();
@@ -84,7 +70,7 @@ fn stored_file(row: &Value) -> PathBuf {
 fn dump_of(sandbox: &Sandbox, row: &Value, public: &str) -> String {
     let file = stored_file(row);
     let (decode, _) = stages(&file, sandbox, public);
-    String::from_utf8(sh(&format!("cat '{}'{decode}", file.display()))).unwrap()
+    String::from_utf8(bash(&format!("cat '{}'{decode}", file.display()))).unwrap()
 }
 
 /// Replaces backup `row`'s file with `text`, stored as it was (compressed, encrypted), and
@@ -94,7 +80,7 @@ fn replace_with(sandbox: &Sandbox, row: &Value, public: &str, text: &[u8]) {
     fs::write(&plain, text).unwrap();
     let file = stored_file(row);
     let (_, encode) = stages(&file, sandbox, public);
-    sh(&format!(
+    bash(&format!(
         "cat '{}'{encode} > '{}'",
         plain.display(),
         file.display()
@@ -225,7 +211,7 @@ fn a_psql_without_restrict_is_refused_rather_than_trusted() {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
     };
     let real = |tool: &str| {
-        String::from_utf8(sh(&format!("command -v {tool}")))
+        String::from_utf8(bash(&format!("command -v {tool}")))
             .unwrap()
             .trim()
             .to_string()
@@ -659,7 +645,7 @@ fn restore_level_verify_fails_files_that_restore_nothing() {
     }
     // What a real dump restores verifies, also when imported.
     pg.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
-    let dump = sh(&format!("pg_dump --no-password '{}'", pg.url()));
+    let dump = bash(&format!("pg_dump --no-password '{}'", pg.url()));
     let id = imported(&sandbox, "postgres_backup_20250102_000000.sql", &dump, "pg");
     sandbox.run(&["verify", &id]).assert_success();
 }

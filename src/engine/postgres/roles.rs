@@ -38,9 +38,15 @@ fn roles_in(globals: &str) -> Vec<(String, Option<String>)> {
     roles
 }
 
+/// SQL that creates each role of the stored roles `opts` carries (none without
+/// `--with-globals`) that the server lacks.
+pub(super) fn missing_of(opts: &RestoreOptions) -> String {
+    opts.globals.as_deref().map(missing).unwrap_or_default()
+}
+
 /// SQL that creates each role of `globals` the server lacks, with its attributes, and never
 /// changes one that exists.
-pub(super) fn missing(globals: &str) -> String {
+fn missing(globals: &str) -> String {
     roles_in(globals)
         .into_iter()
         .map(|(name, attributes)| {
