@@ -635,7 +635,7 @@ fn size(
             format!(
                 "`{key}` = \"{}\" is too small: it must be at least {}",
                 value.get_ref(),
-                crate::pipeline::filter::exact_size(least)
+                crate::text::exact_size(least)
             ),
         )),
         Err(_) => Err(source.error(

@@ -113,6 +113,26 @@ pub fn restore(
         )));
     }
     log.step(format_args!("checked: SHA-256 {sha256}"));
+    load(runner, record, target, opts, cancel, progress, log)
+}
+
+/// Loads `record` into `target` as [`restore`] does, without first reading its file whole to
+/// check it (the caller has: a verification): the stream is still checked at its end, before
+/// anything commits, and `log` gets the steps.
+///
+/// # Errors
+/// As [`restore`], but for the checks `restore` makes before the load.
+pub fn load(
+    runner: &Runner,
+    record: &BackupRecord,
+    target: &Target,
+    opts: &RestoreOptions,
+    cancel: &Cancel,
+    progress: &dyn Progress,
+    log: RunLog,
+) -> Result<Restored> {
+    let id = record.id;
+    let expected = record.sha256.as_deref().unwrap_or_default();
     let engine = engine::for_target(runner.config(), target);
     let mut opts = opts.clone();
     opts.min_free_space = runner.config().min_free_space;

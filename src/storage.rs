@@ -260,7 +260,7 @@ impl<W: io::Write> LeavesRoom<W> {
                 format!(
                     "stopped: the disk of {} would have less than min_free_space ({}) free, with {} left; free some space there, or lower min_free_space",
                     self.dir.display(),
-                    crate::pipeline::filter::exact_size(self.margin),
+                    crate::text::exact_size(self.margin),
                     indicatif::HumanBytes(free)
                 ),
             ));

@@ -1,6 +1,6 @@
-//! Text from elsewhere (a database server's error, a login form's user name) made safe to
-//! print: control characters are written as escapes, so they can neither forge a log line nor
-//! send commands to a terminal.
+//! Text for people: text from elsewhere (a database server's error, a login form's user name)
+//! made safe to print, its control characters written as escapes so they can neither forge a
+//! log line nor send commands to a terminal; and sizes written as a setting takes them.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -31,6 +31,16 @@ pub fn escape_controls(text: &str, keep_newlines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `bytes` in the largest binary unit that divides it, else in bytes: `256 MiB`.
+pub fn exact_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +56,14 @@ mod tests {
             escape_controls("line 1\n\tline 2\x1b]0;x\x07", true),
             "line 1\n\tline 2\\x1b]0;x\\x07"
         );
+    }
+
+    #[test]
+    fn sizes_read_as_written() {
+        assert_eq!(exact_size(256 << 20), "256 MiB");
+        assert_eq!(exact_size(1 << 30), "1 GiB");
+        assert_eq!(exact_size(3 << 10), "3 KiB");
+        assert_eq!(exact_size(1536), "1536 bytes");
+        assert_eq!(exact_size(10), "10 bytes");
     }
 }

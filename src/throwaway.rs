@@ -48,6 +48,24 @@ pub fn orphaned(name: &str) -> bool {
     }
 }
 
+/// Drops, with `drop`, each of `names` (the databases or files named with `prefix`, see
+/// [`like`]) that a process of this machine left behind when it was killed; returns them.
+///
+/// # Errors
+/// The first that `drop` could not remove.
+pub fn drop_orphans(names: Vec<String>, drop: impl Fn(&str) -> Result<()>) -> Result<Vec<String>> {
+    let orphans: Vec<String> = names.into_iter().filter(|n| orphaned(n)).collect();
+    for name in &orphans {
+        drop(name)?;
+    }
+    Ok(orphans)
+}
+
+/// The SQL `LIKE` pattern of the names [`name`] makes with `prefix`.
+pub fn like(prefix: &str) -> String {
+    format!("{}\\_%", prefix.replace('_', "\\_"))
+}
+
 /// `server` with another database name (a `dbname=` parameter, which libpq would prefer to
 /// the path, is dropped: the other database must never turn out to be the first).
 pub fn on_server(server: &ServerTarget, database: &str) -> ServerTarget {
@@ -92,5 +110,20 @@ mod tests {
         )));
         assert!(!orphaned(&format!("dbkeep_restore_00000000_{gone}_abcdef")));
         assert!(!orphaned("dbkeep_restore_by_hand"));
+        assert_eq!(like("dbkeep_verify_3"), "dbkeep\\_verify\\_3\\_%");
+        let dropped = std::cell::RefCell::new(Vec::new());
+        let left = drop_orphans(
+            vec![
+                live.clone(),
+                format!("dbkeep_restore_{}_{gone}_abcdef", machine_mark()),
+            ],
+            |n| {
+                dropped.borrow_mut().push(n.to_string());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(left, dropped.into_inner());
+        assert_eq!(left.len(), 1);
     }
 }

@@ -174,7 +174,9 @@ fn check(
         },
         ..RestoreOptions::default()
     };
-    let restored = crate::restore::restore(runner, record, &target, &opts, cancel, &NoProgress)
+    // The checksum was checked above: the load checks its stream again at its end.
+    let log = crate::runlog::RunLog::new();
+    let restored = crate::restore::load(runner, record, &target, &opts, cancel, &NoProgress, log)
         .map_err(|e| e.to_string())
         .and_then(|restored| {
             // The load alone: the checksum pass before it is not part of a recovery's time.
@@ -298,7 +300,7 @@ fn compare_rows(
 /// behind ([`crate::throwaway`]).
 fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
     let db = runner.config().database(&record.database)?;
-    let name = throwaway::name(&format!("dbkeep_verify_{}", record.id))?;
+    let name = throwaway::name(&format!("{VERIFY_PREFIX}_{}", record.id))?;
     match &db.target {
         Target::Sqlite { .. } => Ok(Target::Sqlite {
             path: runner
@@ -314,6 +316,15 @@ fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
             db.verify_url.as_ref().unwrap_or(server),
             &name,
         ))),
+    }
+}
+
+/// What the throwaways of verifications are named with (after it, the backup's id).
+const VERIFY_PREFIX: &str = "dbkeep_verify";
+
+fn log_dropped(databases: Vec<String>) {
+    for database in databases {
+        tracing::info!(%database, "dropped a throwaway database a killed verification left");
     }
 }
 
@@ -347,38 +358,19 @@ fn remove_orphans(runner: &Runner, record: &BackupRecord) -> Result<()> {
                 runner.config().mysqldump_path.clone(),
                 runner.config().mysql_path.clone(),
             );
-            for name in engine.databases_named_like("dbkeep\\_verify\\_%")? {
-                if orphaned(&name) {
-                    tracing::info!(database = %name, "dropping a throwaway database a killed verification left");
-                    let leftover = engine::for_target(
-                        runner.config(),
-                        &Target::Mysql(on_server(server, &name)),
-                    );
-                    leftover.discard(&Cancel::new())?;
-                }
-            }
+            log_dropped(engine.drop_orphans(VERIFY_PREFIX)?);
             Ok(())
         }
         Target::Postgres(source) => {
-            let pg = db.verify_url.as_ref().unwrap_or(source);
             let server = engine::PostgresEngine::new(
-                pg.clone(),
+                db.verify_url.as_ref().unwrap_or(source).clone(),
                 runner
                     .config()
                     .pg_dump_path
                     .clone()
                     .unwrap_or_else(|| "pg_dump".into()),
             );
-            for name in server.databases_named_like("dbkeep\\_verify\\_%")? {
-                if orphaned(&name) {
-                    tracing::info!(database = %name, "dropping a throwaway database a killed verification left");
-                    let leftover = engine::for_target(
-                        runner.config(),
-                        &Target::Postgres(on_server(pg, &name)),
-                    );
-                    leftover.discard(&Cancel::new())?;
-                }
-            }
+            log_dropped(server.drop_orphans(VERIFY_PREFIX)?);
             Ok(())
         }
     }

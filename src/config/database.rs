@@ -46,6 +46,13 @@ pub struct ServerTarget {
 }
 
 impl ServerTarget {
+    /// The database's name, as the URL's path gives it (percent-decoded).
+    pub fn database(&self) -> String {
+        percent_encoding::percent_decode_str(self.url.path().trim_start_matches('/'))
+            .decode_utf8_lossy()
+            .into_owned()
+    }
+
     /// The password to give the dump tool, from `password_env` first, else the URL.
     ///
     /// # Errors

@@ -63,9 +63,7 @@ impl MysqlEngine {
 
     /// The database's name, as the URL's path gives it.
     pub fn database(&self) -> String {
-        percent_encoding::percent_decode_str(self.target.url.path().trim_start_matches('/'))
-            .decode_utf8_lossy()
-            .into_owned()
+        self.target.database()
     }
 
     /// The options that reach the server: user, host and port from the URL, and each of its
@@ -130,11 +128,25 @@ impl MysqlEngine {
         Ok(out.trim_end().to_string())
     }
 
-    /// The databases on this server whose names match the SQL `LIKE` pattern `pattern`.
+    /// Drops the databases on this server named with `prefix` ([`crate::throwaway`]) that a
+    /// killed process of this machine left; returns their names.
     ///
     /// # Errors
-    /// When the server cannot be asked.
-    pub fn databases_named_like(&self, pattern: &str) -> Result<Vec<String>> {
+    /// When the server cannot be asked, or one cannot be dropped.
+    pub fn drop_orphans(&self, prefix: &str) -> Result<Vec<String>> {
+        let names = self.databases_named_like(&crate::throwaway::like(prefix))?;
+        crate::throwaway::drop_orphans(names, |name| {
+            MysqlEngine::new(
+                crate::throwaway::on_server(&self.target, name),
+                Some(self.dump.clone()),
+                Some(self.client.clone()),
+            )
+            .discard(&Cancel::new())
+        })
+    }
+
+    /// The databases on this server whose names match the SQL `LIKE` pattern `pattern`.
+    fn databases_named_like(&self, pattern: &str) -> Result<Vec<String>> {
         let out = self.query(
             &format!(
                 "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE {}",

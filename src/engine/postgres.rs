@@ -70,11 +70,24 @@ impl PostgresEngine {
         )
     }
 
-    /// The databases on this server whose names match the SQL `LIKE` pattern `pattern`.
+    /// Drops the databases on this server named with `prefix` ([`crate::throwaway`]) that a
+    /// killed process of this machine left; returns their names.
     ///
     /// # Errors
-    /// When the server cannot be asked.
-    pub fn databases_named_like(&self, pattern: &str) -> Result<Vec<String>> {
+    /// When the server cannot be asked, or one cannot be dropped.
+    pub fn drop_orphans(&self, prefix: &str) -> Result<Vec<String>> {
+        let names = self.databases_named_like(&crate::throwaway::like(prefix))?;
+        crate::throwaway::drop_orphans(names, |name| {
+            PostgresEngine::new(
+                crate::throwaway::on_server(&self.target, name),
+                self.pg_dump.clone(),
+            )
+            .discard(&Cancel::new())
+        })
+    }
+
+    /// The databases on this server whose names match the SQL `LIKE` pattern `pattern`.
+    fn databases_named_like(&self, pattern: &str) -> Result<Vec<String>> {
         let out = self.query(
             &self.admin(),
             &format!(
@@ -245,7 +258,7 @@ impl Engine for PostgresEngine {
 
     fn discard(&self, cancel: &Cancel) -> Result<()> {
         let admin = self.admin();
-        let name = ident(&self.database());
+        let name = ident(&self.target.database());
         // WITH (FORCE) (PostgreSQL 13 and later) ends stray sessions; older servers drop without.
         self.query(
             &admin,
@@ -265,7 +278,7 @@ impl Engine for PostgresEngine {
         log: &RunLog,
     ) -> Result<usize> {
         load::can_restrict(&self.psql(), cancel)?;
-        let name = self.database();
+        let name = self.target.database();
         if opts.create && !self.exists(&name, cancel)? {
             return self.restore_new(source, reopen, opts, &name, cancel, log);
         }
@@ -274,13 +287,6 @@ impl Engine for PostgresEngine {
 }
 
 impl PostgresEngine {
-    /// The database's name, as the URL's path gives it.
-    fn database(&self) -> String {
-        percent_encoding::percent_decode_str(self.target.url.path().trim_start_matches('/'))
-            .decode_utf8_lossy()
-            .into_owned()
-    }
-
     /// The server's maintenance database, for what is done from outside a database.
     fn admin(&self) -> url::Url {
         let mut admin = self.target.url.clone();
@@ -389,32 +395,17 @@ impl PostgresEngine {
         loaded
     }
 
-    /// Drops the temporary databases of restores on this server that were killed (made by
-    /// processes of this machine that are gone).
+    /// Drops the temporary databases of restores on this server that were killed: a failure
+    /// to do so is logged, and the restore goes on.
     fn drop_leftovers(&self, log: &RunLog) {
-        let names = match self.databases_named_like("dbkeep\\_restore\\_%") {
-            Ok(names) => names,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look for what killed restores left");
-                return;
-            }
-        };
-        for leftover in names.iter().filter(|n| crate::throwaway::orphaned(n)) {
-            let engine = PostgresEngine::new(
-                crate::throwaway::on_server(&self.target, leftover),
-                self.pg_dump.clone(),
-            );
-            match engine.discard(&Cancel::new()) {
-                Ok(()) => {
-                    tracing::info!(database = %leftover, "dropped the temporary database a killed restore left");
-                    log.step(format_args!(
-                        "dropped {leftover}, which a killed restore left"
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(database = %leftover, error = %e, "could not drop what a killed restore left")
+        match self.drop_orphans("dbkeep_restore") {
+            Ok(dropped) => {
+                for name in dropped {
+                    tracing::info!(database = %name, "dropped the temporary database a killed restore left");
+                    log.step(format_args!("dropped {name}, which a killed restore left"));
                 }
             }
+            Err(e) => tracing::warn!(error = %e, "could not drop what killed restores left"),
         }
     }
 

@@ -88,7 +88,7 @@ impl fmt::Display for Refusal {
             Refusal::LineTooLong { line, limit } => write!(
                 f,
                 "line {line} of the dump is longer than restore_line_limit ({}) outside table data, so it was not passed on; no dump tool writes such a line: raise restore_line_limit only if you trust this file",
-                exact_size(*limit)
+                crate::text::exact_size(*limit)
             ),
             Refusal::EndsInCopy { header } => write!(
                 f,
@@ -99,16 +99,6 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
-
-/// `bytes` in the largest binary unit that divides it, else in bytes: `256 MiB`.
-pub fn exact_size(bytes: u64) -> String {
-    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= size && bytes.is_multiple_of(size) {
-            return format!("{} {unit}", bytes / size);
-        }
-    }
-    format!("{bytes} bytes")
-}
 
 /// Reads a dump for a client, as [`Filter`] says: an `io::Error` of kind `InvalidData`
 /// wrapping a [`Refusal`] stops it. The stream always ends with a line end, so that what the
@@ -485,14 +475,5 @@ mod tests {
             read(b"COPY t (x) FROM stdin;\n1\n\\.", f).unwrap(),
             b"COPY t (x) FROM stdin;\n1\n\\.\n"
         );
-    }
-
-    #[test]
-    fn sizes_read_as_written() {
-        assert_eq!(exact_size(256 << 20), "256 MiB");
-        assert_eq!(exact_size(1 << 30), "1 GiB");
-        assert_eq!(exact_size(3 << 10), "3 KiB");
-        assert_eq!(exact_size(1536), "1536 bytes");
-        assert_eq!(exact_size(10), "10 bytes");
     }
 }
