@@ -23,8 +23,8 @@ async fn main() -> anyhow::Result<()> {
 
     // Start dbkeep on the application's own runtime: schedules fire from here on.
     let backups = dbkeep::Service::from_config(config)?.start().await?;
-    if let Some(accounts) = backups.runner().accounts()
-        && let Some(password) = dbkeep::web::ensure_admin(accounts, chrono::Utc::now())?
+    if let Some(password) =
+        dbkeep::web::ensure_admin(backups.runner().accounts(), chrono::Utc::now())?
     {
         println!("created user admin with password {password}");
     }
@@ -34,7 +34,10 @@ async fn main() -> anyhow::Result<()> {
             "/",
             get(|| async { "Hello from an app that backs itself up. See /admin/backups\n" }),
         )
-        .nest("/admin/backups", backups.router("/admin/backups"));
+        .nest(
+            "/admin/backups",
+            dbkeep::web::router(&backups, "/admin/backups"),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);
     // dbkeep's own server times out slow or idle connections and caps their number; any

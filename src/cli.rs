@@ -134,7 +134,7 @@ pub fn main() -> ExitCode {
             let message = format!("{e:#}");
             eprintln!("error: {}", dbkeep::text::escape_controls(&message, true));
             let usage = e.downcast_ref::<UsageError>().is_some()
-                || e.downcast_ref::<dbkeep::config::ConfigError>().is_some()
+                || e.downcast_ref::<dbkeep::error::ConfigError>().is_some()
                 || e.downcast_ref::<dbkeep::Error>()
                     .is_some_and(dbkeep::Error::is_usage);
             ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILED })

@@ -1,6 +1,8 @@
 //! dbkeep: automatic, verified backups of SQLite, PostgreSQL and MySQL/MariaDB databases.
 //!
-//! The library does everything; the `dbkeep` binary is a thin command line over it. A backup
+//! This crate is the facade of a workspace with one crate per layer (see `ARCHITECTURE.md`):
+//! it re-exports each layer's modules under the paths an embedding application uses, and holds
+//! the `dbkeep` binary, a thin command line over them. The library does everything; A backup
 //! flows from an [`engine::Engine`] through the [`pipeline`] (compression, SHA-256) into a
 //! private temporary file that is synced and renamed into the backup folder ([`storage`]),
 //! and every attempt is recorded in the [`catalog`]. [`retention`] decides what may be pruned.
@@ -14,38 +16,35 @@
 //! # Ok(()) }
 //! ```
 
-pub mod accounts;
-pub mod cancel;
-pub mod catalog;
-pub mod clock;
-pub mod config;
-pub mod crypt;
-pub mod engine;
-mod error;
-pub mod import;
-pub mod instance;
-pub mod lease;
-pub mod lock;
-pub mod notify;
-pub mod offsite;
-pub mod pipeline;
-pub mod restore;
-pub mod retention;
-pub mod runlog;
-pub mod runner;
-pub mod scheduler;
-pub mod service;
-pub mod storage;
-pub mod store;
-pub mod text;
-pub mod throwaway;
-pub mod verdict;
-pub mod verify;
-pub mod vocab;
-pub mod watchdog;
-pub mod web;
+/// Users, sessions and API tokens (the catalog's port), and password hashing.
+pub mod accounts {
+    pub use dbkeep_core::passwords::*;
+    pub use dbkeep_model::accounts::*;
+}
 
-pub use config::Config;
-pub use error::{Error, Result};
-pub use runner::{BackupOptions, BackupOutcome, LeftAlone, Pruned, Runner};
-pub use service::{Service, ServiceHandle};
+/// The catalog: the port and its records, and its SQLite and PostgreSQL implementations.
+pub mod catalog {
+    pub use dbkeep_catalog::{PostgresCatalog, SqliteCatalog};
+    pub use dbkeep_model::catalog::*;
+}
+
+pub use dbkeep_config::config;
+pub use dbkeep_core::{
+    import, lease, offsite, restore, retention, runner, scheduler, verdict, verify,
+};
+pub use dbkeep_engine::{engine, throwaway};
+pub use dbkeep_model::{
+    cancel, clock, copies, deliveries, error, instances, leases, lock, runlog, storage, stream,
+    text, token, vocab,
+};
+pub use dbkeep_notify::notify;
+pub use dbkeep_pipeline::{crypt, pipeline, watchdog};
+pub use dbkeep_service::service;
+pub use dbkeep_store::store;
+#[cfg(feature = "web")]
+pub use dbkeep_web::web;
+
+pub use dbkeep_config::Config;
+pub use dbkeep_core::runner::{BackupOptions, BackupOutcome, LeftAlone, Pruned, Runner};
+pub use dbkeep_model::error::{Error, Result};
+pub use dbkeep_service::service::{Service, ServiceHandle};

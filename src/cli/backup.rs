@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dbkeep::BackupOptions;
 use dbkeep::catalog::{Status, Trigger};
-use dbkeep::pipeline::Progress;
+use dbkeep::stream::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{EXIT_FAILED, UsageError, open_runner, render};

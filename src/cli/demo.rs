@@ -53,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcome = runner.backup(
         "app",
         &BackupOptions::default(),
-        &dbkeep::pipeline::NoProgress,
+        &dbkeep::stream::NoProgress,
     )?;
     println!(
         "$ dbkeep backup\n{}\n",
@@ -119,9 +119,7 @@ const PASSWORD_FILE: &str = "admin-password.txt";
 /// The demo admin's password: created with the first user, or read back from the demo folder.
 fn admin_password(runner: &Runner, dir: &Path) -> anyhow::Result<String> {
     let file = dir.join(PASSWORD_FILE);
-    let accounts = runner
-        .accounts()
-        .context("this catalog keeps no accounts")?;
+    let accounts = runner.accounts();
     if let Some(password) = dbkeep::web::ensure_admin(accounts, chrono::Utc::now())? {
         let mut f = dbkeep::storage::create_private_file(&file)
             .or_else(|_| {

@@ -41,9 +41,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 status: Some(Status::Success),
                 ..ListFilter::default()
             })?;
-            let Some(copies) = runner.copies() else {
-                return Ok(ExitCode::SUCCESS);
-            };
+            let copies = runner.copies();
             for r in records.iter().filter(|r| r.pruned_at.is_none()) {
                 let file = r.file_name.as_deref().unwrap_or("-");
                 let have = copies.copies(r.id)?;

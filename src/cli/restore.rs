@@ -125,7 +125,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let opts = RestoreOptions {
         force: args.force,
         create: args.create,
-        leave: dbkeep::pipeline::filter::Leave {
+        leave: dbkeep::stream::Leave {
             owners: args.no_owner,
             privileges: args.no_privileges,
         },

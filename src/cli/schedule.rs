@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use chrono_tz::Tz;
 use dbkeep::catalog::{FireRecord, Status};
-use dbkeep::scheduler::next_fire;
+use dbkeep::config::cron::next_fire;
 
 use super::{open_runner, render};
 

@@ -69,9 +69,8 @@ pub async fn serve(
         .context("opening the catalog stopped unexpectedly")??;
     let handle = service.start().await?;
     let runner = std::sync::Arc::clone(handle.runner());
-    let created = tokio::task::spawn_blocking(move || match runner.accounts() {
-        Some(accounts) => dbkeep::web::ensure_admin(accounts, chrono::Utc::now()),
-        None => Ok(None),
+    let created = tokio::task::spawn_blocking(move || {
+        dbkeep::web::ensure_admin(runner.accounts(), chrono::Utc::now())
     })
     .await
     .context("creating the first user stopped unexpectedly")??;

@@ -4,7 +4,6 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use dbkeep::accounts::{self, Accounts};
 
 use super::{UsageError, open_runner};
@@ -50,9 +49,7 @@ fn with_accounts<T>(
     f: impl FnOnce(&dyn Accounts) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let runner = open_runner(config_path)?;
-    let accounts = runner
-        .accounts()
-        .context("this catalog keeps no accounts")?;
+    let accounts = runner.accounts();
     f(accounts)
 }
 
@@ -145,8 +142,12 @@ pub fn run_token(config_path: &Path, args: TokenArgs) -> anyhow::Result<ExitCode
                     ))
                     .into());
                 }
-                let token = format!("dbk_{}", accounts::random_token()?);
-                accounts.add_token(&name, &accounts::token_digest(&token), chrono::Utc::now())?;
+                let token = format!("dbk_{}", dbkeep::token::random_token()?);
+                accounts.add_token(
+                    &name,
+                    &dbkeep::token::token_digest(&token),
+                    chrono::Utc::now(),
+                )?;
                 println!(
                     "created token {name}; it is shown only now, send it as `Authorization: Bearer TOKEN`:"
                 );

@@ -878,7 +878,7 @@ pub fn bash(script: &str) -> Vec<u8> {
 /// A throwaway's owner part as dbkeep names it: this machine's mark and a process id.
 pub fn owner_part(pid: u32) -> String {
     let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let mark = dbkeep::accounts::token_digest(host.trim())[..8].to_string();
+    let mark = dbkeep::token::token_digest(host.trim())[..8].to_string();
     format!("{mark}_{pid}")
 }
 

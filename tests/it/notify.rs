@@ -648,13 +648,13 @@ fn a_stale_database_is_announced_once_per_episode_on_an_injected_clock() {
         dbkeep::Runner::open(dbkeep::Config::load(&sandbox.config_path()).unwrap()).unwrap();
     let t0 = chrono::Utc::now();
     let hour = chrono::Duration::hours(1);
-    let mut watch = dbkeep::notify::StaleWatch::new(t0);
+    let mut watch = dbkeep::service::stale::StaleWatch::new(t0);
     // Never backed up: stale an hour after watching began, announced once.
     watch.check(&runner, t0 + hour / 2).unwrap();
     watch.check(&runner, t0 + hour * 2).unwrap();
     watch.check(&runner, t0 + hour * 3).unwrap();
     // A restarted service (a new watch, whose start moved) remembers the episode.
-    let mut restarted = dbkeep::notify::StaleWatch::new(t0 + hour * 3);
+    let mut restarted = dbkeep::service::stale::StaleWatch::new(t0 + hour * 3);
     restarted.check(&runner, t0 + hour * 3).unwrap();
     restarted.check(&runner, t0 + hour * 5).unwrap();
     runner.notifier().wait(Duration::from_secs(10));
@@ -676,7 +676,7 @@ fn a_stale_database_is_announced_once_per_episode_on_an_injected_clock() {
     watch.check(&runner, now + hour / 6).unwrap();
     watch.check(&runner, now + hour * 2).unwrap();
     watch.check(&runner, now + hour * 4).unwrap();
-    let mut restarted = dbkeep::notify::StaleWatch::new(now + hour * 4);
+    let mut restarted = dbkeep::service::stale::StaleWatch::new(now + hour * 4);
     restarted.check(&runner, now + hour * 5).unwrap();
     runner.notifier().wait(Duration::from_secs(10));
     let seen = hooks.wait_for(2);

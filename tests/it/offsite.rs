@@ -388,7 +388,7 @@ fn the_servers_roles_go_off_site_with_their_backup_and_restore_from_there() {
 #[derive(Default)]
 struct Phases(std::sync::Mutex<Vec<(String, Option<u64>, u64)>>);
 
-impl dbkeep::pipeline::Progress for Phases {
+impl dbkeep::stream::Progress for Phases {
     fn advance(&self, bytes: u64) {
         let mut phases = self.0.lock().unwrap();
         if phases.is_empty() {
@@ -460,7 +460,7 @@ struct CancelAfter {
     sent: std::sync::atomic::AtomicU64,
 }
 
-impl dbkeep::pipeline::Progress for CancelAfter {
+impl dbkeep::stream::Progress for CancelAfter {
     fn advance(&self, bytes: u64) {
         use std::sync::atomic::Ordering;
         if self.sent.fetch_add(bytes, Ordering::Relaxed) + bytes > self.after {
@@ -529,7 +529,7 @@ fn a_cancelled_upload_stops_and_leaves_nothing_at_the_destination() {
         let raised = dbkeep::cancel::Cancel::new();
         raised.cancel("cancelled: shutdown");
         let sending = dbkeep::store::Sending {
-            progress: &dbkeep::pipeline::NoProgress,
+            progress: &dbkeep::stream::NoProgress,
             cancel: &raised,
         };
         let e = store

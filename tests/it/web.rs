@@ -77,7 +77,7 @@ impl App {
             .start()
             .await
             .unwrap();
-        let accounts = handle.runner().accounts().unwrap();
+        let accounts = handle.runner().accounts();
         accounts
             .add_user(
                 "admin",
@@ -98,7 +98,7 @@ impl App {
     }
 
     fn accounts(&self) -> &dyn Accounts {
-        self.handle.as_ref().unwrap().runner().accounts().unwrap()
+        self.handle.as_ref().unwrap().runner().accounts()
     }
 
     async fn send(&self, request: Request<Body>) -> Reply {
@@ -175,7 +175,7 @@ impl App {
                 .backup(
                     &database,
                     &dbkeep::BackupOptions::default(),
-                    &dbkeep::pipeline::NoProgress,
+                    &dbkeep::stream::NoProgress,
                 )
                 .unwrap()
                 .record
@@ -303,7 +303,7 @@ async fn every_route_needs_a_login_except_the_public_ones() {
     }
     // This very service is on the instances page, alive.
     let page = app.get("/instances", &auth).await.text();
-    let me = format!("{}:{}", dbkeep::instance::host_name(), std::process::id());
+    let me = format!("{}:{}", dbkeep::instances::host_name(), std::process::id());
     assert!(page.contains(&me), "{page}");
     assert!(
         page.contains("<strong class=\"state\">alive</strong>"),
@@ -483,7 +483,11 @@ async fn api_lists_filters_pages_and_starts_backups() {
     let app = App::start().await;
     let token = "dbk_test_token_0123456789";
     app.accounts()
-        .add_token("ci", &accounts::token_digest(token), chrono::Utc::now())
+        .add_token(
+            "ci",
+            &dbkeep::token::token_digest(token),
+            chrono::Utc::now(),
+        )
         .unwrap();
     let auth = Auth::Bearer(token.into());
     for db in ["app", "app", "other", "app"] {
@@ -648,7 +652,7 @@ async fn health_names_stale_databases_and_metrics_describe_backups() {
 #[tokio::test]
 async fn the_admin_nests_under_a_prefix_with_its_links_and_cookies() {
     let mut app = App::start().await;
-    let admin = app.handle.as_ref().unwrap().router("/admin/backups");
+    let admin = dbkeep::web::router(app.handle.as_ref().unwrap(), "/admin/backups");
     app.router = Router::new().nest("/admin/backups", admin);
     // A nested router's home is the mount point itself (axum does not route its trailing slash).
     let home = app.get("/admin/backups", &Auth::None).await;
@@ -777,7 +781,7 @@ async fn session_cookies_are_locked_down_and_sessions_expire() {
     let token = "an-expired-session-token";
     app.accounts()
         .add_session(
-            &accounts::token_digest(token),
+            &dbkeep::token::token_digest(token),
             user.id,
             "csrf",
             now - chrono::Duration::hours(13),
@@ -924,7 +928,11 @@ async fn the_origin_check_includes_the_scheme_and_bearer_is_case_insensitive() {
     }
     let token = "dbk_case_token_0123456789";
     app.accounts()
-        .add_token("case", &accounts::token_digest(token), chrono::Utc::now())
+        .add_token(
+            "case",
+            &dbkeep::token::token_digest(token),
+            chrono::Utc::now(),
+        )
         .unwrap();
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let request = Request::get("/api/v1/databases")
@@ -961,7 +969,7 @@ async fn a_new_password_a_deleted_user_or_a_revoked_token_ends_access_at_once() 
     app.accounts()
         .add_token(
             "soon-revoked",
-            &accounts::token_digest(token),
+            &dbkeep::token::token_digest(token),
             chrono::Utc::now(),
         )
         .unwrap();
@@ -1044,7 +1052,11 @@ async fn verify_now_restores_a_backup_in_the_background_and_shows_the_result() {
     let id = app.backup("app").await;
     let token = "dbk_verify_token_0123456789";
     app.accounts()
-        .add_token("verify", &accounts::token_digest(token), chrono::Utc::now())
+        .add_token(
+            "verify",
+            &dbkeep::token::token_digest(token),
+            chrono::Utc::now(),
+        )
         .unwrap();
     let api = Auth::Bearer(token.into());
     let accepted = app
@@ -1176,7 +1188,7 @@ async fn many_databases_are_a_table_most_urgent_first_a_page_at_a_time() {
         runner.backup(
             "broken",
             &dbkeep::BackupOptions::default(),
-            &dbkeep::pipeline::NoProgress,
+            &dbkeep::stream::NoProgress,
         )
     })
     .await
@@ -1308,7 +1320,11 @@ async fn a_failing_catalog_answers_a_generic_error_without_its_url_or_the_server
     let (app, catalog) = on_postgres("web_broken").await;
     let token = "dbk_test_token_broken_catalog";
     app.accounts()
-        .add_token("ci", &accounts::token_digest(token), chrono::Utc::now())
+        .add_token(
+            "ci",
+            &dbkeep::token::token_digest(token),
+            chrono::Utc::now(),
+        )
         .unwrap();
     let auth = Auth::Bearer(token.into());
     app.backup("app").await;
@@ -1370,7 +1386,7 @@ async fn health_without_a_login_counts_and_names_databases_only_behind_one() {
     app.accounts()
         .add_token(
             "monitor",
-            &accounts::token_digest(token),
+            &dbkeep::token::token_digest(token),
             chrono::Utc::now(),
         )
         .unwrap();

@@ -1,0 +1,198 @@
+//! Users, sessions and API tokens in the PostgreSQL catalog.
+
+use chrono::{DateTime, Utc};
+
+use crate::postgres::PostgresCatalog;
+use crate::postgres_rows::{ms, storable, storable_key, unsigned};
+use dbkeep_model::accounts::{Accounts, ApiToken, LoginFailures, Session, User};
+use dbkeep_model::error::Result;
+
+impl Accounts for PostgresCatalog {
+    fn add_user(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<User> {
+        let id = self.row(
+            "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
+            &[&name, &password_hash, &ms(now)],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        Ok(User {
+            id: id.ok_or_else(|| self.err("the new user's id was not returned"))?,
+            name: name.to_string(),
+        })
+    }
+
+    fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
+        self.transaction(|tx| {
+            let n = tx.execute(
+                "UPDATE users SET password_hash = $2 WHERE name = $1",
+                &[&name, &password_hash],
+            )?;
+            // Whoever knew the old password is logged out everywhere.
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)",
+                &[&name],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn delete_user(&self, name: &str) -> Result<bool> {
+        self.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)",
+                &[&name],
+            )?;
+            Ok(tx.execute("DELETE FROM users WHERE name = $1", &[&name])? == 1)
+        })
+    }
+
+    fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>> {
+        if !storable(name) {
+            return Ok(None);
+        }
+        self.row(
+            "SELECT id, name, password_hash FROM users WHERE name = $1",
+            &[&name],
+            |r| {
+                Ok((
+                    User {
+                        id: r.try_get(0)?,
+                        name: r.try_get(1)?,
+                    },
+                    r.try_get(2)?,
+                ))
+            },
+        )
+    }
+
+    fn users(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+        self.rows(
+            "SELECT name, created_at FROM users ORDER BY name",
+            &[],
+            |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+        )
+    }
+
+    fn user_count(&self) -> Result<u64> {
+        let n = self.row("SELECT count(*) FROM users", &[], |r| {
+            Ok(unsigned(r.try_get(0)?))
+        })?;
+        Ok(n.unwrap_or(0))
+    }
+
+    fn add_session(
+        &self,
+        token_sha256: &str,
+        user_id: i64,
+        csrf: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO sessions (token_sha256, user_id, csrf_token, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&token_sha256, &user_id, &csrf, &ms(now), &ms(expires)],
+        )?;
+        Ok(())
+    }
+
+    fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+        self.row(
+            "SELECT u.id, u.name, s.csrf_token, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_sha256 = $1 AND s.expires_at > $2",
+            &[&token_sha256, &ms(now)],
+            |r| {
+                Ok(Session {
+                    user: User {
+                        id: r.try_get(0)?,
+                        name: r.try_get(1)?,
+                    },
+                    csrf_token: r.try_get(2)?,
+                    expires_at: r.try_get(3)?,
+                })
+            },
+        )
+    }
+
+    fn delete_session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "DELETE FROM sessions WHERE token_sha256 = $1 OR expires_at <= $2",
+            &[&token_sha256, &ms(now)],
+        )?;
+        Ok(())
+    }
+
+    fn add_token(&self, name: &str, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "INSERT INTO api_tokens (name, token_sha256, created_at) VALUES ($1, $2, $3)",
+            &[&name, &token_sha256, &ms(now)],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_token(&self, name: &str) -> Result<bool> {
+        Ok(self.execute("DELETE FROM api_tokens WHERE name = $1", &[&name])? == 1)
+    }
+
+    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        // Its use is noted at most once a minute: many requests at once with one token would
+        // otherwise queue on its row.
+        self.row(
+            "WITH token AS (SELECT name FROM api_tokens WHERE token_sha256 = $1),
+             noted AS (UPDATE api_tokens SET last_used_at = $2 WHERE token_sha256 = $1
+               AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute') RETURNING 1)
+             SELECT name FROM token",
+            &[&token_sha256, &ms(now)],
+            |r| Ok(r.try_get(0)?),
+        )
+    }
+
+    fn tokens(&self) -> Result<Vec<ApiToken>> {
+        self.rows(
+            "SELECT name, created_at, last_used_at FROM api_tokens ORDER BY name",
+            &[],
+            |r| {
+                Ok(ApiToken {
+                    name: r.try_get(0)?,
+                    created_at: r.try_get(1)?,
+                    last_used_at: r.try_get(2)?,
+                })
+            },
+        )
+    }
+}
+
+impl LoginFailures for PostgresCatalog {
+    fn record_login_failure(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+        keep: std::time::Duration,
+    ) -> Result<()> {
+        let now = ms(now);
+        let oldest = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|keep| now.checked_sub_signed(keep))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let keys: Vec<String> = keys.iter().map(|k| storable_key(k)).collect();
+        self.transaction(|tx| {
+            tx.execute("DELETE FROM login_failures WHERE at < $1", &[&oldest])?;
+            tx.execute(
+                "INSERT INTO login_failures (key, at) SELECT key, $2 FROM unnest($1::text[]) AS k (key)",
+                &[&keys, &now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn login_failures_since(&self, keys: &[String], since: DateTime<Utc>) -> Result<u64> {
+        let keys: Vec<String> = keys.iter().map(|k| storable_key(k)).collect();
+        let most = self.row(
+            "SELECT coalesce(max(n), 0) FROM (
+                 SELECT count(*) AS n FROM login_failures WHERE key = ANY($1) AND at >= $2 GROUP BY key
+             ) AS per_key",
+            &[&keys, &ms(since)],
+            |r| Ok(unsigned(r.try_get(0)?)),
+        )?;
+        Ok(most.unwrap_or(0))
+    }
+}

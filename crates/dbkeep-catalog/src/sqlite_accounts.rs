@@ -1,0 +1,244 @@
+//! Users, sessions and API tokens in the SQLite catalog.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use crate::sqlite::SqliteCatalog;
+use crate::sqlite::time;
+use dbkeep_model::accounts::{Accounts, ApiToken, LoginFailures, Session, User};
+use dbkeep_model::catalog::format_time;
+use dbkeep_model::error::Result;
+
+impl Accounts for SqliteCatalog {
+    fn add_user(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<User> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3)",
+            params![name, password_hash, format_time(&now)],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(User {
+            id: conn.last_insert_rowid(),
+            name: name.to_string(),
+        })
+    }
+
+    fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let n = tx
+            .execute(
+                "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+                params![name, password_hash],
+            )
+            .map_err(|e| self.err(e))?;
+        // Whoever knew the old password is logged out everywhere.
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
+            [name],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn delete_user(&self, name: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
+            [name],
+        )
+        .map_err(|e| self.err(e))?;
+        let n = tx
+            .execute("DELETE FROM users WHERE name = ?1", [name])
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>> {
+        self.conn()
+            .query_row(
+                "SELECT id, name, password_hash FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        User {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                        },
+                        r.get(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn users(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT name, created_at FROM users ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, time(1, Some(r.get(1)?))?.unwrap_or_default()))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn user_count(&self) -> Result<u64> {
+        self.conn()
+            .query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    fn add_session(
+        &self,
+        token_sha256: &str,
+        user_id: i64,
+        csrf: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO sessions (token_sha256, user_id, csrf_token, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![token_sha256, user_id, csrf, format_time(&now), format_time(&expires)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+        self.conn()
+            .query_row(
+                "SELECT u.id, u.name, s.csrf_token, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_sha256 = ?1 AND s.expires_at > ?2",
+                params![token_sha256, format_time(&now)],
+                |r| {
+                    Ok(Session {
+                        user: User { id: r.get(0)?, name: r.get(1)? },
+                        csrf_token: r.get(2)?,
+                        expires_at: time(3, Some(r.get(3)?))?.unwrap_or_default(),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn delete_session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM sessions WHERE token_sha256 = ?1 OR expires_at <= ?2",
+                params![token_sha256, format_time(&now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn add_token(&self, name: &str, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO api_tokens (name, token_sha256, created_at) VALUES (?1, ?2, ?3)",
+                params![name, token_sha256, format_time(&now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn revoke_token(&self, name: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM api_tokens WHERE name = ?1", [name])
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        // Its use is noted at most once a minute: a write per request would serialize them.
+        let conn = self.conn();
+        let a_minute_ago = now - chrono::Duration::minutes(1);
+        conn.execute(
+            "UPDATE api_tokens SET last_used_at = ?2 WHERE token_sha256 = ?1
+             AND (last_used_at IS NULL OR last_used_at < ?3)",
+            params![token_sha256, format_time(&now), format_time(&a_minute_ago)],
+        )
+        .map_err(|e| self.err(e))?;
+        conn.query_row(
+            "SELECT name FROM api_tokens WHERE token_sha256 = ?1",
+            [token_sha256],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    fn tokens(&self) -> Result<Vec<ApiToken>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT name, created_at, last_used_at FROM api_tokens ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ApiToken {
+                    name: r.get(0)?,
+                    created_at: time(1, Some(r.get(1)?))?.unwrap_or_default(),
+                    last_used_at: time(2, r.get(2)?)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+}
+
+impl LoginFailures for SqliteCatalog {
+    fn record_login_failure(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+        keep: std::time::Duration,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let oldest = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|keep| now.checked_sub_signed(keep))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        tx.execute(
+            "DELETE FROM login_failures WHERE at < ?1",
+            [format_time(&oldest)],
+        )
+        .map_err(|e| self.err(e))?;
+        for key in keys {
+            tx.execute(
+                "INSERT INTO login_failures (key, at) VALUES (?1, ?2)",
+                params![key, format_time(&now)],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn login_failures_since(&self, keys: &[String], since: DateTime<Utc>) -> Result<u64> {
+        let conn = self.conn();
+        let mut most = 0u64;
+        for key in keys {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM login_failures WHERE key = ?1 AND at >= ?2",
+                    params![key, format_time(&since)],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            most = most.max(u64::try_from(n).unwrap_or(0));
+        }
+        Ok(most)
+    }
+}

@@ -1,0 +1,579 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/dbkeep/dbkeep.toml"), text, &|_| None)
+}
+
+fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/dbkeep/dbkeep.toml"), text, &|name| {
+        env.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+#[test]
+fn defaults_resolve_against_the_config_folder() {
+    let c = parse("[[databases]]\nname = \"app\"\nurl = \"sqlite:data/app.db\"\n").unwrap();
+    assert_eq!(c.backup_dir, Path::new("/etc/dbkeep/backups"));
+    assert_eq!(
+        c.catalog.sqlite_file(),
+        Some(Path::new("/etc/dbkeep/dbkeep.sqlite3"))
+    );
+    assert_eq!(c.retention_days, 30);
+    assert_eq!(c.keep_last, 1);
+    let db = &c.databases[0];
+    assert!(
+        matches!(&db.target, Target::Sqlite { path } if path == Path::new("/etc/dbkeep/data/app.db"))
+    );
+    assert_eq!(db.compression, Compression::None);
+}
+
+#[test]
+fn postgres_defaults_to_gzip_and_keeps_the_password_out_of_the_url() {
+    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app:s3cr%40t@db:5432/app?sslmode=require\"\n").unwrap();
+    let db = &c.databases[0];
+    assert_eq!(db.compression, Compression::Gzip);
+    let Target::Postgres(pg) = &db.target else {
+        panic!("not postgres")
+    };
+    assert_eq!(
+        pg.url.as_str(),
+        "postgres://app@db:5432/app?sslmode=require"
+    );
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "s3cr@t");
+    let shown = format!("{c:?} {}", db.target.display());
+    assert!(!shown.contains("s3cr"), "password leaked: {shown}");
+}
+
+#[test]
+fn a_password_parameter_leaves_the_url_too() {
+    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app:userinfo@db/app?sslmode=require&password=s3cr%26t&application_name=x\"\n").unwrap();
+    let Target::Postgres(pg) = &c.databases[0].target else {
+        panic!("not postgres")
+    };
+    assert_eq!(
+        pg.url.as_str(),
+        "postgres://app@db/app?sslmode=require&application_name=x"
+    );
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "s3cr&t");
+    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app@db/app?password=only\"\n")
+        .unwrap();
+    let Target::Postgres(pg) = &c.databases[0].target else {
+        panic!("not postgres")
+    };
+    assert_eq!(pg.url.as_str(), "postgres://app@db/app");
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "only");
+    // Other parameters pass through as written: libpq reads `%20`, and a `+` is a plus.
+    let c = parse("[[databases]]\nname = \"pg\"\nurl = \"postgres://app@db/app?application_name=my%20app&options=-c%20search_path%3Dx&password=a+b%2Bc\"\n").unwrap();
+    let Target::Postgres(pg) = &c.databases[0].target else {
+        panic!("not postgres")
+    };
+    assert_eq!(
+        pg.url.as_str(),
+        "postgres://app@db/app?application_name=my%20app&options=-c%20search_path%3Dx"
+    );
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "a+b+c");
+    let err = parse(
+        "[[databases]]\nname = \"pg\"\nurl = \"postgres://app@db/app?sslpassword=hunter2\"\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("sslpassword"), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let shown = format!("{c:?} {}", c.databases[0].target.display());
+    assert!(!shown.contains("only"), "password leaked: {shown}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let c = parse_env(
+        "backup_dir = \"b\"\nretention_days = 3\n",
+        &[
+            ("DBKEEP_BACKUP_DIR", "/srv/backups"),
+            ("DBKEEP_RETENTION_DAYS", "7"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.backup_dir, Path::new("/srv/backups"));
+    assert_eq!(c.retention_days, 7);
+    let err = parse_env("", &[("DBKEEP_RETENTION_DAYS", "week")]).unwrap_err();
+    assert!(err.to_string().contains("DBKEEP_RETENTION_DAYS"), "{err}");
+    for huge in ["4294967295", "100000000", "36501"] {
+        let err = parse_env("", &[("DBKEEP_RETENTION_DAYS", huge)]).unwrap_err();
+        assert!(err.to_string().contains("from 0 to 36500"), "{err}");
+    }
+}
+
+#[test]
+fn service_settings_have_defaults_and_parse_durations() {
+    let c = parse("[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n").unwrap();
+    let s = &c.service;
+    assert_eq!(s.misfire_grace.as_secs(), 3600);
+    assert_eq!(s.backup_timeout.as_secs(), 6 * 3600);
+    assert_eq!(s.stall_timeout.as_secs(), 600);
+    assert_eq!(s.shutdown_grace.as_secs(), 30);
+    assert_eq!(s.max_concurrent_backups, 2);
+    assert_eq!(c.databases[0].schedules.len(), 1);
+    assert_eq!(c.databases[0].schedules[0].expr, "0 0 * * *");
+    let c = parse("timezone = \"America/New_York\"\nshutdown_grace = \"1m 30s\"\nmax_concurrent_backups = 4\n").unwrap();
+    assert_eq!(c.service.timezone, chrono_tz::America::New_York);
+    assert_eq!(c.service.shutdown_grace.as_secs(), 90);
+    assert_eq!(c.service.max_concurrent_backups, 4);
+}
+
+#[test]
+fn schedules_accept_common_cron_forms() {
+    let c = parse(
+        "[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n\
+         schedules = [\"0 0 * * *\", \"0 */6 * * *\", \"0 0 * * sun\", \"*/15 * * * * *\", \"@weekly\", \"@hourly\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.databases[0].schedules.len(), 6);
+}
+
+/// Each bad configuration, the line it is reported at, and words its message must contain.
+#[test]
+fn bad_configs_name_the_key_the_line_and_the_fix() {
+    let db = "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n";
+    let cases: &[(&str, String, Option<usize>, &[&str])] = &[
+        (
+            "unknown top-level key",
+            "retention = 3\n".into(),
+            Some(1),
+            &["unknown field", "retention", "retention_days"],
+        ),
+        (
+            "unknown database key",
+            format!("{db}passwd = \"x\"\n"),
+            Some(4),
+            &["unknown field", "passwd", "password_env"],
+        ),
+        (
+            "wrong type",
+            "retention_days = \"ten\"\n".into(),
+            Some(1),
+            &["retention_days", "invalid type", "whole number"],
+        ),
+        (
+            "negative number",
+            "retention_days = -1\n".into(),
+            Some(1),
+            &["invalid value"],
+        ),
+        (
+            "duplicate name",
+            format!("{db}{db}"),
+            Some(5),
+            &["duplicate", "app"],
+        ),
+        (
+            "bad name",
+            "[[databases]]\nname = \"my app\"\nurl = \"sqlite:a.db\"\n".into(),
+            Some(2),
+            &["name", "my app", "letters, digits"],
+        ),
+        (
+            "unsupported scheme",
+            "[[databases]]\nname = \"m\"\nurl = \"oracle://root@localhost/app\"\n".into(),
+            Some(3),
+            &["url", "oracle", "postgres://", "mysql://"],
+        ),
+        (
+            "not a url",
+            "[[databases]]\nname = \"m\"\nurl = \"localhost\"\n".into(),
+            Some(3),
+            &["url", "sqlite:PATH"],
+        ),
+        (
+            "no database in url",
+            "[[databases]]\nname = \"m\"\nurl = \"postgres://u@h:5432\"\n".into(),
+            Some(3),
+            &["url", "names no database"],
+        ),
+        (
+            "missing url",
+            "[[databases]]\nname = \"m\"\n".into(),
+            Some(1),
+            &["missing field", "url"],
+        ),
+        (
+            "bad compression",
+            format!("{db}compression = \"rar\"\n"),
+            Some(4),
+            &["rar", "gzip", "zstd", "none"],
+        ),
+        (
+            "bad cron",
+            format!("{db}schedules = [\"61 * * * *\"]\n"),
+            Some(4),
+            &["schedules", "61 * * * *", "cron"],
+        ),
+        (
+            "keep_last zero",
+            "keep_last = 0\n".into(),
+            Some(1),
+            &["keep_last", "from 1 to", "never pruned"],
+        ),
+        (
+            "password_env on sqlite",
+            format!("{db}password_env = \"PW\"\n"),
+            Some(4),
+            &["password_env", "PostgreSQL"],
+        ),
+        (
+            "toml syntax",
+            "backup_dir = \n".into(),
+            Some(1),
+            &["backup_dir"],
+        ),
+        (
+            "bad duration",
+            "stall_timeout = \"ten minutes\"\n".into(),
+            Some(1),
+            &["stall_timeout", "ten minutes", "10m"],
+        ),
+        (
+            "zero duration",
+            "backup_timeout = \"0s\"\n".into(),
+            Some(1),
+            &["backup_timeout", "6h"],
+        ),
+        (
+            "bad timezone",
+            "timezone = \"Mars/Olympus\"\n".into(),
+            Some(1),
+            &["timezone", "Mars/Olympus", "Europe/Berlin"],
+        ),
+        (
+            "no concurrency",
+            "max_concurrent_backups = 0\n".into(),
+            Some(1),
+            &["max_concurrent_backups", "from 1 to 64"],
+        ),
+        (
+            "huge retention",
+            "retention_days = 100000000\n".into(),
+            Some(1),
+            &["retention_days", "100000000", "from 0 to 36500"],
+        ),
+        (
+            "largest u32 retention",
+            "retention_days = 4294967295\n".into(),
+            Some(1),
+            &["retention_days", "out of range"],
+        ),
+        (
+            "retention past u32",
+            "retention_days = 4294967296\n".into(),
+            Some(1),
+            &["retention_days", "whole number"],
+        ),
+        (
+            "huge keep_last",
+            "keep_last = 4294967295\n".into(),
+            Some(1),
+            &["keep_last", "out of range"],
+        ),
+        (
+            "huge concurrency",
+            "max_concurrent_backups = 100000\n".into(),
+            Some(1),
+            &["max_concurrent_backups", "out of range"],
+        ),
+        (
+            "huge duration",
+            "stall_timeout = \"10000000000y\"\n".into(),
+            Some(1),
+            &["stall_timeout", "366 days"],
+        ),
+        (
+            "overlong grace",
+            "misfire_grace = \"400d\"\n".into(),
+            Some(1),
+            &["misfire_grace", "out of range"],
+        ),
+        (
+            "cron with a year field",
+            format!("{db}schedules = [\"* * * * * * 2099\"]\n"),
+            Some(4),
+            &[
+                "schedules",
+                "* * * * * * 2099",
+                "7 fields",
+                "5 (minute hour day month weekday)",
+            ],
+        ),
+        (
+            "cron with four fields",
+            format!("{db}schedules = [\"* * * *\"]\n"),
+            Some(4),
+            &["schedules", "4 fields"],
+        ),
+        (
+            "cron that never fires",
+            format!("{db}schedules = [\"0 0 30 2 *\"]\n"),
+            Some(4),
+            &["schedules", "0 0 30 2 *", "never fires"],
+        ),
+        (
+            "empty schedules",
+            format!("{db}schedules = []\n"),
+            Some(2),
+            &["schedules", "empty", "daily at midnight"],
+        ),
+    ];
+    for (what, text, line, words) in cases {
+        let err = parse(text).expect_err(what);
+        let message = err.to_string();
+        assert!(
+            message.starts_with("/etc/dbkeep/dbkeep.toml: "),
+            "{what}: {message}"
+        );
+        assert_eq!(err.line, *line, "{what}: {message}");
+        for word in *words {
+            assert!(
+                message.contains(word),
+                "{what}: `{word}` missing from: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_password_in_a_bad_url_is_never_echoed() {
+    for url in [
+        "oracle://root:hunter2@localhost/app",
+        "mysql://root:hunter2@localhost/app?user=x",
+    ] {
+        let err = parse(&format!("[[databases]]\nname = \"m\"\nurl = \"{url}\"\n")).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}
+
+#[test]
+fn mysql_urls_keep_their_options_and_lose_their_password() {
+    let c = parse(
+        "[[databases]]\nname = \"shop\"\n\
+         url = \"mariadb://app:s3cret@db:3307/shop?socket=/run/mysqld/mysqld.sock&ssl-mode=REQUIRED\"\n\
+         verify_url = \"mysql://root@127.0.0.1/x\"\n",
+    )
+    .unwrap();
+    let db = &c.databases[0];
+    assert_eq!(db.target.kind(), dbkeep_model::vocab::Kind::Mysql);
+    assert_eq!(db.compression, Compression::Gzip);
+    let Target::Mysql(server) = &db.target else {
+        panic!("not mysql");
+    };
+    assert_eq!(
+        server.url.as_str(),
+        "mariadb://app@db:3307/shop?socket=/run/mysqld/mysqld.sock&ssl-mode=REQUIRED"
+    );
+    assert_eq!(server.password.as_ref().map(Secret::expose), Some("s3cret"));
+    // The throwaway server borrows the source's password.
+    let verify = db.verify_url.as_ref().unwrap();
+    assert_eq!(verify.password.as_ref().map(Secret::expose), Some("s3cret"));
+    for (text, words) in [
+        (
+            "url = \"mysql://root@db/shop\"\nglobals = true",
+            &["globals", "PostgreSQL"][..],
+        ),
+        (
+            "url = \"mysql://root@db/shop?password=x&user=y\"",
+            &["user", "parameter"],
+        ),
+        ("url = \"mysql://root@db/-shop\"", &["-shop", "cannot take"]),
+        (
+            "url = \"mysql://root@db/shop\"\nverify_url = \"postgres://p@db/x\"",
+            &["verify_url", "mysql://"],
+        ),
+    ] {
+        let err = parse(&format!("[[databases]]\nname = \"m\"\n{text}\n")).unwrap_err();
+        for word in words {
+            assert!(err.to_string().contains(word), "{word}: {err}");
+        }
+    }
+}
+
+#[test]
+fn the_catalog_is_a_file_or_a_postgres_database() {
+    let c = parse(
+        "catalog = \"postgres://dbkeep:pw@db.example:5432/dbkeep?sslmode=require\"\n\
+         catalog_password_env = \"CATALOG_PW\"\n",
+    )
+    .unwrap();
+    let CatalogLocation::Postgres(server) = &c.catalog else {
+        panic!("not postgres: {:?}", c.catalog);
+    };
+    assert_eq!(
+        server.url.as_str(),
+        "postgres://dbkeep@db.example:5432/dbkeep?sslmode=require"
+    );
+    assert_eq!(server.password_env.as_deref(), Some("CATALOG_PW"));
+    assert!(!c.catalog.display().contains("pw@"));
+    let c = parse("catalog = \"state/cat.sqlite3\"\n").unwrap();
+    assert_eq!(
+        c.catalog.sqlite_file(),
+        Some(Path::new("/etc/dbkeep/state/cat.sqlite3"))
+    );
+    for (text, words) in [
+        (
+            "catalog = \"x.sqlite3\"\ncatalog_password_env = \"P\"\n",
+            &["catalog_password_env", "PostgreSQL"][..],
+        ),
+        (
+            "catalog = \"mysql://root@db/x\"\n",
+            &["catalog", "postgres://"],
+        ),
+        (
+            "catalog = \"postgres://u@db/x\"\ncatalog_password_env = \"not a name\"\n",
+            &["catalog_password_env"],
+        ),
+    ] {
+        let err = parse(text).unwrap_err().to_string();
+        for word in words {
+            assert!(err.contains(word), "{word}: {err}");
+        }
+    }
+}
+
+#[test]
+fn lease_timeout_is_at_least_a_second() {
+    assert_eq!(
+        parse("lease_timeout = \"5s\"\n")
+            .unwrap()
+            .service
+            .lease_timeout,
+        std::time::Duration::from_secs(5)
+    );
+    let err = parse("lease_timeout = \"500ms\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`lease_timeout` must be at least 1s"), "{err}");
+}
+
+#[test]
+fn smtp_url_takes_only_the_tls_values_dbkeep_knows() {
+    let email = |url: &str| {
+        format!(
+            "[notify.email]\nsmtp_url = \"{url}\"\nfrom = \"dbkeep@example.com\"\nto = [\"ops@example.com\"]\n"
+        )
+    };
+    let tls = |url: &str| parse(&email(url)).unwrap().notify.email.unwrap().tls;
+    assert_eq!(tls("smtp://mail.example.com"), SmtpTls::Plain);
+    assert_eq!(
+        tls("smtp://mail.example.com:587?tls=required"),
+        SmtpTls::Required
+    );
+    assert_eq!(
+        tls("smtp://mail.example.com?tls=opportunistic"),
+        SmtpTls::Opportunistic
+    );
+    assert_eq!(tls("smtp://mail.example.com?tls=none"), SmtpTls::None);
+    assert_eq!(tls("smtps://mail.example.com"), SmtpTls::Wrapper);
+    assert_eq!(
+        tls("smtps://mail.example.com?tls=required"),
+        SmtpTls::Wrapper
+    );
+    for (url, words) in [
+        (
+            "smtp://mail.example.com:587?tls=always",
+            &[
+                "`smtp_url`",
+                "`tls=always`",
+                "tls=required",
+                "tls=opportunistic",
+                "tls=none",
+            ][..],
+        ),
+        ("smtp://mail.example.com?tls=", &["`tls=`", "tls=required"]),
+        (
+            "smtp://mail.example.com?starttls=yes",
+            &["`smtp_url`", "`starttls`", "only `tls`"],
+        ),
+        (
+            "smtp://mail.example.com?tls=required&tls=opportunistic",
+            &["`smtp_url`", "`tls` twice"],
+        ),
+        (
+            "smtps://mail.example.com?tls=opportunistic",
+            &["`smtp_url`", "smtps://", "`tls=opportunistic`"],
+        ),
+        (
+            "smtps://mail.example.com?tls=none",
+            &["`smtp_url`", "smtps://", "`tls=none`"],
+        ),
+    ] {
+        let err = parse(&email(url)).expect_err(url);
+        assert_eq!(err.line, Some(2), "{url}: {err}");
+        let message = err.to_string();
+        for word in words {
+            assert!(
+                message.contains(word),
+                "{url}: `{word}` missing from: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn webhooks_are_named_by_their_name_or_their_host_never_their_path() {
+    let two = |first: &str, second: &str| {
+        parse(&format!(
+            "[[notify.webhook]]\nurl = \"https://hooks.slack.com/services/T0/B0/SECRET\"\n{first}\
+             [[notify.webhook]]\nurl = \"https://u:p@hooks.example.com:8443/hook?token=SECRET\"\n{second}"
+        ))
+    };
+    let channels =
+        |c: &Config| -> Vec<String> { c.notify.webhooks.iter().map(Webhook::channel).collect() };
+    let c = two("", "").unwrap();
+    assert_eq!(
+        channels(&c),
+        [
+            "webhook https://hooks.slack.com",
+            "webhook https://hooks.example.com:8443"
+        ]
+    );
+    assert!(c.notify.warnings().is_empty(), "{:?}", c.notify.warnings());
+    let c = two("name = \"ops-slack\"\n", "").unwrap();
+    assert_eq!(channels(&c)[0], "webhook ops-slack");
+    // Two webhooks on one host without names are counted together: check says so.
+    let c = parse(
+        "[[notify.webhook]]\nurl = \"https://hooks.slack.com/services/A\"\n\
+         [[notify.webhook]]\nurl = \"https://hooks.slack.com/services/B\"\n",
+    )
+    .unwrap();
+    let warnings = c.notify.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("2 webhooks are all `webhook https://hooks.slack.com`")
+            && warnings[0].contains("`name`"),
+        "{warnings:?}"
+    );
+    for (first, second, line, words) in [
+        (
+            "name = \"ops slack\"\n",
+            "",
+            3,
+            &["webhook `name = \"ops slack\"`", "letters, digits"][..],
+        ),
+        (
+            "name = \"ops\"\n",
+            "name = \"ops\"\n",
+            6,
+            &["duplicate webhook `name = \"ops\"`"],
+        ),
+    ] {
+        let err = two(first, second).unwrap_err();
+        assert_eq!(err.line, Some(line), "{err}");
+        for word in words {
+            assert!(
+                err.to_string().contains(word),
+                "`{word}` missing from: {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! dbkeep's core: what a backup tool does, synchronously. The runner (backup, prune, recover,
+//! off-site sync), restore, import, verification, retention, the verdict on each database's
+//! health, the scheduler's plan, leases and the password hashing of accounts.
+
+pub mod import;
+pub mod lease;
+pub mod offsite;
+pub mod passwords;
+pub mod restore;
+pub mod retention;
+pub mod runner;
+pub mod scheduler;
+pub mod verdict;
+pub mod verify;
+
+pub use runner::{BackupOptions, BackupOutcome, LeftAlone, Pruned, Runner};

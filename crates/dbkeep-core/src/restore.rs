@@ -1,0 +1,185 @@
+//! Restoring a backup into a target: the file's SHA-256 checked before anything is touched,
+//! then its uncompressed stream loaded by the target's engine (a new SQLite file swapped in
+//! atomically; `psql` in one transaction for PostgreSQL). The stream the engine reads ends
+//! only once the file matched its SHA-256 again (it might have changed since the first check),
+//! and a dump's SQL passes through [`pipeline::filter`] on its way to the client.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use crate::runner::Runner;
+use dbkeep_config::config::Target;
+use dbkeep_engine::engine::{self, RestoreOptions};
+use dbkeep_model::cancel::Cancel;
+use dbkeep_model::catalog::{BackupRecord, Kind, Status};
+use dbkeep_model::error::{Error, Result};
+use dbkeep_model::runlog::RunLog;
+use dbkeep_model::stream::Progress;
+use dbkeep_pipeline::pipeline::filter::{Dialect, Filter, SqlFilter};
+use dbkeep_pipeline::pipeline::{self};
+
+/// What a restore did.
+#[derive(Debug)]
+pub struct Restored {
+    /// Uncompressed bytes loaded.
+    pub bytes: u64,
+    /// How long the load took (the checksum pass not counted).
+    pub duration: Duration,
+    /// How many connections loaded it (PostgreSQL's parallel load; otherwise 1).
+    pub connections: usize,
+    /// The steps and the tool's messages, as a run's log.
+    pub log: String,
+}
+
+/// Counts and reports the bytes read through it.
+struct Counting<'a, R> {
+    inner: R,
+    bytes: u64,
+    progress: &'a dyn Progress,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}
+
+/// The server's roles stored with `record` (`globals = true`): beside it, or at the
+/// destination its copy is read from.
+fn stored_globals(runner: &Runner, record: &BackupRecord, from: Option<&str>) -> Result<String> {
+    let id = record.id;
+    let name = runner.catalog().globals_file(id)?.ok_or_else(|| {
+        Error::Refused(format!(
+            "backup #{id} has no stored roles (its database did not say globals = true when it was made); restore without --with-globals"
+        ))
+    })?;
+    let file = runner
+        .open_globals(record, &name, from)
+        .map_err(|e| Error::Refused(format!("backup #{id}'s stored roles: {e}")))?;
+    let mut text = String::new();
+    // Roles are a few lines: a file far larger is not what dbkeep stored.
+    file.take(16 * 1024 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::Refused(format!("backup #{id}'s stored roles: {e}")))?;
+    Ok(text)
+}
+
+/// Restores `record` (one of `runner`'s successful, unpruned backups) into `target`.
+///
+/// # Errors
+/// [`Error::Refused`] when the backup cannot be restored as asked (not a stored backup, another
+/// kind of database than the target, a file that no longer matches its SHA-256, a target with
+/// content and no `force`); [`Error::Engine`] with the tool's message when the load fails.
+pub fn restore(
+    runner: &Runner,
+    record: &BackupRecord,
+    target: &Target,
+    opts: &RestoreOptions,
+    cancel: &Cancel,
+    progress: &dyn Progress,
+) -> Result<Restored> {
+    let id = record.id;
+    if record.status != Status::Success {
+        return Err(Error::Refused(format!(
+            "backup #{id} is {}: only a successful backup can be restored",
+            record.status
+        )));
+    }
+    if record.pruned_at.is_some() {
+        return Err(Error::Refused(format!(
+            "backup #{id} was pruned by the retention policy; its file is gone"
+        )));
+    }
+    if record.kind != target.kind() {
+        return Err(Error::Refused(format!(
+            "backup #{id} is a {} backup; restore it into a {} target",
+            record.kind, record.kind
+        )));
+    }
+    let log = RunLog::new();
+    let open = || {
+        runner
+            .open_from(record, opts.from.as_deref())
+            .map_err(|e| Error::Refused(format!("backup #{id}: {e}")))
+    };
+    // The whole file is checked first: a damaged backup touches nothing.
+    let (size, sha256) = pipeline::hash_reader(&mut open()?)
+        .map_err(|e| Error::Refused(format!("backup #{id}: cannot read its file: {e}")))?;
+    let expected = record.sha256.as_deref().unwrap_or_default();
+    if sha256 != expected {
+        return Err(Error::Refused(format!(
+            "backup #{id}'s file no longer matches its recorded SHA-256 (recorded {expected}, found {sha256}, {size} bytes): it is damaged, and nothing was restored"
+        )));
+    }
+    log.step(format_args!("checked: SHA-256 {sha256}"));
+    load(runner, record, target, opts, cancel, progress, log)
+}
+
+/// Loads `record` into `target` as [`restore`] does, without first reading its file whole to
+/// check it (the caller has: a verification): the stream is still checked at its end, before
+/// anything commits, and `log` gets the steps.
+///
+/// # Errors
+/// As [`restore`], but for the checks `restore` makes before the load.
+pub fn load(
+    runner: &Runner,
+    record: &BackupRecord,
+    target: &Target,
+    opts: &RestoreOptions,
+    cancel: &Cancel,
+    progress: &dyn Progress,
+    log: RunLog,
+) -> Result<Restored> {
+    let id = record.id;
+    let expected = record.sha256.as_deref().unwrap_or_default();
+    let engine = engine::for_target(runner.config(), target);
+    let mut opts = opts.clone();
+    opts.min_free_space = runner.config().min_free_space;
+    if opts.with_globals {
+        opts.globals = Some(stored_globals(runner, record, opts.from.as_deref())?);
+    }
+    let keys = dbkeep_pipeline::crypt::Keys::for_record(runner.config(), record)?;
+    let started = Instant::now();
+    let dialect = match record.kind {
+        Kind::Postgres => Some(Dialect::Postgres),
+        Kind::Mysql => Some(Dialect::Mysql),
+        Kind::Sqlite => None,
+    };
+    let filter = dialect.map(|dialect| Filter {
+        dialect,
+        leave: opts.leave,
+        line_limit: runner.config().restore_line_limit,
+    });
+    // The uncompressed stream as the target gets it, checked at its end.
+    let stream = || -> std::io::Result<Box<dyn Read + Send>> {
+        let file = runner
+            .open_from(record, opts.from.as_deref())
+            .map_err(|e| std::io::Error::other(format!("backup #{id}: {e}")))?;
+        let reader =
+            pipeline::checked::open_checked(file, record.compression, keys.as_ref(), expected)?;
+        Ok(match filter {
+            Some(filter) => {
+                let buffered =
+                    std::io::BufReader::with_capacity(dbkeep_model::stream::CHUNK, reader);
+                Box::new(SqlFilter::new(buffered, filter))
+            }
+            None => reader,
+        })
+    };
+    let reader = stream().map_err(|e| Error::Refused(format!("backup #{id}: cannot open: {e}")))?;
+    let mut source = Counting {
+        inner: reader,
+        bytes: 0,
+        progress,
+    };
+    let connections = engine.restore(&mut source, Some(&stream), &opts, cancel, &log)?;
+    Ok(Restored {
+        bytes: source.bytes,
+        duration: started.elapsed(),
+        connections,
+        log: log.text(),
+    })
+}

@@ -1,0 +1,141 @@
+//! Accounts as the catalog keeps them: users (with their password hashes), login sessions,
+//! API tokens and failed logins. Secrets are stored only as digests.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+
+/// A user who may log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Identifier.
+    pub id: i64,
+    /// Login name.
+    pub name: String,
+}
+
+/// A logged-in session, found by the digest of its cookie.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who is logged in.
+    pub user: User,
+    /// The token every form POST of this session must carry.
+    pub csrf_token: String,
+    /// When it stops being valid.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An API token's record (never the token itself).
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    /// Its name, chosen at creation.
+    pub name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Where users, sessions and API tokens are kept (the catalog, so that several instances
+/// sharing it share logins too).
+pub trait Accounts: Send + Sync {
+    /// Creates a user with an Argon2id `password_hash`.
+    ///
+    /// # Errors
+    /// When the name is taken or the store cannot be written.
+    fn add_user(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<User>;
+    /// Replaces a user's password hash and ends all their sessions; false when there is no
+    /// such user.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn set_password(&self, name: &str, password_hash: &str) -> Result<bool>;
+    /// Deletes a user and their sessions; false when there is no such user.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn delete_user(&self, name: &str) -> Result<bool>;
+    /// A user and their password hash, by name.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>>;
+    /// Every user's name and when it was created, by name.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn users(&self) -> Result<Vec<(String, DateTime<Utc>)>>;
+    /// How many users exist.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn user_count(&self) -> Result<u64>;
+    /// Records a session whose cookie token has digest `token_sha256`.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn add_session(
+        &self,
+        token_sha256: &str,
+        user_id: i64,
+        csrf: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The unexpired session with cookie digest `token_sha256`.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>>;
+    /// Ends a session (logout); also removes expired sessions.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn delete_session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Records an API token by its digest.
+    ///
+    /// # Errors
+    /// When the name is taken or the store cannot be written.
+    fn add_token(&self, name: &str, token_sha256: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Deletes an API token; false when there is no such token.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn revoke_token(&self, name: &str) -> Result<bool>;
+    /// The name of the API token with this digest, noting its use.
+    ///
+    /// # Errors
+    /// When the store cannot be read or written.
+    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+    /// Every API token's record.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn tokens(&self) -> Result<Vec<ApiToken>>;
+}
+
+/// Failed logins kept beside the accounts, so that instances sharing them throttle together.
+pub trait LoginFailures: Send + Sync {
+    /// Records a failed login for each of `keys` at `now`, and forgets those older than
+    /// `keep`.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn record_login_failure(
+        &self,
+        keys: &[String],
+        now: DateTime<Utc>,
+        keep: std::time::Duration,
+    ) -> Result<()>;
+
+    /// The most failed logins any of `keys` has since `since`.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn login_failures_since(&self, keys: &[String], since: DateTime<Utc>) -> Result<u64>;
+}
+
+/// The longest user name a login form may send; longer ones are refused unread.
+pub const MAX_USER_NAME_BYTES: usize = 256;
+/// The longest password a login form may send, and that a user may be given.
+pub const MAX_PASSWORD_BYTES: usize = 1024;

@@ -1,0 +1,306 @@
+//! Saying that something happened: ping URLs and webhooks, each on a thread of its own with
+//! retries, so that no receiver (down, slow, hanging) can fail or delay a backup. Every
+//! delivery that fails is logged and recorded in the catalog (`/metrics` counts them).
+
+mod email;
+mod http;
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use dbkeep_config::config::Config;
+
+use dbkeep_model::catalog::{BackupId, BackupRecord, Status};
+use dbkeep_model::deliveries::{Deliveries, Delivery};
+use dbkeep_model::vocab::EventKind;
+
+/// How often a delivery is tried before it counts as failed.
+const TRIES: u32 = 3;
+/// The pause after the first failed try; it doubles after each.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What happened, as every channel is told it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// What kind of thing happened.
+    pub event: EventKind,
+    /// The database it happened to.
+    pub database: String,
+    /// The backup's status, as in `list --json`.
+    pub status: Option<Status>,
+    /// The backup.
+    pub backup_id: Option<BackupId>,
+    /// Its file.
+    pub file_name: Option<String>,
+    /// Its size.
+    pub size_bytes: Option<u64>,
+    /// How long it took.
+    pub duration_ms: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The machine dbkeep runs on.
+    pub host: String,
+}
+
+impl Event {
+    /// An event about `database` with no backup to name.
+    pub fn about(event: EventKind, database: &str) -> Event {
+        Event {
+            event,
+            database: database.to_string(),
+            status: None,
+            backup_id: None,
+            file_name: None,
+            size_bytes: None,
+            duration_ms: None,
+            error: None,
+            started_at: None,
+            finished_at: None,
+            host: host(),
+        }
+    }
+
+    /// An event about `record`.
+    pub fn of(event: EventKind, record: &BackupRecord) -> Event {
+        Event {
+            event,
+            database: record.database.clone(),
+            status: Some(record.status),
+            backup_id: Some(record.id),
+            file_name: record.file_name.clone(),
+            size_bytes: record.size_bytes,
+            duration_ms: record.duration_ms,
+            error: record.error.clone(),
+            started_at: Some(record.started_at),
+            finished_at: record.finished_at,
+            host: host(),
+        }
+    }
+
+    /// A one-line summary, for chat messages: the subject, the backup and the error.
+    pub fn summary(&self) -> String {
+        let mut line = self.subject();
+        if let Some(id) = self.backup_id {
+            line.push_str(&format!(" (#{id})"));
+        }
+        if let Some(e) = &self.error {
+            line.push_str(": ");
+            let first = e.lines().next().unwrap_or_default();
+            line.push_str(&dbkeep_model::text::escape_controls(first, false));
+        }
+        line
+    }
+
+    /// What happened, in a few words: `dbkeep: backup of app failed on web-1`.
+    pub fn subject(&self) -> String {
+        let what = match self.event {
+            EventKind::Start => "started",
+            EventKind::Success => "succeeded",
+            EventKind::Failure => "failed",
+            EventKind::Suspicious => "is suspiciously small",
+            EventKind::VerifyFailed => "failed its verification",
+            EventKind::Stale => "is stale",
+            EventKind::OffsiteFailed => "did not reach an off-site destination",
+            EventKind::Test => "is a test message: notifications reach this channel",
+        };
+        format!(
+            "dbkeep: backup of {} {what} on {}",
+            self.database, self.host
+        )
+    }
+}
+
+/// Whether a successful backup of `size` bytes is suspicious beside the `previous` one of its
+/// database: less than half its size (a table emptied by mistake, say).
+pub fn suspicious(size: Option<u64>, previous: Option<u64>) -> bool {
+    matches!((size, previous), (Some(size), Some(previous)) if size.saturating_mul(2) < previous)
+}
+
+/// The successful backups among `records` (newest first, as the catalog lists them) that are
+/// suspicious beside the next older success of the same database in the list.
+pub fn suspicious_ids(records: &[BackupRecord]) -> std::collections::HashSet<BackupId> {
+    let good: Vec<&BackupRecord> = records
+        .iter()
+        .filter(|r| r.status == Status::Success)
+        .collect();
+    good.iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            let older = good[i + 1..].iter().find(|o| o.database == r.database);
+            older.is_some_and(|o| suspicious(r.size_bytes, o.size_bytes))
+        })
+        .map(|(_, r)| r.id)
+        .collect()
+}
+
+/// This machine's name.
+pub fn host() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A place events go.
+pub trait Channel: Send + Sync {
+    /// Its name in logs, metrics and the catalog: a configured name or the scheme and host of
+    /// its URL, never the path or query, where secrets are.
+    fn name(&self) -> String;
+    /// Whether it wants `event` about `database`.
+    fn wants(&self, event: EventKind, database: &str) -> bool;
+    /// Delivers `event` once.
+    ///
+    /// # Errors
+    /// Why it was not delivered.
+    fn send(&self, event: &Event) -> Result<(), String>;
+}
+
+/// Sends events to every channel that wants them, in the background.
+pub struct Notifier {
+    channels: Vec<Arc<dyn Channel>>,
+    /// The catalog, which records the deliveries that failed (when it keeps them).
+    catalog: Option<Arc<dyn dbkeep_model::catalog::Catalog>>,
+    pending: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Notifier {
+    /// The channels `config` names; failed deliveries recorded in `catalog`.
+    pub fn new(
+        config: &Config,
+        catalog: Option<Arc<dyn dbkeep_model::catalog::Catalog>>,
+    ) -> Notifier {
+        Notifier {
+            channels: channels(config),
+            catalog,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// How many notifications failed after every try, per channel (none without a catalog).
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    pub fn failed(&self) -> dbkeep_model::error::Result<Vec<(String, u64)>> {
+        match self.catalog.as_deref() {
+            Some(d) => d.failed_deliveries(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether any channel is configured.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// Sends `event` to every channel that wants it, each on a thread of its own.
+    pub fn notify(&self, event: Event) {
+        let event = Arc::new(event);
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|h| !h.is_finished());
+        for channel in &self.channels {
+            if !channel.wants(event.event, &event.database) {
+                continue;
+            }
+            let (channel, event) = (Arc::clone(channel), Arc::clone(&event));
+            let catalog = self.catalog.clone();
+            let spawned = std::thread::Builder::new()
+                .name("dbkeep-notify".into())
+                .spawn(move || {
+                    let deliveries = catalog.as_deref().map(|c| c as &dyn Deliveries);
+                    deliver(channel.as_ref(), &event, deliveries);
+                });
+            match spawned {
+                Ok(handle) => pending.push(handle),
+                Err(e) => tracing::warn!(error = %e, "could not start a notification thread"),
+            }
+        }
+    }
+
+    /// Sends a test event to every channel that takes one (webhooks; a ping would be a real
+    /// signal to its monitor), once each, and says how each went.
+    pub fn test(&self) -> Vec<(String, Result<(), String>)> {
+        let event = Event {
+            finished_at: Some(Utc::now()),
+            ..Event::about(EventKind::Test, "-")
+        };
+        self.channels
+            .iter()
+            .filter(|c| c.wants(EventKind::Test, "-"))
+            .map(|c| (c.name(), c.send(&event)))
+            .collect()
+    }
+
+    /// Waits up to `limit` for the deliveries under way (a command that is about to exit).
+    pub fn wait(&self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for handle in handles {
+            while !handle.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// The channels `config` names.
+fn channels(config: &Config) -> Vec<Arc<dyn Channel>> {
+    let mut out = http::channels(config);
+    if let Some(email) = &config.notify.email {
+        out.push(Arc::new(email::EmailChannel {
+            email: email.clone(),
+            public_url: config.web.public_url.clone(),
+        }));
+    }
+    out
+}
+
+/// Tries `channel` up to [`TRIES`] times, then records the outcome.
+fn deliver(channel: &dyn Channel, event: &Event, deliveries: Option<&dyn Deliveries>) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut error = None;
+    for attempt in 1..=TRIES {
+        match channel.send(event) {
+            Ok(()) => {
+                error = None;
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(channel = %channel.name(), attempt, error = %e, "notification not delivered");
+                error = Some(e);
+                if attempt < TRIES {
+                    std::thread::sleep(backoff);
+                    backoff *= 2;
+                }
+            }
+        }
+    }
+    if let Some(e) = &error {
+        tracing::warn!(channel = %channel.name(), event = %event.event, database = %event.database, error = %e, "notification failed after {TRIES} tries");
+    }
+    // Only failures are kept: a delivered one needs no record.
+    if let (Some(error), Some(deliveries)) = (error, deliveries) {
+        let delivery = Delivery {
+            at: Utc::now(),
+            channel: channel.name(),
+            event: event.event,
+            database: event.database.clone(),
+            backup_id: event.backup_id,
+            error: Some(error),
+        };
+        if let Err(e) = deliveries.record_delivery(&delivery) {
+            tracing::warn!(error = %e, "could not record a failed notification");
+        }
+    }
+}

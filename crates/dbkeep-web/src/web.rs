@@ -1,0 +1,235 @@
+//! The web admin, JSON API, health check and metrics: one axum router, every route behind a
+//! login except `/login`, `/healthz` and static assets. Handlers parse, call the library
+//! (off the async threads: the catalog is synchronous), and render.
+
+mod api;
+mod auth;
+mod download;
+mod health;
+mod overview;
+mod pages;
+mod server;
+mod throttle;
+mod view;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use dbkeep_core::runner::View;
+use dbkeep_model::clock::Clock;
+use dbkeep_service::service::ServiceHandle;
+use dbkeep_service::service::ServiceStatus;
+
+pub use auth::{check_new_password, ensure_admin};
+pub use server::{ServerLimits, serve};
+
+/// Everything a handler needs, shared by all requests.
+pub struct WebState {
+    /// What the pages read: backups, accounts and files; runs go through `jobs`.
+    runner: Arc<dyn View>,
+    status: Arc<ServiceStatus>,
+    jobs: Arc<dbkeep_service::service::Jobs>,
+    clock: Arc<dyn Clock>,
+    throttle: throttle::Throttle,
+    /// The path the router is mounted at (`""` at the root), for links and cookies.
+    base: String,
+    secure_cookies: bool,
+    /// The address people reach the admin at, when configured: the only origin forms may come from.
+    public_url: Option<url::Url>,
+}
+
+type State = axum::extract::State<Arc<WebState>>;
+
+/// Every route: (method, path, whether it needs a login). The router is built from this
+/// list, and a test walks it so that a new route cannot slip in unprotected.
+pub const ROUTES: &[(&str, &str, bool)] = &[
+    ("GET", "/", true),
+    ("GET", "/backups", true),
+    ("GET", "/backups/{id}", true),
+    ("GET", "/backups/{id}/download", true),
+    ("POST", "/backups/{id}/verify", true),
+    ("GET", "/databases", true),
+    ("POST", "/databases/{name}/backup", true),
+    ("GET", "/schedules", true),
+    ("GET", "/instances", true),
+    ("POST", "/logout", true),
+    ("GET", "/metrics", true),
+    ("GET", "/api/v1/backups", true),
+    ("POST", "/api/v1/backups", true),
+    ("GET", "/api/v1/backups/{id}", true),
+    ("GET", "/api/v1/backups/{id}/download", true),
+    ("GET", "/api/v1/backups/{id}/log", true),
+    ("POST", "/api/v1/backups/{id}/verify", true),
+    ("GET", "/api/v1/databases", true),
+    ("GET", "/api/v1/instances", true),
+    ("GET", "/api/v1/openapi.json", true),
+    ("GET", "/login", false),
+    ("POST", "/login", false),
+    ("GET", "/healthz", false),
+    ("GET", "/static/style.css", false),
+    ("GET", "/static/favicon.svg", false),
+    ("GET", "/favicon.ico", false),
+];
+
+/// The admin router for a running service, to serve on its own or to nest into an
+/// application under `base` (e.g. `"/admin/backups"`; `""` for the root).
+pub fn router(service: &ServiceHandle, base: &str) -> Router {
+    let runner = Arc::clone(service.runner());
+    let public_url = runner.config().web.public_url.clone();
+    let secure_cookies = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
+    let state = Arc::new(WebState {
+        // The service's clock: one notion of "now" for the scheduler and the pages.
+        clock: Arc::clone(service.jobs().clock()),
+        jobs: Arc::clone(service.jobs()),
+        status: Arc::clone(service.status()),
+        runner,
+        throttle: throttle::Throttle::default(),
+        base: base.trim_end_matches('/').to_string(),
+        secure_cookies,
+        public_url,
+    });
+    let protected = Router::new()
+        .route("/", get(overview::overview_get))
+        .route("/backups", get(pages::backups_get))
+        .route("/backups/{id}", get(pages::backup_get))
+        .route("/backups/{id}/download", get(download::download_get))
+        .route("/backups/{id}/verify", post(pages::verify_now_post))
+        .route("/databases", get(pages::databases_get))
+        .route("/databases/{name}/backup", post(pages::backup_now_post))
+        .route("/schedules", get(pages::schedules_get))
+        .route("/instances", get(pages::instances_get))
+        .route("/logout", post(auth::logout_post))
+        .route("/metrics", get(health::metrics_get))
+        .route(
+            "/api/v1/backups",
+            get(api::backups_get).post(api::backups_post),
+        )
+        .route("/api/v1/backups/{id}", get(api::backup_get))
+        .route("/api/v1/backups/{id}/download", get(download::download_get))
+        .route("/api/v1/backups/{id}/log", get(api::backup_log_get))
+        .route("/api/v1/backups/{id}/verify", post(api::backup_verify_post))
+        .route("/api/v1/databases", get(api::databases_get))
+        .route("/api/v1/instances", get(api::instances_get))
+        .route("/api/v1/openapi.json", get(api::openapi_get))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_login,
+        ));
+    let public = Router::new()
+        .route(
+            "/login",
+            get(auth::login_get)
+                .post(auth::login_post)
+                .layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
+        )
+        .route("/healthz", get(health::healthz_get))
+        .route("/static/style.css", get(pages::style_get))
+        .route("/static/favicon.svg", get(pages::favicon_get))
+        .route("/favicon.ico", get(pages::favicon_get));
+    protected
+        .merge(public)
+        .fallback(pages::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(panicked))
+}
+
+/// The largest request body any route reads (forms and API calls are a few hundred bytes).
+const BODY_LIMIT: usize = 64 * 1024;
+/// The largest login form: a user name and a password of the longest accepted lengths, a
+/// CSRF token and a `next` path.
+const LOGIN_BODY_LIMIT: usize = 8 * 1024;
+/// How long a request may take to arrive and be answered (a download's body streams after).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The answer to a request whose handler panicked: a 500, and the process goes on.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked; answered 500");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error: this request failed; the service goes on\n",
+    )
+        .into_response()
+}
+
+/// Only `/metrics`, without a login, for a separate private address (`metrics_listen`).
+pub fn metrics_router(service: &ServiceHandle) -> Router {
+    let runner: Arc<dyn View> = Arc::clone(service.runner()) as Arc<dyn View>;
+    let clock = Arc::clone(service.jobs().clock());
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let (runner, clock) = (Arc::clone(&runner), Arc::clone(&clock));
+            async move { health::render_metrics(&runner, clock.now()).await }
+        }),
+    )
+}
+
+impl WebState {
+    /// The overview's address.
+    fn home(&self) -> String {
+        home(&self.base)
+    }
+}
+
+/// The home page (the overview) under `base`: `/` at the root, else the mount point itself (a nested axum
+/// router answers `/admin/backups`, not `/admin/backups/`).
+fn home(base: &str) -> String {
+    if base.is_empty() {
+        "/".to_string()
+    } else {
+        base.to_string()
+    }
+}
+
+/// The outside address of `path_and_query` inside the router mounted at `base`.
+fn link(base: &str, path_and_query: &str) -> String {
+    match path_and_query.strip_prefix('/') {
+        Some(rest) if rest.is_empty() || rest.starts_with('?') => format!("{}{rest}", home(base)),
+        _ => format!("{base}{path_and_query}"),
+    }
+}
+
+/// What a response says when the service itself failed (the catalog cannot be read, a worker
+/// thread died): the error's own text names the catalog's URL or file and repeats the
+/// server's words, so it goes to the log, and the answer says only where to look.
+const INTERNAL_ERROR: &str =
+    "internal error: this request could not be answered; the service's log says why";
+
+/// Logs `e` in full for the operator and returns what the response may say instead: the one
+/// place every handler's internal failure goes through.
+fn internal_error(e: &dyn std::fmt::Display) -> &'static str {
+    tracing::error!(error = %e, "a request failed; answered with a generic internal error");
+    INTERNAL_ERROR
+}
+
+/// Runs catalog or file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<WebState>,
+    f: impl FnOnce(&dyn View) -> dbkeep_model::error::Result<T> + Send + 'static,
+) -> dbkeep_model::error::Result<T> {
+    read(&state.runner, f).await
+}
+
+/// Runs `f` over `view` on a blocking thread (catalog reads must not stall the server).
+async fn read<T: Send + 'static>(
+    view: &Arc<dyn View>,
+    f: impl FnOnce(&dyn View) -> dbkeep_model::error::Result<T> + Send + 'static,
+) -> dbkeep_model::error::Result<T> {
+    let view = Arc::clone(view);
+    tokio::task::spawn_blocking(move || f(view.as_ref()))
+        .await
+        .map_err(|e| dbkeep_model::error::Error::Engine(format!("a worker thread failed: {e}")))?
+}
