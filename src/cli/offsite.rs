@@ -68,7 +68,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                     progress: &bar,
                     cancel: &cancel,
                 };
-                dbkeep::offsite::sync(&runner, &[], sending)?
+                runner.sync_offsite(&[], sending)?
             };
             if synced.is_empty() {
                 println!("every stored backup is at every destination");

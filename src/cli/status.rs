@@ -31,7 +31,11 @@ struct DatabaseStatus<'a> {
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
-    let judged = dbkeep::verdict::all(&runner, chrono::Utc::now())?;
+    let judged = dbkeep::verdict::all(
+        &runner,
+        &dbkeep::verdict::FactsCache::default(),
+        chrono::Utc::now(),
+    )?;
     super::warn_left_out(&runner);
     let out: Vec<DatabaseStatus<'_>> = runner
         .config()

@@ -648,15 +648,16 @@ fn a_stale_database_is_announced_once_per_episode_on_an_injected_clock() {
         dbkeep::Runner::open(dbkeep::Config::load(&sandbox.config_path()).unwrap()).unwrap();
     let t0 = chrono::Utc::now();
     let hour = chrono::Duration::hours(1);
+    let facts = dbkeep::verdict::FactsCache::default();
     let mut watch = dbkeep::service::stale::StaleWatch::new(t0);
     // Never backed up: stale an hour after watching began, announced once.
-    watch.check(&runner, t0 + hour / 2).unwrap();
-    watch.check(&runner, t0 + hour * 2).unwrap();
-    watch.check(&runner, t0 + hour * 3).unwrap();
+    watch.check(&runner, &facts, t0 + hour / 2).unwrap();
+    watch.check(&runner, &facts, t0 + hour * 2).unwrap();
+    watch.check(&runner, &facts, t0 + hour * 3).unwrap();
     // A restarted service (a new watch, whose start moved) remembers the episode.
     let mut restarted = dbkeep::service::stale::StaleWatch::new(t0 + hour * 3);
-    restarted.check(&runner, t0 + hour * 3).unwrap();
-    restarted.check(&runner, t0 + hour * 5).unwrap();
+    restarted.check(&runner, &facts, t0 + hour * 3).unwrap();
+    restarted.check(&runner, &facts, t0 + hour * 5).unwrap();
     runner.notifier().wait(Duration::from_secs(10));
     let seen = hooks.wait_for(1);
     assert_eq!(seen.len(), 1, "{seen:#?}");
@@ -673,11 +674,11 @@ fn a_stale_database_is_announced_once_per_episode_on_an_injected_clock() {
     // A backup ends the episode; an hour later without another, a new one begins.
     sandbox.run(&["backup"]).assert_success();
     let now = chrono::Utc::now();
-    watch.check(&runner, now + hour / 6).unwrap();
-    watch.check(&runner, now + hour * 2).unwrap();
-    watch.check(&runner, now + hour * 4).unwrap();
+    watch.check(&runner, &facts, now + hour / 6).unwrap();
+    watch.check(&runner, &facts, now + hour * 2).unwrap();
+    watch.check(&runner, &facts, now + hour * 4).unwrap();
     let mut restarted = dbkeep::service::stale::StaleWatch::new(now + hour * 4);
-    restarted.check(&runner, now + hour * 5).unwrap();
+    restarted.check(&runner, &facts, now + hour * 5).unwrap();
     runner.notifier().wait(Duration::from_secs(10));
     let seen = hooks.wait_for(2);
     std::thread::sleep(Duration::from_millis(200));

@@ -146,7 +146,12 @@ fn a_destination_that_fails_prunes_nothing_and_sync_repairs_it() {
     let verdict = || {
         let runner =
             dbkeep::Runner::open(dbkeep::Config::load(&sandbox.config_path()).unwrap()).unwrap();
-        dbkeep::verdict::all(&runner, chrono::Utc::now()).unwrap()[0]
+        dbkeep::verdict::all(
+            &runner,
+            &dbkeep::verdict::FactsCache::default(),
+            chrono::Utc::now(),
+        )
+        .unwrap()[0]
             .verdict
             .clone()
     };
@@ -440,7 +445,7 @@ fn an_upload_is_reported_as_a_phase_of_its_backup_and_of_sync() {
         progress: &seen,
         cancel: &cancel,
     };
-    let synced = dbkeep::offsite::sync(&runner, &[], sending).unwrap();
+    let synced = runner.sync_offsite(&[], sending).unwrap();
     assert_eq!(synced.len(), 1);
     assert!(synced[0].result.is_ok(), "{synced:?}");
     assert_eq!(

@@ -984,7 +984,8 @@ async fn the_weekly_drill_runs_on_an_injected_clock_and_a_failed_one_turns_the_d
     let at = chrono::DateTime::parse_from_rfc3339("2026-12-13T03:01:00Z")
         .unwrap()
         .into();
-    let judged = dbkeep::verdict::all(&runner, at).unwrap();
+    let judged =
+        dbkeep::verdict::all(&runner, &dbkeep::verdict::FactsCache::default(), at).unwrap();
     assert_eq!(judged[0].verdict.state, dbkeep::verdict::State::Failing);
     assert!(
         judged[0].verdict.reason.contains("failed its verification"),

@@ -4,6 +4,7 @@ mod catalog;
 pub mod cron;
 mod database;
 pub mod encryption;
+mod names;
 mod notify;
 mod offsite;
 
@@ -324,7 +325,7 @@ impl Config {
             )?,
             offsite_retry: duration(&source, "offsite_retry", raw.offsite_retry.as_ref(), "15m")?,
             instance_name: match raw.instance_name {
-                Some(name) if !database::is_name(name.get_ref()) => {
+                Some(name) if !names::is_name(name.get_ref()) => {
                     return Err(source.error(
                         name.span(),
                         format!("`instance_name = \"{}\"` is invalid: use 1 to 64 letters, digits, `-` or `_`", name.get_ref()),

@@ -35,6 +35,9 @@ use dbkeep_store::store::store_key;
 mod backup;
 mod prune;
 mod recover;
+mod sync;
+
+pub use sync::Synced;
 mod view;
 
 pub use view::View;
@@ -118,7 +121,6 @@ pub struct Runner {
     offsite: crate::offsite::Destinations,
     local: dbkeep_store::store::LocalStore,
     instance: dbkeep_model::instances::Instance,
-    facts: crate::verdict::FactsCache,
 }
 
 impl Runner {
@@ -161,7 +163,6 @@ impl Runner {
             offsite,
             local,
             instance,
-            facts: crate::verdict::FactsCache::default(),
         };
         runner.recover_interrupted()?;
         Ok(runner)
@@ -170,12 +171,6 @@ impl Runner {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// What the verdicts were last judged from ([`crate::verdict::all`]), kept until the
-    /// catalog changes.
-    pub fn facts_cache(&self) -> &crate::verdict::FactsCache {
-        &self.facts
     }
 
     /// The catalog.

@@ -344,17 +344,18 @@ pub struct Judged {
 /// The verdict on every configured database, in configuration order. Only this
 /// configuration's own rows count ([`crate::runner::Runner::owns`]): another configuration sharing the
 /// catalog cannot make a database look protected. The rows are read again only when the
-/// catalog changed since the last call ([`FactsCache`]).
+/// catalog changed since `cache` last read them (a service keeps one [`FactsCache`] for all
+/// its readers; a one-off reader passes a new one).
 ///
 /// # Errors
 /// When the catalog cannot be read.
 pub fn all(
     runner: &dyn crate::runner::View,
+    cache: &FactsCache,
     now: DateTime<Utc>,
 ) -> dbkeep_model::error::Result<std::sync::Arc<Vec<Judged>>> {
     let config = runner.config();
     let stale_after = Duration::from_std(config.web.stale_after).unwrap_or(Duration::hours(26));
-    let cache = runner.facts_cache();
     let (stamp, facts) = cache.get_stamped(runner)?;
     // Judged again at most once a second while the catalog stays the same: the verdicts
     // change with time only at second granularity.
@@ -429,15 +430,16 @@ pub fn missing_copies(
 }
 
 /// The newest successful backup of each configured database that is this configuration's
-/// own, in configuration order: from the facts the verdicts are judged from (read once per
-/// change of the catalog).
+/// own, in configuration order: from the facts the verdicts are judged from (read by `cache`
+/// once per change of the catalog).
 ///
 /// # Errors
 /// When the catalog cannot be read.
 pub fn last_successes(
     runner: &dyn crate::runner::View,
+    cache: &FactsCache,
 ) -> dbkeep_model::error::Result<Vec<(String, Option<BackupRecord>)>> {
-    let facts = runner.facts_cache().get(runner)?;
+    let facts = cache.get(runner)?;
     Ok(runner
         .config()
         .databases

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
 use crate::accounts::{Accounts, LoginFailures};
@@ -17,11 +17,10 @@ use crate::instances::Instances;
 use crate::leases::Leases;
 use crate::vocab::Compression;
 
+pub use crate::clock::format_time;
+pub use crate::error::Unreadable;
 use crate::vocab::string_enum;
-pub use crate::vocab::{Kind, Status, Trigger};
-
-/// The identifier of one backup attempt.
-pub type BackupId = i64;
+pub use crate::vocab::{BackupId, Kind, Status, Trigger};
 
 string_enum! {
     /// What became of one scheduled fire.
@@ -156,24 +155,6 @@ pub struct BackupRecord {
     pub instance: Option<String>,
 }
 
-/// A backup's row that this version cannot read: a word it does not know (a newer version
-/// wrote it, or a hand edit), a time it cannot parse. Listings leave it out and go on with
-/// the other rows; asked for by id, it is this error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("backup #{id} in the catalog cannot be read: its `{column}` is {value} ({why})")]
-pub struct Unreadable {
-    /// The row's id.
-    pub id: BackupId,
-    /// The row's database, when that column reads.
-    pub database: Option<String>,
-    /// The first column that does not read.
-    pub column: &'static str,
-    /// What that column holds, as a message shows it (`'bogus'`, `NULL`).
-    pub value: String,
-    /// Why it does not read, in words.
-    pub why: String,
-}
-
 /// A row of a listing as read: its record, or why it cannot be read.
 pub type Listed = std::result::Result<BackupRecord, Unreadable>;
 
@@ -236,11 +217,6 @@ pub struct CopySummary {
     pub uploaded_at: Option<String>,
     /// When retention deleted it (RFC 3339).
     pub pruned_at: Option<String>,
-}
-
-/// Formats a time as the catalog and the JSON contract do: RFC 3339, UTC, milliseconds.
-pub fn format_time(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::catalog::BackupId;
 use crate::error::Result;
+use crate::vocab::BackupId;
 
 /// Whether a copy arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

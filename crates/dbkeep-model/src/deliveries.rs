@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::catalog::BackupId;
+use crate::vocab::BackupId;
 use crate::vocab::EventKind;
 
 /// One delivery, as the catalog keeps it.

@@ -21,7 +21,7 @@ pub enum Error {
 
     /// A catalog row that this version cannot read (asked for by id; listings leave it out).
     #[error("{0}; correct or delete that row (or use the dbkeep that wrote it)")]
-    Unreadable(crate::catalog::Unreadable),
+    Unreadable(Unreadable),
 
     /// A file-system operation failed.
     #[error("{context}: {source}")]
@@ -71,8 +71,8 @@ pub enum Error {
     AlreadyRunning(String),
 }
 
-impl From<crate::catalog::Unreadable> for Error {
-    fn from(row: crate::catalog::Unreadable) -> Error {
+impl From<Unreadable> for Error {
+    fn from(row: Unreadable) -> Error {
         Error::Unreadable(row)
     }
 }
@@ -87,6 +87,24 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// What is wrong and what is expected.
     pub message: String,
+}
+
+/// A backup's row that this version cannot read: a word it does not know (a newer version
+/// wrote it, or a hand edit), a time it cannot parse. Listings leave it out and go on with
+/// the other rows; asked for by id, it is this error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("backup #{id} in the catalog cannot be read: its `{column}` is {value} ({why})")]
+pub struct Unreadable {
+    /// The row's id.
+    pub id: crate::vocab::BackupId,
+    /// The row's database, when that column reads.
+    pub database: Option<String>,
+    /// The first column that does not read.
+    pub column: &'static str,
+    /// What that column holds, as a message shows it (`'bogus'`, `NULL`).
+    pub value: String,
+    /// Why it does not read, in words.
+    pub why: String,
 }
 
 /// Shorthand for results with dbkeep's [`Error`].

@@ -126,5 +126,5 @@ pub trait Instances: Send + Sync {
 }
 
 fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::catalog::format_time(t))
+    s.serialize_str(&crate::clock::format_time(t))
 }

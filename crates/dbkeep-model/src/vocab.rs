@@ -191,3 +191,6 @@ pub const ENCRYPTED_SUFFIX: &str = ".age";
 pub fn is_encrypted(file_name: &str) -> bool {
     file_name.ends_with(ENCRYPTED_SUFFIX)
 }
+
+/// The identifier of one backup attempt.
+pub type BackupId = i64;

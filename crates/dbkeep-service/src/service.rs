@@ -222,6 +222,7 @@ async fn run(
     loop {
         let now = clock.now();
         let runner = Arc::clone(&jobs.runner);
+        let facts = Arc::clone(jobs.facts());
         let joined = tokio::task::spawn_blocking(move || {
             // A backup whose process died (another dbkeep, killed) must not stay
             // `in_progress` until the next restart; live runs hold their lock and are kept.
@@ -230,7 +231,7 @@ async fn run(
             }
             // A database gone stale is announced even when nothing ran at all.
             if !runner.notifier().is_empty()
-                && let Err(e) = stale.check(runner.as_ref(), now)
+                && let Err(e) = stale.check(runner.as_ref(), &facts, now)
             {
                 warn!(error = %e, "could not check for stale databases");
             }

@@ -8,6 +8,7 @@ mod download;
 mod health;
 mod overview;
 mod pages;
+mod respond;
 mod server;
 mod throttle;
 mod view;
@@ -24,6 +25,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use dbkeep_core::runner::View;
+use dbkeep_core::verdict::FactsCache;
 use dbkeep_model::clock::Clock;
 use dbkeep_service::service::ServiceHandle;
 use dbkeep_service::service::ServiceStatus;
@@ -37,6 +39,8 @@ pub struct WebState {
     runner: Arc<dyn View>,
     status: Arc<ServiceStatus>,
     jobs: Arc<dbkeep_service::service::Jobs>,
+    /// What the verdicts were last judged from: the service's, shared with its stale watch.
+    facts: Arc<FactsCache>,
     clock: Arc<dyn Clock>,
     throttle: throttle::Throttle,
     /// The path the router is mounted at (`""` at the root), for links and cookies.
@@ -89,6 +93,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         // The service's clock: one notion of "now" for the scheduler and the pages.
         clock: Arc::clone(service.jobs().clock()),
         jobs: Arc::clone(service.jobs()),
+        facts: Arc::clone(service.jobs().facts()),
         status: Arc::clone(service.status()),
         runner,
         throttle: throttle::Throttle::default(),
@@ -103,7 +108,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/backups/{id}/download", get(download::download_get))
         .route("/backups/{id}/verify", post(pages::verify_now_post))
         .route("/databases", get(pages::databases_get))
-        .route("/databases/{name}/backup", post(pages::backup_now_post))
+        .route("/databases/{name}/backup", post(overview::backup_now_post))
         .route("/schedules", get(pages::schedules_get))
         .route("/instances", get(pages::instances_get))
         .route("/logout", post(auth::logout_post))
@@ -136,7 +141,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/favicon.ico", get(pages::favicon_get));
     protected
         .merge(public)
-        .fallback(pages::not_found)
+        .fallback(respond::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -168,11 +173,13 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn metrics_router(service: &ServiceHandle) -> Router {
     let runner: Arc<dyn View> = Arc::clone(service.runner()) as Arc<dyn View>;
     let clock = Arc::clone(service.jobs().clock());
+    let facts = Arc::clone(service.jobs().facts());
     Router::new().route(
         "/metrics",
         get(move || {
-            let (runner, clock) = (Arc::clone(&runner), Arc::clone(&clock));
-            async move { health::render_metrics(&runner, clock.now()).await }
+            let (runner, clock, facts) =
+                (Arc::clone(&runner), Arc::clone(&clock), Arc::clone(&facts));
+            async move { health::render_metrics(&runner, &facts, clock.now()).await }
         }),
     )
 }

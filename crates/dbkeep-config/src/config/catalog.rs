@@ -75,7 +75,7 @@ pub(super) fn parse(
         return Err(src.error(span, "`catalog` must be a postgres:// URL"));
     };
     if let Some(var) = password_env {
-        if !super::database::is_env_name(var.get_ref()) {
+        if !super::names::is_env_name(var.get_ref()) {
             return Err(src.error(
                 var.span(),
                 "`catalog_password_env` must be an environment variable name such as DBKEEP_CATALOG_PASSWORD",

@@ -183,7 +183,7 @@ impl RawDatabase {
         base: &Path,
     ) -> Result<DatabaseConfig, ConfigError> {
         let name = self.name.get_ref();
-        if !is_name(name) {
+        if !super::names::is_name(name) {
             return Err(src.error(
                 self.name.span(),
                 format!("database `name = \"{name}\"` is invalid: use 1 to 64 letters, digits, `-` or `_`"),
@@ -192,7 +192,7 @@ impl RawDatabase {
         let target = parse_url(&self.url, src, base)?;
         let password_env = match (self.password_env, &target) {
             (Some(var), Target::Postgres(_) | Target::Mysql(_)) => {
-                if !is_env_name(var.get_ref()) {
+                if !super::names::is_env_name(var.get_ref()) {
                     return Err(src.error(
                         var.span(),
                         format!("`password_env` of `{name}` must be an environment variable name such as APP_DB_PASSWORD"),
@@ -292,21 +292,6 @@ impl RawDatabase {
             globals,
         })
     }
-}
-
-/// Whether `name` can be an environment variable's name: letters, digits and `_`.
-pub(super) fn is_env_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Whether `name` is a usable name (of a database, of a destination): 1 to 64 letters, digits,
-/// `-` or `_`, so that it is safe as a folder and a key.
-pub(super) fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The server of a `verify_url` for `source`: a URL of the source's kind (its database name

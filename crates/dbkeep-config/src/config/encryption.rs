@@ -93,7 +93,7 @@ pub(super) fn parse(
         }
         (None, Some(env)) => {
             let name = env.get_ref();
-            if !super::database::is_env_name(name) {
+            if !super::names::is_env_name(name) {
                 return Err(src.error(
                     env.span(),
                     format!("`age_passphrase_env` of {whose} must be an environment variable name such as DBKEEP_AGE_PASSPHRASE"),

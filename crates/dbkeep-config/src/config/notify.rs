@@ -239,7 +239,7 @@ fn events(
 
 /// An environment variable's name, as a `key` names it.
 fn env_name(src: &Source<'_>, key: &str, var: Spanned<String>) -> Result<String, ConfigError> {
-    if super::database::is_env_name(var.get_ref()) {
+    if super::names::is_env_name(var.get_ref()) {
         Ok(var.into_inner())
     } else {
         Err(src.error(
@@ -357,7 +357,7 @@ impl RawNotify {
         for raw in self.webhook {
             let url = http_url(src, "url", &raw.url)?;
             let name = match raw.name {
-                Some(name) if !super::database::is_name(name.get_ref()) => {
+                Some(name) if !super::names::is_name(name.get_ref()) => {
                     return Err(src.error(
                         name.span(),
                         format!("webhook `name = \"{}\"` is invalid: use 1 to 64 letters, digits, `-` or `_` (it names the webhook in logs and /metrics)", name.get_ref()),

@@ -46,7 +46,7 @@ impl RawOffsite {
         known: &[String],
     ) -> Result<Offsite, ConfigError> {
         let name = self.name.get_ref();
-        if !super::database::is_name(name) {
+        if !super::names::is_name(name) {
             return Err(src.error(
                 self.name.span(),
                 format!("offsite `name = \"{name}\"` is invalid: use 1 to 64 letters, digits, `-` or `_`"),

@@ -44,9 +44,6 @@ pub trait View: Send + Sync {
 
     /// This instance's name ([`crate::runner::Runner::instance`]).
     fn instance_name(&self) -> &str;
-
-    /// What the verdicts were last judged from, kept until the catalog changes.
-    fn facts_cache(&self) -> &crate::verdict::FactsCache;
 }
 
 impl View for crate::runner::Runner {
@@ -88,9 +85,5 @@ impl View for crate::runner::Runner {
 
     fn instance_name(&self) -> &str {
         &crate::runner::Runner::instance(self).name
-    }
-
-    fn facts_cache(&self) -> &crate::verdict::FactsCache {
-        crate::runner::Runner::facts_cache(self)
     }
 }

@@ -216,9 +216,10 @@ fn the_facts_are_read_again_only_when_the_catalog_changed() {
         std::sync::Arc::new(dbkeep_model::clock::SystemClock),
     )
     .unwrap();
-    let first = all(&runner, now()).unwrap();
+    let cache = FactsCache::default();
+    let first = all(&runner, &cache, now()).unwrap();
     assert_eq!(first[0].verdict.state, State::Unprotected);
-    let again = all(&runner, now()).unwrap();
+    let again = all(&runner, &cache, now()).unwrap();
     assert!(
         std::sync::Arc::ptr_eq(&first[0].facts, &again[0].facts),
         "nothing changed: the rows kept are used"
@@ -237,7 +238,7 @@ fn the_facts_are_read_again_only_when_the_catalog_changed() {
             instance: "other",
         })
         .unwrap();
-    let running = all(&runner, now()).unwrap();
+    let running = all(&runner, &cache, now()).unwrap();
     assert_eq!(running[0].facts.recent.len(), 1);
     assert_eq!(running[0].facts.recent[0].status, Status::InProgress);
     writer
@@ -251,7 +252,7 @@ fn the_facts_are_read_again_only_when_the_catalog_changed() {
             },
         )
         .unwrap();
-    let done = all(&runner, now()).unwrap();
+    let done = all(&runner, &cache, now()).unwrap();
     assert_eq!(
         done[0].verdict.state,
         State::Protected,

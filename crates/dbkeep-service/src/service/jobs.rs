@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use dbkeep_core::runner::Started;
 use dbkeep_core::runner::{BackupOptions, Runner};
 use dbkeep_core::scheduler::Claimed;
+use dbkeep_core::verdict::FactsCache;
 use dbkeep_model::cancel::Cancel;
 use dbkeep_model::catalog::{BackupId, Outcome, Trigger};
 use dbkeep_model::clock::Clock;
@@ -65,6 +66,8 @@ pub struct Jobs {
     /// Restore drills run one at a time (and each within a backup slot).
     drills: Semaphore,
     pub tracker: TaskTracker,
+    /// What the verdicts were last judged from, shared by the stale watch and every page.
+    facts: Arc<FactsCache>,
 }
 
 impl Jobs {
@@ -79,7 +82,13 @@ impl Jobs {
             permits,
             drills: Semaphore::new(1),
             tracker: TaskTracker::new(),
+            facts: Arc::default(),
         })
+    }
+
+    /// What the verdicts were last judged from, kept until the catalog changes.
+    pub fn facts(&self) -> &Arc<FactsCache> {
+        &self.facts
     }
 
     /// The clock the service reads time from.

@@ -35,7 +35,7 @@ pub(super) async fn run(jobs: Arc<Jobs>, mut stop: watch::Receiver<bool>) {
                     progress: &NoProgress,
                     cancel: &cancel,
                 };
-                dbkeep_core::offsite::sync(&runner, &busy, sending)
+                runner.sync_offsite(&busy, sending)
             })
         };
         tokio::pin!(round);

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use dbkeep_core::runner::View;
+use dbkeep_core::verdict::FactsCache;
 use dbkeep_model::vocab::EventKind;
 use dbkeep_notify::notify::Event;
 
@@ -37,6 +38,7 @@ impl StaleWatch {
     pub fn check(
         &mut self,
         view: &dyn View,
+        facts: &FactsCache,
         now: DateTime<Utc>,
     ) -> dbkeep_model::error::Result<()> {
         let config = view.config();
@@ -55,7 +57,7 @@ impl StaleWatch {
         let limit =
             chrono::Duration::from_std(config.web.stale_after).unwrap_or(chrono::Duration::MAX);
         // Every database's last success in one read, not one each.
-        let mut lasts = dbkeep_core::verdict::last_successes(view)?.into_iter();
+        let mut lasts = dbkeep_core::verdict::last_successes(view, facts)?.into_iter();
         for db in &config.databases {
             let last = lasts.next().and_then(|(_, last)| last);
             let at = last

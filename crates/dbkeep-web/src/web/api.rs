@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Identity, same_origin};
+use super::respond::{error, internal, parse_id};
 use super::{State, blocking};
 use dbkeep_model::catalog::{BackupRecord, Kind, ListFilter, Status, format_time};
 
@@ -20,26 +21,6 @@ use dbkeep_model::catalog::{BackupRecord, Kind, ListFilter, Status, format_time}
 const MAX_LIMIT: u32 = 1000;
 /// Rows when the request names no limit.
 const DEFAULT_LIMIT: u32 = 50;
-
-/// A JSON error response.
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    #[derive(Serialize)]
-    struct Body {
-        error: String,
-    }
-    (
-        status,
-        Json(Body {
-            error: message.into(),
-        }),
-    )
-        .into_response()
-}
-
-/// A 500 for a failure inside the service: logged, never shown (see [`super::internal_error`]).
-pub(super) fn internal(e: &dbkeep_model::error::Error) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, super::internal_error(e))
-}
 
 #[derive(Deserialize)]
 pub struct BackupsQuery {
@@ -90,11 +71,6 @@ pub async fn backups_get(state: State, q: Result<Query<BackupsQuery>, QueryRejec
         Ok(records) => Json(records).into_response(),
         Err(e) => internal(&e),
     }
-}
-
-/// Parses a backup id from the path; anything else is simply not found.
-pub fn parse_id(id: &str) -> Option<i64> {
-    id.parse::<i64>().ok().filter(|n| *n > 0)
 }
 
 pub async fn backup_get(state: State, id: Result<Path<String>, PathRejection>) -> Response {
@@ -280,8 +256,9 @@ pub async fn databases_get(state: State) -> Response {
         .iter()
         .map(|u| (u.database.clone(), u.schedule.clone()))
         .collect();
+    let facts = std::sync::Arc::clone(&state.facts);
     let found = blocking(&state, move |r| {
-        let judged = dbkeep_core::verdict::all(r, now)?;
+        let judged = dbkeep_core::verdict::all(r, &facts, now)?;
         let fires = r.catalog().last_fires(&keys)?;
         Ok((judged, fires))
     })

@@ -176,7 +176,7 @@ pub async fn require_login(state: State, mut request: Request, next: Next) -> Re
         Ok(None) => {
             let path = request.uri().path();
             if path.starts_with("/api/") || path == "/metrics" {
-                super::api::error(
+                super::respond::error(
                     StatusCode::UNAUTHORIZED,
                     "authentication required: log in, or send Authorization: Bearer TOKEN",
                 )
@@ -194,7 +194,7 @@ pub async fn require_login(state: State, mut request: Request, next: Next) -> Re
                 Redirect::to(&target).into_response()
             }
         }
-        Err(e) => super::pages::internal_page(&state, &e),
+        Err(e) => super::respond::internal_page(&state, &e),
     }
 }
 
@@ -251,7 +251,7 @@ pub async fn login_get(state: State, q: Result<Query<NextQuery>, QueryRejection>
     let next = q.ok().and_then(|Query(q)| q.next).unwrap_or_default();
     let next = safe_next(&state.base, &next);
     let Ok(csrf) = token::random_token() else {
-        return super::pages::error_page(
+        return super::respond::error_page(
             &state,
             StatusCode::INTERNAL_SERVER_ERROR,
             "no random numbers",
@@ -368,7 +368,7 @@ pub async fn login_post(
         Ok(None) => (None, None),
         Err(e) => {
             drop(attempt);
-            return super::pages::internal_page(&state, &e);
+            return super::respond::internal_page(&state, &e);
         }
     };
     // An unknown user is checked against a stand-in hash, so both answers take as long.
@@ -431,7 +431,7 @@ pub async fn login_post(
             );
             r
         }
-        Err(e) => super::pages::internal_page(&state, &e),
+        Err(e) => super::respond::internal_page(&state, &e),
     }
 }
 

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
 
-use super::api::parse_id;
+use super::respond::parse_id;
 use super::{State, blocking};
 use dbkeep_model::catalog::Status;
 
@@ -16,7 +16,7 @@ pub const SHA256_HEADER: &str = "x-backup-sha256";
 
 fn refuse(json: bool, status: StatusCode, message: &str) -> Response {
     if json {
-        super::api::error(status, message)
+        super::respond::error(status, message)
     } else {
         (status, format!("{message}\n")).into_response()
     }

@@ -10,15 +10,17 @@ use serde::Serialize;
 
 use super::{State, blocking};
 use dbkeep_core::runner::View;
+use dbkeep_core::verdict::FactsCache;
 use dbkeep_model::catalog::BackupRecord;
 
 /// Each configured database with its newest successful backup (this configuration's own) and
 /// whether one is running.
 pub(super) fn latest(
     runner: &dyn View,
+    cache: &FactsCache,
 ) -> dbkeep_model::error::Result<Vec<(String, Option<BackupRecord>, bool)>> {
     // From the facts the verdicts are judged from: read once per change of the catalog.
-    let facts = runner.facts_cache().get(runner)?;
+    let facts = cache.get(runner)?;
     Ok(latest_of(runner, facts.iter().map(|f| &**f)))
 }
 
@@ -68,8 +70,9 @@ struct Counts {
 /// a logged-in user or token (to anyone with `healthz_details = true`): the names of the
 /// databases are not for whoever can reach the port.
 pub async fn healthz_get(state: State, headers: HeaderMap) -> Response {
-    let found = blocking(&state, |r| {
-        let latest = latest(r)?;
+    let facts = Arc::clone(&state.facts);
+    let found = blocking(&state, move |r| {
+        let latest = latest(r, &facts)?;
         let mut not_offsite = Vec::new();
         for (name, good, _) in &latest {
             if let Some(g) = good
@@ -84,7 +87,10 @@ pub async fn healthz_get(state: State, headers: HeaderMap) -> Response {
     let (latest, not_offsite) = match found {
         Ok(l) => l,
         Err(e) => {
-            return super::api::error(StatusCode::SERVICE_UNAVAILABLE, super::internal_error(&e));
+            return super::respond::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                super::internal_error(&e),
+            );
         }
     };
     let now = state.clock.now();
@@ -140,16 +146,18 @@ pub async fn healthz_get(state: State, headers: HeaderMap) -> Response {
 }
 
 pub async fn metrics_get(state: State) -> Response {
-    render_metrics(&state.runner, state.clock.now()).await
+    render_metrics(&state.runner, &state.facts, state.clock.now()).await
 }
 
 /// The metrics page, computed from the catalog at each scrape.
 pub async fn render_metrics(
     runner: &Arc<dyn View>,
+    facts: &Arc<FactsCache>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
+    let facts = Arc::clone(facts);
     let data = super::read(runner, move |r| {
-        let judged = dbkeep_core::verdict::all(r, now)?;
+        let judged = dbkeep_core::verdict::all(r, &facts, now)?;
         let verified = {
             let names: Vec<String> = r
                 .config()

@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
-use axum::extract::Query;
-use axum::extract::rejection::QueryRejection;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use serde::Deserialize;
 
-use super::auth::Identity;
-use super::pages::{error_page, frame, internal_page};
+use super::auth::{CsrfForm, Identity, forbidden, form_ok};
+use super::pages::frame;
+use super::respond::{error_page, internal_page};
 use super::view::{self, Card, Square};
 use super::{State, WebState, blocking};
 use dbkeep_core::verdict::{self, State as Verdict};
@@ -80,7 +81,8 @@ async fn render(
         },
     };
     let now = state.clock.now();
-    let judged = match blocking(state, move |r| verdict::all(r, now)).await {
+    let facts = Arc::clone(&state.facts);
+    let judged = match blocking(state, move |r| verdict::all(r, &facts, now)).await {
         Ok(j) => j,
         Err(e) => return internal_page(state, &e),
     };
@@ -345,6 +347,39 @@ fn summary(states: &[Verdict]) -> String {
         }
     }
     parts.join(" · ")
+}
+
+/// Starts a backup of one database now, from its card: back to the backups of that database,
+/// or to the overview saying why not.
+pub async fn backup_now_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Ok(Path(name)) = name else {
+        return error_page(&state, StatusCode::NOT_FOUND, "no such database");
+    };
+    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
+        return forbidden();
+    }
+    if state.runner.config().database(&name).is_err() {
+        return error_page(&state, StatusCode::NOT_FOUND, "no such database");
+    }
+    match state
+        .jobs
+        .start_now(&name, dbkeep_model::catalog::Trigger::Web)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("{}/backups?database={name}", state.base)).into_response(),
+        Err(e @ dbkeep_model::error::Error::AlreadyRunning(_)) => {
+            let mut r = overview_page(&state, &identity, Some(e.to_string())).await;
+            *r.status_mut() = StatusCode::CONFLICT;
+            r
+        }
+        Err(e) => internal_page(&state, &e),
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@ use axum::Extension;
 use axum::Form;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::{CsrfForm, Identity, forbidden, form_ok};
+use super::respond::{error_page, internal_page};
 use super::view::{self, Frame, Row, ScheduleView};
 use super::{State, WebState, blocking};
 use dbkeep_model::catalog::{ListFilter, Status};
@@ -39,56 +40,6 @@ pub async fn favicon_get() -> Response {
         include_str!("../../assets/favicon.svg"),
     )
         .into_response()
-}
-
-/// A page saying what went wrong, inside the layout (with its navigation).
-pub fn error_page(state: &WebState, status: StatusCode, message: &str) -> Response {
-    let title = match status {
-        StatusCode::NOT_FOUND => "Not found",
-        StatusCode::BAD_REQUEST => "Bad request",
-        StatusCode::FORBIDDEN => "Forbidden",
-        _ => "Something went wrong",
-    };
-    (
-        status,
-        view::ErrorPage {
-            frame: Frame {
-                base: state.base.clone(),
-                home: state.home(),
-                user: String::new(),
-                csrf_token: String::new(),
-                nav: "",
-            },
-            title: title.to_string(),
-            message: message.to_string(),
-        },
-    )
-        .into_response()
-}
-
-/// The page for a failure inside the service: a 500 that says to look in the log, where the
-/// error is written in full (see [`super::internal_error`]).
-pub fn internal_page(state: &WebState, e: &dbkeep_model::error::Error) -> Response {
-    error_page(
-        state,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        super::internal_error(e),
-    )
-}
-
-/// Any other address: a JSON error under `/api/`, else the not-found page.
-pub async fn not_found(state: State, uri: Uri) -> Response {
-    if uri.path().starts_with("/api/") {
-        return super::api::error(
-            StatusCode::NOT_FOUND,
-            "no such API route; see /api/v1/openapi.json",
-        );
-    }
-    error_page(
-        &state,
-        StatusCode::NOT_FOUND,
-        "There is no page at this address.",
-    )
 }
 
 pub(super) fn frame(state: &WebState, identity: &Identity, nav: &'static str) -> Frame {
@@ -207,7 +158,7 @@ pub async fn backup_get(
     Extension(identity): Extension<Identity>,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let Some(id) = id.ok().and_then(|Path(id)| super::api::parse_id(&id)) else {
+    let Some(id) = id.ok().and_then(|Path(id)| super::respond::parse_id(&id)) else {
         return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
     };
     let found = blocking(&state, move |r| {
@@ -372,7 +323,7 @@ pub async fn verify_now_post(
     id: Result<Path<String>, PathRejection>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let Some(id) = id.ok().and_then(|Path(id)| super::api::parse_id(&id)) else {
+    let Some(id) = id.ok().and_then(|Path(id)| super::respond::parse_id(&id)) else {
         return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
     };
     if !form_ok(&state, &identity, &headers, &form.csrf_token) {
@@ -393,38 +344,6 @@ pub async fn verify_now_post(
 /// The old dashboard's address: the overview took its place.
 pub async fn databases_get(state: State) -> Response {
     Redirect::permanent(&state.home()).into_response()
-}
-
-pub async fn backup_now_post(
-    state: State,
-    Extension(identity): Extension<Identity>,
-    headers: HeaderMap,
-    name: Result<Path<String>, PathRejection>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let Ok(Path(name)) = name else {
-        return error_page(&state, StatusCode::NOT_FOUND, "no such database");
-    };
-    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
-        return forbidden();
-    }
-    if state.runner.config().database(&name).is_err() {
-        return error_page(&state, StatusCode::NOT_FOUND, "no such database");
-    }
-    match state
-        .jobs
-        .start_now(&name, dbkeep_model::catalog::Trigger::Web)
-        .await
-    {
-        Ok(_) => Redirect::to(&format!("{}/backups?database={name}", state.base)).into_response(),
-        Err(e @ dbkeep_model::error::Error::AlreadyRunning(_)) => {
-            let mut r =
-                super::overview::overview_page(&state, &identity, Some(e.to_string())).await;
-            *r.status_mut() = StatusCode::CONFLICT;
-            r
-        }
-        Err(e) => internal_page(&state, &e),
-    }
 }
 
 pub async fn instances_get(state: State, Extension(identity): Extension<Identity>) -> Response {
