@@ -16,7 +16,8 @@
 #   4. Password PostgreSQL server (scram-sha-256 over TCP): always a private
 #      throwaway cluster on 127.0.0.1:55432 (or the next free port), unless a
 #      server already there accepts the expected password and rejects others.
-#   5. Runs `cargo test --all-targets "$@"`, then stops and deletes every
+#   5. Runs `cargo test --all-targets --no-fail-fast "$@"` (every crate of the
+#      workspace: they are all default members), then stops and deletes every
 #      throwaway cluster, also on failure or Ctrl-C.
 #
 # Environment:
@@ -27,7 +28,7 @@
 #   DBKEEP_TEST_MYSQL_PORT        port of the MariaDB server (default 3306; root, no password)
 #   DBKEEP_TEST_CHROMIUM          Chromium binary for the browser test (default /usr/bin/chromium)
 #   DBKEEP_TEST_CHROMEDRIVER      matching chromedriver (default /usr/bin/chromedriver)
-#   DBKEEP_TEST_CMD               command to run instead of `cargo test --all-targets`
+#   DBKEEP_TEST_CMD               command to run instead of `cargo test --all-targets --no-fail-fast`
 #                                 (extra args are still appended), e.g. 'cargo nextest run'
 #   CI=true                       a PostgreSQL server or a browser that cannot be provided
 #                                 is an error instead of a warning (tests are never
@@ -499,7 +500,7 @@ if [[ -n "${DBKEEP_TEST_CMD:-}" ]]; then
     log "running: $DBKEEP_TEST_CMD $*"
     bash -c "$DBKEEP_TEST_CMD \"\$@\"" test-cmd "$@" || status=$?
 else
-    log "running: cargo test --all-targets $*"
-    cargo test --all-targets "$@" || status=$?
+    log "running: cargo test --all-targets --no-fail-fast $*"
+    cargo test --all-targets --no-fail-fast "$@" || status=$?
 fi
 exit "$status"

@@ -420,3 +420,40 @@ fn the_circle_check_sees_a_circle() {
     std::fs::write(src.join("b/inner.rs"), "// crate::a::g\n").unwrap();
     assert!(circles(src).is_empty());
 }
+
+#[test]
+fn the_library_without_its_web_pulls_no_web_framework() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let tree = |features: &[&str]| {
+        let out = std::process::Command::new(&cargo)
+            .current_dir(root())
+            .args([
+                "tree", "--locked", "-e", "normal", "-p", "dbkeep", "--prefix", "none",
+            ])
+            .args(features)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let web_crates = |tree: &str| -> BTreeSet<String> {
+        tree.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|name| {
+                ["axum", "askama", "dbkeep-web"]
+                    .iter()
+                    .any(|w| name.starts_with(w))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let without = web_crates(&tree(&["--no-default-features"]));
+    assert!(without.is_empty(), "without the web, still: {without:?}");
+    // The same question asked of the default build finds them: the check can see them.
+    let with = web_crates(&tree(&[]));
+    assert!(with.contains("axum") && with.contains("askama"), "{with:?}");
+}
