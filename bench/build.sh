@@ -18,6 +18,7 @@ BEFORE=${1:-1d1ca5d}
 AFTER=${2:-HEAD}
 ROUNDS=${ROUNDS:-3}
 WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$WORK"
 : >"$WORK/results"
 
 # tree NAME COMMIT: a work tree of COMMIT at $WORK/NAME, with its own target folder.
