@@ -37,7 +37,9 @@ path() {
     esac
 }
 
-build() { (cd "$WORK/$1" && CARGO_TARGET_DIR="$WORK/$1.target" cargo build --release --locked --bin dbkeep -q); }
+BUILD='cd "$1" && CARGO_TARGET_DIR="$1.target" cargo build --release --locked --bin dbkeep -q'
+# build NAME: the release `dbkeep` binary of tree NAME.
+build() { bash -c "$BUILD" build "$WORK/$1"; }
 
 cleanup() {
     for name in before after; do
@@ -57,7 +59,7 @@ done
 
 log "clean release builds"
 for name in before after; do
-    measure "$name clean" build "$name"
+    measure "$name clean" bash -c "$BUILD" build "$WORK/$name"
 done
 
 for round in $(seq "$ROUNDS"); do
@@ -71,7 +73,7 @@ for round in $(seq "$ROUNDS"); do
             *) printf '// edited\n' >>"$file" ;;
             esac
             log "round $round: $what edit in $name"
-            measure "$name $what" build "$name"
+            measure "$name $what" bash -c "$BUILD" build "$WORK/$name"
             cp "$WORK/saved" "$file"
             build "$name"
         done
