@@ -2,11 +2,14 @@
 # Build times of the `dbkeep` binary, two commits side by side in one run: a clean release
 # build, then the rebuild after a one-line edit in a web page (a template), in the runner and
 # in the model (the vocabulary every layer uses). Each edit is made on a built tree, timed,
-# then undone and built again untimed; the commits take turns, ROUNDS times.
+# one after the other (web page, then runner, then model: each build has one new edit), and
+# undone with an untimed build before the next round; the commits take turns, ROUNDS times.
 #
 # Usage: bench/build.sh [BEFORE [AFTER]]    (defaults: the commit before the workspace, HEAD)
 #
-# Environment: ROUNDS (default 3), WORK (scratch folder, default a new temporary one).
+# Environment: ROUNDS (default 3), WORK (scratch folder, default a new temporary one; given
+# again with CLEAN=0, the trees and builds already there are reused and the clean builds are
+# not timed again: their times stay in WORK/results).
 # Prints a Markdown table of medians, the form bench/README.md's "Building" section quotes.
 
 set -euo pipefail
@@ -19,10 +22,12 @@ AFTER=${2:-HEAD}
 ROUNDS=${ROUNDS:-3}
 WORK=${WORK:-$(mktemp -d)}
 mkdir -p "$WORK"
-: >"$WORK/results"
+CLEAN=${CLEAN:-1}
+[[ $CLEAN == 1 ]] && : >"$WORK/results"
 
 # tree NAME COMMIT: a work tree of COMMIT at $WORK/NAME, with its own target folder.
 tree() {
+    [[ -d "$WORK/$1" ]] && return
     git worktree add --detach --force "$WORK/$1" "$2" >/dev/null 2>&1 ||
         die "cannot check out $2"
 }
@@ -57,26 +62,42 @@ for name in before after; do
     (cd "$WORK/$name" && cargo fetch --locked -q)
 done
 
-log "clean release builds"
-for name in before after; do
-    measure "$name clean" bash -c "$BUILD" build "$WORK/$name"
-done
+if [[ $CLEAN == 1 ]]; then
+    log "clean release builds"
+    for name in before after; do
+        measure "$name clean" bash -c "$BUILD" build "$WORK/$name"
+    done
+else
+    # Trees checked out again are newer than their builds: built again first, untimed.
+    for name in before after; do
+        build "$name"
+    done
+fi
 
 for round in $(seq "$ROUNDS"); do
+    for name in before after; do
+        for what in web runner model; do
+            file=$(path "$name" "$what")
+            [[ -n $file ]] || die "no $what file in $name"
+            cp "$file" "$WORK/$name.$what.saved"
+        done
+    done
     for what in web runner model; do
         for name in before after; do
             file=$(path "$name" "$what")
-            [[ -n $file ]] || die "no $what file in $name"
-            cp "$file" "$WORK/saved"
             case $file in
             *.html) printf '<!-- edited -->\n' >>"$file" ;;
             *) printf '// edited\n' >>"$file" ;;
             esac
             log "round $round: $what edit in $name"
             measure "$name $what" bash -c "$BUILD" build "$WORK/$name"
-            cp "$WORK/saved" "$file"
-            build "$name"
         done
+    done
+    for name in before after; do
+        for what in web runner model; do
+            cp "$WORK/$name.$what.saved" "$(path "$name" "$what")"
+        done
+        [[ $round == "$ROUNDS" ]] || build "$name"
     done
 done
 
