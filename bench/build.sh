@@ -7,7 +7,7 @@
 #
 # Usage: bench/build.sh [BEFORE [AFTER]]    (defaults: the commit before the workspace, HEAD)
 #
-# Environment: ROUNDS (default 3), WORK (scratch folder, default a new temporary one; given
+# Environment: KEEP=1 leaves the trees in WORK; ROUNDS (default 3), WORK (scratch folder, default a new temporary one; given
 # again with CLEAN=0, the trees and builds already there are reused and the clean builds are
 # not timed again: their times stay in WORK/results).
 # Prints a Markdown table of medians, the form bench/README.md's "Building" section quotes.
@@ -34,12 +34,18 @@ tree() {
 
 # path NAME WHAT: the file whose one line is edited in tree NAME (the layout moved).
 path() {
-    local dir=$WORK/$1
+    local dir=$WORK/$1 candidates f
     case $2 in
-    web) ls "$dir"/crates/dbkeep-web/templates/backups.html "$dir"/templates/backups.html 2>/dev/null | head -1 ;;
-    runner) ls "$dir"/crates/dbkeep-core/src/runner.rs "$dir"/src/runner.rs 2>/dev/null | head -1 ;;
-    model) ls "$dir"/crates/dbkeep-model/src/vocab.rs "$dir"/src/vocab.rs 2>/dev/null | head -1 ;;
+    web) candidates="crates/dbkeep-web/templates/backups.html templates/backups.html" ;;
+    runner) candidates="crates/dbkeep-core/src/runner.rs src/runner.rs" ;;
+    model) candidates="crates/dbkeep-model/src/vocab.rs src/vocab.rs" ;;
     esac
+    for f in $candidates; do
+        if [[ -f $dir/$f ]]; then
+            echo "$dir/$f"
+            return
+        fi
+    done
 }
 
 BUILD='cd "$1" && CARGO_TARGET_DIR="$1.target" cargo build --release --locked --bin dbkeep -q'
@@ -47,6 +53,7 @@ BUILD='cd "$1" && CARGO_TARGET_DIR="$1.target" cargo build --release --locked --
 build() { bash -c "$BUILD" build "$WORK/$1"; }
 
 cleanup() {
+    [[ ${KEEP:-0} == 1 ]] && return
     for name in before after; do
         git worktree remove --force "$WORK/$name" >/dev/null 2>&1 || true
     done

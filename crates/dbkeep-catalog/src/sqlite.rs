@@ -46,7 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
 pub struct SqliteCatalog {
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     conn: Mutex<Connection>,
     left_out: LeftOut,
 }

@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use crate::sqlite::SqliteCatalog;
-use dbkeep_model::error::Result;
-use dbkeep_model::instances::Instance;
-use dbkeep_model::instances::{InstanceRecord, Instances};
+use dbkeep_model::error::{Error, Result};
+use dbkeep_model::instances::{Instance, InstanceRecord, Instances};
 use dbkeep_model::leases::{Lease, Leases};
 
 /// Now, as the catalog writes times.
@@ -144,7 +143,10 @@ impl Instances for SqliteCatalog {
         started_at: DateTime<Utc>,
         running: &[String],
     ) -> Result<()> {
-        let running = serde_json::to_string(running).unwrap_or_else(|_| "[]".into());
+        let running = serde_json::to_string(running).map_err(|e| Error::Catalog {
+            path: self.path.clone(),
+            message: format!("cannot record what this instance runs: {e}"),
+        })?;
         self.conn()
             .execute(
                 &format!(

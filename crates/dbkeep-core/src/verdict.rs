@@ -417,7 +417,7 @@ pub fn missing_copies(
     let mut missing = Vec::new();
     for offsite in wanted {
         match have.iter().find(|c| c.store == offsite.name) {
-            Some(c) if c.state == dbkeep_model::copies::CopyState::Uploaded.as_str() => {}
+            Some(c) if c.state == dbkeep_model::copies::CopyState::Uploaded => {}
             Some(c) => missing.push(format!(
                 "the copy to `{}` failed ({})",
                 offsite.name,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
 use crate::accounts::{Accounts, LoginFailures};
-use crate::copies::Copies;
+use crate::copies::{Copies, CopyState};
 use crate::deliveries::Deliveries;
 use crate::error::Result;
 use crate::instances::Instances;
@@ -205,8 +205,8 @@ impl LeftOut {
 pub struct CopySummary {
     /// The destination (`[[offsite]] name`).
     pub store: String,
-    /// `uploaded` or `failed`.
-    pub state: String,
+    /// Whether it arrived (`uploaded`) or every try failed (`failed`).
+    pub state: CopyState,
     /// Bytes uploaded.
     pub size_bytes: Option<u64>,
     /// SHA-256 of the bytes uploaded.

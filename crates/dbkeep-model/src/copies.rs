@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::vocab::BackupId;
 
 /// Whether a copy arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CopyState {
     /// Uploaded, and its size and SHA-256 match the backup's.

@@ -198,7 +198,7 @@ pub(super) fn copies_are_replaced_and_failures_counted(h: &dyn Harness) {
         vec![
             CopySummary {
                 store: "az".into(),
-                state: "failed".into(),
+                state: CopyState::Failed,
                 size_bytes: None,
                 sha256: None,
                 error: Some("timed out".into()),
@@ -207,7 +207,7 @@ pub(super) fn copies_are_replaced_and_failures_counted(h: &dyn Harness) {
             },
             CopySummary {
                 store: "s3".into(),
-                state: "uploaded".into(),
+                state: CopyState::Uploaded,
                 size_bytes: Some(100),
                 sha256: Some("cd".repeat(32)),
                 error: None,

@@ -14,6 +14,7 @@ use super::respond::{error_page, internal_page};
 use super::view::{self, Frame, Row, ScheduleView};
 use super::{State, WebState, blocking};
 use dbkeep_model::catalog::{ListFilter, Status};
+use dbkeep_model::copies::CopyState;
 
 /// Rows per page of the backups table.
 const PAGE: u32 = 50;
@@ -232,10 +233,10 @@ pub async fn backup_get(
         .copies
         .iter()
         .map(|c| {
-            let (state, colour) = match (c.state.as_str(), &c.pruned_at) {
+            let (state, colour) = match (c.state, &c.pruned_at) {
                 (_, Some(_)) => ("pruned", "grey"),
-                ("uploaded", None) => ("uploaded", "green"),
-                _ => ("failed", "red"),
+                (CopyState::Uploaded, None) => ("uploaded", "green"),
+                (CopyState::Failed, None) => ("failed", "red"),
             };
             view::CopyView {
                 store: c.store.clone(),
@@ -305,7 +306,7 @@ fn whereabouts(rec: &dbkeep_model::catalog::BackupRecord, local: bool, me: &str)
     let copied = rec
         .copies
         .iter()
-        .any(|c| c.state == "uploaded" && c.pruned_at.is_none());
+        .any(|c| c.state == CopyState::Uploaded && c.pruned_at.is_none());
     Some(match (&rec.instance, copied) {
         (_, true) => "Its local file is not on this instance's disk: downloads, verifications and restores here read an off-site copy.".into(),
         (Some(other), false) if other != me => format!(
