@@ -43,7 +43,7 @@ impl LeaseGuard {
     /// holds it.
     ///
     /// # Errors
-    /// When the catalog keeps no leases or cannot be written.
+    /// When the catalog cannot be written.
     pub fn acquire(
         catalog: Arc<dyn Catalog>,
         resource: &str,

@@ -48,7 +48,7 @@ pub fn queue_login_check(
 pub fn random_password() -> Result<String> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
     let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| Error::Engine(format!("no random numbers: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| Error::NoRandom(e.to_string()))?;
     Ok(bytes
         .iter()
         .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)

@@ -150,7 +150,7 @@ impl Runner {
         catalog: Arc<dyn Catalog>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let notifier = dbkeep_notify::notify::Notifier::new(&config, Some(Arc::clone(&catalog)));
+        let notifier = dbkeep_notify::notify::Notifier::new(&config, Arc::clone(&catalog) as _);
         let offsite = crate::offsite::Destinations::new(config.offsite.clone());
         let local = dbkeep_store::store::LocalStore::new(&config.backup_dir);
         let instance =

@@ -166,33 +166,27 @@ pub trait Channel: Send + Sync {
 /// Sends events to every channel that wants them, in the background.
 pub struct Notifier {
     channels: Vec<Arc<dyn Channel>>,
-    /// The catalog, which records the deliveries that failed (when it keeps them).
-    catalog: Option<Arc<dyn dbkeep_model::catalog::Catalog>>,
+    /// Where the deliveries that failed are recorded: the catalog.
+    deliveries: Arc<dyn Deliveries>,
     pending: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Notifier {
-    /// The channels `config` names; failed deliveries recorded in `catalog`.
-    pub fn new(
-        config: &Config,
-        catalog: Option<Arc<dyn dbkeep_model::catalog::Catalog>>,
-    ) -> Notifier {
+    /// The channels `config` names; failed deliveries recorded in `deliveries`.
+    pub fn new(config: &Config, deliveries: Arc<dyn Deliveries>) -> Notifier {
         Notifier {
             channels: channels(config),
-            catalog,
+            deliveries,
             pending: Mutex::new(Vec::new()),
         }
     }
 
-    /// How many notifications failed after every try, per channel (none without a catalog).
+    /// How many notifications failed after every try, per channel.
     ///
     /// # Errors
     /// When the catalog cannot be read.
     pub fn failed(&self) -> dbkeep_model::error::Result<Vec<(String, u64)>> {
-        match self.catalog.as_deref() {
-            Some(d) => d.failed_deliveries(),
-            None => Ok(Vec::new()),
-        }
+        self.deliveries.failed_deliveries()
     }
 
     /// Whether any channel is configured.
@@ -210,12 +204,11 @@ impl Notifier {
                 continue;
             }
             let (channel, event) = (Arc::clone(channel), Arc::clone(&event));
-            let catalog = self.catalog.clone();
+            let deliveries = Arc::clone(&self.deliveries);
             let spawned = std::thread::Builder::new()
                 .name("dbkeep-notify".into())
                 .spawn(move || {
-                    let deliveries = catalog.as_deref().map(|c| c as &dyn Deliveries);
-                    deliver(channel.as_ref(), &event, deliveries);
+                    deliver(channel.as_ref(), &event, deliveries.as_ref());
                 });
             match spawned {
                 Ok(handle) => pending.push(handle),
@@ -267,7 +260,7 @@ fn channels(config: &Config) -> Vec<Arc<dyn Channel>> {
 }
 
 /// Tries `channel` up to [`TRIES`] times, then records the outcome.
-fn deliver(channel: &dyn Channel, event: &Event, deliveries: Option<&dyn Deliveries>) {
+fn deliver(channel: &dyn Channel, event: &Event, deliveries: &dyn Deliveries) {
     let mut backoff = FIRST_BACKOFF;
     let mut error = None;
     for attempt in 1..=TRIES {
@@ -290,7 +283,7 @@ fn deliver(channel: &dyn Channel, event: &Event, deliveries: Option<&dyn Deliver
         tracing::warn!(channel = %channel.name(), event = %event.event, database = %event.database, error = %e, "notification failed after {TRIES} tries");
     }
     // Only failures are kept: a delivered one needs no record.
-    if let (Some(error), Some(deliveries)) = (error, deliveries) {
+    if let Some(error) = error {
         let delivery = Delivery {
             at: Utc::now(),
             channel: channel.name(),

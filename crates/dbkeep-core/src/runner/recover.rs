@@ -6,7 +6,7 @@ use dbkeep_model::catalog::Outcome;
 impl Runner {
     /// Marks `in_progress` rows whose process is gone as failed ("interrupted") and removes
     /// their temporary files. A run that is still alive, in this process or another, on this
-    /// machine or another, holds its database's lease (or lock file) and is left alone.
+    /// machine or another, holds its database's lease and is left alone.
     ///
     /// # Errors
     /// When the catalog cannot be read or written.
