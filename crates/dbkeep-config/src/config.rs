@@ -7,6 +7,7 @@ pub mod encryption;
 mod names;
 mod notify;
 mod offsite;
+mod retention;
 
 use std::fmt;
 use std::ops::Range;
@@ -22,14 +23,14 @@ pub use database::{Compression, DatabaseConfig, Schedule, Secret, ServerTarget, 
 pub use encryption::{Encryption, passphrase};
 pub use notify::{DEFAULT_ON, Email, NotifySettings, SmtpTls, Webhook, WebhookFormat, url_origin};
 pub use offsite::Offsite;
+pub use retention::{
+    DEFAULT_RETENTION_DAYS, Destination, MAX_KEEP_LAST, MAX_PERIODS, MAX_RETENTION_DAYS, Retention,
+    RetentionKeys,
+};
 
 /// The schedule every database without `schedules` gets: daily at midnight.
 pub const DEFAULT_SCHEDULE: &str = "0 0 * * *";
 
-/// The most days `retention_days` may say (a century).
-pub const MAX_RETENTION_DAYS: u32 = 36_500;
-/// The most backups `keep_last` may keep regardless of age.
-pub const MAX_KEEP_LAST: u32 = 1_000_000;
 /// The most backups `max_concurrent_backups` may run at once.
 pub const MAX_CONCURRENT_BACKUPS: u32 = 64;
 /// The longest any duration setting may be.
@@ -48,10 +49,8 @@ pub struct Config {
     pub path: PathBuf,
     /// Where backup files are written, one folder per database.
     pub backup_dir: PathBuf,
-    /// Backups older than this many days are pruned (except the newest `keep_last`).
-    pub retention_days: u32,
-    /// The newest N successful backups of each database are never pruned, whatever their age.
-    pub keep_last: u32,
+    /// The top-level retention keys: the local folder's policy, and each database's default.
+    pub retention: RetentionKeys,
     /// Where the catalog lives: a SQLite file, or a PostgreSQL database shared by several
     /// instances.
     pub catalog: CatalogLocation,
@@ -142,6 +141,11 @@ struct RawConfig {
     backup_dir: Option<String>,
     retention_days: Option<Spanned<u32>>,
     keep_last: Option<Spanned<u32>>,
+    keep_hourly: Option<Spanned<u32>>,
+    keep_daily: Option<Spanned<u32>>,
+    keep_weekly: Option<Spanned<u32>>,
+    keep_monthly: Option<Spanned<u32>>,
+    keep_yearly: Option<Spanned<u32>>,
     catalog: Option<Spanned<String>>,
     catalog_password_env: Option<Spanned<String>>,
     pg_dump_path: Option<String>,
@@ -214,6 +218,36 @@ impl Source<'_> {
 }
 
 impl Config {
+    /// The retention policy of `database`'s backups at `destination`, with `retention_days`
+    /// replaced by `days` when given (a command line's `--retention-days`).
+    ///
+    /// The local folder follows the database's keys over the top-level ones. An off-site
+    /// destination follows the database's `offsite_retention` for it, over the destination's
+    /// own keys when it has any, else over the database's local policy.
+    pub fn retention(
+        &self,
+        database: &str,
+        destination: &Destination,
+        days: Option<u32>,
+    ) -> Retention {
+        let db = self.database(database).ok();
+        let local = db.map_or(self.retention, |d| d.retention.over(self.retention));
+        let keys = match destination {
+            Destination::Local => local,
+            Destination::Offsite(name) => {
+                let own = self
+                    .offsite
+                    .iter()
+                    .find(|o| o.name == *name)
+                    .and_then(|o| o.retention);
+                let base = own.unwrap_or(local);
+                db.and_then(|d| d.offsite_retention.iter().find(|(n, ..)| n == name))
+                    .map_or(base, |(_, keys, _)| keys.over(base))
+            }
+        };
+        keys.with_days(days).resolve()
+    }
+
     /// Finds the configuration file: `explicit`, else `$DBKEEP_CONFIG`, else `./dbkeep.toml`.
     pub fn locate(explicit: Option<&Path>) -> PathBuf {
         explicit
@@ -282,35 +316,32 @@ impl Config {
             Some(dir) => resolve(&dir),
             None => resolve(raw.backup_dir.as_deref().unwrap_or("backups")),
         };
-        let retention_days = match env("DBKEEP_RETENTION_DAYS") {
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|d| *d <= MAX_RETENTION_DAYS)
-                .ok_or_else(|| {
-                    env_error(
-                        "DBKEEP_RETENTION_DAYS",
-                        format!("`{v}` is not a whole number of days from 0 to {MAX_RETENTION_DAYS} (expected e.g. 30)"),
-                    )
-                })?,
-            None => number(
-                &source,
-                "retention_days",
-                raw.retention_days.as_ref(),
-                0..=MAX_RETENTION_DAYS,
-                "days of backups to keep, e.g. 30",
-            )?
-            .unwrap_or(30),
+        let days_env = match env("DBKEEP_RETENTION_DAYS") {
+            Some(v) => Some(
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| *d <= MAX_RETENTION_DAYS)
+                    .ok_or_else(|| {
+                        env_error(
+                            "DBKEEP_RETENTION_DAYS",
+                            format!("`{v}` is not a whole number of days from 0 to {MAX_RETENTION_DAYS} (expected e.g. 30)"),
+                        )
+                    })?,
+            ),
+            None => None,
         };
-        let keep_last = number(
-            &source,
-            "keep_last",
-            raw.keep_last.as_ref(),
-            1..=MAX_KEEP_LAST,
-            "the newest successful backup is never pruned",
-        )?
-        .unwrap_or(1);
+        let retention = retention::RawRetention {
+            retention_days: raw.retention_days.clone(),
+            keep_last: raw.keep_last.clone(),
+            keep_hourly: raw.keep_hourly.clone(),
+            keep_daily: raw.keep_daily.clone(),
+            keep_weekly: raw.keep_weekly.clone(),
+            keep_monthly: raw.keep_monthly.clone(),
+            keep_yearly: raw.keep_yearly.clone(),
+        }
+        .check(&source, "")?
+        .with_days(days_env);
 
         let service = ServiceSettings {
             timezone: timezone(&source, raw.timezone.as_ref())?,
@@ -439,6 +470,30 @@ impl Config {
             }
             offsite.push(o);
         }
+        // A database's policy at a destination needs that destination to take it.
+        for db in &databases {
+            for (dest, _, span) in &db.offsite_retention {
+                if !offsite.iter().any(|o| o.name == *dest && o.takes(&db.name)) {
+                    let known: Vec<&str> = offsite
+                        .iter()
+                        .filter(|o| o.takes(&db.name))
+                        .map(|o| o.name.as_str())
+                        .collect();
+                    return Err(source.error(
+                        span.clone(),
+                        format!(
+                            "`offsite_retention.{dest}` of database `{}`: no [[offsite]] destination named `{dest}` takes this database ({})",
+                            db.name,
+                            if known.is_empty() {
+                                "none does".to_string()
+                            } else {
+                                format!("those that do: {}", known.join(", "))
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
         // Dropping the local file is only for a database that has somewhere else to be.
         for db in &mut databases {
             let (keep, span) = match (&db.keep_local_set, &raw.keep_local) {
@@ -458,8 +513,7 @@ impl Config {
             offsite,
             path: path.clone(),
             backup_dir,
-            retention_days,
-            keep_last,
+            retention,
             catalog: catalog::parse(
                 &source,
                 &base,

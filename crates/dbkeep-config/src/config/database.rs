@@ -12,6 +12,7 @@ use url::Url;
 use dbkeep_model::error::ConfigError;
 
 use super::Source;
+use super::retention::{RawRetention, RetentionKeys};
 pub use dbkeep_model::vocab::Compression;
 
 /// A secret string (a password) whose `Debug` and `Display` never show it.
@@ -157,6 +158,12 @@ pub struct DatabaseConfig {
     /// of the entry, else the top level's; default true).
     pub keep_local: bool,
     pub(crate) keep_local_set: Option<(bool, Range<usize>)>,
+    /// Its own retention keys, over the top-level ones: its local folder's policy, and the
+    /// policy of its copies at destinations without one.
+    pub retention: RetentionKeys,
+    /// Its retention at particular destinations (`[databases.offsite_retention.NAME]`), over
+    /// theirs; with the line of each table, to name it in an error.
+    pub(crate) offsite_retention: Vec<(String, RetentionKeys, Range<usize>)>,
     pub(crate) name_span: Range<usize>,
 }
 
@@ -174,6 +181,15 @@ pub(super) struct RawDatabase {
     age_passphrase_env: Option<Spanned<String>>,
     ping_url: Option<Spanned<String>>,
     keep_local: Option<Spanned<bool>>,
+    retention_days: Option<Spanned<u32>>,
+    keep_last: Option<Spanned<u32>>,
+    keep_hourly: Option<Spanned<u32>>,
+    keep_daily: Option<Spanned<u32>>,
+    keep_weekly: Option<Spanned<u32>>,
+    keep_monthly: Option<Spanned<u32>>,
+    keep_yearly: Option<Spanned<u32>>,
+    /// Retention of this database's copies at one destination, by destination name.
+    offsite_retention: Option<std::collections::BTreeMap<String, Spanned<RawRetention>>>,
 }
 
 impl RawDatabase {
@@ -273,6 +289,23 @@ impl RawDatabase {
             self.age_recipients.as_ref(),
             self.age_passphrase_env.as_ref(),
         )?;
+        let retention = RawRetention {
+            retention_days: self.retention_days.clone(),
+            keep_last: self.keep_last.clone(),
+            keep_hourly: self.keep_hourly.clone(),
+            keep_daily: self.keep_daily.clone(),
+            keep_weekly: self.keep_weekly.clone(),
+            keep_monthly: self.keep_monthly.clone(),
+            keep_yearly: self.keep_yearly.clone(),
+        }
+        .check(src, &format!("of database `{name}`"))?;
+        let mut offsite_retention = Vec::new();
+        for (dest, keys) in self.offsite_retention.iter().flatten() {
+            let checked = keys
+                .get_ref()
+                .check(src, &format!("of database `{name}` at `{dest}`"))?;
+            offsite_retention.push((dest.clone(), checked, keys.span()));
+        }
         let ping_url = self
             .ping_url
             .as_ref()
@@ -283,6 +316,8 @@ impl RawDatabase {
             ping_url,
             keep_local: self.keep_local.as_ref().is_none_or(|k| *k.get_ref()),
             keep_local_set: self.keep_local.map(|k| (*k.get_ref(), k.span())),
+            retention,
+            offsite_retention,
             name_span: self.name.span(),
             name: self.name.into_inner(),
             target,

@@ -6,6 +6,7 @@ use toml::Spanned;
 use dbkeep_model::error::ConfigError;
 
 use super::Source;
+use super::retention::{RawRetention, RetentionKeys};
 
 /// One off-site destination.
 #[derive(Debug, Clone)]
@@ -18,6 +19,10 @@ pub struct Offsite {
     pub options: Vec<(String, String)>,
     /// Only these databases (all when empty).
     pub databases: Vec<String>,
+    /// Its own retention policy, when its entry sets retention keys: then every database's
+    /// copies here follow it (unless the database says otherwise for this destination);
+    /// without, each database's copies follow that database's policy.
+    pub retention: Option<RetentionKeys>,
 }
 
 impl Offsite {
@@ -36,6 +41,13 @@ pub(super) struct RawOffsite {
     region: Option<String>,
     #[serde(default)]
     databases: Vec<Spanned<String>>,
+    retention_days: Option<Spanned<u32>>,
+    keep_last: Option<Spanned<u32>>,
+    keep_hourly: Option<Spanned<u32>>,
+    keep_daily: Option<Spanned<u32>>,
+    keep_weekly: Option<Spanned<u32>>,
+    keep_monthly: Option<Spanned<u32>>,
+    keep_yearly: Option<Spanned<u32>>,
 }
 
 impl RawOffsite {
@@ -52,6 +64,26 @@ impl RawOffsite {
                 format!("offsite `name = \"{name}\"` is invalid: use 1 to 64 letters, digits, `-` or `_`"),
             ));
         }
+        if name == "local" {
+            return Err(src.error(
+                self.name.span(),
+                "offsite `name = \"local\"` is taken by the local backup folder: choose another name",
+            ));
+        }
+        let raw_retention = RawRetention {
+            retention_days: self.retention_days.clone(),
+            keep_last: self.keep_last.clone(),
+            keep_hourly: self.keep_hourly.clone(),
+            keep_daily: self.keep_daily.clone(),
+            keep_weekly: self.keep_weekly.clone(),
+            keep_monthly: self.keep_monthly.clone(),
+            keep_yearly: self.keep_yearly.clone(),
+        };
+        let retention = if raw_retention.is_set() {
+            Some(raw_retention.check(src, &format!("of offsite `{name}`"))?)
+        } else {
+            None
+        };
         let text = self.url.get_ref();
         let url = match url::Url::parse(text) {
             Ok(u) if matches!(u.scheme(), "s3" | "az" | "gs" | "file") => u,
@@ -120,6 +152,7 @@ impl RawOffsite {
             url,
             options,
             databases,
+            retention,
         })
     }
 }

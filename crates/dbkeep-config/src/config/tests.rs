@@ -24,8 +24,10 @@ fn defaults_resolve_against_the_config_folder() {
         c.catalog.sqlite_file(),
         Some(Path::new("/etc/dbkeep/dbkeep.sqlite3"))
     );
-    assert_eq!(c.retention_days, 30);
-    assert_eq!(c.keep_last, 1);
+    assert_eq!(
+        c.retention("app", &Destination::Local, None),
+        Retention::default()
+    );
     let db = &c.databases[0];
     assert!(
         matches!(&db.target, Target::Sqlite { path } if path == Path::new("/etc/dbkeep/data/app.db"))
@@ -99,7 +101,7 @@ fn environment_overrides_the_file() {
     )
     .unwrap();
     assert_eq!(c.backup_dir, Path::new("/srv/backups"));
-    assert_eq!(c.retention_days, 7);
+    assert_eq!(c.retention("x", &Destination::Local, None).within_days, 7);
     let err = parse_env("", &[("DBKEEP_RETENTION_DAYS", "week")]).unwrap_err();
     assert!(err.to_string().contains("DBKEEP_RETENTION_DAYS"), "{err}");
     for huge in ["4294967295", "100000000", "36501"] {
@@ -271,6 +273,55 @@ fn bad_configs_name_the_key_the_line_and_the_fix() {
             "retention_days = 4294967296\n".into(),
             Some(1),
             &["retention_days", "whole number"],
+        ),
+        (
+            "negative calendar rule",
+            format!("{db}keep_daily = -7\n"),
+            Some(4),
+            &["keep_daily", "whole number"],
+        ),
+        (
+            "huge calendar rule",
+            "keep_monthly = 2000000\n".into(),
+            Some(1),
+            &["keep_monthly", "2000000", "from 0 to 1000000"],
+        ),
+        (
+            "misspelt calendar rule",
+            format!("{db}keep_dayly = 7\n"),
+            Some(4),
+            &["unknown field", "keep_dayly", "keep_daily"],
+        ),
+        (
+            "calendar rule of an offsite out of range",
+            format!("{db}[[offsite]]\nname = \"s3\"\nurl = \"/mnt/b\"\nkeep_last = 0\n"),
+            Some(7),
+            &["keep_last", "of offsite `s3`", "from 1 to"],
+        ),
+        (
+            "a policy for a destination that does not exist",
+            format!("{db}[databases.offsite_retention.nas]\nkeep_yearly = 3\n"),
+            Some(4),
+            &[
+                "offsite_retention.nas",
+                "`app`",
+                "no [[offsite]] destination named `nas`",
+                "none does",
+            ],
+        ),
+        (
+            "an unknown key in a destination's policy",
+            format!(
+                "{db}[[offsite]]\nname = \"s3\"\nurl = \"/mnt/b\"\n[databases.offsite_retention.s3]\nkeep_weekly = 4\nkeep_forever = true\n"
+            ),
+            Some(9),
+            &["unknown field", "keep_forever"],
+        ),
+        (
+            "an offsite named local",
+            format!("{db}[[offsite]]\nname = \"local\"\nurl = \"/mnt/b\"\n"),
+            Some(5),
+            &["local", "taken by the local backup folder"],
         ),
         (
             "huge keep_last",
@@ -576,4 +627,60 @@ fn webhooks_are_named_by_their_name_or_their_host_never_their_path() {
             );
         }
     }
+}
+
+#[test]
+fn retention_policies_inherit_key_by_key_and_per_destination() {
+    let c = parse(
+        "retention_days = 14\nkeep_daily = 7\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nkeep_monthly = 12\n\
+         [databases.offsite_retention.vault]\nkeep_yearly = 10\n\
+         [[databases]]\nname = \"shop\"\nurl = \"sqlite:shop.db\"\nkeep_daily = 3\nretention_days = 0\n\
+         [[databases]]\nname = \"plain\"\nurl = \"sqlite:plain.db\"\nkeep_last = 3\n\
+         [[offsite]]\nname = \"s3\"\nurl = \"/mnt/s3\"\n\
+         [[offsite]]\nname = \"vault\"\nurl = \"/mnt/vault\"\nkeep_monthly = 24\nkeep_last = 2\n",
+    )
+    .unwrap();
+    let local = Destination::Local;
+    let s3 = Destination::Offsite("s3".into());
+    let vault = Destination::Offsite("vault".into());
+    let app = c.retention("app", &local, None);
+    assert_eq!(
+        (
+            app.within_days,
+            app.last,
+            app.daily,
+            app.monthly,
+            app.yearly
+        ),
+        (14, 1, 7, 12, 0)
+    );
+    // A destination without its own policy follows the database's.
+    assert_eq!(c.retention("app", &s3, None), app);
+    // A destination's own policy stands alone; the database's keys for it go over it.
+    let v = c.retention("app", &vault, None);
+    assert_eq!(
+        (v.within_days, v.last, v.daily, v.monthly, v.yearly),
+        (0, 2, 0, 24, 10)
+    );
+    let shop = c.retention("shop", &vault, None);
+    assert_eq!(
+        (shop.within_days, shop.last, shop.monthly, shop.yearly),
+        (0, 2, 24, 0)
+    );
+    let shop = c.retention("shop", &local, None);
+    assert_eq!((shop.within_days, shop.daily), (0, 3));
+    // A command line's --retention-days replaces retention_days everywhere.
+    assert_eq!(c.retention("shop", &vault, Some(5)).within_days, 5);
+    // Without calendar rules anywhere, retention_days is 30 as before.
+    let c = parse("[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\nkeep_last = 3\n").unwrap();
+    let a = c.retention("a", &local, None);
+    assert_eq!((a.within_days, a.last, a.has_calendar()), (30, 3, false));
+    // With one, the calendar decides alone unless retention_days is given.
+    let c = parse("keep_weekly = 4\n").unwrap();
+    assert_eq!(c.retention("x", &local, None).within_days, 0);
+    assert_eq!(
+        c.retention("x", &local, None).to_string(),
+        "retention_days 0, keep_last 1, keep_weekly 4"
+    );
 }
