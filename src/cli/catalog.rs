@@ -19,9 +19,9 @@ pub struct Args {
 enum Action {
     /// Copy this configuration's SQLite catalog into a new, empty PostgreSQL catalog
     ///
-    /// Copies all history (backups, fires, verifications, tables, off-site copies and
-    /// failures, failed notifications, stale alerts), users, sessions and API tokens with
-    /// their ids, in one transaction, then compares every table's row counts. Leases,
+    /// Copies all history (backups and their pins, fires, verifications, tables, off-site
+    /// copies and failures, failed notifications, stale alerts, retention marks), users,
+    /// sessions and API tokens with their ids, in one transaction, then compares every table's row counts. Leases,
     /// instances and failed logins are live state and stay behind. Afterwards set `catalog` to
     /// the URL. Stop every dbkeep that uses the SQLite catalog first: what it writes meanwhile
     /// is not copied.

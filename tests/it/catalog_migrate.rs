@@ -113,6 +113,10 @@ fn a_sqlite_catalog_moves_to_an_empty_postgres_catalog_and_works_the_same_there(
              VALUES ('2024-01-01T00:00:03.000Z', 'webhook', 'failure', 'gone', 2, 'HTTP 500');
          INSERT INTO stale_alerts (database, last_success, announced_at)
              VALUES ('gone', NULL, '2024-01-02T00:00:00.000Z');
+         INSERT INTO retention_marks (database, destination, policy, marked_at)
+             VALUES ('app', 'local', 'keep_last = 3', '2024-01-03T00:00:00.000Z'),
+                    ('app', 'remote', 'keep_days = 30', '2024-01-03T00:00:00.000Z');
+         UPDATE backups SET pinned = 1, pin_note = 'before the move' WHERE id = 1;
          INSERT INTO leases (resource, holder, host, pid, run, acquired_at, expires_at)
              VALUES ('db:app', 'web-2:4242', 'web-2', 4242, 9, '2024-01-01T00:00:00.000Z', '2024-01-01T00:01:00.000Z');
          INSERT INTO instances (name, host, pid, version, started_at, heartbeat_at)
@@ -124,6 +128,11 @@ fn a_sqlite_catalog_moves_to_an_empty_postgres_catalog_and_works_the_same_there(
     assert_eq!(before.len(), 3, "{before:#?}");
     assert!(before.iter().any(|r| r["status"] == "failed"));
     assert_eq!(before[2]["copies"][0]["store"], "remote", "{before:#?}");
+    assert_eq!(
+        (&before[2]["pinned"], &before[2]["pin_note"]),
+        (&Value::Bool(true), &Value::from("before the move")),
+        "{before:#?}"
+    );
 
     let url = target.url();
     let run = sandbox.run(&["catalog", "migrate", "--to", &url]);
@@ -137,6 +146,7 @@ fn a_sqlite_catalog_moves_to_an_empty_postgres_catalog_and_works_the_same_there(
         "offsite_failures",
         "failed_notifications",
         "stale_alerts",
+        "retention_marks",
         "users",
         "sessions",
         "api_tokens",
@@ -152,6 +162,7 @@ fn a_sqlite_catalog_moves_to_an_empty_postgres_catalog_and_works_the_same_there(
     }
     assert_eq!(printed_counts(&run.stdout, "backups"), (3, 3));
     assert_eq!(printed_counts(&run.stdout, "sessions"), (1, 1));
+    assert_eq!(printed_counts(&run.stdout, "retention_marks"), (2, 2));
     assert!(
         run.stdout.contains("leases, instances, login_failures"),
         "{run:?}"

@@ -3,11 +3,11 @@
 //! databases at once makes up for the rows it left out.
 
 use dbkeep_model::catalog::{BackupRecord, Catalog, ListFilter, Listed, Status, listed_id};
-use dbkeep_model::error::Result;
+use dbkeep_model::error::{Error, Result};
 
 /// The columns of a [`dbkeep_model::catalog::BackupRecord`] as both catalogs read them, in order: what a message
 /// about an unreadable row names.
-pub(crate) const RECORD_COLUMNS: [&str; 21] = [
+pub(crate) const RECORD_COLUMNS: [&str; 23] = [
     "id",
     "database",
     "kind",
@@ -29,7 +29,17 @@ pub(crate) const RECORD_COLUMNS: [&str; 21] = [
     "verify_error",
     "copies",
     "instance",
+    "pinned",
+    "pin_note",
 ];
+
+/// Why a backup with `status` (as stored) cannot be pinned.
+pub(crate) fn unpinnable(id: dbkeep_model::catalog::BackupId, status: &str) -> Error {
+    Error::Refused(format!(
+        "backup #{id} is {}: only a successful backup can be pinned",
+        dbkeep_model::text::escape_controls(status, false)
+    ))
+}
 
 /// A column's text as a message about an unreadable row shows it: quoted, its control
 /// characters escaped, and cut short when long.

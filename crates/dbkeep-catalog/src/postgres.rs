@@ -286,12 +286,97 @@ impl Catalog for PostgresCatalog {
         Ok(())
     }
 
-    fn mark_pruned(&self, id: BackupId, at: DateTime<Utc>) -> Result<()> {
+    fn mark_pruned_many(&self, ids: &[BackupId], at: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.execute(
-            "UPDATE backups SET pruned_at = $2 WHERE id = $1",
-            &[&id, &ms(at)],
+            "UPDATE backups SET pruned_at = $2 WHERE id = ANY($1)",
+            &[&ids, &ms(at)],
         )?;
         Ok(())
+    }
+
+    fn set_pin(&self, id: BackupId, pinned: bool, note: Option<&str>) -> Result<bool> {
+        let note = if pinned { note } else { None };
+        if note.is_some_and(|n| !storable(n)) {
+            return Err(Error::Refused(
+                "a pin's note cannot hold a NUL character".to_string(),
+            ));
+        }
+        // Its status first, so that a refused pin writes nothing (the change stamp's trigger
+        // runs for every statement on backups, whatever it changes). The write asks for that
+        // status again: a row that is not a success by then is not pinned.
+        let status = |c: &Self| {
+            c.row("SELECT status FROM backups WHERE id = $1", &[&id], |r| {
+                Ok(r.try_get::<_, String>(0)?)
+            })
+        };
+        match status(self)? {
+            None => return Ok(false),
+            Some(s) if pinned && s != Status::Success.as_str() => {
+                return Err(crate::columns::unpinnable(id, &s));
+            }
+            Some(_) => {}
+        }
+        let changed = self.execute(
+            "UPDATE backups SET pinned = $2, pin_note = $3
+             WHERE id = $1 AND (NOT $2 OR status = 'success')",
+            &[&id, &pinned, &note],
+        )?;
+        if changed > 0 {
+            return Ok(true);
+        }
+        match status(self)? {
+            None => Ok(false),
+            Some(s) => Err(crate::columns::unpinnable(id, &s)),
+        }
+    }
+
+    fn retention_mark(&self, database: &str, destination: &str) -> Result<Option<String>> {
+        if !storable(database) || !storable(destination) {
+            return Ok(None);
+        }
+        self.row(
+            "SELECT policy FROM retention_marks WHERE database = $1 AND destination = $2",
+            &[&database, &destination],
+            |r| Ok(r.try_get::<_, String>(0)?),
+        )
+    }
+
+    fn set_retention_mark(
+        &self,
+        database: &str,
+        destination: &str,
+        policy: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO retention_marks (database, destination, policy, marked_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (database, destination) DO UPDATE SET policy = excluded.policy,
+               marked_at = excluded.marked_at",
+            &[&database, &destination, &policy, &ms(at)],
+        )?;
+        Ok(())
+    }
+
+    fn clear_retention_marks(&self, database: &str) -> Result<()> {
+        if !storable(database) {
+            return Ok(());
+        }
+        self.execute(
+            "DELETE FROM retention_marks WHERE database = $1",
+            &[&database],
+        )?;
+        Ok(())
+    }
+
+    fn retention_marks(&self) -> Result<Vec<(String, String, String)>> {
+        self.rows(
+            "SELECT database, destination, policy FROM retention_marks ORDER BY database, destination",
+            &[],
+            |r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
+        )
     }
 
     fn scan(&self, f: &ListFilter) -> Result<Vec<Listed>> {

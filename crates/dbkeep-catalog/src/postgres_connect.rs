@@ -137,6 +137,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         5,
         include_str!("../migrations/postgres/0005_channel_names.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_pins_and_retention_marks.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

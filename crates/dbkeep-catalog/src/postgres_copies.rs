@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::postgres::PostgresCatalog;
-use crate::postgres_rows::{ms, signed, unsigned};
+use crate::postgres_rows::{ms, signed, storable, unsigned};
 use dbkeep_model::catalog::BackupId;
 use dbkeep_model::copies::{Copies, Copy, CopyState};
 use dbkeep_model::error::Result;
@@ -58,6 +58,25 @@ impl Copies for PostgresCatalog {
                 ))
             },
         )
+    }
+
+    fn mark_copies_pruned(&self, copies: &[(BackupId, String)], at: DateTime<Utc>) -> Result<()> {
+        // A destination with a NUL in its name has no copy here (PostgreSQL text cannot hold
+        // one): there is nothing to mark.
+        let (ids, stores): (Vec<BackupId>, Vec<&str>) = copies
+            .iter()
+            .filter(|(_, store)| storable(store))
+            .map(|(id, store)| (*id, store.as_str()))
+            .unzip();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.execute(
+            "UPDATE copies SET pruned_at = $3 FROM unnest($1::bigint[], $2::text[]) AS t (backup_id, store)
+             WHERE copies.backup_id = t.backup_id AND copies.store = t.store",
+            &[&ids, &stores, &ms(at)],
+        )?;
+        Ok(())
     }
 
     fn copies(&self, backup_id: BackupId) -> Result<Vec<Copy>> {

@@ -31,6 +31,7 @@ const TABLES: &[&str] = &[
     "offsite_failures",
     "failed_notifications",
     "stale_alerts",
+    "retention_marks",
     "users",
     "sessions",
     "api_tokens",
@@ -50,7 +51,8 @@ impl PostgresCatalog {
     /// Copies the SQLite catalog at `sqlite` (migrated to the latest schema first) into this
     /// catalog, which must hold no rows in any of the tables copied: backups, fires,
     /// verifications, backup tables, copies, off-site failures, failed notifications, stale
-    /// alerts, users, sessions and API tokens (not [`PostgresCatalog::LIVE_TABLES`]). Rows keep
+    /// alerts, retention marks, users, sessions and API tokens (not
+    /// [`PostgresCatalog::LIVE_TABLES`]). Rows keep
     /// their ids, and each identity sequence continues after the highest id either side used.
     ///
     /// It reads one consistent snapshot of the SQLite file and streams each table (nothing is

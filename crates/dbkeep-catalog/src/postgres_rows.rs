@@ -60,7 +60,7 @@ pub(super) fn columns() -> String {
          (SELECT coalesce(json_agg(json_build_object('store', store, 'state', state, \
             'size_bytes', size_bytes, 'sha256', sha256, 'error', error, \
             'uploaded_at', {}, 'pruned_at', {}) ORDER BY store), '[]')::text \
-          FROM copies WHERE copies.backup_id = backups.id), instance",
+          FROM copies WHERE copies.backup_id = backups.id), instance, pinned, pin_note",
         text("uploaded_at"),
         text("pruned_at")
     )
@@ -121,6 +121,8 @@ fn record(r: &Row) -> Result<BackupRecord, BadColumn> {
             why: e.to_string(),
         })?,
         instance: get(r, 20)?,
+        pinned: get(r, 21)?,
+        pin_note: get(r, 22)?,
     })
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 
 use crate::columns::RECORD_COLUMNS;
@@ -42,6 +42,9 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0017_running_fires.sql")),
     M::up(include_str!("../migrations/0018_change_stamp.sql")),
     M::up(include_str!("../migrations/0019_channel_names.sql")),
+    M::up(include_str!(
+        "../migrations/0020_pins_and_retention_marks.sql"
+    )),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).
@@ -115,13 +118,17 @@ impl SqliteCatalog {
     }
 }
 
+/// The most rows one statement of [`Catalog::mark_pruned_many`] marks (each id is a
+/// parameter; SQLite takes at most 32,766).
+const PRUNED_PER_STATEMENT: usize = 500;
+
 const COLUMNS: &str = "id, database, kind, status, trigger, file_name, path, size_bytes, sha256, \
     compression, started_at, finished_at, duration_ms, error, pruned_at, \
     verified_at, verify_level, verify_status, verify_error, \
     (SELECT json_group_array(json_object('store', store, 'state', state, 'size_bytes', size_bytes, \
       'sha256', sha256, 'error', error, 'uploaded_at', uploaded_at, 'pruned_at', pruned_at) \
       ORDER BY store) \
-     FROM copies WHERE copies.backup_id = backups.id), instance";
+     FROM copies WHERE copies.backup_id = backups.id), instance, pinned, pin_note";
 
 impl SqliteCatalog {
     /// The rows of `sql`, a `SELECT key, count(*) … GROUP BY key`, as (key, count) pairs.
@@ -219,6 +226,8 @@ fn record(row: &Row<'_>) -> rusqlite::Result<BackupRecord> {
             None => Vec::new(),
         },
         instance: row.get(20)?,
+        pinned: row.get(21)?,
+        pin_note: row.get(22)?,
     })
 }
 
@@ -301,14 +310,104 @@ impl Catalog for SqliteCatalog {
         Ok(())
     }
 
-    fn mark_pruned(&self, id: BackupId, at: DateTime<Utc>) -> Result<()> {
+    fn mark_pruned_many(&self, ids: &[BackupId], at: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let at = format_time(&at);
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        for chunk in ids.chunks(PRUNED_PER_STATEMENT) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("UPDATE backups SET pruned_at = ? WHERE id IN ({marks})");
+            let values = std::iter::once(rusqlite::types::Value::from(at.clone()))
+                .chain(chunk.iter().map(|id| rusqlite::types::Value::from(*id)));
+            tx.prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(values)))
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn set_pin(&self, id: BackupId, pinned: bool, note: Option<&str>) -> Result<bool> {
+        let mut conn = self.conn();
+        // Taken for writing from the start: the status read is still true when the row is
+        // written.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let status = tx
+            .query_row("SELECT status FROM backups WHERE id = ?1", [id], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some(status) = status else {
+            return Ok(false);
+        };
+        if pinned && status != Status::Success.as_str() {
+            return Err(crate::columns::unpinnable(id, &status));
+        }
+        tx.execute(
+            "UPDATE backups SET pinned = ?2, pin_note = ?3 WHERE id = ?1",
+            params![id, pinned, if pinned { note } else { None }],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    fn retention_mark(&self, database: &str, destination: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row(
+                "SELECT policy FROM retention_marks WHERE database = ?1 AND destination = ?2",
+                params![database, destination],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_retention_mark(
+        &self,
+        database: &str,
+        destination: &str,
+        policy: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.conn()
             .execute(
-                "UPDATE backups SET pruned_at = ?2 WHERE id = ?1",
-                params![id, format_time(&at)],
+                "INSERT INTO retention_marks (database, destination, policy, marked_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (database, destination) DO UPDATE SET policy = excluded.policy,
+                   marked_at = excluded.marked_at",
+                params![database, destination, policy, format_time(&at)],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    fn clear_retention_marks(&self, database: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM retention_marks WHERE database = ?1",
+                [database],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn retention_marks(&self) -> Result<Vec<(String, String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT database, destination, policy FROM retention_marks ORDER BY database, destination",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
     }
 
     fn scan(&self, f: &ListFilter) -> Result<Vec<Listed>> {
@@ -664,6 +763,43 @@ mod tests {
         assert!(matches!(
             catalog.get(41),
             Err(Error::Unreadable(u)) if u.id == 41 && u.column == "trigger"
+        ));
+    }
+
+    #[test]
+    fn migration_20_leaves_every_older_row_unpinned_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite3");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(&MIGRATIONS[..19])
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO backups (id, database, kind, status, trigger, file_name, path, size_bytes, sha256, compression, started_at, finished_at, duration_ms, instance)
+                 VALUES (7, 'app', 'sqlite', 'success', 'manual', 'a.db', '/b/app/a.db', 10, 'ab', 'none', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 5, 'web-1');",
+            )
+            .unwrap();
+        }
+        let catalog = SqliteCatalog::open(&path).unwrap();
+        let old = catalog.get(7).unwrap().unwrap();
+        assert_eq!((old.pinned, old.pin_note), (false, None));
+        assert!(catalog.set_pin(7, true, Some("kept by hand")).unwrap());
+        let listed = catalog.list(&ListFilter::default()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].pinned, listed[0].pin_note.as_deref()),
+            (true, Some("kept by hand"))
+        );
+        assert_eq!(catalog.retention_marks().unwrap(), vec![]);
+        // A pin this version cannot read is named, as any other column is.
+        catalog
+            .conn()
+            .execute("UPDATE backups SET pinned = 'maybe' WHERE id = 7", [])
+            .unwrap();
+        assert!(matches!(
+            catalog.get(7),
+            Err(Error::Unreadable(u)) if u.id == 7 && u.column == "pinned"
         ));
     }
 

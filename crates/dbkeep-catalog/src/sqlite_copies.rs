@@ -65,6 +65,31 @@ impl Copies for SqliteCatalog {
             .map_err(|e| self.err(e))
     }
 
+    fn mark_copies_pruned(
+        &self,
+        copies: &[(BackupId, String)],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let at = format_time(&at);
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE copies SET pruned_at = ?3 WHERE backup_id = ?1 AND store = ?2",
+                )
+                .map_err(|e| self.err(e))?;
+            for (backup_id, store) in copies {
+                stmt.execute(params![backup_id, store, at])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
     fn copies(&self, backup_id: BackupId) -> Result<Vec<Copy>> {
         let conn = self.conn();
         let mut stmt = conn

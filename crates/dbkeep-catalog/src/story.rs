@@ -9,6 +9,7 @@ mod beside;
 mod harness;
 mod instances;
 mod postgres_only;
+mod retention;
 
 use std::fmt::Debug;
 use std::sync::Barrier;
@@ -25,6 +26,10 @@ use dbkeep_model::catalog::{
 use dbkeep_model::vocab::{Compression, Kind, Trigger};
 use harness::{Harness, Shared};
 use instances::{instances_heartbeat_and_depart, leases_are_held_by_one_instance_at_a_time};
+use retention::{
+    copies_are_marked_pruned, many_rows_are_marked_pruned_at_once, pins_are_kept_with_their_notes,
+    retention_marks_are_set_replaced_and_cleared,
+};
 
 /// Every story, run once on each implementation.
 macro_rules! stories {
@@ -57,6 +62,10 @@ stories!(
     every_database_at_once,
     the_stamp_moves_with_what_a_verdict_sees,
     a_row_this_version_cannot_read_is_left_out_and_named,
+    pins_are_kept_with_their_notes,
+    many_rows_are_marked_pruned_at_once,
+    copies_are_marked_pruned,
+    retention_marks_are_set_replaced_and_cleared,
 );
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -662,6 +671,19 @@ fn the_stamp_moves_with_what_a_verdict_sees(h: &dyn Harness) {
             .unwrap()
     });
     moved("prune", &|| c.mark_pruned(id.get(), at(T0)).unwrap());
+    moved("pin", &|| {
+        assert!(c.set_pin(id.get(), true, Some("keep")).unwrap());
+    });
+    moved("unpin", &|| {
+        assert!(c.set_pin(id.get(), false, None).unwrap());
+    });
+    moved("prune of many", &|| {
+        c.mark_pruned_many(&[id.get()], at(T0)).unwrap()
+    });
+    moved("copies pruned", &|| {
+        c.mark_copies_pruned(&[(id.get(), "s3".to_string())], at(T0))
+            .unwrap()
+    });
 
     // Reads, leases, heartbeats and fires leave it.
     let before = stamp();

@@ -138,6 +138,10 @@ pub struct BackupRecord {
     /// When retention deleted its file.
     #[serde(serialize_with = "rfc3339_opt")]
     pub pruned_at: Option<DateTime<Utc>>,
+    /// Whether it is pinned: never pruned from any destination, whatever the policy.
+    pub pinned: bool,
+    /// Why it is pinned, in the words of whoever pinned it.
+    pub pin_note: Option<String>,
     /// When it was last verified.
     #[serde(serialize_with = "rfc3339_opt")]
     pub verified_at: Option<DateTime<Utc>>,
@@ -311,7 +315,58 @@ pub trait Catalog:
     ///
     /// # Errors
     /// When the catalog cannot be written.
-    fn mark_pruned(&self, id: BackupId, at: DateTime<Utc>) -> Result<()>;
+    fn mark_pruned(&self, id: BackupId, at: DateTime<Utc>) -> Result<()> {
+        self.mark_pruned_many(&[id], at)
+    }
+
+    /// Records that retention deleted the files of every attempt of `ids`, all in one
+    /// transaction (ids with no row are passed over).
+    ///
+    /// # Errors
+    /// When the catalog cannot be written; then none of them is marked.
+    fn mark_pruned_many(&self, ids: &[BackupId], at: DateTime<Utc>) -> Result<()>;
+
+    /// Pins a backup (with `note`, which replaces an earlier one) so that retention never
+    /// prunes it from any destination, or unpins it (and forgets its note). Returns false
+    /// when no row has that id.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Refused`] when the backup is not a successful one (only those
+    /// can be pinned; unpinning is always allowed); when the catalog cannot be written.
+    fn set_pin(&self, id: BackupId, pinned: bool, note: Option<&str>) -> Result<bool>;
+
+    /// The policy, in words, that the last prune of `database` at `destination` (`"local"`,
+    /// or an `[[offsite]]` name) applied, if one was recorded.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn retention_mark(&self, database: &str, destination: &str) -> Result<Option<String>>;
+
+    /// Records (or replaces) the policy a prune of `database` at `destination` applied, at
+    /// `at`.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn set_retention_mark(
+        &self,
+        database: &str,
+        destination: &str,
+        policy: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Forgets the marks of every destination of `database`, so that its next prune counts as
+    /// a first one.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn clear_retention_marks(&self, database: &str) -> Result<()>;
+
+    /// Every recorded mark as (database, destination, policy), by database then destination.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    fn retention_marks(&self) -> Result<Vec<(String, String, String)>>;
 
     /// Rows matching `filter`, newest first, each read or [`Unreadable`]; `limit` counts both.
     ///

@@ -74,4 +74,11 @@ pub trait Copies: Send + Sync {
     /// # Errors
     /// When the catalog cannot be read.
     fn last_uploads(&self) -> Result<Vec<(String, String, DateTime<Utc>)>>;
+
+    /// Records that retention deleted each (backup, destination) copy of `copies` at `at`,
+    /// all in one transaction (pairs with no copy are passed over).
+    ///
+    /// # Errors
+    /// When the catalog cannot be written; then none of them is marked.
+    fn mark_copies_pruned(&self, copies: &[(BackupId, String)], at: DateTime<Utc>) -> Result<()>;
 }

@@ -8,7 +8,7 @@ use super::harness::{Harness, Postgres, Shared, Sqlite, TestDatabase, connect, s
 use super::{at, begin, good, verification};
 use crate::postgres_connect::{MIGRATIONS, TRUSTED_FOR};
 use dbkeep_config::config::{Secret, ServerTarget};
-use dbkeep_model::catalog::{ListFilter, Outcome, VerifyLevel};
+use dbkeep_model::catalog::{Catalog, ListFilter, Outcome, VerifyLevel};
 use dbkeep_model::copies::{Copy, CopyState};
 
 #[test]
@@ -101,6 +101,51 @@ fn migration_5_names_kept_notification_channels_by_host_never_by_path() {
 }
 
 #[test]
+fn migration_6_leaves_every_older_row_unpinned_and_readable() {
+    let db = TestDatabase::create();
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE TABLE dbkeep_schema_migrations (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .unwrap();
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 < 6) {
+        client.batch_execute(sql).unwrap();
+        client
+            .execute(
+                "INSERT INTO dbkeep_schema_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .unwrap();
+    }
+    client
+        .batch_execute(
+            "INSERT INTO backups (id, database, kind, status, trigger, file_name, path, size_bytes,
+                 sha256, compression, started_at, finished_at, duration_ms, instance)
+             VALUES (7, 'app', 'sqlite', 'success', 'manual', 'a.db', '/b/app/a.db', 10, 'ab',
+                 'none', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 5, 'web-1')",
+        )
+        .unwrap();
+    let catalog = db.open().unwrap();
+    let old = catalog.get(7).unwrap().unwrap();
+    assert_eq!((old.pinned, old.pin_note), (false, None));
+    assert!(catalog.set_pin(7, true, Some("kept by hand")).unwrap());
+    let listed = catalog.list(&ListFilter::default()).unwrap();
+    assert_eq!(
+        (
+            listed.len(),
+            listed[0].pinned,
+            listed[0].pin_note.as_deref()
+        ),
+        (1, true, Some("kept by hand"))
+    );
+    assert_eq!(catalog.retention_marks().unwrap(), vec![]);
+}
+
+#[test]
 fn the_schema_has_the_tables_and_columns_of_the_sqlite_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("catalog.sqlite3");
@@ -179,6 +224,12 @@ fn transcript(c: &dyn Shared) -> String {
             .unwrap();
     }
     c.mark_pruned(b1, at("2026-12-02T00:00:00.0005Z")).unwrap();
+    assert!(c.set_pin(b3, true, Some("before the move")).unwrap());
+    copies
+        .mark_copies_pruned(&[(b3, "s3".into())], at("2026-12-03T00:00:00.0007Z"))
+        .unwrap();
+    c.set_retention_mark("app", "s3", "keep_last = 2", at("2026-12-03T00:00:00Z"))
+        .unwrap();
     let planned = at("2026-12-01T00:00:00Z");
     let fire = c
         .claim_fire(
@@ -200,13 +251,14 @@ fn transcript(c: &dyn Shared) -> String {
     .unwrap();
     let list = serde_json::to_string_pretty(&c.list(&ListFilter::default()).unwrap()).unwrap();
     format!(
-        "{list}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}",
+        "{list}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}",
         c.fires("app", None, 10).unwrap(),
         c.verifications(b1).unwrap(),
         c.table_rows(b1).unwrap(),
         copies.copies(b3).unwrap(),
         copies.last_uploads().unwrap(),
         c.status_counts().unwrap(),
+        c.retention_marks().unwrap(),
     )
 }
 

@@ -29,6 +29,8 @@ fn rec(id: i64, database: &str, status: Status, days_ago: i64) -> BackupRecord {
         duration_ms: None,
         error: None,
         pruned_at: None,
+        pinned: false,
+        pin_note: None,
         verified_at: None,
         verify_level: None,
         verify_status: None,

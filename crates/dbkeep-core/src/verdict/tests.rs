@@ -29,6 +29,8 @@ fn run(id: i64, status: Status, hours_ago: i64) -> BackupRecord {
         duration_ms: None,
         error: (status == Status::Failed).then(|| format!("boom {id}\nsecond line")),
         pruned_at: None,
+        pinned: false,
+        pin_note: None,
         verified_at: None,
         verify_level: None,
         verify_status: None,
