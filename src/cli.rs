@@ -64,7 +64,7 @@ enum Command {
     Restore(restore::Args),
     /// Prove backups restorable: checksum, decompression, or a restore into a throwaway database
     Verify(verify::Args),
-    /// Add an outside backup file (.db, .sql, .sql.gz, .sql.zst) to a database's backups
+    /// Add outside backup files (.db, .sql, .sql.gz, .sql.zst) to a database's backups
     Import(import::Args),
     /// Check the notification channels: `dbkeep notify test`
     Notify(notify::Args),

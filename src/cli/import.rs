@@ -1,36 +1,103 @@
-//! `dbkeep import`: an outside backup file into the catalog, as a backup like any other.
+//! `dbkeep import`: outside backup files into the catalog, as backups like any other.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use super::{open_runner, render};
+use dbkeep::import::{ImportOutcome, ImportStep};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Add an outside backup file (.db, .sql, .sql.gz, .sql.zst) to a database's backups: copied
-/// into its folder, hashed, checked and its rows counted; then verify, restore and prune it
-/// like any other.
+use super::{EXIT_FAILED, open_runner, render};
+
+/// Add outside backup files (.db, .sql, .sql.gz, .sql.zst) to a database's backups: each copied
+/// into its folder, hashed, checked and its rows counted; then verify, restore and prune them
+/// like any other. A file is taken at the time in its name (`…_backup_YYYYMMDD_HHMMSS…`, read
+/// in the configured `timezone`), else its modification time; they go in oldest first, and a
+/// file the catalog holds already (the same SHA-256) is skipped.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The backup file
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
+    /// The backup files (`old/*.sql.gz` brings a folder's whole history in)
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
 
-    /// The configured database it is a backup of
+    /// The configured database they are backups of
     #[arg(long, short = 'd', value_name = "NAME")]
     database: String,
 }
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
-    let record = dbkeep::import::import(&runner, &args.file, &args.database)?;
-    let tables = runner.catalog().table_rows(record.id)?;
-    println!(
-        "imported  #{}  {}  {}  {}  ({} table(s), taken {})",
-        record.id,
-        record.database,
-        record.file_name.as_deref().unwrap_or("-"),
-        render::size(record.size_bytes),
-        tables.len(),
-        render::time(&record.started_at, runner.config().service.timezone)
-    );
-    Ok(ExitCode::SUCCESS)
+    let zone = runner.config().service.timezone;
+    // Drawn only when stderr is a terminal, and only for more than one file.
+    let bar = if args.files.len() > 1 {
+        ProgressBar::with_draw_target(Some(args.files.len() as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template("{spinner} importing {pos}/{len}: {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let (mut imported, mut skipped, mut failed) = (0u32, 0u32, 0u32);
+    let mut line_failed = None;
+    let mut on_step = |step: ImportStep<'_>| match step {
+        // "importing 3/30: old/…": the third file is being imported.
+        ImportStep::Starting { file, index, .. } => {
+            bar.set_position(index as u64 + 1);
+            bar.set_message(shown(file));
+        }
+        ImportStep::Done { file, outcome } => {
+            let line = match outcome {
+                ImportOutcome::Imported { record, tables } => {
+                    imported += 1;
+                    format!(
+                        "imported  #{}  {}  {}  {}  ({tables} table(s), taken {})",
+                        record.id,
+                        record.database,
+                        record.file_name.as_deref().unwrap_or("-"),
+                        render::size(record.size_bytes),
+                        render::time(&record.started_at, zone)
+                    )
+                }
+                ImportOutcome::Skipped { id } => {
+                    skipped += 1;
+                    format!("skipped  {}  (already imported as #{id})", shown(file))
+                }
+                ImportOutcome::Failed(e) => {
+                    failed += 1;
+                    format!(
+                        "failed  {}: {}",
+                        shown(file),
+                        render::one_line(&e.to_string())
+                    )
+                }
+            };
+            // Above the bar; a reader that went away ends the command as any other's would.
+            if line_failed.is_none()
+                && let Err(e) = bar.suspend(|| {
+                    use std::io::Write as _;
+                    writeln!(std::io::stdout(), "{line}")
+                })
+            {
+                line_failed = Some(e);
+            }
+        }
+    };
+    let outcomes = dbkeep::import::import_many(&runner, &args.files, &args.database, &mut on_step);
+    bar.finish_and_clear();
+    outcomes?;
+    if let Some(e) = line_failed {
+        return Err(e.into());
+    }
+    println!("imported {imported}, skipped {skipped}, failed {failed}");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// A path as given, its control characters escaped (a file name may hold any).
+fn shown(file: &Path) -> String {
+    dbkeep::text::escape_controls(&file.display().to_string(), false).into_owned()
 }

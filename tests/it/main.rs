@@ -20,6 +20,7 @@ mod encryption;
 mod failures;
 mod hardening;
 mod hardening_files;
+mod import_many;
 mod leases;
 mod many_instances;
 mod mysql;

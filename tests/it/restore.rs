@@ -699,19 +699,27 @@ fn import_adds_outside_backups_that_then_verify_and_restore_like_any_other() {
         (outside.join("missing.db"), "app", "cannot read"),
     ] {
         let run = sandbox.run(&["import", file.to_str().unwrap(), "-d", db]);
-        assert_ne!(run.code, Some(0), "{run:?}");
-        assert!(run.stderr.contains(why), "{why}: {run:?}");
+        run.assert_code(1);
+        let line = format!("failed  {}: ", file.display());
+        assert!(
+            run.stdout.starts_with(&line) && run.stdout.contains(why),
+            "{why}: {run:?}"
+        );
+        assert!(
+            run.stdout.ends_with("imported 0, skipped 0, failed 1\n"),
+            "{run:?}"
+        );
     }
     let junk = outside.join("junk.db");
     fs::write(&junk, vec![b'x'; 4096]).unwrap();
     let run = sandbox.run(&["import", junk.to_str().unwrap(), "-d", "app"]);
-    run.assert_code(2);
-    assert!(run.stderr.contains("not a SQLite database"), "{run:?}");
+    run.assert_code(1);
+    assert!(run.stdout.contains("not a SQLite database"), "{run:?}");
     let broken = outside.join("broken.sql.gz");
     fs::write(&broken, b"\x1f\x8b\x08\x00garbage").unwrap();
     let run = sandbox.run(&["import", broken.to_str().unwrap(), "-d", "pg"]);
-    run.assert_code(2);
-    assert!(run.stderr.contains("does not decompress"), "{run:?}");
+    run.assert_code(1);
+    assert!(run.stdout.contains("does not decompress"), "{run:?}");
     assert_eq!(files_below(&sandbox.backup_dir()), before);
 }
 

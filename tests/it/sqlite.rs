@@ -7,6 +7,8 @@ use std::process::{Child, Command as StdCommand, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use chrono::Timelike as _;
+
 use crate::common::*;
 
 fn single_db_config(name: &str, url: &str, extra: &str) -> String {
@@ -513,11 +515,57 @@ fn second_of(file_name: &str) -> &str {
     &stem[..stem.len().min(15)]
 }
 
+/// Names on a clock other than UTC's (one without daylight saving: the test holds all year).
+const TOKYO: &str = "timezone = \"Asia/Tokyo\"";
+
+#[test]
+fn a_new_backup_is_named_on_the_configured_zones_clock() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(&format!(
+        "{TOKYO}\n{}",
+        single_db_config("app", "sqlite:app.db", "")
+    ));
+    sandbox
+        .run(&["backup", "-d", "app", "--no-cleanup"])
+        .assert_success();
+    let row = &sandbox.rows_for("app")[0];
+    let started = chrono::DateTime::parse_from_rfc3339(row["started_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+    let name = row["file_name"].as_str().unwrap();
+    let stamp = name
+        .strip_prefix("sqlite_backup_")
+        .and_then(|n| n.strip_suffix(".db"))
+        .unwrap();
+    // The name says the second on Tokyo's clock that the catalog's UTC instant falls in.
+    let wall = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d_%H%M%S").unwrap();
+    assert_eq!(
+        wall,
+        started
+            .with_timezone(&tokyo)
+            .naive_local()
+            .with_nanosecond(0)
+            .unwrap(),
+        "{row:#}"
+    );
+    assert_ne!(
+        stamp,
+        started.format("%Y%m%d_%H%M%S").to_string(),
+        "the name is not UTC's"
+    );
+}
+
 #[test]
 fn two_backups_in_the_same_second_get_distinct_names() {
     let sb = Sandbox::new();
     create_sample_sqlite(&sb.path().join("app.db"));
-    sb.write_config(&single_db_config("app", "sqlite:app.db", ""));
+    // Names on Tokyo's clock collide as UTC's did.
+    sb.write_config(&format!(
+        "{TOKYO}\n{}",
+        single_db_config("app", "sqlite:app.db", "")
+    ));
 
     let mut collided = None;
     for _ in 0..5 {

@@ -497,4 +497,28 @@ mod tests {
         assert!(!same_place(&file, &dir.path().join("backups/other/x.db")));
         assert!(!same_place(&file, &real.join("y.db")));
     }
+
+    #[test]
+    fn file_names_are_stamped_with_the_configured_zones_wall_clock() {
+        let utc = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let berlin = chrono_tz::Europe::Berlin;
+        // Midnight in Berlin, in winter and in summer.
+        assert_eq!(
+            backup::name_stamp(utc("2025-01-14T23:00:00Z"), berlin),
+            "20250115_000000"
+        );
+        assert_eq!(
+            backup::name_stamp(utc("2025-07-14T22:00:00Z"), berlin),
+            "20250715_000000"
+        );
+        assert_eq!(
+            backup::name_stamp(utc("2025-07-14T22:00:00Z"), chrono_tz::UTC),
+            "20250714_220000"
+        );
+        // The hour the clocks go back: two instants, one stamp (choose_name adds `_2`).
+        assert_eq!(
+            backup::name_stamp(utc("2025-10-26T00:30:00Z"), berlin),
+            backup::name_stamp(utc("2025-10-26T01:30:00Z"), berlin)
+        );
+    }
 }

@@ -318,7 +318,8 @@ impl Runner {
         }
     }
 
-    /// Picks a final name no file, temporary file or catalog row uses yet.
+    /// Picks a final name no file, temporary file or catalog row uses yet, stamped with `at`
+    /// as the configured `timezone`'s wall clock reads it (see [`name_stamp`]).
     pub(crate) fn choose_name(
         &self,
         db: &DatabaseConfig,
@@ -333,7 +334,7 @@ impl Runner {
         } else {
             ""
         };
-        let (base, ext) = engine.file_name(&at.format("%Y%m%d_%H%M%S").to_string());
+        let (base, ext) = engine.file_name(&name_stamp(at, self.config.service.timezone));
         for n in 1u32.. {
             let unique = if n == 1 {
                 String::new()
@@ -372,6 +373,14 @@ impl Runner {
             None => Ok(()),
         }
     }
+}
+
+/// The `YYYYMMDD_HHMMSS` of a backup file's name: `at` on the wall clock of `zone`, as the
+/// original design named its files (a midnight backup in Europe/Berlin is `…_000000`). The
+/// catalog keeps the exact UTC instant; the hour repeated when the clocks go back gives two
+/// instants the same stamp, and [`Runner::choose_name`] a suffix to the second.
+pub(crate) fn name_stamp(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    at.with_timezone(&zone).format("%Y%m%d_%H%M%S").to_string()
 }
 
 /// Writes one backup to `.NAME.part` beside `path`, syncs it and renames it to `path`.
