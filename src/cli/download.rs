@@ -30,11 +30,11 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             args.id
         ))
     })?;
-    if record.status != dbkeep::catalog::Status::Success || record.pruned_at.is_some() {
-        let what = match (record.pruned_at, record.status) {
-            (Some(_), _) => "was pruned",
-            (None, dbkeep::catalog::Status::InProgress) => "is still running",
-            (None, _) => "failed",
+    if !record.is_stored() {
+        let what = match record.status {
+            dbkeep::catalog::Status::Success => "was pruned from every destination",
+            dbkeep::catalog::Status::InProgress => "is still running",
+            dbkeep::catalog::Status::Failed => "failed",
         };
         return Err(UsageError(format!(
             "backup #{} {what}: it has no file to download",

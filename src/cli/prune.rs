@@ -1,53 +1,198 @@
-//! `dbkeep prune`: apply the retention policy now, or show what it would delete.
+//! `dbkeep prune`: apply each destination's retention policy now, or show, for every backup
+//! everywhere, whether it stays or goes and which rule decides.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{EXIT_FAILED, open_runner, render};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
 
-/// Delete backups that the retention policy lets go.
+use super::{EXIT_FAILED, UsageError, open_runner, render};
+use dbkeep::runner::{Decision, PruneOptions};
+
+/// Delete backups that the retention policies let go, or explain what they would do.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this database [default: all]
     #[arg(long, short = 'd', value_name = "NAME")]
     database: Option<String>,
 
-    /// Keep this many days instead of the configured retention_days
+    /// Keep this many days instead of the configured retention_days, at every destination
     #[arg(long, value_name = "N", value_parser = super::retention_days)]
     retention_days: Option<u32>,
 
-    /// Print what would be deleted, and why, without deleting anything
+    /// Say, for every backup at every destination, whether it stays or goes and why, without
+    /// deleting anything
     #[arg(long)]
     dry_run: bool,
+
+    /// With --dry-run: decide as the policies would at this time ("YYYY-MM-DD HH:MM", in the
+    /// configured timezone)
+    #[arg(long, value_name = "TIME", requires = "dry_run")]
+    at: Option<String>,
+
+    /// Let a prune go that the guard rail holds (a new policy deleting many backups at once)
+    #[arg(long, conflicts_with = "dry_run")]
+    confirm: bool,
+
+    /// Print JSON: an array with one object per backup and destination
+    #[arg(long)]
+    json: bool,
+}
+
+/// `YYYY-MM-DD HH:MM` (or with `:SS`) read in `tz`; an ambiguous time (the repeated hour of a
+/// DST change) is its earlier instant, a skipped one is refused.
+fn parse_at(text: &str, tz: Tz) -> Result<DateTime<Utc>, UsageError> {
+    let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S"))
+        .map_err(|_| {
+            UsageError(format!("--at `{text}` is not a time: write it as \"YYYY-MM-DD HH:MM\", e.g. \"2027-01-31 00:00\""))
+        })?;
+    naive
+        .and_local_timezone(tz)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--at `{text}` does not exist in {tz} (a clock change skips it)"
+            ))
+        })
+}
+
+/// One decision as `--json` prints it.
+fn decision_json(d: &Decision) -> serde_json::Value {
+    serde_json::json!({
+        "id": d.record.id,
+        "database": d.record.database,
+        "destination": d.destination.name(),
+        "file_name": d.record.file_name,
+        "started_at": dbkeep::catalog::format_time(&d.record.started_at),
+        "pinned": d.record.pinned,
+        "action": d.action.as_str(),
+        "reasons": d.reasons,
+        "held": d.held,
+    })
 }
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
-    let pruned = runner.prune(args.database.as_deref(), args.retention_days, args.dry_run)?;
-    super::warn_left_out(&runner);
-    if pruned.is_empty() {
-        println!("nothing to prune");
-    }
     let tz = runner.config().service.timezone;
-    for p in &pruned {
-        println!("{}", render::pruned(p, args.dry_run, tz));
+    let opts = PruneOptions {
+        retention_days: args.retention_days,
+        at: args.at.as_deref().map(|t| parse_at(t, tz)).transpose()?,
+        dry_run: args.dry_run,
+        confirm: args.confirm,
+    };
+    if args.dry_run {
+        let plan = runner.retention_plan(args.database.as_deref(), &opts)?;
+        super::warn_left_out(&runner);
+        if args.json {
+            let rows: Vec<_> = plan.iter().map(decision_json).collect();
+            render::line(serde_json::to_string_pretty(&rows)?)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        explain(&plan, tz);
+        left_alone(&runner, args.database.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
     }
-    if !pruned.is_empty() {
-        let done: Vec<_> = pruned.iter().filter(|p| p.error.is_none()).collect();
-        let bytes: u64 = done.iter().filter_map(|p| p.record.size_bytes).sum();
+    let pruned = runner.prune(args.database.as_deref(), &opts)?;
+    super::warn_left_out(&runner);
+    if args.json {
+        let rows: Vec<_> = pruned
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.record.id,
+                    "database": p.record.database,
+                    "destination": p.destination,
+                    "file_name": p.record.file_name,
+                    "started_at": dbkeep::catalog::format_time(&p.record.started_at),
+                    "action": "delete",
+                    "reasons": [p.reason],
+                    "held": p.held,
+                    "error": p.error,
+                })
+            })
+            .collect();
+        render::line(serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        let done: Vec<_> = pruned
+            .iter()
+            .filter(|p| p.error.is_none() && p.held.is_none())
+            .collect();
+        if done.is_empty() && pruned.iter().all(|p| p.error.is_none()) {
+            println!("nothing pruned");
+        }
+        for p in pruned.iter().filter(|p| p.held.is_none()) {
+            println!("{}", render::pruned(p, false, tz));
+        }
+        held_lines(pruned.iter().filter_map(|p| p.held.as_deref()));
+        if !done.is_empty() {
+            let bytes: u64 = done.iter().filter_map(|p| p.record.size_bytes).sum();
+            println!(
+                "pruned {} file(s), {}",
+                done.len(),
+                render::size(Some(bytes))
+            );
+        }
+        left_alone(&runner, args.database.as_deref())?;
+    }
+    let failed = pruned.iter().any(|p| p.error.is_some());
+    Ok(if failed {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Every decision of a dry run, one line each, then the held prunes and the total.
+fn explain(plan: &[Decision], tz: Tz) {
+    if plan.is_empty() {
+        println!("nothing to prune: no stored backups");
+    }
+    for d in plan {
+        let r = &d.record;
+        let verb = match (d.action, &d.held) {
+            (dbkeep::retention::Action::Keep, _) => "keep  ",
+            (_, Some(_)) => "held  ",
+            _ => "delete",
+        };
         println!(
-            "{} {} file(s), {}",
-            if args.dry_run {
-                "would prune"
-            } else {
-                "pruned"
-            },
-            done.len(),
-            render::size(Some(bytes))
+            "{verb}  {}  {}  {}  {}  ({})",
+            r.database,
+            d.destination,
+            r.file_name.as_deref().unwrap_or("-"),
+            render::time(&r.started_at, tz),
+            d.reasons.join(", ")
         );
     }
+    held_lines(plan.iter().filter_map(|d| d.held.as_deref()));
+    let going: Vec<&Decision> = plan
+        .iter()
+        .filter(|d| d.action == dbkeep::retention::Action::Delete && d.held.is_none())
+        .collect();
+    let bytes: u64 = going.iter().filter_map(|d| d.record.size_bytes).sum();
+    println!(
+        "would prune {} file(s), {}",
+        going.len(),
+        render::size(Some(bytes))
+    );
+}
+
+/// Each distinct reason a prune is held, once.
+fn held_lines<'a>(reasons: impl Iterator<Item = &'a str>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for why in reasons {
+        if seen.insert(why) {
+            println!("{}", render::one_line(why));
+        }
+    }
+}
+
+/// The stored backups that pruning leaves alone, and why.
+fn left_alone(runner: &dbkeep::Runner, database: Option<&str>) -> anyhow::Result<()> {
     for left in runner.left_alone()? {
-        if args.database.as_deref().is_some_and(|d| d != left.database) {
+        if database.is_some_and(|d| d != left.database) {
             continue;
         }
         let why = if left.configured {
@@ -64,10 +209,5 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             left.backups
         );
     }
-    let failed = pruned.iter().any(|p| p.error.is_some());
-    Ok(if failed {
-        ExitCode::from(EXIT_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(())
 }

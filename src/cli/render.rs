@@ -55,9 +55,15 @@ pub fn outcome(o: &BackupOutcome, tz: Tz) -> String {
             one_line(r.error.as_deref().unwrap_or("unknown error"))
         ),
     };
-    for p in &o.pruned {
+    for p in o.pruned.iter().filter(|p| p.held.is_none()) {
         out.push('\n');
         out.push_str(&pruned(p, false, tz));
+    }
+    let mut held: Vec<&str> = o.pruned.iter().filter_map(|p| p.held.as_deref()).collect();
+    held.dedup();
+    for why in held {
+        out.push('\n');
+        out.push_str(&one_line(why));
     }
     if let Some(e) = &o.prune_error {
         out.push_str(&format!(
@@ -69,27 +75,25 @@ pub fn outcome(o: &BackupOutcome, tz: Tz) -> String {
     out
 }
 
-/// The line for one pruned (or, on a dry run, prunable) backup, with its start time.
+/// The line for one pruned (or, on a dry run, prunable) backup copy, with its start time and
+/// where it was.
 pub fn pruned(p: &Pruned, dry_run: bool, tz: Tz) -> String {
     let r: &BackupRecord = &p.record;
     let name = r.file_name.as_deref().unwrap_or("-");
     let when = time(&r.started_at, tz);
     match (&p.error, dry_run) {
         (Some(e), _) => format!(
-            "failed  {}  could not prune {name}: {}",
+            "failed  {}  could not prune {name} at {}: {}",
             r.database,
+            p.destination,
             one_line(e)
         ),
-        (None, true) => format!(
-            "would prune  {}  {name}  {}  from {when}  ({})",
+        (None, dry) => format!(
+            "{}  {}  {name}  {}  from {when}  at {}  ({})",
+            if dry { "would prune" } else { "pruned" },
             r.database,
             size(r.size_bytes),
-            p.reason
-        ),
-        (None, false) => format!(
-            "pruned  {}  {name}  {}  from {when}  ({})",
-            r.database,
-            size(r.size_bytes),
+            p.destination,
             p.reason
         ),
     }

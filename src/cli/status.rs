@@ -11,7 +11,7 @@ use super::{open_runner, render};
 /// Show whether each database is protected, and why.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print a JSON array (fields: name, kind, status, reason, last_good, running)
+    /// Print a JSON array (fields: name, kind, status, reason, last_good, running, prune_held)
     #[arg(long)]
     json: bool,
 }
@@ -27,6 +27,8 @@ struct DatabaseStatus<'a> {
     /// When its newest successful backup finished (RFC 3339), if it has one.
     last_good: Option<String>,
     running: bool,
+    /// Why retention holds back a prune of it (`dbkeep prune --confirm` lets it go).
+    prune_held: Vec<String>,
 }
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
@@ -36,6 +38,15 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         &dbkeep::verdict::FactsCache::default(),
         chrono::Utc::now(),
     )?;
+    let mut held: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for d in runner.retention_plan(None, &dbkeep::runner::PruneOptions::default())? {
+        if let Some(why) = d.held {
+            let list = held.entry(d.record.database).or_default();
+            if !list.contains(&why) {
+                list.push(why);
+            }
+        }
+    }
     super::warn_left_out(&runner);
     let out: Vec<DatabaseStatus<'_>> = runner
         .config()
@@ -52,6 +63,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 .last_good
                 .map(|t| dbkeep::catalog::format_time(&t)),
             running: j.facts.running(),
+            prune_held: held.remove(&db.name).unwrap_or_default(),
         })
         .collect();
     if args.json {
@@ -70,6 +82,11 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             })
             .collect();
         render::table(&["DATABASE", "STATUS", "WHY"], &rows)?;
+        for d in &out {
+            for why in &d.prune_held {
+                println!("prune of {}: {}", d.name, render::one_line(why));
+            }
+        }
     }
     // Like a health check: non-zero when any database is not protected.
     let all_good = out.iter().all(|d| d.status == "protected");

@@ -86,7 +86,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                         ..ListFilter::default()
                     })?
                     .into_iter()
-                    .filter(|r| r.pruned_at.is_none() && runner.owns(r)),
+                    .filter(|r| r.is_stored() && runner.owns(r)),
             );
         }
     }

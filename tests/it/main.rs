@@ -32,6 +32,7 @@ mod postgres;
 mod python_package;
 mod restore;
 mod retention;
+mod retention_calendar;
 mod service;
 mod shared_catalog;
 mod sqlite;

@@ -157,7 +157,7 @@ pub fn import(runner: &Runner, file: &Path, database: &str) -> Result<BackupReco
         })?;
     match imported {
         Imported::New { record, .. } => {
-            // retention: the next prune counts as a first one after an import
+            forget_policies(runner, database);
             Ok(*record)
         }
         Imported::Known(id) => Err(Error::Refused(format!(
@@ -222,9 +222,18 @@ pub fn import_many(
         .iter()
         .any(|(_, o)| matches!(o, ImportOutcome::Imported { .. }));
     if imported_any {
-        // retention: the next prune counts as a first one after an import
+        forget_policies(runner, database);
     }
     Ok(done)
+}
+
+/// After an import the next prune of `database` counts as a first one: the guard rail holds
+/// it if it would delete many of the backups just brought in. A catalog that cannot record
+/// that is logged; the backups stand.
+fn forget_policies(runner: &Runner, database: &str) {
+    if let Err(e) = runner.catalog().clear_retention_marks(database) {
+        tracing::warn!(database, error = %e, "could not reset the retention guard rail after an import");
+    }
 }
 
 /// What [`import_held`] did with a file.

@@ -88,9 +88,9 @@ pub fn restore(
             record.status
         )));
     }
-    if record.pruned_at.is_some() {
+    if !record.is_stored() {
         return Err(Error::Refused(format!(
-            "backup #{id} was pruned by the retention policy; its file is gone"
+            "backup #{id} was pruned by the retention policy everywhere: neither its local file nor any off-site copy is left"
         )));
     }
     if record.kind != target.kind() {

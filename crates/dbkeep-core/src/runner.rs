@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::lease::LeaseGuard;
-use crate::retention::{self, Policy};
+use crate::retention;
 use dbkeep_catalog::sqlite::SqliteCatalog;
 use dbkeep_config::config::{Config, DatabaseConfig};
 use dbkeep_engine::engine::{self, Engine};
@@ -37,6 +37,7 @@ mod prune;
 mod recover;
 mod sync;
 
+pub use prune::{Decision, HOLD_OVER, PruneOptions};
 pub use sync::Synced;
 mod view;
 
@@ -79,13 +80,19 @@ pub struct BackupOutcome {
     pub prune_error: Option<String>,
 }
 
-/// A backup that retention deleted (or would delete, on a dry run).
+/// A backup's copy that retention deleted at one destination (or would delete, on a dry run,
+/// or holds back).
 #[derive(Debug, Clone)]
 pub struct Pruned {
     /// Its catalog row, as it was before pruning.
     pub record: BackupRecord,
+    /// Where the copy was: `local`, or an off-site destination's name.
+    pub destination: String,
     /// Why the policy let it go.
     pub reason: String,
+    /// Why it was not deleted although the policy lets it go (a guard rail, or the newest
+    /// backup not yet off-site); not a failure.
+    pub held: Option<String>,
     /// Why it could not be deleted, if it could not.
     pub error: Option<String>,
 }

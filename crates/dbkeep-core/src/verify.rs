@@ -8,7 +8,7 @@ use dbkeep_config::config::Target;
 use dbkeep_engine::engine::{self, Engine, RestoreOptions};
 use dbkeep_engine::throwaway::{self, on_server, orphaned};
 use dbkeep_model::cancel::Cancel;
-use dbkeep_model::catalog::{BackupRecord, Status, Verification, VerifyLevel};
+use dbkeep_model::catalog::{BackupRecord, Verification, VerifyLevel};
 use dbkeep_model::error::{Error, Result};
 use dbkeep_model::stream::NoProgress;
 use dbkeep_pipeline::pipeline::{self};
@@ -43,7 +43,7 @@ pub fn verify_from(
     cancel: &Cancel,
 ) -> Result<Verification> {
     let id = record.id;
-    if record.status != Status::Success || record.pruned_at.is_some() || !runner.owns(record) {
+    if !record.is_stored() || !runner.owns(record) {
         return Err(Error::Refused(format!(
             "backup #{id} has no stored file of this configuration to verify"
         )));

@@ -170,6 +170,24 @@ pub fn listed_id(row: &Listed) -> BackupId {
     }
 }
 
+impl BackupRecord {
+    /// Whether a copy of it is still stored somewhere: its local file (not pruned), or an
+    /// off-site copy that arrived and that retention has not deleted.
+    pub fn is_stored(&self) -> bool {
+        self.status == Status::Success
+            && (self.pruned_at.is_none() || !self.offsite_holders().is_empty())
+    }
+
+    /// The off-site destinations that still hold a copy of it, by name.
+    pub fn offsite_holders(&self) -> Vec<&str> {
+        self.copies
+            .iter()
+            .filter(|c| c.state == CopyState::Uploaded && c.pruned_at.is_none())
+            .map(|c| c.store.as_str())
+            .collect()
+    }
+}
+
 /// The rows a catalog left out of its listings because it could not read them: each logged
 /// once (a page read every few seconds does not repeat it), all of them there to be shown.
 #[derive(Debug, Default)]

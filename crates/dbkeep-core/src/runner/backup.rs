@@ -251,14 +251,28 @@ impl Runner {
             && opts.cleanup
             && offsite_ok
         {
-            match catch_panic(|| self.prune(Some(name), opts.retention_days, false)) {
+            match catch_panic(|| {
+                self.prune(
+                    Some(name),
+                    &PruneOptions {
+                        retention_days: opts.retention_days,
+                        ..PruneOptions::default()
+                    },
+                )
+            }) {
                 Ok(pruned) => {
                     let failed = pruned.iter().filter(|p| p.error.is_some()).count();
+                    let held = pruned.iter().filter(|p| p.held.is_some()).count();
                     log.step(format_args!(
-                        "pruned {} older backup(s){}",
-                        pruned.len() - failed,
+                        "pruned {} older backup(s){}{}",
+                        pruned.len() - failed - held,
                         if failed > 0 {
                             format!("; {failed} could not be deleted")
+                        } else {
+                            String::new()
+                        },
+                        if held > 0 {
+                            format!("; {held} held back (see `dbkeep prune --dry-run`)")
                         } else {
                             String::new()
                         }

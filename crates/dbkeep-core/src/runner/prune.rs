@@ -1,72 +1,248 @@
-//! Retention applied: what the policy lets go is deleted from its database's own folder.
+//! Retention applied: each destination (the local folder, each off-site one) prunes its own
+//! copies of a database's backups by its own policy, explains every decision first, and holds
+//! back a first prune under a new policy that would delete much.
+
+use std::collections::BTreeMap;
+
+use dbkeep_config::config::{Destination, Retention};
+use dbkeep_model::copies::CopyState;
 
 use super::*;
+use crate::retention::{Action, Entry};
+
+/// A prune under a policy that has not pruned the database there before is held when it
+/// would delete more than this many backups at once…
+pub const HOLD_OVER: usize = 20;
+
+/// How a prune runs.
+#[derive(Debug, Clone, Default)]
+pub struct PruneOptions {
+    /// Use this `retention_days` instead of the configured one, everywhere.
+    pub retention_days: Option<u32>,
+    /// Decide as if it were this time (a preview; only with `dry_run`).
+    pub at: Option<DateTime<Utc>>,
+    /// Decide and say, delete nothing.
+    pub dry_run: bool,
+    /// Let a held prune go.
+    pub confirm: bool,
+}
+
+/// What retention says of one backup at one destination.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The backup.
+    pub record: BackupRecord,
+    /// Where this copy of it is.
+    pub destination: Destination,
+    /// Whether it stays or goes.
+    pub action: Action,
+    /// The rules that keep it, or why none does.
+    pub reasons: Vec<String>,
+    /// Why a deletion waits (a guard rail, or the newest backup not yet off-site).
+    pub held: Option<String>,
+    /// The policy that decided.
+    pub policy: Retention,
+}
+
+/// One database at one destination: the unit a policy prunes and a guard rail holds.
+type Group = (String, Destination);
 
 impl Runner {
-    /// Deletes (or, with `dry_run`, lists) the backups retention lets go, for one database or all.
+    /// What retention says of every backup of `database` (or all), at every destination that
+    /// holds it: stays or goes, and why. Deletes nothing.
     ///
     /// # Errors
-    /// An unknown database or a catalog failure. A file that cannot be deleted is reported in
-    /// its [`Pruned::error`] and stays recorded as present.
-    pub fn prune(
+    /// An unknown database or a catalog failure.
+    pub fn retention_plan(
         &self,
         database: Option<&str>,
-        retention_days: Option<u32>,
-        dry_run: bool,
-    ) -> Result<Vec<Pruned>> {
+        opts: &PruneOptions,
+    ) -> Result<Vec<Decision>> {
         if let Some(name) = database {
             self.config.database(name)?;
         }
-        let policy = Policy {
-            retention_days: retention_days.unwrap_or(self.config.retention_days),
-            keep_last: self.config.keep_last,
-        };
-        let mut records = self.catalog.list(&ListFilter {
+        let records = self.catalog.list(&ListFilter {
             database: database.map(str::to_string),
             status: Some(Status::Success),
             ..ListFilter::default()
         })?;
-        // A catalog shared with other configurations holds their backups too: never ours to prune.
-        records.retain(|r| self.on_this_disk(r));
-        let now = self.clock.now();
+        let now = opts.at.unwrap_or_else(|| self.clock.now());
+        let tz = self.config.service.timezone;
+        let mut by_database: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
+        for r in &records {
+            by_database.entry(r.database.as_str()).or_default().push(r);
+        }
+        let marks: BTreeMap<(String, String), String> = self
+            .catalog
+            .retention_marks()?
+            .into_iter()
+            .map(|(d, dest, policy)| ((d, dest), policy))
+            .collect();
         let mut out = Vec::new();
-        let mut waiting: std::collections::HashMap<String, Option<String>> = Default::default();
-        for p in retention::plan(&records, policy, now) {
-            let Some(record) = records.iter().find(|r| r.id == p.id).cloned() else {
-                continue;
-            };
-            // Nothing of a database is pruned until its newest backup is off-site everywhere.
-            let held_back = match waiting.get(&record.database) {
-                Some(why) => why.clone(),
-                None => {
-                    let why = self.not_yet_offsite(&records, &record.database)?;
-                    waiting.insert(record.database.clone(), why.clone());
-                    why
-                }
-            };
-            let error = match held_back {
-                Some(why) => Some(why),
-                None if dry_run => None,
-                None => self.delete(&record, now).err(),
-            };
-            if let Some(e) = &error {
-                warn!(database = %record.database, id = record.id, error = %e, "could not prune");
-            } else if !dry_run {
-                info!(database = %record.database, id = record.id, reason = %p.reason, "pruned");
+        for (name, rows) in by_database {
+            if self.config.database(name).is_err() {
+                continue; // Another configuration's: never ours to prune.
             }
-            out.push(Pruned {
-                record,
-                reason: p.reason,
-                error,
-            });
+            // The newest good backup anywhere (as of `now`) stays wherever it is.
+            let newest_good = rows
+                .iter()
+                .filter(|r| r.started_at <= now && r.is_stored())
+                .max_by_key(|r| (r.started_at, r.id))
+                .map(|r| r.id);
+            // A catalog shared with other instances holds their backups too: each prunes its own.
+            let own: Vec<&BackupRecord> = rows
+                .iter()
+                .copied()
+                .filter(|r| self.on_this_disk(r))
+                .collect();
+            let mut destinations = vec![Destination::Local];
+            destinations.extend(
+                self.offsite
+                    .taking(name)
+                    .map(|o| Destination::Offsite(o.name.clone())),
+            );
+            let waiting = self.not_yet_offsite(&own, name)?;
+            for destination in destinations {
+                let here: Vec<&BackupRecord> = own
+                    .iter()
+                    .copied()
+                    .filter(|r| present_at(r, &destination))
+                    .collect();
+                if here.is_empty() {
+                    continue;
+                }
+                let policy = self
+                    .config
+                    .retention(name, &destination, opts.retention_days);
+                let entries: Vec<Entry> = here
+                    .iter()
+                    .map(|r| Entry {
+                        id: r.id,
+                        started_at: r.started_at,
+                        pinned: r.pinned,
+                    })
+                    .collect();
+                let decisions = retention::decide(&entries, &policy, tz, now, newest_good);
+                let deleting = decisions
+                    .iter()
+                    .filter(|d| d.action == Action::Delete)
+                    .count();
+                let mark = marks.get(&(name.to_string(), destination.name().to_string()));
+                let held = match &waiting {
+                    Some(why) if destination == Destination::Local => Some(why.clone()),
+                    _ if opts.confirm => None,
+                    _ => hold(name, &destination, &policy, mark, deleting, here.len()),
+                };
+                let by_id: BTreeMap<BackupId, &BackupRecord> =
+                    here.iter().map(|r| (r.id, *r)).collect();
+                for d in decisions {
+                    let Some(record) = by_id.get(&d.id) else {
+                        continue;
+                    };
+                    out.push(Decision {
+                        record: (*record).clone(),
+                        destination: destination.clone(),
+                        held: (d.action == Action::Delete).then(|| held.clone()).flatten(),
+                        action: d.action,
+                        reasons: d.reasons,
+                        policy,
+                    });
+                }
+            }
         }
         Ok(out)
     }
 
-    /// Why `database`'s backups must wait: a destination that takes it holds no checked copy
-    /// of its newest successful backup yet.
-    fn not_yet_offsite(&self, records: &[BackupRecord], database: &str) -> Result<Option<String>> {
-        let copies = self.copies();
+    /// Deletes (or, with `dry_run`, lists) the backups retention lets go, for one database or
+    /// all, each destination by its own policy; held deletions are listed, not done.
+    ///
+    /// # Errors
+    /// An unknown database or a catalog failure. A file that cannot be deleted is reported in
+    /// its [`Pruned::error`] and stays recorded as present.
+    pub fn prune(&self, database: Option<&str>, opts: &PruneOptions) -> Result<Vec<Pruned>> {
+        let plan = self.retention_plan(database, opts)?;
+        let now = self.clock.now();
+        let mut groups: BTreeMap<Group, (Retention, Vec<Decision>)> = BTreeMap::new();
+        for d in plan {
+            groups
+                .entry((d.record.database.clone(), d.destination.clone()))
+                .or_insert_with(|| (d.policy, Vec::new()))
+                .1
+                .push(d);
+        }
+        let mut out = Vec::new();
+        for ((name, destination), (policy, decisions)) in groups {
+            let mut held_any = false;
+            let mut done = Vec::new();
+            for d in decisions.into_iter().filter(|d| d.action == Action::Delete) {
+                held_any |= d.held.is_some();
+                let error = match (&d.held, opts.dry_run) {
+                    (Some(_), _) | (None, true) => None,
+                    (None, false) => self.delete_at(&d.record, &destination).err(),
+                };
+                match (&error, &d.held) {
+                    (Some(e), _) => {
+                        warn!(database = %name, id = d.record.id, destination = %destination, error = %e, "could not prune");
+                    }
+                    (None, None) if !opts.dry_run => {
+                        info!(database = %name, id = d.record.id, destination = %destination, reason = %d.reasons.join("; "), "pruned");
+                        done.push(d.record.id);
+                    }
+                    _ => {}
+                }
+                out.push(Pruned {
+                    reason: d.reasons.join("; "),
+                    record: d.record,
+                    destination: destination.name().to_string(),
+                    held: d.held,
+                    error,
+                });
+            }
+            if opts.dry_run {
+                continue;
+            }
+            self.record_pruned(&destination, &done, now)?;
+            if held_any {
+                warn!(database = %name, destination = %destination, "prune held: see `dbkeep prune --dry-run`");
+            } else {
+                let text = policy.to_string();
+                if self
+                    .catalog
+                    .retention_mark(&name, destination.name())?
+                    .as_deref()
+                    != Some(text.as_str())
+                {
+                    self.catalog
+                        .set_retention_mark(&name, destination.name(), &text, now)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records in one write that `ids` left `destination`.
+    fn record_pruned(
+        &self,
+        destination: &Destination,
+        ids: &[BackupId],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        match destination {
+            Destination::Local => self.catalog.mark_pruned_many(ids, now),
+            Destination::Offsite(store) => {
+                let copies: Vec<(BackupId, String)> =
+                    ids.iter().map(|id| (*id, store.clone())).collect();
+                self.copies().mark_copies_pruned(&copies, now)
+            }
+        }
+    }
+
+    /// Why `database`'s local backups must wait: a destination that takes it holds no checked
+    /// copy of its newest successful backup yet.
+    fn not_yet_offsite(&self, records: &[&BackupRecord], database: &str) -> Result<Option<String>> {
         let Some(newest) = records
             .iter()
             .filter(|r| r.database == database && r.pruned_at.is_none())
@@ -74,19 +250,12 @@ impl Runner {
         else {
             return Ok(None);
         };
-        let held = copies.copies(newest.id)?;
         let missing: Vec<&str> = self
             .config
             .offsite
             .iter()
             .filter(|o| o.takes(database))
-            .filter(|o| {
-                !held.iter().any(|c| {
-                    c.store == o.name
-                        && c.state == dbkeep_model::copies::CopyState::Uploaded
-                        && c.pruned_at.is_none()
-                })
-            })
+            .filter(|o| !present_at(newest, &Destination::Offsite(o.name.clone())))
             .map(|o| o.name.as_str())
             .collect();
         Ok((!missing.is_empty()).then(|| {
@@ -102,34 +271,85 @@ impl Runner {
         }))
     }
 
-    fn delete(&self, record: &BackupRecord, now: DateTime<Utc>) -> std::result::Result<(), String> {
-        // Its off-site copies first: a copy that cannot be deleted keeps the backup recorded.
-        let globals = self
-            .catalog
-            .globals_file(record.id)
-            .map_err(|e| format!("{e}; not deleted"))?;
-        let copies = self.copies();
-        crate::offsite::prune_copies(&self.offsite, copies, record, globals.as_deref(), now)
-            .map_err(|e| format!("{e}; not deleted"))?;
-        // A file already gone is fine: the row only needs to say so.
-        let removed = match self.owned_name(record) {
-            Ok(name) => self
-                .local
-                .delete(&store_key(&record.database, name))
-                .map_err(|e| e.to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.to_string()),
+    /// Deletes `record`'s copy at `destination`; the catalog is told by the caller.
+    fn delete_at(
+        &self,
+        record: &BackupRecord,
+        destination: &Destination,
+    ) -> std::result::Result<(), String> {
+        // Only PostgreSQL backups store the server's roles beside them.
+        let globals = if record.kind == dbkeep_model::catalog::Kind::Postgres {
+            self.catalog
+                .globals_file(record.id)
+                .map_err(|e| format!("{e}; not deleted"))?
+        } else {
+            None
         };
-        // The server's roles stored beside it go with it (also when the dump was gone already).
-        if removed.is_ok()
-            && let Some(globals) = &globals
-            && let Err(e) = self.local.delete(&store_key(&record.database, globals))
-        {
-            warn!(database = %record.database, id = record.id, error = %e, "could not delete the stored roles");
+        match destination {
+            Destination::Offsite(name) => {
+                let store = self
+                    .offsite
+                    .store(name)
+                    .ok_or_else(|| format!("off-site `{name}` cannot be opened; not deleted"))?;
+                let key = crate::offsite::key_of(record)
+                    .ok_or_else(|| "this backup has no file".to_string())?;
+                crate::offsite::delete_copy(store.as_ref(), record, &key, globals.as_deref())
+                    .map_err(|e| format!("{e}; not deleted"))
+            }
+            Destination::Local => {
+                // A file already gone is fine: the row only needs to say so.
+                let removed = match self.owned_name(record) {
+                    Ok(name) => self
+                        .local
+                        .delete(&store_key(&record.database, name))
+                        .map_err(|e| e.to_string()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                };
+                // The server's roles stored beside it go with it.
+                if removed.is_ok()
+                    && let Some(globals) = &globals
+                    && let Err(e) = self.local.delete(&store_key(&record.database, globals))
+                {
+                    warn!(database = %record.database, id = record.id, error = %e, "could not delete the stored roles");
+                }
+                removed.map_err(|e| format!("{e}; not deleted"))
+            }
         }
-        removed.map_err(|e| format!("{e}; not deleted"))?;
-        self.catalog
-            .mark_pruned(record.id, now)
-            .map_err(|e| e.to_string())
     }
+}
+
+/// Whether `record` has a copy at `destination` that retention has not deleted.
+fn present_at(record: &BackupRecord, destination: &Destination) -> bool {
+    match destination {
+        Destination::Local => record.pruned_at.is_none() && record.path.is_some(),
+        Destination::Offsite(name) => record
+            .copies
+            .iter()
+            .any(|c| c.store == *name && c.state == CopyState::Uploaded && c.pruned_at.is_none()),
+    }
+}
+
+/// Why a prune of `database` at `destination` must wait for `--confirm`: its policy has not
+/// pruned there before (`mark` is the policy that last did) and it would delete more than half
+/// of the `total` backups there, or more than [`HOLD_OVER`] at once.
+fn hold(
+    database: &str,
+    destination: &Destination,
+    policy: &Retention,
+    mark: Option<&String>,
+    deleting: usize,
+    total: usize,
+) -> Option<String> {
+    let text = policy.to_string();
+    if mark.is_some_and(|m| *m == text) || (deleting * 2 <= total && deleting <= HOLD_OVER) {
+        return None;
+    }
+    let before = match mark {
+        Some(m) => format!("it changed from ({m})"),
+        None => "it has not pruned there before".to_string(),
+    };
+    Some(format!(
+        "held: the policy ({text}) would delete {deleting} of {total} backups of `{database}` at {destination}, and {before}; check `dbkeep prune --dry-run -d {database}`, then run `dbkeep prune --confirm -d {database}`"
+    ))
 }

@@ -170,10 +170,7 @@ impl Jobs {
                 .catalog()
                 .get(id)?
                 .ok_or_else(|| Error::NotFound(format!("no backup #{id} in the catalog")))?;
-            if b.status == dbkeep_model::catalog::Status::Success
-                && b.pruned_at.is_none()
-                && r.owns(&b)
-            {
+            if b.is_stored() && r.owns(&b) {
                 Ok(b)
             } else {
                 Err(Error::Refused(format!(

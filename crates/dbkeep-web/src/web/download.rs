@@ -49,11 +49,11 @@ pub async fn download_get(
             "this backup has no file: it did not succeed",
         );
     }
-    if record.pruned_at.is_some() {
+    if !record.is_stored() {
         return refuse(
             json,
             StatusCode::GONE,
-            "this backup was pruned by the retention policy; its file is gone",
+            "this backup was pruned by the retention policy everywhere; no copy is left",
         );
     }
     let (Some(name), Some(sha256)) = (record.file_name.clone(), record.sha256.clone()) else {

@@ -54,9 +54,11 @@ pub fn relative(t: &DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// The word and colour class of a backup's state: pruned counts as its own state here.
+/// The word and colour class of a backup's state: pruned counts as its own state here, and
+/// a backup whose local file retention deleted while off-site copies remain is "off-site only".
 pub fn state(r: &BackupRecord) -> (&'static str, &'static str) {
     match (r.status, r.pruned_at.is_some()) {
+        (Status::Success, true) if r.is_stored() => ("off-site only", "green"),
         (Status::Success, true) => ("pruned", "grey"),
         (Status::Success, false) => ("success", "green"),
         (Status::Failed, _) => ("failed", "red"),
@@ -120,7 +122,7 @@ impl Row {
             ago: relative(&r.started_at, now),
             trigger: r.trigger.to_string(),
             error: r.error.clone(),
-            downloadable: r.status == Status::Success && r.pruned_at.is_none(),
+            downloadable: r.is_stored(),
             verified: match r.verify_status.as_deref() {
                 Some("ok") => Some(("verified", "green")),
                 Some(_) => Some(("verify failed", "red")),
