@@ -172,10 +172,16 @@ fn explain(plan: &[Decision], tz: Tz) {
         .filter(|d| d.action == dbkeep::retention::Action::Delete && d.held.is_none())
         .collect();
     let bytes: u64 = going.iter().filter_map(|d| d.record.size_bytes).sum();
+    let held = plan.iter().filter(|d| d.held.is_some()).count();
     println!(
-        "would prune {} file(s), {}",
+        "would prune {} file(s), {}{}",
         going.len(),
-        render::size(Some(bytes))
+        render::size(Some(bytes)),
+        if held > 0 {
+            format!("; {held} more held back")
+        } else {
+            String::new()
+        }
     );
 }
 

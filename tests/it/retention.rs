@@ -200,7 +200,16 @@ fn prune_dry_run_then_prune() {
         );
     }
 
-    let real = sb.run(&["prune", "--retention-days", "0"]);
+    // Two of three at once under a policy that never pruned here: held until confirmed.
+    let held = sb.run(&["prune", "--retention-days", "0"]);
+    held.assert_success();
+    assert!(
+        held.stdout
+            .contains("held: the policy (retention_days 0, keep_last 1) would delete 2 of 3 backups of `app` at local"),
+        "{held:?}"
+    );
+    assert_eq!(file_names(&sb.db_dir("app")).len(), 3, "{held:?}");
+    let real = sb.run(&["prune", "--retention-days", "0", "--confirm"]);
     real.assert_success();
     for name in &old {
         assert!(

@@ -111,7 +111,7 @@ fn commands_go_on_without(sb: &Sandbox, paths: &[PathBuf], bad: &[(i64, &str, &s
         "{run:?}"
     );
 
-    let run = sb.run(&["prune", "--retention-days", "0"]);
+    let run = sb.run(&["prune", "--retention-days", "0", "--confirm"]);
     run.assert_success();
     warned(&run);
     for (i, path) in paths.iter().enumerate() {
