@@ -10,6 +10,7 @@ mod init;
 mod list;
 mod notify;
 mod offsite;
+mod pin;
 mod prune;
 mod render;
 mod restore;
@@ -60,6 +61,10 @@ enum Command {
     Download(download::Args),
     /// Delete backups that the retention policy lets go
     Prune(prune::Args),
+    /// Keep a backup from every prune (local and off-site), whatever the policy: `--note WHY`
+    Pin(pin::PinArgs),
+    /// Let retention prune a pinned backup again
+    Unpin(pin::UnpinArgs),
     /// Restore a backup into a SQLite file or a PostgreSQL database (its SHA-256 checked first)
     Restore(restore::Args),
     /// Prove backups restorable: checksum, decompression, or a restore into a throwaway database
@@ -150,6 +155,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(&config_path, args),
         Command::Download(args) => download::run(&config_path, args),
         Command::Prune(args) => prune::run(&config_path, args),
+        Command::Pin(args) => pin::run_pin(&config_path, args),
+        Command::Unpin(args) => pin::run_unpin(&config_path, args),
         Command::Restore(args) => restore::run(&config_path, args),
         Command::Verify(args) => verify::run(&config_path, args),
         Command::Import(args) => import::run(&config_path, args),

@@ -91,11 +91,17 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 r.status.to_string()
             };
-            let detail = match (&r.error, &r.file_name) {
+            let mut detail = match (&r.error, &r.file_name) {
                 (Some(e), _) => format!("error: {}", render::one_line(e)),
                 (None, Some(f)) => f.clone(),
                 (None, None) => "-".to_string(),
             };
+            if r.pinned {
+                detail.push_str(&match &r.pin_note {
+                    Some(note) => format!("  [pinned: {}]", render::one_line(note)),
+                    None => "  [pinned]".to_string(),
+                });
+            }
             [
                 r.id.to_string(),
                 render::one_line(&r.database),

@@ -241,6 +241,8 @@ pub const JSON_FIELDS: &[&str] = &[
     "duration_ms",
     "error",
     "pruned_at",
+    "pinned",
+    "pin_note",
     "verified_at",
     "verify_level",
     "verify_status",

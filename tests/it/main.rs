@@ -28,6 +28,7 @@ mod notify;
 mod offsite;
 mod openapi;
 mod operator;
+mod pins;
 mod postgres;
 mod python_package;
 mod restore;
