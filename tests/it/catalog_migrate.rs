@@ -113,7 +113,7 @@ fn a_sqlite_catalog_moves_to_an_empty_postgres_catalog_and_works_the_same_there(
              VALUES ('2024-01-01T00:00:03.000Z', 'webhook', 'failure', 'gone', 2, 'HTTP 500');
          INSERT INTO stale_alerts (database, last_success, announced_at)
              VALUES ('gone', NULL, '2024-01-02T00:00:00.000Z');
-         INSERT INTO retention_marks (database, destination, policy, marked_at)
+         INSERT OR REPLACE INTO retention_marks (database, destination, policy, marked_at)
              VALUES ('app', 'local', 'keep_last = 3', '2024-01-03T00:00:00.000Z'),
                     ('app', 'remote', 'keep_days = 30', '2024-01-03T00:00:00.000Z');
          UPDATE backups SET pinned = 1, pin_note = 'before the move' WHERE id = 1;

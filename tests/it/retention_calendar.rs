@@ -104,10 +104,12 @@ fn four_hundred_days_under_grandfather_father_son_held_until_confirmed_with_a_pi
     // Each file's time is the one its name says.
     let days: BTreeSet<String> = rows.iter().map(day_of).collect();
     assert_eq!(days.len(), 400);
-    assert!(
-        rows.iter()
-            .all(|r| r["started_at"].as_str().unwrap().ends_with("T00:00:00Z"))
-    );
+    assert!(rows.iter().all(|r| {
+        r["started_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00.000Z")
+    }));
 
     // A pin keeps a day that no rule keeps, whatever the policy.
     let pinned = rows.iter().find(|r| day_of(r) == "2026-06-15").unwrap();

@@ -55,8 +55,11 @@ pub struct Decision {
     pub reasons: Vec<String>,
 }
 
-/// The calendar rules: their name on screens, and the period a local time falls in.
-const CALENDAR: [(&str, fn(&Retention) -> u32); 5] = [
+/// How many periods a calendar rule of a policy counts.
+type Limit = fn(&Retention) -> u32;
+
+/// The calendar rules: their name on screens, and how many periods each counts.
+const CALENDAR: [(&str, Limit); 5] = [
     ("hourly", |p| p.hourly),
     ("daily", |p| p.daily),
     ("weekly", |p| p.weekly),

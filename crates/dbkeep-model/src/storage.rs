@@ -151,19 +151,37 @@ pub fn open_backup(backup_dir: &Path, database: &str, file_name: &str) -> io::Re
 /// # Errors
 /// `NotFound` when it is missing; another error naming the path when it is refused.
 pub fn remove_backup(backup_dir: &Path, database: &str, file_name: &str) -> io::Result<()> {
+    remove_backups(backup_dir, database, &[file_name])?
+        .pop()
+        .unwrap_or(Ok(()))
+}
+
+/// Deletes many stored backups of `database` as [`remove_backup`] deletes one, with one sync
+/// of the folder at the end: what each deletion did, in the order of `file_names`.
+///
+/// # Errors
+/// When the folder cannot be opened or synced (then no deletion is known to be durable).
+pub fn remove_backups(
+    backup_dir: &Path,
+    database: &str,
+    file_names: &[&str],
+) -> io::Result<Vec<io::Result<()>>> {
     use rustix::fs::{AtFlags, FileType};
-    backup_file(backup_dir, database, file_name)?;
     let dir = open_database_dir(backup_dir, database)?;
-    let stat = rustix::fs::statat(&dir, file_name, AtFlags::SYMLINK_NOFOLLOW)?;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        return Err(io::Error::other(format!(
-            "{} is not a regular file; refusing it",
-            backup_dir.join(database).join(file_name).display()
-        )));
-    }
-    rustix::fs::unlinkat(&dir, file_name, AtFlags::empty())?;
+    let one = |file_name: &str| -> io::Result<()> {
+        backup_file(backup_dir, database, file_name)?;
+        let stat = rustix::fs::statat(&dir, file_name, AtFlags::SYMLINK_NOFOLLOW)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(io::Error::other(format!(
+                "{} is not a regular file; refusing it",
+                backup_dir.join(database).join(file_name).display()
+            )));
+        }
+        Ok(rustix::fs::unlinkat(&dir, file_name, AtFlags::empty())?)
+    };
+    let done: Vec<io::Result<()>> = file_names.iter().map(|name| one(name)).collect();
     rustix::fs::fsync(&dir)?;
-    Ok(())
+    Ok(done)
 }
 
 /// Creates a new, empty file at `path`, mode 0600 whatever the umask; fails if it exists.

@@ -11,8 +11,11 @@ use super::*;
 use crate::retention::{Action, Entry};
 
 /// A prune under a policy that has not pruned the database there before is held when it
-/// would delete more than this many backups at once…
+/// would delete more than this many backups at once (or more than half of those there).
 pub const HOLD_OVER: usize = 20;
+
+/// Local files deleted per sync of their folder.
+const LOCAL_BATCH: usize = 1000;
 
 /// How a prune runs.
 #[derive(Debug, Clone, Default)]
@@ -172,13 +175,27 @@ impl Runner {
         }
         let mut out = Vec::new();
         for ((name, destination), (policy, decisions)) in groups {
-            let mut held_any = false;
+            let deletions: Vec<Decision> = decisions
+                .into_iter()
+                .filter(|d| d.action == Action::Delete)
+                .collect();
+            let held_any = deletions.iter().any(|d| d.held.is_some());
+            let going: Vec<&BackupRecord> = deletions
+                .iter()
+                .filter(|d| d.held.is_none())
+                .map(|d| &d.record)
+                .collect();
+            let mut results = if opts.dry_run {
+                Vec::new()
+            } else {
+                self.delete_all(&going, &destination)
+            }
+            .into_iter();
             let mut done = Vec::new();
-            for d in decisions.into_iter().filter(|d| d.action == Action::Delete) {
-                held_any |= d.held.is_some();
+            for d in deletions {
                 let error = match (&d.held, opts.dry_run) {
                     (Some(_), _) | (None, true) => None,
-                    (None, false) => self.delete_at(&d.record, &destination).err(),
+                    (None, false) => results.next().and_then(|r| r.err()),
                 };
                 match (&error, &d.held) {
                     (Some(e), _) => {
@@ -271,51 +288,94 @@ impl Runner {
         }))
     }
 
-    /// Deletes `record`'s copy at `destination`; the catalog is told by the caller.
-    fn delete_at(
+    /// Deletes each of `records`' copies at `destination`, one outcome per record in order;
+    /// the catalog is told by the caller. Local files go in batches, each with one sync of the
+    /// folder.
+    fn delete_all(
         &self,
-        record: &BackupRecord,
+        records: &[&BackupRecord],
         destination: &Destination,
-    ) -> std::result::Result<(), String> {
-        // Only PostgreSQL backups store the server's roles beside them.
-        let globals = if record.kind == dbkeep_model::catalog::Kind::Postgres {
-            self.catalog
-                .globals_file(record.id)
-                .map_err(|e| format!("{e}; not deleted"))?
-        } else {
-            None
+    ) -> Vec<std::result::Result<(), String>> {
+        let Destination::Offsite(name) = destination else {
+            return records
+                .chunks(LOCAL_BATCH)
+                .flat_map(|batch| self.delete_local(batch))
+                .collect();
         };
-        match destination {
-            Destination::Offsite(name) => {
-                let store = self
-                    .offsite
-                    .store(name)
-                    .ok_or_else(|| format!("off-site `{name}` cannot be opened; not deleted"))?;
+        let Some(store) = self.offsite.store(name) else {
+            let why = format!("off-site `{name}` cannot be opened; not deleted");
+            return records.iter().map(|_| Err(why.clone())).collect();
+        };
+        records
+            .iter()
+            .map(|record| {
+                let globals = self.globals_of(record)?;
                 let key = crate::offsite::key_of(record)
                     .ok_or_else(|| "this backup has no file".to_string())?;
                 crate::offsite::delete_copy(store.as_ref(), record, &key, globals.as_deref())
                     .map_err(|e| format!("{e}; not deleted"))
+            })
+            .collect()
+    }
+
+    /// Deletes the local files of `records` (all of one database), with the server's roles
+    /// stored beside them.
+    fn delete_local(&self, records: &[&BackupRecord]) -> Vec<std::result::Result<(), String>> {
+        let Some(database) = records.first().map(|r| r.database.as_str()) else {
+            return Vec::new();
+        };
+        // A file already gone is fine, and so is a row that never had one: the row only needs
+        // to say so.
+        let names: Vec<std::result::Result<Option<&str>, String>> = records
+            .iter()
+            .map(|r| match self.owned_name(r) {
+                Ok(name) => Ok(Some(name)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(format!("{e}; not deleted")),
+            })
+            .collect();
+        let present: Vec<&str> = names
+            .iter()
+            .filter_map(|n| n.clone().ok().flatten())
+            .collect();
+        let mut deleted = match self.local.delete_many(database, &present) {
+            Ok(done) => done
+                .into_iter()
+                .map(|r| r.map_err(|e| format!("{e}; not deleted"))),
+            Err(e) => {
+                let why = format!("{e}; not deleted");
+                return records.iter().map(|_| Err(why.clone())).collect();
             }
-            Destination::Local => {
-                // A file already gone is fine: the row only needs to say so.
-                let removed = match self.owned_name(record) {
-                    Ok(name) => self
-                        .local
-                        .delete(&store_key(&record.database, name))
-                        .map_err(|e| e.to_string()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(e.to_string()),
+        };
+        names
+            .into_iter()
+            .zip(records)
+            .map(|(name, record)| {
+                let removed = match name? {
+                    Some(_) => deleted.next().unwrap_or(Ok(())),
+                    None => Ok(()),
                 };
                 // The server's roles stored beside it go with it.
                 if removed.is_ok()
-                    && let Some(globals) = &globals
-                    && let Err(e) = self.local.delete(&store_key(&record.database, globals))
+                    && let Some(globals) = self.globals_of(record)?
+                    && let Err(e) = self.local.delete(&store_key(&record.database, &globals))
                 {
                     warn!(database = %record.database, id = record.id, error = %e, "could not delete the stored roles");
                 }
-                removed.map_err(|e| format!("{e}; not deleted"))
-            }
+                removed
+            })
+            .collect()
+    }
+
+    /// The name of the file holding the server's roles stored beside `record`, if any (only
+    /// PostgreSQL backups store them).
+    fn globals_of(&self, record: &BackupRecord) -> std::result::Result<Option<String>, String> {
+        if record.kind != dbkeep_model::catalog::Kind::Postgres {
+            return Ok(None);
         }
+        self.catalog
+            .globals_file(record.id)
+            .map_err(|e| format!("{e}; not deleted"))
     }
 }
 

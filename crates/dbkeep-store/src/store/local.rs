@@ -40,6 +40,26 @@ impl LocalStore {
         Error::Engine(format!("{what} {}: {e}", self.root.join(key).display()))
     }
 
+    /// Deletes many of `database`'s stored files at once, as [`Store::delete`] deletes one,
+    /// with one sync of its folder: each name's outcome, in order (a file already gone is
+    /// deleted).
+    ///
+    /// # Errors
+    /// When the folder cannot be opened or synced.
+    pub fn delete_many(&self, database: &str, file_names: &[&str]) -> Result<Vec<Result<()>>> {
+        let done = storage::remove_backups(&self.root, database, file_names)
+            .map_err(|e| self.fail("cannot delete in", database, e))?;
+        Ok(done
+            .into_iter()
+            .zip(file_names)
+            .map(|(r, name)| match r {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(self.fail("cannot delete", &format!("{database}/{name}"), e)),
+            })
+            .collect())
+    }
+
     /// The stored file at `key`, as [`storage::open_backup`] opens it.
     ///
     /// # Errors
