@@ -83,13 +83,23 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         })?;
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<[String; 8]> = records
+    let rows: Vec<[String; 9]> = records
         .iter()
         .map(|r| {
-            let status = if r.pruned_at.is_some() {
-                "pruned".to_string()
+            let status = match (r.pruned_at, r.is_stored()) {
+                (Some(_), false) => "pruned".to_string(),
+                _ => r.status.to_string(),
+            };
+            // Where a copy is still stored: the local folder and each off-site destination.
+            let mut places: Vec<&str> = Vec::new();
+            if r.status == dbkeep::catalog::Status::Success && r.pruned_at.is_none() {
+                places.push("local");
+            }
+            places.extend(r.offsite_holders());
+            let place = if places.is_empty() {
+                "-".to_string()
             } else {
-                r.status.to_string()
+                places.join(",")
             };
             let mut detail = match (&r.error, &r.file_name) {
                 (Some(e), _) => format!("error: {}", render::one_line(e)),
@@ -110,13 +120,14 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 render::time(&r.started_at, runner.config().service.timezone),
                 render::size(r.size_bytes),
                 render::duration(r.duration_ms),
+                render::one_line(&place),
                 render::one_line(&detail),
             ]
         })
         .collect();
     render::table(
         &[
-            "ID", "DATABASE", "STATUS", "TRIGGER", "STARTED", "SIZE", "DURATION", "FILE",
+            "ID", "DATABASE", "STATUS", "TRIGGER", "STARTED", "SIZE", "DURATION", "WHERE", "FILE",
         ],
         &rows,
     )?;

@@ -71,6 +71,7 @@ fn decision_json(d: &Decision) -> serde_json::Value {
         "action": d.action.as_str(),
         "reasons": d.reasons,
         "held": d.held,
+        "policy": d.policy.to_string(),
     })
 }
 
@@ -150,8 +151,13 @@ fn explain(plan: &[Decision], tz: Tz) {
     if plan.is_empty() {
         println!("nothing to prune: no stored backups");
     }
+    let mut group = None;
     for d in plan {
         let r = &d.record;
+        if group != Some((&r.database, &d.destination)) {
+            group = Some((&r.database, &d.destination));
+            println!("{} at {}: {}", r.database, d.destination, d.policy);
+        }
         let verb = match (d.action, &d.held) {
             (dbkeep::retention::Action::Keep, _) => "keep  ",
             (_, Some(_)) => "held  ",

@@ -63,6 +63,17 @@ pub async fn serve(
                 web.listen
             )
         })?;
+    // Both addresses are taken before anything else: whoever finds the admin's port open
+    // finds the metrics' too.
+    let metrics_listener = match web.metrics_listen {
+        Some(metrics) => Some((
+            metrics,
+            tokio::net::TcpListener::bind(metrics)
+                .await
+                .with_context(|| format!("cannot listen on metrics_listen = {metrics}"))?,
+        )),
+        None => None,
+    };
     // Opening the catalog (a server's, perhaps) blocks: off the runtime's threads.
     let service = tokio::task::spawn_blocking(move || dbkeep::Service::from_config(config))
         .await
@@ -102,10 +113,7 @@ pub async fn serve(
         limits,
         stopped(stop_rx.clone()),
     ));
-    if let Some(metrics) = web.metrics_listen {
-        let listener = tokio::net::TcpListener::bind(metrics)
-            .await
-            .with_context(|| format!("cannot listen on metrics_listen = {metrics}"))?;
+    if let Some((metrics, listener)) = metrics_listener {
         info!(listen = %metrics, "metrics listening without login");
         let app = dbkeep::web::metrics_router(&handle);
         servers.spawn(dbkeep::web::serve(listener, app, limits, stopped(stop_rx)));

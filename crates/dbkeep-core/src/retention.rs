@@ -144,7 +144,7 @@ pub fn decide(
                 Decision {
                     id: e.id,
                     action: Action::Delete,
-                    reasons: vec![format!("no rule keeps it ({policy})")],
+                    reasons: vec!["no rule keeps it".to_string()],
                 }
             } else {
                 Decision {
