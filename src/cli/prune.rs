@@ -92,7 +92,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             render::line(serde_json::to_string_pretty(&rows)?)?;
             return Ok(ExitCode::SUCCESS);
         }
-        explain(&plan, tz);
+        explain(&plan, tz)?;
         left_alone(&runner, args.database.as_deref())?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -122,19 +122,19 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             .filter(|p| p.error.is_none() && p.held.is_none())
             .collect();
         if done.is_empty() && pruned.iter().all(|p| p.error.is_none()) {
-            println!("nothing pruned");
+            render::line("nothing pruned")?;
         }
         for p in pruned.iter().filter(|p| p.held.is_none()) {
-            println!("{}", render::pruned(p, false, tz));
+            render::line(render::pruned(p, false, tz))?;
         }
-        held_lines(pruned.iter().filter_map(|p| p.held.as_deref()));
+        held_lines(pruned.iter().filter_map(|p| p.held.as_deref()))?;
         if !done.is_empty() {
             let bytes: u64 = done.iter().filter_map(|p| p.record.size_bytes).sum();
-            println!(
+            render::line(format!(
                 "pruned {} file(s), {}",
                 done.len(),
                 render::size(Some(bytes))
-            );
+            ))?;
         }
         left_alone(&runner, args.database.as_deref())?;
     }
@@ -147,39 +147,39 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Every decision of a dry run, one line each, then the held prunes and the total.
-fn explain(plan: &[Decision], tz: Tz) {
+fn explain(plan: &[Decision], tz: Tz) -> std::io::Result<()> {
     if plan.is_empty() {
-        println!("nothing to prune: no stored backups");
+        render::line("nothing to prune: no stored backups")?;
     }
     let mut group = None;
     for d in plan {
         let r = &d.record;
         if group != Some((&r.database, &d.destination)) {
             group = Some((&r.database, &d.destination));
-            println!("{} at {}: {}", r.database, d.destination, d.policy);
+            render::line(format!("{} at {}: {}", r.database, d.destination, d.policy))?;
         }
         let verb = match (d.action, &d.held) {
             (dbkeep::retention::Action::Keep, _) => "keep  ",
             (_, Some(_)) => "held  ",
             _ => "delete",
         };
-        println!(
+        render::line(format!(
             "{verb}  {}  {}  {}  {}  ({})",
             r.database,
             d.destination,
-            r.file_name.as_deref().unwrap_or("-"),
+            render::one_line(r.file_name.as_deref().unwrap_or("-")),
             render::time(&r.started_at, tz),
             d.reasons.join(", ")
-        );
+        ))?;
     }
-    held_lines(plan.iter().filter_map(|d| d.held.as_deref()));
+    held_lines(plan.iter().filter_map(|d| d.held.as_deref()))?;
     let going: Vec<&Decision> = plan
         .iter()
         .filter(|d| d.action == dbkeep::retention::Action::Delete && d.held.is_none())
         .collect();
     let bytes: u64 = going.iter().filter_map(|d| d.record.size_bytes).sum();
     let held = plan.iter().filter(|d| d.held.is_some()).count();
-    println!(
+    render::line(format!(
         "would prune {} file(s), {}{}",
         going.len(),
         render::size(Some(bytes)),
@@ -188,17 +188,18 @@ fn explain(plan: &[Decision], tz: Tz) {
         } else {
             String::new()
         }
-    );
+    ))
 }
 
 /// Each distinct reason a prune is held, once.
-fn held_lines<'a>(reasons: impl Iterator<Item = &'a str>) {
+fn held_lines<'a>(reasons: impl Iterator<Item = &'a str>) -> std::io::Result<()> {
     let mut seen = std::collections::BTreeSet::new();
     for why in reasons {
         if seen.insert(why) {
-            println!("{}", render::one_line(why));
+            render::line(render::one_line(why))?;
         }
     }
+    Ok(())
 }
 
 /// The stored backups that pruning leaves alone, and why.
@@ -215,11 +216,11 @@ fn left_alone(runner: &dbkeep::Runner, database: Option<&str>) -> anyhow::Result
         } else {
             "not a database of this configuration (another configuration sharing the catalog, or a removed entry)".to_string()
         };
-        println!(
+        render::line(format!(
             "left alone  {}  {} backup(s): {why}",
             render::one_line(&left.database),
             left.backups
-        );
+        ))?;
     }
     Ok(())
 }

@@ -84,7 +84,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         render::table(&["DATABASE", "STATUS", "WHY"], &rows)?;
         for d in &out {
             for why in &d.prune_held {
-                println!("prune of {}: {}", d.name, render::one_line(why));
+                render::line(format!("prune of {}: {}", d.name, render::one_line(why)))?;
             }
         }
     }
