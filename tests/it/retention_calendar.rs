@@ -93,12 +93,23 @@ fn run_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Run {
 
 #[test]
 fn four_hundred_days_under_grandfather_father_son_held_until_confirmed_with_a_pin() {
+    four_hundred_days("");
+}
+
+#[test]
+fn the_same_story_on_a_postgres_catalog() {
+    let catalog = PgDb::create("retention_story");
+    four_hundred_days(&format!("catalog = \"{}\"\n", catalog.url()));
+}
+
+/// The whole story, with `catalog` (a `catalog = …` line, or nothing for the SQLite file).
+fn four_hundred_days(catalog: &str) {
     let sb = Sandbox::new();
     create_sample_sqlite(&sb.path().join("app.db"));
-    sb.write_config(
-        "keep_daily = 7\nkeep_weekly = 4\nkeep_monthly = 12\nkeep_yearly = 3\n\
+    sb.write_config(&format!(
+        "{catalog}keep_daily = 7\nkeep_weekly = 4\nkeep_monthly = 12\nkeep_yearly = 3\n\
          [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
-    );
+    ));
     import_history(&sb, &[]);
     let rows = sb.rows_for("app");
     // Each file's time is the one its name says.
@@ -217,10 +228,10 @@ fn four_hundred_days_under_grandfather_father_son_held_until_confirmed_with_a_pi
     assert!(!again.stdout.contains("held"), "{again:?}");
 
     // A later typo (keep_daily = 1, keep_monthly = 1) is a new policy: held again.
-    sb.write_config(
-        "keep_daily = 1\nkeep_monthly = 1\n\
+    sb.write_config(&format!(
+        "{catalog}keep_daily = 1\nkeep_monthly = 1\n\
          [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
-    );
+    ));
     let typo = sb.run(&["prune"]);
     typo.assert_success();
     assert!(
