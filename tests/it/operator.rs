@@ -50,7 +50,9 @@ fn the_command_line_says_what_matched_nothing_and_writes_times_with_their_zone()
     });
     assert!(list.stdout.contains(" JST"), "{list:?}");
     assert!(
-        dry_run.stdout.contains("\nwould prune 0 file(s), 0 B; 2 more held back"),
+        dry_run
+            .stdout
+            .contains("\nwould prune 0 file(s), 0 B; 2 more held back"),
         "{dry_run:?}"
     );
 }

@@ -846,7 +846,9 @@ async fn downloads_and_pruning_only_touch_files_inside_the_databases_folder() {
 
     // Pruning everything it may: the forged rows' files stay, and so does the link's target.
     app.backup("app").await;
-    let run = app.sandbox.run(&["prune", "--retention-days", "0", "--confirm"]);
+    let run = app
+        .sandbox
+        .run(&["prune", "--retention-days", "0", "--confirm"]);
     // The link is refused, not followed nor deleted: a failed prune.
     run.assert_code(1);
     assert!(run.stdout.contains("symbolic link"), "{run:?}");
