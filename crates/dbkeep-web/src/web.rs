@@ -8,6 +8,7 @@ mod download;
 mod health;
 mod overview;
 mod pages;
+mod pins;
 mod respond;
 mod server;
 mod throttle;
@@ -60,6 +61,8 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/backups/{id}", true),
     ("GET", "/backups/{id}/download", true),
     ("POST", "/backups/{id}/verify", true),
+    ("POST", "/backups/{id}/pin", true),
+    ("POST", "/backups/{id}/unpin", true),
     ("GET", "/databases", true),
     ("POST", "/databases/{name}/backup", true),
     ("GET", "/schedules", true),
@@ -107,6 +110,8 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/backups/{id}", get(pages::backup_get))
         .route("/backups/{id}/download", get(download::download_get))
         .route("/backups/{id}/verify", post(pages::verify_now_post))
+        .route("/backups/{id}/pin", post(pages::pin_post))
+        .route("/backups/{id}/unpin", post(pages::unpin_post))
         .route("/databases", get(pages::databases_get))
         .route("/databases/{name}/backup", post(overview::backup_now_post))
         .route("/schedules", get(pages::schedules_get))

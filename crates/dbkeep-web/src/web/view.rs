@@ -66,6 +66,20 @@ pub fn state(r: &BackupRecord) -> (&'static str, &'static str) {
     }
 }
 
+/// Where a backup's bytes still are: `local` while retention has not deleted its local file,
+/// then each off-site destination that holds a checked copy. Empty for a run that stored
+/// nothing, or for a backup gone everywhere.
+pub fn locations(r: &BackupRecord) -> Vec<String> {
+    if r.status != Status::Success {
+        return Vec::new();
+    }
+    let local = r.pruned_at.is_none().then(|| "local".to_string());
+    local
+        .into_iter()
+        .chain(r.offsite_holders().into_iter().map(str::to_string))
+        .collect()
+}
+
 /// How a kind of database is named on the pages.
 pub fn kind_label(kind: dbkeep_model::catalog::Kind) -> &'static str {
     match kind {
@@ -83,6 +97,9 @@ pub struct Frame {
     pub user: String,
     pub csrf_token: String,
     pub nav: &'static str,
+    /// Whether the viewer may pin, unpin and prune ([`super::auth::is_admin`]): the pages
+    /// show those buttons only then.
+    pub admin: bool,
 }
 
 /// One row of the backups table.
@@ -104,6 +121,12 @@ pub struct Row {
     pub verified: Option<(&'static str, &'static str)>,
     /// Less than half the size of its database's previous successful backup.
     pub suspicious: bool,
+    /// Pinned: no prune deletes it anywhere.
+    pub pinned: bool,
+    /// Why it is pinned (empty without a note, or when it is not pinned).
+    pub pin_note: String,
+    /// Where it is kept ([`locations`]).
+    pub locations: Vec<String>,
 }
 
 impl Row {
@@ -129,6 +152,9 @@ impl Row {
                 None => None,
             },
             suspicious: false,
+            pinned: r.pinned,
+            pin_note: r.pin_note.clone().filter(|_| r.pinned).unwrap_or_default(),
+            locations: locations(r),
         }
     }
 }
@@ -169,6 +195,10 @@ pub struct Backup {
     pub instance: String,
     /// Where its bytes are, when its local file is not on this instance's disk.
     pub whereabouts: Option<String>,
+    /// A successful backup: it has places it is kept at, and may be pinned.
+    pub success: bool,
+    /// The longest pin note accepted, in characters.
+    pub note_max: usize,
 }
 
 /// One off-site copy on a backup's page.
