@@ -75,6 +75,8 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/backups/{id}/download", true),
     ("GET", "/api/v1/backups/{id}/log", true),
     ("POST", "/api/v1/backups/{id}/verify", true),
+    ("POST", "/api/v1/backups/{id}/pin", true),
+    ("POST", "/api/v1/backups/{id}/unpin", true),
     ("GET", "/api/v1/databases", true),
     ("GET", "/api/v1/instances", true),
     ("GET", "/api/v1/openapi.json", true),
@@ -126,6 +128,8 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/api/v1/backups/{id}/download", get(download::download_get))
         .route("/api/v1/backups/{id}/log", get(api::backup_log_get))
         .route("/api/v1/backups/{id}/verify", post(api::backup_verify_post))
+        .route("/api/v1/backups/{id}/pin", post(api::backup_pin_post))
+        .route("/api/v1/backups/{id}/unpin", post(api::backup_unpin_post))
         .route("/api/v1/databases", get(api::databases_get))
         .route("/api/v1/instances", get(api::instances_get))
         .route("/api/v1/openapi.json", get(api::openapi_get))
