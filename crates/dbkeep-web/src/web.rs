@@ -4,12 +4,14 @@
 
 mod api;
 mod auth;
+mod calendar;
 mod download;
 mod health;
 mod overview;
 mod pages;
 mod pins;
 mod respond;
+mod retention;
 mod server;
 mod throttle;
 mod view;
@@ -65,6 +67,8 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("POST", "/backups/{id}/unpin", true),
     ("GET", "/databases", true),
     ("POST", "/databases/{name}/backup", true),
+    ("GET", "/databases/{name}/retention", true),
+    ("POST", "/databases/{name}/prune", true),
     ("GET", "/schedules", true),
     ("GET", "/instances", true),
     ("POST", "/logout", true),
@@ -116,6 +120,8 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/backups/{id}/unpin", post(pages::unpin_post))
         .route("/databases", get(pages::databases_get))
         .route("/databases/{name}/backup", post(overview::backup_now_post))
+        .route("/databases/{name}/retention", get(retention::retention_get))
+        .route("/databases/{name}/prune", post(retention::prune_post))
         .route("/schedules", get(pages::schedules_get))
         .route("/instances", get(pages::instances_get))
         .route("/logout", post(auth::logout_post))
@@ -237,6 +243,17 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&dyn View) -> dbkeep_model::error::Result<T> + Send + 'static,
 ) -> dbkeep_model::error::Result<T> {
     read(&state.runner, f).await
+}
+
+/// Runs work that needs the runner itself (retention plans, prunes) off the async threads.
+async fn with_runner<T: Send + 'static>(
+    state: &Arc<WebState>,
+    f: impl FnOnce(&dbkeep_core::runner::Runner) -> dbkeep_model::error::Result<T> + Send + 'static,
+) -> dbkeep_model::error::Result<T> {
+    let runner = Arc::clone(&state.jobs.runner);
+    tokio::task::spawn_blocking(move || f(&runner))
+        .await
+        .map_err(|e| dbkeep_model::error::Error::Engine(format!("a worker thread failed: {e}")))?
 }
 
 /// Runs `f` over `view` on a blocking thread (catalog reads must not stall the server).

@@ -148,6 +148,9 @@ pub async fn backups_get(
                 what.join(", ")
             })
             .filter(|w| !w.is_empty()),
+        retention: database
+            .clone()
+            .filter(|d| state.runner.config().database(d).is_ok()),
         database: database.unwrap_or_default(),
         status: status_text.unwrap_or_default(),
         older,

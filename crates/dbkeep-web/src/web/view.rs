@@ -171,6 +171,8 @@ pub struct Backups {
     pub refresh: bool,
     /// What the filters asked for, when they matched nothing ("database app, status failed").
     pub unmatched: Option<String>,
+    /// The configured database the list is filtered to, for a link to its retention page.
+    pub retention: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -199,6 +201,62 @@ pub struct Backup {
     pub success: bool,
     /// The longest pin note accepted, in characters.
     pub note_max: usize,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "retention.html")]
+pub struct Retention {
+    pub frame: Frame,
+    pub database: String,
+    pub timezone: String,
+    /// The day previewed, as the date field gives it back (empty for now).
+    pub at: String,
+    /// A preview of another day: nothing can be pruned from it.
+    pub preview: bool,
+    /// What the last prune from the page did.
+    pub notice: Option<String>,
+    /// The calendar's colour classes and their words.
+    pub legend: Vec<(&'static str, &'static str)>,
+    /// Each destination that keeps the database's backups, local first.
+    pub destinations: Vec<DestinationView>,
+    /// Every decision, up to a limit, each destination's newest first.
+    pub rows: Vec<DecisionRow>,
+    /// How many decisions there are, and how many the table leaves out.
+    pub total: usize,
+    pub left_out: usize,
+    /// The deletions Confirm prune lets go, when a held prune can be confirmed.
+    pub confirm: Option<usize>,
+    /// Whether Prune now would delete something.
+    pub prunable: bool,
+}
+
+/// One destination on the retention page.
+pub struct DestinationView {
+    /// `local`, or an off-site destination's name.
+    pub name: String,
+    /// Its policy, in `dbkeep.toml`'s keys.
+    pub policy: String,
+    /// "22 kept · 1 pinned · 378 held".
+    pub counts: String,
+    /// Why its prune waits, if it does.
+    pub held: Option<String>,
+    /// What happens to each day's backups there; `None` when it holds none.
+    pub calendar: Option<super::calendar::Calendar>,
+}
+
+/// One decision in the retention page's table.
+pub struct DecisionRow {
+    pub id: i64,
+    pub destination: String,
+    pub file_name: String,
+    pub started: String,
+    /// "keep", "keep (pinned)", "will be pruned", "held".
+    pub action: &'static str,
+    /// Its colour class, as the calendar's.
+    pub class: &'static str,
+    /// The rules that keep it, or why none does.
+    pub reasons: String,
+    pub pin_note: String,
 }
 
 /// One off-site copy on a backup's page.
