@@ -869,3 +869,269 @@ async fn admin_logs_in_backs_up_and_downloads_in_a_real_browser() {
         }
     }
 }
+
+/// How many days of backups the retention page's browser test brings in.
+const HISTORY_DAYS: i64 = 120;
+
+/// Logs in through the form as the first admin, with `password`, and waits for the overview.
+async fn log_in(client: &Client, base: &str, password: &str) {
+    client
+        .goto(&format!("{base}/login"))
+        .await
+        .expect("open /login");
+    let form = client
+        .find(Locator::Css("form[action$='/login']"))
+        .await
+        .expect("login form");
+    form.find(Locator::Css("input[name=username]"))
+        .await
+        .expect("username field")
+        .send_keys("admin")
+        .await
+        .expect("type the user name");
+    form.find(Locator::Css("input[name=password]"))
+        .await
+        .expect("password field")
+        .send_keys(password)
+        .await
+        .expect("type the password");
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .expect("login button")
+        .click()
+        .await
+        .expect("click Log in");
+    wait_for_path(client, "/", Duration::from_secs(10)).await;
+}
+
+/// How many elements match `css` on the current page.
+async fn count(client: &Client, css: &str) -> u64 {
+    client
+        .execute(
+            "return document.querySelectorAll(arguments[0]).length;",
+            vec![json!(css)],
+        )
+        .await
+        .expect("count elements")
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The retention page of a database with 120 days of imported backups under a
+/// grandfather-father-son policy, one of them pinned: the legend, the calendar with the held
+/// first prune, the pin and the kept days, at 1280 and 390 px. Its screenshot is the one in
+/// docs/retention.png.
+async fn retention_scenario(client: Client, ctx: Ctx, pinned_day: String) {
+    let base = &ctx.base;
+    log_in(&client, base, PASSWORD).await;
+    client
+        .find(Locator::Css(
+            "section#db-app a[href='/databases/app/retention']",
+        ))
+        .await
+        .expect("the card's link to the retention page")
+        .click()
+        .await
+        .expect("click Retention");
+    wait_for_path(&client, "/databases/app/retention", Duration::from_secs(10)).await;
+    assert_eq!(text_of(&client, "main h1").await, "Retention of app");
+    assert_eq!(count(&client, "ul.legend li").await, 7);
+    let policy = text_of(&client, "section#dest-local .policy").await;
+    assert_eq!(
+        policy,
+        "Policy: retention_days 0, keep_last 1, keep_daily 7, keep_weekly 4, keep_monthly 12"
+    );
+    // The first prune under this policy would delete most of the history: held.
+    let held = text_of(&client, "section#dest-local .held-reason").await;
+    assert!(held.starts_with("held: the policy"), "{held}");
+    let cells = "section#dest-local .calendar .day";
+    let drawn = count(&client, &format!("{cells}:not(.out)")).await;
+    assert_eq!(drawn, HISTORY_DAYS as u64, "one square a day");
+    assert_eq!(count(&client, &format!("{cells}.pinned")).await, 1);
+    let kept = count(&client, &format!("{cells}.keep")).await;
+    let waiting = count(&client, &format!("{cells}.held")).await;
+    assert!((10..=20).contains(&kept), "{kept} kept days");
+    assert_eq!(kept + waiting + 1, HISTORY_DAYS as u64);
+    let title = client
+        .find(Locator::Css(&format!(
+            "{cells}.pinned[data-date='{pinned_day}']"
+        )))
+        .await
+        .expect("the pinned day's square")
+        .attr("title")
+        .await
+        .expect("its tooltip")
+        .unwrap_or_default();
+    assert!(
+        title.contains("keep (pinned): pinned (note: before the billing migration)"),
+        "{title}"
+    );
+    client
+        .find(Locator::XPath(
+            "//button[starts-with(normalize-space(.), 'Confirm prune (')]",
+        ))
+        .await
+        .expect("the Confirm prune button");
+    // The squares are squares, and the day's colours are the legend's.
+    let size = client
+        .execute(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return [r.width, r.height];",
+            vec![json!(format!("{cells}.keep"))],
+        )
+        .await
+        .expect("measure a square");
+    assert_eq!(size, json!([11, 11]), "{size}");
+    assert_no_wrapping(&client, "the retention page at 1280 px").await;
+    save_screenshot(&client, &ctx.screenshots, "retention.png").await;
+
+    // On a phone the calendar scrolls inside its box, not the page, and shows the newest
+    // weeks first.
+    set_viewport_size(&client, 390, 844).await;
+    client.refresh().await.expect("reload the page");
+    assert_no_wrapping(&client, "the retention page at 390 px").await;
+    let newest = client
+        .execute(
+            "const box = document.querySelector('section#dest-local .calendar-box').getBoundingClientRect();
+             const days = document.querySelectorAll('section#dest-local .calendar .day:not(.out)');
+             const day = days[days.length - 1].getBoundingClientRect();
+             return day.left >= box.left && day.right <= box.right;",
+            vec![],
+        )
+        .await
+        .expect("find the newest day");
+    assert_eq!(
+        newest,
+        json!(true),
+        "the newest day is out of sight on a phone"
+    );
+    save_screenshot(&client, &ctx.screenshots, "retention-phone.png").await;
+
+    // Pin the newest backup from its page, with a note, and see it on the page and the history.
+    set_viewport_size(&client, 1280, 900).await;
+    let newest = ctx.sandbox.rows_for("app")[0]["id"]
+        .as_i64()
+        .expect("an id");
+    client
+        .goto(&format!("{base}/backups/{newest}"))
+        .await
+        .expect("open the newest backup");
+    assert_eq!(text_of(&client, "dd.where").await, "local");
+    let form = client
+        .find(Locator::Css(&format!(
+            "form[action='/backups/{newest}/pin']"
+        )))
+        .await
+        .expect("the pin form");
+    form.find(Locator::Css("input[name=note]"))
+        .await
+        .expect("the note field")
+        .send_keys("end of year <close>")
+        .await
+        .expect("type the note");
+    form.find(Locator::XPath(".//button[normalize-space(.)='Pin']"))
+        .await
+        .expect("the Pin button")
+        .click()
+        .await
+        .expect("click Pin");
+    wait_for_path(
+        &client,
+        &format!("/backups/{newest}"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        text_of(&client, "dl.detail .note").await,
+        "end of year <close>"
+    );
+    client
+        .find(Locator::XPath("//button[normalize-space(.)='Unpin']"))
+        .await
+        .expect("the Unpin button");
+    save_screenshot(&client, &ctx.screenshots, "backup-pinned.png").await;
+    client
+        .goto(&format!("{base}/backups?database=app"))
+        .await
+        .expect("open the history");
+    let badge = text_of(&client, &format!("tr#backup-{newest} .badge-small.pinned")).await;
+    assert_eq!(badge, "pinned: end of year <close>");
+    assert_no_wrapping(&client, "the history with pins at 1280 px").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_page_draws_four_months_of_history_in_a_real_browser() {
+    let browser = require_browser();
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    fs::create_dir_all(&screenshots).expect("create target/screenshots");
+
+    let sandbox = Arc::new(Sandbox::new());
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let web_port = free_port();
+    sandbox.write_config(&format!(
+        "timezone = \"UTC\"\nlisten = \"127.0.0.1:{web_port}\"\n\
+         keep_daily = 7\nkeep_weekly = 4\nkeep_monthly = 12\n\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
+    ));
+    // A backup a day for 120 days, the last one today, brought in with one command.
+    let today = chrono::Utc::now().date_naive();
+    let days: Vec<chrono::NaiveDate> = (0..HISTORY_DAYS)
+        .rev()
+        .map(|n| today - chrono::Duration::days(n))
+        .collect();
+    let files = crate::web_retention::dated_backups(&sandbox.path().join("old"), &days);
+    let mut import = sandbox.cmd();
+    import.args(["import", "-d", "app"]).args(&files);
+    run_cmd(&mut import).assert_success();
+    let pinned_day = (today - chrono::Duration::days(45))
+        .format("%Y-%m-%d")
+        .to_string();
+    let pinned = sandbox
+        .rows_for("app")
+        .into_iter()
+        .find(|r| {
+            r["started_at"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(&pinned_day))
+        })
+        .expect("the backup to pin");
+    sandbox
+        .run(&[
+            "pin",
+            &pinned["id"].to_string(),
+            "--note",
+            "before the billing migration",
+        ])
+        .assert_success();
+    let logs = tempfile::tempdir().expect("temp dir for logs");
+
+    let mut serve_cmd = Command::new(bin_path());
+    serve_cmd
+        .current_dir(sandbox.path())
+        .arg("--config")
+        .arg(sandbox.config_path())
+        .arg("serve")
+        .env("DBKEEP_ADMIN_PASSWORD", PASSWORD)
+        .env_remove("DBKEEP_LISTEN")
+        .env("NO_COLOR", "1");
+    for var in SCRUBBED_ENV {
+        serve_cmd.env_remove(var);
+    }
+    let mut serve = Guard::spawn("dbkeep-serve", serve_cmd, logs.path());
+    wait_for_http(&mut serve, web_port, "/login");
+
+    let session = Session::start(&browser, logs.path()).await;
+    let client = session.client.clone();
+    let ctx = Ctx {
+        base: format!("http://127.0.0.1:{web_port}"),
+        sandbox: Arc::clone(&sandbox),
+        screenshots,
+    };
+    let outcome = tokio::spawn(retention_scenario(client.clone(), ctx, pinned_day)).await;
+    let _ = client.close().await;
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => panic!("browser scenario did not finish: {e}"),
+        }
+    }
+}

@@ -40,3 +40,4 @@ mod sqlite;
 mod tampered;
 mod unreadable;
 mod web;
+mod web_retention;

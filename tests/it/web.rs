@@ -12,33 +12,33 @@ use tower::ServiceExt;
 
 use crate::common::*;
 
-struct App {
-    sandbox: Sandbox,
+pub(crate) struct App {
+    pub(crate) sandbox: Sandbox,
     handle: Option<dbkeep::ServiceHandle>,
     router: Router,
 }
 
-struct Reply {
-    status: StatusCode,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
     headers: axum::http::HeaderMap,
     body: Vec<u8>,
 }
 
 impl Reply {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
-    fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         self.headers
             .get(header::LOCATION)
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default()
     }
-    fn cookie(&self, name: &str) -> Option<String> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
@@ -53,18 +53,18 @@ impl Reply {
 const PASSWORD: &str = "correct horse battery";
 
 impl App {
-    async fn start() -> App {
+    pub(crate) async fn start() -> App {
         Self::start_with("").await
     }
 
     /// Starts with `settings` (top-level keys) added to the test configuration.
-    async fn start_with(settings: &str) -> App {
+    pub(crate) async fn start_with(settings: &str) -> App {
         Self::start_with_databases(settings, "").await
     }
 
     /// Starts with `settings` added to the test configuration and `databases` (more
     /// `[[databases]]` entries) after its two.
-    async fn start_with_databases(settings: &str, databases: &str) -> App {
+    pub(crate) async fn start_with_databases(settings: &str, databases: &str) -> App {
         let sandbox = Sandbox::new();
         create_sample_sqlite(&sandbox.path().join("app.db"));
         sandbox.write_config(&format!(
@@ -93,15 +93,15 @@ impl App {
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.handle.take().unwrap().shutdown().await;
     }
 
-    fn accounts(&self) -> &dyn Accounts {
+    pub(crate) fn accounts(&self) -> &dyn Accounts {
         self.handle.as_ref().unwrap().runner().accounts()
     }
 
-    async fn send(&self, request: Request<Body>) -> Reply {
+    pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -116,12 +116,12 @@ impl App {
         }
     }
 
-    async fn get(&self, path: &str, auth: &Auth) -> Reply {
+    pub(crate) async fn get(&self, path: &str, auth: &Auth) -> Reply {
         self.send(auth.apply(Request::get(path)).body(Body::empty()).unwrap())
             .await
     }
 
-    async fn post_form(&self, path: &str, auth: &Auth, form: &str) -> Reply {
+    pub(crate) async fn post_form(&self, path: &str, auth: &Auth, form: &str) -> Reply {
         let request = auth
             .apply(Request::post(path))
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -130,7 +130,7 @@ impl App {
         self.send(request).await
     }
 
-    async fn post_json(&self, path: &str, auth: &Auth, json: &str) -> Reply {
+    pub(crate) async fn post_json(&self, path: &str, auth: &Auth, json: &str) -> Reply {
         let request = auth
             .apply(Request::post(path))
             .header(header::CONTENT_TYPE, "application/json")
@@ -140,7 +140,7 @@ impl App {
     }
 
     /// Logs in through the form; returns the session and its CSRF token.
-    async fn login(&self) -> Auth {
+    pub(crate) async fn login(&self) -> Auth {
         let (status, cookie) = self.try_login("admin", PASSWORD).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
         let mut auth = Auth::Session(cookie.expect("session cookie"), String::new());
@@ -153,7 +153,11 @@ impl App {
         auth
     }
 
-    async fn try_login(&self, user: &str, password: &str) -> (StatusCode, Option<String>) {
+    pub(crate) async fn try_login(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> (StatusCode, Option<String>) {
         let form = self.get("/login", &Auth::None).await;
         let csrf = form.cookie("dbkeep_login_csrf").expect("login csrf cookie");
         assert_eq!(hidden_csrf(&form.text()), csrf);
@@ -167,7 +171,7 @@ impl App {
         (reply.status, reply.cookie("dbkeep_session"))
     }
 
-    async fn backup(&self, database: &str) -> i64 {
+    pub(crate) async fn backup(&self, database: &str) -> i64 {
         let runner = Arc::clone(self.handle.as_ref().unwrap().runner());
         let database = database.to_string();
         tokio::task::spawn_blocking(move || {
@@ -186,7 +190,7 @@ impl App {
     }
 }
 
-enum Auth {
+pub(crate) enum Auth {
     None,
     LoginCsrf(String),
     Session(String, String),
@@ -194,7 +198,10 @@ enum Auth {
 }
 
 impl Auth {
-    fn apply(&self, builder: axum::http::request::Builder) -> axum::http::request::Builder {
+    pub(crate) fn apply(
+        &self,
+        builder: axum::http::request::Builder,
+    ) -> axum::http::request::Builder {
         let builder = builder.header(header::HOST, "127.0.0.1:7878");
         match self {
             Auth::None => builder,
@@ -203,7 +210,7 @@ impl Auth {
             Auth::Bearer(t) => builder.header(header::AUTHORIZATION, format!("Bearer {t}")),
         }
     }
-    fn csrf(&self) -> &str {
+    pub(crate) fn csrf(&self) -> &str {
         match self {
             Auth::Session(_, c) => c,
             _ => "",
@@ -211,7 +218,7 @@ impl Auth {
     }
 }
 
-fn hidden_csrf(html: &str) -> String {
+pub(crate) fn hidden_csrf(html: &str) -> String {
     let at = html
         .find("name=\"csrf_token\" value=\"")
         .expect("a csrf_token field")

@@ -4,11 +4,14 @@
 
 mod api;
 mod auth;
+mod calendar;
 mod download;
 mod health;
 mod overview;
 mod pages;
+mod pins;
 mod respond;
+mod retention;
 mod server;
 mod throttle;
 mod view;
@@ -60,8 +63,12 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/backups/{id}", true),
     ("GET", "/backups/{id}/download", true),
     ("POST", "/backups/{id}/verify", true),
+    ("POST", "/backups/{id}/pin", true),
+    ("POST", "/backups/{id}/unpin", true),
     ("GET", "/databases", true),
     ("POST", "/databases/{name}/backup", true),
+    ("GET", "/databases/{name}/retention", true),
+    ("POST", "/databases/{name}/prune", true),
     ("GET", "/schedules", true),
     ("GET", "/instances", true),
     ("POST", "/logout", true),
@@ -72,6 +79,8 @@ pub const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/api/v1/backups/{id}/download", true),
     ("GET", "/api/v1/backups/{id}/log", true),
     ("POST", "/api/v1/backups/{id}/verify", true),
+    ("POST", "/api/v1/backups/{id}/pin", true),
+    ("POST", "/api/v1/backups/{id}/unpin", true),
     ("GET", "/api/v1/databases", true),
     ("GET", "/api/v1/instances", true),
     ("GET", "/api/v1/openapi.json", true),
@@ -107,8 +116,12 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/backups/{id}", get(pages::backup_get))
         .route("/backups/{id}/download", get(download::download_get))
         .route("/backups/{id}/verify", post(pages::verify_now_post))
+        .route("/backups/{id}/pin", post(pages::pin_post))
+        .route("/backups/{id}/unpin", post(pages::unpin_post))
         .route("/databases", get(pages::databases_get))
         .route("/databases/{name}/backup", post(overview::backup_now_post))
+        .route("/databases/{name}/retention", get(retention::retention_get))
+        .route("/databases/{name}/prune", post(retention::prune_post))
         .route("/schedules", get(pages::schedules_get))
         .route("/instances", get(pages::instances_get))
         .route("/logout", post(auth::logout_post))
@@ -121,6 +134,8 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/api/v1/backups/{id}/download", get(download::download_get))
         .route("/api/v1/backups/{id}/log", get(api::backup_log_get))
         .route("/api/v1/backups/{id}/verify", post(api::backup_verify_post))
+        .route("/api/v1/backups/{id}/pin", post(api::backup_pin_post))
+        .route("/api/v1/backups/{id}/unpin", post(api::backup_unpin_post))
         .route("/api/v1/databases", get(api::databases_get))
         .route("/api/v1/instances", get(api::instances_get))
         .route("/api/v1/openapi.json", get(api::openapi_get))
@@ -228,6 +243,17 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&dyn View) -> dbkeep_model::error::Result<T> + Send + 'static,
 ) -> dbkeep_model::error::Result<T> {
     read(&state.runner, f).await
+}
+
+/// Runs work that needs the runner itself (retention plans, prunes) off the async threads.
+async fn with_runner<T: Send + 'static>(
+    state: &Arc<WebState>,
+    f: impl FnOnce(&dbkeep_core::runner::Runner) -> dbkeep_model::error::Result<T> + Send + 'static,
+) -> dbkeep_model::error::Result<T> {
+    let runner = Arc::clone(&state.jobs.runner);
+    tokio::task::spawn_blocking(move || f(&runner))
+        .await
+        .map_err(|e| dbkeep_model::error::Error::Engine(format!("a worker thread failed: {e}")))?
 }
 
 /// Runs `f` over `view` on a blocking thread (catalog reads must not stall the server).

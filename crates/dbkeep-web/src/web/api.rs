@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Identity, same_origin};
+use super::auth::{Identity, is_admin, same_origin};
 use super::respond::{error, internal, parse_id};
 use super::{State, blocking};
 use dbkeep_model::catalog::{BackupRecord, Kind, ListFilter, Status, format_time};
@@ -148,6 +148,96 @@ pub async fn backup_verify_post(
         Err(dbkeep_model::error::Error::NotFound(_)) => {
             error(StatusCode::NOT_FOUND, "no such backup")
         }
+        Err(e @ dbkeep_model::error::Error::Refused(_)) => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
+        Err(e) => internal(&e),
+    }
+}
+
+/// The body of a pin: `{"note": "…"}`, the note optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinBody {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Pins one backup (with its note, which replaces an earlier one): retention never prunes it,
+/// locally or off-site. Answers the backup as it is now.
+pub async fn backup_pin_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<PinBody>, JsonRejection>,
+) -> Response {
+    if let Some(refused) = refuse_change(&state, &identity, &headers) {
+        return refused;
+    }
+    let Some(id) = id.ok().and_then(|Path(id)| parse_id(&id)) else {
+        return error(StatusCode::NOT_FOUND, "no such backup");
+    };
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected a JSON body like {{\"note\": \"TEXT\"}} (or {{}}): {e}"),
+            );
+        }
+    };
+    let note = match super::pins::note(body.note.as_deref()) {
+        Ok(note) => note,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    set_pin(&state, &identity, id, true, note).await
+}
+
+/// Unpins one backup: retention may prune it again. Answers the backup as it is now.
+pub async fn backup_unpin_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    if let Some(refused) = refuse_change(&state, &identity, &headers) {
+        return refused;
+    }
+    let Some(id) = id.ok().and_then(|Path(id)| parse_id(&id)) else {
+        return error(StatusCode::NOT_FOUND, "no such backup");
+    };
+    set_pin(&state, &identity, id, false, None).await
+}
+
+/// Why a request that changes what is kept is refused: a browser session's call from
+/// another site, or a caller who is not an administrator.
+fn refuse_change(
+    state: &super::WebState,
+    identity: &Identity,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if matches!(identity, Identity::User(_)) && !same_origin(state, headers) {
+        return Some(error(StatusCode::FORBIDDEN, "cross-site request refused"));
+    }
+    (!is_admin(identity)).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "only an administrator may change what is kept",
+        )
+    })
+}
+
+async fn set_pin(
+    state: &std::sync::Arc<super::WebState>,
+    identity: &Identity,
+    id: i64,
+    pinned: bool,
+    note: Option<String>,
+) -> Response {
+    match super::pins::set(state, identity, id, pinned, note).await {
+        Ok(Some(record)) => Json(record).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such backup"),
         Err(e @ dbkeep_model::error::Error::Refused(_)) => {
             error(StatusCode::CONFLICT, e.to_string())
         }

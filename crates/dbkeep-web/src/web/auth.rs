@@ -155,6 +155,24 @@ pub fn form_ok(state: &WebState, identity: &Identity, headers: &HeaderMap, token
         }
 }
 
+/// Whether `identity` may change what is kept: pin and unpin backups, prune now, let a held
+/// prune go. Every user and API token may, for now; this is the one place that decides it,
+/// where roles will.
+pub fn is_admin(identity: &Identity) -> bool {
+    match identity {
+        Identity::User(_) | Identity::Token(_) => true,
+    }
+}
+
+/// The answer to a page's form POST by someone who may not do it ([`is_admin`]).
+pub fn not_admin() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "forbidden: only an administrator may change what is kept\n",
+    )
+        .into_response()
+}
+
 /// The answer to a form POST without a valid CSRF token.
 pub fn forbidden() -> Response {
     (

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{CsrfForm, Identity, forbidden, form_ok};
+use super::auth::{CsrfForm, Identity, forbidden, form_ok, is_admin, not_admin};
 use super::respond::{error_page, internal_page};
 use super::view::{self, Frame, Row, ScheduleView};
 use super::{State, WebState, blocking};
@@ -54,6 +54,7 @@ pub(super) fn frame(state: &WebState, identity: &Identity, nav: &'static str) ->
         user,
         csrf_token,
         nav,
+        admin: super::auth::is_admin(identity),
     }
 }
 
@@ -147,6 +148,9 @@ pub async fn backups_get(
                 what.join(", ")
             })
             .filter(|w| !w.is_empty()),
+        retention: database
+            .clone()
+            .filter(|d| state.runner.config().database(d).is_ok()),
         database: database.unwrap_or_default(),
         status: status_text.unwrap_or_default(),
         older,
@@ -251,6 +255,8 @@ pub async fn backup_get(
         })
         .collect();
     view::Backup {
+        success: record.status == Status::Success,
+        note_max: super::pins::NOTE_MAX_CHARS,
         copies,
         instance,
         whereabouts,
@@ -339,6 +345,77 @@ pub async fn verify_now_post(
             error_page(&state, StatusCode::CONFLICT, &e.to_string())
         }
         Err(e) => internal_page(&state, &e),
+    }
+}
+
+/// The pin form on a backup's page: its CSRF token and an optional note.
+#[derive(Deserialize)]
+pub struct PinForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Pin: keeps the backup from every prune, with the form's note, and comes back to its page.
+pub async fn pin_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    Form(form): Form<PinForm>,
+) -> Response {
+    let Some(id) = id.ok().and_then(|Path(id)| super::respond::parse_id(&id)) else {
+        return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
+    };
+    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
+        return forbidden();
+    }
+    if !is_admin(&identity) {
+        return not_admin();
+    }
+    let note = match super::pins::note(Some(&form.note)) {
+        Ok(note) => note,
+        Err(why) => return error_page(&state, StatusCode::BAD_REQUEST, &why),
+    };
+    set_pin(&state, &identity, id, true, note).await
+}
+
+/// Unpin: lets retention prune the backup again, and comes back to its page.
+pub async fn unpin_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(id) = id.ok().and_then(|Path(id)| super::respond::parse_id(&id)) else {
+        return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
+    };
+    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
+        return forbidden();
+    }
+    if !is_admin(&identity) {
+        return not_admin();
+    }
+    set_pin(&state, &identity, id, false, None).await
+}
+
+/// Pins or unpins `id`, then back to its page (303), or a page saying why not.
+async fn set_pin(
+    state: &std::sync::Arc<WebState>,
+    identity: &Identity,
+    id: i64,
+    pinned: bool,
+    note: Option<String>,
+) -> Response {
+    match super::pins::set(state, identity, id, pinned, note).await {
+        Ok(Some(_)) => Redirect::to(&format!("{}/backups/{id}", state.base)).into_response(),
+        Ok(None) => error_page(state, StatusCode::NOT_FOUND, "no such backup"),
+        Err(e @ dbkeep_model::error::Error::Refused(_)) => {
+            error_page(state, StatusCode::CONFLICT, &e.to_string())
+        }
+        Err(e) => internal_page(state, &e),
     }
 }
 

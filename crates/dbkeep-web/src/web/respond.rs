@@ -51,6 +51,7 @@ pub fn error_page(state: &WebState, status: StatusCode, message: &str) -> Respon
                 user: String::new(),
                 csrf_token: String::new(),
                 nav: "",
+                admin: false,
             },
             title: title.to_string(),
             message: message.to_string(),

@@ -66,6 +66,20 @@ pub fn state(r: &BackupRecord) -> (&'static str, &'static str) {
     }
 }
 
+/// Where a backup's bytes still are: `local` while retention has not deleted its local file,
+/// then each off-site destination that holds a checked copy. Empty for a run that stored
+/// nothing, or for a backup gone everywhere.
+pub fn locations(r: &BackupRecord) -> Vec<String> {
+    if r.status != Status::Success {
+        return Vec::new();
+    }
+    let local = r.pruned_at.is_none().then(|| "local".to_string());
+    local
+        .into_iter()
+        .chain(r.offsite_holders().into_iter().map(str::to_string))
+        .collect()
+}
+
 /// How a kind of database is named on the pages.
 pub fn kind_label(kind: dbkeep_model::catalog::Kind) -> &'static str {
     match kind {
@@ -83,6 +97,9 @@ pub struct Frame {
     pub user: String,
     pub csrf_token: String,
     pub nav: &'static str,
+    /// Whether the viewer may pin, unpin and prune ([`super::auth::is_admin`]): the pages
+    /// show those buttons only then.
+    pub admin: bool,
 }
 
 /// One row of the backups table.
@@ -104,6 +121,12 @@ pub struct Row {
     pub verified: Option<(&'static str, &'static str)>,
     /// Less than half the size of its database's previous successful backup.
     pub suspicious: bool,
+    /// Pinned: no prune deletes it anywhere.
+    pub pinned: bool,
+    /// Why it is pinned (empty without a note, or when it is not pinned).
+    pub pin_note: String,
+    /// Where it is kept ([`locations`]).
+    pub locations: Vec<String>,
 }
 
 impl Row {
@@ -129,6 +152,9 @@ impl Row {
                 None => None,
             },
             suspicious: false,
+            pinned: r.pinned,
+            pin_note: r.pin_note.clone().filter(|_| r.pinned).unwrap_or_default(),
+            locations: locations(r),
         }
     }
 }
@@ -145,6 +171,8 @@ pub struct Backups {
     pub refresh: bool,
     /// What the filters asked for, when they matched nothing ("database app, status failed").
     pub unmatched: Option<String>,
+    /// The configured database the list is filtered to, for a link to its retention page.
+    pub retention: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -169,6 +197,66 @@ pub struct Backup {
     pub instance: String,
     /// Where its bytes are, when its local file is not on this instance's disk.
     pub whereabouts: Option<String>,
+    /// A successful backup: it has places it is kept at, and may be pinned.
+    pub success: bool,
+    /// The longest pin note accepted, in characters.
+    pub note_max: usize,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "retention.html")]
+pub struct Retention {
+    pub frame: Frame,
+    pub database: String,
+    pub timezone: String,
+    /// The day previewed, as the date field gives it back (empty for now).
+    pub at: String,
+    /// A preview of another day: nothing can be pruned from it.
+    pub preview: bool,
+    /// What the last prune from the page did.
+    pub notice: Option<String>,
+    /// The calendar's colour classes and their words.
+    pub legend: Vec<(&'static str, &'static str)>,
+    /// Each destination that keeps the database's backups, local first.
+    pub destinations: Vec<DestinationView>,
+    /// Every decision, up to a limit, each destination's newest first.
+    pub rows: Vec<DecisionRow>,
+    /// How many decisions there are, and how many the table leaves out.
+    pub total: usize,
+    pub left_out: usize,
+    /// The deletions Confirm prune lets go, when a held prune can be confirmed.
+    pub confirm: Option<usize>,
+    /// Whether Prune now would delete something.
+    pub prunable: bool,
+}
+
+/// One destination on the retention page.
+pub struct DestinationView {
+    /// `local`, or an off-site destination's name.
+    pub name: String,
+    /// Its policy, in `dbkeep.toml`'s keys.
+    pub policy: String,
+    /// "22 kept · 1 pinned · 378 held".
+    pub counts: String,
+    /// Why its prune waits, if it does.
+    pub held: Option<String>,
+    /// What happens to each day's backups there; `None` when it holds none.
+    pub calendar: Option<super::calendar::Calendar>,
+}
+
+/// One decision in the retention page's table.
+pub struct DecisionRow {
+    pub id: i64,
+    pub destination: String,
+    pub file_name: String,
+    pub started: String,
+    /// "keep", "keep (pinned)", "will be pruned", "held".
+    pub action: &'static str,
+    /// Its colour class, as the calendar's.
+    pub class: &'static str,
+    /// The rules that keep it, or why none does.
+    pub reasons: String,
+    pub pin_note: String,
 }
 
 /// One off-site copy on a backup's page.
