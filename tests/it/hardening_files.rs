@@ -55,8 +55,8 @@ fn prune_with_a_shared_catalog_leaves_other_configurations_alone() {
     let rows = parse_rows(&dbkeep("b", &["list", "--json"]).stdout);
     assert!(rows.iter().all(|r| r["pruned_at"].is_null()), "{rows:#?}");
 
-    // B prunes its own, and only its own.
-    let run = dbkeep("b", &["prune"]);
+    // B prunes its own, and only its own (two of three at once: confirmed past the guard rail).
+    let run = dbkeep("b", &["prune", "--confirm"]);
     run.assert_success();
     assert_eq!(run.stdout.matches("pruned  ").count(), 4, "{run:?}");
     assert_eq!(files_below(&sandbox.path().join("b/backups")).len(), 2);
