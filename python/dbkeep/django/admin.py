@@ -31,13 +31,14 @@ COLOURS = {
     "failed": "red",
     "in_progress": "orange",
     "pruned": "grey",
+    "offsite_only": "green",
     "protected": "green",
     "not_offsite": "orange",
     "stale": "orange",
     "unprotected": "red",
     "failing": "red",
 }
-WORDS = {"in_progress": "running", "not_offsite": "not off-site"}
+WORDS = {"in_progress": "running", "not_offsite": "not off-site", "offsite_only": "off-site only"}
 
 
 def _zone():
@@ -45,6 +46,23 @@ def _zone():
         return zoneinfo.ZoneInfo(settings.TIME_ZONE or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return zoneinfo.ZoneInfo("UTC")
+
+
+def _offsite_copies(record):
+    """The off-site destinations that still hold a copy of a listed backup."""
+    return [
+        c["store"]
+        for c in record.get("copies") or []
+        if c.get("state") == "uploaded" and not c.get("pruned_at")
+    ]
+
+
+def _state(record):
+    """A listed backup's state as the page shows it: retention may have deleted its local file
+    while off-site copies remain ("offsite_only"), or every copy ("pruned")."""
+    if record["status"] == "success" and record.get("pruned_at"):
+        return "offsite_only" if _offsite_copies(record) else "pruned"
+    return record["status"]
 
 
 def _local(text):
@@ -128,7 +146,7 @@ class BackupHistoryAdmin(admin.ModelAdmin):
             v["word"] = WORDS.get(v["status"], v["status"])
             v["last_good_local"] = _local(v.get("last_good"))
         for r in records:
-            state = "pruned" if r.get("pruned_at") else r["status"]
+            state = _state(r)
             r["state"] = state
             r["colour"] = COLOURS.get(state, "grey")
             r["word"] = WORDS.get(state, state)
@@ -136,7 +154,7 @@ class BackupHistoryAdmin(admin.ModelAdmin):
             r["finished_local"] = _local(r.get("finished_at"))
             r["size"] = _size(r.get("size_bytes"))
             r["duration"] = _duration(r.get("duration_ms"))
-            r["downloadable"] = state == "success"
+            r["downloadable"] = state in ("success", "offsite_only")
         context = {
             **self.admin_site.each_context(request),
             "title": "Backup histories",
@@ -158,7 +176,7 @@ class BackupHistoryAdmin(admin.ModelAdmin):
             found = _json(["list", "--json", "--id", str(backup_id)])
         except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as e:
             raise Http404(str(e)) from e
-        if not found or found[0]["status"] != "success" or found[0].get("pruned_at"):
+        if not found or _state(found[0]) not in ("success", "offsite_only"):
             raise Http404(f"backup #{backup_id} has no file to download")
         record = found[0]
         proc = binary.popen(
