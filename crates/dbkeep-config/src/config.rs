@@ -331,17 +331,9 @@ impl Config {
             ),
             None => None,
         };
-        let retention = retention::RawRetention {
-            retention_days: raw.retention_days.clone(),
-            keep_last: raw.keep_last.clone(),
-            keep_hourly: raw.keep_hourly.clone(),
-            keep_daily: raw.keep_daily.clone(),
-            keep_weekly: raw.keep_weekly.clone(),
-            keep_monthly: raw.keep_monthly.clone(),
-            keep_yearly: raw.keep_yearly.clone(),
-        }
-        .check(&source, "")?
-        .with_days(days_env);
+        let retention = retention::raw_retention_of!(raw)
+            .check(&source, "")?
+            .with_days(days_env);
 
         let service = ServiceSettings {
             timezone: timezone(&source, raw.timezone.as_ref())?,

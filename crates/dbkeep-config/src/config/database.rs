@@ -12,7 +12,7 @@ use url::Url;
 use dbkeep_model::error::ConfigError;
 
 use super::Source;
-use super::retention::{RawRetention, RetentionKeys};
+use super::retention::{RawRetention, RetentionKeys, raw_retention_of};
 pub use dbkeep_model::vocab::Compression;
 
 /// A secret string (a password) whose `Debug` and `Display` never show it.
@@ -289,16 +289,7 @@ impl RawDatabase {
             self.age_recipients.as_ref(),
             self.age_passphrase_env.as_ref(),
         )?;
-        let retention = RawRetention {
-            retention_days: self.retention_days.clone(),
-            keep_last: self.keep_last.clone(),
-            keep_hourly: self.keep_hourly.clone(),
-            keep_daily: self.keep_daily.clone(),
-            keep_weekly: self.keep_weekly.clone(),
-            keep_monthly: self.keep_monthly.clone(),
-            keep_yearly: self.keep_yearly.clone(),
-        }
-        .check(src, &format!("of database `{name}`"))?;
+        let retention = raw_retention_of!(self).check(src, &format!("of database `{name}`"))?;
         let mut offsite_retention = Vec::new();
         for (dest, keys) in self.offsite_retention.iter().flatten() {
             let checked = keys

@@ -6,7 +6,7 @@ use toml::Spanned;
 use dbkeep_model::error::ConfigError;
 
 use super::Source;
-use super::retention::{RawRetention, RetentionKeys};
+use super::retention::{RetentionKeys, raw_retention_of};
 
 /// One off-site destination.
 #[derive(Debug, Clone)]
@@ -70,15 +70,7 @@ impl RawOffsite {
                 "offsite `name = \"local\"` is taken by the local backup folder: choose another name",
             ));
         }
-        let raw_retention = RawRetention {
-            retention_days: self.retention_days.clone(),
-            keep_last: self.keep_last.clone(),
-            keep_hourly: self.keep_hourly.clone(),
-            keep_daily: self.keep_daily.clone(),
-            keep_weekly: self.keep_weekly.clone(),
-            keep_monthly: self.keep_monthly.clone(),
-            keep_yearly: self.keep_yearly.clone(),
-        };
+        let raw_retention = raw_retention_of!(self);
         let retention = if raw_retention.is_set() {
             Some(raw_retention.check(src, &format!("of offsite `{name}`"))?)
         } else {

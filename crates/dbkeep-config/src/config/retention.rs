@@ -90,6 +90,23 @@ impl fmt::Display for Retention {
     }
 }
 
+/// The [`RawRetention`] of a raw table that has the seven retention keys as fields of its own
+/// (serde cannot flatten them into a table that refuses unknown keys).
+macro_rules! raw_retention_of {
+    ($raw:expr) => {
+        $crate::config::retention::RawRetention {
+            retention_days: $raw.retention_days.clone(),
+            keep_last: $raw.keep_last.clone(),
+            keep_hourly: $raw.keep_hourly.clone(),
+            keep_daily: $raw.keep_daily.clone(),
+            keep_weekly: $raw.keep_weekly.clone(),
+            keep_monthly: $raw.keep_monthly.clone(),
+            keep_yearly: $raw.keep_yearly.clone(),
+        }
+    };
+}
+pub(super) use raw_retention_of;
+
 /// The retention keys of one table of `dbkeep.toml`, as written; unset keys inherit.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
