@@ -10,6 +10,7 @@ mod overview;
 mod pages;
 mod respond;
 mod server;
+mod space;
 mod throttle;
 mod view;
 
