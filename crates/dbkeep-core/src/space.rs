@@ -240,8 +240,8 @@ pub struct Disk {
 }
 
 impl Disk {
-    /// In words: `40.00 GiB free, full in about 90 days` (or `not filling`, or
-    /// `free space unknown`).
+    /// In words: `40.00 GiB free, full in about 90 days` (`… in about 3 years` from two years
+    /// on, `… in over 100 years`; or `not filling`, or `free space unknown`).
     pub fn summary(&self) -> String {
         let Some(free) = self.free_bytes else {
             return "free space unknown".to_string();
@@ -251,11 +251,18 @@ impl Disk {
             Forecast::Filling { days, .. } if days < 1.0 => {
                 format!("{free} free, full in less than a day")
             }
-            Forecast::Filling { days, .. } => {
+            Forecast::Filling { days, .. } if days < 730.0 => {
                 let days = days.floor() as u64;
                 let unit = if days == 1 { "day" } else { "days" };
                 format!("{free} free, full in about {days} {unit}")
             }
+            Forecast::Filling { days, .. } if days < 36_500.0 => {
+                format!(
+                    "{free} free, full in about {} years",
+                    (days / 365.0).floor()
+                )
+            }
+            Forecast::Filling { .. } => format!("{free} free, full in over 100 years"),
             _ => format!("{free} free, not filling"),
         }
     }
@@ -567,6 +574,13 @@ mod tests {
             tight.disk.summary(),
             "10.00 MiB free, full in less than a day"
         );
+        let years = space(&records, &[layout("app", &[])], Some(1000 * 100 * MIB));
+        assert_eq!(
+            years.disk.summary(),
+            "97.66 GiB free, full in about 2 years"
+        );
+        let ages = space(&records, &[layout("app", &[])], Some(40_000 * 100 * MIB));
+        assert_eq!(ages.disk.summary(), "3.81 TiB free, full in over 100 years");
     }
 
     #[test]
