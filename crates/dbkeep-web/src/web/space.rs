@@ -23,9 +23,13 @@ pub struct SpaceBox {
 
 /// One row of the box: one database (or all) at one destination.
 pub struct SpaceRow {
+    /// The database, or `all 151` for a row of totals.
     pub database: String,
+    /// `local`, or an `[[offsite]]` destination's name.
     pub destination: String,
+    /// How many backups it holds.
     pub backups: u64,
+    /// Their bytes, in binary units.
     pub size: String,
     /// `+300.00 MiB`.
     pub growth: String,
