@@ -30,7 +30,7 @@ pub mod catalog {
 
 pub use dbkeep_config::config;
 pub use dbkeep_core::{
-    import, lease, offsite, restore, retention, runner, scheduler, verdict, verify,
+    import, lease, offsite, restore, retention, runner, scheduler, space, verdict, verify,
 };
 pub use dbkeep_engine::{engine, throwaway};
 pub use dbkeep_model::{

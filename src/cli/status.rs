@@ -1,5 +1,7 @@
 //! `dbkeep status`: each database's verdict (protected, stale, failing, …) and why, as the
-//! overview shows it; `--json` for programs (the Django admin reads it).
+//! overview shows it, then the space its backups use where and the local disk's forecast;
+//! `--json` for programs (the Django admin reads it): the same array as ever, each database
+//! with its `space` by destination (the disk's forecast is in the text and in `/metrics`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,7 +13,8 @@ use super::{open_runner, render};
 /// Show whether each database is protected, and why.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print a JSON array (fields: name, kind, status, reason, last_good, running, prune_held)
+    /// Print a JSON array (fields: name, kind, status, reason, last_good, running, prune_held,
+    /// space)
     #[arg(long)]
     json: bool,
 }
@@ -29,6 +32,19 @@ struct DatabaseStatus<'a> {
     running: bool,
     /// Why retention holds back a prune of it (`dbkeep prune --confirm` lets it go).
     prune_held: Vec<String>,
+    /// What its backups use at each destination (`local` first).
+    space: Vec<SpaceJson>,
+}
+
+/// One database's backups at one destination, in `status --json`.
+#[derive(Debug, Serialize)]
+struct SpaceJson {
+    /// `local` (this instance's backup folder), or an `[[offsite]]` destination's name.
+    destination: String,
+    backups: u64,
+    bytes: u64,
+    /// The bytes held now minus the bytes held 30 days ago.
+    growth_30d_bytes: i64,
 }
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
@@ -47,6 +63,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let space = runner.space(chrono::Utc::now())?;
     super::warn_left_out(&runner);
     let out: Vec<DatabaseStatus<'_>> = runner
         .config()
@@ -64,6 +81,17 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 .map(|t| dbkeep::catalog::format_time(&t)),
             running: j.facts.running(),
             prune_held: held.remove(&db.name).unwrap_or_default(),
+            space: space
+                .database(&db.name)
+                .into_iter()
+                .flat_map(|d| &d.destinations)
+                .map(|u| SpaceJson {
+                    destination: u.destination.clone(),
+                    backups: u.backups,
+                    bytes: u.bytes,
+                    growth_30d_bytes: u.growth_30d_bytes,
+                })
+                .collect(),
         })
         .collect();
     if args.json {
@@ -87,6 +115,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 render::line(format!("prune of {}: {}", d.name, render::one_line(why)))?;
             }
         }
+        print_space(&space)?;
     }
     // Like a health check: non-zero when any database is not protected.
     let all_good = out.iter().all(|d| d.status == "protected");
@@ -95,4 +124,33 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(super::EXIT_FAILED)
     })
+}
+
+/// The SPACE section: each database's backups at each destination, then the local disk.
+fn print_space(space: &dbkeep::space::Space) -> std::io::Result<()> {
+    let rows: Vec<[String; 5]> = space
+        .databases
+        .iter()
+        .flat_map(|d| {
+            d.destinations.iter().map(|u| {
+                [
+                    d.database.clone(),
+                    u.destination.clone(),
+                    format!(
+                        "{} backup{}",
+                        u.backups,
+                        if u.backups == 1 { "" } else { "s" }
+                    ),
+                    render::size(Some(u.bytes)),
+                    format!(
+                        "{} in 30 days",
+                        dbkeep::space::signed_size(u.growth_30d_bytes)
+                    ),
+                ]
+            })
+        })
+        .collect();
+    render::line("")?;
+    render::table(&["SPACE", "", "", "", ""], &rows)?;
+    render::line(format!("local disk: {}", space.disk.summary()))
 }

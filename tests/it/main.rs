@@ -36,6 +36,7 @@ mod retention;
 mod retention_calendar;
 mod service;
 mod shared_catalog;
+mod space;
 mod sqlite;
 mod tampered;
 mod unreadable;

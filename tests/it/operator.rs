@@ -221,7 +221,7 @@ fn the_readmes_alert_rules_parse_and_name_series_every_database_has() {
         "the alert rules are not valid YAML: {out:?}"
     );
     let exprs: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(exprs.len(), 2, "{exprs:?}");
+    assert_eq!(exprs.len(), 3, "{exprs:?}");
 
     // A database that never succeeded has every series the rules use, and is flagged.
     let sandbox = two_databases();
@@ -257,6 +257,10 @@ fn the_readmes_alert_rules_parse_and_name_series_every_database_has() {
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| w.starts_with("dbkeep_"))
         {
+            // A series of the instance (the disk's free space) has no database to name.
+            if metrics.contains(&format!("\n{name} ")) {
+                continue;
+            }
             assert!(
                 metrics.contains(&format!("\n{name}{{database=\"broken\"")),
                 "the rule `{expr}` uses {name}, which has no series for the failing database:\n{metrics}"

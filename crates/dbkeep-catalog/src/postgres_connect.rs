@@ -141,6 +141,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         6,
         include_str!("../migrations/postgres/0006_pins_and_retention_marks.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_disk_alerts.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

@@ -1,4 +1,4 @@
-//! Failed notifications and stale alerts in the PostgreSQL catalog.
+//! Failed notifications, stale alerts and disk alerts in the PostgreSQL catalog.
 
 use chrono::{DateTime, Utc};
 
@@ -56,6 +56,19 @@ impl Deliveries for PostgresCatalog {
             ),
             None => self.execute("DELETE FROM stale_alerts WHERE database = $1", &[&database]),
         }?;
+        Ok(())
+    }
+
+    fn claim_disk_alert(&self, disk: &str, at: DateTime<Utc>) -> Result<bool> {
+        let inserted = self.execute(
+            "INSERT INTO disk_alerts (disk, announced_at) VALUES ($1, $2) ON CONFLICT (disk) DO NOTHING",
+            &[&disk, &ms(at)],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn clear_disk_alert(&self, disk: &str) -> Result<()> {
+        self.execute("DELETE FROM disk_alerts WHERE disk = $1", &[&disk])?;
         Ok(())
     }
 }

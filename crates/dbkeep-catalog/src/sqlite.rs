@@ -45,6 +45,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../migrations/0020_pins_and_retention_marks.sql"
     )),
+    M::up(include_str!("../migrations/0021_disk_alerts.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).

@@ -1,4 +1,4 @@
-//! Failed notifications in the SQLite catalog.
+//! Failed notifications, stale alerts and disk alerts in the SQLite catalog.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
@@ -72,6 +72,24 @@ impl Deliveries for SqliteCatalog {
             None => conn.execute("DELETE FROM stale_alerts WHERE database = ?1", [database]),
         }
         .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn claim_disk_alert(&self, disk: &str, at: DateTime<Utc>) -> Result<bool> {
+        let inserted = self
+            .conn()
+            .execute(
+                "INSERT INTO disk_alerts (disk, announced_at) VALUES (?1, ?2) ON CONFLICT (disk) DO NOTHING",
+                params![disk, format_time(&at)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(inserted == 1)
+    }
+
+    fn clear_disk_alert(&self, disk: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM disk_alerts WHERE disk = ?1", [disk])
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 }

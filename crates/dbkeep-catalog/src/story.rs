@@ -17,8 +17,8 @@ use std::sync::Barrier;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
 use beside::{
-    accounts_sessions_and_tokens, copies_are_replaced_and_failures_counted,
-    deliveries_and_stale_alerts,
+    a_disk_filling_up_is_claimed_once_per_episode, accounts_sessions_and_tokens,
+    copies_are_replaced_and_failures_counted, deliveries_and_stale_alerts,
 };
 use dbkeep_model::catalog::{
     FireId, ListFilter, NewBackup, Outcome, Status, Stored, Verification, VerifyLevel, format_time,
@@ -57,6 +57,7 @@ stories!(
     accounts_sessions_and_tokens,
     copies_are_replaced_and_failures_counted,
     deliveries_and_stale_alerts,
+    a_disk_filling_up_is_claimed_once_per_episode,
     leases_are_held_by_one_instance_at_a_time,
     instances_heartbeat_and_depart,
     every_database_at_once,

@@ -1,6 +1,7 @@
 //! dbkeep's core: what a backup tool does, synchronously. The runner (backup, prune, recover,
 //! off-site sync), restore, import, verification, retention, the verdict on each database's
-//! health, the scheduler's plan, leases and the password hashing of accounts.
+//! health, the space its backups use, the scheduler's plan, leases and the password hashing of
+//! accounts.
 
 pub mod import;
 pub mod lease;
@@ -10,6 +11,7 @@ pub mod restore;
 pub mod retention;
 pub mod runner;
 pub mod scheduler;
+pub mod space;
 pub mod verdict;
 pub mod verify;
 

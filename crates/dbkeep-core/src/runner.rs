@@ -1,6 +1,7 @@
 //! The runner: one configuration's backups against one catalog. Its parts: `backup` (one
 //! backup from start to record), `prune` (retention applied), `recover` (runs whose process
-//! died); and here, which rows and files are this configuration's own.
+//! died), `space` (what the backups use where); and here, which rows and files are this
+//! configuration's own.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use dbkeep_store::store::store_key;
 mod backup;
 mod prune;
 mod recover;
+mod space;
 mod sync;
 
 pub use prune::{Decision, HOLD_OVER, PruneOptions};
@@ -128,6 +130,8 @@ pub struct Runner {
     offsite: crate::offsite::Destinations,
     local: dbkeep_store::store::LocalStore,
     instance: dbkeep_model::instances::Instance,
+    /// What the space report reads from the catalog, kept until the catalog changes.
+    holdings: crate::space::HoldingsCache,
 }
 
 impl Runner {
@@ -170,6 +174,7 @@ impl Runner {
             offsite,
             local,
             instance,
+            holdings: crate::space::HoldingsCache::default(),
         };
         runner.recover_interrupted()?;
         Ok(runner)

@@ -53,4 +53,18 @@ pub trait Deliveries: Send + Sync {
         database: &str,
         announced: Option<(Option<DateTime<Utc>>, DateTime<Utc>)>,
     ) -> crate::error::Result<()>;
+
+    /// Records that the disk named `disk` (a host and a backup folder) was announced filling
+    /// up at `at`, unless its announcement is recorded already. True when this call recorded
+    /// it: only that caller announces it, however many instances or restarts check the disk.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn claim_disk_alert(&self, disk: &str, at: DateTime<Utc>) -> crate::error::Result<bool>;
+
+    /// Ends `disk`'s episode of filling up: the next time it fills, it is announced again.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    fn clear_disk_alert(&self, disk: &str) -> crate::error::Result<()>;
 }

@@ -239,6 +239,27 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The bytes free for an unprivileged writer on the file system that holds `path` (or, when
+/// `path` does not exist yet, its nearest existing parent: where it would be created).
+///
+/// # Errors
+/// When no part of `path` exists or the file system cannot be asked.
+pub fn free_space(path: &Path) -> io::Result<u64> {
+    let mut at = path;
+    loop {
+        match rustix::fs::statvfs(at) {
+            Ok(stat) => return Ok(stat.f_bavail.saturating_mul(stat.f_frsize)),
+            Err(rustix::io::Errno::NOENT) => match at.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+                // A relative path's first part is in the current folder.
+                Some(_) if at != Path::new(".") => at = Path::new("."),
+                _ => return Err(io::Error::from(rustix::io::Errno::NOENT)),
+            },
+            Err(e) => return Err(io::Error::from(e)),
+        }
+    }
+}
+
 /// How often (in bytes written) [`LeavesRoom`] asks how much of its disk is free.
 const ROOM_CHECK_EVERY: u64 = 4 * 1024 * 1024;
 
@@ -275,8 +296,7 @@ impl<W: io::Write> LeavesRoom<W> {
     }
 
     fn ask(&mut self, wanted: u64) -> io::Result<()> {
-        let stat = rustix::fs::statvfs(&self.dir).map_err(io::Error::from)?;
-        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        let free = free_space(&self.dir)?;
         let room = free.saturating_sub(self.margin);
         if room < wanted {
             return Err(io::Error::new(
@@ -307,5 +327,20 @@ impl<W: io::Write> io::Write for LeavesRoom<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_free_space_of_a_folder_not_made_yet_is_that_of_its_nearest_parent() {
+        let missing = std::env::temp_dir().join("dbkeep-not-made-yet/app");
+        assert!(!missing.exists());
+        assert!(free_space(&std::env::temp_dir()).unwrap() > 0);
+        assert!(free_space(&missing).unwrap() > 0);
+        assert!(free_space(Path::new("dbkeep-not-made-yet/backups")).unwrap() > 0);
     }
 }

@@ -144,6 +144,8 @@ pub enum EventKind {
     Stale,
     /// A backup could not be copied to an off-site destination.
     OffsiteFailed,
+    /// The disk of the local backup folder fills up within a week at the current growth.
+    DiskFilling,
     /// `dbkeep notify test`.
     Test,
 }
@@ -159,6 +161,7 @@ impl EventKind {
             EventKind::VerifyFailed => "verify_failed",
             EventKind::Stale => "stale",
             EventKind::OffsiteFailed => "offsite_failed",
+            EventKind::DiskFilling => "disk_filling",
             EventKind::Test => "test",
         }
     }
@@ -172,6 +175,7 @@ impl EventKind {
             EventKind::VerifyFailed,
             EventKind::Stale,
             EventKind::OffsiteFailed,
+            EventKind::DiskFilling,
         ]
         .into_iter()
         .find(|k| k.as_str() == word)

@@ -102,6 +102,13 @@ impl Event {
     /// What happened, in a few words: `dbkeep: backup of app failed on web-1`.
     pub fn subject(&self) -> String {
         let what = match self.event {
+            // About the disk every database's local backups share, not about one of them.
+            EventKind::DiskFilling => {
+                return format!(
+                    "dbkeep: the disk of the backup folder is filling up on {}",
+                    self.host
+                );
+            }
             EventKind::Start => "started",
             EventKind::Success => "succeeded",
             EventKind::Failure => "failed",
@@ -295,5 +302,28 @@ fn deliver(channel: &dyn Channel, event: &Event, deliveries: &dyn Deliveries) {
         if let Err(e) = deliveries.record_delivery(&delivery) {
             tracing::warn!(error = %e, "could not record a failed notification");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_filling_up_is_said_of_the_disk_not_of_a_backup() {
+        let event = Event {
+            error: Some("/var/backups: 2 GiB free, full in about 3 days".into()),
+            host: "web-1".into(),
+            ..Event::about(EventKind::DiskFilling, "-")
+        };
+        assert_eq!(
+            event.summary(),
+            "dbkeep: the disk of the backup folder is filling up on web-1: /var/backups: 2 GiB free, full in about 3 days"
+        );
+        assert_eq!(
+            EventKind::from_word("disk_filling"),
+            Some(EventKind::DiskFilling)
+        );
+        assert!(dbkeep_config::config::DEFAULT_ON.contains(&EventKind::DiskFilling));
     }
 }

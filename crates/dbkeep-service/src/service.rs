@@ -1,7 +1,9 @@
 //! The running service: fires schedules on time, runs backups (never two of one database at
-//! once, at most `max_concurrent_backups` in all), enforces timeouts, and shuts down gracefully.
+//! once, at most `max_concurrent_backups` in all), enforces timeouts, watches for stale
+//! databases and a filling disk, and shuts down gracefully.
 //! `dbkeep serve` runs it; an application embeds it with [`Service::start`].
 
+pub mod disk;
 mod heartbeat;
 mod jobs;
 mod resend;
@@ -219,6 +221,11 @@ async fn run(
         jobs.run_fire(fire);
     }
     let mut stale = crate::service::stale::StaleWatch::new(clock.now());
+    let mut disk =
+        crate::service::disk::DiskWatch::new(crate::service::disk::DiskWatch::disk_name(
+            &jobs.runner.instance().host,
+            &jobs.runner.config().backup_dir,
+        ));
     loop {
         let now = clock.now();
         let runner = Arc::clone(&jobs.runner);
@@ -235,8 +242,19 @@ async fn run(
             {
                 warn!(error = %e, "could not check for stale databases");
             }
+            // The backup folder's disk filling up is announced before it is full.
+            if !runner.notifier().is_empty() {
+                match runner
+                    .space(now)
+                    .and_then(|space| disk.check(runner.catalog(), &space, now))
+                {
+                    Ok(Some(event)) => runner.notifier().notify(event),
+                    Ok(None) => {}
+                    Err(e) => warn!(error = %e, "could not check the backup folder's disk"),
+                }
+            }
             let due = scheduler.due(runner.catalog(), now);
-            (scheduler, stale, due)
+            (scheduler, (stale, disk), due)
         })
         .await;
         let Ok((planned, watched, due)) = joined else {
@@ -244,7 +262,7 @@ async fn run(
             break;
         };
         scheduler = planned;
-        stale = watched;
+        (stale, disk) = watched;
         status.publish(&scheduler);
         let (due, retry) = match due {
             Ok(due) => (due, Duration::ZERO),

@@ -13,6 +13,7 @@ mod pins;
 mod respond;
 mod retention;
 mod server;
+mod space;
 mod throttle;
 mod view;
 

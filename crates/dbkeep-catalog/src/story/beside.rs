@@ -292,3 +292,20 @@ pub(super) fn deliveries_and_stale_alerts(h: &dyn Harness) {
         vec![("main".into(), Some(ms(t2)))]
     );
 }
+
+pub(super) fn a_disk_filling_up_is_claimed_once_per_episode(h: &dyn Harness) {
+    let c = h.catalog();
+    let other = h.open();
+    let (t1, t2) = (at(T0), at(T0) + TimeDelta::hours(1));
+    assert!(c.claim_disk_alert("web-1:/var/backups", t1).unwrap());
+    // Another instance on the same disk, or a restart: already announced.
+    assert!(!other.claim_disk_alert("web-1:/var/backups", t2).unwrap());
+    assert!(!c.claim_disk_alert("web-1:/var/backups", t2).unwrap());
+    // Another disk is its own episode.
+    assert!(other.claim_disk_alert("web-2:/var/backups", t2).unwrap());
+    // The episode ends; the next one is announced again.
+    c.clear_disk_alert("web-1:/var/backups").unwrap();
+    c.clear_disk_alert("never-announced").unwrap();
+    assert!(other.claim_disk_alert("web-1:/var/backups", t2).unwrap());
+    assert!(!c.claim_disk_alert("web-2:/var/backups", t2).unwrap());
+}

@@ -14,6 +14,7 @@ pub const DEFAULT_ON: &[EventKind] = &[
     EventKind::Failure,
     EventKind::Stale,
     EventKind::VerifyFailed,
+    EventKind::DiskFilling,
 ];
 
 /// The shape of a webhook's body.
@@ -230,7 +231,7 @@ fn events(
             EventKind::from_word(word.get_ref()).ok_or_else(|| {
                 src.error(
                     word.span(),
-                    format!("`on` of {whose}: unknown event `{}`; use success, failure, stale, suspicious, verify_failed or offsite_failed", word.get_ref()),
+                    format!("`on` of {whose}: unknown event `{}`; use success, failure, stale, suspicious, verify_failed, offsite_failed or disk_filling", word.get_ref()),
                 )
             })
         })

@@ -44,6 +44,16 @@ pub trait View: Send + Sync {
 
     /// This instance's name ([`crate::runner::Runner::instance`]).
     fn instance_name(&self) -> &str;
+
+    /// What the backups use where, and when the local disk fills up
+    /// ([`crate::runner::Runner::space`]).
+    ///
+    /// # Errors
+    /// As [`crate::runner::Runner::space`].
+    fn space(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> dbkeep_model::error::Result<crate::space::Space>;
 }
 
 impl View for crate::runner::Runner {
@@ -85,5 +95,12 @@ impl View for crate::runner::Runner {
 
     fn instance_name(&self) -> &str {
         &crate::runner::Runner::instance(self).name
+    }
+
+    fn space(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> dbkeep_model::error::Result<crate::space::Space> {
+        crate::runner::Runner::space(self, now)
     }
 }

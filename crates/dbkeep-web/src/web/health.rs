@@ -184,21 +184,31 @@ pub async fn render_metrics(
             verified,
             r.notifier().failed()?,
             (r.copies().failure_counts()?, r.copies().last_uploads()?),
-            dbkeep_model::instances::listed(r.catalog(), r.config().service.lease_timeout)?,
+            (
+                dbkeep_model::instances::listed(r.catalog(), r.config().service.lease_timeout)?,
+                r.space(now)?,
+            ),
         ))
     })
     .await;
-    let (latest, counts, judged, verified, undelivered, (upload_failures, uploads), instances) =
-        match data {
-            Ok(d) => d,
-            Err(e) => {
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("{}\n", super::internal_error(&e)),
-                )
-                    .into_response();
-            }
-        };
+    let (
+        latest,
+        counts,
+        judged,
+        verified,
+        undelivered,
+        (upload_failures, uploads),
+        (instances, space),
+    ) = match data {
+        Ok(d) => d,
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{}\n", super::internal_error(&e)),
+            )
+                .into_response();
+        }
+    };
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -364,6 +374,7 @@ pub async fn render_metrics(
             .map(|(db, _, running)| (label(db), u8::from(*running).to_string()))
             .collect(),
     );
+    space_metrics(&mut out, &space);
     let _ = writeln!(
         out,
         "# HELP dbkeep_instances_alive Instances sharing the catalog whose heartbeat is recent.\n\
@@ -378,4 +389,47 @@ pub async fn render_metrics(
         out,
     )
         .into_response()
+}
+
+/// The space series: each configured database's backups and bytes at each destination (every
+/// one of them from the first scrape, 0 while it holds nothing), and the local folder's free
+/// space when it can be read.
+fn space_metrics(out: &mut String, space: &dbkeep_core::space::Space) {
+    let quoted = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    let series = |out: &mut String,
+                  name: &str,
+                  help: &str,
+                  value: &dyn Fn(&dbkeep_core::space::Usage) -> u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for db in &space.databases {
+            for u in &db.destinations {
+                let _ = writeln!(
+                    out,
+                    "{name}{{database=\"{}\",destination=\"{}\"}} {}",
+                    quoted(&db.database),
+                    quoted(&u.destination),
+                    value(u)
+                );
+            }
+        }
+    };
+    series(
+        out,
+        "dbkeep_storage_bytes",
+        "Bytes of the database's backups held at the destination (local: this instance's backup folder), as the catalog records them.",
+        &|u| u.bytes,
+    );
+    series(
+        out,
+        "dbkeep_storage_backups",
+        "Backups of the database held at the destination (local: this instance's backup folder).",
+        &|u| u.backups,
+    );
+    if let Some(free) = space.disk.free_bytes {
+        let _ = writeln!(
+            out,
+            "# HELP dbkeep_local_free_bytes Bytes free on the disk of this instance's backup folder.\n\
+             # TYPE dbkeep_local_free_bytes gauge\ndbkeep_local_free_bytes {free}"
+        );
+    }
 }

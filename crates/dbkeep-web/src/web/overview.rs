@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::auth::{CsrfForm, Identity, forbidden, form_ok};
 use super::pages::frame;
 use super::respond::{error_page, internal_page};
+use super::space::{SpaceBox, space_box};
 use super::view::{self, Card, Square};
 use super::{State, WebState, blocking};
 use dbkeep_core::verdict::{self, State as Verdict};
@@ -158,6 +159,7 @@ async fn render(
         };
         (Vec::new(), Some(table))
     };
+    let space = space(state, now).await;
     view::Overview {
         frame: frame(state, identity, "overview"),
         refresh: running,
@@ -166,8 +168,21 @@ async fn render(
         cards,
         table,
         notice,
+        space,
     }
     .into_response()
+}
+
+/// The Space box; none (and a warning in the log) when the report cannot be read: the
+/// verdicts above it still show.
+async fn space(state: &Arc<WebState>, now: chrono::DateTime<chrono::Utc>) -> Option<SpaceBox> {
+    match blocking(state, move |r| r.space(now)).await {
+        Ok(space) => Some(space_box(&space)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the space report for the overview");
+            None
+        }
+    }
 }
 
 fn is_running(j: &verdict::Judged) -> bool {

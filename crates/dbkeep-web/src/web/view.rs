@@ -322,6 +322,8 @@ pub struct Overview {
     pub table: Option<DatabaseTable>,
     pub notice: Option<String>,
     pub refresh: bool,
+    /// The Space box (`space.html`), when the report could be read.
+    pub space: Option<super::space::SpaceBox>,
 }
 
 /// The overview's table of databases, for a configuration with many.

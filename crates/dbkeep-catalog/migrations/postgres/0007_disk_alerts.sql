@@ -1,0 +1,6 @@
+-- Disks (a host and a backup folder) announced filling up: each episode is announced once,
+-- also across restarts and by one of several instances that share the disk.
+CREATE TABLE disk_alerts (
+    disk          text COLLATE "C" PRIMARY KEY,
+    announced_at  timestamptz NOT NULL
+);
