@@ -333,17 +333,6 @@ impl Catalog for PostgresCatalog {
         }
     }
 
-    fn retention_mark(&self, database: &str, destination: &str) -> Result<Option<String>> {
-        if !storable(database) || !storable(destination) {
-            return Ok(None);
-        }
-        self.row(
-            "SELECT policy FROM retention_marks WHERE database = $1 AND destination = $2",
-            &[&database, &destination],
-            |r| Ok(r.try_get::<_, String>(0)?),
-        )
-    }
-
     fn set_retention_mark(
         &self,
         database: &str,

@@ -358,17 +358,6 @@ impl Catalog for SqliteCatalog {
         Ok(true)
     }
 
-    fn retention_mark(&self, database: &str, destination: &str) -> Result<Option<String>> {
-        self.conn()
-            .query_row(
-                "SELECT policy FROM retention_marks WHERE database = ?1 AND destination = ?2",
-                params![database, destination],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
     fn set_retention_mark(
         &self,
         database: &str,

@@ -39,7 +39,7 @@ mod recover;
 mod space;
 mod sync;
 
-pub use prune::{Decision, HOLD_OVER, PruneOptions};
+pub use prune::{Decision, PruneOptions};
 pub use sync::Synced;
 mod view;
 

@@ -358,7 +358,13 @@ pub trait Catalog:
     ///
     /// # Errors
     /// When the catalog cannot be read.
-    fn retention_mark(&self, database: &str, destination: &str) -> Result<Option<String>>;
+    fn retention_mark(&self, database: &str, destination: &str) -> Result<Option<String>> {
+        Ok(self
+            .retention_marks()?
+            .into_iter()
+            .find(|(d, dest, _)| d == database && dest == destination)
+            .map(|(_, _, policy)| policy))
+    }
 
     /// Records (or replaces) the policy a prune of `database` at `destination` applied, at
     /// `at`.

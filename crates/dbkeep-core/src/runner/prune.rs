@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use dbkeep_config::config::{Destination, Retention};
-use dbkeep_model::copies::CopyState;
 
 use super::*;
 use crate::retention::{Action, Entry};
@@ -50,6 +49,9 @@ pub struct Decision {
 /// One database at one destination: the unit a policy prunes and a guard rail holds.
 type Group = (String, Destination);
 
+/// The policy that last pruned each (database, destination name).
+type Marks = BTreeMap<(String, String), String>;
+
 impl Runner {
     /// What retention says of every backup of `database` (or all), at every destination that
     /// holds it: stays or goes, and why. Deletes nothing.
@@ -60,6 +62,27 @@ impl Runner {
         &self,
         database: Option<&str>,
         opts: &PruneOptions,
+    ) -> Result<Vec<Decision>> {
+        self.plan_with(database, opts, &self.marks()?)
+    }
+
+    /// The policy that last pruned each database at each destination, by (database,
+    /// destination name).
+    fn marks(&self) -> Result<Marks> {
+        Ok(self
+            .catalog
+            .retention_marks()?
+            .into_iter()
+            .map(|(d, dest, policy)| ((d, dest), policy))
+            .collect())
+    }
+
+    /// [`Runner::retention_plan`] against `marks`, read once by the caller.
+    fn plan_with(
+        &self,
+        database: Option<&str>,
+        opts: &PruneOptions,
+        marks: &Marks,
     ) -> Result<Vec<Decision>> {
         if let Some(name) = database {
             self.config.database(name)?;
@@ -75,12 +98,6 @@ impl Runner {
         for r in &records {
             by_database.entry(r.database.as_str()).or_default().push(r);
         }
-        let marks: BTreeMap<(String, String), String> = self
-            .catalog
-            .retention_marks()?
-            .into_iter()
-            .map(|(d, dest, policy)| ((d, dest), policy))
-            .collect();
         let mut out = Vec::new();
         for (name, rows) in by_database {
             if self.config.database(name).is_err() {
@@ -163,7 +180,8 @@ impl Runner {
     /// An unknown database or a catalog failure. A file that cannot be deleted is reported in
     /// its [`Pruned::error`] and stays recorded as present.
     pub fn prune(&self, database: Option<&str>, opts: &PruneOptions) -> Result<Vec<Pruned>> {
-        let plan = self.retention_plan(database, opts)?;
+        let marks = self.marks()?;
+        let plan = self.plan_with(database, opts, &marks)?;
         let now = self.clock.now();
         let mut groups: BTreeMap<Group, (Retention, Vec<Decision>)> = BTreeMap::new();
         for d in plan {
@@ -223,12 +241,8 @@ impl Runner {
                 warn!(database = %name, destination = %destination, "prune held: see `dbkeep prune --dry-run`");
             } else {
                 let text = policy.to_string();
-                if self
-                    .catalog
-                    .retention_mark(&name, destination.name())?
-                    .as_deref()
-                    != Some(text.as_str())
-                {
+                let key = (name.clone(), destination.name().to_string());
+                if marks.get(&key) != Some(&text) {
                     self.catalog
                         .set_retention_mark(&name, destination.name(), &text, now)?;
                 }
@@ -383,10 +397,7 @@ impl Runner {
 fn present_at(record: &BackupRecord, destination: &Destination) -> bool {
     match destination {
         Destination::Local => record.pruned_at.is_none() && record.path.is_some(),
-        Destination::Offsite(name) => record
-            .copies
-            .iter()
-            .any(|c| c.store == *name && c.state == CopyState::Uploaded && c.pruned_at.is_none()),
+        Destination::Offsite(name) => record.offsite_holders().contains(&name.as_str()),
     }
 }
 

@@ -365,20 +365,7 @@ pub async fn pin_post(
     id: Result<Path<String>, PathRejection>,
     Form(form): Form<PinForm>,
 ) -> Response {
-    let Some(id) = id.ok().and_then(|Path(id)| super::respond::parse_id(&id)) else {
-        return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
-    };
-    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
-        return forbidden();
-    }
-    if !is_admin(&identity) {
-        return not_admin();
-    }
-    let note = match super::pins::note(Some(&form.note)) {
-        Ok(note) => note,
-        Err(why) => return error_page(&state, StatusCode::BAD_REQUEST, &why),
-    };
-    set_pin(&state, &identity, id, true, note).await
+    pin_form(&state, &identity, &headers, id, &form, true).await
 }
 
 /// Unpin: lets retention prune the backup again, and comes back to its page.
@@ -387,18 +374,38 @@ pub async fn unpin_post(
     Extension(identity): Extension<Identity>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<PinForm>,
+) -> Response {
+    pin_form(&state, &identity, &headers, id, &form, false).await
+}
+
+/// A pin or unpin form checked (the backup's id, the CSRF token, an admin, the note), then done.
+async fn pin_form(
+    state: &std::sync::Arc<WebState>,
+    identity: &Identity,
+    headers: &HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    form: &PinForm,
+    pinned: bool,
 ) -> Response {
     let Some(id) = id.ok().and_then(|Path(id)| super::respond::parse_id(&id)) else {
-        return error_page(&state, StatusCode::NOT_FOUND, "no such backup");
+        return error_page(state, StatusCode::NOT_FOUND, "no such backup");
     };
-    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
+    if !form_ok(state, identity, headers, &form.csrf_token) {
         return forbidden();
     }
-    if !is_admin(&identity) {
+    if !is_admin(identity) {
         return not_admin();
     }
-    set_pin(&state, &identity, id, false, None).await
+    let note = if pinned {
+        match super::pins::note(Some(&form.note)) {
+            Ok(note) => note,
+            Err(why) => return error_page(state, StatusCode::BAD_REQUEST, &why),
+        }
+    } else {
+        None
+    };
+    set_pin(state, identity, id, pinned, note).await
 }
 
 /// Pins or unpins `id`, then back to its page (303), or a page saying why not.
