@@ -12,6 +12,7 @@ use serde::{Serialize, Serializer};
 use crate::accounts::{Accounts, LoginFailures};
 use crate::copies::{Copies, CopyState};
 use crate::deliveries::Deliveries;
+use crate::discovery::Discoveries;
 use crate::error::Result;
 use crate::instances::Instances;
 use crate::leases::Leases;
@@ -303,7 +304,15 @@ pub struct ListFilter {
 /// notification deliveries, leases and instances that the other layers record. Implementations
 /// must be safe to share across threads and, for shared catalogs, across processes.
 pub trait Catalog:
-    Accounts + LoginFailures + Copies + Deliveries + Leases + Instances + Send + Sync
+    Accounts
+    + LoginFailures
+    + Copies
+    + Deliveries
+    + Discoveries
+    + Leases
+    + Instances
+    + Send
+    + Sync
 {
     /// Records a new attempt as `in_progress` and returns its id.
     ///

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod clock;
 pub mod copies;
 pub mod deliveries;
+pub mod discovery;
 pub mod error;
 pub mod instances;
 pub mod leases;
