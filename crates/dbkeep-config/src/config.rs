@@ -8,6 +8,7 @@ mod names;
 mod notify;
 mod offsite;
 mod retention;
+mod server;
 
 use std::fmt;
 use std::ops::Range;
@@ -23,6 +24,7 @@ pub use database::{Compression, DatabaseConfig, Schedule, Secret, ServerTarget, 
 pub use encryption::{Encryption, passphrase};
 pub use notify::{DEFAULT_ON, Email, NotifySettings, SmtpTls, Webhook, WebhookFormat, url_origin};
 pub use offsite::Offsite;
+pub use server::{Discovered, MYSQL_SYSTEM_SCHEMAS, ServerConfig, ServerSource};
 pub use retention::{
     DEFAULT_RETENTION_DAYS, Destination, MAX_KEEP_LAST, MAX_PERIODS, MAX_RETENTION_DAYS, Retention,
     RetentionKeys,
@@ -86,6 +88,8 @@ pub struct Config {
     pub notify: NotifySettings,
     /// Where every new backup is copied besides the local folder.
     pub offsite: Vec<Offsite>,
+    /// The servers whose databases are discovered (`[[servers]]`), in file order.
+    pub servers: Vec<ServerConfig>,
 }
 
 /// Settings of the web admin, the API, health and metrics.
@@ -130,6 +134,8 @@ pub struct ServiceSettings {
     /// How often `dbkeep serve` sends again the off-site copies that failed (or are missing)
     /// of the backups on its disk, as `dbkeep offsite sync` does.
     pub offsite_retry: Duration,
+    /// How often `dbkeep serve` asks each `[[servers]]` entry for its databases.
+    pub discover_every: Duration,
 }
 
 /// The default restore drill: Sundays at 03:00.
@@ -157,6 +163,7 @@ struct RawConfig {
     stall_timeout: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     offsite_retry: Option<Spanned<String>>,
+    discover_every: Option<Spanned<String>>,
     instance_name: Option<Spanned<String>>,
     lease_timeout: Option<Spanned<String>>,
     max_concurrent_backups: Option<Spanned<u32>>,
@@ -178,6 +185,8 @@ struct RawConfig {
     offsite: Vec<offsite::RawOffsite>,
     #[serde(default)]
     databases: Vec<database::RawDatabase>,
+    #[serde(default)]
+    servers: Vec<server::RawServer>,
 }
 
 /// Where a configuration value is read from, for error messages.
@@ -347,6 +356,12 @@ impl Config {
                 "30s",
             )?,
             offsite_retry: duration(&source, "offsite_retry", raw.offsite_retry.as_ref(), "15m")?,
+            discover_every: duration(
+                &source,
+                "discover_every",
+                raw.discover_every.as_ref(),
+                "10m",
+            )?,
             instance_name: match raw.instance_name {
                 Some(name) if !names::is_name(name.get_ref()) => {
                     return Err(source.error(
@@ -428,20 +443,24 @@ impl Config {
                 Err(m) => return Err(source.error(url.span(), m.replace("`url`", "`verify_url`"))),
             }
         }
-        let mut databases: Vec<DatabaseConfig> = Vec::with_capacity(raw.databases.len());
-        for raw_db in raw.databases {
-            let mut db = raw_db.validate(&source, &base)?;
-            // The top-level keys encrypt every database without keys of its own.
+        // The top-level keys serve every database (and every server's template) without
+        // keys of its own: encryption, and the verify_url of its kind.
+        let top_level = |db: &mut DatabaseConfig| -> Result<(), ConfigError> {
             if db.encryption.is_none() {
                 db.encryption.clone_from(&encryption);
             }
-            // The top-level verify_url serves every database of its kind without one of its own.
             if let (None, Some(url), Some(_)) =
                 (&db.verify_url, &raw.verify_url, db.target.server())
                 && Target::parse(url.get_ref(), &base).is_ok_and(|t| t.kind() == db.target.kind())
             {
                 db.verify_url = database::verify_server(url, &source, &base, &db.target)?;
             }
+            Ok(())
+        };
+        let mut databases: Vec<DatabaseConfig> = Vec::with_capacity(raw.databases.len());
+        for raw_db in raw.databases {
+            let mut db = raw_db.validate(&source, &base)?;
+            top_level(&mut db)?;
             if databases.iter().any(|d| d.name == db.name) {
                 return Err(source.error(
                     db.name_span.clone(),
@@ -451,7 +470,25 @@ impl Config {
             databases.push(db);
         }
 
-        let names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
+        let mut servers: Vec<ServerConfig> = Vec::with_capacity(raw.servers.len());
+        for raw_server in raw.servers {
+            let mut server = raw_server.validate(&source, &base)?;
+            top_level(server::RawServer::template_mut(&mut server))?;
+            if servers.iter().any(|s| s.name == server.name) {
+                return Err(source.error(
+                    server.template().name_span.clone(),
+                    format!("duplicate server `name = \"{}\"`: each [[servers]] entry needs its own name", server.name),
+                ));
+            }
+            servers.push(server);
+        }
+
+        // An [[offsite]] entry's `databases` may name a server: every database it finds.
+        let names: Vec<String> = databases
+            .iter()
+            .map(|d| d.name.clone())
+            .chain(servers.iter().map(|s| s.name.clone()))
+            .collect();
         let mut offsite: Vec<Offsite> = Vec::new();
         for raw_offsite in raw.offsite {
             let o = raw_offsite.validate(&source, &base, &names)?;
@@ -463,7 +500,7 @@ impl Config {
             offsite.push(o);
         }
         // A database's policy at a destination needs that destination to take it.
-        for db in &databases {
+        for db in databases.iter().chain(servers.iter().map(ServerConfig::template)) {
             for (dest, _, span) in &db.offsite_retention {
                 if !offsite.iter().any(|o| o.name == *dest && o.takes(&db.name)) {
                     let known: Vec<&str> = offsite
@@ -487,7 +524,10 @@ impl Config {
             }
         }
         // Dropping the local file is only for a database that has somewhere else to be.
-        for db in &mut databases {
+        for db in databases
+            .iter_mut()
+            .chain(servers.iter_mut().map(server::RawServer::template_mut))
+        {
             let (keep, span) = match (&db.keep_local_set, &raw.keep_local) {
                 (Some((k, span)), _) => (*k, span.clone()),
                 (None, Some(k)) => (*k.get_ref(), k.span()),
@@ -537,10 +577,41 @@ impl Config {
                 .map(|(i, d)| (d.name.clone(), i))
                 .collect(),
             databases,
+            servers,
             service,
             web,
             notify,
         })
+    }
+
+    /// This configuration with the databases its servers' discovery recorded (`found`, from
+    /// the catalog) added after its `[[databases]]` entries: each with its server's settings,
+    /// named as the catalog records it. A row of a server no longer configured is left out,
+    /// and so is one whose name a `[[databases]]` entry took (that entry wins).
+    pub fn with_discovered(&self, found: &[dbkeep_model::discovery::DiscoveredDatabase]) -> Config {
+        let mut config = self.clone();
+        for row in found {
+            let Some(server) = config.servers.iter().find(|s| s.name == row.server) else {
+                continue;
+            };
+            if config.by_name.contains_key(&row.name) {
+                continue;
+            }
+            let db = server.database(&row.name, &row.database, row.state);
+            for o in &mut config.offsite {
+                if o.databases.iter().any(|d| *d == server.name) {
+                    o.databases.push(row.name.clone());
+                }
+            }
+            config.by_name.insert(row.name.clone(), config.databases.len());
+            config.databases.push(db);
+        }
+        config
+    }
+
+    /// The `[[servers]]` entry named `name`.
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
     }
 
     fn parse_raw(source: &Source<'_>) -> Result<RawConfig, ConfigError> {

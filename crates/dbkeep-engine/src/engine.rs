@@ -1,6 +1,7 @@
 //! Database engines: each kind of database knows how to produce a consistent copy of itself.
 
 pub mod child;
+pub mod listing;
 mod mysql;
 mod postgres;
 mod sqlite;

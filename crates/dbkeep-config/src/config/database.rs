@@ -165,31 +165,49 @@ pub struct DatabaseConfig {
     /// theirs; with the line of each table, to name it in an error.
     pub(crate) offsite_retention: Vec<(String, RetentionKeys, Range<usize>)>,
     pub(crate) name_span: Range<usize>,
+    /// The server that found it, when a `[[servers]]` entry did (`None`: a `[[databases]]`
+    /// entry).
+    pub discovered: Option<super::Discovered>,
+}
+
+impl DatabaseConfig {
+    /// Whether the scheduler backs it up: every `[[databases]]` entry, and the discovered
+    /// databases that are known (not gone, not unreadable).
+    pub fn is_scheduled(&self) -> bool {
+        self.discovered
+            .as_ref()
+            .is_none_or(|d| d.state == dbkeep_model::discovery::DiscoveryState::Known)
+    }
+
+    /// The `[[servers]]` entry that found it, if one did.
+    pub fn server(&self) -> Option<&str> {
+        self.discovered.as_ref().map(|d| d.server.as_str())
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDatabase {
-    name: Spanned<String>,
-    url: Spanned<String>,
-    password_env: Option<Spanned<String>>,
-    compression: Option<Compression>,
-    schedules: Option<Vec<Spanned<String>>>,
-    verify_url: Option<Spanned<String>>,
-    globals: Option<Spanned<bool>>,
-    age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
-    age_passphrase_env: Option<Spanned<String>>,
-    ping_url: Option<Spanned<String>>,
-    keep_local: Option<Spanned<bool>>,
-    retention_days: Option<Spanned<u32>>,
-    keep_last: Option<Spanned<u32>>,
-    keep_hourly: Option<Spanned<u32>>,
-    keep_daily: Option<Spanned<u32>>,
-    keep_weekly: Option<Spanned<u32>>,
-    keep_monthly: Option<Spanned<u32>>,
-    keep_yearly: Option<Spanned<u32>>,
+    pub(super) name: Spanned<String>,
+    pub(super) url: Spanned<String>,
+    pub(super) password_env: Option<Spanned<String>>,
+    pub(super) compression: Option<Compression>,
+    pub(super) schedules: Option<Vec<Spanned<String>>>,
+    pub(super) verify_url: Option<Spanned<String>>,
+    pub(super) globals: Option<Spanned<bool>>,
+    pub(super) age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) age_passphrase_env: Option<Spanned<String>>,
+    pub(super) ping_url: Option<Spanned<String>>,
+    pub(super) keep_local: Option<Spanned<bool>>,
+    pub(super) retention_days: Option<Spanned<u32>>,
+    pub(super) keep_last: Option<Spanned<u32>>,
+    pub(super) keep_hourly: Option<Spanned<u32>>,
+    pub(super) keep_daily: Option<Spanned<u32>>,
+    pub(super) keep_weekly: Option<Spanned<u32>>,
+    pub(super) keep_monthly: Option<Spanned<u32>>,
+    pub(super) keep_yearly: Option<Spanned<u32>>,
     /// Retention of this database's copies at one destination, by destination name.
-    offsite_retention: Option<std::collections::BTreeMap<String, Spanned<RawRetention>>>,
+    pub(super) offsite_retention: Option<std::collections::BTreeMap<String, Spanned<RawRetention>>>,
 }
 
 impl RawDatabase {
@@ -316,6 +334,7 @@ impl RawDatabase {
             schedules,
             verify_url,
             globals,
+            discovered: None,
         })
     }
 }

@@ -146,6 +146,47 @@ impl MysqlEngine {
         })
     }
 
+    /// The schemas of this server the user can see (MySQL shows a user only those it has a
+    /// privilege on), system schemas included: discovery leaves those out.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses the login: its words.
+    pub fn list_databases(&self) -> Result<super::listing::Listing> {
+        let mut args = self.connection();
+        args.push(format!(
+            "--connect-timeout={}",
+            super::listing::CONNECT_TIMEOUT_SECS
+        ));
+        args.extend(["--batch", "--skip-column-names", "--raw"].map(String::from));
+        args.push("--execute=SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME".to_string());
+        let cancel = Cancel::new();
+        let tool = Tool::spawn(
+            &self.client,
+            Family::Mysql,
+            &args,
+            self.password()?,
+            false,
+            &cancel,
+            CLIENT_HINT,
+        )?;
+        let mut out = String::new();
+        if let Some(mut stdout) = tool.stdout() {
+            let _ = stdout.read_to_string(&mut out);
+        }
+        tool.finish(&cancel, &RunLog::new())?;
+        Ok(super::listing::Listing {
+            databases: out
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|name| super::listing::Listed {
+                    name: name.to_string(),
+                    unreadable: None,
+                })
+                .collect(),
+            warning: None,
+        })
+    }
+
     /// The databases on this server whose names match the SQL `LIKE` pattern `pattern`.
     fn databases_named_like(&self, pattern: &str) -> Result<Vec<String>> {
         let out = self.query(

@@ -104,6 +104,48 @@ impl PostgresEngine {
             .collect())
     }
 
+    /// The databases of this server that accept connections, templates left out, and
+    /// whether the user may connect to each (on the URL's database, `postgres` by default).
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses the login: its words.
+    pub fn list_databases(&self) -> Result<super::listing::Listing> {
+        let mut url = self.target.url.clone();
+        if !url.query_pairs().any(|(k, _)| k == "connect_timeout") {
+            url.query_pairs_mut().append_pair(
+                "connect_timeout",
+                &super::listing::CONNECT_TIMEOUT_SECS.to_string(),
+            );
+        }
+        // One field per line: a name may hold any character but a newline.
+        let out = self.query(
+            &url,
+            "SELECT 'u' || (SELECT CASE WHEN rolsuper THEN 't' WHEN current_setting('server_version_num')::int < 140000 THEN 't' WHEN pg_has_role(current_user, 'pg_read_all_data', 'USAGE') THEN 't' ELSE 'f' END FROM pg_roles WHERE rolname = current_user) || current_user \
+             UNION ALL (SELECT CASE WHEN has_database_privilege(oid, 'CONNECT') THEN 't' ELSE 'f' END || datname FROM pg_database \
+             WHERE datallowconn AND NOT datistemplate AND datname NOT LIKE '%' || chr(10) || '%' ORDER BY datname)",
+            &Cancel::new(),
+        )?;
+        let mut listing = super::listing::Listing::default();
+        for line in out.lines().filter(|l| !l.is_empty()) {
+            if let Some(user) = line.strip_prefix('u') {
+                if let Some(name) = user.strip_prefix('f') {
+                    listing.warning = Some(format!(
+                        "the user `{name}` is neither a superuser nor a member of pg_read_all_data: a table it cannot read fails its database's backup; GRANT pg_read_all_data TO {name}"
+                    ));
+                }
+                continue;
+            }
+            let (ok, name) = line.split_at(1);
+            listing.databases.push(super::listing::Listed {
+                name: name.to_string(),
+                unreadable: (ok == "f").then(|| {
+                    format!("permission denied for database \"{name}\": the user does not have CONNECT privilege (GRANT CONNECT ON DATABASE \"{name}\" TO the user)")
+                }),
+            });
+        }
+        Ok(listing)
+    }
+
     /// Runs one SQL statement with `psql` on `url` and returns what it printed (tuples only).
     fn query(&self, url: &url::Url, sql: &str, cancel: &Cancel) -> Result<String> {
         let password = self.target.resolve_password().map_err(Error::Engine)?;
