@@ -79,7 +79,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     if records.is_empty() {
         render::line(match args.id {
             Some(id) => format!("no backup #{id} in the catalog; `dbkeep list` shows the ids"),
-            None => nothing_matched(runner.config(), args.database.as_deref(), status),
+            None => nothing_matched(&runner.config(), args.database.as_deref(), status),
         })?;
         return Ok(ExitCode::SUCCESS);
     }

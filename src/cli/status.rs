@@ -65,8 +65,8 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     }
     let space = runner.space(chrono::Utc::now())?;
     super::warn_left_out(&runner);
-    let out: Vec<DatabaseStatus<'_>> = runner
-        .config()
+    let config = runner.config();
+    let out: Vec<DatabaseStatus<'_>> = config
         .databases
         .iter()
         .zip(judged.iter())

@@ -283,7 +283,7 @@ fn import_held(
             },
         )));
     }
-    let engine = engine::for_database(config, db);
+    let engine = engine::for_database(&config, db);
     let dir = config.database_dir(database);
     storage::create_private_dir(&dir).map_err(Error::io("cannot create backup folder", &dir))?;
     let (file_name, path) =

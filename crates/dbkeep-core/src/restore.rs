@@ -135,13 +135,13 @@ pub fn load(
 ) -> Result<Restored> {
     let id = record.id;
     let expected = record.sha256.as_deref().unwrap_or_default();
-    let engine = engine::for_target(runner.config(), target);
+    let engine = engine::for_target(&runner.config(), target);
     let mut opts = opts.clone();
     opts.min_free_space = runner.config().min_free_space;
     if opts.with_globals {
         opts.globals = Some(stored_globals(runner, record, opts.from.as_deref())?);
     }
-    let keys = dbkeep_pipeline::crypt::Keys::for_record(runner.config(), record)?;
+    let keys = dbkeep_pipeline::crypt::Keys::for_record(&runner.config(), record)?;
     let started = Instant::now();
     let dialect = match record.kind {
         Kind::Postgres => Some(Dialect::Postgres),

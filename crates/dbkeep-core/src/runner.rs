@@ -123,7 +123,11 @@ impl std::fmt::Debug for Started {
 
 /// Runs backups and pruning for one configuration against one catalog.
 pub struct Runner {
-    config: Config,
+    /// The configuration as loaded: its `[[databases]]` entries and servers.
+    base: Config,
+    /// The configuration in force: `base` with the databases its servers' discovery recorded
+    /// in the catalog; replaced when discovery changes them.
+    config: std::sync::RwLock<Arc<Config>>,
     catalog: Arc<dyn Catalog>,
     clock: Arc<dyn Clock>,
     notifier: dbkeep_notify::notify::Notifier,
@@ -167,7 +171,8 @@ impl Runner {
         let instance =
             dbkeep_model::instances::Instance::this(config.service.instance_name.as_deref());
         let runner = Runner {
-            config,
+            config: std::sync::RwLock::new(Arc::new(config.clone())),
+            base: config,
             catalog,
             clock,
             notifier,
@@ -177,12 +182,42 @@ impl Runner {
             holdings: crate::space::HoldingsCache::default(),
         };
         runner.recover_interrupted()?;
+        if !runner.base.servers.is_empty() {
+            runner.refresh_discovered()?;
+        }
         Ok(runner)
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration in force: the file's, with the databases its servers' discovery
+    /// recorded. A snapshot: discovery may replace it while it is held.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The configuration as loaded, without discovered databases.
+    pub fn base_config(&self) -> &Config {
+        &self.base
+    }
+
+    /// Reads the databases discovery recorded in the catalog and puts them in force beside
+    /// the `[[databases]]` entries. Returns whether the set (or a state in it) changed.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    pub fn refresh_discovered(&self) -> Result<bool> {
+        let rows = self.catalog.discovered()?;
+        let next = self.base.with_discovered(&rows);
+        let mut current = self.config.write().unwrap_or_else(|p| p.into_inner());
+        let same = current.databases.len() == next.databases.len()
+            && current
+                .databases
+                .iter()
+                .zip(&next.databases)
+                .all(|(a, b)| a.name == b.name && a.discovered == b.discovered);
+        if !same {
+            *current = Arc::new(next);
+        }
+        Ok(!same)
     }
 
     /// The catalog.
@@ -214,7 +249,7 @@ impl Runner {
     /// reason, when the row is not one of this configuration's backups or the file is refused.
     pub fn backup_file(&self, record: &BackupRecord) -> std::io::Result<PathBuf> {
         let name = self.owned_name(record)?;
-        storage::backup_file(&self.config.backup_dir, &record.database, name)
+        storage::backup_file(&self.config().backup_dir, &record.database, name)
     }
 
     /// Opens a backup row's file for reading, as [`Runner::backup_file`] finds it, without
@@ -242,7 +277,7 @@ impl Runner {
             Arc::clone(&self.catalog),
             &crate::lease::backup_resource(database),
             &self.instance,
-            self.config.service.lease_timeout,
+            self.config().service.lease_timeout,
         )
     }
 
@@ -365,7 +400,7 @@ impl Runner {
     /// The file name of a backup of one of this configuration's databases, to read: made by
     /// this configuration or by another instance of it (whose file is on its own machine).
     fn readable_name<'r>(&self, record: &'r BackupRecord) -> std::io::Result<&'r str> {
-        if self.config.database(&record.database).is_err() {
+        if self.config().database(&record.database).is_err() {
             return Err(std::io::Error::other(format!(
                 "backup #{} is of database `{}`, which this configuration does not have",
                 record.id, record.database
@@ -382,7 +417,7 @@ impl Runner {
             return Err(std::io::Error::other(format!(
                 "backup #{} is not one of this configuration's backups (its database or folder is not in {}); it is left alone",
                 record.id,
-                self.config.path.display()
+                self.config().path.display()
             )));
         }
         record.file_name.as_deref().ok_or_else(|| {
@@ -398,9 +433,9 @@ impl Runner {
     pub fn owns(&self, record: &BackupRecord) -> bool {
         self.on_this_disk(record)
             || (matches!(
-                self.config.catalog,
+                self.config().catalog,
                 dbkeep_config::config::CatalogLocation::Postgres(_)
-            ) && self.config.database(&record.database).is_ok()
+            ) && self.config().database(&record.database).is_ok()
                 && record
                     .instance
                     .as_ref()
@@ -411,12 +446,12 @@ impl Runner {
     /// database is configured here, and the path it recorded (if any) is where this
     /// configuration puts that file. Only such files are ever deleted here.
     pub fn on_this_disk(&self, record: &BackupRecord) -> bool {
-        if self.config.database(&record.database).is_err() {
+        if self.config().database(&record.database).is_err() {
             return false;
         }
         match (&record.path, &record.file_name) {
             (Some(path), Some(name)) => {
-                same_place(path, &self.config.database_dir(&record.database).join(name))
+                same_place(path, &self.config().database_dir(&record.database).join(name))
             }
             (Some(_), None) => false,
             (None, _) => true,
@@ -443,7 +478,7 @@ impl Runner {
                 None => out.push(LeftAlone {
                     database: r.database.clone(),
                     backups: 1,
-                    configured: self.config.database(&r.database).is_ok(),
+                    configured: self.config().database(&r.database).is_ok(),
                 }),
             }
         }

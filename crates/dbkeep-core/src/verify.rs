@@ -50,9 +50,9 @@ pub fn verify_from(
     }
     // An encrypted backup with no way to open it configured here can only be checked as
     // stored bytes; keys that are configured but do not load fail the verification.
-    let (keys, level) = match dbkeep_pipeline::crypt::Keys::for_record(runner.config(), record) {
+    let (keys, level) = match dbkeep_pipeline::crypt::Keys::for_record(&runner.config(), record) {
         Ok(keys) => (Ok(keys), level),
-        Err(e) if !dbkeep_pipeline::crypt::Keys::configured(runner.config(), record) => {
+        Err(e) if !dbkeep_pipeline::crypt::Keys::configured(&runner.config(), record) => {
             tracing::info!(backup = id, reason = %e, "verifying the checksum only");
             (Ok(None), VerifyLevel::Checksum)
         }
@@ -155,7 +155,7 @@ fn check(
         return Ok(None);
     }
     let target = throwaway(runner, record).map_err(|e| format!("restore: {e}"))?;
-    let engine = engine::for_target(runner.config(), &target);
+    let engine = engine::for_target(&runner.config(), &target);
     // On the source's own server the dump's roles exist; on a `verify_url` server they may
     // not, and the dump's owners and grants are left out.
     let elsewhere = runner
@@ -298,7 +298,8 @@ fn compare_rows(
 /// (PostgreSQL, MySQL), named so that the next verification can remove what a killed one left
 /// behind ([`dbkeep_engine::throwaway`]).
 fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
-    let db = runner.config().database(&record.database)?;
+    let config = runner.config();
+    let db = config.database(&record.database)?;
     let name = throwaway::name(&format!("{VERIFY_PREFIX}_{}", record.id))?;
     match &db.target {
         Target::Sqlite { .. } => Ok(Target::Sqlite {
@@ -330,7 +331,8 @@ fn log_dropped(databases: Vec<String>) {
 /// Removes the throwaways of `record`'s database that killed verifications left: files in its
 /// folder, databases on its server.
 fn remove_orphans(runner: &Runner, record: &BackupRecord) -> Result<()> {
-    let db = runner.config().database(&record.database)?;
+    let config = runner.config();
+    let db = config.database(&record.database)?;
     match &db.target {
         Target::Sqlite { .. } => {
             let dir = runner.config().database_dir(&record.database);

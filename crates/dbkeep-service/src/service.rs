@@ -97,7 +97,7 @@ impl Service {
     /// # Errors
     /// When the catalog cannot be read or written.
     pub async fn start(self) -> Result<ServiceHandle> {
-        let mut scheduler = Scheduler::new(self.runner.config());
+        let mut scheduler = Scheduler::new(&self.runner.config());
         let now = self.clock.now();
         let (scheduler, catch_ups) = blocking(&self.runner, move |runner| {
             // Alive in the catalog before it claims any fire: others must not take its claims

@@ -26,13 +26,14 @@ impl Runner {
     /// # Errors
     /// An unknown database, another run of the same database in progress, or a catalog failure.
     pub fn begin(&self, name: &str, opts: &BackupOptions) -> Result<Started> {
-        let db = self.config.database(name)?;
+        let config = self.config();
+        let db = config.database(name)?;
         let hold = self
             .hold(name)?
             .ok_or_else(|| Error::AlreadyRunning(name.to_string()))?;
-        let engine = engine::for_database(&self.config, db);
+        let engine = engine::for_database(&config, db);
         let started_at = self.clock.now();
-        let dir = self.config.database_dir(name);
+        let dir = self.config().database_dir(name);
         let (file_name, path) = self.choose_name(
             db,
             db.compression,
@@ -93,7 +94,7 @@ impl Runner {
         // The run itself: a backup waiting for a free slot is not slow.
         let clock = Instant::now();
         let name = database.as_str();
-        let settings = &self.config.service;
+        let settings = &self.config().service;
         let limits = Limits {
             timeout: settings.backup_timeout,
             stall: settings.stall_timeout,
@@ -103,14 +104,14 @@ impl Runner {
         log.step(format_args!(
             "started: {} backup of {}",
             engine.kind(),
-            self.config
+            self.config()
                 .database(name)
                 .map(|d| d.target.display())
                 .unwrap_or_default()
         ));
-        let globals = self.config.database(name).is_ok_and(|d| d.globals);
-        let encryption = self
-            .config
+        let globals = self.config().database(name).is_ok_and(|d| d.globals);
+        let config = self.config();
+        let encryption = config
             .database(name)
             .ok()
             .and_then(|d| d.encryption.as_ref());
@@ -203,7 +204,7 @@ impl Runner {
         }
         drop(hold);
         let record = self.catalog.get(id)?.ok_or_else(|| Error::Catalog {
-            path: self.config.catalog.as_path(),
+            path: self.config().catalog.as_path(),
             message: format!("backup #{id} vanished from the catalog"),
         })?;
         // Off-site copies first: retention runs only once every destination holds one.
@@ -232,7 +233,7 @@ impl Runner {
         }
         let offsite_ok = missed.is_empty();
         // Every destination holds a checked copy: the local file may go, if so configured.
-        let keep_local = self.config.database(name).is_ok_and(|d| d.keep_local);
+        let keep_local = self.config().database(name).is_ok_and(|d| d.keep_local);
         if offsite_ok && !keep_local && record.status == Status::Success && !self.offsite.is_empty()
         {
             match self.remove_local(&record) {
@@ -348,7 +349,7 @@ impl Runner {
         } else {
             ""
         };
-        let (base, ext) = engine.file_name(&name_stamp(at, self.config.service.timezone));
+        let (base, ext) = engine.file_name(&name_stamp(at, self.config().service.timezone));
         for n in 1u32.. {
             let unique = if n == 1 {
                 String::new()

@@ -85,7 +85,7 @@ impl Runner {
         marks: &Marks,
     ) -> Result<Vec<Decision>> {
         if let Some(name) = database {
-            self.config.database(name)?;
+            self.config().database(name)?;
         }
         let records = self.catalog.list(&ListFilter {
             database: database.map(str::to_string),
@@ -93,14 +93,14 @@ impl Runner {
             ..ListFilter::default()
         })?;
         let now = opts.at.unwrap_or_else(|| self.clock.now());
-        let tz = self.config.service.timezone;
+        let tz = self.config().service.timezone;
         let mut by_database: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
         for r in &records {
             by_database.entry(r.database.as_str()).or_default().push(r);
         }
         let mut out = Vec::new();
         for (name, rows) in by_database {
-            if self.config.database(name).is_err() {
+            if self.config().database(name).is_err() {
                 continue; // Another configuration's: never ours to prune.
             }
             // The newest good backup anywhere (as of `now`) stays wherever it is.
@@ -132,7 +132,7 @@ impl Runner {
                     continue;
                 }
                 let policy = self
-                    .config
+                    .config()
                     .retention(name, &destination, opts.retention_days);
                 let entries: Vec<Entry> = here
                     .iter()
@@ -281,8 +281,8 @@ impl Runner {
         else {
             return Ok(None);
         };
-        let missing: Vec<&str> = self
-            .config
+        let config = self.config();
+        let missing: Vec<&str> = config
             .offsite
             .iter()
             .filter(|o| o.takes(database))

@@ -21,7 +21,7 @@ impl Runner {
             // run of this database whose lease lapsed is failed by whoever notices (another
             // instance's, on another machine: its temporary files are that machine's).
             let ours = self.on_this_disk(&row);
-            let peer = self.config.database(&row.database).is_ok();
+            let peer = self.config().database(&row.database).is_ok();
             if !ours && !peer {
                 continue;
             }
@@ -64,7 +64,7 @@ impl Runner {
         let alive: std::collections::HashSet<String> = self
             .catalog
             .instances(
-                self.config.service.lease_timeout,
+                self.config().service.lease_timeout,
                 dbkeep_model::instances::LISTED_FOR,
             )?
             .into_iter()
@@ -72,7 +72,7 @@ impl Runner {
             .map(|i| i.name)
             .collect();
         for fire in unstarted {
-            if self.config.database(&fire.database).is_err() {
+            if self.config().database(&fire.database).is_err() {
                 continue;
             }
             let Some(claimant) = &fire.claimed_by else {
@@ -103,7 +103,7 @@ impl Runner {
             .as_deref()
             .filter(|n| ours && !n.contains('/'))
         {
-            remove_temp_files(&self.config.database_dir(&row.database).join(name));
+            remove_temp_files(&self.config().database_dir(&row.database).join(name));
         }
         let now = self.clock.now();
         let ms = (now - row.started_at).num_milliseconds().max(0) as u64;

@@ -24,7 +24,7 @@ impl Runner {
     pub fn space(&self, now: DateTime<Utc>) -> Result<Space> {
         let holdings = self.holdings(now)?;
         let layouts: Vec<Layout> = self
-            .config
+            .config()
             .databases
             .iter()
             .map(|db| Layout {
@@ -32,7 +32,7 @@ impl Runner {
                 offsite: self.offsite_names(&db.name),
             })
             .collect();
-        let dir = &self.config.backup_dir;
+        let dir = &self.config().backup_dir;
         let free = match storage::free_space(dir) {
             Ok(free) => Some(free),
             Err(e) => {
@@ -62,7 +62,7 @@ impl Runner {
                 let local = if !self.on_this_disk(r) {
                     LocalFile::Elsewhere
                 } else if self
-                    .config
+                    .config()
                     .database(&r.database)
                     .is_ok_and(|d| d.keep_local)
                 {
@@ -81,7 +81,7 @@ impl Runner {
 
     /// The `[[offsite]]` destinations that take `database`, in configuration order.
     fn offsite_names(&self, database: &str) -> Vec<String> {
-        self.config
+        self.config()
             .offsite
             .iter()
             .filter(|o| o.takes(database))

@@ -33,7 +33,8 @@ impl Runner {
     pub fn sync_offsite(&self, except: &[String], sending: Sending<'_>) -> Result<Vec<Synced>> {
         let copies = self.copies();
         let mut out = Vec::new();
-        let databases = self.config().databases.iter();
+        let config = self.config();
+        let databases = config.databases.iter();
         for db in databases.filter(|d| !except.contains(&d.name)) {
             let mut records = self.catalog().list(&dbkeep_model::catalog::ListFilter {
                 database: Some(db.name.clone()),

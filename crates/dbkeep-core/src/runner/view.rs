@@ -9,7 +9,7 @@ use dbkeep_model::catalog::{BackupRecord, Catalog};
 /// Reads a configuration's backups; [`crate::runner::Runner`] is one.
 pub trait View: Send + Sync {
     /// The configuration.
-    fn config(&self) -> &Config;
+    fn config(&self) -> std::sync::Arc<Config>;
 
     /// The catalog.
     fn catalog(&self) -> &dyn Catalog;
@@ -57,7 +57,7 @@ pub trait View: Send + Sync {
 }
 
 impl View for crate::runner::Runner {
-    fn config(&self) -> &Config {
+    fn config(&self) -> std::sync::Arc<Config> {
         crate::runner::Runner::config(self)
     }
 
