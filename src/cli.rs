@@ -4,6 +4,7 @@ mod backup;
 mod catalog;
 mod check;
 mod demo;
+mod discover;
 mod download;
 mod import;
 mod init;
@@ -79,6 +80,8 @@ enum Command {
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
     Schedule(schedule::Args),
+    /// Ask each [[servers]] entry for its databases: new, known, gone or excluded (why)
+    Discover(discover::Args),
     /// Manage web admin users (add, passwd, delete, list)
     User(user::UserArgs),
     /// Manage API tokens (create, revoke, list)
@@ -164,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Offsite(args) => offsite::run(&config_path, args),
         Command::Serve(args) => serve::run(&config_path, args),
         Command::Schedule(args) => schedule::run(&config_path, args),
+        Command::Discover(args) => discover::run(&config_path, args),
         Command::User(args) => user::run_user(&config_path, args),
         Command::Token(args) => user::run_token(&config_path, args),
         Command::Catalog(args) => catalog::run(&config_path, args),

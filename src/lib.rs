@@ -30,11 +30,12 @@ pub mod catalog {
 
 pub use dbkeep_config::config;
 pub use dbkeep_core::{
-    import, lease, offsite, restore, retention, runner, scheduler, space, verdict, verify,
+    discovery, import, lease, offsite, restore, retention, runner, scheduler, space, verdict,
+    verify,
 };
 pub use dbkeep_engine::{engine, throwaway};
 pub use dbkeep_model::{
-    cancel, clock, copies, deliveries, error, instances, leases, lock, runlog, storage, stream,
+    cancel, clock, copies, deliveries, discovery as discovered, error, instances, leases, lock, runlog, storage, stream,
     text, token, vocab,
 };
 pub use dbkeep_notify::notify;

@@ -43,25 +43,47 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
             &s.cron,
         )
     });
-    let each: Vec<(&str, Vec<(String, &croner::Cron)>)> = config
+    // A discovered database fires later than its cron time by its share of its server's
+    // `spread`; one gone or unreadable does not fire at all.
+    type Each<'a> = (&'a str, chrono::Duration, Option<&'a str>, Vec<(String, &'a croner::Cron)>);
+    let each: Vec<Each<'_>> = config
         .databases
         .iter()
         .map(|db| {
             let all = db.schedules.iter().map(|s| (s.expr.clone(), &s.cron));
-            (db.name.as_str(), all.chain(drill.clone()).collect())
+            let off = (!db.is_scheduled()).then(|| db.discovered.as_ref().map_or("", |d| d.state.as_str()));
+            (
+                db.name.as_str(),
+                dbkeep::scheduler::offset_of(&config, db),
+                off,
+                all.chain(drill.clone()).collect(),
+            )
         })
         .collect();
     // Every schedule's last fire in one read.
     let pairs: Vec<(String, String)> = each
         .iter()
-        .flat_map(|(db, all)| all.iter().map(|(expr, _)| (db.to_string(), expr.clone())))
+        .flat_map(|(db, _, _, all)| all.iter().map(|(expr, _)| (db.to_string(), expr.clone())))
         .collect();
     let mut fires = runner.catalog().last_fires(&pairs)?.into_iter();
-    for (db, all) in &each {
-        println!("{db}");
+    for (db, offset, off, all) in &each {
+        match (off, offset.is_zero()) {
+            (Some(state), _) => println!("{db} ({state}: not scheduled)"),
+            (None, true) => println!("{db}"),
+            (None, false) => println!(
+                "{db} (spread: {}h{:02}m{:02}s after each cron time)",
+                offset.num_hours(),
+                offset.num_minutes() % 60,
+                offset.num_seconds() % 60
+            ),
+        }
         for ((expr, cron), fire) in all.iter().zip(fires.by_ref()) {
-            let next = next_fire(cron, tz, now)
-                .map_or_else(|| "never".to_string(), |t| render::time(&t, tz));
+            let next = match off {
+                Some(_) => "never".to_string(),
+                None => next_fire(cron, tz, now - *offset)
+                    .map(|t| t + *offset)
+                    .map_or_else(|| "never".to_string(), |t| render::time(&t, tz)),
+            };
             let (fire, backup) = fire.map_or((None, None), |(f, b)| (Some(f), b));
             println!(
                 "  {expr:<20} next {next}; last: {}",

@@ -597,7 +597,7 @@ impl Config {
             if config.by_name.contains_key(&row.name) {
                 continue;
             }
-            let db = server.database(&row.name, &row.database, row.state);
+            let db = server.database(&row.name, &row.database, row.state, row.detail.as_deref());
             for o in &mut config.offsite {
                 if o.databases.iter().any(|d| *d == server.name) {
                     o.databases.push(row.name.clone());

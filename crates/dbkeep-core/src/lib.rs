@@ -3,6 +3,7 @@
 //! health, the space its backups use, the scheduler's plan, leases and the password hashing of
 //! accounts.
 
+pub mod discovery;
 pub mod import;
 pub mod lease;
 pub mod offsite;

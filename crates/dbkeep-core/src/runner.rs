@@ -36,10 +36,12 @@ use dbkeep_store::store::store_key;
 mod backup;
 mod prune;
 mod recover;
+mod slots;
 mod space;
 mod sync;
 
 pub use prune::{Decision, PruneOptions};
+pub use slots::{SLOT_POLL, ServerSlot, Slot};
 pub use sync::Synced;
 mod view;
 
@@ -110,6 +112,20 @@ pub struct Started {
     path: PathBuf,
     opts: BackupOptions,
     hold: LeaseGuard,
+    /// Its server's slot, once taken (else [`Runner::complete`] waits for one).
+    slot: Option<ServerSlot>,
+}
+
+impl Started {
+    /// Gives the backup the slot of its server it runs in (taken by the caller's own wait).
+    pub fn hold_slot(&mut self, slot: ServerSlot) {
+        self.slot = Some(slot);
+    }
+
+    /// The flag that stops this backup.
+    pub fn cancel(&self) -> &Cancel {
+        &self.opts.cancel
+    }
 }
 
 impl std::fmt::Debug for Started {
@@ -136,6 +152,8 @@ pub struct Runner {
     instance: dbkeep_model::instances::Instance,
     /// What the space report reads from the catalog, kept until the catalog changes.
     holdings: crate::space::HoldingsCache,
+    /// The per-server slots this process holds.
+    slots: slots::Taken,
 }
 
 impl Runner {
@@ -180,6 +198,7 @@ impl Runner {
             local,
             instance,
             holdings: crate::space::HoldingsCache::default(),
+            slots: slots::Taken::default(),
         };
         runner.recover_interrupted()?;
         if !runner.base.servers.is_empty() {

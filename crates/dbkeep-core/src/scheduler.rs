@@ -55,7 +55,29 @@ struct Job {
     database: String,
     expr: String,
     cron: Cron,
+    /// How much later than the cron time it fires: its share of its server's `spread`.
+    offset: Duration,
     next: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    /// The first fire after `t`, its offset included.
+    fn next_after(&self, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        next_fire(&self.cron, tz, t - self.offset).map(|f| f + self.offset)
+    }
+
+    /// The last fire at or before `t` (as [`previous_fire`]), its offset included.
+    fn previous_before(&self, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        previous_fire(&self.cron, tz, t - self.offset).map(|f| f + self.offset)
+    }
+}
+
+/// How much later than its cron times `db` fires: its share of its server's `spread`.
+pub fn offset_of(config: &Config, db: &dbkeep_config::config::DatabaseConfig) -> Duration {
+    db.server()
+        .and_then(|s| config.server(s))
+        .and_then(|s| Duration::from_std(s.offset(&db.name)).ok())
+        .unwrap_or_else(Duration::zero)
 }
 
 /// Every schedule of every configured database and when each fires next.
@@ -85,17 +107,21 @@ impl Scheduler {
         let jobs = config
             .databases
             .iter()
+            .filter(|db| db.is_scheduled())
             .flat_map(|db| {
-                let backups = db.schedules.iter().map(|s| Job {
+                let offset = offset_of(config, db);
+                let backups = db.schedules.iter().map(move |s| Job {
                     database: db.name.clone(),
                     expr: s.expr.clone(),
                     cron: s.cron.clone(),
+                    offset,
                     next: None,
                 });
                 let drills = drill.map(|s| Job {
                     database: db.name.clone(),
                     expr: format!("{DRILL_PREFIX}{}", s.expr),
                     cron: s.cron.clone(),
+                    offset,
                     next: None,
                 });
                 backups.chain(drills)
@@ -133,14 +159,14 @@ impl Scheduler {
             .collect();
         let lasts = catalog.last_fires(&pairs)?;
         for (job, last) in self.jobs.iter_mut().zip(lasts) {
-            job.next = next_fire(&job.cron, self.tz, now);
+            job.next = job.next_after(self.tz, now);
             let Some(last) = last.map(|(fire, _)| fire.planned_at) else {
                 continue; // Never ran here: nothing can have been missed.
             };
             // Newest first, back to the last recorded fire.
             let mut missed = Vec::new();
             let mut cursor = now;
-            while let Some(t) = previous_fire(&job.cron, self.tz, cursor).filter(|t| *t > last) {
+            while let Some(t) = job.previous_before(self.tz, cursor).filter(|t| *t > last) {
                 missed.push(t);
                 if missed.len() > MISSED_RECORDED {
                     break;
@@ -223,7 +249,7 @@ impl Scheduler {
                     planned_at: planned,
                 });
             }
-            job.next = next_fire(&job.cron, self.tz, now.max(planned));
+            job.next = job.next_after(self.tz, now.max(planned));
         }
         Ok(claimed)
     }

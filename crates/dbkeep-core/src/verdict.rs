@@ -27,16 +27,19 @@ pub enum State {
     NotOffsite,
     /// It has a recent good backup (and its off-site copies).
     Protected,
+    /// Its server no longer has it: not backed up any more, its backups kept.
+    Gone,
 }
 
 impl State {
     /// Every state, most urgent first.
-    pub const ALL: [State; 5] = [
+    pub const ALL: [State; 6] = [
         State::Failing,
         State::Unprotected,
         State::Stale,
         State::NotOffsite,
         State::Protected,
+        State::Gone,
     ];
 
     /// The word shown and exported (`dbkeep_database_status{status="…"}`).
@@ -47,6 +50,7 @@ impl State {
             State::Stale => "stale",
             State::NotOffsite => "not_offsite",
             State::Protected => "protected",
+            State::Gone => "gone",
         }
     }
 
@@ -65,6 +69,7 @@ impl State {
             State::Failing | State::Unprotected => "red",
             State::Stale | State::NotOffsite => "orange",
             State::Protected => "green",
+            State::Gone => "grey",
         }
     }
 
@@ -76,6 +81,7 @@ impl State {
             State::Stale => "◷",
             State::NotOffsite => "⇡",
             State::Protected => "✓",
+            State::Gone => "–",
         }
     }
 }
@@ -118,6 +124,33 @@ pub struct Judge<'a> {
 impl Judge<'_> {
     /// The verdict.
     pub fn verdict(&self) -> Verdict {
+        // A discovered database that is gone or unreadable is not backed up: say which.
+        if let Some(found) = self.database.discovered.as_ref() {
+            let why = found.detail.as_deref().map(first_line).unwrap_or_default();
+            let why = dbkeep_model::text::escape_controls(&why, false).into_owned();
+            match found.state {
+                dbkeep_model::discovery::DiscoveryState::Known => {}
+                dbkeep_model::discovery::DiscoveryState::Gone => {
+                    let last_good = self.last_success.map(|g| g.finished_at.unwrap_or(g.started_at));
+                    return Verdict {
+                        state: State::Gone,
+                        reason: format!(
+                            "gone from server `{}` ({why}); not backed up any more, its backups are kept",
+                            found.server
+                        ),
+                        last_good,
+                    };
+                }
+                dbkeep_model::discovery::DiscoveryState::Unreadable => {
+                    let last_good = self.last_success.map(|g| g.finished_at.unwrap_or(g.started_at));
+                    return Verdict {
+                        state: State::Failing,
+                        reason: format!("unreadable on server `{}`, not backed up: {why}", found.server),
+                        last_good,
+                    };
+                }
+            }
+        }
         let good = self
             .recent
             .iter()

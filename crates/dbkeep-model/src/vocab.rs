@@ -146,6 +146,10 @@ pub enum EventKind {
     OffsiteFailed,
     /// The disk of the local backup folder fills up within a week at the current growth.
     DiskFilling,
+    /// Discovery found a database on a server (new, or back after it was gone).
+    DatabaseFound,
+    /// A database discovery had found is no longer on its server (or is now excluded).
+    DatabaseGone,
     /// `dbkeep notify test`.
     Test,
 }
@@ -162,6 +166,8 @@ impl EventKind {
             EventKind::Stale => "stale",
             EventKind::OffsiteFailed => "offsite_failed",
             EventKind::DiskFilling => "disk_filling",
+            EventKind::DatabaseFound => "database_found",
+            EventKind::DatabaseGone => "database_gone",
             EventKind::Test => "test",
         }
     }
@@ -176,6 +182,8 @@ impl EventKind {
             EventKind::Stale,
             EventKind::OffsiteFailed,
             EventKind::DiskFilling,
+            EventKind::DatabaseFound,
+            EventKind::DatabaseGone,
         ]
         .into_iter()
         .find(|k| k.as_str() == word)

@@ -109,6 +109,18 @@ impl Event {
                     self.host
                 );
             }
+            EventKind::DatabaseFound => {
+                return format!(
+                    "dbkeep: found database {} on {}; it is backed up from now on",
+                    self.database, self.host
+                );
+            }
+            EventKind::DatabaseGone => {
+                return format!(
+                    "dbkeep: database {} is gone from its server; its backups are kept (seen from {})",
+                    self.database, self.host
+                );
+            }
             EventKind::Start => "started",
             EventKind::Success => "succeeded",
             EventKind::Failure => "failed",

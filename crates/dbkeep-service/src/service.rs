@@ -3,6 +3,7 @@
 //! databases and a filling disk, and shuts down gracefully.
 //! `dbkeep serve` runs it; an application embeds it with [`Service::start`].
 
+pub mod discover;
 pub mod disk;
 mod heartbeat;
 mod jobs;
@@ -115,6 +116,7 @@ impl Service {
         let (shutdown, stop) = watch::channel(false);
         let beat = tokio::spawn(heartbeat::run(Arc::clone(&jobs), stop.clone()));
         let resend = tokio::spawn(resend::run(Arc::clone(&jobs), stop.clone()));
+        let discovery = tokio::spawn(discover::run(Arc::clone(&jobs), stop.clone()));
         let scheduled = run(
             Arc::clone(&jobs),
             self.clock,
@@ -126,6 +128,7 @@ impl Service {
         let task = tokio::spawn(async move {
             scheduled.await;
             let _ = resend.await;
+            let _ = discovery.await;
             // The instance leaves the catalog's list as the service stops.
             let _ = beat.await;
         });
@@ -221,6 +224,8 @@ async fn run(
         jobs.run_fire(fire);
     }
     let mut stale = crate::service::stale::StaleWatch::new(clock.now());
+    // The set of databases the scheduler planned; discovery may replace it.
+    let mut planned_for = jobs.runner.config();
     let mut disk =
         crate::service::disk::DiskWatch::new(crate::service::disk::DiskWatch::disk_name(
             &jobs.runner.instance().host,
@@ -230,7 +235,23 @@ async fn run(
         let now = clock.now();
         let runner = Arc::clone(&jobs.runner);
         let facts = Arc::clone(jobs.facts());
+        let current = jobs.runner.config();
+        let replan = (!Arc::ptr_eq(&planned_for, &current)).then(|| Arc::clone(&current));
+        planned_for = current;
         let joined = tokio::task::spawn_blocking(move || {
+            // Discovery changed the databases: plan their schedules again (a database new
+            // here has no fire recorded, so nothing of it counts as missed).
+            let mut catch_ups = Vec::new();
+            if let Some(config) = replan {
+                let mut fresh = Scheduler::new(&config);
+                match fresh.start(runner.catalog(), now) {
+                    Ok(claimed) => {
+                        scheduler = fresh;
+                        catch_ups = claimed;
+                    }
+                    Err(e) => warn!(error = %e, "could not plan the discovered databases' schedules"),
+                }
+            }
             // A backup whose process died (another dbkeep, killed) must not stay
             // `in_progress` until the next restart; live runs hold their lock and are kept.
             if let Err(e) = runner.recover_interrupted() {
@@ -253,7 +274,10 @@ async fn run(
                     Err(e) => warn!(error = %e, "could not check the backup folder's disk"),
                 }
             }
-            let due = scheduler.due(runner.catalog(), now);
+            let due = scheduler.due(runner.catalog(), now).map(|mut due| {
+                due.extend(catch_ups);
+                due
+            });
             (scheduler, (stale, disk), due)
         })
         .await;
@@ -282,6 +306,7 @@ async fn run(
         .min(MAX_SLEEP);
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
+            _ = jobs.reschedule.notified() => {}
             _ = stop.changed() => break,
         }
     }

@@ -15,6 +15,8 @@ pub const DEFAULT_ON: &[EventKind] = &[
     EventKind::Stale,
     EventKind::VerifyFailed,
     EventKind::DiskFilling,
+    EventKind::DatabaseFound,
+    EventKind::DatabaseGone,
 ];
 
 /// The shape of a webhook's body.

@@ -72,6 +72,8 @@ pub struct Discovered {
     pub database: String,
     /// Where it stands.
     pub state: DiscoveryState,
+    /// Why it is unreadable or gone, as discovery recorded it.
+    pub detail: Option<String>,
 }
 
 impl ServerConfig {
@@ -87,7 +89,13 @@ impl ServerConfig {
     /// The address to show people: the URL without its password, or the glob.
     pub fn display(&self) -> String {
         match &self.source {
-            ServerSource::Postgres(s) | ServerSource::Mysql(s) => s.url.to_string(),
+            ServerSource::Postgres(s) => s.url.to_string(),
+            // Its URL names no database: the one the client is given is a placeholder.
+            ServerSource::Mysql(s) => {
+                let mut url = s.url.clone();
+                url.set_path("/");
+                url.to_string()
+            }
             ServerSource::Sqlite { pattern } => format!("sqlite:{}", pattern.display()),
         }
     }
@@ -158,7 +166,13 @@ impl ServerConfig {
     }
 
     /// The configuration of the database `database` of this server, named `name`.
-    pub fn database(&self, name: &str, database: &str, state: DiscoveryState) -> DatabaseConfig {
+    pub fn database(
+        &self,
+        name: &str,
+        database: &str,
+        state: DiscoveryState,
+        detail: Option<&str>,
+    ) -> DatabaseConfig {
         let mut db = self.template.clone();
         db.name = name.to_string();
         db.target = match &self.source {
@@ -172,6 +186,7 @@ impl ServerConfig {
             server: self.name.clone(),
             database: database.to_string(),
             state,
+            detail: detail.map(str::to_string),
         });
         db
     }

@@ -73,6 +73,7 @@ impl Runner {
             path,
             opts: opts.clone(),
             hold,
+            slot: None,
         })
     }
 
@@ -90,10 +91,20 @@ impl Runner {
             path,
             opts,
             hold,
+            slot,
         } = started;
+        let name = database.as_str();
+        // At most `max_concurrent_per_server` runs against one server, across instances.
+        let slot = match slot {
+            Some(slot) => Ok(Some(slot)),
+            None => self.wait_server_slot(name, &opts.cancel),
+        };
+        let (_slot, waited) = match slot {
+            Ok(slot) => (slot, Ok(())),
+            Err(e) => (None, Err(e)),
+        };
         // The run itself: a backup waiting for a free slot is not slow.
         let clock = Instant::now();
-        let name = database.as_str();
         let settings = &self.config().service;
         let limits = Limits {
             timeout: settings.backup_timeout,
@@ -116,7 +127,8 @@ impl Runner {
             .ok()
             .and_then(|d| d.encryption.as_ref());
         let globals_part = temp_path(&path, "globals");
-        let result = watchdog::watch(limits, &opts.cancel, progress, |progress| {
+        let result = waited.and_then(|()| {
+            watchdog::watch(limits, &opts.cancel, progress, |progress| {
             catch_panic(|| {
                 // The server's roles first: when they cannot be stored, nothing is.
                 if globals {
@@ -136,6 +148,7 @@ impl Runner {
                     &log,
                 )
             })
+        })
         })
         .and_then(|written| match opts.cancel.reason() {
             // Cancelled after the last byte: the file is complete, but the caller gave up on it.

@@ -79,7 +79,8 @@ impl FactsCache {
     /// # Errors
     /// When the catalog cannot be read.
     pub fn get_stamped(&self, runner: &dyn View) -> dbkeep_model::error::Result<(i64, AllFacts)> {
-        let stamp = runner.catalog().change_stamp()?;
+        // The catalog's state and the set of databases judged: discovery may change the set.
+        let stamp = runner.catalog().change_stamp()? ^ databases_fingerprint(&runner.config());
         if let Some(kept) = self.kept_at(stamp) {
             return Ok((stamp, kept));
         }
@@ -188,4 +189,16 @@ fn summary(mut r: BackupRecord) -> BackupRecord {
     r.copies = Vec::new();
     r.instance = None;
     r
+}
+
+/// A number that changes when the configured databases (their names, their discovery
+/// states) change.
+fn databases_fingerprint(config: &dbkeep_config::config::Config) -> i64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for db in &config.databases {
+        db.name.hash(&mut h);
+        db.discovered.as_ref().map(|d| d.state).hash(&mut h);
+    }
+    h.finish() as i64
 }

@@ -68,6 +68,8 @@ pub struct Jobs {
     pub tracker: TaskTracker,
     /// What the verdicts were last judged from, shared by the stale watch and every page.
     facts: Arc<FactsCache>,
+    /// Raised when discovery changed the set of databases: the scheduler plans again.
+    pub reschedule: tokio::sync::Notify,
 }
 
 impl Jobs {
@@ -83,6 +85,7 @@ impl Jobs {
             drills: Semaphore::new(1),
             tracker: TaskTracker::new(),
             facts: Arc::default(),
+            reschedule: tokio::sync::Notify::new(),
         })
     }
 
@@ -147,8 +150,17 @@ impl Jobs {
         let id = started.id;
         let jobs = Arc::clone(self);
         let database = database.to_string();
+        let cancel = started.cancel().clone();
         self.tracker.spawn(async move {
-            // Recorded `in_progress` at once; it runs when a slot is free, like scheduled ones.
+            let mut started = started;
+            // Recorded `in_progress` at once; it runs when its server has a slot free and a
+            // backup slot is free, like scheduled ones.
+            match jobs.server_slot(&database, &cancel).await {
+                Ok(Some(slot)) => started.hold_slot(slot),
+                Ok(None) => {}
+                // Cancelled while waiting: the run records why.
+                Err(_) => {}
+            }
             let _permit = jobs.permits.acquire().await;
             if let Err(e) = jobs.complete(started).await {
                 warn!(database = %database, error = %e, "backup could not be recorded");
@@ -232,6 +244,15 @@ impl Jobs {
             info!(database = %fire.database, schedule = %fire.schedule, "skipped: the previous backup is still running");
             return skipped("the previous backup of this database was still running".into());
         };
+        // Its server's slot first: a backup waiting for its server holds no backup slot
+        // that another server's backup could use.
+        let slot = match self.server_slot(&fire.database, &cancel).await {
+            Ok(slot) => slot,
+            Err(e) => {
+                self.release(&fire.database);
+                return skipped(format!("could not start: {e}"));
+            }
+        };
         let _permit = self.permits.acquire().await;
         let started_at = self.clock.now();
         let opts = BackupOptions {
@@ -239,7 +260,7 @@ impl Jobs {
             cancel,
             ..BackupOptions::default()
         };
-        let started = match self.begin(&fire.database, opts).await {
+        let mut started = match self.begin(&fire.database, opts).await {
             Ok(started) => started,
             Err(e) => {
                 self.release(&fire.database);
@@ -249,6 +270,9 @@ impl Jobs {
                 };
             }
         };
+        if let Some(slot) = slot {
+            started.hold_slot(slot);
+        }
         let id = started.id;
         // Linked to its backup at once: should this process die, the fire shows that backup's
         // fate (recorded "interrupted" by the next dbkeep), not "running" for ever.
@@ -317,6 +341,32 @@ impl Jobs {
                 )
             }
             Err(e) => skipped(format!("could not start: {e}")),
+        }
+    }
+
+    /// Waits, without holding a thread, for a slot of `database`'s server
+    /// (`max_concurrent_per_server`, across instances); `None` when it needs none.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written, or `cancel` was raised while waiting.
+    async fn server_slot(
+        &self,
+        database: &str,
+        cancel: &Cancel,
+    ) -> Result<Option<dbkeep_core::runner::ServerSlot>> {
+        loop {
+            if let Some(reason) = cancel.reason() {
+                return Err(Error::Cancelled(reason));
+            }
+            if self.runner.slot_free_here(database) {
+                let db = database.to_string();
+                match super::blocking(&self.runner, move |r| r.try_server_slot(&db)).await? {
+                    dbkeep_core::runner::Slot::Unlimited => return Ok(None),
+                    dbkeep_core::runner::Slot::Taken(slot) => return Ok(Some(slot)),
+                    dbkeep_core::runner::Slot::Busy => {}
+                }
+            }
+            tokio::time::sleep(dbkeep_core::runner::SLOT_POLL).await;
         }
     }
 

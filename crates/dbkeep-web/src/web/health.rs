@@ -34,6 +34,12 @@ fn latest_of<'a>(
         .databases
         .iter()
         .zip(facts)
+        // A database gone from its server is not backed up any more: it cannot go stale.
+        .filter(|(db, _)| {
+            db.discovered
+                .as_ref()
+                .is_none_or(|d| d.state != dbkeep_model::discovery::DiscoveryState::Gone)
+        })
         .map(|(db, f)| (db.name.clone(), f.last_success.clone(), f.running()))
         .collect()
 }

@@ -1,0 +1,410 @@
+//! Discovery: which databases each `[[servers]]` entry holds now, compared with what the
+//! catalog recorded, and the changes written back ([`apply`]) with the events they bring.
+//!
+//! [`discover`] only asks the servers and compares; [`apply`] records. A server that does not
+//! answer changes nothing: its databases stay as recorded, and its check records the error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use dbkeep_config::config::{Config, ServerConfig, ServerSource};
+use dbkeep_engine::engine::listing::{Listed, Listing};
+use dbkeep_engine::engine::{MysqlEngine, PostgresEngine};
+use dbkeep_model::discovery::{DiscoveredDatabase, Discoveries, DiscoveryState};
+use dbkeep_model::error::{Error, Result};
+
+/// Where one database a server shows stands, as `dbkeep discover` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Seen {
+    /// Not recorded yet: backed up once applied.
+    New,
+    /// Recorded, and still there.
+    Known,
+    /// Recorded, and no longer there (or no longer chosen).
+    Gone,
+    /// Shown by the server, not backed up from it (`why` says why).
+    Excluded,
+    /// Shown by the server, but the user cannot read it (`why`: the server's words).
+    Unreadable,
+}
+
+impl Seen {
+    /// The word printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Seen::New => "new",
+            Seen::Known => "known",
+            Seen::Gone => "gone",
+            Seen::Excluded => "excluded",
+            Seen::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// One database of a server in a discovery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    /// Its name on the server (a SQLite file's path).
+    pub database: String,
+    /// dbkeep's name for it, when it has one.
+    pub name: Option<String>,
+    /// Where it stands.
+    pub state: Seen,
+    /// Why it is excluded, unreadable or gone.
+    pub why: Option<String>,
+}
+
+/// What one server showed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    /// The `[[servers]]` entry.
+    pub server: String,
+    /// Its address, without a password.
+    pub url: String,
+    /// Why it could not be asked; its recorded databases are then listed as recorded.
+    pub error: Option<String>,
+    /// What the user lacks for complete backups, if the server says so.
+    pub warning: Option<String>,
+    /// Its databases, by name on the server.
+    pub databases: Vec<Line>,
+}
+
+/// A discovery of every server.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// When the servers were asked.
+    #[serde(serialize_with = "rfc3339")]
+    pub at: DateTime<Utc>,
+    /// Each server, in file order.
+    pub servers: Vec<ServerReport>,
+}
+
+fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// A change [`apply`] recorded (this call's write made it, so this caller announces it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A database to back up from now on (new, or back).
+    Found {
+        /// dbkeep's name for it.
+        name: String,
+        /// Its server.
+        server: String,
+    },
+    /// A database no longer backed up: its backups stay under retention.
+    Gone {
+        /// dbkeep's name for it.
+        name: String,
+        /// Its server.
+        server: String,
+        /// Why.
+        why: String,
+    },
+    /// A database the user cannot read.
+    Unreadable {
+        /// dbkeep's name for it.
+        name: String,
+        /// Its server.
+        server: String,
+        /// The server's words.
+        why: String,
+    },
+}
+
+/// Asks every server of `config` (the file's configuration: its `[[databases]]` entries win)
+/// for its databases and compares them with `recorded` (the catalog's). Writes nothing.
+pub fn discover(config: &Config, recorded: &[DiscoveredDatabase], at: DateTime<Utc>) -> Report {
+    let explicit: Vec<&dbkeep_config::config::DatabaseConfig> = config
+        .databases
+        .iter()
+        .filter(|d| d.discovered.is_none())
+        .collect();
+    let explicit_names: HashMap<&str, ()> =
+        explicit.iter().map(|d| (d.name.as_str(), ())).collect();
+    // Which (server, database) each recorded name belongs to, for collisions across servers.
+    let mut owners: HashMap<String, (String, String)> = recorded
+        .iter()
+        .map(|r| (r.name.clone(), (r.server.clone(), r.database.clone())))
+        .collect();
+    let listings: Vec<(&ServerConfig, std::result::Result<Listing, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = config
+            .servers
+            .iter()
+            .map(|server| (server, s.spawn(|| list(config, server))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(server, h)| {
+                (
+                    server,
+                    h.join().unwrap_or_else(|_| Err("the listing thread failed".into())),
+                )
+            })
+            .collect()
+    });
+    let mut servers = Vec::with_capacity(listings.len());
+    for (server, listing) in listings {
+        let mine: BTreeMap<&str, &DiscoveredDatabase> = recorded
+            .iter()
+            .filter(|r| r.server == server.name)
+            .map(|r| (r.database.as_str(), r))
+            .collect();
+        let listing = match listing {
+            Ok(l) => l,
+            Err(error) => {
+                // Not an answer: nothing is gone because the server did not say so.
+                let databases = mine
+                    .values()
+                    .map(|r| Line {
+                        database: r.database.clone(),
+                        name: Some(r.name.clone()),
+                        state: match r.state {
+                            DiscoveryState::Known => Seen::Known,
+                            DiscoveryState::Gone => Seen::Gone,
+                            DiscoveryState::Unreadable => Seen::Unreadable,
+                        },
+                        why: Some("the server did not answer; kept as recorded".into()),
+                    })
+                    .collect();
+                servers.push(ServerReport {
+                    server: server.name.clone(),
+                    url: server.display(),
+                    error: Some(error),
+                    warning: None,
+                    databases,
+                });
+                continue;
+            }
+        };
+        let mut lines = Vec::with_capacity(listing.databases.len());
+        let mut present: HashMap<&str, ()> = HashMap::new();
+        for Listed { name: database, unreadable } in &listing.databases {
+            let mut line = Line {
+                database: database.clone(),
+                name: None,
+                state: Seen::Excluded,
+                why: None,
+            };
+            if let Some(why) = server.excluded(database) {
+                line.why = Some(why);
+            } else if let Some(entry) = explicit.iter().find(|d| server.is_target(&d.target, database)) {
+                line.why = Some(format!("backed up as the [[databases]] entry `{}`", entry.name));
+            } else {
+                match server.name_for(database) {
+                    Err(why) => line.why = Some(why),
+                    Ok(name) if explicit_names.contains_key(name.as_str()) => {
+                        line.why = Some(format!(
+                            "its name `{name}` is taken by the [[databases]] entry `{name}` (another database): rename that entry, or exclude this one"
+                        ));
+                    }
+                    Ok(name) => match owners.get(&name) {
+                        Some((s, d)) if (s, d) != (&server.name, database) => {
+                            line.why = Some(format!(
+                                "its name `{name}` is taken by database `{d}` of server `{s}`: rename a server, or exclude one of them"
+                            ));
+                        }
+                        _ => {
+                            owners.insert(name.clone(), (server.name.clone(), database.clone()));
+                            present.insert(database.as_str(), ());
+                            line.state = match (unreadable, mine.get(database.as_str())) {
+                                (Some(why), _) => {
+                                    line.why = Some(why.clone());
+                                    Seen::Unreadable
+                                }
+                                (None, Some(r)) if r.state == DiscoveryState::Known => Seen::Known,
+                                (None, _) => Seen::New,
+                            };
+                            line.name = Some(name);
+                        }
+                    },
+                }
+            }
+            lines.push(line);
+        }
+        // What was recorded and is not among the chosen any more is gone.
+        for r in mine.values().filter(|r| !present.contains_key(r.database.as_str())) {
+            let why = match lines.iter().find(|l| l.database == r.database) {
+                Some(l) => format!("now excluded: {}", l.why.as_deref().unwrap_or("")),
+                None if r.state == DiscoveryState::Gone => r
+                    .detail
+                    .clone()
+                    .unwrap_or_else(|| "no longer on the server".into()),
+                None => "no longer on the server".into(),
+            };
+            lines.retain(|l| l.database != r.database);
+            lines.push(Line {
+                database: r.database.clone(),
+                name: Some(r.name.clone()),
+                state: Seen::Gone,
+                why: Some(why),
+            });
+        }
+        lines.sort_by(|a, b| a.database.cmp(&b.database));
+        servers.push(ServerReport {
+            server: server.name.clone(),
+            url: server.display(),
+            error: None,
+            warning: listing.warning,
+            databases: lines,
+        });
+    }
+    Report { at, servers }
+}
+
+/// Records `report` in `catalog`: each server's check, each database's state. Returns the
+/// changes this call made (of instances racing on one catalog, one records each).
+///
+/// # Errors
+/// When the catalog cannot be written.
+pub fn apply(report: &Report, catalog: &dyn Discoveries) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    for server in &report.servers {
+        catalog.record_server_check(&server.server, report.at, server.error.as_deref())?;
+        if server.error.is_some() {
+            continue;
+        }
+        for line in &server.databases {
+            let Some(name) = &line.name else { continue };
+            let state = match line.state {
+                Seen::New | Seen::Known => DiscoveryState::Known,
+                Seen::Gone => DiscoveryState::Gone,
+                Seen::Unreadable => DiscoveryState::Unreadable,
+                Seen::Excluded => continue,
+            };
+            let changed = catalog.set_discovered(&DiscoveredDatabase {
+                name: name.clone(),
+                server: server.server.clone(),
+                database: line.database.clone(),
+                state,
+                found_at: report.at,
+                changed_at: report.at,
+                detail: line.why.clone(),
+            })?;
+            if !changed {
+                continue;
+            }
+            let (name, server) = (name.clone(), server.server.clone());
+            let why = line.why.clone().unwrap_or_default();
+            changes.push(match state {
+                DiscoveryState::Known => Change::Found { name, server },
+                DiscoveryState::Gone => Change::Gone { name, server, why },
+                DiscoveryState::Unreadable => Change::Unreadable { name, server, why },
+            });
+        }
+    }
+    Ok(changes)
+}
+
+/// The databases `server` holds now.
+fn list(config: &Config, server: &ServerConfig) -> std::result::Result<Listing, String> {
+    let words = |e: Error| dbkeep_model::text::escape_controls(&e.to_string(), false).into_owned();
+    match &server.source {
+        ServerSource::Postgres(target) => PostgresEngine::new(
+            target.clone(),
+            config
+                .pg_dump_path
+                .clone()
+                .unwrap_or_else(|| "pg_dump".into()),
+        )
+        .list_databases()
+        .map_err(words),
+        ServerSource::Mysql(target) => MysqlEngine::new(
+            target.clone(),
+            config.mysqldump_path.clone(),
+            config.mysql_path.clone(),
+        )
+        .list_databases()
+        .map_err(words),
+        ServerSource::Sqlite { pattern } => list_files(pattern),
+    }
+}
+
+/// The SQLite files matching `pattern`: regular files, without SQLite's own side files.
+fn list_files(pattern: &Path) -> std::result::Result<Listing, String> {
+    let text = pattern.to_string_lossy();
+    let paths = glob::glob(&text).map_err(|e| format!("`{text}` is not a file pattern ({e})"))?;
+    let mut listing = Listing::default();
+    for path in paths.flatten() {
+        let name = path.to_string_lossy();
+        if ["-wal", "-shm", "-journal"].iter().any(|s| name.ends_with(s))
+            || !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+        {
+            continue;
+        }
+        // A dbkeep temporary beside a file is never a database of its own.
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        listing.databases.push(Listed {
+            name: name.into_owned(),
+            unreadable: std::fs::File::open(&path)
+                .err()
+                .map(|e| format!("cannot open the file: {e}")),
+        });
+    }
+    // A folder that does not exist is a server that does not answer, not "every file gone".
+    if listing.databases.is_empty()
+        && let Some(dir) = pattern.parent()
+        && !dir.is_dir()
+    {
+        return Err(format!("the folder {} does not exist", dir.display()));
+    }
+    Ok(listing)
+}
+
+impl crate::runner::Runner {
+    /// Asks every configured server for its databases and compares them with the catalog's
+    /// record ([`discover`]); writes nothing.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    pub fn discover(&self) -> Result<Report> {
+        let recorded = self.catalog().discovered()?;
+        Ok(discover(self.base_config(), &recorded, self.clock().now()))
+    }
+
+    /// Records `report` ([`apply`]), puts the new set of databases in force, and announces
+    /// each change this call made (`database_found`, `database_gone`) to the notifiers.
+    ///
+    /// # Errors
+    /// When the catalog cannot be written.
+    pub fn apply_discovery(&self, report: &Report) -> Result<Vec<Change>> {
+        let changes = apply(report, self.catalog())?;
+        self.refresh_discovered()?;
+        for change in &changes {
+            use dbkeep_notify::notify::Event;
+            use dbkeep_model::vocab::EventKind;
+            match change {
+                Change::Found { name, server } => {
+                    tracing::info!(database = %name, server = %server, "found a database to back up");
+                    self.notifier().notify(Event::about(EventKind::DatabaseFound, name));
+                }
+                Change::Gone { name, server, why } => {
+                    tracing::warn!(database = %name, server = %server, why = %why, "a database is gone; its backups are kept");
+                    self.notifier().notify(Event {
+                        error: Some(why.clone()),
+                        ..Event::about(EventKind::DatabaseGone, name)
+                    });
+                }
+                Change::Unreadable { name, server, why } => {
+                    tracing::warn!(database = %name, server = %server, why = %why, "a database cannot be read; it is not backed up");
+                }
+            }
+        }
+        for server in &report.servers {
+            if let Some(error) = &server.error {
+                tracing::warn!(server = %server.server, error = %error, "a server did not answer discovery; its databases stay as recorded");
+            }
+        }
+        Ok(changes)
+    }
+}
