@@ -80,6 +80,18 @@ impl Drop for Bar {
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
+    // Run from cron without `dbkeep serve`, a backup of everything still finds new databases.
+    if !runner.base_config().servers.is_empty() && args.databases.is_empty() {
+        let report = runner.discover()?;
+        for server in report.servers.iter().filter(|s| s.error.is_some()) {
+            eprintln!(
+                "warning: server {} did not answer ({}); its databases are backed up as recorded",
+                server.server,
+                super::render::one_line(server.error.as_deref().unwrap_or_default())
+            );
+        }
+        runner.apply_discovery(&report)?;
+    }
     let config = runner.config();
     if config.databases.is_empty() {
         return Err(UsageError(format!(
@@ -89,7 +101,13 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .into());
     }
     let names: Vec<String> = if args.databases.is_empty() {
-        config.databases.iter().map(|d| d.name.clone()).collect()
+        // Every database in force: a discovered one that is gone or unreadable is not backed up.
+        config
+            .databases
+            .iter()
+            .filter(|d| d.is_scheduled())
+            .map(|d| d.name.clone())
+            .collect()
     } else {
         for name in &args.databases {
             config.database(name)?;

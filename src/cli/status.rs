@@ -13,8 +13,8 @@ use super::{open_runner, render};
 /// Show whether each database is protected, and why.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print a JSON array (fields: name, kind, status, reason, last_good, running, prune_held,
-    /// space)
+    /// Print a JSON array (fields: name, kind, server, status, reason, last_good, running,
+    /// prune_held, space)
     #[arg(long)]
     json: bool,
 }
@@ -24,7 +24,9 @@ pub struct Args {
 struct DatabaseStatus<'a> {
     name: &'a str,
     kind: dbkeep::catalog::Kind,
-    /// `failing`, `unprotected`, `stale`, `not_offsite` or `protected`.
+    /// The `[[servers]]` entry that found it, if one did.
+    server: Option<&'a str>,
+    /// `failing`, `unprotected`, `stale`, `not_offsite`, `protected` or `gone`.
     status: &'static str,
     reason: String,
     /// When its newest successful backup finished (RFC 3339), if it has one.
@@ -64,6 +66,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let space = runner.space(chrono::Utc::now())?;
+    let servers = dbkeep::discovery::server_states(&runner)?;
     super::warn_left_out(&runner);
     let config = runner.config();
     let out: Vec<DatabaseStatus<'_>> = config
@@ -73,6 +76,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .map(|(db, j)| DatabaseStatus {
             name: &db.name,
             kind: db.target.kind(),
+            server: db.server(),
             status: j.verdict.state.as_str(),
             reason: j.verdict.reason.clone(),
             last_good: j
@@ -115,15 +119,45 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 render::line(format!("prune of {}: {}", d.name, render::one_line(why)))?;
             }
         }
+        print_servers(&servers)?;
         print_space(&space)?;
     }
     // Like a health check: non-zero when any database is not protected.
-    let all_good = out.iter().all(|d| d.status == "protected");
+    // A database gone from its server is not backed up any more, by design: not a failure.
+    let all_good = out
+        .iter()
+        .all(|d| matches!(d.status, "protected" | "gone"))
+        && servers.iter().all(|s| !s.failing());
     Ok(if all_good {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(super::EXIT_FAILED)
     })
+}
+
+/// The SERVERS section: each `[[servers]]` entry, whether it answered, and its databases.
+fn print_servers(servers: &[dbkeep::discovery::ServerState]) -> std::io::Result<()> {
+    if servers.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<[String; 3]> = servers
+        .iter()
+        .map(|s| {
+            let state = if s.failing() { "failing" } else { "ok" };
+            let mut why = format!(
+                "{} known, {} gone, {} unreadable",
+                s.known, s.gone, s.unreadable
+            );
+            match (&s.error, &s.checked_at) {
+                (Some(e), _) => why = format!("did not answer: {}; {why} (kept as recorded)", render::one_line(e)),
+                (None, None) => why.push_str("; not asked yet (dbkeep serve or dbkeep discover --apply asks it)"),
+                (None, Some(at)) => why.push_str(&format!("; asked {at}")),
+            }
+            [s.server.clone(), state.to_string(), why]
+        })
+        .collect();
+    render::line("")?;
+    render::table(&["SERVER", "STATUS", "WHY"], &rows)
 }
 
 /// The SPACE section: each database's backups at each destination, then the local disk.

@@ -408,3 +408,67 @@ impl crate::runner::Runner {
         Ok(changes)
     }
 }
+
+/// One server as the overview and `dbkeep status` show it: how it last answered and how many
+/// of its databases stand where.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerState {
+    /// The `[[servers]]` entry.
+    pub server: String,
+    /// Its address, without a password.
+    pub url: String,
+    /// When discovery last asked it (RFC 3339), if it has.
+    pub checked_at: Option<String>,
+    /// Why it did not answer, when it did not: the server's verdict is then failing.
+    pub error: Option<String>,
+    /// Its databases backed up.
+    pub known: usize,
+    /// Its databases gone.
+    pub gone: usize,
+    /// Its databases it shows but the user cannot read.
+    pub unreadable: usize,
+}
+
+impl ServerState {
+    /// Whether the server needs someone: it did not answer, or a database cannot be read.
+    pub fn failing(&self) -> bool {
+        self.error.is_some() || self.unreadable > 0
+    }
+}
+
+/// Every configured server's state, from the catalog and the configuration in force.
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn server_states(runner: &dyn crate::runner::View) -> Result<Vec<ServerState>> {
+    let config = runner.config();
+    let checks = runner.catalog().server_checks()?;
+    Ok(config
+        .servers
+        .iter()
+        .map(|s| {
+            let check = checks.iter().find(|c| c.server == s.name);
+            let count = |state: DiscoveryState| {
+                config
+                    .databases
+                    .iter()
+                    .filter(|d| {
+                        d.discovered
+                            .as_ref()
+                            .is_some_and(|f| f.server == s.name && f.state == state)
+                    })
+                    .count()
+            };
+            ServerState {
+                server: s.name.clone(),
+                url: s.display(),
+                checked_at: check
+                    .map(|c| c.checked_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                error: check.and_then(|c| c.error.clone()),
+                known: count(DiscoveryState::Known),
+                gone: count(DiscoveryState::Gone),
+                unreadable: count(DiscoveryState::Unreadable),
+            }
+        })
+        .collect())
+}

@@ -28,6 +28,14 @@ impl Runner {
     pub fn begin(&self, name: &str, opts: &BackupOptions) -> Result<Started> {
         let config = self.config();
         let db = config.database(name)?;
+        if let Some(found) = db.discovered.as_ref().filter(|_| !db.is_scheduled()) {
+            return Err(Error::Refused(format!(
+                "`{name}` is {} on server `{}` ({}): it is not backed up; its backups are kept and can be restored",
+                found.state,
+                found.server,
+                found.detail.as_deref().unwrap_or("see dbkeep discover"),
+            )));
+        }
         let hold = self
             .hold(name)?
             .ok_or_else(|| Error::AlreadyRunning(name.to_string()))?;

@@ -407,3 +407,95 @@ fn restore_drills_fire_on_verify_schedule_beside_the_backups() {
             .all(|u| !u.schedule.starts_with(DRILL_PREFIX))
     );
 }
+
+/// A configuration with one PostgreSQL server spreading `count` discovered tenants over
+/// `spread`, the tenants recorded in the catalog as known (and `gone` of them as gone).
+fn tenants(count: usize, gone: usize, spread: &str) -> Config {
+    let dir = std::path::Path::new("/nonexistent");
+    let text = format!(
+        "timezone = \"UTC\"\nverify_schedule = \"off\"\n[[servers]]\nname = \"pg\"\nurl = \"postgres://u@db.example:5432/\"\nschedules = [\"0 0 * * *\"]\nspread = \"{spread}\"\n"
+    );
+    let config = Config::parse(&dir.join("dbkeep.toml"), &text, &|_| None).unwrap();
+    let at = utc("2026-01-01T00:00:00Z");
+    let rows: Vec<_> = (0..count)
+        .map(|i| dbkeep_model::discovery::DiscoveredDatabase {
+            name: format!("pg-tenant_{i:03}"),
+            server: "pg".into(),
+            database: format!("tenant_{i:03}"),
+            state: if i < gone {
+                dbkeep_model::discovery::DiscoveryState::Gone
+            } else {
+                dbkeep_model::discovery::DiscoveryState::Known
+            },
+            found_at: at,
+            changed_at: at,
+            detail: None,
+        })
+        .collect();
+    config.with_discovered(&rows)
+}
+
+#[test]
+fn a_spread_gives_five_hundred_tenants_distinct_fire_times_within_the_hour_every_day_alike() {
+    let config = tenants(500, 0, "1h");
+    let s = Scheduler::new(&config);
+    let midnight = utc("2026-03-02T00:00:00Z");
+    let mut s = s;
+    // Planned from just before midnight: every tenant's next fire is in the hour after it.
+    for job in &mut s.jobs {
+        job.next = job.next_after(s.tz, midnight - Duration::seconds(1));
+    }
+    let times: Vec<DateTime<Utc>> = s.upcoming().iter().map(|u| u.next.unwrap()).collect();
+    assert_eq!(times.len(), 500);
+    let distinct: std::collections::BTreeSet<_> = times.iter().collect();
+    assert_eq!(distinct.len(), 500, "two tenants share a fire time");
+    assert!(
+        times
+            .iter()
+            .all(|t| *t >= midnight && *t < midnight + Duration::hours(1)),
+        "a fire outside the hour after midnight"
+    );
+    // Spread over the hour, not bunched: every quarter of it has its share.
+    for q in 0..4 {
+        let from = midnight + Duration::minutes(15 * q);
+        let n = times
+            .iter()
+            .filter(|t| **t >= from && **t < from + Duration::minutes(15))
+            .count();
+        assert!((80..=170).contains(&n), "quarter {q} has {n} of 500 fires");
+    }
+    // The same tenant fires at the same offset the next day, and after a fresh start.
+    let again = Scheduler::new(&config);
+    let next_day: Vec<DateTime<Utc>> = again
+        .jobs
+        .iter()
+        .map(|j| j.next_after(again.tz, midnight + Duration::hours(23)).unwrap())
+        .collect();
+    for (a, b) in times.iter().zip(&next_day) {
+        assert_eq!(*b - *a, Duration::days(1));
+    }
+    // Without a spread, all fire at midnight.
+    let bunched = tenants(5, 0, "0s");
+    let b = Scheduler::new(&bunched);
+    assert!(
+        b.jobs
+            .iter()
+            .all(|j| j.next_after(b.tz, midnight - Duration::seconds(1)) == Some(midnight))
+    );
+}
+
+#[test]
+fn a_gone_database_is_not_scheduled_and_its_missed_fires_count_from_its_offset() {
+    let config = tenants(3, 1, "1h");
+    let s = Scheduler::new(&config);
+    let names: Vec<&str> = s.jobs.iter().map(|j| j.database.as_str()).collect();
+    assert_eq!(names, ["pg-tenant_001", "pg-tenant_002"]);
+    // previous_before and next_after agree on the same shifted instants.
+    let job = &s.jobs[0];
+    let fire = job.next_after(s.tz, utc("2026-03-02T00:00:00Z")).unwrap();
+    assert_eq!(job.previous_before(s.tz, fire), Some(fire));
+    assert_eq!(
+        job.previous_before(s.tz, fire - Duration::milliseconds(1)),
+        Some(fire - Duration::days(1))
+    );
+}

@@ -89,11 +89,12 @@ async fn render(
     };
     let config = state.runner.config();
     let states: Vec<Verdict> = judged.iter().map(|j| j.verdict.state).collect();
-    // Most urgent first; configuration order within a state.
-    let mut order: Vec<usize> = (0..judged.len())
+    // Most urgent first; grouped by server within a state (the `[[databases]]` entries
+    // first), configuration order within a server.
+    let mut order: Vec<usize> = (0..judged.len().min(config.databases.len()))
         .filter(|i| only.is_none_or(|s| states[*i] == s))
         .collect();
-    order.sort_by_key(|i| states[*i]);
+    order.sort_by_key(|i| (states[*i], config.databases[*i].server()));
     let oldest = judged
         .iter()
         .zip(&config.databases)
@@ -160,7 +161,12 @@ async fn render(
         (Vec::new(), Some(table))
     };
     let space = space(state, now).await;
+    let servers = match blocking(state, |r| dbkeep_core::discovery::server_states(r)).await {
+        Ok(s) => server_boxes(&s),
+        Err(e) => return internal_page(state, &e),
+    };
     view::Overview {
+        servers,
         frame: frame(state, identity, "overview"),
         refresh: running,
         summary: summary(&states),
@@ -183,6 +189,53 @@ async fn space(state: &Arc<WebState>, now: chrono::DateTime<chrono::Utc>) -> Opt
             None
         }
     }
+}
+
+/// A database's kind, and the server that found it: "PostgreSQL · server pg".
+fn kind_of(db: &dbkeep_config::config::DatabaseConfig) -> String {
+    let kind = view::kind_label(db.target.kind());
+    match db.server() {
+        Some(server) => format!("{kind} · server {server}"),
+        None => kind.to_string(),
+    }
+}
+
+/// The Servers box: each `[[servers]]` entry, whether it answered, its databases.
+fn server_boxes(servers: &[dbkeep_core::discovery::ServerState]) -> Vec<view::ServerBox> {
+    servers
+        .iter()
+        .map(|s| {
+            let counts = format!(
+                "{} known · {} gone · {} unreadable",
+                s.known, s.gone, s.unreadable
+            );
+            let (state, colour, why) = match (&s.error, &s.checked_at) {
+                (Some(e), _) => (
+                    "failing",
+                    "red",
+                    format!(
+                        "did not answer: {}; its databases are kept as recorded",
+                        dbkeep_model::text::escape_controls(e, false)
+                    ),
+                ),
+                (None, _) if s.unreadable > 0 => (
+                    "failing",
+                    "red",
+                    "a database cannot be read: see its card".to_string(),
+                ),
+                (None, None) => ("not asked yet", "grey", "discovery has not run yet".to_string()),
+                (None, Some(at)) => ("ok", "green", format!("asked {at}")),
+            };
+            view::ServerBox {
+                name: s.server.clone(),
+                url: s.url.clone(),
+                state,
+                colour,
+                why,
+                counts,
+            }
+        })
+        .collect()
 }
 
 fn is_running(j: &verdict::Judged) -> bool {
@@ -242,7 +295,7 @@ impl Seen<'_> {
         let next = self.next_run(&db.name);
         Card {
             name: db.name.clone(),
-            kind: view::kind_label(db.target.kind()).to_string(),
+            kind: kind_of(db),
             state: verdict.state.label(),
             colour: verdict.state.colour(),
             icon: verdict.state.icon(),
@@ -304,7 +357,7 @@ impl Seen<'_> {
         };
         view::DatabaseRow {
             name: db.name.clone(),
-            kind: view::kind_label(db.target.kind()),
+            kind: kind_of(db),
             state: verdict.state.label(),
             colour: verdict.state.colour(),
             icon: verdict.state.icon(),

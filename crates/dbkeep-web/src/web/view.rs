@@ -324,6 +324,21 @@ pub struct Overview {
     pub refresh: bool,
     /// The Space box (`space.html`), when the report could be read.
     pub space: Option<super::space::SpaceBox>,
+    /// The `[[servers]]` entries whose databases are discovered.
+    pub servers: Vec<ServerBox>,
+}
+
+/// One `[[servers]]` entry on the overview.
+pub struct ServerBox {
+    pub name: String,
+    pub url: String,
+    /// `ok`, `failing` or `not asked yet`, and its colour.
+    pub state: &'static str,
+    pub colour: &'static str,
+    /// Why, in words.
+    pub why: String,
+    /// "30 known · 1 gone · 0 unreadable".
+    pub counts: String,
 }
 
 /// The overview's table of databases, for a configuration with many.
@@ -339,7 +354,7 @@ pub struct DatabaseTable {
 /// One database in the overview's table: its verdict and times, in one line.
 pub struct DatabaseRow {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub state: &'static str,
     pub colour: &'static str,
     pub icon: &'static str,
