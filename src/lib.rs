@@ -35,8 +35,8 @@ pub use dbkeep_core::{
 };
 pub use dbkeep_engine::{engine, throwaway};
 pub use dbkeep_model::{
-    cancel, clock, copies, deliveries, discovery as discovered, error, instances, leases, lock, runlog, storage, stream,
-    text, token, vocab,
+    cancel, clock, copies, deliveries, discovery as discovered, error, instances, leases, lock,
+    runlog, storage, stream, text, token, vocab,
 };
 pub use dbkeep_notify::notify;
 pub use dbkeep_pipeline::{crypt, pipeline, watchdog};

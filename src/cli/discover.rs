@@ -45,13 +45,20 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         for server in &report.servers {
             println!("{} ({})", server.server, server.url);
             if let Some(error) = &server.error {
-                println!("  error: {}; its databases stay as recorded", render::one_line(error));
+                println!(
+                    "  error: {}; its databases stay as recorded",
+                    render::one_line(error)
+                );
             }
             if let Some(warning) = &server.warning {
                 println!("  warning: {}", render::one_line(warning));
             }
             for line in &server.databases {
-                let name = line.name.as_deref().map(|n| format!(" as {n}")).unwrap_or_default();
+                let name = line
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" as {n}"))
+                    .unwrap_or_default();
                 let why = line
                     .why
                     .as_deref()

@@ -45,13 +45,19 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     });
     // A discovered database fires later than its cron time by its share of its server's
     // `spread`; one gone or unreadable does not fire at all.
-    type Each<'a> = (&'a str, chrono::Duration, Option<&'a str>, Vec<(String, &'a croner::Cron)>);
+    type Each<'a> = (
+        &'a str,
+        chrono::Duration,
+        Option<&'a str>,
+        Vec<(String, &'a croner::Cron)>,
+    );
     let each: Vec<Each<'_>> = config
         .databases
         .iter()
         .map(|db| {
             let all = db.schedules.iter().map(|s| (s.expr.clone(), &s.cron));
-            let off = (!db.is_scheduled()).then(|| db.discovered.as_ref().map_or("", |d| d.state.as_str()));
+            let off = (!db.is_scheduled())
+                .then(|| db.discovered.as_ref().map_or("", |d| d.state.as_str()));
             (
                 db.name.as_str(),
                 dbkeep::scheduler::offset_of(&config, db),

@@ -124,9 +124,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     }
     // Like a health check: non-zero when any database is not protected.
     // A database gone from its server is not backed up any more, by design: not a failure.
-    let all_good = out
-        .iter()
-        .all(|d| matches!(d.status, "protected" | "gone"))
+    let all_good = out.iter().all(|d| matches!(d.status, "protected" | "gone"))
         && servers.iter().all(|s| !s.failing());
     Ok(if all_good {
         ExitCode::SUCCESS
@@ -149,8 +147,14 @@ fn print_servers(servers: &[dbkeep::discovery::ServerState]) -> std::io::Result<
                 s.known, s.gone, s.unreadable
             );
             match (&s.error, &s.checked_at) {
-                (Some(e), _) => why = format!("did not answer: {}; {why} (kept as recorded)", render::one_line(e)),
-                (None, None) => why.push_str("; not asked yet (dbkeep serve or dbkeep discover --apply asks it)"),
+                (Some(e), _) => {
+                    why = format!(
+                        "did not answer: {}; {why} (kept as recorded)",
+                        render::one_line(e)
+                    )
+                }
+                (None, None) => why
+                    .push_str("; not asked yet (dbkeep serve or dbkeep discover --apply asks it)"),
                 (None, Some(at)) => why.push_str(&format!("; asked {at}")),
             }
             [s.server.clone(), state.to_string(), why]

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use crate::common::*;
 
 /// The server's URL without a database (root, no password).
-fn server_url() -> String {
+pub(crate) fn server_url() -> String {
     std::env::var("DBKEEP_TEST_MYSQL_URL")
         .ok()
         .filter(|v| !v.is_empty())

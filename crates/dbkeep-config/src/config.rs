@@ -24,11 +24,11 @@ pub use database::{Compression, DatabaseConfig, Schedule, Secret, ServerTarget, 
 pub use encryption::{Encryption, passphrase};
 pub use notify::{DEFAULT_ON, Email, NotifySettings, SmtpTls, Webhook, WebhookFormat, url_origin};
 pub use offsite::Offsite;
-pub use server::{Discovered, MYSQL_SYSTEM_SCHEMAS, ServerConfig, ServerSource};
 pub use retention::{
     DEFAULT_RETENTION_DAYS, Destination, MAX_KEEP_LAST, MAX_PERIODS, MAX_RETENTION_DAYS, Retention,
     RetentionKeys,
 };
+pub use server::{Discovered, MYSQL_SYSTEM_SCHEMAS, ServerConfig, ServerSource};
 
 /// The schedule every database without `schedules` gets: daily at midnight.
 pub const DEFAULT_SCHEDULE: &str = "0 0 * * *";
@@ -500,7 +500,10 @@ impl Config {
             offsite.push(o);
         }
         // A database's policy at a destination needs that destination to take it.
-        for db in databases.iter().chain(servers.iter().map(ServerConfig::template)) {
+        for db in databases
+            .iter()
+            .chain(servers.iter().map(ServerConfig::template))
+        {
             for (dest, _, span) in &db.offsite_retention {
                 if !offsite.iter().any(|o| o.name == *dest && o.takes(&db.name)) {
                     let known: Vec<&str> = offsite
@@ -603,7 +606,9 @@ impl Config {
                     o.databases.push(row.name.clone());
                 }
             }
-            config.by_name.insert(row.name.clone(), config.databases.len());
+            config
+                .by_name
+                .insert(row.name.clone(), config.databases.len());
             config.databases.push(db);
         }
         config

@@ -132,22 +132,24 @@ pub fn discover(config: &Config, recorded: &[DiscoveredDatabase], at: DateTime<U
         .iter()
         .map(|r| (r.name.clone(), (r.server.clone(), r.database.clone())))
         .collect();
-    let listings: Vec<(&ServerConfig, std::result::Result<Listing, String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = config
-            .servers
-            .iter()
-            .map(|server| (server, s.spawn(|| list(config, server))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(server, h)| {
-                (
-                    server,
-                    h.join().unwrap_or_else(|_| Err("the listing thread failed".into())),
-                )
-            })
-            .collect()
-    });
+    let listings: Vec<(&ServerConfig, std::result::Result<Listing, String>)> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = config
+                .servers
+                .iter()
+                .map(|server| (server, s.spawn(|| list(config, server))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(server, h)| {
+                    (
+                        server,
+                        h.join()
+                            .unwrap_or_else(|_| Err("the listing thread failed".into())),
+                    )
+                })
+                .collect()
+        });
     let mut servers = Vec::with_capacity(listings.len());
     for (server, listing) in listings {
         let mine: BTreeMap<&str, &DiscoveredDatabase> = recorded
@@ -184,7 +186,11 @@ pub fn discover(config: &Config, recorded: &[DiscoveredDatabase], at: DateTime<U
         };
         let mut lines = Vec::with_capacity(listing.databases.len());
         let mut present: HashMap<&str, ()> = HashMap::new();
-        for Listed { name: database, unreadable } in &listing.databases {
+        for Listed {
+            name: database,
+            unreadable,
+        } in &listing.databases
+        {
             let mut line = Line {
                 database: database.clone(),
                 name: None,
@@ -193,8 +199,14 @@ pub fn discover(config: &Config, recorded: &[DiscoveredDatabase], at: DateTime<U
             };
             if let Some(why) = server.excluded(database) {
                 line.why = Some(why);
-            } else if let Some(entry) = explicit.iter().find(|d| server.is_target(&d.target, database)) {
-                line.why = Some(format!("backed up as the [[databases]] entry `{}`", entry.name));
+            } else if let Some(entry) = explicit
+                .iter()
+                .find(|d| server.is_target(&d.target, database))
+            {
+                line.why = Some(format!(
+                    "backed up as the [[databases]] entry `{}`",
+                    entry.name
+                ));
             } else {
                 match server.name_for(database) {
                     Err(why) => line.why = Some(why),
@@ -228,7 +240,10 @@ pub fn discover(config: &Config, recorded: &[DiscoveredDatabase], at: DateTime<U
             lines.push(line);
         }
         // What was recorded and is not among the chosen any more is gone.
-        for r in mine.values().filter(|r| !present.contains_key(r.database.as_str())) {
+        for r in mine
+            .values()
+            .filter(|r| !present.contains_key(r.database.as_str()))
+        {
             let why = match lines.iter().find(|l| l.database == r.database) {
                 Some(l) => format!("now excluded: {}", l.why.as_deref().unwrap_or("")),
                 None if r.state == DiscoveryState::Gone => r
@@ -332,7 +347,9 @@ fn list_files(pattern: &Path) -> std::result::Result<Listing, String> {
     let mut listing = Listing::default();
     for path in paths.flatten() {
         let name = path.to_string_lossy();
-        if ["-wal", "-shm", "-journal"].iter().any(|s| name.ends_with(s))
+        if ["-wal", "-shm", "-journal"]
+            .iter()
+            .any(|s| name.ends_with(s))
             || !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
         {
             continue;
@@ -381,12 +398,13 @@ impl crate::runner::Runner {
         let changes = apply(report, self.catalog())?;
         self.refresh_discovered()?;
         for change in &changes {
-            use dbkeep_notify::notify::Event;
             use dbkeep_model::vocab::EventKind;
+            use dbkeep_notify::notify::Event;
             match change {
                 Change::Found { name, server } => {
                     tracing::info!(database = %name, server = %server, "found a database to back up");
-                    self.notifier().notify(Event::about(EventKind::DatabaseFound, name));
+                    self.notifier()
+                        .notify(Event::about(EventKind::DatabaseFound, name));
                 }
                 Change::Gone { name, server, why } => {
                     tracing::warn!(database = %name, server = %server, why = %why, "a database is gone; its backups are kept");
@@ -462,8 +480,10 @@ pub fn server_states(runner: &dyn crate::runner::View) -> Result<Vec<ServerState
             ServerState {
                 server: s.name.clone(),
                 url: s.display(),
-                checked_at: check
-                    .map(|c| c.checked_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                checked_at: check.map(|c| {
+                    c.checked_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                }),
                 error: check.and_then(|c| c.error.clone()),
                 known: count(DiscoveryState::Known),
                 gone: count(DiscoveryState::Gone),

@@ -469,9 +469,10 @@ impl Runner {
             return false;
         }
         match (&record.path, &record.file_name) {
-            (Some(path), Some(name)) => {
-                same_place(path, &self.config().database_dir(&record.database).join(name))
-            }
+            (Some(path), Some(name)) => same_place(
+                path,
+                &self.config().database_dir(&record.database).join(name),
+            ),
             (Some(_), None) => false,
             (None, _) => true,
         }

@@ -131,7 +131,9 @@ impl Judge<'_> {
             match found.state {
                 dbkeep_model::discovery::DiscoveryState::Known => {}
                 dbkeep_model::discovery::DiscoveryState::Gone => {
-                    let last_good = self.last_success.map(|g| g.finished_at.unwrap_or(g.started_at));
+                    let last_good = self
+                        .last_success
+                        .map(|g| g.finished_at.unwrap_or(g.started_at));
                     return Verdict {
                         state: State::Gone,
                         reason: format!(
@@ -142,10 +144,15 @@ impl Judge<'_> {
                     };
                 }
                 dbkeep_model::discovery::DiscoveryState::Unreadable => {
-                    let last_good = self.last_success.map(|g| g.finished_at.unwrap_or(g.started_at));
+                    let last_good = self
+                        .last_success
+                        .map(|g| g.finished_at.unwrap_or(g.started_at));
                     return Verdict {
                         state: State::Failing,
-                        reason: format!("unreadable on server `{}`, not backed up: {why}", found.server),
+                        reason: format!(
+                            "unreadable on server `{}`, not backed up: {why}",
+                            found.server
+                        ),
                         last_good,
                     };
                 }

@@ -304,15 +304,7 @@ pub struct ListFilter {
 /// notification deliveries, leases and instances that the other layers record. Implementations
 /// must be safe to share across threads and, for shared catalogs, across processes.
 pub trait Catalog:
-    Accounts
-    + LoginFailures
-    + Copies
-    + Deliveries
-    + Discoveries
-    + Leases
-    + Instances
-    + Send
-    + Sync
+    Accounts + LoginFailures + Copies + Deliveries + Discoveries + Leases + Instances + Send + Sync
 {
     /// Records a new attempt as `in_progress` and returns its id.
     ///

@@ -249,7 +249,9 @@ async fn run(
                         scheduler = fresh;
                         catch_ups = claimed;
                     }
-                    Err(e) => warn!(error = %e, "could not plan the discovered databases' schedules"),
+                    Err(e) => {
+                        warn!(error = %e, "could not plan the discovered databases' schedules")
+                    }
                 }
             }
             // A backup whose process died (another dbkeep, killed) must not stay

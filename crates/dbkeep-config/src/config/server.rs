@@ -211,9 +211,13 @@ impl ServerConfig {
 /// The server connection `server` with its database replaced by `database`.
 fn on_database(server: &ServerTarget, database: &str) -> ServerTarget {
     let mut url = server.url.clone();
-    let encoded: String =
-        percent_encoding::utf8_percent_encode(database, percent_encoding::NON_ALPHANUMERIC)
-            .collect();
+    // Unreserved characters stay as they are, as a person would write the URL.
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let encoded: String = percent_encoding::utf8_percent_encode(database, PATH).collect();
     url.set_path(&format!("/{encoded}"));
     ServerTarget {
         url,
@@ -250,7 +254,11 @@ pub(super) struct RawServer {
 }
 
 impl RawServer {
-    pub(super) fn validate(self, src: &Source<'_>, base: &Path) -> Result<ServerConfig, ConfigError> {
+    pub(super) fn validate(
+        self,
+        src: &Source<'_>,
+        base: &Path,
+    ) -> Result<ServerConfig, ConfigError> {
         let name = self.name.get_ref().clone();
         // The server's own name is followed by `-` and a database's in every name it makes.
         if !names::is_name(&name) || name.len() > 48 {
@@ -269,7 +277,12 @@ impl RawServer {
             if let Err(e) = glob::Pattern::new(&pattern.to_string_lossy()) {
                 return Err(src.error(self.url.span(), format!("`url` of server `{name}` is not a valid file pattern ({e}); write e.g. \"sqlite:/srv/app/*.sqlite3\"")));
             }
-            (ServerSource::Sqlite { pattern: pattern.clone() }, format!("sqlite:{}", pattern.display()))
+            (
+                ServerSource::Sqlite {
+                    pattern: pattern.clone(),
+                },
+                format!("sqlite:{}", pattern.display()),
+            )
         } else {
             let mut url = url::Url::parse(url_text).map_err(|e| {
                 src.error(self.url.span(), format!("`url` of server `{name}` is not a valid URL ({e}); expected `postgres://user@host:port/`, `mysql://user@host:port/` or `sqlite:/path/*.sqlite3`"))
@@ -290,10 +303,22 @@ impl RawServer {
             let placeholder = Spanned::new(self.url.span(), text.clone());
             let target = Target::parse(placeholder.get_ref(), base)
                 .map_err(|m| src.error(self.url.span(), m))?;
-            let server = target.server().cloned().ok_or_else(|| src.error(self.url.span(), "not a server URL"))?;
-            (if mysql { ServerSource::Mysql(server) } else { ServerSource::Postgres(server) }, text)
+            let server = target
+                .server()
+                .cloned()
+                .ok_or_else(|| src.error(self.url.span(), "not a server URL"))?;
+            (
+                if mysql {
+                    ServerSource::Mysql(server)
+                } else {
+                    ServerSource::Postgres(server)
+                },
+                text,
+            )
         };
-        let patterns = |key: &str, list: Option<Vec<Spanned<String>>>| -> Result<Vec<glob::Pattern>, ConfigError> {
+        let patterns = |key: &str,
+                        list: Option<Vec<Spanned<String>>>|
+         -> Result<Vec<glob::Pattern>, ConfigError> {
             list.unwrap_or_default()
                 .into_iter()
                 .map(|p| {
@@ -345,6 +370,12 @@ impl RawServer {
             offsite_retention: self.offsite_retention,
         };
         let template = raw.validate(src, base)?;
+        // The template's connection carries `password_env`: the databases found use it.
+        let source = match (source, template.target.server()) {
+            (ServerSource::Postgres(_), Some(t)) => ServerSource::Postgres(t.clone()),
+            (ServerSource::Mysql(_), Some(t)) => ServerSource::Mysql(t.clone()),
+            (other, _) => other,
+        };
         Ok(ServerConfig {
             name,
             source,

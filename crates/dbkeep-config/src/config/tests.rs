@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use dbkeep_model::discovery::{DiscoveredDatabase, DiscoveryState};
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(Path::new("/etc/dbkeep/dbkeep.toml"), text, &|_| None)
@@ -683,4 +684,163 @@ fn retention_policies_inherit_key_by_key_and_per_destination() {
         c.retention("x", &local, None).to_string(),
         "retention_days 0, keep_last 1, keep_weekly 4"
     );
+}
+
+#[test]
+fn a_server_gives_what_it_finds_its_defaults_and_a_derived_name() {
+    let c = parse(
+        r#"
+age_recipients = ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+[[servers]]
+name = "pg"
+url = "postgres://backup:pw@db.example:5433/"
+password_env = "PG_PASSWORD"
+include = ["tenant_*"]
+exclude = ["tenant_tmp*"]
+schedules = ["0 2 * * *"]
+keep_daily = 7
+spread = "2h"
+
+[[servers]]
+name = "my"
+url = "mysql://root@db.example:3306/"
+
+[[servers]]
+name = "files"
+url = "sqlite:tenants/*.sqlite3"
+
+[[offsite]]
+name = "s3"
+url = "file:///srv/copies"
+databases = ["pg"]
+"#,
+    )
+    .unwrap();
+    let pg = c.server("pg").unwrap();
+    assert_eq!(pg.max_concurrent, Some(1));
+    assert_eq!(pg.spread, std::time::Duration::from_secs(7200));
+    assert_eq!(pg.excluded("tenant_1"), None);
+    assert_eq!(
+        pg.excluded("tenant_tmp1").unwrap(),
+        "matches exclude `tenant_tmp*`"
+    );
+    assert_eq!(pg.excluded("shop").unwrap(), "matches no include pattern");
+    assert_eq!(pg.name_for("tenant_1").unwrap(), "pg-tenant_1");
+    assert!(pg.name_for("a b").unwrap_err().contains("`pg-a b`"));
+    let db = pg.database("pg-tenant_1", "tenant_1", DiscoveryState::Known, None);
+    let Target::Postgres(t) = &db.target else {
+        panic!("not postgres")
+    };
+    assert_eq!(t.url.as_str(), "postgres://backup@db.example:5433/tenant_1");
+    assert_eq!(t.password_env.as_deref(), Some("PG_PASSWORD"));
+    assert_eq!(db.schedules[0].expr, "0 2 * * *");
+    assert!(
+        db.encryption.is_some(),
+        "the top-level recipients reach a server's databases"
+    );
+    assert_eq!(
+        c.retention("pg-tenant_1", &Destination::Local, None).daily,
+        0
+    );
+    // The stable offset: the same name, the same share of the window, within it.
+    assert_eq!(pg.offset("pg-tenant_1"), pg.offset("pg-tenant_1"));
+    assert!(pg.offset("pg-tenant_1") < pg.spread);
+    let my = c.server("my").unwrap();
+    assert_eq!(my.display(), "mysql://root@db.example:3306/");
+    assert_eq!(
+        my.excluded("performance_schema").unwrap(),
+        "a system schema"
+    );
+    let files = c.server("files").unwrap();
+    assert_eq!(files.max_concurrent, None);
+    assert_eq!(
+        files.name_for("/etc/dbkeep/tenants/acme.sqlite3").unwrap(),
+        "files-acme"
+    );
+    // What discovery recorded joins the configuration; an [[offsite]] naming the server takes
+    // its databases.
+    let at = chrono::Utc::now();
+    let row = |name: &str, server: &str, database: &str, state| DiscoveredDatabase {
+        name: name.into(),
+        server: server.into(),
+        database: database.into(),
+        state,
+        found_at: at,
+        changed_at: at,
+        detail: None,
+    };
+    let with = c.with_discovered(&[
+        row("pg-tenant_1", "pg", "tenant_1", DiscoveryState::Known),
+        row("pg-tenant_2", "pg", "tenant_2", DiscoveryState::Gone),
+        row("old-x", "old", "x", DiscoveryState::Known),
+    ]);
+    let names: Vec<&str> = with.databases.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["pg-tenant_1", "pg-tenant_2"],
+        "a server no longer configured is left out"
+    );
+    assert!(with.database("pg-tenant_1").unwrap().is_scheduled());
+    assert!(!with.database("pg-tenant_2").unwrap().is_scheduled());
+    assert!(with.offsite[0].takes("pg-tenant_1"));
+    assert_eq!(
+        with.retention("pg-tenant_1", &Destination::Local, None)
+            .daily,
+        7
+    );
+}
+
+#[test]
+fn bad_server_entries_name_the_key_and_the_fix() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[[servers]]\nname = \"a.b\"\nurl = \"postgres://u@h/\"\n",
+            "server `name = \"a.b\"` is invalid",
+        ),
+        (
+            "[[servers]]\nname = \"my\"\nurl = \"mysql://u@h/shop\"\n",
+            "names the database `shop`: a MySQL server's URL names none",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"redis://h/\"\n",
+            "scheme `redis:` of server `x` is not supported",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"postgres://u@h/\"\ninclude = [\"[\"]\n",
+            "`include` of server `x`: `[` is not a glob pattern",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"postgres://u@h/\"\nspread = \"soon\"\n",
+            "`spread` of server `x` = \"soon\" is not a duration",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"postgres://u@h/\"\nmax_concurrent_per_server = 0\n",
+            "`max_concurrent_per_server` of server `x` = 0 is out of range",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"sqlite:\"\n",
+            "has no file pattern after `sqlite:`",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"sqlite:/a/*.db\"\npassword_env = \"P\"\n",
+            "applies only to PostgreSQL and MySQL",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"postgres://u@h/\"\n[[servers]]\nname = \"x\"\nurl = \"postgres://u@g/\"\n",
+            "duplicate server `name = \"x\"`",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"postgres://u@h/\"\ndatabases = []\n",
+            "unknown field `databases`",
+        ),
+        (
+            "discover_every = \"0s\"\n",
+            "`discover_every` = \"0s\" is out of range",
+        ),
+    ];
+    for (text, expected) in cases {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains(expected), "for {text:?}: {e}");
+        assert!(e.contains("dbkeep.toml"), "names the file: {e}");
+    }
 }

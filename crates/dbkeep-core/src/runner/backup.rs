@@ -135,49 +135,56 @@ impl Runner {
             .ok()
             .and_then(|d| d.encryption.as_ref());
         let globals_part = temp_path(&path, "globals");
-        let result = waited.and_then(|()| {
-            watchdog::watch(limits, &opts.cancel, progress, |progress| {
-            catch_panic(|| {
-                // The server's roles first: when they cannot be stored, nothing is.
-                if globals {
-                    write_globals(engine.as_ref(), &dir, &globals_part, &opts.cancel, &log)?;
-                }
-                write_backup(
-                    engine.as_ref(),
-                    &dir,
-                    &path,
-                    Stages {
-                        compression,
-                        rows: engine.stream_rows(),
-                        encryption,
-                    },
-                    progress,
-                    &opts.cancel,
-                    &log,
-                )
+        let result = waited
+            .and_then(|()| {
+                watchdog::watch(limits, &opts.cancel, progress, |progress| {
+                    catch_panic(|| {
+                        // The server's roles first: when they cannot be stored, nothing is.
+                        if globals {
+                            write_globals(
+                                engine.as_ref(),
+                                &dir,
+                                &globals_part,
+                                &opts.cancel,
+                                &log,
+                            )?;
+                        }
+                        write_backup(
+                            engine.as_ref(),
+                            &dir,
+                            &path,
+                            Stages {
+                                compression,
+                                rows: engine.stream_rows(),
+                                encryption,
+                            },
+                            progress,
+                            &opts.cancel,
+                            &log,
+                        )
+                    })
+                })
             })
-        })
-        })
-        .and_then(|written| match opts.cancel.reason() {
-            // Cancelled after the last byte: the file is complete, but the caller gave up on it.
-            Some(reason) => {
-                let _ = storage::remove_if_exists(&path);
-                Err(Error::Cancelled(reason))
-            }
-            None => Ok(written),
-        })
-        .and_then(|written| {
-            if !globals {
-                return Ok((written, None));
-            }
-            let name = globals_name(&path);
-            if let Err(e) = storage::publish(&globals_part, &path.with_file_name(&name)) {
-                // Not one without the other: the dump goes too.
-                let _ = storage::remove_if_exists(&path);
-                return Err(Error::io("cannot rename into place", &globals_part)(e));
-            }
-            Ok((written, Some(name)))
-        });
+            .and_then(|written| match opts.cancel.reason() {
+                // Cancelled after the last byte: the file is complete, but the caller gave up on it.
+                Some(reason) => {
+                    let _ = storage::remove_if_exists(&path);
+                    Err(Error::Cancelled(reason))
+                }
+                None => Ok(written),
+            })
+            .and_then(|written| {
+                if !globals {
+                    return Ok((written, None));
+                }
+                let name = globals_name(&path);
+                if let Err(e) = storage::publish(&globals_part, &path.with_file_name(&name)) {
+                    // Not one without the other: the dump goes too.
+                    let _ = storage::remove_if_exists(&path);
+                    return Err(Error::io("cannot rename into place", &globals_part)(e));
+                }
+                Ok((written, Some(name)))
+            });
         let _ = storage::remove_if_exists(&globals_part);
         let duration_ms = clock.elapsed().as_millis() as u64;
         let finished_at = self.clock.now();

@@ -31,7 +31,10 @@ pub struct ServerSlot {
 impl Drop for ServerSlot {
     fn drop(&mut self) {
         let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = taken.get_mut(&self.server).and_then(|v| v.get_mut(self.index)) {
+        if let Some(slot) = taken
+            .get_mut(&self.server)
+            .and_then(|v| v.get_mut(self.index))
+        {
             *slot = false;
         }
     }
@@ -63,7 +66,9 @@ impl Runner {
             return true;
         };
         let taken = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
-        taken.get(&server).is_none_or(|v| v.iter().filter(|t| **t).count() < n)
+        taken
+            .get(&server)
+            .is_none_or(|v| v.iter().filter(|t| **t).count() < n)
     }
 
     /// Takes a free slot of `database`'s server, if it has a limit and one is free.
@@ -87,7 +92,8 @@ impl Runner {
                 mine[index] = true;
             }
             let resource = format!("server:{server}#{index}");
-            let lease = LeaseGuard::acquire(Arc::clone(&self.catalog), &resource, &self.instance, ttl);
+            let lease =
+                LeaseGuard::acquire(Arc::clone(&self.catalog), &resource, &self.instance, ttl);
             let release = || {
                 let mut taken = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(slot) = taken.get_mut(&server).and_then(|v| v.get_mut(index)) {

@@ -469,7 +469,10 @@ fn a_spread_gives_five_hundred_tenants_distinct_fire_times_within_the_hour_every
     let next_day: Vec<DateTime<Utc>> = again
         .jobs
         .iter()
-        .map(|j| j.next_after(again.tz, midnight + Duration::hours(23)).unwrap())
+        .map(|j| {
+            j.next_after(again.tz, midnight + Duration::hours(23))
+                .unwrap()
+        })
         .collect();
     for (a, b) in times.iter().zip(&next_day) {
         assert_eq!(*b - *a, Duration::days(1));

@@ -158,7 +158,10 @@ impl MysqlEngine {
             super::listing::CONNECT_TIMEOUT_SECS
         ));
         args.extend(["--batch", "--skip-column-names", "--raw"].map(String::from));
-        args.push("--execute=SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME".to_string());
+        args.push(
+            "--execute=SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME"
+                .to_string(),
+        );
         let cancel = Cancel::new();
         let tool = Tool::spawn(
             &self.client,

@@ -223,7 +223,11 @@ fn server_boxes(servers: &[dbkeep_core::discovery::ServerState]) -> Vec<view::Se
                     "red",
                     "a database cannot be read: see its card".to_string(),
                 ),
-                (None, None) => ("not asked yet", "grey", "discovery has not run yet".to_string()),
+                (None, None) => (
+                    "not asked yet",
+                    "grey",
+                    "discovery has not run yet".to_string(),
+                ),
                 (None, Some(at)) => ("ok", "green", format!("asked {at}")),
             };
             view::ServerBox {
