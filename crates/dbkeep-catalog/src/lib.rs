@@ -8,6 +8,7 @@ mod postgres_accounts;
 mod postgres_batch;
 mod postgres_connect;
 mod postgres_copies;
+mod postgres_discovery;
 mod postgres_import;
 mod postgres_leases;
 mod postgres_notify;
@@ -16,6 +17,7 @@ mod postgres_tls;
 pub mod sqlite;
 mod sqlite_accounts;
 mod sqlite_copies;
+mod sqlite_discovery;
 mod sqlite_leases;
 mod sqlite_notify;
 #[cfg(test)]

@@ -145,6 +145,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         7,
         include_str!("../migrations/postgres/0007_disk_alerts.sql"),
     ),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_discovered.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

@@ -46,6 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
         "../migrations/0020_pins_and_retention_marks.sql"
     )),
     M::up(include_str!("../migrations/0021_disk_alerts.sql")),
+    M::up(include_str!("../migrations/0022_discovered.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod beside;
+mod discovery;
 mod harness;
 mod instances;
 mod postgres_only;
@@ -24,6 +25,10 @@ use dbkeep_model::catalog::{
     FireId, ListFilter, NewBackup, Outcome, Status, Stored, Verification, VerifyLevel, format_time,
 };
 use dbkeep_model::vocab::{Compression, Kind, Trigger};
+use discovery::{
+    discovered_databases_change_state_once, server_checks_keep_the_last_answer,
+    two_instances_record_a_found_database_once,
+};
 use harness::{Harness, Shared};
 use instances::{instances_heartbeat_and_depart, leases_are_held_by_one_instance_at_a_time};
 use retention::{
@@ -67,6 +72,9 @@ stories!(
     many_rows_are_marked_pruned_at_once,
     copies_are_marked_pruned,
     retention_marks_are_set_replaced_and_cleared,
+    discovered_databases_change_state_once,
+    two_instances_record_a_found_database_once,
+    server_checks_keep_the_last_answer,
 );
 
 fn at(text: &str) -> DateTime<Utc> {
