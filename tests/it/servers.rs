@@ -367,7 +367,7 @@ schedules = ["0 0 1 1 *"]
         .assert_success();
     assert_eq!(target.scalar("SELECT count(*) FROM orders"), "6");
     // A gone database is not backed up (it has nothing to back up) but names why.
-    let refused = sandbox.run(&["backup", &gone]);
+    let refused = sandbox.run(&["backup", "-d", &gone]);
     assert_ne!(refused.code, Some(0));
     assert!(
         refused.all_output().contains("is gone on server `pg`"),
@@ -520,7 +520,7 @@ url = "sqlite:other.db"
     assert_eq!(a["status"], "protected", "{a}");
     // The next backup of it fails like any backup against a server that is down, recorded.
     sandbox
-        .run(&["backup", &format!("far-{prefix}_a")])
+        .run(&["backup", "-d", &format!("far-{prefix}_a")])
         .assert_code(1);
 }
 

@@ -10,7 +10,6 @@ use tracing::warn;
 use super::Jobs;
 use dbkeep_core::discovery::Change;
 use dbkeep_model::catalog::Trigger;
-use dbkeep_model::error::Error;
 
 /// Runs discovery until `stop` is raised. Does nothing when no server is configured.
 pub async fn run(jobs: Arc<Jobs>, mut stop: watch::Receiver<bool>) {
@@ -47,15 +46,11 @@ pub async fn once(jobs: &Arc<Jobs>) {
     if !Arc::ptr_eq(&before, &jobs.runner.config()) {
         jobs.reschedule.notify_one();
     }
-    // A database found gets its first backup now, not at its next cron time.
+    // A database found gets its first backup now, not at its next cron time: queued like a
+    // fire, under its server's limit.
     for change in changes {
         if let Change::Found { name, .. } = change {
-            match jobs.start_now(&name, Trigger::Scheduled).await {
-                Ok(_) | Err(Error::AlreadyRunning(_)) => {}
-                Err(e) => {
-                    warn!(database = %name, error = %e, "could not start the first backup of a found database");
-                }
-            }
+            jobs.queue(&name, Trigger::Scheduled);
         }
     }
 }

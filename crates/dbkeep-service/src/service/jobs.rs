@@ -170,6 +170,39 @@ impl Jobs {
         Ok(id)
     }
 
+    /// Queues a backup of `database` to run like a scheduled fire: once its server has a
+    /// slot free and a backup slot is free, and only then recorded `in_progress` (a found
+    /// database's first backup). Nothing happens when the database is backing up here already.
+    pub fn queue(self: &Arc<Self>, database: &str, trigger: Trigger) {
+        let jobs = Arc::clone(self);
+        let database = database.to_string();
+        self.tracker.spawn(async move {
+            let Some(cancel) = jobs.claim(&database) else {
+                return;
+            };
+            let slot = jobs.server_slot(&database, &cancel).await;
+            let _permit = jobs.permits.acquire().await;
+            let opts = BackupOptions {
+                trigger,
+                cancel,
+                ..BackupOptions::default()
+            };
+            let ran = match (slot, jobs.begin(&database, opts).await) {
+                (Ok(slot), Ok(mut started)) => {
+                    if let Some(slot) = slot {
+                        started.hold_slot(slot);
+                    }
+                    jobs.complete(started).await
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            if let Err(e) = ran {
+                warn!(database = %database, error = %e, "the queued backup could not run");
+            }
+            jobs.release(&database);
+        });
+    }
+
     /// Starts verifying backup `id` at restore level now; it waits for a backup slot like
     /// "back up now", runs in the background, and records its result.
     ///
