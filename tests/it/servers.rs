@@ -281,9 +281,10 @@ schedules = ["0 0 1 1 *"]
     });
     let (most, looks) = watch.finish();
     assert!(looks > 20, "the watch looked only {looks} times");
-    assert!(
-        most <= 1,
-        "{most} pg_dump sessions ran at once against one server (limit 1)"
+    // Seen running (the watch can see one), never two at once.
+    assert_eq!(
+        most, 1,
+        "{most} pg_dump sessions at most at once against one server (limit 1)"
     );
     assert!(
         !done.keys().any(|k| k.contains("_skip_")),
@@ -342,7 +343,7 @@ schedules = ["0 0 1 1 *"]
     );
     assert_eq!(
         events(&receiver, "database_gone"),
-        [gone.clone()],
+        std::slice::from_ref(&gone),
         "gone once, nothing else"
     );
     drop(serve);

@@ -8,6 +8,17 @@ use dbkeep_model::clock::format_time;
 use dbkeep_model::discovery::{DiscoveredDatabase, Discoveries, DiscoveryState, ServerCheck};
 use dbkeep_model::error::{Error, Result};
 
+/// A `discovered` row as stored: name, server, database, state, found_at, changed_at, detail.
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
 impl SqliteCatalog {
     /// A stored time, or an error naming what holds it.
     fn stored_time(&self, text: &str, what: &str) -> Result<DateTime<Utc>> {
@@ -30,15 +41,7 @@ impl SqliteCatalog {
 
 impl Discoveries for SqliteCatalog {
     fn discovered(&self) -> Result<Vec<DiscoveredDatabase>> {
-        let rows: Vec<(
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-        )> = {
+        let rows: Vec<Row> = {
             let conn = self.conn();
             let mut stmt = conn
                 .prepare(

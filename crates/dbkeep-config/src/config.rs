@@ -602,7 +602,7 @@ impl Config {
             }
             let db = server.database(&row.name, &row.database, row.state, row.detail.as_deref());
             for o in &mut config.offsite {
-                if o.databases.iter().any(|d| *d == server.name) {
+                if o.databases.contains(&server.name) {
                     o.databases.push(row.name.clone());
                 }
             }
