@@ -37,6 +37,7 @@ COLOURS = {
     "stale": "orange",
     "unprotected": "red",
     "failing": "red",
+    "gone": "grey",
 }
 WORDS = {"in_progress": "running", "not_offsite": "not off-site", "offsite_only": "off-site only"}
 
