@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use super::{open_runner, render};
 
-/// Ask each server for its databases and show them as new, known, gone, excluded or
-/// unreadable (with why); nothing changes without `--apply`.
+/// Ask each server for its databases and show them as new, known, gone, excluded, unreadable
+/// or unreachable (with why); nothing changes without `--apply`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print one JSON object: `servers`, each with `server`, `url`, `error`, `warning` and

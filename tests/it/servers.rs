@@ -498,7 +498,11 @@ url = "sqlite:other.db"
         .iter()
         .find(|l| l["name"] == format!("far-{prefix}_a"))
         .unwrap();
-    assert_eq!(a["state"], "known", "{a}");
+    assert_eq!(a["state"], "unreachable", "{a}");
+    assert_eq!(
+        a["why"], "the server did not answer; kept as recorded (known)",
+        "{a}"
+    );
     // Not gone: status still judges it (protected: its backup is fresh), the server fails.
     let status = sandbox.run(&["status"]);
     status.assert_code(1);
@@ -563,4 +567,148 @@ schedules = ["0 0 1 1 *"]
     assert!(file.contains("/lite-beta/sqlite_backup_"), "{file}");
     let schedule = sandbox.run(&["schedule"]);
     assert!(schedule.stdout.contains("lite-beta"), "{}", schedule.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_overview_and_metrics_show_each_server_and_its_databases() {
+    let app = crate::web::App::start_with_databases(
+        "discover_every = \"1s\"\nverify_schedule = \"off\"",
+        "[[servers]]\nname = \"lite\"\nurl = \"sqlite:tenants/*.sqlite3\"\nschedules = [\"0 0 1 1 *\"]\n",
+    )
+    .await;
+    let auth = app.login().await;
+    // The folder is not there yet: the server did not answer.
+    let failing = wait_for_page(&app, &auth, "/", |page| {
+        page.contains("id=\"server-lite\" data-state=\"failing\"")
+    })
+    .await;
+    assert!(failing.contains("did not answer"), "{failing}");
+    let dir = app.sandbox.path().join("tenants");
+    std::fs::create_dir(&dir).unwrap();
+    create_sample_sqlite(&dir.join("acme.sqlite3"));
+    let page = wait_for_page(&app, &auth, "/", |page| {
+        page.contains("id=\"server-lite\" data-state=\"ok\"")
+            && page.contains("id=\"db-lite-acme\"")
+    })
+    .await;
+    assert!(page.contains("1 known · 0 gone · 0 unreadable"), "{page}");
+    assert!(page.contains("SQLite · server lite"), "{page}");
+    let metrics = wait_for_page(&app, &auth, "/metrics", |m| {
+        m.contains("dbkeep_backup_last_success_timestamp_seconds{database=\"lite-acme\"} 1")
+    })
+    .await;
+    assert!(
+        metrics.contains("dbkeep_server_up{server=\"lite\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dbkeep_server_databases{server=\"lite\",state=\"known\"} 1"),
+        "{metrics}"
+    );
+    // Gone: the file removed, the card grey and not failing, /healthz not counting it.
+    std::fs::remove_file(dir.join("acme.sqlite3")).unwrap();
+    let page = wait_for_page(&app, &auth, "/", |page| {
+        page.contains("id=\"db-lite-acme\" data-state=\"gone\"")
+    })
+    .await;
+    assert!(page.contains("0 known · 1 gone"), "{page}");
+    // (`app` and `other`, never backed up here, make it unhealthy: the gone one is not named.)
+    let health = app.get("/healthz", &auth).await.text();
+    assert!(health.contains("\"app\""), "{health}");
+    assert!(!health.contains("lite-acme"), "{health}");
+    app.stop().await;
+}
+
+/// The page at `path` once `ready` holds for it (at most 60 s).
+async fn wait_for_page(
+    app: &crate::web::App,
+    auth: &crate::web::Auth,
+    path: &str,
+    ready: impl Fn(&str) -> bool,
+) -> String {
+    let start = Instant::now();
+    loop {
+        let page = app.get(path, auth).await.text();
+        if ready(&page) {
+            return page;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{path} never got ready:\n{page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A login role of the test server, dropped when dropped (after the databases it may own).
+struct Role(String);
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = try_psql(
+            &pg_url(),
+            None,
+            &format!("DROP ROLE IF EXISTS \"{}\"", self.0),
+        );
+    }
+}
+
+#[test]
+fn a_database_the_user_cannot_connect_to_is_unreadable_with_the_servers_words_not_a_nightly_failure()
+ {
+    require_pg(&pg_url(), None);
+    let _roles = server_roles();
+    let prefix = unique_name("perm");
+    let role = Role(format!("{prefix}_r"));
+    let _cleanup = Cleanup(prefix.clone());
+    pg(&format!("CREATE ROLE \"{}\" LOGIN", role.0));
+    pg_tenant(&format!("{prefix}_open"), 2);
+    psql(
+        &url_with(&pg_url(), &format!("{prefix}_open"), None),
+        None,
+        &format!("GRANT SELECT ON orders TO \"{}\"", role.0),
+    );
+    pg_tenant(&format!("{prefix}_locked"), 2);
+    pg(&format!(
+        "REVOKE CONNECT ON DATABASE \"{prefix}_locked\" FROM PUBLIC"
+    ));
+    let port = url::Url::parse(&pg_url()).unwrap().port().unwrap_or(5432);
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "verify_schedule = \"off\"\n[[servers]]\nname = \"pg\"\nurl = \"postgres://{}@127.0.0.1:{port}/\"\ninclude = [\"{prefix}_*\"]\n",
+        role.0
+    ));
+    let run = sandbox.run(&["discover", "--apply"]);
+    run.assert_success();
+    let out = run.stdout.clone();
+    assert!(
+        out.contains(&format!("new        {prefix}_open as pg-{prefix}_open")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("unreadable {prefix}_locked as pg-{prefix}_locked (permission denied for database \"{prefix}_locked\"")),
+        "{out}"
+    );
+    assert!(
+        out.contains("is neither a superuser nor a member of pg_read_all_data"),
+        "{out}"
+    );
+    // Everything backs up but the one it cannot read, which is not attempted at all.
+    sandbox.run(&["backup"]).assert_success();
+    assert!(successes(&sandbox).contains_key(&format!("pg-{prefix}_open")));
+    assert!(sandbox.rows_for(&format!("pg-{prefix}_locked")).is_empty());
+    // It shows as failing, with the server's words, and so does its server.
+    let status = sandbox.run(&["status", "--json"]);
+    status.assert_code(1);
+    let all: Vec<Value> = serde_json::from_str(&status.stdout).unwrap();
+    let locked = all
+        .iter()
+        .find(|d| d["name"] == format!("pg-{prefix}_locked"))
+        .unwrap();
+    assert_eq!(locked["status"], "failing", "{locked}");
+    let reason = locked["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("unreadable on server `pg`, not backed up: permission denied"),
+        "{reason}"
+    );
 }

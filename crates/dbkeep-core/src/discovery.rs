@@ -16,7 +16,7 @@ use dbkeep_engine::engine::{MysqlEngine, PostgresEngine};
 use dbkeep_model::discovery::{DiscoveredDatabase, Discoveries, DiscoveryState};
 use dbkeep_model::error::{Error, Result};
 
-/// Where one database a server shows stands, as `dbkeep discover` prints it.
+/// Where one database of a server stands, as `dbkeep discover` prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Seen {
@@ -30,6 +30,8 @@ pub enum Seen {
     Excluded,
     /// Shown by the server, but the user cannot read it (`why`: the server's words).
     Unreadable,
+    /// Recorded, and its server did not answer: kept as recorded (not gone).
+    Unreachable,
 }
 
 impl Seen {
@@ -41,6 +43,7 @@ impl Seen {
             Seen::Gone => "gone",
             Seen::Excluded => "excluded",
             Seen::Unreadable => "unreadable",
+            Seen::Unreachable => "unreachable",
         }
     }
 }
@@ -167,11 +170,13 @@ pub fn discover(config: &Config, recorded: &[DiscoveredDatabase], at: DateTime<U
                         database: r.database.clone(),
                         name: Some(r.name.clone()),
                         state: match r.state {
-                            DiscoveryState::Known => Seen::Known,
                             DiscoveryState::Gone => Seen::Gone,
-                            DiscoveryState::Unreadable => Seen::Unreadable,
+                            DiscoveryState::Known | DiscoveryState::Unreadable => Seen::Unreachable,
                         },
-                        why: Some("the server did not answer; kept as recorded".into()),
+                        why: Some(format!(
+                            "the server did not answer; kept as recorded ({})",
+                            r.state
+                        )),
                     })
                     .collect();
                 servers.push(ServerReport {
@@ -290,7 +295,7 @@ pub fn apply(report: &Report, catalog: &dyn Discoveries) -> Result<Vec<Change>> 
                 Seen::New | Seen::Known => DiscoveryState::Known,
                 Seen::Gone => DiscoveryState::Gone,
                 Seen::Unreadable => DiscoveryState::Unreadable,
-                Seen::Excluded => continue,
+                Seen::Excluded | Seen::Unreachable => continue,
             };
             let changed = catalog.set_discovered(&DiscoveredDatabase {
                 name: name.clone(),

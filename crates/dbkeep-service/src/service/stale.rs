@@ -63,7 +63,13 @@ impl StaleWatch {
             let at = last
                 .as_ref()
                 .and_then(|r| r.finished_at.or(Some(r.started_at)));
-            let stale = now - at.unwrap_or(self.since) > limit;
+            // A database no longer backed up (gone from its server) does not go stale; one
+            // that cannot be read does, like any other that has no fresh backup.
+            let gone = db
+                .discovered
+                .as_ref()
+                .is_some_and(|d| d.state == dbkeep_model::discovery::DiscoveryState::Gone);
+            let stale = !gone && now - at.unwrap_or(self.since) > limit;
             // An episode ends with a newer success; a database that never had one stays in
             // its episode even when a restart moved `since`.
             let ongoing = at.is_none() && announced.get(&db.name) == Some(&None);

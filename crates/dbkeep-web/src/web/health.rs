@@ -34,12 +34,6 @@ fn latest_of<'a>(
         .databases
         .iter()
         .zip(facts)
-        // A database gone from its server is not backed up any more: it cannot go stale.
-        .filter(|(db, _)| {
-            db.discovered
-                .as_ref()
-                .is_none_or(|d| d.state != dbkeep_model::discovery::DiscoveryState::Gone)
-        })
         .map(|(db, f)| (db.name.clone(), f.last_success.clone(), f.running()))
         .collect()
 }
@@ -78,7 +72,17 @@ struct Counts {
 pub async fn healthz_get(state: State, headers: HeaderMap) -> Response {
     let facts = Arc::clone(&state.facts);
     let found = blocking(&state, move |r| {
-        let latest = latest(r, &facts)?;
+        // A database gone from its server is not backed up any more: it cannot go stale.
+        let config = r.config();
+        let gone = |name: &str| {
+            config.database(name).is_ok_and(|d| {
+                d.discovered
+                    .as_ref()
+                    .is_some_and(|f| f.state == dbkeep_model::discovery::DiscoveryState::Gone)
+            })
+        };
+        let mut latest = latest(r, &facts)?;
+        latest.retain(|(name, _, _)| !gone(name));
         let mut not_offsite = Vec::new();
         for (name, good, _) in &latest {
             if let Some(g) = good
@@ -193,6 +197,7 @@ pub async fn render_metrics(
             (
                 dbkeep_model::instances::listed(r.catalog(), r.config().service.lease_timeout)?,
                 r.space(now)?,
+                dbkeep_core::discovery::server_states(r)?,
             ),
         ))
     })
@@ -204,7 +209,7 @@ pub async fn render_metrics(
         verified,
         undelivered,
         (upload_failures, uploads),
-        (instances, space),
+        (instances, space, servers),
     ) = match data {
         Ok(d) => d,
         Err(e) => {
@@ -253,7 +258,7 @@ pub async fn render_metrics(
     family(
         "dbkeep_database_status",
         "gauge",
-        "1 for the database's verdict (failing, unprotected, stale, protected), 0 for the others.",
+        "1 for the database's verdict (failing, unprotected, stale, not_offsite, protected, gone), 0 for the others.",
         latest
             .iter()
             .zip(judged.iter())
@@ -297,6 +302,41 @@ pub async fn render_metrics(
             .collect(),
     );
     let quoted = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    family(
+        "dbkeep_server_up",
+        "gauge",
+        "1 when the [[servers]] entry answered its last discovery, 0 when it did not (or was not asked yet).",
+        servers
+            .iter()
+            .map(|s| {
+                (
+                    format!("server=\"{}\"", quoted(&s.server)),
+                    u8::from(s.checked_at.is_some() && s.error.is_none()).to_string(),
+                )
+            })
+            .collect(),
+    );
+    family(
+        "dbkeep_server_databases",
+        "gauge",
+        "The databases of a [[servers]] entry, by state (known, gone, unreadable).",
+        servers
+            .iter()
+            .flat_map(|s| {
+                [
+                    ("known", s.known),
+                    ("gone", s.gone),
+                    ("unreadable", s.unreadable),
+                ]
+                .map(|(state, n)| {
+                    (
+                        format!("server=\"{}\",state=\"{state}\"", quoted(&s.server)),
+                        n.to_string(),
+                    )
+                })
+            })
+            .collect(),
+    );
     family(
         "dbkeep_offsite_upload_failures_total",
         "counter",
