@@ -497,3 +497,6 @@ pub fn server_states(runner: &dyn crate::runner::View) -> Result<Vec<ServerState
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests;

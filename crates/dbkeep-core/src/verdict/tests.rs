@@ -120,6 +120,7 @@ fn staleness_follows_the_schedule_then_stale_after() {
 #[test]
 fn states_sort_by_urgency_and_spans_read_well() {
     let mut states = vec![
+        State::Gone,
         State::Protected,
         State::NotOffsite,
         State::Stale,
@@ -262,4 +263,42 @@ fn the_facts_are_read_again_only_when_the_catalog_changed() {
         done[0].verdict
     );
     assert_eq!(done[0].facts.last_success.as_ref().map(|r| r.id), Some(id));
+}
+
+#[test]
+fn a_discovered_database_gone_or_unreadable_says_so_whatever_its_backups() {
+    let mut config = config(DAILY);
+    let good = run(1, Status::Success, 1);
+    let judge = |db: &dbkeep_config::config::DatabaseConfig| {
+        Judge {
+            recent: std::slice::from_ref(&good),
+            last_success: Some(&good),
+            database: db,
+            stale_after: Duration::hours(26),
+            tz: chrono_tz::UTC,
+            now: now(),
+        }
+        .verdict()
+    };
+    let found = |state| {
+        Some(dbkeep_config::config::Discovered {
+            server: "pg".into(),
+            database: "app".into(),
+            state,
+            detail: Some("no longer on the server".into()),
+        })
+    };
+    let db = &mut config.databases[0];
+    db.discovered = found(dbkeep_model::discovery::DiscoveryState::Known);
+    assert_eq!(judge(db).state, State::Protected);
+    db.discovered = found(dbkeep_model::discovery::DiscoveryState::Gone);
+    let gone = judge(db);
+    assert_eq!(gone.state, State::Gone);
+    assert_eq!(
+        gone.reason,
+        "gone from server `pg` (no longer on the server); not backed up any more, its backups are kept"
+    );
+    assert!(gone.last_good.is_some());
+    db.discovered = found(dbkeep_model::discovery::DiscoveryState::Unreadable);
+    assert_eq!(judge(db).state, State::Failing);
 }
