@@ -712,3 +712,56 @@ fn a_database_the_user_cannot_connect_to_is_unreadable_with_the_servers_words_no
         "{reason}"
     );
 }
+
+#[test]
+fn a_server_s_roles_are_stored_once_per_run_and_restore_with_any_of_its_databases() {
+    require_pg(&pg_url(), None);
+    let _roles = server_roles();
+    let prefix = unique_name("globals");
+    let role = Role(format!("{prefix}_owner"));
+    let _cleanup = Cleanup(prefix.clone());
+    pg(&format!("CREATE ROLE \"{}\" NOLOGIN", role.0));
+    for i in 0..3 {
+        pg_tenant(&format!("{prefix}_t{i}"), 5);
+    }
+    let last = url_with(&pg_url(), &format!("{prefix}_t2"), None);
+    psql(
+        &last,
+        None,
+        &format!("ALTER TABLE orders OWNER TO \"{}\"", role.0),
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "verify_schedule = \"off\"\ntimezone = \"UTC\"\n[[servers]]\nname = \"pg\"\nurl = \"{}\"\ninclude = [\"{prefix}_*\"]\nglobals = true\nschedules = [\"0 0 1 1 *\"]\n",
+        pg_url().trim_end_matches(|c| c != '/')
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    sandbox.run(&["backup"]).assert_success();
+    // Six backups of one run of the server: its roles stored once, beside the first.
+    let rows = sandbox.list_json();
+    assert_eq!(rows.iter().filter(|r| r["status"] == "success").count(), 6);
+    let roles: Vec<_> = files_below(&sandbox.backup_dir())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".globals.sql"))
+        .collect();
+    assert_eq!(roles.len(), 1, "{roles:?}");
+    assert!(
+        roles[0]
+            .to_string_lossy()
+            .contains(&format!("/pg-{prefix}_t0/")),
+        "{roles:?}"
+    );
+    // The role gone from the server, the last tenant's newest backup brings it back from the
+    // roles stored with another database's backup.
+    psql(&last, None, "ALTER TABLE orders OWNER TO postgres");
+    pg(&format!("DROP ROLE \"{}\"", role.0));
+    let id = sandbox.rows_for(&format!("pg-{prefix}_t2"))[0]["id"].to_string();
+    let target = PgDb::create("globals_back");
+    let restored = sandbox.run(&["restore", &id, "--to", &target.url(), "--with-globals"]);
+    restored.assert_success();
+    assert_eq!(
+        target.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 'orders'"),
+        role.0
+    );
+    assert_eq!(target.scalar("SELECT count(*) FROM orders"), "5");
+}

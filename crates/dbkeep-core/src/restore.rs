@@ -51,13 +51,21 @@ impl<R: Read> Read for Counting<'_, R> {
 /// destination its copy is read from.
 fn stored_globals(runner: &Runner, record: &BackupRecord, from: Option<&str>) -> Result<String> {
     let id = record.id;
-    let name = runner.catalog().globals_file(id)?.ok_or_else(|| {
+    // A discovered database's roles are its server's, stored with one backup of each run.
+    let (holder, name) = runner.globals_for(record)?.ok_or_else(|| {
         Error::Refused(format!(
             "backup #{id} has no stored roles (its database did not say globals = true when it was made); restore without --with-globals"
         ))
     })?;
+    if holder.id != id {
+        tracing::info!(
+            backup = id,
+            roles_from = holder.id,
+            "the server's roles are stored with another backup of its server"
+        );
+    }
     let file = runner
-        .open_globals(record, &name, from)
+        .open_globals(&holder, &name, from)
         .map_err(|e| Error::Refused(format!("backup #{id}'s stored roles: {e}")))?;
     let mut text = String::new();
     // Roles are a few lines: a file far larger is not what dbkeep stored.

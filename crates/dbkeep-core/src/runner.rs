@@ -34,6 +34,7 @@ use dbkeep_store::store::Store as _;
 use dbkeep_store::store::store_key;
 
 mod backup;
+mod globals;
 mod prune;
 mod recover;
 mod slots;

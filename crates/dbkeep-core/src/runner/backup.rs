@@ -128,7 +128,14 @@ impl Runner {
                 .map(|d| d.target.display())
                 .unwrap_or_default()
         ));
-        let globals = self.config().database(name).is_ok_and(|d| d.globals);
+        // A discovered database stores its server's roles once per run of the server.
+        let globals = match self.stores_globals(name, self.clock.now()) {
+            Ok(stores) => stores,
+            Err(e) => {
+                warn!(database = name, error = %e, "could not tell whether the server's roles are stored for this run; storing them");
+                self.config().database(name).is_ok_and(|d| d.globals)
+            }
+        };
         let config = self.config();
         let encryption = config
             .database(name)
