@@ -117,6 +117,10 @@ fn a_sqlite_catalog_moves_to_an_empty_postgres_catalog_and_works_the_same_there(
              VALUES ('app', 'local', 'keep_last = 3', '2024-01-03T00:00:00.000Z'),
                     ('app', 'remote', 'keep_days = 30', '2024-01-03T00:00:00.000Z');
          UPDATE backups SET pinned = 1, pin_note = 'before the move' WHERE id = 1;
+         INSERT INTO discovered (name, server, database, state, found_at, changed_at, detail)
+             VALUES ('pg-shop', 'pg', 'shop', 'known', '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z', NULL),
+                    ('pg-old', 'pg', 'old', 'gone', '2024-01-01T00:00:00.000Z', '2024-01-04T00:00:00.000Z', 'no longer on the server');
+         INSERT INTO server_checks (server, checked_at, error) VALUES ('pg', '2024-01-04T00:00:00.000Z', NULL);
          INSERT INTO leases (resource, holder, host, pid, run, acquired_at, expires_at)
              VALUES ('db:app', 'web-2:4242', 'web-2', 4242, 9, '2024-01-01T00:00:00.000Z', '2024-01-01T00:01:00.000Z');
          INSERT INTO instances (name, host, pid, version, started_at, heartbeat_at)
@@ -147,6 +151,7 @@ fn a_sqlite_catalog_moves_to_an_empty_postgres_catalog_and_works_the_same_there(
         "failed_notifications",
         "stale_alerts",
         "retention_marks",
+        "discovered",
         "users",
         "sessions",
         "api_tokens",
@@ -163,14 +168,22 @@ fn a_sqlite_catalog_moves_to_an_empty_postgres_catalog_and_works_the_same_there(
     assert_eq!(printed_counts(&run.stdout, "backups"), (3, 3));
     assert_eq!(printed_counts(&run.stdout, "sessions"), (1, 1));
     assert_eq!(printed_counts(&run.stdout, "retention_marks"), (2, 2));
+    assert_eq!(printed_counts(&run.stdout, "discovered"), (2, 2));
+    assert_eq!(
+        target.scalar(
+            "SELECT state || ' ' || changed_at::text FROM discovered WHERE name = 'pg-old'"
+        ),
+        "gone 2024-01-04 00:00:00+00"
+    );
     assert!(
-        run.stdout.contains("leases, instances, login_failures"),
+        run.stdout
+            .contains("leases, instances, login_failures, server_checks"),
         "{run:?}"
     );
     assert!(run.stdout.contains(&url), "{run:?}");
     // Live state stays behind.
     assert!(sqlite_count(&sandbox, "login_failures") > 0);
-    for table in ["leases", "instances", "login_failures"] {
+    for table in ["leases", "instances", "login_failures", "server_checks"] {
         assert_eq!(
             target.scalar(&format!("SELECT count(*) FROM {table}")),
             "0",

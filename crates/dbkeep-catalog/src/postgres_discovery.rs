@@ -7,6 +7,12 @@ use crate::postgres_rows::ms;
 use dbkeep_model::discovery::{DiscoveredDatabase, Discoveries, DiscoveryState, ServerCheck};
 use dbkeep_model::error::Result;
 
+/// `s` as PostgreSQL's text holds it: a NUL (a server's words may hold anything) becomes
+/// U+FFFD, never an error that loses the whole discovery.
+fn text(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
 impl Discoveries for PostgresCatalog {
     fn discovered(&self) -> Result<Vec<DiscoveredDatabase>> {
         self.rows(
@@ -48,7 +54,7 @@ impl Discoveries for PostgresCatalog {
                 &d.state.as_str(),
                 &ms(d.found_at),
                 &ms(d.changed_at),
-                &d.detail,
+                &d.detail.as_deref().map(text),
             ],
         )?;
         Ok(changed > 0)
@@ -63,7 +69,7 @@ impl Discoveries for PostgresCatalog {
         self.execute(
             "INSERT INTO server_checks (server, checked_at, error) VALUES ($1, $2, $3) \
              ON CONFLICT (server) DO UPDATE SET checked_at = excluded.checked_at, error = excluded.error",
-            &[&server, &ms(at), &error],
+            &[&server, &ms(at), &error.map(text)],
         )?;
         Ok(())
     }

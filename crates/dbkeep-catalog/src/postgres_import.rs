@@ -32,13 +32,15 @@ const TABLES: &[&str] = &[
     "failed_notifications",
     "stale_alerts",
     "retention_marks",
+    "discovered",
     "users",
     "sessions",
     "api_tokens",
 ];
 
-/// The tables left behind: who holds what and who is alive now, and recent failed logins.
-const LIVE: &[&str] = &["leases", "instances", "login_failures"];
+/// The tables left behind: who holds what and who is alive now, recent failed logins, and how
+/// each server answered its last discovery (asked again within `discover_every`).
+const LIVE: &[&str] = &["leases", "instances", "login_failures", "server_checks"];
 
 /// How long the copy waits for another session's lock on the target's tables.
 const LOCK_TIMEOUT: &str = "30s";

@@ -127,4 +127,16 @@ pub(super) fn server_checks_keep_the_last_answer(h: &impl Harness) {
         .collect();
     assert_eq!(shown, [("my", None), ("pg", None)]);
     assert_eq!(checks[1].checked_at, ms(later));
+    // A server's words may hold anything, a NUL too: kept (as U+FFFD where text cannot hold
+    // one), never an error that loses the discovery.
+    c.record_server_check("my", later, Some("bad\0byte"))
+        .unwrap();
+    let error = c.server_checks().unwrap()[0].error.clone().unwrap();
+    assert!(
+        error == "bad\0byte" || error == "bad\u{FFFD}byte",
+        "{error:?}"
+    );
+    let mut odd = row("pg-odd", "pg", DiscoveryState::Unreadable, T0);
+    odd.detail = Some("no\0access".into());
+    assert!(c.set_discovered(&odd).unwrap());
 }

@@ -140,3 +140,85 @@ impl Runner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+
+    use super::*;
+    use dbkeep_catalog::sqlite::SqliteCatalog;
+    use dbkeep_config::config::Config;
+    use dbkeep_model::discovery::{DiscoveredDatabase, Discoveries, DiscoveryState};
+
+    /// A runner named `instance` on the catalog in `dir`, whose server `pg` (at most `max`
+    /// backups at once) found `a` and `b`.
+    fn runner(dir: &std::path::Path, instance: &str, max: u32) -> Runner {
+        let text = format!(
+            "instance_name = \"{instance}\"\n[[servers]]\nname = \"pg\"\nurl = \"postgres://u@db.example/\"\nmax_concurrent_per_server = {max}\n\
+             [[databases]]\nname = \"solo\"\nurl = \"sqlite:solo.db\"\n"
+        );
+        let config = Config::parse(&dir.join("dbkeep.toml"), &text, &|_| None).unwrap();
+        let catalog = Arc::new(SqliteCatalog::open(config.catalog.sqlite_file().unwrap()).unwrap());
+        for name in ["a", "b"] {
+            catalog
+                .set_discovered(&DiscoveredDatabase {
+                    name: format!("pg-{name}"),
+                    server: "pg".into(),
+                    database: name.into(),
+                    state: DiscoveryState::Known,
+                    found_at: chrono::Utc::now(),
+                    changed_at: chrono::Utc::now(),
+                    detail: None,
+                })
+                .unwrap();
+        }
+        Runner::with_parts(config, catalog, Arc::new(dbkeep_model::clock::SystemClock)).unwrap()
+    }
+
+    #[test]
+    fn a_server_s_slots_are_shared_by_every_instance_on_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = runner(dir.path(), "one", 1);
+        let two = runner(dir.path(), "two", 1);
+        assert!(matches!(
+            one.try_server_slot("solo").unwrap(),
+            Slot::Unlimited
+        ));
+        let Slot::Taken(held) = one.try_server_slot("pg-a").unwrap() else {
+            panic!("the first slot is free")
+        };
+        // Another database of the server, here and in the other instance: no slot.
+        assert!(!one.slot_free_here("pg-b"));
+        assert!(matches!(one.try_server_slot("pg-b").unwrap(), Slot::Busy));
+        assert!(two.slot_free_here("pg-b"));
+        assert!(matches!(two.try_server_slot("pg-b").unwrap(), Slot::Busy));
+        let cancel = Cancel::new();
+        cancel.cancel("stop waiting");
+        assert!(matches!(
+            two.wait_server_slot("pg-b", &cancel),
+            Err(Error::Cancelled(reason)) if reason == "stop waiting"
+        ));
+        drop(held);
+        assert!(one.slot_free_here("pg-b"));
+        let Slot::Taken(_theirs) = two.try_server_slot("pg-b").unwrap() else {
+            panic!("the slot was given back")
+        };
+        assert!(matches!(one.try_server_slot("pg-a").unwrap(), Slot::Busy));
+    }
+
+    #[test]
+    fn two_slots_let_two_run_and_no_third() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = runner(dir.path(), "one", 2);
+        let two = runner(dir.path(), "two", 2);
+        let Slot::Taken(_a) = one.try_server_slot("pg-a").unwrap() else {
+            panic!("slot 0")
+        };
+        let Slot::Taken(_b) = one.try_server_slot("pg-b").unwrap() else {
+            panic!("slot 1")
+        };
+        assert!(matches!(two.try_server_slot("pg-a").unwrap(), Slot::Busy));
+    }
+}
