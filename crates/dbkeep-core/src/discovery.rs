@@ -292,7 +292,9 @@ pub fn apply(report: &Report, catalog: &dyn Discoveries) -> Result<Vec<Change>> 
         for line in &server.databases {
             let Some(name) = &line.name else { continue };
             let state = match line.state {
-                Seen::New | Seen::Known => DiscoveryState::Known,
+                // Recorded known and still there: nothing to write (500 tenants, no writes).
+                Seen::Known => continue,
+                Seen::New => DiscoveryState::Known,
                 Seen::Gone => DiscoveryState::Gone,
                 Seen::Unreadable => DiscoveryState::Unreadable,
                 Seen::Excluded | Seen::Unreachable => continue,
