@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,34 +14,7 @@ use serde_json::Value;
 use crate::common::*;
 use crate::mysql::try_mariadb;
 use crate::notify::{Answer, Receiver};
-
-/// A running `dbkeep serve`, killed when dropped.
-struct Serve(Child);
-
-impl Serve {
-    fn start(sandbox: &Sandbox) -> Serve {
-        let mut cmd = Command::new(bin_path());
-        cmd.current_dir(sandbox.path())
-            .arg("--config")
-            .arg(sandbox.config_path())
-            .arg("serve")
-            .env("RUST_LOG", "dbkeep=debug")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(sandbox.path().join("serve.out")).unwrap())
-            .stderr(std::fs::File::create(sandbox.path().join("serve.log")).unwrap());
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        Serve(cmd.spawn().expect("start dbkeep serve"))
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::service::Serve;
 
 /// Waits until `check` gives a value, for at most `limit`.
 #[track_caller]
@@ -274,7 +246,7 @@ schedules = ["0 0 1 1 *"]
     assert!(sandbox.list_json().is_empty());
 
     let watch = DumpWatch::start(&prefix);
-    let serve = Serve::start(&sandbox);
+    let serve = Serve::start(&sandbox, "serve");
     let done = wait_until(Duration::from_secs(240), "40 first backups", || {
         let s = successes(&sandbox);
         (s.len() >= 40).then_some(s)
@@ -547,7 +519,7 @@ url = "sqlite:tenants/*.sqlite3"
 schedules = ["0 0 1 1 *"]
 "#,
     );
-    let serve = Serve::start(&sandbox);
+    let serve = Serve::start(&sandbox, "serve");
     wait_until(Duration::from_secs(60), "alpha's first backup", || {
         successes(&sandbox).contains_key("lite-alpha").then_some(())
     });

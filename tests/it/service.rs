@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// A running `dbkeep serve`, stopped with SIGTERM.
-struct Serve {
+/// A running `dbkeep serve`, stopped with SIGTERM (killed when dropped).
+pub(crate) struct Serve {
     child: Child,
     log: PathBuf,
 }
 
 impl Serve {
-    fn start(sandbox: &Sandbox, name: &str) -> Self {
+    pub(crate) fn start(sandbox: &Sandbox, name: &str) -> Self {
         let log = sandbox.path().join(format!("{name}.log"));
         let mut cmd = Command::new(bin_path());
         cmd.current_dir(sandbox.path())

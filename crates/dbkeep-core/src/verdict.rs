@@ -126,36 +126,34 @@ impl Judge<'_> {
     pub fn verdict(&self) -> Verdict {
         // A discovered database that is gone or unreadable is not backed up: say which.
         if let Some(found) = self.database.discovered.as_ref() {
+            use dbkeep_model::discovery::DiscoveryState;
             let why = found.detail.as_deref().map(first_line).unwrap_or_default();
-            let why = dbkeep_model::text::escape_controls(&why, false).into_owned();
-            match found.state {
-                dbkeep_model::discovery::DiscoveryState::Known => {}
-                dbkeep_model::discovery::DiscoveryState::Gone => {
-                    let last_good = self
+            let why = dbkeep_model::text::escape_controls(&why, false);
+            let (state, reason) = match found.state {
+                DiscoveryState::Known => (None, String::new()),
+                DiscoveryState::Gone => (
+                    Some(State::Gone),
+                    format!(
+                        "gone from server `{}` ({why}); not backed up any more, its backups are kept",
+                        found.server
+                    ),
+                ),
+                DiscoveryState::Unreadable => (
+                    Some(State::Failing),
+                    format!(
+                        "unreadable on server `{}`, not backed up: {why}",
+                        found.server
+                    ),
+                ),
+            };
+            if let Some(state) = state {
+                return Verdict {
+                    state,
+                    reason,
+                    last_good: self
                         .last_success
-                        .map(|g| g.finished_at.unwrap_or(g.started_at));
-                    return Verdict {
-                        state: State::Gone,
-                        reason: format!(
-                            "gone from server `{}` ({why}); not backed up any more, its backups are kept",
-                            found.server
-                        ),
-                        last_good,
-                    };
-                }
-                dbkeep_model::discovery::DiscoveryState::Unreadable => {
-                    let last_good = self
-                        .last_success
-                        .map(|g| g.finished_at.unwrap_or(g.started_at));
-                    return Verdict {
-                        state: State::Failing,
-                        reason: format!(
-                            "unreadable on server `{}`, not backed up: {why}",
-                            found.server
-                        ),
-                        last_good,
-                    };
-                }
+                        .map(|g| g.finished_at.unwrap_or(g.started_at)),
+                };
             }
         }
         let good = self

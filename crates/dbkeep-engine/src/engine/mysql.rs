@@ -106,7 +106,19 @@ impl MysqlEngine {
     /// Runs `sql` with the client (on the target database when `in_database`) and returns
     /// its rows, tab-separated, without a header.
     fn query(&self, sql: &str, in_database: bool, cancel: &Cancel) -> Result<String> {
+        self.query_with(sql, &[], in_database, cancel)
+    }
+
+    /// [`MysqlEngine::query`] with more client options (`extra`).
+    fn query_with(
+        &self,
+        sql: &str,
+        extra: &[String],
+        in_database: bool,
+        cancel: &Cancel,
+    ) -> Result<String> {
         let mut args = self.connection();
+        args.extend(extra.iter().cloned());
         args.extend(["--batch", "--skip-column-names", "--raw"].map(String::from));
         args.push(format!("--execute={sql}"));
         if in_database {
@@ -152,31 +164,13 @@ impl MysqlEngine {
     /// # Errors
     /// When the server cannot be reached or refuses the login: its words.
     pub fn list_databases(&self) -> Result<super::listing::Listing> {
-        let mut args = self.connection();
-        args.push(format!(
-            "--connect-timeout={}",
-            super::listing::CONNECT_TIMEOUT_SECS
-        ));
-        args.extend(["--batch", "--skip-column-names", "--raw"].map(String::from));
-        args.push(
-            "--execute=SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME"
-                .to_string(),
-        );
-        let cancel = Cancel::new();
-        let tool = Tool::spawn(
-            &self.client,
-            Family::Mysql,
-            &args,
-            self.password()?,
+        let wait = format!("--connect-timeout={}", super::listing::CONNECT_TIMEOUT_SECS);
+        let out = self.query_with(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
+            &[wait],
             false,
-            &cancel,
-            CLIENT_HINT,
+            &Cancel::new(),
         )?;
-        let mut out = String::new();
-        if let Some(mut stdout) = tool.stdout() {
-            let _ = stdout.read_to_string(&mut out);
-        }
-        tool.finish(&cancel, &RunLog::new())?;
         Ok(super::listing::Listing {
             databases: out
                 .lines()
