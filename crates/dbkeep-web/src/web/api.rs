@@ -329,7 +329,9 @@ struct FireInfo {
 struct DatabaseInfo {
     name: String,
     kind: Kind,
-    /// The verdict: `failing`, `unprotected`, `stale` or `protected`.
+    /// The `[[servers]]` entry that found it, if one did.
+    server: Option<String>,
+    /// The verdict: `failing`, `unprotected`, `stale`, `not_offsite`, `protected` or `gone`.
     status: &'static str,
     /// Why, in words.
     reason: String,
@@ -388,6 +390,7 @@ pub async fn databases_get(state: State) -> Response {
             DatabaseInfo {
                 name: db.name.clone(),
                 kind: db.target.kind(),
+                server: db.server().map(str::to_string),
                 status: verdict.state.as_str(),
                 reason: verdict.reason.clone(),
                 schedules,
