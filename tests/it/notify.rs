@@ -16,7 +16,7 @@ use crate::common::*;
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
     method: String,
-    path: String,
+    pub(crate) path: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }

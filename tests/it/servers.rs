@@ -509,16 +509,20 @@ fn a_sqlite_glob_picks_up_a_file_created_later_and_leaves_side_files_alone() {
     create_sample_sqlite(&dir.join("alpha.sqlite3"));
     std::fs::write(dir.join("alpha.sqlite3-wal"), b"").unwrap();
     std::fs::write(dir.join("notes.txt"), b"not a database").unwrap();
-    sandbox.write_config(
+    let monitor = Receiver::start(Answer::Ok);
+    sandbox.write_config(&format!(
         r#"
 verify_schedule = "off"
 discover_every = "1s"
+[notify]
+ping_url = "{}"
 [[servers]]
 name = "lite"
 url = "sqlite:tenants/*.sqlite3"
 schedules = ["0 0 1 1 *"]
 "#,
-    );
+        monitor.url("/check")
+    ));
     let serve = Serve::start(&sandbox, "serve");
     wait_until(Duration::from_secs(60), "alpha's first backup", || {
         successes(&sandbox).contains_key("lite-alpha").then_some(())
@@ -532,6 +536,18 @@ schedules = ["0 0 1 1 *"]
     drop(serve);
     let names: Vec<String> = successes(&sandbox).keys().cloned().collect();
     assert_eq!(names, ["lite-alpha", "lite-beta"]);
+    // Found databases ping the monitor like configured ones: start and success, each.
+    let pings: Vec<String> = monitor.wait_for(4).iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        pings.iter().filter(|p| *p == "/check/start").count(),
+        2,
+        "{pings:?}"
+    );
+    assert_eq!(
+        pings.iter().filter(|p| *p == "/check").count(),
+        2,
+        "{pings:?}"
+    );
     let file = sandbox.rows_for("lite-beta")[0]["path"]
         .as_str()
         .unwrap()

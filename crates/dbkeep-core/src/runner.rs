@@ -235,6 +235,8 @@ impl Runner {
                 .zip(&next.databases)
                 .all(|(a, b)| a.name == b.name && a.discovered == b.discovered);
         if !same {
+            // A ping channel serves a set of databases: the found ones ping too.
+            self.notifier.reconfigure(&next);
             *current = Arc::new(next);
         }
         Ok(!same)

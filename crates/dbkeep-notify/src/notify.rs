@@ -184,7 +184,8 @@ pub trait Channel: Send + Sync {
 
 /// Sends events to every channel that wants them, in the background.
 pub struct Notifier {
-    channels: Vec<Arc<dyn Channel>>,
+    /// Replaced when the databases in force change (discovery): ping channels serve them.
+    channels: std::sync::RwLock<Arc<Vec<Arc<dyn Channel>>>>,
     /// Where the deliveries that failed are recorded: the catalog.
     deliveries: Arc<dyn Deliveries>,
     pending: Mutex<Vec<JoinHandle<()>>>,
@@ -194,7 +195,7 @@ impl Notifier {
     /// The channels `config` names; failed deliveries recorded in `deliveries`.
     pub fn new(config: &Config, deliveries: Arc<dyn Deliveries>) -> Notifier {
         Notifier {
-            channels: channels(config),
+            channels: std::sync::RwLock::new(Arc::new(channels(config))),
             deliveries,
             pending: Mutex::new(Vec::new()),
         }
@@ -208,9 +209,20 @@ impl Notifier {
         self.deliveries.failed_deliveries()
     }
 
+    /// The channels now.
+    fn channels(&self) -> Arc<Vec<Arc<dyn Channel>>> {
+        Arc::clone(&self.channels.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Takes the channels of `config` from now on: the databases in force changed (a server's
+    /// discovery found some), and a ping channel serves a set of databases.
+    pub fn reconfigure(&self, config: &Config) {
+        *self.channels.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(channels(config));
+    }
+
     /// Whether any channel is configured.
     pub fn is_empty(&self) -> bool {
-        self.channels.is_empty()
+        self.channels().is_empty()
     }
 
     /// Sends `event` to every channel that wants it, each on a thread of its own.
@@ -218,7 +230,7 @@ impl Notifier {
         let event = Arc::new(event);
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.retain(|h| !h.is_finished());
-        for channel in &self.channels {
+        for channel in self.channels().iter() {
             if !channel.wants(event.event, &event.database) {
                 continue;
             }
@@ -243,7 +255,7 @@ impl Notifier {
             finished_at: Some(Utc::now()),
             ..Event::about(EventKind::Test, "-")
         };
-        self.channels
+        self.channels()
             .iter()
             .filter(|c| c.wants(EventKind::Test, "-"))
             .map(|c| (c.name(), c.send(&event)))
