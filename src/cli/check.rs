@@ -16,8 +16,14 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     // What later commands would open: found now rather than at the first restore.
     config.check_files()?;
     let n = config.databases.len();
+    // The servers' databases are found when they are asked (`dbkeep discover`).
+    let servers = match config.servers.len() {
+        0 => String::new(),
+        1 => ", 1 server".to_string(),
+        k => format!(", {k} servers"),
+    };
     println!(
-        "{}: configuration OK ({n} database{})",
+        "{}: configuration OK ({n} database{}{servers})",
         config_path.display(),
         if n == 1 { "" } else { "s" }
     );
