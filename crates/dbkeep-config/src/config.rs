@@ -473,7 +473,7 @@ impl Config {
         let mut servers: Vec<ServerConfig> = Vec::with_capacity(raw.servers.len());
         for raw_server in raw.servers {
             let mut server = raw_server.validate(&source, &base)?;
-            top_level(server::RawServer::template_mut(&mut server))?;
+            top_level(server.template_mut())?;
             if servers.iter().any(|s| s.name == server.name) {
                 return Err(source.error(
                     server.template().name_span.clone(),
@@ -529,7 +529,7 @@ impl Config {
         // Dropping the local file is only for a database that has somewhere else to be.
         for db in databases
             .iter_mut()
-            .chain(servers.iter_mut().map(server::RawServer::template_mut))
+            .chain(servers.iter_mut().map(ServerConfig::template_mut))
         {
             let (keep, span) = match (&db.keep_local_set, &raw.keep_local) {
                 (Some((k, span)), _) => (*k, span.clone()),

@@ -386,15 +386,16 @@ impl RawServer {
             template,
         })
     }
-
-    pub(super) fn template_mut(server: &mut ServerConfig) -> &mut DatabaseConfig {
-        &mut server.template
-    }
 }
 
 impl ServerConfig {
     /// The settings every database found here gets (its name is the server's).
     pub fn template(&self) -> &DatabaseConfig {
         &self.template
+    }
+
+    /// The template, for the top-level keys that apply below it.
+    pub(super) fn template_mut(&mut self) -> &mut DatabaseConfig {
+        &mut self.template
     }
 }
