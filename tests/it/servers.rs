@@ -753,3 +753,74 @@ fn a_server_s_roles_are_stored_once_per_run_and_restore_with_any_of_its_database
     );
     assert_eq!(target.scalar("SELECT count(*) FROM orders"), "5");
 }
+
+#[test]
+fn two_instances_on_one_catalog_announce_and_back_up_each_found_database_once_one_dump_at_a_time() {
+    require_pg(&pg_url(), None);
+    let prefix = unique_name("pair");
+    let _cleanup = Cleanup(prefix.clone());
+    for i in 0..8 {
+        pg_tenant(&format!("{prefix}_t{i}"), 50);
+    }
+    let catalog = PgDb::create("pair_catalog");
+    let receiver = Receiver::start(Answer::Ok);
+    let instance = |name: &str| {
+        let sandbox = Sandbox::new();
+        sandbox.write_config(&format!(
+            r#"
+instance_name = "{name}"
+catalog = "{catalog}"
+listen = "127.0.0.1:{port}"
+verify_schedule = "off"
+discover_every = "1s"
+[[notify.webhook]]
+url = "{hook}"
+on = ["database_found", "database_gone"]
+[[servers]]
+name = "pg"
+url = "{server}"
+include = ["{prefix}_*"]
+schedules = ["0 0 1 1 *"]
+"#,
+            catalog = catalog.url(),
+            port = crate::http::free_port(),
+            hook = receiver.url("/hook"),
+            server = pg_url().trim_end_matches(|c| c != '/'),
+        ));
+        sandbox
+    };
+    let (a, b) = (instance("a"), instance("b"));
+    let watch = DumpWatch::start(&prefix);
+    let serve_a = Serve::start(&a, "serve");
+    let serve_b = Serve::start(&b, "serve");
+    wait_until(Duration::from_secs(120), "8 first backups", || {
+        (successes(&a).len() >= 8).then_some(())
+    });
+    pg_tenant(&format!("{prefix}_t8"), 50);
+    let late = format!("pg-{prefix}_t8");
+    wait_until(
+        Duration::from_secs(60),
+        "the late tenant's first backup",
+        || successes(&a).contains_key(&late).then_some(()),
+    );
+    // Both instances keep discovering for a while: nothing is announced or backed up twice.
+    std::thread::sleep(Duration::from_secs(4));
+    drop((serve_a, serve_b));
+    let (most, looks) = watch.finish();
+    assert!(looks > 20, "the watch looked only {looks} times");
+    assert_eq!(
+        most, 1,
+        "{most} dumps at once against one server across two instances"
+    );
+    let found = events(&receiver, "database_found");
+    assert_eq!(
+        found.len(),
+        9,
+        "each found database announced once: {found:?}"
+    );
+    let all = successes(&a);
+    assert_eq!(all.len(), 9);
+    for (name, rows) in &all {
+        assert_eq!(rows.len(), 1, "{name} backed up {} times", rows.len());
+    }
+}
