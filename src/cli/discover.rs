@@ -40,18 +40,18 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         None
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        render::line(serde_json::to_string_pretty(&report)?)?;
     } else {
         for server in &report.servers {
-            println!("{} ({})", server.server, server.url);
+            render::line(format!("{} ({})", server.server, server.url))?;
             if let Some(error) = &server.error {
-                println!(
+                render::line(format!(
                     "  error: {}; its databases stay as recorded",
                     render::one_line(error)
-                );
+                ))?;
             }
             if let Some(warning) = &server.warning {
-                println!("  warning: {}", render::one_line(warning));
+                render::line(format!("  warning: {}", render::one_line(warning)))?;
             }
             for line in &server.databases {
                 let name = line
@@ -64,17 +64,17 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                     .as_deref()
                     .map(|w| format!(" ({})", render::one_line(w)))
                     .unwrap_or_default();
-                println!(
+                render::line(format!(
                     "  {:<10} {}{name}{why}",
                     line.state.as_str(),
                     render::one_line(&line.database)
-                );
+                ))?;
             }
         }
         match &changes {
-            Some(c) if c.is_empty() => println!("applied: nothing changed"),
-            Some(c) => println!("applied: {} change(s)", c.len()),
-            None => println!("(nothing recorded; run with --apply to record it)"),
+            Some(c) if c.is_empty() => render::line("applied: nothing changed")?,
+            Some(c) => render::line(format!("applied: {} change(s)", c.len()))?,
+            None => render::line("(nothing recorded; run with --apply to record it)")?,
         }
     }
     // A server that did not answer fails the command: its databases are not protected now.

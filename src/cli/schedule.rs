@@ -35,7 +35,7 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let config = runner.config();
     let tz = config.service.timezone;
     let now = Utc::now();
-    println!("time zone: {tz}");
+    render::line(format!("time zone: {tz}"))?;
     // Each database's backup schedules, then its restore drill (recorded as `verify EXPR`).
     let drill = config.service.verify_schedule.as_ref().map(|s| {
         (
@@ -74,14 +74,14 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let mut fires = runner.catalog().last_fires(&pairs)?.into_iter();
     for (db, offset, off, all) in &each {
         match (off, offset.is_zero()) {
-            (Some(state), _) => println!("{db} ({state}: not scheduled)"),
-            (None, true) => println!("{db}"),
-            (None, false) => println!(
+            (Some(state), _) => render::line(format!("{db} ({state}: not scheduled)"))?,
+            (None, true) => render::line(db)?,
+            (None, false) => render::line(format!(
                 "{db} (spread: {}h{:02}m{:02}s after each cron time)",
                 offset.num_hours(),
                 offset.num_minutes() % 60,
                 offset.num_seconds() % 60
-            ),
+            ))?,
         }
         for ((expr, cron), fire) in all.iter().zip(fires.by_ref()) {
             let next = match off {
@@ -91,10 +91,10 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
                     .map_or_else(|| "never".to_string(), |t| render::time(&t, tz)),
             };
             let (fire, backup) = fire.map_or((None, None), |(f, b)| (Some(f), b));
-            println!(
+            render::line(format!(
                 "  {expr:<20} next {next}; last: {}",
                 last(fire.as_ref(), backup, tz)
-            );
+            ))?;
         }
     }
     Ok(ExitCode::SUCCESS)
