@@ -824,3 +824,53 @@ schedules = ["0 0 1 1 *"]
         assert_eq!(rows.len(), 1, "{name} backed up {} times", rows.len());
     }
 }
+
+#[test]
+fn a_mysql_user_without_the_dump_privileges_is_warned_and_sees_only_its_schemas() {
+    try_mariadb(None, "SELECT 1").expect("MariaDB must answer on the local socket");
+    let prefix = unique_name("mylim");
+    let _cleanup = Cleanup(prefix.clone());
+    let user = format!("{prefix}_u");
+    for name in ["a", "b"] {
+        try_mariadb(None, &format!("CREATE DATABASE `{prefix}_{name}`")).unwrap();
+    }
+    try_mariadb(
+        None,
+        &format!("CREATE USER '{user}'@'%'; GRANT SELECT ON `{prefix}_a`.* TO '{user}'@'%'"),
+    )
+    .unwrap();
+    struct User(String);
+    impl Drop for User {
+        fn drop(&mut self) {
+            let _ = try_mariadb(None, &format!("DROP USER IF EXISTS '{}'@'%'", self.0));
+        }
+    }
+    let _user = User(user.clone());
+    let server = url::Url::parse(&crate::mysql::server_url()).unwrap();
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[servers]]\nname = \"my\"\nurl = \"mysql://{user}@{}:{}/\"\ninclude = [\"{prefix}_*\"]\n",
+        server.host_str().unwrap(),
+        server.port().unwrap_or(3306)
+    ));
+    let run = sandbox.run(&["discover", "--json"]);
+    run.assert_success();
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let my = &report["servers"][0];
+    assert_eq!(
+        my["warning"],
+        "the user lacks SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, PROCESS on *.*: a schema it cannot read fully fails its backup; GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, PROCESS ON *.* TO the user",
+        "{my}"
+    );
+    let names: Vec<&str> = my["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [format!("my-{prefix}_a")],
+        "MySQL shows a user only its schemas"
+    );
+}

@@ -44,6 +44,16 @@ const CLIENT_HINT: &str =
 const TRANSACTIONAL: &[&str] = &["InnoDB", "ROCKSDB", "TokuDB"];
 
 /// Backs up one MySQL or MariaDB database.
+/// The privileges a complete dump of any schema needs (`dbkeep discover` checks them).
+const DUMP_PRIVILEGES: &[&str] = &[
+    "SELECT",
+    "SHOW VIEW",
+    "TRIGGER",
+    "EVENT",
+    "LOCK TABLES",
+    "PROCESS",
+];
+
 pub struct MysqlEngine {
     target: ServerTarget,
     dump: PathBuf,
@@ -164,13 +174,37 @@ impl MysqlEngine {
     /// # Errors
     /// When the server cannot be reached or refuses the login: its words.
     pub fn list_databases(&self) -> Result<super::listing::Listing> {
-        let wait = format!("--connect-timeout={}", super::listing::CONNECT_TIMEOUT_SECS);
+        let wait = [format!(
+            "--connect-timeout={}",
+            super::listing::CONNECT_TIMEOUT_SECS
+        )];
         let out = self.query_with(
             "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
-            &[wait],
+            &wait,
             false,
             &Cancel::new(),
         )?;
+        // The privileges a complete dump needs, held on every schema (`ON *.*`).
+        let held = self.query_with(
+            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = \
+             CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+            &wait,
+            false,
+            &Cancel::new(),
+        )?;
+        let held: Vec<&str> = held.lines().map(str::trim).collect();
+        let missing: Vec<&str> = DUMP_PRIVILEGES
+            .iter()
+            .copied()
+            .filter(|p| !held.contains(p))
+            .collect();
+        let warning = (!missing.is_empty()).then(|| {
+            format!(
+                "the user lacks {} on *.*: a schema it cannot read fully fails its backup; GRANT {} ON *.* TO the user",
+                missing.join(", "),
+                DUMP_PRIVILEGES.join(", ")
+            )
+        });
         Ok(super::listing::Listing {
             databases: out
                 .lines()
@@ -180,7 +214,7 @@ impl MysqlEngine {
                     unreadable: None,
                 })
                 .collect(),
-            warning: None,
+            warning,
         })
     }
 
