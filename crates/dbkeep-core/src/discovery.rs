@@ -123,158 +123,196 @@ pub enum Change {
 /// Asks every server of `config` (the file's configuration: its `[[databases]]` entries win)
 /// for its databases and compares them with `recorded` (the catalog's). Writes nothing.
 pub fn discover(config: &Config, recorded: &[DiscoveredDatabase], at: DateTime<Utc>) -> Report {
-    let explicit: Vec<&dbkeep_config::config::DatabaseConfig> = config
+    let mut names = Names {
+        explicit: config
+            .databases
+            .iter()
+            .filter(|d| d.discovered.is_none())
+            .collect(),
+        owners: recorded
+            .iter()
+            .map(|r| (r.name.clone(), (r.server.clone(), r.database.clone())))
+            .collect(),
+    };
+    let servers = list_all(config)
+        .into_iter()
+        .map(|(server, listing)| {
+            let mine: BTreeMap<&str, &DiscoveredDatabase> = recorded
+                .iter()
+                .filter(|r| r.server == server.name)
+                .map(|r| (r.database.as_str(), r))
+                .collect();
+            match listing {
+                Ok(listing) => compare(server, listing, &mine, &mut names),
+                Err(error) => unanswered(server, &mine, error),
+            }
+        })
+        .collect();
+    Report { at, servers }
+}
+
+/// The names already taken: by `[[databases]]` entries, and by each database recorded or
+/// seen so far (with its server and its name there).
+struct Names<'a> {
+    explicit: Vec<&'a dbkeep_config::config::DatabaseConfig>,
+    owners: HashMap<String, (String, String)>,
+}
+
+impl Names<'_> {
+    /// dbkeep's name for `database` of `server`, or why it gets none (an explicit entry backs
+    /// it up, or the name would be unsafe or taken).
+    fn claim(
+        &mut self,
+        server: &ServerConfig,
+        database: &str,
+    ) -> std::result::Result<String, String> {
+        if let Some(entry) = self
+            .explicit
+            .iter()
+            .find(|d| server.is_target(&d.target, database))
+        {
+            return Err(format!(
+                "backed up as the [[databases]] entry `{}`",
+                entry.name
+            ));
+        }
+        let name = server.name_for(database)?;
+        if self.explicit.iter().any(|d| d.name == name) {
+            return Err(format!(
+                "its name `{name}` is taken by the [[databases]] entry `{name}` (another database): rename that entry, or exclude this one"
+            ));
+        }
+        match self.owners.get(&name) {
+            Some((s, d)) if (s.as_str(), d.as_str()) != (server.name.as_str(), database) => {
+                Err(format!(
+                    "its name `{name}` is taken by database `{d}` of server `{s}`: rename a server, or exclude one of them"
+                ))
+            }
+            _ => {
+                self.owners
+                    .insert(name.clone(), (server.name.clone(), database.to_string()));
+                Ok(name)
+            }
+        }
+    }
+}
+
+/// Every server's listing, asked at once (one slow server does not hold up the others).
+fn list_all(config: &Config) -> Vec<(&ServerConfig, std::result::Result<Listing, String>)> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = config
+            .servers
+            .iter()
+            .map(|server| (server, s.spawn(|| list(config, server))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(server, h)| {
+                let listing = h
+                    .join()
+                    .unwrap_or_else(|_| Err("the listing thread failed".into()));
+                (server, listing)
+            })
+            .collect()
+    })
+}
+
+/// A server that did not answer: its databases as recorded, nothing gone because it said so.
+fn unanswered(
+    server: &ServerConfig,
+    mine: &BTreeMap<&str, &DiscoveredDatabase>,
+    error: String,
+) -> ServerReport {
+    let databases = mine
+        .values()
+        .map(|r| Line {
+            database: r.database.clone(),
+            name: Some(r.name.clone()),
+            state: match r.state {
+                DiscoveryState::Gone => Seen::Gone,
+                DiscoveryState::Known | DiscoveryState::Unreadable => Seen::Unreachable,
+            },
+            why: Some(format!(
+                "the server did not answer; kept as recorded ({})",
+                r.state
+            )),
+        })
+        .collect();
+    ServerReport {
+        server: server.name.clone(),
+        url: server.display(),
+        error: Some(error),
+        warning: None,
+        databases,
+    }
+}
+
+/// What `server` shows now against what was recorded of it (`mine`).
+fn compare(
+    server: &ServerConfig,
+    listing: Listing,
+    mine: &BTreeMap<&str, &DiscoveredDatabase>,
+    names: &mut Names<'_>,
+) -> ServerReport {
+    let mut lines: Vec<Line> = listing
         .databases
         .iter()
-        .filter(|d| d.discovered.is_none())
-        .collect();
-    let explicit_names: HashMap<&str, ()> =
-        explicit.iter().map(|d| (d.name.as_str(), ())).collect();
-    // Which (server, database) each recorded name belongs to, for collisions across servers.
-    let mut owners: HashMap<String, (String, String)> = recorded
-        .iter()
-        .map(|r| (r.name.clone(), (r.server.clone(), r.database.clone())))
-        .collect();
-    let listings: Vec<(&ServerConfig, std::result::Result<Listing, String>)> =
-        std::thread::scope(|s| {
-            let handles: Vec<_> = config
-                .servers
-                .iter()
-                .map(|server| (server, s.spawn(|| list(config, server))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|(server, h)| {
-                    (
-                        server,
-                        h.join()
-                            .unwrap_or_else(|_| Err("the listing thread failed".into())),
-                    )
-                })
-                .collect()
-        });
-    let mut servers = Vec::with_capacity(listings.len());
-    for (server, listing) in listings {
-        let mine: BTreeMap<&str, &DiscoveredDatabase> = recorded
-            .iter()
-            .filter(|r| r.server == server.name)
-            .map(|r| (r.database.as_str(), r))
-            .collect();
-        let listing = match listing {
-            Ok(l) => l,
-            Err(error) => {
-                // Not an answer: nothing is gone because the server did not say so.
-                let databases = mine
-                    .values()
-                    .map(|r| Line {
-                        database: r.database.clone(),
-                        name: Some(r.name.clone()),
-                        state: match r.state {
-                            DiscoveryState::Gone => Seen::Gone,
-                            DiscoveryState::Known | DiscoveryState::Unreadable => Seen::Unreachable,
-                        },
-                        why: Some(format!(
-                            "the server did not answer; kept as recorded ({})",
-                            r.state
-                        )),
-                    })
-                    .collect();
-                servers.push(ServerReport {
-                    server: server.name.clone(),
-                    url: server.display(),
-                    error: Some(error),
-                    warning: None,
-                    databases,
-                });
-                continue;
-            }
-        };
-        let mut lines = Vec::with_capacity(listing.databases.len());
-        let mut present: HashMap<&str, ()> = HashMap::new();
-        for Listed {
-            name: database,
-            unreadable,
-        } in &listing.databases
-        {
-            let mut line = Line {
-                database: database.clone(),
-                name: None,
-                state: Seen::Excluded,
-                why: None,
-            };
-            if let Some(why) = server.excluded(database) {
-                line.why = Some(why);
-            } else if let Some(entry) = explicit
-                .iter()
-                .find(|d| server.is_target(&d.target, database))
-            {
-                line.why = Some(format!(
-                    "backed up as the [[databases]] entry `{}`",
-                    entry.name
-                ));
-            } else {
-                match server.name_for(database) {
-                    Err(why) => line.why = Some(why),
-                    Ok(name) if explicit_names.contains_key(name.as_str()) => {
-                        line.why = Some(format!(
-                            "its name `{name}` is taken by the [[databases]] entry `{name}` (another database): rename that entry, or exclude this one"
-                        ));
-                    }
-                    Ok(name) => match owners.get(&name) {
-                        Some((s, d)) if (s, d) != (&server.name, database) => {
-                            line.why = Some(format!(
-                                "its name `{name}` is taken by database `{d}` of server `{s}`: rename a server, or exclude one of them"
-                            ));
+        .map(
+            |Listed {
+                 name: database,
+                 unreadable,
+             }| {
+                let chosen = match server.excluded(database) {
+                    Some(why) => Err(why),
+                    None => names.claim(server, database),
+                };
+                let (state, name, why) = match chosen {
+                    Err(why) => (Seen::Excluded, None, Some(why)),
+                    Ok(name) => match (unreadable, mine.get(database.as_str())) {
+                        (Some(why), _) => (Seen::Unreadable, Some(name), Some(why.clone())),
+                        (None, Some(r)) if r.state == DiscoveryState::Known => {
+                            (Seen::Known, Some(name), None)
                         }
-                        _ => {
-                            owners.insert(name.clone(), (server.name.clone(), database.clone()));
-                            present.insert(database.as_str(), ());
-                            line.state = match (unreadable, mine.get(database.as_str())) {
-                                (Some(why), _) => {
-                                    line.why = Some(why.clone());
-                                    Seen::Unreadable
-                                }
-                                (None, Some(r)) if r.state == DiscoveryState::Known => Seen::Known,
-                                (None, _) => Seen::New,
-                            };
-                            line.name = Some(name);
-                        }
+                        (None, _) => (Seen::New, Some(name), None),
                     },
+                };
+                Line {
+                    database: database.clone(),
+                    name,
+                    state,
+                    why,
                 }
-            }
-            lines.push(line);
-        }
-        // What was recorded and is not among the chosen any more is gone.
-        for r in mine
-            .values()
-            .filter(|r| !present.contains_key(r.database.as_str()))
-        {
-            let why = match lines.iter().find(|l| l.database == r.database) {
-                Some(l) => format!("now excluded: {}", l.why.as_deref().unwrap_or("")),
-                None if r.state == DiscoveryState::Gone => r
-                    .detail
-                    .clone()
-                    .unwrap_or_else(|| "no longer on the server".into()),
-                None => "no longer on the server".into(),
-            };
-            lines.retain(|l| l.database != r.database);
-            lines.push(Line {
-                database: r.database.clone(),
-                name: Some(r.name.clone()),
-                state: Seen::Gone,
-                why: Some(why),
-            });
-        }
-        lines.sort_by(|a, b| a.database.cmp(&b.database));
-        servers.push(ServerReport {
-            server: server.name.clone(),
-            url: server.display(),
-            error: None,
-            warning: listing.warning,
-            databases: lines,
+            },
+        )
+        .collect();
+    // What was recorded and is not among the chosen any more is gone.
+    for r in mine.values() {
+        let now = lines.iter().position(|l| l.database == r.database);
+        let why = match now.map(|i| &lines[i]) {
+            Some(l) if l.name.is_some() => continue,
+            Some(l) => format!("now excluded: {}", l.why.as_deref().unwrap_or_default()),
+            None if r.state == DiscoveryState::Gone => r
+                .detail
+                .clone()
+                .unwrap_or_else(|| "no longer on the server".into()),
+            None => "no longer on the server".into(),
+        };
+        lines.retain(|l| l.database != r.database);
+        lines.push(Line {
+            database: r.database.clone(),
+            name: Some(r.name.clone()),
+            state: Seen::Gone,
+            why: Some(why),
         });
     }
-    Report { at, servers }
+    lines.sort_by(|a, b| a.database.cmp(&b.database));
+    ServerReport {
+        server: server.name.clone(),
+        url: server.display(),
+        error: None,
+        warning: listing.warning,
+        databases: lines,
+    }
 }
 
 /// Records `report` in `catalog`: each server's check, each database's state. Returns the
