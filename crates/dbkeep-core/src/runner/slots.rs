@@ -20,12 +20,30 @@ pub const SLOT_POLL: Duration = Duration::from_millis(500);
 pub(crate) struct Taken(Arc<Mutex<HashMap<String, Vec<bool>>>>);
 
 /// A slot of a server, held until dropped.
-#[derive(Debug)]
 pub struct ServerSlot {
     _lease: LeaseGuard,
     server: String,
     index: usize,
     taken: Arc<Mutex<HashMap<String, Vec<bool>>>>,
+    /// Whatever else the holder gives up with the slot (the service's turn in its queue).
+    _with: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ServerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSlot")
+            .field("server", &self.server)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerSlot {
+    /// The slot, also holding `guard` until it is given back.
+    pub fn with(mut self, guard: impl std::any::Any + Send + Sync) -> ServerSlot {
+        self._with = Some(Box::new(guard));
+        self
+    }
 }
 
 impl Drop for ServerSlot {
@@ -53,7 +71,7 @@ pub enum Slot {
 
 impl Runner {
     /// The server whose slots `database` needs, with their number, if it needs any.
-    fn slot_limit(&self, database: &str) -> Option<(String, usize)> {
+    pub fn slot_limit(&self, database: &str) -> Option<(String, usize)> {
         let config = self.config();
         let server = config.server(config.database(database).ok()?.server()?)?;
         Some((server.name.clone(), server.max_concurrent? as usize))
@@ -107,6 +125,7 @@ impl Runner {
                         server,
                         index,
                         taken: Arc::clone(&self.slots.0),
+                        _with: None,
                     }));
                 }
                 Ok(None) => release(),

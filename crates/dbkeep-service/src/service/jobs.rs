@@ -70,6 +70,10 @@ pub struct Jobs {
     facts: Arc<FactsCache>,
     /// Raised when discovery changed the set of databases: the scheduler plans again.
     pub reschedule: tokio::sync::Notify,
+    /// Per server, this process's queue for its slots: as many turns as it has slots, given
+    /// in order, so that only that many backups ask the catalog and a freed slot is taken at
+    /// once.
+    turns: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Jobs {
@@ -86,6 +90,7 @@ impl Jobs {
             tracker: TaskTracker::new(),
             facts: Arc::default(),
             reschedule: tokio::sync::Notify::new(),
+            turns: Mutex::new(HashMap::new()),
         })
     }
 
@@ -387,17 +392,39 @@ impl Jobs {
         database: &str,
         cancel: &Cancel,
     ) -> Result<Option<dbkeep_core::runner::ServerSlot>> {
+        let Some((server, slots)) = self.runner.slot_limit(database) else {
+            return Ok(None);
+        };
+        let queue = Arc::clone(
+            self.turns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(server)
+                .or_insert_with(|| Arc::new(Semaphore::new(slots))),
+        );
+        // This process's turn first, in order, without a thread.
+        let turn = queue.acquire_owned();
+        tokio::pin!(turn);
+        let turn = loop {
+            tokio::select! {
+                t = &mut turn => break t.map_err(|e| Error::Engine(format!("the slot queue closed: {e}")))?,
+                () = tokio::time::sleep(dbkeep_core::runner::SLOT_POLL) => {
+                    if let Some(reason) = cancel.reason() {
+                        return Err(Error::Cancelled(reason));
+                    }
+                }
+            }
+        };
+        // Then a slot in the catalog, which another instance may hold.
         loop {
             if let Some(reason) = cancel.reason() {
                 return Err(Error::Cancelled(reason));
             }
-            if self.runner.slot_free_here(database) {
-                let db = database.to_string();
-                match super::blocking(&self.runner, move |r| r.try_server_slot(&db)).await? {
-                    dbkeep_core::runner::Slot::Unlimited => return Ok(None),
-                    dbkeep_core::runner::Slot::Taken(slot) => return Ok(Some(slot)),
-                    dbkeep_core::runner::Slot::Busy => {}
-                }
+            let db = database.to_string();
+            match super::blocking(&self.runner, move |r| r.try_server_slot(&db)).await? {
+                dbkeep_core::runner::Slot::Unlimited => return Ok(None),
+                dbkeep_core::runner::Slot::Taken(slot) => return Ok(Some(slot.with(turn))),
+                dbkeep_core::runner::Slot::Busy => {}
             }
             tokio::time::sleep(dbkeep_core::runner::SLOT_POLL).await;
         }
