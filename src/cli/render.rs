@@ -27,6 +27,13 @@ pub fn time(t: &DateTime<Utc>, tz: Tz) -> String {
         .to_string()
 }
 
+/// `t` as [`time`] shows it, to the millisecond.
+pub fn time_ms(t: &DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S%.3f %Z")
+        .to_string()
+}
+
 /// An error message on one line, its control characters escaped (it may come from a server).
 pub fn one_line(text: &str) -> String {
     let joined = text

@@ -77,18 +77,26 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
             (Some(state), _) => render::line(format!("{db} ({state}: not scheduled)"))?,
             (None, true) => render::line(db)?,
             (None, false) => render::line(format!(
-                "{db} (spread: {}h{:02}m{:02}s after each cron time)",
+                "{db} (spread: {}h{:02}m{:02}.{:03}s after each cron time)",
                 offset.num_hours(),
                 offset.num_minutes() % 60,
-                offset.num_seconds() % 60
+                offset.num_seconds() % 60,
+                offset.num_milliseconds() % 1000
             ))?,
         }
         for ((expr, cron), fire) in all.iter().zip(fires.by_ref()) {
             let next = match off {
                 Some(_) => "never".to_string(),
+                // A spread fire is placed to the millisecond: shown so.
                 None => next_fire(cron, tz, now - *offset)
                     .map(|t| t + *offset)
-                    .map_or_else(|| "never".to_string(), |t| render::time(&t, tz)),
+                    .map_or_else(
+                        || "never".to_string(),
+                        |t| match offset.is_zero() {
+                            true => render::time(&t, tz),
+                            false => render::time_ms(&t, tz),
+                        },
+                    ),
             };
             let (fire, backup) = fire.map_or((None, None), |(f, b)| (Some(f), b));
             render::line(format!(
