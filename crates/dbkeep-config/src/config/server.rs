@@ -192,7 +192,9 @@ impl ServerConfig {
     }
 
     /// Where `name`'s database fires within the spread window: a stable share of `spread`
-    /// from a hash of the name (FNV-1a, fixed here so it never changes between releases).
+    /// from a hash of the name (FNV-1a, then the 64-bit finalizer of MurmurHash3, so that
+    /// names differing in a last digit land far apart; fixed here so that it never changes
+    /// between releases).
     pub fn offset(&self, name: &str) -> Duration {
         // In milliseconds: 500 databases over an hour get 500 distinct times.
         let window = u64::try_from(self.spread.as_millis()).unwrap_or(u64::MAX);
@@ -204,6 +206,11 @@ impl ServerConfig {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        hash ^= hash >> 33;
         Duration::from_millis(hash % window)
     }
 }
