@@ -14,9 +14,9 @@
 #   3. the same serve, idle with every first backup done: its VmRSS and VmHWM after IDLE_WAIT
 #      seconds, and its own plan of next fires (GET /api/v1/databases, to the millisecond);
 #      then it is stopped with SIGTERM;
-#   4. `dbkeep schedule`: each database's next fire under `spread = "1h"`, which must all fall
-#      in the first hour of a day (the cron time is midnight) and be distinct (it shows
-#      seconds; step 3 counts the milliseconds).
+#   4. `dbkeep schedule`: each database's next fire under `spread = "1h"` (shown to the
+#      millisecond), which must all fall in the first hour of a day (the cron time is
+#      midnight) and be distinct.
 # The databases are dropped at the end, also on failure or Ctrl-C.
 #
 # Usage: bench/servers.sh > servers-results.md   (progress on stderr)
@@ -236,7 +236,7 @@ idle_cpu_s=$(awk -v t="$idle_ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }
 after_idle=$(catalog_count success)
 log "  VmRSS $((rss_kib / 1024)) MiB, VmHWM $((hwm_kib / 1024)) MiB"
 
-# The running service's own plan, to the millisecond (`dbkeep schedule` shows seconds).
+# The running service's own plan, to the millisecond, as the API gives it.
 token=$(dbkeep token create bench | tail -n 1)
 curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/databases" >"$WORK/api.json" ||
     die "GET /api/v1/databases failed"
@@ -261,16 +261,17 @@ stop_s=$(awk -v a="$stop_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b 
 # ---------------------------------------------------------------------------
 now=$(date -u +%s)
 dbkeep schedule >"$WORK/schedule"
-# A database's line, then its one schedule's line: `  0 0 * * *   next YYYY-MM-DD HH:MM:SS UTC; …`
+# A database's line, then its one schedule's line: `  0 0 * * *   next YYYY-MM-DD HH:MM:SS.mmm UTC; …`
 awk -v p="pg-$PREFIX" '
     index($0, p) == 1 { db = $1; next }
     db != "" && /^  / && / next / { sub(/.* next /, ""); sub(/;.*/, ""); print db "\t" $0; db = "" }
 ' "$WORK/schedule" >"$WORK/fires"
 scheduled=$(wc -l <"$WORK/fires")
 [[ $scheduled -eq $N ]] || die "dbkeep schedule shows a next fire for $scheduled databases, not $N"
-cut -f2 "$WORK/fires" | date -u -f - +%s >"$WORK/fire-epochs"
-distinct=$(sort -u "$WORK/fire-epochs" | wc -l)
-shared=$(sort "$WORK/fire-epochs" | uniq -d | wc -l)
+cut -f2 "$WORK/fires" | date -u -f - +%s%3N >"$WORK/fire-ms"
+awk '{ print int($1 / 1000) }' "$WORK/fire-ms" >"$WORK/fire-epochs"
+distinct=$(sort -u "$WORK/fire-ms" | wc -l)
+distinct_s=$(sort -u "$WORK/fire-epochs" | wc -l)
 earliest=$(sort -n "$WORK/fire-epochs" | head -n 1)
 latest=$(sort -n "$WORK/fire-epochs" | tail -n 1)
 # Within the hour after a midnight, and that midnight the next one (or today's, when run in
@@ -278,7 +279,7 @@ latest=$(sort -n "$WORK/fire-epochs" | tail -n 1)
 outside=$(awk -v now="$now" '{ if ($1 % 86400 >= 3600 || $1 <= now || $1 > now + 86400) n++ }
     END { print n + 0 }' "$WORK/fire-epochs")
 fmt() { date -u -d "@$1" '+%Y-%m-%d %H:%M:%S'; }
-log "  $distinct distinct next fires of $N ($shared seconds shared), $(fmt "$earliest") to $(fmt "$latest") UTC, $outside outside the hour"
+log "  $distinct distinct next fires of $N to the millisecond ($distinct_s to the second), $(fmt "$earliest") to $(fmt "$latest") UTC, $outside outside the hour"
 
 # ---------------------------------------------------------------------------
 # Report
@@ -307,6 +308,6 @@ echo "| most \`pg_dump\` sessions at once on these databases | $max_dumps ($samp
 echo "| serve idle ${IDLE_WAIT} s after the last backup: VmRSS | $(mib "$rss_kib") MiB ($threads threads, $idle_cpu_s s CPU while idle) | under 64 MiB: $(verdict "$((rss_kib < 64 * 1024))") |"
 echo "| serve's VmHWM (peak over the whole run) | $(mib "$hwm_kib") MiB | — |"
 echo "| SIGTERM to exit | $stop_s s (exit code $serve_rc; $after_idle successful backups after the idle wait) | — |"
-echo "| \`dbkeep schedule\`: distinct next fires | $distinct of $N ($shared seconds shared by two or more) | $N: $(verdict "$((distinct == N))") |"
+echo "| \`dbkeep schedule\`: distinct next fires, to the millisecond | $distinct of $N ($distinct_s to the second) | $N: $(verdict "$((distinct == N))") |"
 echo "| the service's next fires (\`GET /api/v1/databases\`, to the millisecond) | $api_distinct distinct of $N ($api_sec to the second) | $N: $(verdict "$((api_distinct == N))") |"
 echo "| earliest / latest next fire | $(fmt "$earliest") / $(fmt "$latest") UTC; $outside outside the hour after midnight | all within it: $(verdict "$((outside == 0))") |"
