@@ -140,11 +140,11 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 all_ok &= o.record.status == Status::Success
                     && o.prune_error.is_none()
                     && o.pruned.iter().all(|p| p.error.is_none());
-                println!("{}", render::outcome(&o, config.service.timezone));
+                let _ = render::line(render::outcome(&o, config.service.timezone));
             }
             Err(e @ dbkeep::Error::AlreadyRunning(_)) => {
                 all_ok = false;
-                println!("failed  {name}  {e}");
+                let _ = render::line(format!("failed  {name}  {e}"));
             }
             Err(e) => return Err(e.into()),
         }

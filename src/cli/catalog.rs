@@ -123,28 +123,31 @@ fn migrate(config_path: &Path, to: &str, password_env: Option<String>) -> anyhow
         .max()
         .unwrap_or(0)
         .max("table".len());
-    println!("{:<width$}  {:>10}  {:>10}", "table", "sqlite", "postgres");
+    let _ = super::render::line(format!(
+        "{:<width$}  {:>10}  {:>10}",
+        "table", "sqlite", "postgres"
+    ));
     for (table, read, written) in &copied {
-        println!("{table:<width$}  {read:>10}  {written:>10}");
+        let _ = super::render::line(format!("{table:<width$}  {read:>10}  {written:>10}"));
     }
-    println!(
+    let _ = super::render::line(format!(
         "not copied (live state that running instances recreate): {}",
         PostgresCatalog::LIVE_TABLES.join(", ")
-    );
+    ));
     let rows: u64 = copied.iter().map(|(_, n, _)| n).sum();
-    println!(
+    let _ = super::render::line(format!(
         "migrated {rows} row(s) from {} to {url}; every count matches",
         sqlite.display()
-    );
+    ));
     let password = match &server.password_env {
         Some(name) if name != "PGPASSWORD" => {
             format!(" and catalog_password_env = \"{name}\"")
         }
         _ => String::new(),
     };
-    println!(
+    let _ = super::render::line(format!(
         "next: set catalog = \"{url}\"{password} in {}",
         config_path.display()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }

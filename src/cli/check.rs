@@ -22,10 +22,10 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
         1 => ", 1 server".to_string(),
         k => format!(", {k} servers"),
     };
-    println!(
+    super::render::line(format!(
         "{}: configuration OK ({n} database{}{servers})",
         config_path.display(),
         if n == 1 { "" } else { "s" }
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -45,9 +45,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let db_path = dir.join("app.db");
     if !db_path.exists() {
         create_sample(&db_path)?;
-        println!("created a sample SQLite database {}", db_path.display());
+        let _ = render::line(format!(
+            "created a sample SQLite database {}",
+            db_path.display()
+        ));
     }
-    println!("config: {}\n", config_path.display());
+    let _ = render::line(format!("config: {}\n", config_path.display()));
 
     let runner = Runner::open(Config::load(&config_path)?)?;
     let outcome = runner.backup(
@@ -55,16 +58,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &BackupOptions::default(),
         &dbkeep::stream::NoProgress,
     )?;
-    println!(
+    let _ = render::line(format!(
         "$ dbkeep backup\n{}\n",
         render::outcome(&outcome, runner.config().service.timezone)
-    );
-    println!("$ dbkeep list");
+    ));
+    let _ = render::line("$ dbkeep list");
     for r in runner.catalog().list(&ListFilter {
         limit: Some(5),
         ..ListFilter::default()
     })? {
-        println!(
+        let _ = render::line(format!(
             "#{:<4} {:<8} {:<8} {}  {}",
             r.id,
             r.status,
@@ -75,21 +78,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .map(Path::display)
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| r.error.clone().unwrap_or_default()),
-        );
+        ));
     }
     if let Some(path) = &outcome.record.path {
         let db = db_path.display();
-        println!(
+        let _ = render::line(format!(
             "\nRestore it (with the application stopped) with:\n  rm -f {db}-wal {db}-shm\n  cp {} {db}",
             path.display(),
-        );
+        ));
     }
     let ok = outcome.record.status == dbkeep::catalog::Status::Success;
     if args.no_serve || !ok {
-        println!(
+        let _ = render::line(format!(
             "Next: cd {} && dbkeep list, or write your own config with `dbkeep init`.",
             dir.display()
-        );
+        ));
         return Ok(if ok {
             ExitCode::SUCCESS
         } else {
@@ -106,10 +109,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(super::serve::serve(config, |address| {
-        println!(
-            "\nNow serving: backups every minute, and the admin at http://{address}/\n  user: admin\n  password: {password}  (also in {})\nPress Ctrl-C to stop.\n",
-            password_file.display()
-        );
+        // A closed terminal does not stop the service it announces.
+        let _ = render::line(format!("\nNow serving: backups every minute, and the admin at http://{address}/\n  user: admin\n  password: {password}  (also in {})\nPress Ctrl-C to stop.\n",
+            password_file.display()));
     }))
 }
 

@@ -89,7 +89,9 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(e) = line_failed {
         return Err(e.into());
     }
-    println!("imported {imported}, skipped {skipped}, failed {failed}");
+    let _ = render::line(format!(
+        "imported {imported}, skipped {skipped}, failed {failed}"
+    ));
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -32,9 +32,9 @@ pub fn run(config_path: &Path, _args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     file.write_all(EXAMPLE.as_bytes())?;
-    println!(
+    let _ = super::render::line(format!(
         "wrote {}; add a [[databases]] entry, then run `dbkeep backup`",
         config_path.display()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -23,18 +23,18 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let Action::Test = args.action;
     let results = runner.notifier().test();
     if results.is_empty() {
-        println!(
-            "no webhooks or email configured: add a [[notify.webhook]] or [notify.email] to dbkeep.toml"
+        let _ = render::line(
+            "no webhooks or email configured: add a [[notify.webhook]] or [notify.email] to dbkeep.toml",
         );
         return Ok(ExitCode::SUCCESS);
     }
     let mut all_ok = true;
     for (channel, result) in results {
         match result {
-            Ok(()) => println!("ok      {channel}"),
+            Ok(()) => render::line(format!("ok      {channel}"))?,
             Err(e) => {
                 all_ok = false;
-                println!("failed  {channel}  {}", render::one_line(&e));
+                let _ = render::line(format!("failed  {channel}  {}", render::one_line(&e)));
             }
         }
     }

@@ -28,7 +28,9 @@ enum Action {
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
     if runner.config().offsite.is_empty() {
-        println!("no off-site destinations configured: add an [[offsite]] entry to dbkeep.toml");
+        let _ = render::line(
+            "no off-site destinations configured: add an [[offsite]] entry to dbkeep.toml",
+        );
         return Ok(ExitCode::SUCCESS);
     }
     match args.action {
@@ -54,7 +56,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                     };
                     line.push_str(&format!("  {}: {state}", o.name));
                 }
-                println!("{line}");
+                let _ = render::line(line);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -71,21 +73,24 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 runner.sync_offsite(&[], sending)?
             };
             if synced.is_empty() {
-                println!("every stored backup is at every destination");
+                let _ = render::line("every stored backup is at every destination");
             }
             let mut all_ok = true;
             for s in &synced {
                 match &s.result {
-                    Ok(()) => println!("ok      #{}  {}  -> {}", s.backup_id, s.database, s.store),
+                    Ok(()) => render::line(format!(
+                        "ok      #{}  {}  -> {}",
+                        s.backup_id, s.database, s.store
+                    ))?,
                     Err(e) => {
                         all_ok = false;
-                        println!(
+                        let _ = render::line(format!(
                             "failed  #{}  {}  -> {}  {}",
                             s.backup_id,
                             s.database,
                             s.store,
                             render::one_line(e)
-                        );
+                        ));
                     }
                 }
             }

@@ -163,7 +163,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         let rows: u64 = tables.iter().map(|(_, n)| n).sum();
         format!("{} table(s), {rows} row(s), ", tables.len())
     };
-    println!(
+    let _ = render::line(format!(
         "restored  #{}  {}  {}  into {}  ({held}{} in {}{over})",
         record.id,
         record.database,
@@ -171,6 +171,6 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         target.display(),
         render::size(Some(restored.bytes)),
         render::duration(Some(restored.duration.as_millis() as u64)),
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }

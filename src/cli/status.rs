@@ -101,7 +101,9 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         render::line(serde_json::to_string_pretty(&out)?)?;
     } else if out.is_empty() {
-        println!("no databases are configured; add a [[databases]] entry to the configuration");
+        render::line(
+            "no databases are configured; add a [[databases]] entry to the configuration",
+        )?;
     } else {
         let rows: Vec<[String; 3]> = out
             .iter()

@@ -101,7 +101,7 @@ pub fn run_user(config_path: &Path, args: UserArgs) -> anyhow::Result<ExitCode> 
                 }
                 let hash = accounts::hash_password(&read_password()?)?;
                 accounts.add_user(&name, &hash, chrono::Utc::now())?;
-                println!("added user {name}");
+                let _ = super::render::line(format!("added user {name}"));
             }
             UserCommand::Passwd { name } => {
                 if accounts.user_by_name(&name)?.is_none() {
@@ -109,22 +109,28 @@ pub fn run_user(config_path: &Path, args: UserArgs) -> anyhow::Result<ExitCode> 
                 }
                 let hash = accounts::hash_password(&read_password()?)?;
                 accounts.set_password(&name, &hash)?;
-                println!("changed the password of {name}; their sessions are ended");
+                let _ = super::render::line(format!(
+                    "changed the password of {name}; their sessions are ended"
+                ));
             }
             UserCommand::List => {
                 let users = accounts.users()?;
                 if users.is_empty() {
-                    println!("no users yet; add one with `dbkeep user add NAME`");
+                    let _ =
+                        super::render::line("no users yet; add one with `dbkeep user add NAME`");
                 }
                 for (name, created) in users {
-                    println!("{name}  added {}", dbkeep::catalog::format_time(&created));
+                    let _ = super::render::line(format!(
+                        "{name}  added {}",
+                        dbkeep::catalog::format_time(&created)
+                    ));
                 }
             }
             UserCommand::Delete { name } => {
                 if !accounts.delete_user(&name)? {
                     return Err(UsageError(format!("no user named `{name}`")).into());
                 }
-                println!("deleted user {name}");
+                let _ = super::render::line(format!("deleted user {name}"));
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -148,16 +154,16 @@ pub fn run_token(config_path: &Path, args: TokenArgs) -> anyhow::Result<ExitCode
                     &dbkeep::token::token_digest(&token),
                     chrono::Utc::now(),
                 )?;
-                println!(
+                let _ = super::render::line(format!(
                     "created token {name}; it is shown only now, send it as `Authorization: Bearer TOKEN`:"
-                );
-                println!("{token}");
+                ));
+                let _ = super::render::line(token);
             }
             TokenCommand::Revoke { name } => {
                 if !accounts.revoke_token(&name)? {
                     return Err(UsageError(format!("no token named `{name}`")).into());
                 }
-                println!("revoked token {name}");
+                let _ = super::render::line(format!("revoked token {name}"));
             }
             TokenCommand::List => {
                 for t in accounts.tokens()? {
@@ -165,11 +171,11 @@ pub fn run_token(config_path: &Path, args: TokenArgs) -> anyhow::Result<ExitCode
                         || "never used".into(),
                         |u| format!("last used {}", dbkeep::catalog::format_time(&u)),
                     );
-                    println!(
+                    let _ = super::render::line(format!(
                         "{}  created {}  {used}",
                         t.name,
                         dbkeep::catalog::format_time(&t.created_at)
-                    );
+                    ));
                 }
             }
         }

@@ -92,7 +92,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     }
     super::warn_left_out(&runner);
     if records.is_empty() {
-        println!("no stored backups to verify");
+        let _ = render::line("no stored backups to verify");
         return Ok(ExitCode::SUCCESS);
     }
     let interrupted = Interrupt::watch()?;
@@ -124,19 +124,22 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             None => took,
         };
         match &v.message {
-            None => println!("ok      #{}  {}  {done}{took}", record.id, record.database),
-            Some(why) => println!(
+            None => render::line(format!(
+                "ok      #{}  {}  {done}{took}",
+                record.id, record.database
+            ))?,
+            Some(why) => render::line(format!(
                 "failed  #{}  {}  {done}  {}",
                 record.id,
                 record.database,
                 render::one_line(why)
-            ),
+            ))?,
         }
         if done != level {
-            println!(
+            let _ = render::line(format!(
                 "        #{} is encrypted: the {level} level needs its age identity (--identity FILE or identity_file)",
                 record.id
-            );
+            ));
         }
     }
     // The notifications of these runs are delivered before the command ends.

@@ -54,6 +54,12 @@ fn output_into_a_pipe_nobody_reads_ends_quietly() {
         &["list", "--json"],
         &["status"],
         &["status", "--json"],
+        &["schedule"],
+        &["check"],
+        &["verify", "--all"],
+        &["user", "list"],
+        // Work goes on whoever reads: this backup is recorded (checked below).
+        &["backup"],
     ] {
         // `dbkeep list | head -0`: the reading end is closed before dbkeep writes.
         let mut child = std::process::Command::new(bin_path())
@@ -74,6 +80,12 @@ fn output_into_a_pipe_nobody_reads_ends_quietly() {
             out.status
         );
     }
+    let rows = sb.list_json();
+    assert_eq!(
+        rows.iter().filter(|r| r["status"] == "success").count(),
+        2,
+        "the backup into a closed pipe ran: {rows:#?}"
+    );
 }
 
 #[test]
