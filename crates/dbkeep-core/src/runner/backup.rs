@@ -41,7 +41,7 @@ impl Runner {
             .ok_or_else(|| Error::AlreadyRunning(name.to_string()))?;
         let engine = engine::for_database(&config, db);
         let started_at = self.clock.now();
-        let dir = self.config().database_dir(name);
+        let dir = config.database_dir(name);
         let (file_name, path) = self.choose_name(
             db,
             db.compression,
@@ -102,18 +102,21 @@ impl Runner {
             slot,
         } = started;
         let name = database.as_str();
-        // At most `max_concurrent_per_server` runs against one server, across instances.
-        let slot = match slot {
-            Some(slot) => Ok(Some(slot)),
-            None => self.wait_server_slot(name, &opts.cancel),
-        };
-        let (_slot, waited) = match slot {
+        // At most `max_concurrent_per_server` runs against one server, across instances; the
+        // slot is held to the end of the run.
+        let (_slot, waited) = match slot.map_or_else(
+            || self.wait_server_slot(name, &opts.cancel),
+            |s| Ok(Some(s)),
+        ) {
             Ok(slot) => (slot, Ok(())),
             Err(e) => (None, Err(e)),
         };
+        // One configuration for the whole run, whatever discovery puts in force meanwhile.
+        let config = self.config();
+        let db = config.database(name).ok();
         // The run itself: a backup waiting for a free slot is not slow.
         let clock = Instant::now();
-        let settings = &self.config().service;
+        let settings = &config.service;
         let limits = Limits {
             timeout: settings.backup_timeout,
             stall: settings.stall_timeout,
@@ -123,24 +126,17 @@ impl Runner {
         log.step(format_args!(
             "started: {} backup of {}",
             engine.kind(),
-            self.config()
-                .database(name)
-                .map(|d| d.target.display())
-                .unwrap_or_default()
+            db.map(|d| d.target.display()).unwrap_or_default()
         ));
         // A discovered database stores its server's roles once per run of the server.
         let globals = match self.stores_globals(name, self.clock.now()) {
             Ok(stores) => stores,
             Err(e) => {
                 warn!(database = name, error = %e, "could not tell whether the server's roles are stored for this run; storing them");
-                self.config().database(name).is_ok_and(|d| d.globals)
+                db.is_some_and(|d| d.globals)
             }
         };
-        let config = self.config();
-        let encryption = config
-            .database(name)
-            .ok()
-            .and_then(|d| d.encryption.as_ref());
+        let encryption = db.and_then(|d| d.encryption.as_ref());
         let globals_part = temp_path(&path, "globals");
         let result = waited
             .and_then(|()| {
@@ -239,7 +235,7 @@ impl Runner {
         }
         drop(hold);
         let record = self.catalog.get(id)?.ok_or_else(|| Error::Catalog {
-            path: self.config().catalog.as_path(),
+            path: config.catalog.as_path(),
             message: format!("backup #{id} vanished from the catalog"),
         })?;
         // Off-site copies first: retention runs only once every destination holds one.
@@ -268,7 +264,7 @@ impl Runner {
         }
         let offsite_ok = missed.is_empty();
         // Every destination holds a checked copy: the local file may go, if so configured.
-        let keep_local = self.config().database(name).is_ok_and(|d| d.keep_local);
+        let keep_local = db.is_some_and(|d| d.keep_local);
         if offsite_ok && !keep_local && record.status == Status::Success && !self.offsite.is_empty()
         {
             match self.remove_local(&record) {

@@ -21,10 +21,9 @@ pub(crate) struct Taken(Arc<Mutex<HashMap<String, Vec<bool>>>>);
 
 /// A slot of a server, held until dropped.
 pub struct ServerSlot {
+    // Given back in this order: the catalog's lease, then this process's mark.
     _lease: LeaseGuard,
-    server: String,
-    index: usize,
-    taken: Arc<Mutex<HashMap<String, Vec<bool>>>>,
+    mark: Mark,
     /// Whatever else the holder gives up with the slot (the service's turn in its queue).
     _with: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -32,8 +31,8 @@ pub struct ServerSlot {
 impl std::fmt::Debug for ServerSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerSlot")
-            .field("server", &self.server)
-            .field("index", &self.index)
+            .field("server", &self.mark.server)
+            .field("index", &self.mark.index)
             .finish_non_exhaustive()
     }
 }
@@ -46,7 +45,14 @@ impl ServerSlot {
     }
 }
 
-impl Drop for ServerSlot {
+/// Slot `index` of `server` marked taken in this process, until dropped.
+struct Mark {
+    taken: Arc<Mutex<HashMap<String, Vec<bool>>>>,
+    server: String,
+    index: usize,
+}
+
+impl Drop for Mark {
     fn drop(&mut self) {
         let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = taken
@@ -109,30 +115,21 @@ impl Runner {
                 // Marked before the catalog is asked: two threads never try one slot.
                 mine[index] = true;
             }
-            let resource = format!("server:{server}#{index}");
-            let lease =
-                LeaseGuard::acquire(Arc::clone(&self.catalog), &resource, &self.instance, ttl);
-            let release = || {
-                let mut taken = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(slot) = taken.get_mut(&server).and_then(|v| v.get_mut(index)) {
-                    *slot = false;
-                }
+            let mark = Mark {
+                taken: Arc::clone(&self.slots.0),
+                server: server.clone(),
+                index,
             };
-            match lease {
-                Ok(Some(lease)) => {
-                    return Ok(Slot::Taken(ServerSlot {
-                        _lease: lease,
-                        server,
-                        index,
-                        taken: Arc::clone(&self.slots.0),
-                        _with: None,
-                    }));
-                }
-                Ok(None) => release(),
-                Err(e) => {
-                    release();
-                    return Err(e);
-                }
+            let resource = format!("server:{server}#{index}");
+            // Not taken (or an error): the mark goes, and the slot is free here again.
+            if let Some(lease) =
+                LeaseGuard::acquire(Arc::clone(&self.catalog), &resource, &self.instance, ttl)?
+            {
+                return Ok(Slot::Taken(ServerSlot {
+                    _lease: lease,
+                    mark,
+                    _with: None,
+                }));
             }
         }
         Ok(Slot::Busy)
