@@ -1,5 +1,6 @@
 //! The command line: one clap struct per subcommand, each a thin layer over the library.
 
+mod audit;
 mod backup;
 mod catalog;
 mod check;
@@ -23,6 +24,8 @@ mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use dbkeep::audit::{Action, Entry, Outcome};
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -82,10 +85,12 @@ enum Command {
     Schedule(schedule::Args),
     /// Ask each [[servers]] entry for its databases: new, known, gone or excluded (why)
     Discover(discover::Args),
-    /// Manage web admin users (add, passwd, delete, list)
+    /// Manage web admin users (add, set-role, passwd, delete, list)
     User(user::UserArgs),
-    /// Manage API tokens (create, revoke, list)
+    /// Manage API tokens (create, revoke, list), each with a role, databases and an expiry
     Token(user::TokenArgs),
+    /// Show the audit log: logins, downloads, restores, changes of who may do what
+    Audit(audit::Args),
     /// The catalog: `dbkeep catalog migrate --to postgres://…` moves a SQLite one to PostgreSQL
     Catalog(catalog::Args),
     /// Check the configuration file and exit (no catalog is opened, nothing is written)
@@ -153,16 +158,56 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config_path = dbkeep::Config::locate(cli.config.as_deref());
     match cli.command {
-        Command::Backup(args) => backup::run(&config_path, args),
+        Command::Backup(args) => {
+            let what = args.audited();
+            audited(&config_path, Action::Backup, what, || {
+                backup::run(&config_path, args)
+            })
+        }
         Command::List(args) => list::run(&config_path, args),
         Command::Status(args) => status::run(&config_path, args),
-        Command::Download(args) => download::run(&config_path, args),
-        Command::Prune(args) => prune::run(&config_path, args),
-        Command::Pin(args) => pin::run_pin(&config_path, args),
-        Command::Unpin(args) => pin::run_unpin(&config_path, args),
-        Command::Restore(args) => restore::run(&config_path, args),
-        Command::Verify(args) => verify::run(&config_path, args),
-        Command::Import(args) => import::run(&config_path, args),
+        Command::Download(args) => {
+            let what = args.audited();
+            audited(&config_path, Action::Download, what, || {
+                download::run(&config_path, args)
+            })
+        }
+        Command::Prune(args) => match args.audited() {
+            Some(what) => audited(&config_path, Action::Prune, what, || {
+                prune::run(&config_path, args)
+            }),
+            None => prune::run(&config_path, args),
+        },
+        Command::Pin(args) => {
+            let what = args.audited();
+            audited(&config_path, Action::Pin, what, || {
+                pin::run_pin(&config_path, args)
+            })
+        }
+        Command::Unpin(args) => {
+            let what = args.audited();
+            audited(&config_path, Action::Unpin, what, || {
+                pin::run_unpin(&config_path, args)
+            })
+        }
+        Command::Restore(args) => {
+            let what = args.audited();
+            audited(&config_path, Action::Restore, what, || {
+                restore::run(&config_path, args)
+            })
+        }
+        Command::Verify(args) => {
+            let what = args.audited();
+            audited(&config_path, Action::Verify, what, || {
+                verify::run(&config_path, args)
+            })
+        }
+        Command::Import(args) => {
+            let what = args.audited();
+            audited(&config_path, Action::Import, what, || {
+                import::run(&config_path, args)
+            })
+        }
         Command::Notify(args) => notify::run(&config_path, args),
         Command::Offsite(args) => offsite::run(&config_path, args),
         Command::Serve(args) => serve::run(&config_path, args),
@@ -170,6 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Discover(args) => discover::run(&config_path, args),
         Command::User(args) => user::run_user(&config_path, args),
         Command::Token(args) => user::run_token(&config_path, args),
+        Command::Audit(args) => audit::run(&config_path, args),
         Command::Catalog(args) => catalog::run(&config_path, args),
         Command::Check(args) => check::run(&config_path, args),
         Command::Init(args) => init::run(&config_path, args),
@@ -232,6 +278,34 @@ fn retention_days(value: &str) -> Result<u32, String> {
 /// How long a command waits, before it exits, for its notifications to be delivered (every
 /// try of every channel, at most).
 const NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// Runs a command that acts on backups, then records it in the audit log as done by this
+/// shell's Unix user (`cli:NAME`), with its outcome: failed, with the error, when it failed.
+fn audited(
+    config_path: &std::path::Path,
+    action: Action,
+    (target, detail): (String, Option<String>),
+    run: impl FnOnce() -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    let result = run();
+    let (outcome, detail) = match &result {
+        Ok(code) if *code == ExitCode::SUCCESS => (Outcome::Ok, detail),
+        Ok(_) => (
+            Outcome::Failed,
+            Some(detail.map_or_else(|| "exit 1".to_string(), |d| format!("{d}; exit 1"))),
+        ),
+        Err(e) => (Outcome::Failed, Some(format!("{e:#}"))),
+    };
+    // A configuration that does not load has no catalog to write to: the error says so.
+    if let Ok(runner) = open_runner(config_path) {
+        let entry = Entry {
+            detail,
+            ..Entry::new(dbkeep::audit::cli_actor(), action, target, outcome)
+        };
+        dbkeep::audit::record(runner.catalog(), entry);
+    }
+    result
+}
 
 fn open_runner(config_path: &std::path::Path) -> anyhow::Result<dbkeep::Runner> {
     open_runner_with(config_path, None)

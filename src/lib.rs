@@ -22,6 +22,12 @@ pub mod accounts {
     pub use dbkeep_model::accounts::*;
 }
 
+/// The audit log: its rows and port (from the model) and its writer (from the core).
+pub mod audit {
+    pub use dbkeep_core::audit::*;
+    pub use dbkeep_model::audit::*;
+}
+
 /// The catalog: the port and its records, and its SQLite and PostgreSQL implementations.
 pub mod catalog {
     pub use dbkeep_catalog::{PostgresCatalog, SqliteCatalog};

@@ -30,6 +30,18 @@ pub struct Args {
     no_cleanup: bool,
 }
 
+impl Args {
+    /// What the audit log names this run: the databases asked for, or all.
+    pub(super) fn audited(&self) -> (String, Option<String>) {
+        let what = if self.databases.is_empty() {
+            "all".to_string()
+        } else {
+            self.databases.join(",")
+        };
+        (what, None)
+    }
+}
+
 /// A progress line on stderr while a backup runs; drawn only when stderr is a terminal.
 pub(super) struct Bar(ProgressBar);
 

@@ -22,6 +22,17 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
+impl Args {
+    /// What the audit log names this download: the backup, and where it went.
+    pub(super) fn audited(&self) -> (String, Option<String>) {
+        let to = self.output.as_ref().map_or_else(
+            || "to standard output".into(),
+            |p| format!("to {}", p.display()),
+        );
+        (format!("backup:{}", self.id), Some(to))
+    }
+}
+
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
     let record = runner.catalog().get(args.id)?.ok_or_else(|| {

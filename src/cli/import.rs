@@ -25,6 +25,16 @@ pub struct Args {
     database: String,
 }
 
+impl Args {
+    /// What the audit log names this import: the database and how many files.
+    pub(super) fn audited(&self) -> (String, Option<String>) {
+        (
+            self.database.clone(),
+            Some(format!("{} file(s)", self.files.len())),
+        )
+    }
+}
+
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
     let zone = runner.config().service.timezone;

@@ -19,11 +19,25 @@ pub struct PinArgs {
     note: Option<String>,
 }
 
+impl PinArgs {
+    /// What the audit log names this pin.
+    pub(super) fn audited(&self) -> (String, Option<String>) {
+        (format!("backup:{}", self.id), self.note.clone())
+    }
+}
+
 /// Let retention prune a pinned backup again
 #[derive(Debug, clap::Args)]
 pub struct UnpinArgs {
     /// The backup's id (see `dbkeep list`)
     id: BackupId,
+}
+
+impl UnpinArgs {
+    /// What the audit log names this unpin.
+    pub(super) fn audited(&self) -> (String, Option<String>) {
+        (format!("backup:{}", self.id), None)
+    }
 }
 
 pub fn run_pin(config_path: &Path, args: PinArgs) -> anyhow::Result<ExitCode> {

@@ -40,6 +40,17 @@ pub struct Args {
     json: bool,
 }
 
+impl Args {
+    /// What the audit log names this prune; `None` for a dry run (nothing changes).
+    pub(super) fn audited(&self) -> Option<(String, Option<String>)> {
+        (!self.dry_run).then(|| {
+            let what = self.database.clone().unwrap_or_else(|| "all".into());
+            let detail = self.retention_days.map(|d| format!("retention_days {d}"));
+            (what, detail)
+        })
+    }
+}
+
 /// `YYYY-MM-DD HH:MM` (or with `:SS`) read in `tz`; an ambiguous time (the repeated hour of a
 /// DST change) is its earlier instant, a skipped one is refused.
 fn parse_at(text: &str, tz: Tz) -> Result<DateTime<Utc>, UsageError> {

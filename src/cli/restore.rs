@@ -73,6 +73,18 @@ pub struct Args {
     password_env: Option<String>,
 }
 
+impl Args {
+    /// What the audit log names this restore: from which backup, to where.
+    pub(super) fn audited(&self) -> (String, Option<String>) {
+        let from = match (self.id, &self.database) {
+            (Some(id), _) => format!("backup:{id}"),
+            (None, Some(d)) => format!("latest of {d}"),
+            (None, None) => "latest".into(),
+        };
+        (from, Some(format!("to {}", self.to)))
+    }
+}
+
 fn target(args: &Args) -> anyhow::Result<Target> {
     let text = args.to.as_str();
     let server = ["postgres://", "postgresql://", "mysql://", "mariadb://"];

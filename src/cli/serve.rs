@@ -1,5 +1,6 @@
 //! `dbkeep serve`: the scheduler, the web admin and the API, until SIGINT or SIGTERM.
 
+use dbkeep::audit::{Action, Entry, Outcome, cli_actor};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -81,6 +82,13 @@ pub async fn serve(
     let handle = service.start().await?;
     let runner = std::sync::Arc::clone(handle.runner());
     let created = tokio::task::spawn_blocking(move || {
+        let entry = Entry::new(
+            cli_actor(),
+            Action::ServeStart,
+            runner.instance().name.clone(),
+            Outcome::Ok,
+        );
+        dbkeep::audit::record(runner.catalog(), entry);
         dbkeep::web::ensure_admin(runner.accounts(), chrono::Utc::now())
     })
     .await
@@ -127,7 +135,19 @@ pub async fn serve(
             warn!(error = %e, "web server stopped with an error");
         }
     }
+    let runner = std::sync::Arc::clone(handle.runner());
     handle.shutdown().await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let entry = Entry::new(
+            cli_actor(),
+            Action::ServeStop,
+            runner.instance().name.clone(),
+            Outcome::Ok,
+        )
+        .detail(format!("on {signal}"));
+        dbkeep::audit::record(runner.catalog(), entry);
+    })
+    .await;
     Ok(ExitCode::SUCCESS)
 }
 

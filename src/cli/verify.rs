@@ -43,6 +43,20 @@ pub struct Args {
     identity: Option<std::path::PathBuf>,
 }
 
+impl Args {
+    /// What the audit log names this verification.
+    pub(super) fn audited(&self) -> (String, Option<String>) {
+        let what = match (self.id, &self.database, self.all) {
+            (Some(id), _, _) => format!("backup:{id}"),
+            (None, Some(d), true) => format!("all of {d}"),
+            (None, Some(d), false) => format!("latest of {d}"),
+            (None, None, true) => "all".into(),
+            (None, None, false) => "latest".into(),
+        };
+        (what, Some(format!("level {}", self.level)))
+    }
+}
+
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner_with(config_path, args.identity.as_deref())?;
     let level: VerifyLevel = args.level.parse().map_err(UsageError)?;

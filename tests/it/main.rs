@@ -34,6 +34,7 @@ mod python_package;
 mod restore;
 mod retention;
 mod retention_calendar;
+mod roles;
 mod servers;
 mod service;
 mod shared_catalog;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use dbkeep::accounts::{self, Accounts};
+use dbkeep::accounts::{self, Accounts, Grant, Role};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -82,6 +82,7 @@ impl App {
             .add_user(
                 "admin",
                 &accounts::hash_password(PASSWORD).unwrap(),
+                &Grant::everywhere(Role::Admin),
                 chrono::Utc::now(),
             )
             .unwrap();
@@ -99,6 +100,51 @@ impl App {
 
     pub(crate) fn accounts(&self) -> &dyn Accounts {
         self.handle.as_ref().unwrap().runner().accounts()
+    }
+
+    /// The catalog the service records into.
+    pub(crate) fn catalog(&self) -> &dyn dbkeep::catalog::Catalog {
+        self.handle.as_ref().unwrap().runner().catalog()
+    }
+
+    /// Adds an API token `token` named `name` with `grant`.
+    pub(crate) fn add_token(&self, name: &str, token: &str, grant: Grant) {
+        self.accounts()
+            .add_token(
+                &accounts::NewToken {
+                    name,
+                    token_sha256: &dbkeep::token::token_digest(token),
+                    grant: &grant,
+                    expires_at: None,
+                },
+                chrono::Utc::now(),
+            )
+            .unwrap();
+    }
+
+    /// Adds a user `name` (password [`PASSWORD`]) with `grant`.
+    pub(crate) fn add_user(&self, name: &str, grant: Grant) {
+        self.accounts()
+            .add_user(
+                name,
+                &accounts::hash_password(PASSWORD).unwrap(),
+                &grant,
+                chrono::Utc::now(),
+            )
+            .unwrap();
+    }
+
+    /// Logs `name` in through the form (password [`PASSWORD`]); the session and its CSRF token.
+    pub(crate) async fn login_as(&self, name: &str) -> Auth {
+        let (status, cookie) = self.try_login(name, PASSWORD).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{name} could not log in");
+        let mut auth = Auth::Session(cookie.expect("session cookie"), String::new());
+        let page = self.get("/", &auth).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        if let Auth::Session(_, token) = &mut auth {
+            *token = hidden_csrf(&page.text());
+        }
+        auth
     }
 
     pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
@@ -141,16 +187,7 @@ impl App {
 
     /// Logs in through the form; returns the session and its CSRF token.
     pub(crate) async fn login(&self) -> Auth {
-        let (status, cookie) = self.try_login("admin", PASSWORD).await;
-        assert_eq!(status, StatusCode::SEE_OTHER);
-        let mut auth = Auth::Session(cookie.expect("session cookie"), String::new());
-        let page = self.get("/", &auth).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-        let csrf = hidden_csrf(&page.text());
-        if let Auth::Session(_, token) = &mut auth {
-            *token = csrf;
-        }
-        auth
+        self.login_as("admin").await
     }
 
     pub(crate) async fn try_login(
@@ -235,8 +272,8 @@ async fn every_route_needs_a_login_except_the_public_ones() {
     let app = App::start().await;
     let public: Vec<_> = dbkeep::web::ROUTES
         .iter()
-        .filter(|r| !r.2)
-        .map(|r| (r.0, r.1))
+        .filter(|r| r.access == dbkeep::web::Access::Public)
+        .map(|r| (r.method, r.path))
         .collect();
     assert_eq!(
         public,
@@ -250,8 +287,14 @@ async fn every_route_needs_a_login_except_the_public_ones() {
         ],
         "a route became public"
     );
-    for (method, path, protected) in dbkeep::web::ROUTES {
-        if !protected {
+    for dbkeep::web::Route {
+        method,
+        path,
+        access,
+        ..
+    } in dbkeep::web::ROUTES
+    {
+        if *access == dbkeep::web::Access::Public {
             continue;
         }
         let request = Auth::None.apply(Request::builder().method(*method).uri(concrete(path)));
@@ -298,7 +341,9 @@ async fn every_route_needs_a_login_except_the_public_ones() {
     let auth = app.login().await;
     app.backup("app").await;
     app.backup("other").await;
-    for (method, path, _) in dbkeep::web::ROUTES.iter().filter(|r| r.0 == "GET") {
+    for dbkeep::web::Route { method, path, .. } in
+        dbkeep::web::ROUTES.iter().filter(|r| r.method == "GET")
+    {
         let reply = app.get(&concrete(path), &auth).await;
         // The old dashboard's address is a permanent redirect to the overview.
         let want = if *path == "/databases" {
@@ -489,13 +534,7 @@ async fn downloads_stream_the_recorded_file_and_refuse_anything_else() {
 async fn api_lists_filters_pages_and_starts_backups() {
     let app = App::start().await;
     let token = "dbk_test_token_0123456789";
-    app.accounts()
-        .add_token(
-            "ci",
-            &dbkeep::token::token_digest(token),
-            chrono::Utc::now(),
-        )
-        .unwrap();
+    app.add_token("ci", token, Grant::everywhere(Role::Admin));
     let auth = Auth::Bearer(token.into());
     for db in ["app", "app", "other", "app"] {
         app.backup(db).await;
@@ -936,13 +975,7 @@ async fn the_origin_check_includes_the_scheme_and_bearer_is_case_insensitive() {
         assert_eq!(app.send(request).await.status, want, "{origin}");
     }
     let token = "dbk_case_token_0123456789";
-    app.accounts()
-        .add_token(
-            "case",
-            &dbkeep::token::token_digest(token),
-            chrono::Utc::now(),
-        )
-        .unwrap();
+    app.add_token("case", token, Grant::everywhere(Role::Admin));
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let request = Request::get("/api/v1/databases")
             .header(header::AUTHORIZATION, format!("{scheme} {token}"))
@@ -975,13 +1008,7 @@ async fn a_new_password_a_deleted_user_or_a_revoked_token_ends_access_at_once() 
     assert_eq!(app.get("/", &bob).await.status, StatusCode::SEE_OTHER);
 
     let token = "dbk_revoked_token_0123456789";
-    app.accounts()
-        .add_token(
-            "soon-revoked",
-            &dbkeep::token::token_digest(token),
-            chrono::Utc::now(),
-        )
-        .unwrap();
+    app.add_token("soon-revoked", token, Grant::everywhere(Role::Admin));
     let api = Auth::Bearer(token.into());
     assert_eq!(
         app.get("/api/v1/databases", &api).await.status,
@@ -1060,13 +1087,7 @@ async fn verify_now_restores_a_backup_in_the_background_and_shows_the_result() {
     let auth = app.login().await;
     let id = app.backup("app").await;
     let token = "dbk_verify_token_0123456789";
-    app.accounts()
-        .add_token(
-            "verify",
-            &dbkeep::token::token_digest(token),
-            chrono::Utc::now(),
-        )
-        .unwrap();
+    app.add_token("verify", token, Grant::everywhere(Role::Admin));
     let api = Auth::Bearer(token.into());
     let accepted = app
         .post_json(&format!("/api/v1/backups/{id}/verify"), &api, "")
@@ -1328,13 +1349,7 @@ async fn a_nul_in_a_filter_matches_nothing_on_a_postgres_catalog_as_on_sqlite() 
 async fn a_failing_catalog_answers_a_generic_error_without_its_url_or_the_servers_words() {
     let (app, catalog) = on_postgres("web_broken").await;
     let token = "dbk_test_token_broken_catalog";
-    app.accounts()
-        .add_token(
-            "ci",
-            &dbkeep::token::token_digest(token),
-            chrono::Utc::now(),
-        )
-        .unwrap();
+    app.add_token("ci", token, Grant::everywhere(Role::Admin));
     let auth = Auth::Bearer(token.into());
     app.backup("app").await;
     // The backups' table goes (the accounts stay, so the token still logs in), and the
@@ -1392,13 +1407,7 @@ async fn health_without_a_login_counts_and_names_databases_only_behind_one() {
     }
     // A logged-in user, or an API token, sees which databases.
     let token = "dbk_test_token_health_details";
-    app.accounts()
-        .add_token(
-            "monitor",
-            &dbkeep::token::token_digest(token),
-            chrono::Utc::now(),
-        )
-        .unwrap();
+    app.add_token("monitor", token, Grant::everywhere(Role::Admin));
     for auth in [app.login().await, Auth::Bearer(token.into())] {
         let inside = app.get("/healthz", &auth).await;
         assert_eq!(inside.status, StatusCode::SERVICE_UNAVAILABLE);

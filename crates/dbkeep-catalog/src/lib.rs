@@ -5,6 +5,7 @@
 mod columns;
 pub mod postgres;
 mod postgres_accounts;
+mod postgres_audit;
 mod postgres_batch;
 mod postgres_connect;
 mod postgres_copies;
@@ -16,6 +17,7 @@ mod postgres_rows;
 mod postgres_tls;
 pub mod sqlite;
 mod sqlite_accounts;
+mod sqlite_audit;
 mod sqlite_copies;
 mod sqlite_discovery;
 mod sqlite_leases;

@@ -3,20 +3,53 @@
 use chrono::{DateTime, Utc};
 
 use crate::postgres::PostgresCatalog;
-use crate::postgres_rows::{ms, storable, storable_key, unsigned};
-use dbkeep_model::accounts::{Accounts, ApiToken, LoginFailures, Session, User};
+use crate::postgres_rows::{RowResult, ms, storable, storable_key, unsigned};
+use dbkeep_model::accounts::{
+    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, Role, Session, TokenGrant, User,
+    UserInfo,
+};
 use dbkeep_model::error::Result;
 
 impl Accounts for PostgresCatalog {
-    fn add_user(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<User> {
+    fn add_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        grant: &Grant,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
         let id = self.row(
-            "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
-            &[&name, &password_hash, &ms(now)],
+            "INSERT INTO users (name, password_hash, created_at, role, databases)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[
+                &name,
+                &password_hash,
+                &ms(now),
+                &grant.role.as_str(),
+                &grant.databases.stored(),
+            ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;
         Ok(User {
             id: id.ok_or_else(|| self.err("the new user's id was not returned"))?,
             name: name.to_string(),
+            grant: grant.clone(),
+        })
+    }
+
+    fn set_grant(&self, name: &str, grant: &Grant) -> Result<bool> {
+        let role = grant.role.as_str();
+        let databases = grant.databases.stored();
+        self.transaction(|tx| {
+            let n = tx.execute(
+                "UPDATE users SET role = $2, databases = $3 WHERE name = $1",
+                &[&name, &role, &databases],
+            )?;
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)",
+                &[&name],
+            )?;
+            Ok(n == 1)
         })
     }
 
@@ -50,25 +83,23 @@ impl Accounts for PostgresCatalog {
             return Ok(None);
         }
         self.row(
-            "SELECT id, name, password_hash FROM users WHERE name = $1",
+            "SELECT id, name, role, databases, password_hash FROM users WHERE name = $1",
             &[&name],
-            |r| {
-                Ok((
-                    User {
-                        id: r.try_get(0)?,
-                        name: r.try_get(1)?,
-                    },
-                    r.try_get(2)?,
-                ))
-            },
+            |r| Ok((user(r, 0)?, r.try_get(4)?)),
         )
     }
 
-    fn users(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+    fn users(&self) -> Result<Vec<UserInfo>> {
         self.rows(
-            "SELECT name, created_at FROM users ORDER BY name",
+            "SELECT name, role, databases, created_at FROM users ORDER BY name",
             &[],
-            |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+            |r| {
+                Ok(UserInfo {
+                    name: r.try_get(0)?,
+                    grant: grant(r, 1)?,
+                    created_at: r.try_get(3)?,
+                })
+            },
         )
     }
 
@@ -97,17 +128,15 @@ impl Accounts for PostgresCatalog {
 
     fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
         self.row(
-            "SELECT u.id, u.name, s.csrf_token, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+            "SELECT u.id, u.name, u.role, u.databases, s.csrf_token, s.expires_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_sha256 = $1 AND s.expires_at > $2",
             &[&token_sha256, &ms(now)],
             |r| {
                 Ok(Session {
-                    user: User {
-                        id: r.try_get(0)?,
-                        name: r.try_get(1)?,
-                    },
-                    csrf_token: r.try_get(2)?,
-                    expires_at: r.try_get(3)?,
+                    user: user(r, 0)?,
+                    csrf_token: r.try_get(4)?,
+                    expires_at: r.try_get(5)?,
                 })
             },
         )
@@ -121,10 +150,18 @@ impl Accounts for PostgresCatalog {
         Ok(())
     }
 
-    fn add_token(&self, name: &str, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+    fn add_token(&self, token: &NewToken<'_>, now: DateTime<Utc>) -> Result<()> {
         self.execute(
-            "INSERT INTO api_tokens (name, token_sha256, created_at) VALUES ($1, $2, $3)",
-            &[&name, &token_sha256, &ms(now)],
+            "INSERT INTO api_tokens (name, token_sha256, created_at, role, databases, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &token.name,
+                &token.token_sha256,
+                &ms(now),
+                &token.grant.role.as_str(),
+                &token.grant.databases.stored(),
+                &token.expires_at.map(ms),
+            ],
         )?;
         Ok(())
     }
@@ -133,32 +170,65 @@ impl Accounts for PostgresCatalog {
         Ok(self.execute("DELETE FROM api_tokens WHERE name = $1", &[&name])? == 1)
     }
 
-    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<TokenGrant>> {
+        if !storable(token_sha256) {
+            return Ok(None);
+        }
         // Its use is noted at most once a minute: many requests at once with one token would
         // otherwise queue on its row.
         self.row(
-            "WITH token AS (SELECT name FROM api_tokens WHERE token_sha256 = $1),
-             noted AS (UPDATE api_tokens SET last_used_at = $2 WHERE token_sha256 = $1
+            "WITH token AS (SELECT id, name, role, databases FROM api_tokens WHERE token_sha256 = $1
+               AND (expires_at IS NULL OR expires_at > $2)),
+             noted AS (UPDATE api_tokens SET last_used_at = $2 WHERE id IN (SELECT id FROM token)
                AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute') RETURNING 1)
-             SELECT name FROM token",
+             SELECT id, name, role, databases FROM token",
             &[&token_sha256, &ms(now)],
-            |r| Ok(r.try_get(0)?),
+            |r| {
+                Ok(TokenGrant {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    grant: grant(r, 2)?,
+                })
+            },
         )
     }
 
     fn tokens(&self) -> Result<Vec<ApiToken>> {
         self.rows(
-            "SELECT name, created_at, last_used_at FROM api_tokens ORDER BY name",
+            "SELECT name, created_at, last_used_at, role, databases, expires_at
+             FROM api_tokens ORDER BY name",
             &[],
             |r| {
                 Ok(ApiToken {
                     name: r.try_get(0)?,
                     created_at: r.try_get(1)?,
                     last_used_at: r.try_get(2)?,
+                    grant: grant(r, 3)?,
+                    expires_at: r.try_get(5)?,
                 })
             },
         )
     }
+}
+
+/// A user from the columns `id, name, role, databases` starting at `first`.
+fn user(r: &postgres::Row, first: usize) -> RowResult<User> {
+    Ok(User {
+        id: r.try_get(first)?,
+        name: r.try_get(first + 1)?,
+        grant: grant(r, first + 2)?,
+    })
+}
+
+/// A grant from the columns `role, databases` starting at `first`. A role the catalog does
+/// not know (written by a newer dbkeep) is read as the least one.
+fn grant(r: &postgres::Row, first: usize) -> RowResult<Grant> {
+    let role: String = r.try_get(first)?;
+    let databases: Option<String> = r.try_get(first + 1)?;
+    Ok(Grant {
+        role: role.parse().unwrap_or(Role::Viewer),
+        databases: Databases::from_stored(databases.as_deref()),
+    })
 }
 
 impl LoginFailures for PostgresCatalog {

@@ -149,6 +149,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         8,
         include_str!("../migrations/postgres/0008_discovered.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_roles_and_audit.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

@@ -36,6 +36,7 @@ const TABLES: &[&str] = &[
     "users",
     "sessions",
     "api_tokens",
+    "audit_log",
 ];
 
 /// The tables left behind: who holds what and who is alive now, recent failed logins, and how

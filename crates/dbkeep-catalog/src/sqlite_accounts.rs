@@ -5,22 +5,56 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::sqlite::SqliteCatalog;
 use crate::sqlite::time;
-use dbkeep_model::accounts::{Accounts, ApiToken, LoginFailures, Session, User};
+use dbkeep_model::accounts::{
+    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, Session, TokenGrant, User,
+    UserInfo,
+};
 use dbkeep_model::catalog::format_time;
 use dbkeep_model::error::Result;
 
 impl Accounts for SqliteCatalog {
-    fn add_user(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<User> {
+    fn add_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        grant: &Grant,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3)",
-            params![name, password_hash, format_time(&now)],
+            "INSERT INTO users (name, password_hash, created_at, role, databases) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                name,
+                password_hash,
+                format_time(&now),
+                grant.role.as_str(),
+                grant.databases.stored()
+            ],
         )
         .map_err(|e| self.err(e))?;
         Ok(User {
             id: conn.last_insert_rowid(),
             name: name.to_string(),
+            grant: grant.clone(),
         })
+    }
+
+    fn set_grant(&self, name: &str, grant: &Grant) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let n = tx
+            .execute(
+                "UPDATE users SET role = ?2, databases = ?3 WHERE name = ?1",
+                params![name, grant.role.as_str(), grant.databases.stored()],
+            )
+            .map_err(|e| self.err(e))?;
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
+            [name],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n == 1)
     }
 
     fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
@@ -60,30 +94,26 @@ impl Accounts for SqliteCatalog {
     fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>> {
         self.conn()
             .query_row(
-                "SELECT id, name, password_hash FROM users WHERE name = ?1",
+                "SELECT id, name, role, databases, password_hash FROM users WHERE name = ?1",
                 [name],
-                |r| {
-                    Ok((
-                        User {
-                            id: r.get(0)?,
-                            name: r.get(1)?,
-                        },
-                        r.get(2)?,
-                    ))
-                },
+                |r| Ok((user(r, 0)?, r.get(4)?)),
             )
             .optional()
             .map_err(|e| self.err(e))
     }
 
-    fn users(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+    fn users(&self) -> Result<Vec<UserInfo>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT name, created_at FROM users ORDER BY name")
+            .prepare("SELECT name, role, databases, created_at FROM users ORDER BY name")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get(0)?, time(1, Some(r.get(1)?))?.unwrap_or_default()))
+                Ok(UserInfo {
+                    name: r.get(0)?,
+                    grant: grant(r, 1)?,
+                    created_at: time(3, Some(r.get(3)?))?.unwrap_or_default(),
+                })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -117,14 +147,15 @@ impl Accounts for SqliteCatalog {
     fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
         self.conn()
             .query_row(
-                "SELECT u.id, u.name, s.csrf_token, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                "SELECT u.id, u.name, u.role, u.databases, s.csrf_token, s.expires_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_sha256 = ?1 AND s.expires_at > ?2",
                 params![token_sha256, format_time(&now)],
                 |r| {
                     Ok(Session {
-                        user: User { id: r.get(0)?, name: r.get(1)? },
-                        csrf_token: r.get(2)?,
-                        expires_at: time(3, Some(r.get(3)?))?.unwrap_or_default(),
+                        user: user(r, 0)?,
+                        csrf_token: r.get(4)?,
+                        expires_at: time(5, Some(r.get(5)?))?.unwrap_or_default(),
                     })
                 },
             )
@@ -142,11 +173,19 @@ impl Accounts for SqliteCatalog {
         Ok(())
     }
 
-    fn add_token(&self, name: &str, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+    fn add_token(&self, token: &NewToken<'_>, now: DateTime<Utc>) -> Result<()> {
         self.conn()
             .execute(
-                "INSERT INTO api_tokens (name, token_sha256, created_at) VALUES (?1, ?2, ?3)",
-                params![name, token_sha256, format_time(&now)],
+                "INSERT INTO api_tokens (name, token_sha256, created_at, role, databases, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    token.name,
+                    token.token_sha256,
+                    format_time(&now),
+                    token.grant.role.as_str(),
+                    token.grant.databases.stored(),
+                    token.expires_at.as_ref().map(format_time)
+                ],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -160,20 +199,29 @@ impl Accounts for SqliteCatalog {
         Ok(n == 1)
     }
 
-    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<TokenGrant>> {
         // Its use is noted at most once a minute: a write per request would serialize them.
         let conn = self.conn();
         let a_minute_ago = now - chrono::Duration::minutes(1);
+        let now_text = format_time(&now);
         conn.execute(
             "UPDATE api_tokens SET last_used_at = ?2 WHERE token_sha256 = ?1
-             AND (last_used_at IS NULL OR last_used_at < ?3)",
-            params![token_sha256, format_time(&now), format_time(&a_minute_ago)],
+             AND (last_used_at IS NULL OR last_used_at < ?3)
+             AND (expires_at IS NULL OR expires_at > ?2)",
+            params![token_sha256, now_text, format_time(&a_minute_ago)],
         )
         .map_err(|e| self.err(e))?;
         conn.query_row(
-            "SELECT name FROM api_tokens WHERE token_sha256 = ?1",
-            [token_sha256],
-            |r| r.get(0),
+            "SELECT id, name, role, databases FROM api_tokens WHERE token_sha256 = ?1
+             AND (expires_at IS NULL OR expires_at > ?2)",
+            params![token_sha256, now_text],
+            |r| {
+                Ok(TokenGrant {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    grant: grant(r, 2)?,
+                })
+            },
         )
         .optional()
         .map_err(|e| self.err(e))
@@ -182,7 +230,10 @@ impl Accounts for SqliteCatalog {
     fn tokens(&self) -> Result<Vec<ApiToken>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT name, created_at, last_used_at FROM api_tokens ORDER BY name")
+            .prepare(
+                "SELECT name, created_at, last_used_at, role, databases, expires_at
+                 FROM api_tokens ORDER BY name",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -190,12 +241,34 @@ impl Accounts for SqliteCatalog {
                     name: r.get(0)?,
                     created_at: time(1, Some(r.get(1)?))?.unwrap_or_default(),
                     last_used_at: time(2, r.get(2)?)?,
+                    grant: grant(r, 3)?,
+                    expires_at: time(5, r.get(5)?)?,
                 })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
+}
+
+/// A user from the columns `id, name, role, databases` starting at `first`.
+fn user(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(first)?,
+        name: r.get(first + 1)?,
+        grant: grant(r, first + 2)?,
+    })
+}
+
+/// A grant from the columns `role, databases` starting at `first`. A role the catalog does
+/// not know (written by a newer dbkeep) is read as the least one.
+pub(crate) fn grant(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Grant> {
+    let role: String = r.get(first)?;
+    let databases: Option<String> = r.get(first + 1)?;
+    Ok(Grant {
+        role: role.parse().unwrap_or(dbkeep_model::accounts::Role::Viewer),
+        databases: Databases::from_stored(databases.as_deref()),
+    })
 }
 
 impl LoginFailures for SqliteCatalog {

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod beside;
 mod discovery;
 mod harness;
@@ -17,6 +18,7 @@ use std::sync::Barrier;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
+use audit::{the_audit_log_is_append_only, the_audit_log_is_read_newest_first_with_filters};
 use beside::{
     a_disk_filling_up_is_claimed_once_per_episode, accounts_sessions_and_tokens,
     copies_are_replaced_and_failures_counted, deliveries_and_stale_alerts,
@@ -75,6 +77,8 @@ stories!(
     discovered_databases_change_state_once,
     two_instances_record_a_found_database_once,
     server_checks_keep_the_last_answer,
+    the_audit_log_is_read_newest_first_with_filters,
+    the_audit_log_is_append_only,
 );
 
 fn at(text: &str) -> DateTime<Utc> {

@@ -136,6 +136,9 @@ pub struct ServiceSettings {
     pub offsite_retry: Duration,
     /// How often `dbkeep serve` asks each `[[servers]]` entry for its databases.
     pub discover_every: Duration,
+    /// How many days the audit log keeps its rows (`audit_retention`, default 400 days, at
+    /// least 30); `dbkeep serve` removes older ones daily.
+    pub audit_retention_days: u32,
 }
 
 /// The default restore drill: Sundays at 03:00.
@@ -164,6 +167,7 @@ struct RawConfig {
     shutdown_grace: Option<Spanned<String>>,
     offsite_retry: Option<Spanned<String>>,
     discover_every: Option<Spanned<String>>,
+    audit_retention: Option<Spanned<String>>,
     instance_name: Option<Spanned<String>>,
     lease_timeout: Option<Spanned<String>>,
     max_concurrent_backups: Option<Spanned<u32>>,
@@ -362,6 +366,7 @@ impl Config {
                 raw.discover_every.as_ref(),
                 "10m",
             )?,
+            audit_retention_days: audit_retention(&source, raw.audit_retention.as_ref())?,
             instance_name: match raw.instance_name {
                 Some(name) if !names::is_name(name.get_ref()) => {
                     return Err(source.error(
@@ -711,6 +716,34 @@ fn duration(
         Err(_) => Err(source.error(
             value.span(),
             format!("`{key}` = \"{}\" is not a duration; write e.g. \"30s\", \"10m\", \"6h\" or \"1h 30m\"", value.get_ref()),
+        )),
+    }
+}
+
+/// The longest and shortest audit retention, in days.
+const AUDIT_RETENTION_DAYS: std::ops::RangeInclusive<u32> = 30..=36_600;
+
+/// `audit_retention`: whole days, from 30 days (the catalog refuses to delete younger rows)
+/// to a hundred years; 400 days when absent.
+fn audit_retention(
+    source: &Source<'_>,
+    value: Option<&Spanned<String>>,
+) -> Result<u32, ConfigError> {
+    let Some(value) = value else {
+        return Ok(400);
+    };
+    let days = humantime::parse_duration(value.get_ref())
+        .ok()
+        .map(|d| d.as_secs() / 86_400)
+        .and_then(|d| u32::try_from(d).ok());
+    match days {
+        Some(d) if AUDIT_RETENTION_DAYS.contains(&d) => Ok(d),
+        _ => Err(source.error(
+            value.span(),
+            format!(
+                "`audit_retention` = \"{}\" is not a duration from 30 days to 100 years; write e.g. \"400d\" or \"2years\"",
+                value.get_ref()
+            ),
         )),
     }
 }

@@ -1,8 +1,9 @@
 //! dbkeep's core: what a backup tool does, synchronously. The runner (backup, prune, recover,
 //! off-site sync), restore, import, verification, retention, the verdict on each database's
-//! health, the space its backups use, the scheduler's plan, leases and the password hashing of
-//! accounts.
+//! health, the space its backups use, the scheduler's plan, leases, the password hashing of
+//! accounts and the audit log's writer.
 
+pub mod audit;
 pub mod discovery;
 pub mod import;
 pub mod lease;

@@ -1,7 +1,9 @@
-//! Accounts as the catalog keeps them: users (with their password hashes), login sessions,
-//! API tokens and failed logins. Secrets are stored only as digests.
+//! Accounts as the catalog keeps them: users (with their password hashes and roles), login
+//! sessions, API tokens and failed logins. Secrets are stored only as digests.
 
 use chrono::{DateTime, Utc};
+
+pub use crate::grant::{Databases, Grant, Role};
 
 use crate::error::Result;
 
@@ -12,6 +14,43 @@ pub struct User {
     pub id: i64,
     /// Login name.
     pub name: String,
+    /// What they may do, and to which databases.
+    pub grant: Grant,
+}
+
+/// A user as the users list shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// Login name.
+    pub name: String,
+    /// What they may do, and to which databases.
+    pub grant: Grant,
+    /// When they were added.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A valid API token, as a request presenting it is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// Its catalog identifier (what the audit log names besides the name).
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// What it may do, and to which databases.
+    pub grant: Grant,
+}
+
+/// A token to be recorded: its name, digest, scope and expiry.
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    /// Its name, unique.
+    pub name: &'a str,
+    /// The SHA-256 digest of the secret (never the secret).
+    pub token_sha256: &'a str,
+    /// What it may do, and to which databases.
+    pub grant: &'a Grant,
+    /// When it stops working; `None` for never.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A logged-in session, found by the digest of its cookie.
@@ -30,6 +69,10 @@ pub struct Session {
 pub struct ApiToken {
     /// Its name, chosen at creation.
     pub name: String,
+    /// What it may do, and to which databases.
+    pub grant: Grant,
+    /// When it stops working; `None` for never.
+    pub expires_at: Option<DateTime<Utc>>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last used.
@@ -39,11 +82,23 @@ pub struct ApiToken {
 /// Where users, sessions and API tokens are kept (the catalog, so that several instances
 /// sharing it share logins too).
 pub trait Accounts: Send + Sync {
-    /// Creates a user with an Argon2id `password_hash`.
+    /// Creates a user with an Argon2id `password_hash` and what they may do.
     ///
     /// # Errors
     /// When the name is taken or the store cannot be written.
-    fn add_user(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<User>;
+    fn add_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        grant: &Grant,
+        now: DateTime<Utc>,
+    ) -> Result<User>;
+    /// Changes what a user may do and ends all their sessions (a session must never carry
+    /// more than its user now may); false when there is no such user.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn set_grant(&self, name: &str, grant: &Grant) -> Result<bool>;
     /// Replaces a user's password hash and ends all their sessions; false when there is no
     /// such user.
     ///
@@ -60,11 +115,11 @@ pub trait Accounts: Send + Sync {
     /// # Errors
     /// When the store cannot be read.
     fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>>;
-    /// Every user's name and when it was created, by name.
+    /// Every user, by name.
     ///
     /// # Errors
     /// When the store cannot be read.
-    fn users(&self) -> Result<Vec<(String, DateTime<Utc>)>>;
+    fn users(&self) -> Result<Vec<UserInfo>>;
     /// How many users exist.
     ///
     /// # Errors
@@ -92,21 +147,21 @@ pub trait Accounts: Send + Sync {
     /// # Errors
     /// When the store cannot be written.
     fn delete_session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()>;
-    /// Records an API token by its digest.
+    /// Records an API token by its digest, with its scope and expiry.
     ///
     /// # Errors
     /// When the name is taken or the store cannot be written.
-    fn add_token(&self, name: &str, token_sha256: &str, now: DateTime<Utc>) -> Result<()>;
+    fn add_token(&self, token: &NewToken<'_>, now: DateTime<Utc>) -> Result<()>;
     /// Deletes an API token; false when there is no such token.
     ///
     /// # Errors
     /// When the store cannot be written.
     fn revoke_token(&self, name: &str) -> Result<bool>;
-    /// The name of the API token with this digest, noting its use.
+    /// The unexpired API token with this digest, noting its use.
     ///
     /// # Errors
     /// When the store cannot be read or written.
-    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+    fn use_token(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<TokenGrant>>;
     /// Every API token's record.
     ///
     /// # Errors

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
 use crate::accounts::{Accounts, LoginFailures};
+use crate::audit::AuditLog;
 use crate::copies::{Copies, CopyState};
 use crate::deliveries::Deliveries;
 use crate::discovery::Discoveries;
@@ -304,7 +305,16 @@ pub struct ListFilter {
 /// notification deliveries, leases and instances that the other layers record. Implementations
 /// must be safe to share across threads and, for shared catalogs, across processes.
 pub trait Catalog:
-    Accounts + LoginFailures + Copies + Deliveries + Discoveries + Leases + Instances + Send + Sync
+    Accounts
+    + AuditLog
+    + LoginFailures
+    + Copies
+    + Deliveries
+    + Discoveries
+    + Leases
+    + Instances
+    + Send
+    + Sync
 {
     /// Records a new attempt as `in_progress` and returns its id.
     ///

@@ -5,6 +5,7 @@
 //! database server, a configuration file or the network.
 
 pub mod accounts;
+pub mod audit;
 pub mod cancel;
 pub mod catalog;
 pub mod clock;
@@ -12,6 +13,7 @@ pub mod copies;
 pub mod deliveries;
 pub mod discovery;
 pub mod error;
+pub mod grant;
 pub mod instances;
 pub mod leases;
 pub mod lock;

@@ -3,6 +3,7 @@
 //! databases and a filling disk, and shuts down gracefully.
 //! `dbkeep serve` runs it; an application embeds it with [`Service::start`].
 
+mod audit_prune;
 pub mod discover;
 pub mod disk;
 mod heartbeat;
@@ -117,6 +118,7 @@ impl Service {
         let beat = tokio::spawn(heartbeat::run(Arc::clone(&jobs), stop.clone()));
         let resend = tokio::spawn(resend::run(Arc::clone(&jobs), stop.clone()));
         let discovery = tokio::spawn(discover::run(Arc::clone(&jobs), stop.clone()));
+        let audit = tokio::spawn(audit_prune::run(Arc::clone(&jobs), stop.clone()));
         let scheduled = run(
             Arc::clone(&jobs),
             self.clock,
@@ -129,6 +131,7 @@ impl Service {
             scheduled.await;
             let _ = resend.await;
             let _ = discovery.await;
+            let _ = audit.await;
             // The instance leaves the catalog's list as the service stops.
             let _ = beat.await;
         });

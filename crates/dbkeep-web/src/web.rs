@@ -2,6 +2,7 @@
 //! login except `/login`, `/healthz` and static assets. Handlers parse, call the library
 //! (off the async threads: the catalog is synchronous), and render.
 
+mod access;
 mod api;
 mod auth;
 mod calendar;
@@ -30,6 +31,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use dbkeep_core::runner::View;
 use dbkeep_core::verdict::FactsCache;
+use dbkeep_model::accounts::Role;
+use dbkeep_model::audit::Action;
 use dbkeep_model::clock::Clock;
 use dbkeep_service::service::ServiceHandle;
 use dbkeep_service::service::ServiceStatus;
@@ -56,42 +59,126 @@ pub struct WebState {
 
 type State = axum::extract::State<Arc<WebState>>;
 
-/// Every route: (method, path, whether it needs a login). The router is built from this
-/// list, and a test walks it so that a new route cannot slip in unprotected.
-pub const ROUTES: &[(&str, &str, bool)] = &[
-    ("GET", "/", true),
-    ("GET", "/backups", true),
-    ("GET", "/backups/{id}", true),
-    ("GET", "/backups/{id}/download", true),
-    ("POST", "/backups/{id}/verify", true),
-    ("POST", "/backups/{id}/pin", true),
-    ("POST", "/backups/{id}/unpin", true),
-    ("GET", "/databases", true),
-    ("POST", "/databases/{name}/backup", true),
-    ("GET", "/databases/{name}/retention", true),
-    ("POST", "/databases/{name}/prune", true),
-    ("GET", "/schedules", true),
-    ("GET", "/instances", true),
-    ("POST", "/logout", true),
-    ("GET", "/metrics", true),
-    ("GET", "/api/v1/backups", true),
-    ("POST", "/api/v1/backups", true),
-    ("GET", "/api/v1/backups/{id}", true),
-    ("GET", "/api/v1/backups/{id}/download", true),
-    ("GET", "/api/v1/backups/{id}/log", true),
-    ("POST", "/api/v1/backups/{id}/verify", true),
-    ("POST", "/api/v1/backups/{id}/pin", true),
-    ("POST", "/api/v1/backups/{id}/unpin", true),
-    ("GET", "/api/v1/databases", true),
-    ("GET", "/api/v1/instances", true),
-    ("GET", "/api/v1/openapi.json", true),
-    ("GET", "/login", false),
-    ("POST", "/login", false),
-    ("GET", "/healthz", false),
-    ("GET", "/static/style.css", false),
-    ("GET", "/static/favicon.svg", false),
-    ("GET", "/favicon.ico", false),
+/// Who may ask for a route: anyone, or whoever holds at least a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No login (the login form, the health check, static files).
+    Public,
+    /// A login, or an API token, of at least this role.
+    Needs(Role),
+}
+
+/// One route of the router.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The path, with `{id}` (a backup) or `{name}` (a database) in it.
+    pub path: &'static str,
+    /// Who may ask for it.
+    pub access: Access,
+    /// What the audit log records it as, whoever asks (refusals are recorded for every route).
+    pub audit: Option<Action>,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    audit: Option<Action>,
+) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        audit,
+    }
+}
+
+const VIEWER: Access = Access::Needs(Role::Viewer);
+const OPERATOR: Access = Access::Needs(Role::Operator);
+const ADMIN: Access = Access::Needs(Role::Admin);
+const PUBLIC: Access = Access::Public;
+
+/// Every route, who may ask for it and what the audit log calls it: the one place either is
+/// decided. The login middleware looks each request up here (a route missing from it is
+/// refused), and a test walks it with every role.
+pub const ROUTES: &[Route] = &[
+    route("GET", "/", VIEWER, None),
+    route("GET", "/backups", VIEWER, None),
+    route("GET", "/backups/{id}", VIEWER, None),
+    route(
+        "GET",
+        "/backups/{id}/download",
+        OPERATOR,
+        Some(Action::Download),
+    ),
+    route(
+        "POST",
+        "/backups/{id}/verify",
+        OPERATOR,
+        Some(Action::Verify),
+    ),
+    route("POST", "/backups/{id}/pin", ADMIN, Some(Action::Pin)),
+    route("POST", "/backups/{id}/unpin", ADMIN, Some(Action::Unpin)),
+    route("GET", "/databases", VIEWER, None),
+    route(
+        "POST",
+        "/databases/{name}/backup",
+        OPERATOR,
+        Some(Action::Backup),
+    ),
+    route("GET", "/databases/{name}/retention", VIEWER, None),
+    route(
+        "POST",
+        "/databases/{name}/prune",
+        ADMIN,
+        Some(Action::Prune),
+    ),
+    route("GET", "/schedules", VIEWER, None),
+    route("GET", "/instances", VIEWER, None),
+    route("POST", "/logout", VIEWER, None),
+    route("GET", "/metrics", VIEWER, None),
+    route("GET", "/api/v1/backups", VIEWER, None),
+    route("POST", "/api/v1/backups", OPERATOR, Some(Action::Backup)),
+    route("GET", "/api/v1/backups/{id}", VIEWER, None),
+    route(
+        "GET",
+        "/api/v1/backups/{id}/download",
+        OPERATOR,
+        Some(Action::Download),
+    ),
+    route("GET", "/api/v1/backups/{id}/log", VIEWER, None),
+    route(
+        "POST",
+        "/api/v1/backups/{id}/verify",
+        OPERATOR,
+        Some(Action::Verify),
+    ),
+    route("POST", "/api/v1/backups/{id}/pin", ADMIN, Some(Action::Pin)),
+    route(
+        "POST",
+        "/api/v1/backups/{id}/unpin",
+        ADMIN,
+        Some(Action::Unpin),
+    ),
+    route("GET", "/api/v1/databases", VIEWER, None),
+    route("GET", "/api/v1/instances", VIEWER, None),
+    route("GET", "/api/v1/openapi.json", VIEWER, None),
+    route("GET", "/login", PUBLIC, None),
+    route("POST", "/login", PUBLIC, None),
+    route("GET", "/healthz", PUBLIC, None),
+    route("GET", "/static/style.css", PUBLIC, None),
+    route("GET", "/static/favicon.svg", PUBLIC, None),
+    route("GET", "/favicon.ico", PUBLIC, None),
 ];
+
+/// The route `method path` (a path as the router matched it, with `{id}`), if listed.
+pub fn find_route(method: &str, path: &str) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .find(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+}
 
 /// The admin router for a running service, to serve on its own or to nest into an
 /// application under `base` (e.g. `"/admin/backups"`; `""` for the root).
@@ -142,7 +229,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/api/v1/openapi.json", get(api::openapi_get))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
-            auth::require_login,
+            access::guard,
         ));
     let public = Router::new()
         .route(

@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::harness::{Harness, Shared};
 use super::{T0, at, good, ms, same};
+use dbkeep_model::accounts::{Databases, Grant, NewToken, Role, TokenGrant};
 use dbkeep_model::catalog::{CopySummary, format_time};
 use dbkeep_model::copies::{Copy, CopyState};
 use dbkeep_model::deliveries::Delivery;
@@ -14,13 +15,18 @@ pub(super) fn accounts_sessions_and_tokens(h: &dyn Harness) {
     let c = h.catalog();
     let now = at(T0);
     let mins = |m| now + TimeDelta::minutes(m);
-    let alice = c.add_user("alice", "hash-1", now).unwrap();
+    let admin = Grant::everywhere(Role::Admin);
+    let alice = c.add_user("alice", "hash-1", &admin, now).unwrap();
     assert_eq!(alice.name, "alice");
     assert!(
-        c.add_user("alice", "hash-x", now).is_err(),
+        c.add_user("alice", "hash-x", &admin, now).is_err(),
         "names are unique"
     );
-    let bob = c.add_user("Bob", "hash-2", mins(1)).unwrap();
+    let shop_viewer = Grant {
+        role: Role::Viewer,
+        databases: Databases::parse("shop,tenants-*").unwrap(),
+    };
+    let bob = c.add_user("Bob", "hash-2", &shop_viewer, mins(1)).unwrap();
     assert_ne!(alice.id, bob.id);
     same(
         c.user_by_name("alice").unwrap(),
@@ -28,8 +34,19 @@ pub(super) fn accounts_sessions_and_tokens(h: &dyn Harness) {
     );
     same(c.user_by_name("nobody").unwrap(), None);
     same(
-        c.users().unwrap(),
-        vec![("Bob".into(), ms(mins(1))), ("alice".into(), ms(now))],
+        c.users()
+            .unwrap()
+            .into_iter()
+            .map(|u| (u.name, u.grant, u.created_at))
+            .collect::<Vec<_>>(),
+        vec![
+            ("Bob".into(), shop_viewer.clone(), ms(mins(1))),
+            ("alice".into(), admin.clone(), ms(now)),
+        ],
+    );
+    same(
+        c.user_by_name("Bob").unwrap().unwrap().0.grant,
+        shop_viewer.clone(),
     );
     assert_eq!(c.user_count().unwrap(), 2);
 
@@ -63,6 +80,22 @@ pub(super) fn accounts_sessions_and_tokens(h: &dyn Harness) {
     );
     assert_eq!(c.user_by_name("alice").unwrap().unwrap().1, "hash-3");
     assert!(!c.set_password("nobody", "hash").unwrap());
+    // A new role ends the user's sessions, so none carries more than the user now may.
+    c.add_session("s5", alice.id, "csrf-5", now, mins(120))
+        .unwrap();
+    let operator = Grant {
+        role: Role::Operator,
+        databases: Databases::parse("app").unwrap(),
+    };
+    assert!(c.set_grant("alice", &operator).unwrap());
+    assert!(c.session("s5", mins(1)).unwrap().is_none());
+    assert!(!c.set_grant("nobody", &operator).unwrap());
+    c.add_session("s6", alice.id, "csrf-6", now, mins(120))
+        .unwrap();
+    assert_eq!(
+        c.session("s6", mins(1)).unwrap().unwrap().user.grant,
+        operator
+    );
     c.add_session("s4", bob.id, "csrf-4", now, mins(120))
         .unwrap();
     assert!(c.delete_user("Bob").unwrap());
@@ -70,16 +103,29 @@ pub(super) fn accounts_sessions_and_tokens(h: &dyn Harness) {
     assert!(!c.delete_user("Bob").unwrap());
     assert_eq!(c.user_count().unwrap(), 1);
 
-    c.add_token("ci", "digest-1", now).unwrap();
+    let token = |name, digest, grant, expires_at| NewToken {
+        name,
+        token_sha256: digest,
+        grant,
+        expires_at,
+    };
+    c.add_token(&token("ci", "digest-1", &admin, None), now)
+        .unwrap();
     assert!(
-        c.add_token("ci", "digest-2", now).is_err(),
+        c.add_token(&token("ci", "digest-2", &admin, None), now)
+            .is_err(),
         "token names are unique"
     );
     assert!(
-        c.add_token("other", "digest-1", now).is_err(),
+        c.add_token(&token("other", "digest-1", &admin, None), now)
+            .is_err(),
         "token digests are unique"
     );
-    c.add_token("Backup", "digest-3", mins(2)).unwrap();
+    c.add_token(
+        &token("Backup", "digest-3", &shop_viewer, Some(mins(10))),
+        mins(2),
+    )
+    .unwrap();
     let names = |c: &dyn Shared| -> Vec<(String, Option<DateTime<Utc>>)> {
         c.tokens()
             .unwrap()
@@ -88,12 +134,23 @@ pub(super) fn accounts_sessions_and_tokens(h: &dyn Harness) {
             .collect()
     };
     assert_eq!(names(c), vec![("Backup".into(), None), ("ci".into(), None)]);
-    assert_eq!(c.tokens().unwrap()[0].created_at, ms(mins(2)));
-    let used = now + TimeDelta::microseconds(300_000_777);
+    let backup = &c.tokens().unwrap()[0];
     assert_eq!(
-        c.use_token("digest-1", used).unwrap().as_deref(),
-        Some("ci")
+        (backup.created_at, &backup.grant, backup.expires_at),
+        (ms(mins(2)), &shop_viewer, Some(ms(mins(10))))
     );
+    // An expired token lets nothing in, and its use is not noted.
+    let scoped = c.use_token("digest-3", mins(9)).unwrap().unwrap();
+    assert_eq!(
+        (scoped.name.as_str(), &scoped.grant),
+        ("Backup", &shop_viewer)
+    );
+    assert_eq!(c.use_token("digest-3", mins(10)).unwrap(), None);
+    assert_eq!(c.tokens().unwrap()[0].last_used_at, Some(ms(mins(9))));
+    let named = |t: Option<TokenGrant>| t.map(|t| t.name);
+    let used = now + TimeDelta::microseconds(300_000_777);
+    let ci = c.use_token("digest-1", used).unwrap().unwrap();
+    assert_eq!((ci.name.as_str(), &ci.grant), ("ci", &admin));
     assert_eq!(names(c)[1], ("ci".into(), Some(ms(used))));
     // Noted at most once a minute.
     c.use_token("digest-1", used + TimeDelta::seconds(30))
@@ -101,7 +158,7 @@ pub(super) fn accounts_sessions_and_tokens(h: &dyn Harness) {
     assert_eq!(names(c)[1], ("ci".into(), Some(ms(used))));
     let later = used + TimeDelta::seconds(61);
     assert_eq!(
-        c.use_token("digest-1", later).unwrap().as_deref(),
+        named(c.use_token("digest-1", later).unwrap()).as_deref(),
         Some("ci")
     );
     assert_eq!(names(c)[1], ("ci".into(), Some(ms(later))));

@@ -26,7 +26,13 @@ pub(crate) trait Harness {
     /// Another instance on the same store, as another process would open it.
     fn open(&self) -> Box<dyn Shared>;
     /// Runs `sql` on the store behind the catalog's back, as a hand edit would.
-    fn tamper(&self, sql: &str);
+    fn tamper(&self, sql: &str) {
+        if let Err(e) = self.try_tamper(sql) {
+            panic!("{sql}: {e}");
+        }
+    }
+    /// Like [`Harness::tamper`], with the store's refusal as an error.
+    fn try_tamper(&self, sql: &str) -> Result<(), String>;
 }
 
 /// A SQLite catalog in a temporary folder.
@@ -55,8 +61,11 @@ impl Harness for Sqlite {
         Box::new(SqliteCatalog::open(&self.dir.path().join("catalog.sqlite3")).unwrap())
     }
 
-    fn tamper(&self, sql: &str) {
-        self.catalog.conn().execute_batch(sql).unwrap();
+    fn try_tamper(&self, sql: &str) -> Result<(), String> {
+        self.catalog
+            .conn()
+            .execute_batch(sql)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -93,8 +102,11 @@ impl Harness for Postgres {
         Box::new(self.db.open().unwrap())
     }
 
-    fn tamper(&self, sql: &str) {
-        self.db.client().batch_execute(sql).unwrap();
+    fn try_tamper(&self, sql: &str) -> Result<(), String> {
+        self.db
+            .client()
+            .batch_execute(sql)
+            .map_err(|e| format!("{e:?}"))
     }
 }
 

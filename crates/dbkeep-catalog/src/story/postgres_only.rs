@@ -435,3 +435,10 @@ fn a_connection_the_server_ended_is_replaced() {
     good(c, "app", "a2.db.gz", 1);
     assert_eq!(c.list(&ListFilter::default()).unwrap().len(), 2);
 }
+
+#[test]
+fn the_audit_log_cannot_be_truncated() {
+    let h = Postgres::new();
+    let refused = h.try_tamper("TRUNCATE audit_log").unwrap_err();
+    assert!(refused.contains("append-only"), "{refused}");
+}

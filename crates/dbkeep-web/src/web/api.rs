@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Identity, is_admin, same_origin};
+use super::auth::{Identity, same_origin};
 use super::respond::{error, internal, parse_id};
-use super::{State, blocking};
+use super::{State, WebState, blocking};
+use dbkeep_model::accounts::Role;
 use dbkeep_model::catalog::{BackupRecord, Kind, ListFilter, Status, format_time};
 
 /// The most rows one request may ask for.
@@ -30,7 +31,11 @@ pub struct BackupsQuery {
     before: Option<String>,
 }
 
-pub async fn backups_get(state: State, q: Result<Query<BackupsQuery>, QueryRejection>) -> Response {
+pub async fn backups_get(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    q: Result<Query<BackupsQuery>, QueryRejection>,
+) -> Response {
     let Ok(Query(q)) = q else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -68,7 +73,10 @@ pub async fn backups_get(state: State, q: Result<Query<BackupsQuery>, QueryRejec
         limit: Some(limit),
     };
     match blocking(&state, move |r| r.catalog().list(&filter)).await {
-        Ok(records) => Json(records).into_response(),
+        Ok(mut records) => {
+            records.retain(|r| identity.sees(&r.database));
+            Json(records).into_response()
+        }
         Err(e) => internal(&e),
     }
 }
@@ -220,7 +228,7 @@ fn refuse_change(
     if matches!(identity, Identity::User(_)) && !same_origin(state, headers) {
         return Some(error(StatusCode::FORBIDDEN, "cross-site request refused"));
     }
-    (!is_admin(identity)).then(|| {
+    (!identity.can(Role::Admin)).then(|| {
         error(
             StatusCode::FORBIDDEN,
             "only an administrator may change what is kept",
@@ -276,22 +284,32 @@ pub async fn backups_post(
             );
         }
     };
-    if state.runner.config().database(&body.database).is_err() {
+    let mut response = start_backup(&state, &identity, &body.database).await;
+    // The audit row names the database asked for (it is in the body, not the path).
+    response
+        .extensions_mut()
+        .insert(super::access::AuditTarget(body.database));
+    response
+}
+
+async fn start_backup(state: &WebState, identity: &Identity, database: &str) -> Response {
+    // A database outside the caller's is not there for them.
+    if state.runner.config().database(database).is_err() || !identity.sees(database) {
         return error(
             StatusCode::NOT_FOUND,
-            format!("no database named `{}`", body.database),
+            format!("no database named `{database}`"),
         );
     }
     match state
         .jobs
-        .start_now(&body.database, dbkeep_model::catalog::Trigger::Api)
+        .start_now(database, dbkeep_model::catalog::Trigger::Api)
         .await
     {
         Ok(id) => {
             let location = format!("{}/api/v1/backups/{id}", state.base);
             let accepted = Accepted {
                 id,
-                database: body.database,
+                database: database.to_string(),
                 status: Status::InProgress,
             };
             (
@@ -341,7 +359,7 @@ struct DatabaseInfo {
     running: bool,
 }
 
-pub async fn databases_get(state: State) -> Response {
+pub async fn databases_get(state: State, Extension(identity): Extension<Identity>) -> Response {
     let now = state.clock.now();
     let upcoming = state.status.upcoming();
     let keys: Vec<(String, String)> = upcoming
@@ -384,6 +402,7 @@ pub async fn databases_get(state: State) -> Response {
         .databases
         .iter()
         .zip(judged.iter())
+        .filter(|(db, _)| identity.sees(&db.name))
         .map(|(db, judged)| {
             let dbkeep_core::verdict::Judged { verdict, facts } = judged;
             let (schedules, next) = by_database.remove(db.name.as_str()).unwrap_or_default();

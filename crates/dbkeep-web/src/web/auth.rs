@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, Query, Request};
+use axum::extract::{ConnectInfo, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
@@ -16,9 +15,10 @@ use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
 use super::throttle::{self, Refused};
-use super::{State, WebState, blocking, home, link, view};
+use super::{State, WebState, blocking, home, view};
 use dbkeep_core::passwords;
-use dbkeep_model::accounts::{Accounts, Session};
+use dbkeep_model::accounts::{Accounts, Grant, Role, Session, TokenGrant};
+use dbkeep_model::audit::{Action, Entry, Outcome};
 use dbkeep_model::token;
 
 const SESSION_COOKIE: &str = "dbkeep_session";
@@ -28,13 +28,41 @@ const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 /// The shortest password a user may be given.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
-/// Who is making a request: a logged-in user, or an API token by name.
+/// Who is making a request: a logged-in user, or an API token.
 #[derive(Debug, Clone)]
 pub enum Identity {
     /// A browser session.
     User(Session),
     /// An API client.
-    Token(String),
+    Token(TokenGrant),
+}
+
+impl Identity {
+    /// What the caller may do, and to which databases.
+    pub fn grant(&self) -> &Grant {
+        match self {
+            Identity::User(s) => &s.user.grant,
+            Identity::Token(t) => &t.grant,
+        }
+    }
+
+    /// How the audit log names the caller: `user:NAME` or `token:NAME#ID`.
+    pub fn actor(&self) -> String {
+        match self {
+            Identity::User(s) => format!("user:{}", s.user.name),
+            Identity::Token(t) => format!("token:{}#{}", t.name, t.id),
+        }
+    }
+
+    /// Whether the caller may do what needs `role`.
+    pub fn can(&self, role: Role) -> bool {
+        self.grant().can(role)
+    }
+
+    /// Whether the caller may see the database named `name`.
+    pub fn sees(&self, name: &str) -> bool {
+        self.grant().sees(name)
+    }
 }
 
 /// Creates the first user, `admin`, when there is none: with the password in
@@ -64,7 +92,8 @@ pub fn ensure_admin(
         }
         _ => (passwords::random_password()?, true),
     };
-    match accounts.add_user("admin", &passwords::hash_password(&password)?, now) {
+    let admin = Grant::everywhere(Role::Admin);
+    match accounts.add_user("admin", &passwords::hash_password(&password)?, &admin, now) {
         Ok(_) => Ok(generated.then_some(password)),
         // Another process sharing the catalog created the first user at the same moment.
         Err(_) if accounts.user_by_name("admin")?.is_some() => Ok(None),
@@ -155,16 +184,7 @@ pub fn form_ok(state: &WebState, identity: &Identity, headers: &HeaderMap, token
         }
 }
 
-/// Whether `identity` may change what is kept: pin and unpin backups, prune now, let a held
-/// prune go. Every user and API token may, for now; this is the one place that decides it,
-/// where roles will.
-pub fn is_admin(identity: &Identity) -> bool {
-    match identity {
-        Identity::User(_) | Identity::Token(_) => true,
-    }
-}
-
-/// The answer to a page's form POST by someone who may not do it ([`is_admin`]).
+/// The answer to a page's form POST by someone who may not do it.
 pub fn not_admin() -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -180,40 +200,6 @@ pub fn forbidden() -> Response {
         "forbidden: the form's security token is missing or stale; reload the page and try again\n",
     )
         .into_response()
-}
-
-/// Middleware: lets a request through with a valid session cookie or Bearer token; otherwise
-/// 401 (API, metrics) or a redirect to the login page.
-pub async fn require_login(state: State, mut request: Request, next: Next) -> Response {
-    let identity = identify(&state, request.headers()).await;
-    match identity {
-        Ok(Some(identity)) => {
-            request.extensions_mut().insert(identity);
-            next.run(request).await
-        }
-        Ok(None) => {
-            let path = request.uri().path();
-            if path.starts_with("/api/") || path == "/metrics" {
-                super::respond::error(
-                    StatusCode::UNAUTHORIZED,
-                    "authentication required: log in, or send Authorization: Bearer TOKEN",
-                )
-            } else {
-                let next = request
-                    .uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/");
-                let target = format!(
-                    "{}/login?next={}",
-                    state.base,
-                    urlencode(&link(&state.base, next))
-                );
-                Redirect::to(&target).into_response()
-            }
-        }
-        Err(e) => super::respond::internal_page(&state, &e),
-    }
 }
 
 /// Who sent a request: the user of a valid session cookie or the name of a valid Bearer
@@ -255,8 +241,8 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// The accounts behind the runner's catalog.
-fn urlencode(s: &str) -> String {
+/// `s` encoded for a query string.
+pub(super) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -333,12 +319,27 @@ pub async fn login_post(
     if let Some(Extension(ConnectInfo(addr))) = connect {
         keys.push(format!("addr:{}", addr.ip()));
     }
+    // Each attempt's row: by `anonymous` until the password matched, on the name tried.
+    let source = connect.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let agent = super::access::user_agent(&headers);
+    let attempt_row = |actor: String, outcome: Outcome, detail: Option<&str>| Entry {
+        detail: detail.map(str::to_string),
+        source: source.clone(),
+        user_agent: agent.clone(),
+        ..Entry::new(actor, Action::Login, form.username.clone(), outcome)
+    };
     let shared_keys = keys.clone();
     // Counted before any work, so parallel attempts cannot pass the limit together.
     let attempt = match state.throttle.begin(keys, Instant::now()) {
         Ok(attempt) => attempt,
         Err(refused) => {
             tracing::debug!(user = %form.username, ?refused, "login refused before checking the password");
+            let row = attempt_row(
+                "anonymous".into(),
+                Outcome::Refused,
+                Some("throttled: too many failed or parallel logins"),
+            );
+            super::access::record(&state, row).await;
             let (wait, message) = match refused {
                 Refused::Locked(wait) => (
                     wait.as_secs().max(1),
@@ -371,6 +372,12 @@ pub async fn login_post(
     {
         drop(attempt);
         tracing::debug!(user = %form.username, "login refused: too many failures across instances");
+        let row = attempt_row(
+            "anonymous".into(),
+            Outcome::Refused,
+            Some("throttled: too many failed logins across instances"),
+        );
+        super::access::record(&state, row).await;
         let mut r = page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed logins. Wait a few minutes and try again.",
@@ -401,7 +408,18 @@ pub async fn login_post(
         return r;
     };
     let matched = check.await.unwrap_or(false);
+    let known = user.is_some();
     let Some(user) = user.filter(|_| matched) else {
+        let why = if known {
+            "wrong password"
+        } else {
+            "no such user"
+        };
+        super::access::record(
+            &state,
+            attempt_row("anonymous".into(), Outcome::Failed, Some(why)),
+        )
+        .await;
         let recorded = blocking(&state, move |runner| {
             runner
                 .catalog()
@@ -437,6 +455,8 @@ pub async fn login_post(
     match session {
         Ok(token) => {
             info!(user = %user.name, "logged in");
+            let row = attempt_row(format!("user:{}", user.name), Outcome::Ok, None);
+            super::access::record(&state, row).await;
             let mut r = Redirect::to(&next).into_response();
             let headers = r.headers_mut();
             headers.append(
@@ -499,12 +519,20 @@ pub struct CsrfForm {
 pub async fn logout_post(
     state: State,
     Extension(identity): Extension<Identity>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !form_ok(&state, &identity, &headers, &form.csrf_token) {
         return forbidden();
     }
+    let caller = super::access::Caller::of(&identity, &headers, connect.as_ref().map(|c| &c.0));
+    caller
+        .record(
+            &state,
+            Entry::new(&caller.actor, Action::Logout, "", Outcome::Ok),
+        )
+        .await;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         let now = state.clock.now();
         let _ = blocking(&state, move |runner| {

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
 
+use super::access::AuditDetail;
 use super::respond::parse_id;
 use super::{State, blocking};
 use dbkeep_model::catalog::Status;
@@ -79,7 +80,13 @@ pub async fn download_get(
         Ok((Err(e), peer)) if e.kind() == std::io::ErrorKind::NotFound || peer => {
             // The local file is gone: a checked copy off-site serves it, if there is one.
             return match blocking(&state, move |r| Ok(r.open_stored(&copy_of))).await {
-                Ok(Ok(reader)) => stream_copy(reader, size, &name, &sha256),
+                Ok(Ok(reader)) => {
+                    let mut r = stream_copy(reader, size, &name, &sha256);
+                    r.extensions_mut().insert(AuditDetail(format!(
+                        "{name}, from an off-site copy (the local file is not here)"
+                    )));
+                    r
+                }
                 _ => refuse(
                     json,
                     StatusCode::GONE,
@@ -125,7 +132,10 @@ pub async fn download_get(
         dbkeep_model::stream::CHUNK,
     ))
     .into_response();
-    with_headers(response, Some(length), &name, &sha256)
+    let mut r = with_headers(response, Some(length), &name, &sha256);
+    r.extensions_mut()
+        .insert(AuditDetail(format!("{name}, from the local file")));
+    r
 }
 
 /// Streams a copy read from off-site (a blocking reader) through a bounded channel.

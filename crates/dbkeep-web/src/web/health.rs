@@ -3,11 +3,12 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Serialize;
 
+use super::auth::Identity;
 use super::{State, blocking};
 use dbkeep_core::runner::View;
 use dbkeep_core::verdict::FactsCache;
@@ -155,7 +156,14 @@ pub async fn healthz_get(state: State, headers: HeaderMap) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
-pub async fn metrics_get(state: State) -> Response {
+pub async fn metrics_get(state: State, Extension(identity): Extension<Identity>) -> Response {
+    // The metrics name every database: a login limited to some may not read them.
+    if !identity.grant().databases.is_all() {
+        return super::respond::error(
+            StatusCode::FORBIDDEN,
+            "forbidden: the metrics cover every database; scrape them with a token over all databases",
+        );
+    }
     render_metrics(&state.runner, &state.facts, state.clock.now()).await
 }
 

@@ -93,6 +93,7 @@ async fn render(
     // first), configuration order within a server.
     let mut order: Vec<usize> = (0..judged.len().min(config.databases.len()))
         .filter(|i| only.is_none_or(|s| states[*i] == s))
+        .filter(|i| identity.sees(&config.databases[*i].name))
         .collect();
     order.sort_by_key(|i| (states[*i], config.databases[*i].server()));
     let oldest = judged

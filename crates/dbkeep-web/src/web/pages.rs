@@ -9,10 +9,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{CsrfForm, Identity, forbidden, form_ok, is_admin, not_admin};
+use super::auth::{CsrfForm, Identity, forbidden, form_ok, not_admin};
 use super::respond::{error_page, internal_page};
 use super::view::{self, Frame, Row, ScheduleView};
 use super::{State, WebState, blocking};
+use dbkeep_model::accounts::Role;
 use dbkeep_model::catalog::{ListFilter, Status};
 use dbkeep_model::copies::CopyState;
 
@@ -46,7 +47,7 @@ pub async fn favicon_get() -> Response {
 pub(super) fn frame(state: &WebState, identity: &Identity, nav: &'static str) -> Frame {
     let (user, csrf_token) = match identity {
         Identity::User(s) => (s.user.name.clone(), s.csrf_token.clone()),
-        Identity::Token(name) => (format!("token {name}"), String::new()),
+        Identity::Token(t) => (format!("token {}", t.name), String::new()),
     };
     Frame {
         base: state.base.clone(),
@@ -54,7 +55,7 @@ pub(super) fn frame(state: &WebState, identity: &Identity, nav: &'static str) ->
         user,
         csrf_token,
         nav,
-        admin: super::auth::is_admin(identity),
+        admin: identity.can(Role::Admin),
     }
 }
 
@@ -94,6 +95,8 @@ pub async fn backups_get(
         Err(e) => return internal_page(&state, &e),
     };
     let more = records.len() > PAGE as usize;
+    // A login limited to some databases sees only theirs (a page may then hold fewer rows).
+    records.retain(|r| identity.sees(&r.database));
     // Judged with the row past the page too: the page's oldest success has its predecessor.
     let suspicious = dbkeep_notify::notify::suspicious_ids(&records);
     records.truncate(PAGE as usize);
@@ -394,7 +397,7 @@ async fn pin_form(
     if !form_ok(state, identity, headers, &form.csrf_token) {
         return forbidden();
     }
-    if !is_admin(identity) {
+    if !identity.can(Role::Admin) {
         return not_admin();
     }
     let note = if pinned {
@@ -465,7 +468,8 @@ pub async fn instances_get(state: State, Extension(identity): Extension<Identity
 }
 
 pub async fn schedules_get(state: State, Extension(identity): Extension<Identity>) -> Response {
-    let upcoming = state.status.upcoming();
+    let mut upcoming = state.status.upcoming();
+    upcoming.retain(|u| identity.sees(&u.database));
     let keys: Vec<(String, String)> = upcoming
         .iter()
         .map(|u| (u.database.clone(), u.schedule.clone()))

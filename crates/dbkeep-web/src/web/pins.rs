@@ -34,7 +34,7 @@ pub fn note(text: Option<&str>) -> std::result::Result<Option<String>, String> {
 pub fn who(identity: &Identity) -> String {
     match identity {
         Identity::User(s) => format!("user {}", s.user.name),
-        Identity::Token(name) => format!("token {name}"),
+        Identity::Token(t) => format!("token {}", t.name),
     }
 }
 
