@@ -727,6 +727,27 @@ async fn scenario(client: Client, ctx: Ctx) {
     assert!(fire.contains("failed"), "{fire}");
     assert_no_wrapping(&client, "the schedules at 1280 px").await;
 
+    // The admin's users page and the audit log, which holds this session's login and download.
+    client
+        .goto(&format!("{base}/users"))
+        .await
+        .expect("open /users");
+    assert_eq!(text_of(&client, "main h1").await, "Users");
+    assert!(text_of(&client, "table.users").await.contains("admin"));
+    assert_no_wrapping(&client, "the users page at 1280 px").await;
+    save_screenshot(&client, &ctx.screenshots, "users.png").await;
+    client
+        .goto(&format!("{base}/audit"))
+        .await
+        .expect("open /audit");
+    let audit = text_of(&client, "table.audit").await;
+    assert!(
+        audit.contains("user:admin") && audit.contains("download") && audit.contains("login"),
+        "{audit}"
+    );
+    assert_no_wrapping(&client, "the audit log at 1280 px").await;
+    save_screenshot(&client, &ctx.screenshots, "audit.png").await;
+
     // A page that does not exist: inside the layout, with its navigation.
     client
         .goto(&format!("{base}/no/such/page"))

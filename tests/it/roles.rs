@@ -116,6 +116,53 @@ async fn every_route_answers_each_role_as_the_table_says(postgres: bool) {
         }
     }
     assert!(checked >= 6 * 25, "only {checked} answers checked");
+    // Each page shows only the buttons its viewer may use.
+    let session = |role: Role| {
+        &callers
+            .iter()
+            .find(|c| c.0 == role && matches!(c.2, Auth::Session(..)))
+            .unwrap()
+            .2
+    };
+    let viewer_page = app
+        .get(&format!("/backups/{id}"), session(Role::Viewer))
+        .await
+        .text();
+    assert!(!viewer_page.contains("/download\""), "{viewer_page}");
+    assert!(!viewer_page.contains("Verify now"), "{viewer_page}");
+    let viewer_home = app.get("/", session(Role::Viewer)).await.text();
+    assert!(!viewer_home.contains("Back up now") && !viewer_home.contains("/audit\""));
+    let operator_page = app
+        .get(&format!("/backups/{id}"), session(Role::Operator))
+        .await
+        .text();
+    assert!(operator_page.contains("/download\"") && operator_page.contains("Verify now"));
+    assert!(!operator_page.contains("/users\""), "{operator_page}");
+    let admin_home = app.get("/", session(Role::Admin)).await.text();
+    assert!(admin_home.contains("/users\"") && admin_home.contains("/audit\""));
+    // The admin's pages: every user with its role, every token with its scope, and the log.
+    let users = app.get("/users", session(Role::Admin)).await.text();
+    for want in [
+        "viewer-user",
+        "operator-token",
+        "<strong>operator</strong>",
+        "all databases",
+    ] {
+        assert!(users.contains(want), "{want}: {users}");
+    }
+    assert!(!users.contains("dbk_"), "the users page shows a token");
+    let audit = app
+        .get("/audit?action=download", session(Role::Admin))
+        .await
+        .text();
+    assert!(
+        audit.contains("user:viewer-user") && audit.contains("refused"),
+        "{audit}"
+    );
+    assert!(!audit.contains("<td>login</td>"), "{audit}");
+    assert!(audit.contains("<td>download</td>"), "{audit}");
+    let bad = app.get("/audit?action=explode", session(Role::Admin)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     // Every role may log out.
     for (_, who, auth) in callers.iter().filter(|c| matches!(c.2, Auth::Session(..))) {
         let reply = ask(&app, "POST", "/logout", auth).await;

@@ -38,34 +38,18 @@ impl Accounts for PostgresCatalog {
     }
 
     fn set_grant(&self, name: &str, grant: &Grant) -> Result<bool> {
-        let role = grant.role.as_str();
-        let databases = grant.databases.stored();
-        self.transaction(|tx| {
-            let n = tx.execute(
-                "UPDATE users SET role = $2, databases = $3 WHERE name = $1",
-                &[&name, &role, &databases],
-            )?;
-            tx.execute(
-                "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)",
-                &[&name],
-            )?;
-            Ok(n == 1)
-        })
+        self.change_user(
+            "UPDATE users SET role = $2, databases = $3 WHERE name = $1",
+            &[&name, &grant.role.as_str(), &grant.databases.stored()],
+        )
     }
 
     fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
-        self.transaction(|tx| {
-            let n = tx.execute(
-                "UPDATE users SET password_hash = $2 WHERE name = $1",
-                &[&name, &password_hash],
-            )?;
-            // Whoever knew the old password is logged out everywhere.
-            tx.execute(
-                "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)",
-                &[&name],
-            )?;
-            Ok(n == 1)
-        })
+        // Whoever knew the old password is logged out everywhere.
+        self.change_user(
+            "UPDATE users SET password_hash = $2 WHERE name = $1",
+            &[&name, &password_hash],
+        )
     }
 
     fn delete_user(&self, name: &str) -> Result<bool> {
@@ -208,6 +192,21 @@ impl Accounts for PostgresCatalog {
                 })
             },
         )
+    }
+}
+
+impl PostgresCatalog {
+    /// Runs `update` on the user named by its first parameter and ends their sessions, in one
+    /// transaction; false when there is no such user.
+    fn change_user(&self, update: &str, params: crate::postgres_rows::Params<'_>) -> Result<bool> {
+        self.transaction(|tx| {
+            let n = tx.execute(update, params)?;
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)",
+                &params[..1],
+            )?;
+            Ok(n == 1)
+        })
     }
 }
 

@@ -40,40 +40,18 @@ impl Accounts for SqliteCatalog {
     }
 
     fn set_grant(&self, name: &str, grant: &Grant) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
-        let n = tx
-            .execute(
-                "UPDATE users SET role = ?2, databases = ?3 WHERE name = ?1",
-                params![name, grant.role.as_str(), grant.databases.stored()],
-            )
-            .map_err(|e| self.err(e))?;
-        tx.execute(
-            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
-            [name],
+        self.change_user(
+            "UPDATE users SET role = ?2, databases = ?3 WHERE name = ?1",
+            params![name, grant.role.as_str(), grant.databases.stored()],
         )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(n == 1)
     }
 
     fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
-        let n = tx
-            .execute(
-                "UPDATE users SET password_hash = ?2 WHERE name = ?1",
-                params![name, password_hash],
-            )
-            .map_err(|e| self.err(e))?;
         // Whoever knew the old password is logged out everywhere.
-        tx.execute(
-            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
-            [name],
+        self.change_user(
+            "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+            params![name, password_hash],
         )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(n == 1)
     }
 
     fn delete_user(&self, name: &str) -> Result<bool> {
@@ -248,6 +226,23 @@ impl Accounts for SqliteCatalog {
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
+    }
+}
+
+impl SqliteCatalog {
+    /// Runs `update` on the user named by its first parameter and ends their sessions, in one
+    /// transaction; false when there is no such user.
+    fn change_user(&self, update: &str, params: &[&dyn rusqlite::ToSql]) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let n = tx.execute(update, params).map_err(|e| self.err(e))?;
+        tx.execute(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
+            [params[0]],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n == 1)
     }
 }
 

@@ -16,6 +16,9 @@ macro_rules! string_enum {
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
+            /// Every value, in the order declared.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
             /// The word stored in the catalog and printed by the CLI.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }

@@ -3,7 +3,9 @@
 //! (off the async threads: the catalog is synchronous), and render.
 
 mod access;
+mod admin;
 mod api;
+mod audited;
 mod auth;
 mod calendar;
 mod download;
@@ -137,6 +139,8 @@ pub const ROUTES: &[Route] = &[
     ),
     route("GET", "/schedules", VIEWER, None),
     route("GET", "/instances", VIEWER, None),
+    route("GET", "/users", ADMIN, None),
+    route("GET", "/audit", ADMIN, None),
     route("POST", "/logout", VIEWER, None),
     route("GET", "/metrics", VIEWER, None),
     route("GET", "/api/v1/backups", VIEWER, None),
@@ -212,6 +216,8 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/databases/{name}/prune", post(retention::prune_post))
         .route("/schedules", get(pages::schedules_get))
         .route("/instances", get(pages::instances_get))
+        .route("/users", get(admin::users_get))
+        .route("/audit", get(admin::audit_get))
         .route("/logout", post(auth::logout_post))
         .route("/metrics", get(health::metrics_get))
         .route(

@@ -3,29 +3,19 @@
 //! caller's role and databases, and writes the audit log for the routes that act and for
 //! every refusal.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::RequestPartsExt;
-use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{MatchedPath, RawPathParams, Request};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::auth::{Identity, identify, urlencode};
+use super::audited::{AuditDetail, AuditTarget, Caller};
+use super::auth::{identify, urlencode};
 use super::{Access, Route, State, WebState, blocking, find_route, link};
 use dbkeep_model::accounts::Role;
 use dbkeep_model::audit::{Action, Entry, Outcome};
-
-/// What a handler adds to the audit row of its route: what it did (which copy was
-/// downloaded), or why it failed. Put in the response's extensions.
-#[derive(Debug, Clone)]
-pub struct AuditDetail(pub String);
-
-/// What a handler names as its route's target when the path does not (a database given in
-/// a JSON body). Put in the response's extensions.
-#[derive(Debug, Clone)]
-pub struct AuditTarget(pub String);
 
 /// Middleware: lets a request through only with a valid session cookie or Bearer token whose
 /// role reaches the route's, and whose databases cover the database the route acts on;
@@ -61,8 +51,8 @@ pub async fn guard(state: State, request: Request, next: Next) -> Response {
         (None, Some(name)) => name,
         (None, None) => String::new(),
     };
-    let mut who = Caller::of(&identity, &parts.headers, parts.extensions.get());
-    who.api = parts.uri.path().starts_with("/api/") || parts.uri.path() == "/metrics";
+    let api = parts.uri.path().starts_with("/api/") || parts.uri.path() == "/metrics";
+    let who = Caller::new(identity.actor(), &parts.headers, parts.extensions.get()).api(api);
     let Some(route) = route else {
         // Fails closed: a route the table does not list is a bug, never an open door.
         tracing::error!(%method, path = %matched, "a route missing from ROUTES was asked for; refused");
@@ -196,78 +186,4 @@ fn unauthenticated(state: &WebState, request: &Request) -> Response {
         urlencode(&link(&state.base, next))
     );
     Redirect::to(&target).into_response()
-}
-
-/// Who is asking, as the audit log names them, and from where.
-pub struct Caller {
-    /// `user:NAME` or `token:NAME#ID`.
-    pub actor: String,
-    source: Option<String>,
-    user_agent: Option<String>,
-    api: bool,
-}
-
-impl Caller {
-    /// The caller behind `identity`, with the request's address and `User-Agent`.
-    pub fn of(
-        identity: &Identity,
-        headers: &HeaderMap,
-        connect: Option<&ConnectInfo<SocketAddr>>,
-    ) -> Self {
-        Self {
-            actor: identity.actor(),
-            source: connect.map(|c| c.0.ip().to_string()),
-            user_agent: user_agent(headers),
-            api: matches!(identity, Identity::Token(_)),
-        }
-    }
-
-    /// Records `entry` with this caller's address and agent (off the async threads: the
-    /// catalog is synchronous), before the answer goes out.
-    pub async fn record(&self, state: &WebState, entry: Entry) {
-        record(
-            state,
-            Entry {
-                source: self.source.clone(),
-                user_agent: self.user_agent.clone(),
-                ..entry
-            },
-        )
-        .await;
-    }
-
-    /// Records a refusal of `action` on `target` and answers 403 saying `why`.
-    async fn refuse(&self, state: &WebState, action: Action, target: &str, why: &str) -> Response {
-        self.record(
-            state,
-            Entry::new(&self.actor, action, target, Outcome::Refused).detail(why),
-        )
-        .await;
-        let message = format!("forbidden: {why}");
-        if self.api {
-            super::respond::error(StatusCode::FORBIDDEN, message)
-        } else {
-            (StatusCode::FORBIDDEN, format!("{message}\n")).into_response()
-        }
-    }
-}
-
-/// Records `entry` in the audit log, off the async threads.
-pub async fn record(state: &WebState, entry: Entry) {
-    let runner = Arc::clone(&state.runner);
-    let written = tokio::task::spawn_blocking(move || {
-        dbkeep_core::audit::record(runner.catalog(), entry);
-    })
-    .await;
-    if let Err(e) = written {
-        tracing::error!(error = %e, "the audit log's writer thread failed");
-    }
-}
-
-/// The request's `User-Agent`, when it is text.
-pub fn user_agent(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }

@@ -288,7 +288,7 @@ pub async fn backups_post(
     // The audit row names the database asked for (it is in the body, not the path).
     response
         .extensions_mut()
-        .insert(super::access::AuditTarget(body.database));
+        .insert(super::audited::AuditTarget(body.database));
     response
 }
 

@@ -321,7 +321,7 @@ pub async fn login_post(
     }
     // Each attempt's row: by `anonymous` until the password matched, on the name tried.
     let source = connect.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
-    let agent = super::access::user_agent(&headers);
+    let agent = super::audited::user_agent(&headers);
     let attempt_row = |actor: String, outcome: Outcome, detail: Option<&str>| Entry {
         detail: detail.map(str::to_string),
         source: source.clone(),
@@ -339,7 +339,7 @@ pub async fn login_post(
                 Outcome::Refused,
                 Some("throttled: too many failed or parallel logins"),
             );
-            super::access::record(&state, row).await;
+            super::audited::record(&state, row).await;
             let (wait, message) = match refused {
                 Refused::Locked(wait) => (
                     wait.as_secs().max(1),
@@ -377,7 +377,7 @@ pub async fn login_post(
             Outcome::Refused,
             Some("throttled: too many failed logins across instances"),
         );
-        super::access::record(&state, row).await;
+        super::audited::record(&state, row).await;
         let mut r = page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed logins. Wait a few minutes and try again.",
@@ -415,7 +415,7 @@ pub async fn login_post(
         } else {
             "no such user"
         };
-        super::access::record(
+        super::audited::record(
             &state,
             attempt_row("anonymous".into(), Outcome::Failed, Some(why)),
         )
@@ -456,7 +456,7 @@ pub async fn login_post(
         Ok(token) => {
             info!(user = %user.name, "logged in");
             let row = attempt_row(format!("user:{}", user.name), Outcome::Ok, None);
-            super::access::record(&state, row).await;
+            super::audited::record(&state, row).await;
             let mut r = Redirect::to(&next).into_response();
             let headers = r.headers_mut();
             headers.append(
@@ -526,7 +526,8 @@ pub async fn logout_post(
     if !form_ok(&state, &identity, &headers, &form.csrf_token) {
         return forbidden();
     }
-    let caller = super::access::Caller::of(&identity, &headers, connect.as_ref().map(|c| &c.0));
+    let caller =
+        super::audited::Caller::new(identity.actor(), &headers, connect.as_ref().map(|c| &c.0));
     caller
         .record(
             &state,

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
 
-use super::access::AuditDetail;
+use super::audited::AuditDetail;
 use super::respond::parse_id;
 use super::{State, blocking};
 use dbkeep_model::catalog::Status;

@@ -56,6 +56,7 @@ pub(super) fn frame(state: &WebState, identity: &Identity, nav: &'static str) ->
         csrf_token,
         nav,
         admin: identity.can(Role::Admin),
+        operator: identity.can(Role::Operator),
     }
 }
 

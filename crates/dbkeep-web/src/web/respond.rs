@@ -52,6 +52,7 @@ pub fn error_page(state: &WebState, status: StatusCode, message: &str) -> Respon
                 csrf_token: String::new(),
                 nav: "",
                 admin: false,
+                operator: false,
             },
             title: title.to_string(),
             message: message.to_string(),

@@ -97,9 +97,56 @@ pub struct Frame {
     pub user: String,
     pub csrf_token: String,
     pub nav: &'static str,
-    /// Whether the viewer may pin, unpin and prune ([`super::auth::is_admin`]): the pages
-    /// show those buttons only then.
+    /// Whether the caller is an admin (pin, unpin, prune, the users and audit pages): the
+    /// pages show those only then.
     pub admin: bool,
+    /// Whether the caller is at least an operator (back up now, verify, download).
+    pub operator: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users.html")]
+pub struct Users {
+    pub frame: Frame,
+    pub timezone: String,
+    pub users: Vec<AccountView>,
+    pub tokens: Vec<AccountView>,
+}
+
+/// One user or API token on the users page.
+pub struct AccountView {
+    pub name: String,
+    pub role: &'static str,
+    pub databases: String,
+    pub added: String,
+    pub expires: String,
+    pub used: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub struct Audit {
+    pub frame: Frame,
+    pub timezone: String,
+    pub actor: String,
+    /// Every action, and whether it is the one filtered on.
+    pub actions: Vec<(&'static str, bool)>,
+    pub rows: Vec<AuditView>,
+    /// The next page's address, when there are older rows.
+    pub older: Option<String>,
+}
+
+/// One row of the audit page.
+pub struct AuditView {
+    pub time: String,
+    pub actor: String,
+    pub action: &'static str,
+    pub target: String,
+    pub outcome: &'static str,
+    pub colour: &'static str,
+    pub detail: String,
+    pub source: String,
+    pub user_agent: String,
 }
 
 /// One row of the backups table.

@@ -1,0 +1,153 @@
+//! The admin's own pages: the users and tokens (read-only: they are managed with
+//! `dbkeep user` and `dbkeep token`) and the audit log with its filters.
+
+use axum::Extension;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::auth::Identity;
+use super::pages::frame;
+use super::respond::{error_page, internal_page};
+use super::{State, blocking, link, view};
+use dbkeep_model::audit::{Action, Outcome};
+
+/// How many audit rows one page shows.
+const AUDIT_PAGE: u32 = 100;
+
+pub async fn users_get(state: State, Extension(identity): Extension<Identity>) -> Response {
+    let found = blocking(&state, |r| {
+        Ok((r.accounts().users()?, r.accounts().tokens()?))
+    })
+    .await;
+    let (users, tokens) = match found {
+        Ok(found) => found,
+        Err(e) => return internal_page(&state, &e),
+    };
+    let tz = state.runner.config().service.timezone;
+    let now = state.clock.now();
+    view::Users {
+        frame: frame(&state, &identity, "users"),
+        timezone: tz.to_string(),
+        users: users
+            .into_iter()
+            .map(|u| view::AccountView {
+                role: u.grant.role.as_str(),
+                databases: u.grant.databases.to_string(),
+                added: view::local(&u.created_at, tz),
+                name: u.name,
+                expires: String::new(),
+                used: String::new(),
+            })
+            .collect(),
+        tokens: tokens
+            .into_iter()
+            .map(|t| view::AccountView {
+                role: t.grant.role.as_str(),
+                databases: t.grant.databases.to_string(),
+                added: view::local(&t.created_at, tz),
+                expires: match t.expires_at {
+                    None => "never".into(),
+                    Some(e) if e <= now => format!("expired {}", view::local(&e, tz)),
+                    Some(e) => view::local(&e, tz),
+                },
+                used: t
+                    .last_used_at
+                    .map_or_else(|| "never".into(), |u| view::local(&u, tz)),
+                name: t.name,
+            })
+            .collect(),
+    }
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    before: Option<i64>,
+}
+
+pub async fn audit_get(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "invalid filter in the address; start again from the audit page",
+        );
+    };
+    let actor = q.actor.filter(|a| !a.trim().is_empty());
+    let action = match q.action.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(word) => match word.parse::<Action>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                let e = dbkeep_model::text::escape_controls(&e, false).into_owned();
+                return error_page(&state, StatusCode::BAD_REQUEST, &e);
+            }
+        },
+    };
+    let query = dbkeep_model::audit::Query {
+        since: None,
+        actor: actor.clone(),
+        action,
+        before_id: q.before,
+        limit: AUDIT_PAGE + 1,
+    };
+    let mut rows = match blocking(&state, move |r| r.catalog().audit(&query)).await {
+        Ok(rows) => rows,
+        Err(e) => return internal_page(&state, &e),
+    };
+    let more = rows.len() > AUDIT_PAGE as usize;
+    rows.truncate(AUDIT_PAGE as usize);
+    let older = rows.last().filter(|_| more).map(|last| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(a) = &actor {
+            query.append_pair("actor", a);
+        }
+        if let Some(a) = action {
+            query.append_pair("action", a.as_str());
+        }
+        query.append_pair("before", &last.id.to_string());
+        link(&state.base, &format!("/audit?{}", query.finish()))
+    });
+    let tz = state.runner.config().service.timezone;
+    view::Audit {
+        frame: frame(&state, &identity, "audit"),
+        timezone: tz.to_string(),
+        actor: actor.unwrap_or_default(),
+        actions: Action::ALL
+            .iter()
+            .map(|a| (a.as_str(), Some(*a) == action))
+            .collect(),
+        older,
+        rows: rows
+            .into_iter()
+            .map(|r| {
+                let e = r.entry;
+                view::AuditView {
+                    time: view::local(&r.time, tz),
+                    colour: match e.outcome {
+                        Outcome::Ok => "green",
+                        Outcome::Failed => "red",
+                        Outcome::Refused => "orange",
+                    },
+                    actor: e.actor,
+                    action: e.action.as_str(),
+                    target: e.target,
+                    outcome: e.outcome.as_str(),
+                    detail: e.detail.unwrap_or_default(),
+                    source: e.source.unwrap_or_default(),
+                    user_agent: e.user_agent.unwrap_or_default(),
+                }
+            })
+            .collect(),
+    }
+    .into_response()
+}
