@@ -36,8 +36,8 @@ pub mod catalog {
 
 pub use dbkeep_config::config;
 pub use dbkeep_core::{
-    discovery, import, lease, offsite, restore, retention, runner, scheduler, space, verdict,
-    verify,
+    discovery, import, lease, offsite, restore, retention, runner, scheduler, space, twofactor,
+    verdict, verify,
 };
 pub use dbkeep_engine::{engine, throwaway};
 pub use dbkeep_model::{

@@ -498,7 +498,7 @@ async fn scenario(client: Client, ctx: Ctx) {
     // Logged in: the overview, most urgent first; `app` has no backup yet.
     wait_for_path(&client, "/", Duration::from_secs(10)).await;
     assert_eq!(text_of(&client, "main h1").await, "Overview");
-    assert_eq!(text_of(&client, "header .logout span").await, "admin");
+    assert_eq!(text_of(&client, "header .logout a").await, "admin");
     assert_eq!(
         card_states(&client).await,
         [
@@ -1155,5 +1155,173 @@ async fn the_retention_page_draws_four_months_of_history_in_a_real_browser() {
             Ok(payload) => std::panic::resume_unwind(payload),
             Err(e) => panic!("browser scenario did not finish: {e}"),
         }
+    }
+}
+
+/// Fills the fields of the form `form_css` with `values` and submits it.
+async fn submit(client: &Client, form_css: &str, values: &[(&str, &str)]) {
+    let form = client
+        .find(Locator::Css(form_css))
+        .await
+        .unwrap_or_else(|e| panic!("no form {form_css}: {e}"));
+    for (name, value) in values {
+        let field = form
+            .find(Locator::Css(&format!("input[name={name}]")))
+            .await
+            .unwrap_or_else(|e| panic!("no field {name} in {form_css}: {e}"));
+        field.clear().await.expect("clear the field");
+        field.send_keys(value).await.expect("type into the field");
+    }
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .expect("a submit button")
+        .click()
+        .await
+        .expect("submit the form");
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+}
+
+/// Turns two-factor login on from the account page (QR code, secret, code), then logs in
+/// with a wrong code, a right one, and a recovery code.
+async fn two_factor_scenario(client: Client, base: String, screenshots: PathBuf) {
+    client
+        .goto(&format!("{base}/login"))
+        .await
+        .expect("open /login");
+    submit(
+        &client,
+        "form[action$='/login']",
+        &[("username", "admin"), ("password", PASSWORD)],
+    )
+    .await;
+    // require_2fa covers admins: the admin is sent to set it up.
+    wait_for_path(&client, "/account", Duration::from_secs(10)).await;
+    submit(&client, "form[action$='/account/2fa/start']", &[]).await;
+    assert_eq!(count(&client, "figure.qr svg").await, 1, "no QR code drawn");
+    save_screenshot(&client, &screenshots, "two-factor-enrolment.png").await;
+    let secret = text_of(&client, "code.secret").await;
+    let code = dbkeep::twofactor::code_at(&secret, unix_now()).expect("a code");
+    submit(
+        &client,
+        "form[action$='/account/2fa/confirm']",
+        &[("code", &code)],
+    )
+    .await;
+    let codes = client
+        .execute(
+            "return [...document.querySelectorAll('ul.codes code')].map(c => c.textContent);",
+            vec![],
+        )
+        .await
+        .expect("read the recovery codes");
+    let codes: Vec<String> = serde_json::from_value(codes).expect("a list of codes");
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    // The overview opens now.
+    client.goto(&format!("{base}/")).await.expect("open /");
+    wait_for_path(&client, "/", Duration::from_secs(10)).await;
+    submit(&client, "form.logout", &[]).await;
+    wait_for_path(&client, "/login", Duration::from_secs(10)).await;
+
+    // The password, then a wrong code (refused), then the next step's code.
+    submit(
+        &client,
+        "form[action$='/login']",
+        &[("username", "admin"), ("password", PASSWORD)],
+    )
+    .await;
+    wait_for_path(&client, "/login/2fa?next=%2F", Duration::from_secs(10)).await;
+    submit(&client, "form[action$='/login/2fa']", &[("code", "000000")]).await;
+    assert_eq!(text_of(&client, "p.error").await, "Wrong code.");
+    let next = dbkeep::twofactor::code_at(&secret, unix_now() + 30).expect("a code");
+    submit(&client, "form[action$='/login/2fa']", &[("code", &next)]).await;
+    wait_for_path(&client, "/", Duration::from_secs(10)).await;
+    submit(&client, "form.logout", &[]).await;
+    wait_for_path(&client, "/login", Duration::from_secs(10)).await;
+
+    // A recovery code lets in once.
+    for attempt in 0..2 {
+        submit(
+            &client,
+            "form[action$='/login']",
+            &[("username", "admin"), ("password", PASSWORD)],
+        )
+        .await;
+        wait_for_path(&client, "/login/2fa?next=%2F", Duration::from_secs(10)).await;
+        submit(
+            &client,
+            "form[action$='/login/2fa']",
+            &[("code", &codes[0])],
+        )
+        .await;
+        if attempt == 0 {
+            wait_for_path(&client, "/", Duration::from_secs(10)).await;
+            let account = format!("{base}/account");
+            client.goto(&account).await.expect("open /account");
+            assert!(
+                text_of(&client, "main")
+                    .await
+                    .contains("9 recovery code(s) left")
+            );
+            submit(&client, "form.logout", &[]).await;
+            wait_for_path(&client, "/login", Duration::from_secs(10)).await;
+        } else {
+            assert_eq!(text_of(&client, "p.error").await, "Wrong code.");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_factor_login_is_set_up_and_used_in_a_real_browser() {
+    let browser = require_browser();
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    fs::create_dir_all(&screenshots).expect("create target/screenshots");
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let web_port = free_port();
+    sandbox.write_config(&format!(
+        "timezone = \"UTC\"\nlisten = \"127.0.0.1:{web_port}\"\nauth = {{ require_2fa = \"admins\" }}\n\n\
+         [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
+    ));
+    let logs = tempfile::tempdir().expect("temp dir for logs");
+    let mut serve_cmd = Command::new(bin_path());
+    serve_cmd
+        .current_dir(sandbox.path())
+        .arg("--config")
+        .arg(sandbox.config_path())
+        .arg("serve")
+        .env("DBKEEP_ADMIN_PASSWORD", PASSWORD)
+        .env_remove("DBKEEP_LISTEN")
+        .env("NO_COLOR", "1");
+    for var in SCRUBBED_ENV {
+        serve_cmd.env_remove(var);
+    }
+    let mut serve = Guard::spawn("dbkeep-serve", serve_cmd, logs.path());
+    wait_for_http(&mut serve, web_port, "/login");
+    let session = Session::start(&browser, logs.path()).await;
+    let client = session.client.clone();
+    let base = format!("http://127.0.0.1:{web_port}");
+    let outcome = tokio::spawn(two_factor_scenario(client.clone(), base, screenshots)).await;
+    let _ = client.close().await;
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => panic!("browser scenario did not finish: {e}"),
+        }
+    }
+    // The audit log tells the same story.
+    let audit = sandbox.run(&["audit", "--action", "login"]);
+    audit.assert_success();
+    for want in [
+        "with a TOTP code",
+        "with a recovery code (9 left)",
+        "wrong second-factor code",
+    ] {
+        assert!(audit.stdout.contains(want), "{want}: {}", audit.stdout);
     }
 }

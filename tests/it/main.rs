@@ -41,6 +41,7 @@ mod shared_catalog;
 mod space;
 mod sqlite;
 mod tampered;
+mod twofactor;
 mod unreadable;
 mod web;
 mod web_retention;

@@ -73,7 +73,11 @@ async fn every_route_answers_each_role_as_the_table_says(postgres: bool) {
         app.add_token(&format!("{role}-token"), &token, Grant::everywhere(role));
         callers.push((role, format!("token of {role}"), Auth::Bearer(token)));
     }
-    let concrete = |p: &str| p.replace("{id}", &id.to_string()).replace("{name}", "app");
+    let concrete = |p: &str| {
+        p.replace("{id}", &id.to_string())
+            .replace("{name}", "app")
+            .replace("{user}", "nobody")
+    };
     let mut checked = 0;
     for route in ROUTES {
         let Access::Needs(needed) = route.access else {

@@ -280,6 +280,8 @@ async fn every_route_needs_a_login_except_the_public_ones() {
         [
             ("GET", "/login"),
             ("POST", "/login"),
+            ("GET", "/login/2fa"),
+            ("POST", "/login/2fa"),
             ("GET", "/healthz"),
             ("GET", "/static/style.css"),
             ("GET", "/static/favicon.svg"),

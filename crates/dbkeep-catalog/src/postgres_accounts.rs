@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use crate::postgres::PostgresCatalog;
 use crate::postgres_rows::{RowResult, ms, storable, storable_key, unsigned};
 use dbkeep_model::accounts::{
-    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, Role, Session, TokenGrant, User,
-    UserInfo,
+    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, Role, Session, SessionInfo,
+    TokenGrant, TwoFactor, User, UserInfo,
 };
 use dbkeep_model::error::Result;
 
@@ -34,6 +34,7 @@ impl Accounts for PostgresCatalog {
             id: id.ok_or_else(|| self.err("the new user's id was not returned"))?,
             name: name.to_string(),
             grant: grant.clone(),
+            two_factor: false,
         })
     }
 
@@ -67,9 +68,9 @@ impl Accounts for PostgresCatalog {
             return Ok(None);
         }
         self.row(
-            "SELECT id, name, role, databases, password_hash FROM users WHERE name = $1",
+            "SELECT id, name, role, databases, totp_enabled, password_hash FROM users WHERE name = $1",
             &[&name],
-            |r| Ok((user(r, 0)?, r.try_get(4)?)),
+            |r| Ok((user(r, 0)?, r.try_get(5)?)),
         )
     }
 
@@ -112,15 +113,15 @@ impl Accounts for PostgresCatalog {
 
     fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
         self.row(
-            "SELECT u.id, u.name, u.role, u.databases, s.csrf_token, s.expires_at
+            "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled, s.csrf_token, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_sha256 = $1 AND s.expires_at > $2",
             &[&token_sha256, &ms(now)],
             |r| {
                 Ok(Session {
                     user: user(r, 0)?,
-                    csrf_token: r.try_get(4)?,
-                    expires_at: r.try_get(5)?,
+                    csrf_token: r.try_get(5)?,
+                    expires_at: r.try_get(6)?,
                 })
             },
         )
@@ -193,6 +194,130 @@ impl Accounts for PostgresCatalog {
             },
         )
     }
+
+    fn sessions(&self, now: DateTime<Utc>) -> Result<Vec<SessionInfo>> {
+        self.rows(
+            "SELECT u.name, s.created_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.expires_at > $1 ORDER BY u.name, s.created_at",
+            &[&ms(now)],
+            |r| {
+                Ok(SessionInfo {
+                    user: r.try_get(0)?,
+                    created_at: r.try_get(1)?,
+                    expires_at: r.try_get(2)?,
+                })
+            },
+        )
+    }
+
+    fn end_sessions(&self, name: &str) -> Result<u64> {
+        self.execute(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = $1)",
+            &[&name],
+        )
+    }
+
+    fn two_factor(&self, user_id: i64) -> Result<Option<TwoFactor>> {
+        self.row(
+            "SELECT totp_secret, totp_enabled, totp_last_step FROM users
+             WHERE id = $1 AND totp_secret IS NOT NULL",
+            &[&user_id],
+            |r| {
+                Ok(TwoFactor {
+                    secret: r.try_get(0)?,
+                    enabled: r.try_get(1)?,
+                    last_step: r.try_get(2)?,
+                })
+            },
+        )
+    }
+
+    fn set_two_factor(&self, user_id: i64, secret: Option<&str>, enabled: bool) -> Result<()> {
+        let enabled = enabled && secret.is_some();
+        self.transaction(|tx| {
+            tx.execute(
+                "UPDATE users SET totp_secret = $2, totp_enabled = $3 WHERE id = $1",
+                &[&user_id, &secret, &enabled],
+            )?;
+            if secret.is_none() {
+                tx.execute("DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn accept_totp_step(&self, user_id: i64, step: i64) -> Result<bool> {
+        Ok(self.execute(
+            "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
+            &[&user_id, &step],
+        )? == 1)
+    }
+
+    fn set_recovery_codes(&self, user_id: i64, digests: &[String]) -> Result<()> {
+        self.transaction(|tx| {
+            tx.execute("DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id])?;
+            tx.execute(
+                "INSERT INTO recovery_codes (user_id, code_sha256) SELECT $1, d FROM unnest($2::text[]) AS d",
+                &[&user_id, &digests],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn use_recovery_code(&self, user_id: i64, digest: &str, now: DateTime<Utc>) -> Result<bool> {
+        if !storable(digest) {
+            return Ok(false);
+        }
+        Ok(self.execute(
+            "UPDATE recovery_codes SET used_at = $3
+             WHERE user_id = $1 AND code_sha256 = $2 AND used_at IS NULL",
+            &[&user_id, &digest, &ms(now)],
+        )? == 1)
+    }
+
+    fn recovery_codes_left(&self, user_id: i64) -> Result<u64> {
+        let n = self.row(
+            "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+            &[&user_id],
+            |r| Ok(unsigned(r.try_get(0)?)),
+        )?;
+        Ok(n.unwrap_or(0))
+    }
+
+    fn add_pending_login(
+        &self,
+        token_sha256: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO pending_logins (token_sha256, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            &[&token_sha256, &user_id, &ms(now), &ms(expires)],
+        )?;
+        Ok(())
+    }
+
+    fn pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<User>> {
+        if !storable(token_sha256) {
+            return Ok(None);
+        }
+        self.row(
+            "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled
+             FROM pending_logins p JOIN users u ON u.id = p.user_id
+             WHERE p.token_sha256 = $1 AND p.expires_at > $2",
+            &[&token_sha256, &ms(now)],
+            |r| user(r, 0),
+        )
+    }
+
+    fn end_pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "DELETE FROM pending_logins WHERE token_sha256 = $1 OR expires_at <= $2",
+            &[&storable_key(token_sha256), &ms(now)],
+        )?;
+        Ok(())
+    }
 }
 
 impl PostgresCatalog {
@@ -210,12 +335,13 @@ impl PostgresCatalog {
     }
 }
 
-/// A user from the columns `id, name, role, databases` starting at `first`.
+/// A user from the columns `id, name, role, databases, totp_enabled` starting at `first`.
 fn user(r: &postgres::Row, first: usize) -> RowResult<User> {
     Ok(User {
         id: r.try_get(first)?,
         name: r.try_get(first + 1)?,
         grant: grant(r, first + 2)?,
+        two_factor: r.try_get(first + 4)?,
     })
 }
 

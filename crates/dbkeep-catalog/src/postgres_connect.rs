@@ -153,6 +153,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         9,
         include_str!("../migrations/postgres/0009_roles_and_audit.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_two_factor.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

@@ -36,12 +36,20 @@ const TABLES: &[&str] = &[
     "users",
     "sessions",
     "api_tokens",
+    "recovery_codes",
     "audit_log",
 ];
 
-/// The tables left behind: who holds what and who is alive now, recent failed logins, and how
-/// each server answered its last discovery (asked again within `discover_every`).
-const LIVE: &[&str] = &["leases", "instances", "login_failures", "server_checks"];
+/// The tables left behind: who holds what and who is alive now, recent failed logins, how
+/// each server answered its last discovery (asked again within `discover_every`), and logins
+/// waiting minutes at most for their second factor.
+const LIVE: &[&str] = &[
+    "leases",
+    "instances",
+    "login_failures",
+    "server_checks",
+    "pending_logins",
+];
 
 /// How long the copy waits for another session's lock on the target's tables.
 const LOCK_TIMEOUT: &str = "30s";

@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, params};
 use crate::sqlite::SqliteCatalog;
 use crate::sqlite::time;
 use dbkeep_model::accounts::{
-    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, Session, TokenGrant, User,
-    UserInfo,
+    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, Session, SessionInfo,
+    TokenGrant, TwoFactor, User, UserInfo,
 };
 use dbkeep_model::catalog::format_time;
 use dbkeep_model::error::Result;
@@ -36,6 +36,7 @@ impl Accounts for SqliteCatalog {
             id: conn.last_insert_rowid(),
             name: name.to_string(),
             grant: grant.clone(),
+            two_factor: false,
         })
     }
 
@@ -72,9 +73,9 @@ impl Accounts for SqliteCatalog {
     fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>> {
         self.conn()
             .query_row(
-                "SELECT id, name, role, databases, password_hash FROM users WHERE name = ?1",
+                "SELECT id, name, role, databases, totp_enabled, password_hash FROM users WHERE name = ?1",
                 [name],
-                |r| Ok((user(r, 0)?, r.get(4)?)),
+                |r| Ok((user(r, 0)?, r.get(5)?)),
             )
             .optional()
             .map_err(|e| self.err(e))
@@ -125,15 +126,15 @@ impl Accounts for SqliteCatalog {
     fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
         self.conn()
             .query_row(
-                "SELECT u.id, u.name, u.role, u.databases, s.csrf_token, s.expires_at
+                "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled, s.csrf_token, s.expires_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_sha256 = ?1 AND s.expires_at > ?2",
                 params![token_sha256, format_time(&now)],
                 |r| {
                     Ok(Session {
                         user: user(r, 0)?,
-                        csrf_token: r.get(4)?,
-                        expires_at: time(5, Some(r.get(5)?))?.unwrap_or_default(),
+                        csrf_token: r.get(5)?,
+                        expires_at: time(6, Some(r.get(6)?))?.unwrap_or_default(),
                     })
                 },
             )
@@ -227,6 +228,159 @@ impl Accounts for SqliteCatalog {
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
+
+    fn sessions(&self, now: DateTime<Utc>) -> Result<Vec<SessionInfo>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT u.name, s.created_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.expires_at > ?1 ORDER BY u.name, s.created_at",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([format_time(&now)], |r| {
+                Ok(SessionInfo {
+                    user: r.get(0)?,
+                    created_at: time(1, Some(r.get(1)?))?.unwrap_or_default(),
+                    expires_at: time(2, Some(r.get(2)?))?.unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    fn end_sessions(&self, name: &str) -> Result<u64> {
+        let n = self
+            .conn()
+            .execute(
+                "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE name = ?1)",
+                [name],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+
+    fn two_factor(&self, user_id: i64) -> Result<Option<TwoFactor>> {
+        self.conn()
+            .query_row(
+                "SELECT totp_secret, totp_enabled, totp_last_step FROM users
+                 WHERE id = ?1 AND totp_secret IS NOT NULL",
+                [user_id],
+                |r| {
+                    Ok(TwoFactor {
+                        secret: r.get(0)?,
+                        enabled: r.get(1)?,
+                        last_step: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_two_factor(&self, user_id: i64, secret: Option<&str>, enabled: bool) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "UPDATE users SET totp_secret = ?2, totp_enabled = ?3 WHERE id = ?1",
+            params![user_id, secret, enabled && secret.is_some()],
+        )
+        .map_err(|e| self.err(e))?;
+        if secret.is_none() {
+            tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn accept_totp_step(&self, user_id: i64, step: i64) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE users SET totp_last_step = ?2 WHERE id = ?1 AND totp_last_step < ?2",
+                params![user_id, step],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn set_recovery_codes(&self, user_id: i64, digests: &[String]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])
+            .map_err(|e| self.err(e))?;
+        for digest in digests {
+            tx.execute(
+                "INSERT INTO recovery_codes (user_id, code_sha256) VALUES (?1, ?2)",
+                params![user_id, digest],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn use_recovery_code(&self, user_id: i64, digest: &str, now: DateTime<Utc>) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE recovery_codes SET used_at = ?3
+                 WHERE user_id = ?1 AND code_sha256 = ?2 AND used_at IS NULL",
+                params![user_id, digest, format_time(&now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn recovery_codes_left(&self, user_id: i64) -> Result<u64> {
+        self.conn()
+            .query_row(
+                "SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+                [user_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    fn add_pending_login(
+        &self,
+        token_sha256: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO pending_logins (token_sha256, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![token_sha256, user_id, format_time(&now), format_time(&expires)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<User>> {
+        self.conn()
+            .query_row(
+                "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled
+                 FROM pending_logins p JOIN users u ON u.id = p.user_id
+                 WHERE p.token_sha256 = ?1 AND p.expires_at > ?2",
+                params![token_sha256, format_time(&now)],
+                |r| user(r, 0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn end_pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM pending_logins WHERE token_sha256 = ?1 OR expires_at <= ?2",
+                params![token_sha256, format_time(&now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
 }
 
 impl SqliteCatalog {
@@ -246,12 +400,13 @@ impl SqliteCatalog {
     }
 }
 
-/// A user from the columns `id, name, role, databases` starting at `first`.
+/// A user from the columns `id, name, role, databases, totp_enabled` starting at `first`.
 fn user(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(first)?,
         name: r.get(first + 1)?,
         grant: grant(r, first + 2)?,
+        two_factor: r.get(first + 4)?,
     })
 }
 

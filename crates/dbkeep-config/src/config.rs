@@ -1,5 +1,6 @@
 //! Configuration: `dbkeep.toml`, then environment overrides, validated once into typed values.
 
+pub mod auth;
 mod catalog;
 pub mod cron;
 mod database;
@@ -106,6 +107,8 @@ pub struct WebSettings {
     /// `/healthz` names the stale, unverified and not off-site databases to anyone; without
     /// it, only to a logged-in user or an API token (anyone else gets the counts).
     pub healthz_details: bool,
+    /// How people log in (`[auth]`).
+    pub auth: auth::AuthSettings,
 }
 
 /// Settings of the scheduler in `dbkeep serve` (and in an embedding application).
@@ -184,6 +187,7 @@ struct RawConfig {
     stale_after: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
     healthz_details: Option<bool>,
+    auth: Option<auth::RawAuth>,
     notify: Option<notify::RawNotify>,
     #[serde(default)]
     offsite: Vec<offsite::RawOffsite>,
@@ -422,6 +426,10 @@ impl Config {
             stale_after: duration(&source, "stale_after", raw.stale_after.as_ref(), "26h")?,
             metrics_listen: address(&source, "metrics_listen", raw.metrics_listen.as_ref())?,
             healthz_details: raw.healthz_details.unwrap_or(false),
+            auth: match raw.auth {
+                Some(a) => a.validate(&source)?,
+                None => auth::AuthSettings::default(),
+            },
         };
 
         let notify = match raw.notify {

@@ -14,6 +14,7 @@ pub mod retention;
 pub mod runner;
 pub mod scheduler;
 pub mod space;
+pub mod twofactor;
 pub mod verdict;
 pub mod verify;
 

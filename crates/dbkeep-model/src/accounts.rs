@@ -16,6 +16,30 @@ pub struct User {
     pub name: String,
     /// What they may do, and to which databases.
     pub grant: Grant,
+    /// Whether they log in with a second factor (TOTP) besides the password.
+    pub two_factor: bool,
+}
+
+/// A user's TOTP secret as kept, and the last time step a code was accepted for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwoFactor {
+    /// The shared secret, base32.
+    pub secret: String,
+    /// Whether it is confirmed (a code from it was entered); unconfirmed while enrolling.
+    pub enabled: bool,
+    /// The newest 30-second step a code was accepted for: no code is accepted twice.
+    pub last_step: i64,
+}
+
+/// A login session as an admin sees it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Whose.
+    pub user: String,
+    /// When it began.
+    pub created_at: DateTime<Utc>,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A user as the users list shows them.
@@ -167,6 +191,72 @@ pub trait Accounts: Send + Sync {
     /// # Errors
     /// When the store cannot be read.
     fn tokens(&self) -> Result<Vec<ApiToken>>;
+
+    /// Every unexpired session, by user and then by start.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn sessions(&self, now: DateTime<Utc>) -> Result<Vec<SessionInfo>>;
+    /// Ends every session of the user named `name`; how many there were.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn end_sessions(&self, name: &str) -> Result<u64>;
+
+    /// A user's TOTP secret, when they have one (enrolled or enrolling).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn two_factor(&self, user_id: i64) -> Result<Option<TwoFactor>>;
+    /// Sets a user's TOTP secret (`enabled` once confirmed), or with `None` removes it and
+    /// their recovery codes.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn set_two_factor(&self, user_id: i64, secret: Option<&str>, enabled: bool) -> Result<()>;
+    /// Accepts a code for time step `step` if it is newer than the last accepted one, in one
+    /// statement (of two logins with the same code, one wins); false when it is not.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn accept_totp_step(&self, user_id: i64, step: i64) -> Result<bool>;
+    /// Replaces a user's recovery codes with these digests.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn set_recovery_codes(&self, user_id: i64, digests: &[String]) -> Result<()>;
+    /// Uses the unused recovery code with this digest; false when there is none.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn use_recovery_code(&self, user_id: i64, digest: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// How many unused recovery codes a user has.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn recovery_codes_left(&self, user_id: i64) -> Result<u64>;
+
+    /// Records a login whose password matched and that waits for its second factor.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn add_pending_login(
+        &self,
+        token_sha256: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The user of the unexpired pending login with this digest.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<User>>;
+    /// Ends a pending login (done, or abandoned); also removes expired ones.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn end_pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()>;
 }
 
 /// Failed logins kept beside the accounts, so that instances sharing them throttle together.

@@ -20,6 +20,10 @@ string_enum! {
         Logout => "logout",
         /// A user's password was changed.
         PasswordChange => "password_change",
+        /// A user's second factor was enabled or removed.
+        TwoFactorChange => "2fa_change",
+        /// A user's sessions were ended by an admin.
+        SessionsEnd => "sessions_end",
         /// A user was added.
         UserAdd => "user_add",
         /// A user's role or databases were changed.

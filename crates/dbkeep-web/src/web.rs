@@ -18,6 +18,7 @@ mod retention;
 mod server;
 mod space;
 mod throttle;
+mod twofactor;
 mod view;
 
 use std::sync::Arc;
@@ -140,7 +141,17 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/schedules", VIEWER, None),
     route("GET", "/instances", VIEWER, None),
     route("GET", "/users", ADMIN, None),
+    route(
+        "POST",
+        "/users/{user}/sessions/end",
+        ADMIN,
+        Some(Action::SessionsEnd),
+    ),
     route("GET", "/audit", ADMIN, None),
+    route("GET", "/account", VIEWER, None),
+    route("POST", "/account/2fa/start", VIEWER, None),
+    route("POST", "/account/2fa/confirm", VIEWER, None),
+    route("POST", "/account/2fa/disable", VIEWER, None),
     route("POST", "/logout", VIEWER, None),
     route("GET", "/metrics", VIEWER, None),
     route("GET", "/api/v1/backups", VIEWER, None),
@@ -171,6 +182,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/v1/openapi.json", VIEWER, None),
     route("GET", "/login", PUBLIC, None),
     route("POST", "/login", PUBLIC, None),
+    route("GET", "/login/2fa", PUBLIC, None),
+    route("POST", "/login/2fa", PUBLIC, None),
     route("GET", "/healthz", PUBLIC, None),
     route("GET", "/static/style.css", PUBLIC, None),
     route("GET", "/static/favicon.svg", PUBLIC, None),
@@ -217,7 +230,12 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/schedules", get(pages::schedules_get))
         .route("/instances", get(pages::instances_get))
         .route("/users", get(admin::users_get))
+        .route("/users/{user}/sessions/end", post(admin::end_sessions_post))
         .route("/audit", get(admin::audit_get))
+        .route("/account", get(twofactor::account_get))
+        .route("/account/2fa/start", post(twofactor::start_post))
+        .route("/account/2fa/confirm", post(twofactor::confirm_post))
+        .route("/account/2fa/disable", post(twofactor::disable_post))
         .route("/logout", post(auth::logout_post))
         .route("/metrics", get(health::metrics_get))
         .route(
@@ -242,6 +260,12 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
             "/login",
             get(auth::login_get)
                 .post(auth::login_post)
+                .layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
+        )
+        .route(
+            "/login/2fa",
+            get(twofactor::login_2fa_get)
+                .post(twofactor::login_2fa_post)
                 .layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
         )
         .route("/healthz", get(health::healthz_get))

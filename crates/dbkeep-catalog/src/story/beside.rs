@@ -366,3 +366,74 @@ pub(super) fn a_disk_filling_up_is_claimed_once_per_episode(h: &dyn Harness) {
     assert!(other.claim_disk_alert("web-1:/var/backups", t2).unwrap());
     assert!(!c.claim_disk_alert("web-2:/var/backups", t2).unwrap());
 }
+
+pub(super) fn two_factor_recovery_codes_pending_logins_and_sessions(h: &dyn Harness) {
+    let c = h.catalog();
+    let now = at(T0);
+    let mins = |m| now + TimeDelta::minutes(m);
+    let admin = Grant::everywhere(Role::Admin);
+    let alice = c.add_user("alice", "hash", &admin, now).unwrap();
+    assert!(!alice.two_factor);
+    assert_eq!(c.two_factor(alice.id).unwrap(), None);
+    // Enrolling: a secret, not yet enabled; then confirmed.
+    c.set_two_factor(alice.id, Some("SECRETBASE32"), false)
+        .unwrap();
+    let pending = c.two_factor(alice.id).unwrap().unwrap();
+    assert_eq!(
+        (pending.secret.as_str(), pending.enabled),
+        ("SECRETBASE32", false)
+    );
+    assert!(!c.user_by_name("alice").unwrap().unwrap().0.two_factor);
+    c.set_two_factor(alice.id, Some("SECRETBASE32"), true)
+        .unwrap();
+    assert!(c.user_by_name("alice").unwrap().unwrap().0.two_factor);
+    // A step is accepted once, and never an older one.
+    assert!(c.accept_totp_step(alice.id, 100).unwrap());
+    assert!(!c.accept_totp_step(alice.id, 100).unwrap());
+    assert!(!c.accept_totp_step(alice.id, 99).unwrap());
+    assert!(c.accept_totp_step(alice.id, 101).unwrap());
+    assert_eq!(c.two_factor(alice.id).unwrap().unwrap().last_step, 101);
+    // Recovery codes: each works once; new ones replace the old.
+    let codes: Vec<String> = (0..10).map(|i| format!("digest-{i}")).collect();
+    c.set_recovery_codes(alice.id, &codes).unwrap();
+    assert_eq!(c.recovery_codes_left(alice.id).unwrap(), 10);
+    assert!(c.use_recovery_code(alice.id, "digest-3", now).unwrap());
+    assert!(!c.use_recovery_code(alice.id, "digest-3", now).unwrap());
+    assert!(!c.use_recovery_code(alice.id, "digest-x", now).unwrap());
+    assert_eq!(c.recovery_codes_left(alice.id).unwrap(), 9);
+    c.set_recovery_codes(alice.id, &codes[..2]).unwrap();
+    assert_eq!(c.recovery_codes_left(alice.id).unwrap(), 2);
+    // Pending logins expire and end.
+    c.add_pending_login("p1", alice.id, now, mins(5)).unwrap();
+    assert_eq!(
+        c.pending_login("p1", mins(4)).unwrap().unwrap().name,
+        "alice"
+    );
+    assert!(c.pending_login("p1", mins(5)).unwrap().is_none());
+    c.add_pending_login("p2", alice.id, now, mins(5)).unwrap();
+    c.end_pending_login("p2", mins(1)).unwrap();
+    assert!(c.pending_login("p2", mins(1)).unwrap().is_none());
+    // Removing the secret removes the recovery codes too.
+    c.set_two_factor(alice.id, None, true).unwrap();
+    assert_eq!(c.two_factor(alice.id).unwrap(), None);
+    assert_eq!(c.recovery_codes_left(alice.id).unwrap(), 0);
+    assert!(!c.user_by_name("alice").unwrap().unwrap().0.two_factor);
+    // Sessions as an admin sees them, and ended by user.
+    let bob = c.add_user("bob", "hash", &admin, now).unwrap();
+    c.add_session("s1", alice.id, "c", now, mins(60)).unwrap();
+    c.add_session("s2", bob.id, "c", mins(1), mins(60)).unwrap();
+    c.add_session("s3", bob.id, "c", mins(2), mins(3)).unwrap();
+    let seen: Vec<(String, DateTime<Utc>)> = c
+        .sessions(mins(10))
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.user, s.created_at))
+        .collect();
+    assert_eq!(
+        seen,
+        [("alice".into(), ms(now)), ("bob".into(), ms(mins(1)))]
+    );
+    assert_eq!(c.end_sessions("bob").unwrap(), 2);
+    assert!(c.session("s2", mins(10)).unwrap().is_none());
+    assert!(c.session("s1", mins(10)).unwrap().is_some());
+}

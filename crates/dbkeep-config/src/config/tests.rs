@@ -844,3 +844,38 @@ fn bad_server_entries_name_the_key_and_the_fix() {
         assert!(e.contains("dbkeep.toml"), "names the file: {e}");
     }
 }
+
+#[test]
+fn auth_and_audit_settings_are_read_and_checked() {
+    use super::auth::TwoFactorRule;
+    use dbkeep_model::accounts::Role;
+    let db = "[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n";
+    let c = parse(db).unwrap();
+    assert_eq!(c.web.auth.require_2fa, TwoFactorRule::Off);
+    assert_eq!(c.service.audit_retention_days, 400);
+    for (value, rule) in [
+        ("false", TwoFactorRule::Off),
+        ("true", TwoFactorRule::Admins),
+        ("\"admins\"", TwoFactorRule::Admins),
+        ("\"all\"", TwoFactorRule::All),
+        ("\"off\"", TwoFactorRule::Off),
+    ] {
+        let c = parse(&format!("[auth]\nrequire_2fa = {value}\n{db}")).unwrap();
+        assert_eq!(c.web.auth.require_2fa, rule, "{value}");
+    }
+    assert!(TwoFactorRule::Admins.requires(Role::Admin));
+    assert!(!TwoFactorRule::Admins.requires(Role::Operator));
+    assert!(TwoFactorRule::All.requires(Role::Viewer));
+    let e = parse(&format!("[auth]\nrequire_2fa = \"sometimes\"\n{db}")).unwrap_err();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("\"sometimes\"") && e.message.contains("\"all\""), "{e}");
+    let e = parse(&format!("[auth]\nlocal_logins = false\n{db}")).unwrap_err();
+    assert!(e.message.contains("local_logins"), "{e}");
+    let c = parse(&format!("audit_retention = \"2years\"\n{db}")).unwrap();
+    assert!(c.service.audit_retention_days >= 730);
+    for bad in ["\"10d\"", "\"soon\"", "\"200years\""] {
+        let e = parse(&format!("audit_retention = {bad}\n{db}")).unwrap_err();
+        assert!(e.message.contains("audit_retention"), "{bad}: {e}");
+        assert_eq!(e.line, Some(1));
+    }
+}

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::audited::{AuditDetail, AuditTarget, Caller};
-use super::auth::{identify, urlencode};
+use super::auth::{Identity, identify, urlencode};
 use super::{Access, Route, State, WebState, blocking, find_route, link};
 use dbkeep_model::accounts::Role;
 use dbkeep_model::audit::{Action, Entry, Outcome};
@@ -66,6 +66,30 @@ pub async fn guard(state: State, request: Request, next: Next) -> Response {
             .await;
     };
     let action = route.audit.unwrap_or(Action::Access);
+    // A user whom `require_2fa` covers uses the admin only once their second factor is on.
+    if let Identity::User(session) = &identity
+        && !session.user.two_factor
+        && state
+            .runner
+            .config()
+            .web
+            .auth
+            .require_2fa
+            .requires(session.user.grant.role)
+        && !ENROLMENT_ROUTES.contains(&route.path)
+    {
+        if method == "GET" && !who.is_api() {
+            return Redirect::to(&link(&state.base, "/account")).into_response();
+        }
+        return who
+            .refuse(
+                &state,
+                action,
+                &target,
+                "two-factor login is required for this user: set it up on the account page first",
+            )
+            .await;
+    }
     let grant = identity.grant();
     if let Access::Needs(role) = route.access
         && !grant.can(role)
@@ -135,6 +159,14 @@ pub async fn guard(state: State, request: Request, next: Next) -> Response {
     }
     response
 }
+
+/// The routes a user who must set up a second factor may still use.
+const ENROLMENT_ROUTES: &[&str] = &[
+    "/account",
+    "/account/2fa/start",
+    "/account/2fa/confirm",
+    "/logout",
+];
 
 /// The listed route for the path the router matched (which includes the mount point when the
 /// admin is nested in an application).

@@ -18,28 +18,38 @@ use dbkeep_model::audit::{Action, Outcome};
 const AUDIT_PAGE: u32 = 100;
 
 pub async fn users_get(state: State, Extension(identity): Extension<Identity>) -> Response {
-    let found = blocking(&state, |r| {
-        Ok((r.accounts().users()?, r.accounts().tokens()?))
+    let now = state.clock.now();
+    let found = blocking(&state, move |r| {
+        Ok((
+            r.accounts().users()?,
+            r.accounts().tokens()?,
+            r.accounts().sessions(now)?,
+        ))
     })
     .await;
-    let (users, tokens) = match found {
+    let (users, tokens, sessions) = match found {
         Ok(found) => found,
         Err(e) => return internal_page(&state, &e),
     };
     let tz = state.runner.config().service.timezone;
-    let now = state.clock.now();
     view::Users {
         frame: frame(&state, &identity, "users"),
         timezone: tz.to_string(),
         users: users
             .into_iter()
-            .map(|u| view::AccountView {
-                role: u.grant.role.as_str(),
-                databases: u.grant.databases.to_string(),
-                added: view::local(&u.created_at, tz),
-                name: u.name,
-                expires: String::new(),
-                used: String::new(),
+            .map(|u| {
+                let mine: Vec<_> = sessions.iter().filter(|s| s.user == u.name).collect();
+                view::AccountView {
+                    role: u.grant.role.as_str(),
+                    databases: u.grant.databases.to_string(),
+                    added: view::local(&u.created_at, tz),
+                    // For users: their sessions (how many, and the newest's start).
+                    expires: mine.len().to_string(),
+                    used: mine
+                        .last()
+                        .map_or_else(String::new, |s| view::local(&s.created_at, tz)),
+                    name: u.name,
+                }
             })
             .collect(),
         tokens: tokens
@@ -61,6 +71,44 @@ pub async fn users_get(state: State, Extension(identity): Extension<Identity>) -
             .collect(),
     }
     .into_response()
+}
+
+/// Ends every session of a user (they must log in again).
+pub async fn end_sessions_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(user): axum::extract::Path<String>,
+    axum::Form(form): axum::Form<super::auth::CsrfForm>,
+) -> Response {
+    if !super::auth::form_ok(&state, &identity, &headers, &form.csrf_token) {
+        return super::auth::forbidden();
+    }
+    let name = user.clone();
+    let ended = blocking(&state, move |r| {
+        if r.accounts().user_by_name(&name)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(r.accounts().end_sessions(&name)?))
+    })
+    .await;
+    match ended {
+        Ok(Some(n)) => {
+            let mut r = axum::response::Redirect::to(&link(&state.base, "/users")).into_response();
+            r.extensions_mut()
+                .insert(super::audited::AuditDetail(format!("{n} session(s) ended")));
+            r
+        }
+        Ok(None) => error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            &format!(
+                "There is no user named {}.",
+                dbkeep_model::text::escape_controls(&user, false)
+            ),
+        ),
+        Err(e) => internal_page(&state, &e),
+    }
 }
 
 #[derive(Deserialize)]

@@ -45,6 +45,11 @@ impl Caller {
         }
     }
 
+    /// Whether refusals are answered in JSON (an API route).
+    pub fn is_api(&self) -> bool {
+        self.api
+    }
+
     /// The same caller, answered refusals in JSON (`api`) or plain text.
     #[must_use]
     pub fn api(self, api: bool) -> Self {

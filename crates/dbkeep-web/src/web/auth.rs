@@ -22,7 +22,7 @@ use dbkeep_model::audit::{Action, Entry, Outcome};
 use dbkeep_model::token;
 
 const SESSION_COOKIE: &str = "dbkeep_session";
-const LOGIN_CSRF_COOKIE: &str = "dbkeep_login_csrf";
+pub(super) const LOGIN_CSRF_COOKIE: &str = "dbkeep_login_csrf";
 /// How long a login lasts.
 const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 /// The shortest password a user may be given.
@@ -122,7 +122,7 @@ pub fn check_new_password(password: &str) -> Result<(), String> {
 }
 
 /// The value of cookie `name` in the request.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -133,7 +133,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn set_cookie(state: &WebState, name: &str, value: &str, max_age: i64) -> HeaderValue {
+pub(super) fn set_cookie(state: &WebState, name: &str, value: &str, max_age: i64) -> HeaderValue {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     let path = if state.base.is_empty() {
         "/"
@@ -145,7 +145,7 @@ fn set_cookie(state: &WebState, name: &str, value: &str, max_age: i64) -> Header
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn equal(a: &str, b: &str) -> bool {
+pub(super) fn equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
@@ -251,6 +251,13 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
+impl NextQuery {
+    /// The `next` asked for.
+    pub(super) fn next(self) -> Option<String> {
+        self.next
+    }
+}
+
 pub async fn login_get(state: State, q: Result<Query<NextQuery>, QueryRejection>) -> Response {
     let next = q.ok().and_then(|Query(q)| q.next).unwrap_or_default();
     let next = safe_next(&state.base, &next);
@@ -271,11 +278,25 @@ fn login_page(
     next: &str,
     error: Option<&str>,
 ) -> Response {
+    form_page(state, status, csrf, next, error, false)
+}
+
+/// The login form (`second_factor`: its second step, asking for a code), with a fresh CSRF
+/// cookie.
+pub(super) fn form_page(
+    state: &Arc<WebState>,
+    status: StatusCode,
+    csrf: &str,
+    next: &str,
+    error: Option<&str>,
+    second_factor: bool,
+) -> Response {
     let page = view::Login {
         base: state.base.clone(),
         csrf_token: csrf.to_string(),
         next: next.to_string(),
         error: error.map(str::to_string),
+        second_factor,
     };
     let mut response = (status, page).into_response();
     response.headers_mut().append(
@@ -437,9 +458,63 @@ pub async fn login_post(
         return page(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     };
     drop(attempt);
+    if user.two_factor {
+        // The password is right; the session waits for the second factor.
+        return second_factor_next(&state, &user, &next).await;
+    }
+    let row = attempt_row(format!("user:{}", user.name), Outcome::Ok, None);
+    open_session(&state, &user, &next, row).await
+}
+
+/// How long a login whose password matched waits for its second factor.
+const PENDING_TTL: chrono::Duration = chrono::Duration::minutes(5);
+/// The cookie of a login waiting for its second factor.
+pub(super) const PENDING_COOKIE: &str = "dbkeep_2fa";
+
+/// Records a login waiting for its second factor and sends the browser to its form.
+async fn second_factor_next(
+    state: &Arc<WebState>,
+    user: &dbkeep_model::accounts::User,
+    next: &str,
+) -> Response {
     let now = state.clock.now();
     let user_id = user.id;
-    let session = blocking(&state, move |runner| {
+    let pending = blocking(state, move |runner| {
+        let token = token::random_token()?;
+        runner.accounts().add_pending_login(
+            &token::token_digest(&token),
+            user_id,
+            now,
+            now + PENDING_TTL,
+        )?;
+        Ok(token)
+    })
+    .await;
+    match pending {
+        Ok(token) => {
+            let target = format!("{}/login/2fa?next={}", state.base, urlencode(next));
+            let mut r = Redirect::to(&target).into_response();
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(state, PENDING_COOKIE, &token, PENDING_TTL.num_seconds()),
+            );
+            r
+        }
+        Err(e) => super::respond::internal_page(state, &e),
+    }
+}
+
+/// Opens a session for `user` (who passed every factor), records `row` in the audit log, and
+/// sends the browser to `next` with the session cookie.
+pub(super) async fn open_session(
+    state: &Arc<WebState>,
+    user: &dbkeep_model::accounts::User,
+    next: &str,
+    row: Entry,
+) -> Response {
+    let now = state.clock.now();
+    let user_id = user.id;
+    let session = blocking(state, move |runner| {
         let token = token::random_token()?;
         let csrf = token::random_token()?;
         runner.accounts().add_session(
@@ -455,28 +530,28 @@ pub async fn login_post(
     match session {
         Ok(token) => {
             info!(user = %user.name, "logged in");
-            let row = attempt_row(format!("user:{}", user.name), Outcome::Ok, None);
-            super::audited::record(&state, row).await;
-            let mut r = Redirect::to(&next).into_response();
+            super::audited::record(state, row).await;
+            let mut r = Redirect::to(next).into_response();
             let headers = r.headers_mut();
             headers.append(
                 header::SET_COOKIE,
-                set_cookie(&state, SESSION_COOKIE, &token, SESSION_TTL.num_seconds()),
+                set_cookie(state, SESSION_COOKIE, &token, SESSION_TTL.num_seconds()),
             );
             headers.append(
                 header::SET_COOKIE,
-                set_cookie(&state, LOGIN_CSRF_COOKIE, "", 0),
+                set_cookie(state, LOGIN_CSRF_COOKIE, "", 0),
             );
+            headers.append(header::SET_COOKIE, set_cookie(state, PENDING_COOKIE, "", 0));
             r
         }
-        Err(e) => super::respond::internal_page(&state, &e),
+        Err(e) => super::respond::internal_page(state, &e),
     }
 }
 
 /// Where to go after logging in: a path inside the admin that is rebuilt here, never another
 /// site. Anything else (another host, `//`, `/\`, control characters, a path outside the
 /// admin) goes to the home page.
-fn safe_next(base: &str, next: &str) -> String {
+pub(super) fn safe_next(base: &str, next: &str) -> String {
     local_path(base, next).unwrap_or_else(|| home(base))
 }
 

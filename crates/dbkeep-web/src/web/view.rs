@@ -124,6 +124,26 @@ pub struct AccountView {
 }
 
 #[derive(Template, WebTemplate)]
+#[template(path = "account.html")]
+pub struct Account {
+    pub frame: Frame,
+    /// A browser session's user (an API token has no account).
+    pub is_user: bool,
+    pub grant: String,
+    /// Whether the user's second factor is on.
+    pub enabled: bool,
+    /// Whether `require_2fa` covers the user.
+    pub required: bool,
+    pub codes_left: u64,
+    /// While enrolling: the secret and its QR code.
+    pub enrolment: Option<dbkeep_core::twofactor::Enrolment>,
+    /// Just enrolled: the recovery codes, shown this once.
+    pub recovery_codes: Option<Vec<String>>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
 #[template(path = "audit.html")]
 pub struct Audit {
     pub frame: Frame,
@@ -486,6 +506,8 @@ pub struct Login {
     pub csrf_token: String,
     pub next: String,
     pub error: Option<String>,
+    /// The second step: a code from an authenticator app, or a recovery code.
+    pub second_factor: bool,
 }
 
 #[derive(Template, WebTemplate)]
