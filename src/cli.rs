@@ -298,13 +298,31 @@ fn audited(
     };
     // A configuration that does not load has no catalog to write to: the error says so.
     if let Ok(runner) = open_runner(config_path) {
-        let entry = Entry {
-            detail,
-            ..Entry::new(dbkeep::audit::cli_actor(), action, target, outcome)
-        };
-        dbkeep::audit::record(runner.catalog(), entry);
+        dbkeep::audit::record(
+            runner.catalog(),
+            command_entry(action, target, outcome, detail),
+        );
     }
     result
+}
+
+/// An audit row for a command: by the Unix user, or by the application user it runs for
+/// (`DBKEEP_AUDIT_ACTOR`), with that note before `detail`.
+pub(crate) fn command_entry(
+    action: Action,
+    target: impl Into<String>,
+    outcome: Outcome,
+    detail: Option<String>,
+) -> Entry {
+    let (actor, note) = dbkeep::audit::command_actor();
+    let detail = match (note, detail) {
+        (Some(n), Some(d)) => Some(format!("{d} ({n})")),
+        (n, d) => d.or(n),
+    };
+    Entry {
+        detail,
+        ..Entry::new(actor, action, target, outcome)
+    }
 }
 
 fn open_runner(config_path: &std::path::Path) -> anyhow::Result<dbkeep::Runner> {

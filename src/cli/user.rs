@@ -117,7 +117,7 @@ fn with_accounts<T>(
 
 /// An act of this command's user on `target`, done.
 fn done(action: Action, target: &str) -> Entry {
-    Entry::new(dbkeep::audit::cli_actor(), action, target, Outcome::Ok)
+    super::command_entry(action, target, Outcome::Ok, None)
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {

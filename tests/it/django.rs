@@ -442,6 +442,23 @@ fn management_commands_back_up_restore_verify_and_list_as_dbkeep_does() {
     ]);
     run.assert_success();
     assert_eq!(target.scalar("SELECT count(*) FROM notes"), "50");
+    // The audit log names the restore as Django's, with the Unix user beside it.
+    let (actor, outcome, detail): (String, String, String) = p
+        .catalog()
+        .query_row(
+            "SELECT actor, outcome, detail FROM audit_log WHERE action = 'restore' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (actor.as_str(), outcome.as_str()),
+        ("django:manage.py", "ok")
+    );
+    assert!(
+        detail.contains("via cli:") && detail.contains("to "),
+        "{detail}"
+    );
     // Into its own database, which has tables: refused without --force.
     let run = p.manage(&["restore_database", "--latest", "--database", "default"]);
     assert_ne!(run.code, Some(0), "{run:?}");

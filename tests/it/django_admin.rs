@@ -215,6 +215,18 @@ async fn scenario(client: Client, base: String, p: &Project) {
     );
     assert_eq!(fetched["size"].as_i64(), Some(catalog.1), "{fetched:#}");
     assert_eq!(sha256sum(Path::new(&catalog.2)), catalog.0);
+    // dbkeep's audit log names the Django user who downloaded it.
+    let (actor, target, detail): (String, String, String) = p
+        .catalog()
+        .query_row(
+            "SELECT actor, target, detail FROM audit_log WHERE action = 'download' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(actor, "django:keeper");
+    assert_eq!(target, format!("backup:{}", good["id"].as_i64().unwrap()));
+    assert!(detail.contains("via cli:"), "{detail}");
 
     // Without the permission: 403, for the page and for a download.
     client.delete_all_cookies().await.unwrap();

@@ -64,6 +64,39 @@ pub fn cli_actor() -> String {
     }
 }
 
+/// The variable an application running dbkeep's commands names its own user in
+/// (`django:alice`): the audit log's actor then, with the Unix user as a note.
+pub const ACTOR_VARIABLE: &str = "DBKEEP_AUDIT_ACTOR";
+
+/// Who a command acts for: the application's user named in [`ACTOR_VARIABLE`]
+/// (`django:NAME`), or else the Unix user ([`cli_actor`]); and a note for the row's detail
+/// (the Unix user behind the application, or why the variable was not taken).
+pub fn command_actor() -> (String, Option<String>) {
+    actor_from(std::env::var(ACTOR_VARIABLE).ok().as_deref(), &cli_actor())
+}
+
+fn actor_from(asked: Option<&str>, unix: &str) -> (String, Option<String>) {
+    let Some(asked) = asked.filter(|a| !a.is_empty()) else {
+        return (unix.to_string(), None);
+    };
+    let valid = asked.strip_prefix("django:").is_some_and(|name| {
+        !name.is_empty()
+            && name.len() <= 150
+            && !name.chars().any(|c| c.is_control() || c.is_whitespace())
+    });
+    if valid {
+        (asked.to_string(), Some(format!("via {unix}")))
+    } else {
+        let shown = dbkeep_model::text::escape_controls(asked, false);
+        (
+            unix.to_string(),
+            Some(format!(
+                "{ACTOR_VARIABLE}=`{shown}` ignored: it must be django:USER"
+            )),
+        )
+    }
+}
+
 /// The name of user `uid` in a `passwd` file's text.
 fn user_name(passwd: &str, uid: u32) -> Option<String> {
     passwd.lines().find_map(|line| {
@@ -76,6 +109,7 @@ fn user_name(passwd: &str, uid: u32) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -87,5 +121,22 @@ mod tests {
         assert_eq!(user_name(passwd, 34).as_deref(), Some("backup"));
         assert_eq!(user_name(passwd, 1000), None);
         assert!(cli_actor().starts_with("cli:"));
+    }
+
+    #[test]
+    fn an_application_names_its_user_and_the_unix_user_is_kept_beside_it() {
+        assert_eq!(actor_from(None, "cli:www"), ("cli:www".into(), None));
+        assert_eq!(
+            actor_from(Some("django:alice@example.com"), "cli:www"),
+            (
+                "django:alice@example.com".into(),
+                Some("via cli:www".into())
+            )
+        );
+        for bad in ["user:admin", "django:", "django:a b", "django:x\ny"] {
+            let (actor, note) = actor_from(Some(bad), "cli:www");
+            assert_eq!(actor, "cli:www", "{bad}");
+            assert!(note.unwrap().contains("ignored"), "{bad}");
+        }
     }
 }

@@ -182,6 +182,8 @@ class BackupHistoryAdmin(admin.ModelAdmin):
         record = found[0]
         proc = binary.popen(
             ["download", str(backup_id)],
+            # dbkeep's audit log names the Django user who downloaded it.
+            extra_env={"DBKEEP_AUDIT_ACTOR": f"django:{request.user.get_username()}"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )

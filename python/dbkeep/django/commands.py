@@ -20,7 +20,8 @@ class DbkeepCommand(BaseCommand):
     def dbkeep(self, args: list[str]) -> None:
         """Runs ``dbkeep ARGS`` with the command's streams; exits with its code when non-zero."""
         try:
-            argv, env = binary.command(args)
+            # dbkeep's audit log names the acts of management commands as Django's.
+            argv, env = binary.command(args, extra_env={"DBKEEP_AUDIT_ACTOR": "django:manage.py"})
         except (RuntimeError, binary.DbkeepMissing) as e:
             raise CommandError(str(e), returncode=2) from e
         streams = [self.stdout._out, self.stderr._out]

@@ -868,7 +868,10 @@ fn auth_and_audit_settings_are_read_and_checked() {
     assert!(TwoFactorRule::All.requires(Role::Viewer));
     let e = parse(&format!("[auth]\nrequire_2fa = \"sometimes\"\n{db}")).unwrap_err();
     assert_eq!(e.line, Some(2));
-    assert!(e.message.contains("\"sometimes\"") && e.message.contains("\"all\""), "{e}");
+    assert!(
+        e.message.contains("\"sometimes\"") && e.message.contains("\"all\""),
+        "{e}"
+    );
     let e = parse(&format!("[auth]\nlocal_logins = false\n{db}")).unwrap_err();
     assert!(e.message.contains("local_logins"), "{e}");
     let c = parse(&format!("audit_retention = \"2years\"\n{db}")).unwrap();
