@@ -855,20 +855,7 @@ async fn admin_logs_in_backs_up_and_downloads_in_a_real_browser() {
     age_backups_and_record_a_failed_fire(&sandbox);
     let logs = tempfile::tempdir().expect("temp dir for logs");
 
-    let mut serve_cmd = Command::new(bin_path());
-    serve_cmd
-        .current_dir(sandbox.path())
-        .arg("--config")
-        .arg(sandbox.config_path())
-        .arg("serve")
-        .env("DBKEEP_ADMIN_PASSWORD", PASSWORD)
-        .env_remove("DBKEEP_LISTEN")
-        .env("NO_COLOR", "1");
-    for var in SCRUBBED_ENV {
-        serve_cmd.env_remove(var);
-    }
-    let mut serve = Guard::spawn("dbkeep-serve", serve_cmd, logs.path());
-    wait_for_http(&mut serve, web_port, "/login");
+    let _serve = serve_in(&sandbox, logs.path(), web_port);
 
     let session = Session::start(&browser, logs.path()).await;
     let client = session.client.clone();
@@ -889,6 +876,26 @@ async fn admin_logs_in_backs_up_and_downloads_in_a_real_browser() {
             Err(e) => panic!("browser scenario did not finish: {e}"),
         }
     }
+}
+
+/// `dbkeep serve` on `sandbox`'s configuration (the first admin's password [`PASSWORD`]),
+/// answering on `port`.
+fn serve_in(sandbox: &Sandbox, logs: &Path, port: u16) -> Guard {
+    let mut serve_cmd = Command::new(bin_path());
+    serve_cmd
+        .current_dir(sandbox.path())
+        .arg("--config")
+        .arg(sandbox.config_path())
+        .arg("serve")
+        .env("DBKEEP_ADMIN_PASSWORD", PASSWORD)
+        .env_remove("DBKEEP_LISTEN")
+        .env("NO_COLOR", "1");
+    for var in SCRUBBED_ENV {
+        serve_cmd.env_remove(var);
+    }
+    let mut serve = Guard::spawn("dbkeep-serve", serve_cmd, logs);
+    wait_for_http(&mut serve, port, "/login");
+    serve
 }
 
 /// How many days of backups the retention page's browser test brings in.
@@ -1126,20 +1133,7 @@ async fn the_retention_page_draws_four_months_of_history_in_a_real_browser() {
         .assert_success();
     let logs = tempfile::tempdir().expect("temp dir for logs");
 
-    let mut serve_cmd = Command::new(bin_path());
-    serve_cmd
-        .current_dir(sandbox.path())
-        .arg("--config")
-        .arg(sandbox.config_path())
-        .arg("serve")
-        .env("DBKEEP_ADMIN_PASSWORD", PASSWORD)
-        .env_remove("DBKEEP_LISTEN")
-        .env("NO_COLOR", "1");
-    for var in SCRUBBED_ENV {
-        serve_cmd.env_remove(var);
-    }
-    let mut serve = Guard::spawn("dbkeep-serve", serve_cmd, logs.path());
-    wait_for_http(&mut serve, web_port, "/login");
+    let _serve = serve_in(&sandbox, logs.path(), web_port);
 
     let session = Session::start(&browser, logs.path()).await;
     let client = session.client.clone();
@@ -1289,20 +1283,7 @@ async fn two_factor_login_is_set_up_and_used_in_a_real_browser() {
          [[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n"
     ));
     let logs = tempfile::tempdir().expect("temp dir for logs");
-    let mut serve_cmd = Command::new(bin_path());
-    serve_cmd
-        .current_dir(sandbox.path())
-        .arg("--config")
-        .arg(sandbox.config_path())
-        .arg("serve")
-        .env("DBKEEP_ADMIN_PASSWORD", PASSWORD)
-        .env_remove("DBKEEP_LISTEN")
-        .env("NO_COLOR", "1");
-    for var in SCRUBBED_ENV {
-        serve_cmd.env_remove(var);
-    }
-    let mut serve = Guard::spawn("dbkeep-serve", serve_cmd, logs.path());
-    wait_for_http(&mut serve, web_port, "/login");
+    let _serve = serve_in(&sandbox, logs.path(), web_port);
     let session = Session::start(&browser, logs.path()).await;
     let client = session.client.clone();
     let base = format!("http://127.0.0.1:{web_port}");

@@ -315,15 +315,20 @@ pub struct LoginForm {
     next: String,
 }
 
+/// Whether a login form (either step) carries the login page's CSRF cookie's token and comes
+/// from this site.
+pub(super) fn login_form_ok(state: &WebState, headers: &HeaderMap, token: &str) -> bool {
+    let expected = cookie(headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    !expected.is_empty() && equal(&expected, token) && same_origin(state, headers)
+}
+
 pub async fn login_post(
     state: State,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !equal(&expected, &form.csrf_token) || !same_origin(&state, &headers)
-    {
+    if !login_form_ok(&state, &headers, &form.csrf_token) {
         return forbidden();
     }
     let next = safe_next(&state.base, &form.next);

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use tracing::warn;
 
 use super::auth::{
-    CsrfForm, Identity, LOGIN_CSRF_COOKIE, NextQuery, PENDING_COOKIE, cookie, equal, forbidden,
-    form_ok, form_page, open_session, safe_next, same_origin,
+    CsrfForm, Identity, NextQuery, PENDING_COOKIE, cookie, forbidden, form_ok, form_page,
+    login_form_ok, open_session, safe_next,
 };
 use super::pages::frame;
 use super::respond::internal_page;
@@ -96,9 +96,7 @@ pub async fn login_2fa_post(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !equal(&expected, &form.csrf_token) || !same_origin(&state, &headers)
-    {
+    if !login_form_ok(&state, &headers, &form.csrf_token) {
         return forbidden();
     }
     let next = safe_next(&state.base, &form.next);
