@@ -453,6 +453,25 @@ setup_azurite() {
 }
 setup_azurite
 
+# An OpenID Connect provider for single sign-on (tests/it/oidc.rs): oidc-provider from npm, into
+# target/oidc-provider, run by tests/it/support/oidc_provider.mjs.
+OIDC_PROVIDER_VERSION=9.13.3
+setup_oidc_provider() {
+    local dir="$PWD/target/oidc-provider"
+    if ! command -v npm >/dev/null 2>&1; then
+        service_missing "no npm to install oidc-provider with"
+        return 0
+    fi
+    if [[ "$(node -p "require('$dir/node_modules/oidc-provider/package.json').version" 2>/dev/null || true)" != "$OIDC_PROVIDER_VERSION" ]]; then
+        log "npm install oidc-provider@$OIDC_PROVIDER_VERSION (into target/oidc-provider)"
+        mkdir -p "$dir"
+        (cd "$dir" && npm install --silent --no-audit --no-fund "oidc-provider@$OIDC_PROVIDER_VERSION" >/dev/null) ||
+            { service_missing "could not install oidc-provider $OIDC_PROVIDER_VERSION"; return 0; }
+    fi
+    log "oidc-provider: $OIDC_PROVIDER_VERSION in target/oidc-provider"
+}
+setup_oidc_provider
+
 # MariaDB on 127.0.0.1:3306, root without a password: the one running, else started from
 # Debian's installation (root's TCP login opened when only the socket lets root in).
 MYSQL_PORT=${DBKEEP_TEST_MYSQL_PORT:-3306}

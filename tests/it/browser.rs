@@ -381,7 +381,7 @@ async fn read_rows(client: &Client) -> Result<(Vec<Row>, bool), fantoccini::erro
 }
 
 /// Waits (up to `limit`) until the current URL's path and query are `want`.
-async fn wait_for_path(client: &Client, want: &str, limit: Duration) {
+pub(crate) async fn wait_for_path(client: &Client, want: &str, limit: Duration) {
     let start = Instant::now();
     loop {
         let url = client.current_url().await.expect("current URL");
@@ -444,7 +444,7 @@ async fn set_viewport_size(client: &Client, width: u32, height: u32) {
     }
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
+pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     client
         .find(Locator::Css(css))
         .await
@@ -881,7 +881,18 @@ async fn admin_logs_in_backs_up_and_downloads_in_a_real_browser() {
 /// `dbkeep serve` on `sandbox`'s configuration (the first admin's password [`PASSWORD`]),
 /// answering on `port`.
 fn serve_in(sandbox: &Sandbox, logs: &Path, port: u16) -> Guard {
+    serve_with(sandbox, logs, port, &[])
+}
+
+/// [`serve_in`] with `envs` added to its environment.
+pub(crate) fn serve_with(
+    sandbox: &Sandbox,
+    logs: &Path,
+    port: u16,
+    envs: &[(&str, &str)],
+) -> Guard {
     let mut serve_cmd = Command::new(bin_path());
+    serve_cmd.envs(envs.iter().copied());
     serve_cmd
         .current_dir(sandbox.path())
         .arg("--config")
@@ -1153,7 +1164,7 @@ async fn the_retention_page_draws_four_months_of_history_in_a_real_browser() {
 }
 
 /// Fills the fields of the form `form_css` with `values` and submits it.
-async fn submit(client: &Client, form_css: &str, values: &[(&str, &str)]) {
+pub(crate) async fn submit(client: &Client, form_css: &str, values: &[(&str, &str)]) {
     let form = client
         .find(Locator::Css(form_css))
         .await

@@ -26,6 +26,7 @@ mod many_instances;
 mod mysql;
 mod notify;
 mod offsite;
+mod oidc;
 mod openapi;
 mod operator;
 mod pins;

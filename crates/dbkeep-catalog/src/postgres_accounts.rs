@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use crate::postgres::PostgresCatalog;
 use crate::postgres_rows::{RowResult, ms, storable, storable_key, unsigned};
 use dbkeep_model::accounts::{
-    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, Role, Session, SessionInfo,
-    TokenGrant, TwoFactor, User, UserInfo,
+    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, OIDC_SOURCE, OidcLogin, Role,
+    Session, SessionInfo, TokenGrant, TwoFactor, User, UserInfo,
 };
 use dbkeep_model::error::Result;
 
@@ -35,6 +35,7 @@ impl Accounts for PostgresCatalog {
             name: name.to_string(),
             grant: grant.clone(),
             two_factor: false,
+            single_sign_on: false,
         })
     }
 
@@ -68,21 +69,22 @@ impl Accounts for PostgresCatalog {
             return Ok(None);
         }
         self.row(
-            "SELECT id, name, role, databases, totp_enabled, password_hash FROM users WHERE name = $1",
+            "SELECT id, name, role, databases, totp_enabled, source, password_hash FROM users WHERE name = $1",
             &[&name],
-            |r| Ok((user(r, 0)?, r.try_get(5)?)),
+            |r| Ok((user(r, 0)?, r.try_get(6)?)),
         )
     }
 
     fn users(&self) -> Result<Vec<UserInfo>> {
         self.rows(
-            "SELECT name, role, databases, created_at FROM users ORDER BY name",
+            "SELECT name, role, databases, created_at, source FROM users ORDER BY name",
             &[],
             |r| {
                 Ok(UserInfo {
                     name: r.try_get(0)?,
                     grant: grant(r, 1)?,
                     created_at: r.try_get(3)?,
+                    source: r.try_get(4)?,
                 })
             },
         )
@@ -113,15 +115,15 @@ impl Accounts for PostgresCatalog {
 
     fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
         self.row(
-            "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled, s.csrf_token, s.expires_at
+            "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled, u.source, s.csrf_token, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_sha256 = $1 AND s.expires_at > $2",
             &[&token_sha256, &ms(now)],
             |r| {
                 Ok(Session {
                     user: user(r, 0)?,
-                    csrf_token: r.try_get(5)?,
-                    expires_at: r.try_get(6)?,
+                    csrf_token: r.try_get(6)?,
+                    expires_at: r.try_get(7)?,
                 })
             },
         )
@@ -303,12 +305,97 @@ impl Accounts for PostgresCatalog {
             return Ok(None);
         }
         self.row(
-            "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled
+            "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled, u.source
              FROM pending_logins p JOIN users u ON u.id = p.user_id
              WHERE p.token_sha256 = $1 AND p.expires_at > $2",
             &[&token_sha256, &ms(now)],
             |r| user(r, 0),
         )
+    }
+
+    fn add_oidc_login(
+        &self,
+        state_sha256: &str,
+        login: &OidcLogin,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO oidc_logins (state_sha256, verifier, nonce, next, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &state_sha256,
+                &login.verifier,
+                &login.nonce,
+                &storable_key(&login.next),
+                &ms(now),
+                &ms(expires),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn take_oidc_login(&self, state_sha256: &str, now: DateTime<Utc>) -> Result<Option<OidcLogin>> {
+        if !storable(state_sha256) {
+            return Ok(None);
+        }
+        self.execute(
+            "DELETE FROM oidc_logins WHERE expires_at <= $1",
+            &[&ms(now)],
+        )?;
+        self.row(
+            "DELETE FROM oidc_logins WHERE state_sha256 = $1 RETURNING verifier, nonce, next",
+            &[&state_sha256],
+            |r| {
+                Ok(OidcLogin {
+                    verifier: r.try_get(0)?,
+                    nonce: r.try_get(1)?,
+                    next: r.try_get(2)?,
+                })
+            },
+        )
+    }
+
+    fn sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<Option<User>> {
+        if !storable(name) {
+            return Ok(None);
+        }
+        let found = self.row(
+            "SELECT id, name, role, databases, totp_enabled, source, source FROM users WHERE name = $1",
+            &[&name],
+            |r| Ok((user(r, 0)?, r.try_get::<_, String>(6)?)),
+        )?;
+        match found {
+            Some((_, source)) if source != OIDC_SOURCE => Ok(None),
+            Some((mut user, _)) => {
+                if user.grant != *grant {
+                    self.set_grant(name, grant)?;
+                    user.grant = grant.clone();
+                }
+                Ok(Some(user))
+            }
+            None => {
+                let id = self.row(
+                    "INSERT INTO users (name, password_hash, created_at, role, databases, source)
+                     VALUES ($1, '!', $2, $3, $4, $5) RETURNING id",
+                    &[
+                        &name,
+                        &ms(now),
+                        &grant.role.as_str(),
+                        &grant.databases.stored(),
+                        &OIDC_SOURCE,
+                    ],
+                    |r| Ok(r.try_get::<_, i64>(0)?),
+                )?;
+                Ok(Some(User {
+                    id: id.ok_or_else(|| self.err("the new user's id was not returned"))?,
+                    name: name.to_string(),
+                    grant: grant.clone(),
+                    two_factor: false,
+                    single_sign_on: true,
+                }))
+            }
+        }
     }
 
     fn end_pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
@@ -335,13 +422,15 @@ impl PostgresCatalog {
     }
 }
 
-/// A user from the columns `id, name, role, databases, totp_enabled` starting at `first`.
+/// A user from the columns `id, name, role, databases, totp_enabled, source` starting at
+/// `first`.
 fn user(r: &postgres::Row, first: usize) -> RowResult<User> {
     Ok(User {
         id: r.try_get(first)?,
         name: r.try_get(first + 1)?,
         grant: grant(r, first + 2)?,
         two_factor: r.try_get(first + 4)?,
+        single_sign_on: r.try_get::<_, String>(first + 5)? == OIDC_SOURCE,
     })
 }
 

@@ -157,6 +157,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         10,
         include_str!("../migrations/postgres/0010_two_factor.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_single_sign_on.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

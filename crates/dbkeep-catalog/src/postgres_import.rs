@@ -42,13 +42,14 @@ const TABLES: &[&str] = &[
 
 /// The tables left behind: who holds what and who is alive now, recent failed logins, how
 /// each server answered its last discovery (asked again within `discover_every`), and logins
-/// waiting minutes at most for their second factor.
+/// waiting minutes at most for their second factor or their provider.
 const LIVE: &[&str] = &[
     "leases",
     "instances",
     "login_failures",
     "server_checks",
     "pending_logins",
+    "oidc_logins",
 ];
 
 /// How long the copy waits for another session's lock on the target's tables.

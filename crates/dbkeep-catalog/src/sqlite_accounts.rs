@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, params};
 use crate::sqlite::SqliteCatalog;
 use crate::sqlite::time;
 use dbkeep_model::accounts::{
-    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, Session, SessionInfo,
-    TokenGrant, TwoFactor, User, UserInfo,
+    Accounts, ApiToken, Databases, Grant, LoginFailures, NewToken, OIDC_SOURCE, OidcLogin, Session,
+    SessionInfo, TokenGrant, TwoFactor, User, UserInfo,
 };
 use dbkeep_model::catalog::format_time;
 use dbkeep_model::error::Result;
@@ -37,6 +37,7 @@ impl Accounts for SqliteCatalog {
             name: name.to_string(),
             grant: grant.clone(),
             two_factor: false,
+            single_sign_on: false,
         })
     }
 
@@ -73,9 +74,9 @@ impl Accounts for SqliteCatalog {
     fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>> {
         self.conn()
             .query_row(
-                "SELECT id, name, role, databases, totp_enabled, password_hash FROM users WHERE name = ?1",
+                "SELECT id, name, role, databases, totp_enabled, source, password_hash FROM users WHERE name = ?1",
                 [name],
-                |r| Ok((user(r, 0)?, r.get(5)?)),
+                |r| Ok((user(r, 0)?, r.get(6)?)),
             )
             .optional()
             .map_err(|e| self.err(e))
@@ -84,7 +85,7 @@ impl Accounts for SqliteCatalog {
     fn users(&self) -> Result<Vec<UserInfo>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT name, role, databases, created_at FROM users ORDER BY name")
+            .prepare("SELECT name, role, databases, created_at, source FROM users ORDER BY name")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -92,6 +93,7 @@ impl Accounts for SqliteCatalog {
                     name: r.get(0)?,
                     grant: grant(r, 1)?,
                     created_at: time(3, Some(r.get(3)?))?.unwrap_or_default(),
+                    source: r.get(4)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -126,15 +128,15 @@ impl Accounts for SqliteCatalog {
     fn session(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
         self.conn()
             .query_row(
-                "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled, s.csrf_token, s.expires_at
+                "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled, u.source, s.csrf_token, s.expires_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_sha256 = ?1 AND s.expires_at > ?2",
                 params![token_sha256, format_time(&now)],
                 |r| {
                     Ok(Session {
                         user: user(r, 0)?,
-                        csrf_token: r.get(5)?,
-                        expires_at: time(6, Some(r.get(6)?))?.unwrap_or_default(),
+                        csrf_token: r.get(6)?,
+                        expires_at: time(7, Some(r.get(7)?))?.unwrap_or_default(),
                     })
                 },
             )
@@ -362,7 +364,7 @@ impl Accounts for SqliteCatalog {
     fn pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<User>> {
         self.conn()
             .query_row(
-                "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled
+                "SELECT u.id, u.name, u.role, u.databases, u.totp_enabled, u.source
                  FROM pending_logins p JOIN users u ON u.id = p.user_id
                  WHERE p.token_sha256 = ?1 AND p.expires_at > ?2",
                 params![token_sha256, format_time(&now)],
@@ -370,6 +372,94 @@ impl Accounts for SqliteCatalog {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    fn add_oidc_login(
+        &self,
+        state_sha256: &str,
+        login: &OidcLogin,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO oidc_logins (state_sha256, verifier, nonce, next, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    state_sha256,
+                    login.verifier,
+                    login.nonce,
+                    login.next,
+                    format_time(&now),
+                    format_time(&expires)
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn take_oidc_login(&self, state_sha256: &str, now: DateTime<Utc>) -> Result<Option<OidcLogin>> {
+        let conn = self.conn();
+        let now = format_time(&now);
+        conn.execute("DELETE FROM oidc_logins WHERE expires_at <= ?1", [&now])
+            .map_err(|e| self.err(e))?;
+        conn.query_row(
+            "DELETE FROM oidc_logins WHERE state_sha256 = ?1 RETURNING verifier, nonce, next",
+            [state_sha256],
+            |r| {
+                Ok(OidcLogin {
+                    verifier: r.get(0)?,
+                    nonce: r.get(1)?,
+                    next: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    fn sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<Option<User>> {
+        let found = self
+            .conn()
+            .query_row(
+                "SELECT id, name, role, databases, totp_enabled, source, source FROM users WHERE name = ?1",
+                [name],
+                |r| Ok((user(r, 0)?, r.get::<_, String>(6)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match found {
+            Some((_, source)) if source != OIDC_SOURCE => Ok(None),
+            Some((mut user, _)) => {
+                if user.grant != *grant {
+                    self.set_grant(name, grant)?;
+                    user.grant = grant.clone();
+                }
+                Ok(Some(user))
+            }
+            None => {
+                let conn = self.conn();
+                conn.execute(
+                    "INSERT INTO users (name, password_hash, created_at, role, databases, source)
+                     VALUES (?1, '!', ?2, ?3, ?4, ?5)",
+                    params![
+                        name,
+                        format_time(&now),
+                        grant.role.as_str(),
+                        grant.databases.stored(),
+                        OIDC_SOURCE
+                    ],
+                )
+                .map_err(|e| self.err(e))?;
+                Ok(Some(User {
+                    id: conn.last_insert_rowid(),
+                    name: name.to_string(),
+                    grant: grant.clone(),
+                    two_factor: false,
+                    single_sign_on: true,
+                }))
+            }
+        }
     }
 
     fn end_pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {
@@ -400,13 +490,15 @@ impl SqliteCatalog {
     }
 }
 
-/// A user from the columns `id, name, role, databases, totp_enabled` starting at `first`.
+/// A user from the columns `id, name, role, databases, totp_enabled, source` starting at
+/// `first`.
 fn user(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(first)?,
         name: r.get(first + 1)?,
         grant: grant(r, first + 2)?,
         two_factor: r.get(first + 4)?,
+        single_sign_on: r.get::<_, String>(first + 5)? == OIDC_SOURCE,
     })
 }
 

@@ -22,6 +22,7 @@ use audit::{the_audit_log_is_append_only, the_audit_log_is_read_newest_first_wit
 use beside::{
     a_disk_filling_up_is_claimed_once_per_episode, accounts_sessions_and_tokens,
     copies_are_replaced_and_failures_counted, deliveries_and_stale_alerts,
+    single_sign_on_users_and_states_are_used_once,
     two_factor_recovery_codes_pending_logins_and_sessions,
 };
 use dbkeep_model::catalog::{
@@ -81,6 +82,7 @@ stories!(
     the_audit_log_is_read_newest_first_with_filters,
     the_audit_log_is_append_only,
     two_factor_recovery_codes_pending_logins_and_sessions,
+    single_sign_on_users_and_states_are_used_once,
 );
 
 fn at(text: &str) -> DateTime<Utc> {

@@ -431,6 +431,12 @@ impl Config {
                 None => auth::AuthSettings::default(),
             },
         };
+        if web.auth.oidc.is_some() && web.public_url.is_none() {
+            return Err(source.error(
+                0..0,
+                "`[auth.oidc]` needs `public_url`: the provider sends the browser back to <public_url>/login/oidc/callback",
+            ));
+        }
 
         let notify = match raw.notify {
             Some(n) => n.validate(&source)?,

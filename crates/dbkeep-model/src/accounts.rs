@@ -18,6 +18,8 @@ pub struct User {
     pub grant: Grant,
     /// Whether they log in with a second factor (TOTP) besides the password.
     pub two_factor: bool,
+    /// Whether they come from single sign-on (no password; their provider checks them).
+    pub single_sign_on: bool,
 }
 
 /// A user's TOTP secret as kept, and the last time step a code was accepted for.
@@ -42,11 +44,27 @@ pub struct SessionInfo {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A login gone to the OpenID Connect provider, as kept until it comes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcLogin {
+    /// The PKCE verifier of the code challenge sent.
+    pub verifier: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// Where to go after logging in.
+    pub next: String,
+}
+
+/// Where users made by single sign-on come from (`users.source`).
+pub const OIDC_SOURCE: &str = "oidc";
+
 /// A user as the users list shows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
     /// Login name.
     pub name: String,
+    /// Where they come from: `local` (a password) or `oidc` (single sign-on).
+    pub source: String,
     /// What they may do, and to which databases.
     pub grant: Grant,
     /// When they were added.
@@ -252,6 +270,29 @@ pub trait Accounts: Send + Sync {
     /// # Errors
     /// When the store cannot be read.
     fn pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<User>>;
+    /// Records a login gone to the OpenID Connect provider, under its state's digest.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn add_oidc_login(
+        &self,
+        state_sha256: &str,
+        login: &OidcLogin,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes (removes and returns) the unexpired login gone to the provider with this state's
+    /// digest: a state is good once. Also removes expired ones.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn take_oidc_login(&self, state_sha256: &str, now: DateTime<Utc>) -> Result<Option<OidcLogin>>;
+    /// The user named `name` made by single sign-on, created (without a password) or given
+    /// `grant` (ending their sessions when it changed); `None` when a local user has the name.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<Option<User>>;
     /// Ends a pending login (done, or abandoned); also removes expired ones.
     ///
     /// # Errors

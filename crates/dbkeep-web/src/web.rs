@@ -10,6 +10,7 @@ mod auth;
 mod calendar;
 mod download;
 mod health;
+mod oidc;
 mod overview;
 mod pages;
 mod pins;
@@ -58,6 +59,8 @@ pub struct WebState {
     secure_cookies: bool,
     /// The address people reach the admin at, when configured: the only origin forms may come from.
     public_url: Option<url::Url>,
+    /// The single sign-on provider (`[auth.oidc]`), when there is one.
+    oidc: Option<Arc<oidc::Provider>>,
 }
 
 type State = axum::extract::State<Arc<WebState>>;
@@ -183,6 +186,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/login", PUBLIC, None),
     route("POST", "/login", PUBLIC, None),
     route("GET", "/login/2fa", PUBLIC, None),
+    route("GET", "/login/oidc", PUBLIC, None),
+    route("GET", "/login/oidc/callback", PUBLIC, None),
     route("POST", "/login/2fa", PUBLIC, None),
     route("GET", "/healthz", PUBLIC, None),
     route("GET", "/static/style.css", PUBLIC, None),
@@ -202,6 +207,7 @@ pub fn find_route(method: &str, path: &str) -> Option<&'static Route> {
 pub fn router(service: &ServiceHandle, base: &str) -> Router {
     let runner = Arc::clone(service.runner());
     let public_url = runner.config().web.public_url.clone();
+    let oidc = oidc::provider(&runner.config().web);
     let secure_cookies = public_url.as_ref().is_some_and(|u| u.scheme() == "https");
     let state = Arc::new(WebState {
         // The service's clock: one notion of "now" for the scheduler and the pages.
@@ -214,6 +220,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         base: base.trim_end_matches('/').to_string(),
         secure_cookies,
         public_url,
+        oidc,
     });
     let protected = Router::new()
         .route("/", get(overview::overview_get))
@@ -268,6 +275,8 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
                 .post(twofactor::login_2fa_post)
                 .layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
         )
+        .route("/login/oidc", get(oidc::start_get))
+        .route("/login/oidc/callback", get(oidc::callback_get))
         .route("/healthz", get(health::healthz_get))
         .route("/static/style.css", get(pages::style_get))
         .route("/static/favicon.svg", get(pages::favicon_get))

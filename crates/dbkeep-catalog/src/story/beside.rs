@@ -437,3 +437,57 @@ pub(super) fn two_factor_recovery_codes_pending_logins_and_sessions(h: &dyn Harn
     assert!(c.session("s2", mins(10)).unwrap().is_none());
     assert!(c.session("s1", mins(10)).unwrap().is_some());
 }
+
+pub(super) fn single_sign_on_users_and_states_are_used_once(h: &dyn Harness) {
+    use dbkeep_model::accounts::OidcLogin;
+    let c = h.catalog();
+    let now = at(T0);
+    let mins = |m| now + TimeDelta::minutes(m);
+    let login = OidcLogin {
+        verifier: "v".into(),
+        nonce: "n".into(),
+        next: "/backups".into(),
+    };
+    c.add_oidc_login("s1", &login, now, mins(5)).unwrap();
+    assert_eq!(
+        c.take_oidc_login("s1", mins(1)).unwrap(),
+        Some(login.clone())
+    );
+    assert_eq!(
+        c.take_oidc_login("s1", mins(1)).unwrap(),
+        None,
+        "a state is good once"
+    );
+    c.add_oidc_login("s2", &login, now, mins(5)).unwrap();
+    assert_eq!(c.take_oidc_login("s2", mins(5)).unwrap(), None, "expired");
+    // A user made by single sign-on: created, then given the grant of each login.
+    let viewer = Grant::everywhere(Role::Viewer);
+    let alice = c.sign_on_user("alice", &viewer, now).unwrap().unwrap();
+    assert_eq!(alice.grant, viewer);
+    c.add_session("s", alice.id, "c", now, mins(60)).unwrap();
+    let same = c.sign_on_user("alice", &viewer, now).unwrap().unwrap();
+    assert_eq!(same.id, alice.id);
+    assert!(
+        c.session("s", mins(1)).unwrap().is_some(),
+        "an unchanged grant keeps sessions"
+    );
+    let admin = Grant::everywhere(Role::Admin);
+    assert_eq!(
+        c.sign_on_user("alice", &admin, now).unwrap().unwrap().grant,
+        admin
+    );
+    assert!(
+        c.session("s", mins(1)).unwrap().is_none(),
+        "a new grant ends sessions"
+    );
+    let info = c.users().unwrap();
+    assert_eq!(
+        (info[0].name.as_str(), info[0].source.as_str()),
+        ("alice", "oidc")
+    );
+    // It has no password that could ever match, and a local user's name is not taken over.
+    assert_eq!(c.user_by_name("alice").unwrap().unwrap().1, "!");
+    c.add_user("bob", "hash", &admin, now).unwrap();
+    assert_eq!(c.sign_on_user("bob", &viewer, now).unwrap(), None);
+    assert_eq!(c.users().unwrap()[1].source, "local");
+}

@@ -69,6 +69,7 @@ pub async fn guard(state: State, request: Request, next: Next) -> Response {
     // A user whom `require_2fa` covers uses the admin only once their second factor is on.
     if let Identity::User(session) = &identity
         && !session.user.two_factor
+        && !session.user.single_sign_on
         && state
             .runner
             .config()

@@ -297,6 +297,14 @@ pub(super) fn form_page(
         next: next.to_string(),
         error: error.map(str::to_string),
         second_factor,
+        single_sign_on: state.oidc.as_ref().map(|_| {
+            format!(
+                "{}?next={}",
+                super::oidc::start_link(&state.base),
+                urlencode(next)
+            )
+        }),
+        local_login: state.runner.config().web.auth.local_login,
     };
     let mut response = (status, page).into_response();
     response.headers_mut().append(
@@ -354,6 +362,24 @@ pub async fn login_post(
         user_agent: agent.clone(),
         ..Entry::new(actor, Action::Login, form.username.clone(), outcome)
     };
+    if !state
+        .runner
+        .config()
+        .web
+        .auth
+        .password_allowed(&form.username)
+    {
+        let row = attempt_row(
+            "anonymous".into(),
+            Outcome::Refused,
+            Some("password logins are off (local_login = false)"),
+        );
+        super::audited::record(&state, row).await;
+        return page(
+            StatusCode::FORBIDDEN,
+            "Password logins are off: log in with single sign-on.",
+        );
+    }
     let shared_keys = keys.clone();
     // Counted before any work, so parallel attempts cannot pass the limit together.
     let attempt = match state.throttle.begin(keys, Instant::now()) {

@@ -508,6 +508,10 @@ pub struct Login {
     pub error: Option<String>,
     /// The second step: a code from an authenticator app, or a recovery code.
     pub second_factor: bool,
+    /// The single sign-on link, when `[auth.oidc]` is set.
+    pub single_sign_on: Option<String>,
+    /// Whether the password form is shown (`local_login`, or for the break-glass user).
+    pub local_login: bool,
 }
 
 #[derive(Template, WebTemplate)]
