@@ -106,7 +106,9 @@ async fn scenario(client: Client, base: String, provider_port: u16) {
         .goto(&format!("{base}/users"))
         .await
         .expect("open /users");
-    assert!(text_of(&client, "table.users").await.contains("alice"));
+    let users = text_of(&client, "table.users").await;
+    assert!(users.contains("alice single sign-on admin"), "{users}");
+    assert!(users.contains("admin password admin"), "{users}");
     submit(&client, "form.logout", &[]).await;
     wait_for_path(&client, "/login", Duration::from_secs(10)).await;
 

@@ -40,6 +40,7 @@ pub async fn users_get(state: State, Extension(identity): Extension<Identity>) -
             .map(|u| {
                 let mine: Vec<_> = sessions.iter().filter(|s| s.user == u.name).collect();
                 view::AccountView {
+                    source: u.source.clone(),
                     role: u.grant.role.as_str(),
                     databases: u.grant.databases.to_string(),
                     added: view::local(&u.created_at, tz),
@@ -55,6 +56,7 @@ pub async fn users_get(state: State, Extension(identity): Extension<Identity>) -
         tokens: tokens
             .into_iter()
             .map(|t| view::AccountView {
+                source: String::new(),
                 role: t.grant.role.as_str(),
                 databases: t.grant.databases.to_string(),
                 added: view::local(&t.created_at, tz),

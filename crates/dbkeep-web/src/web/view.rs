@@ -116,6 +116,8 @@ pub struct Users {
 /// One user or API token on the users page.
 pub struct AccountView {
     pub name: String,
+    /// Where a user comes from: `local` or `oidc` (single sign-on).
+    pub source: String,
     pub role: &'static str,
     pub databases: String,
     pub added: String,
