@@ -295,7 +295,15 @@ fn a_killed_instance_s_run_is_failed_by_another_which_takes_the_next_fire() {
     // Wait for a run to be going, and find whose it is.
     let deadline = Instant::now() + Duration::from_secs(20);
     let (holder, run) = loop {
-        let row = catalog.scalar("SELECT holder || '|' || coalesce(run::text, '') FROM leases WHERE resource = 'backup:pg'");
+        // Until the first instance has migrated the new catalog, it has no leases table.
+        let row = try_psql(
+            &catalog.url(),
+            None,
+            "SELECT holder || '|' || coalesce(run::text, '') FROM leases WHERE resource = 'backup:pg'",
+        )
+        .unwrap_or_default()
+        .trim()
+        .to_string();
         if let Some((h, r)) = row.split_once('|')
             && let Ok(r) = r.parse::<i64>()
         {

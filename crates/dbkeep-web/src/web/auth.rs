@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
 use super::throttle::{self, Refused};
-use super::{State, WebState, blocking, home, view};
+use super::{State, WebState, blocking, home, link, view};
 use dbkeep_core::passwords;
 use dbkeep_model::accounts::{Accounts, Grant, Role, Session, TokenGrant};
 use dbkeep_model::audit::{Action, Entry, Outcome};
@@ -300,7 +300,7 @@ pub(super) fn form_page(
         single_sign_on: state.oidc.as_ref().map(|_| {
             format!(
                 "{}?next={}",
-                super::oidc::start_link(&state.base),
+                link(&state.base, "/login/oidc"),
                 urlencode(next)
             )
         }),

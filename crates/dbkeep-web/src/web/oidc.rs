@@ -26,7 +26,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use super::auth::{NextQuery, cookie, open_session, safe_next, set_cookie};
-use super::{State, WebState, blocking, link};
+use super::{State, WebState, blocking};
 use dbkeep_config::config::auth::OidcSettings;
 use dbkeep_model::accounts::OidcLogin;
 use dbkeep_model::audit::{Action, Entry, Outcome};
@@ -339,7 +339,11 @@ pub async fn callback_get(
     q: Result<Query<Callback>, QueryRejection>,
 ) -> Response {
     let Some(provider) = state.oidc.clone() else {
-        return failed_page(&state, "Single sign-on is not configured.");
+        return super::respond::not_found(
+            axum::extract::State(Arc::clone(&state)),
+            "/login/oidc/callback".parse().unwrap_or_default(),
+        )
+        .await;
     };
     let source = connect.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
     let agent = super::audited::user_agent(&headers);
@@ -496,9 +500,4 @@ pub(super) fn provider(web: &dbkeep_config::config::WebSettings) -> Option<Arc<P
             None
         }
     }
-}
-
-/// Where the login page's single sign-on link goes.
-pub(super) fn start_link(base: &str) -> String {
-    link(base, "/login/oidc")
 }
