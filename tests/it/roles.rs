@@ -659,3 +659,64 @@ fn users_and_tokens_get_roles_databases_and_expiry_from_the_command_line() {
         audit.stdout
     );
 }
+
+#[tokio::test]
+async fn serve_prunes_audit_rows_older_than_audit_retention_at_start() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    sandbox.write_config(
+        "audit_retention = \"60d\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\nschedules = [\"0 0 1 1 *\"]\n",
+    );
+    sandbox.run(&["list"]).assert_success();
+    let old = (chrono::Utc::now() - chrono::Duration::days(61)).format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let kept = (chrono::Utc::now() - chrono::Duration::days(59)).format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    rusqlite::Connection::open(sandbox.catalog_path())
+        .unwrap()
+        .execute_batch(&format!(
+            "INSERT INTO audit_log (at, actor, action, target, outcome) VALUES
+             ('{old}', 'cli:old', 'login', 'a', 'ok'), ('{kept}', 'cli:kept', 'login', 'b', 'ok');"
+        ))
+        .unwrap();
+    let config = dbkeep::Config::load(&sandbox.config_path()).unwrap();
+    let handle = dbkeep::Service::from_config(config)
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pruned = loop {
+        let rows = handle
+            .runner()
+            .catalog()
+            .audit(&Query {
+                action: Some(Action::AuditPrune),
+                limit: 10,
+                ..Query::default()
+            })
+            .unwrap();
+        if !rows.is_empty() || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(pruned.len(), 1, "no prune was recorded");
+    assert_eq!(pruned[0].entry.actor, "scheduler");
+    assert_eq!(
+        pruned[0].entry.detail.as_deref(),
+        Some("1 row(s) older than 60 days")
+    );
+    let actors: Vec<String> = handle
+        .runner()
+        .catalog()
+        .audit(&Query {
+            limit: 100,
+            ..Query::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entry.actor)
+        .collect();
+    assert!(actors.contains(&"cli:kept".to_string()), "{actors:?}");
+    assert!(!actors.contains(&"cli:old".to_string()), "{actors:?}");
+    handle.shutdown().await;
+}

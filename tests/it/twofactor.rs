@@ -286,3 +286,56 @@ async fn a_second_factor_can_be_turned_off_with_a_code_unless_it_is_required() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn codes_tried_to_turn_a_second_factor_off_are_throttled() {
+    let app = App::start().await;
+    let admin = app.login().await;
+    let csrf = admin.csrf().to_string();
+    let page = app
+        .post_form("/account/2fa/start", &admin, &format!("csrf_token={csrf}"))
+        .await
+        .text();
+    let secret = between(&page, "<code class=\"secret\">", "<").to_string();
+    let code = code_at(&secret, unix_now()).unwrap();
+    let on = app
+        .post_form(
+            "/account/2fa/confirm",
+            &admin,
+            &format!("csrf_token={csrf}&code={code}"),
+        )
+        .await;
+    assert_eq!(on.status, StatusCode::OK);
+    // A session alone cannot guess its way to turning it off: five wrong codes, then even
+    // the right one waits.
+    for _ in 0..5 {
+        let wrong = app
+            .post_form(
+                "/account/2fa/disable",
+                &admin,
+                &format!("csrf_token={csrf}&code=111111"),
+            )
+            .await;
+        assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    }
+    let next = code_at(&secret, unix_now() + 30).unwrap();
+    let held = app
+        .post_form(
+            "/account/2fa/disable",
+            &admin,
+            &format!("csrf_token={csrf}&code={next}"),
+        )
+        .await;
+    assert_eq!(
+        held.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        held.text()
+    );
+    assert!(held.text().contains("Too many wrong codes"));
+    assert!(
+        app.get("/account", &admin).await.text().contains("On:"),
+        "two-factor login was turned off"
+    );
+    app.stop().await;
+}

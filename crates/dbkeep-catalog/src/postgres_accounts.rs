@@ -356,46 +356,26 @@ impl Accounts for PostgresCatalog {
         )
     }
 
-    fn sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<Option<User>> {
-        if !storable(name) {
-            return Ok(None);
-        }
-        let found = self.row(
-            "SELECT id, name, role, databases, totp_enabled, source, source FROM users WHERE name = $1",
-            &[&name],
-            |r| Ok((user(r, 0)?, r.try_get::<_, String>(6)?)),
+    fn add_sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<User> {
+        let id = self.row(
+            "INSERT INTO users (name, password_hash, created_at, role, databases, source)
+             VALUES ($1, '!', $2, $3, $4, $5) RETURNING id",
+            &[
+                &name,
+                &ms(now),
+                &grant.role.as_str(),
+                &grant.databases.stored(),
+                &OIDC_SOURCE,
+            ],
+            |r| Ok(r.try_get::<_, i64>(0)?),
         )?;
-        match found {
-            Some((_, source)) if source != OIDC_SOURCE => Ok(None),
-            Some((mut user, _)) => {
-                if user.grant != *grant {
-                    self.set_grant(name, grant)?;
-                    user.grant = grant.clone();
-                }
-                Ok(Some(user))
-            }
-            None => {
-                let id = self.row(
-                    "INSERT INTO users (name, password_hash, created_at, role, databases, source)
-                     VALUES ($1, '!', $2, $3, $4, $5) RETURNING id",
-                    &[
-                        &name,
-                        &ms(now),
-                        &grant.role.as_str(),
-                        &grant.databases.stored(),
-                        &OIDC_SOURCE,
-                    ],
-                    |r| Ok(r.try_get::<_, i64>(0)?),
-                )?;
-                Ok(Some(User {
-                    id: id.ok_or_else(|| self.err("the new user's id was not returned"))?,
-                    name: name.to_string(),
-                    grant: grant.clone(),
-                    two_factor: false,
-                    single_sign_on: true,
-                }))
-            }
-        }
+        Ok(User {
+            id: id.ok_or_else(|| self.err("the new user's id was not returned"))?,
+            name: name.to_string(),
+            grant: grant.clone(),
+            two_factor: false,
+            single_sign_on: true,
+        })
     }
 
     fn end_pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {

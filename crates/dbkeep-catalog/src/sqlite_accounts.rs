@@ -418,48 +418,27 @@ impl Accounts for SqliteCatalog {
         .map_err(|e| self.err(e))
     }
 
-    fn sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<Option<User>> {
-        let found = self
-            .conn()
-            .query_row(
-                "SELECT id, name, role, databases, totp_enabled, source, source FROM users WHERE name = ?1",
-                [name],
-                |r| Ok((user(r, 0)?, r.get::<_, String>(6)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        match found {
-            Some((_, source)) if source != OIDC_SOURCE => Ok(None),
-            Some((mut user, _)) => {
-                if user.grant != *grant {
-                    self.set_grant(name, grant)?;
-                    user.grant = grant.clone();
-                }
-                Ok(Some(user))
-            }
-            None => {
-                let conn = self.conn();
-                conn.execute(
-                    "INSERT INTO users (name, password_hash, created_at, role, databases, source)
-                     VALUES (?1, '!', ?2, ?3, ?4, ?5)",
-                    params![
-                        name,
-                        format_time(&now),
-                        grant.role.as_str(),
-                        grant.databases.stored(),
-                        OIDC_SOURCE
-                    ],
-                )
-                .map_err(|e| self.err(e))?;
-                Ok(Some(User {
-                    id: conn.last_insert_rowid(),
-                    name: name.to_string(),
-                    grant: grant.clone(),
-                    two_factor: false,
-                    single_sign_on: true,
-                }))
-            }
-        }
+    fn add_sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<User> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO users (name, password_hash, created_at, role, databases, source)
+             VALUES (?1, '!', ?2, ?3, ?4, ?5)",
+            params![
+                name,
+                format_time(&now),
+                grant.role.as_str(),
+                grant.databases.stored(),
+                OIDC_SOURCE
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(User {
+            id: conn.last_insert_rowid(),
+            name: name.to_string(),
+            grant: grant.clone(),
+            two_factor: false,
+            single_sign_on: true,
+        })
     }
 
     fn end_pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {

@@ -287,12 +287,29 @@ pub trait Accounts: Send + Sync {
     /// # Errors
     /// When the store cannot be written.
     fn take_oidc_login(&self, state_sha256: &str, now: DateTime<Utc>) -> Result<Option<OidcLogin>>;
+    /// Creates a user made by single sign-on (source `oidc`), who has no password.
+    ///
+    /// # Errors
+    /// When the name is taken or the store cannot be written.
+    fn add_sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<User>;
     /// The user named `name` made by single sign-on, created (without a password) or given
     /// `grant` (ending their sessions when it changed); `None` when a local user has the name.
     ///
     /// # Errors
-    /// When the store cannot be written.
-    fn sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<Option<User>>;
+    /// When the store cannot be read or written.
+    fn sign_on_user(&self, name: &str, grant: &Grant, now: DateTime<Utc>) -> Result<Option<User>> {
+        match self.user_by_name(name)? {
+            Some((user, _)) if !user.single_sign_on => Ok(None),
+            Some((mut user, _)) => {
+                if user.grant != *grant {
+                    self.set_grant(name, grant)?;
+                    user.grant = grant.clone();
+                }
+                Ok(Some(user))
+            }
+            None => self.add_sign_on_user(name, grant, now).map(Some),
+        }
+    }
     /// Ends a pending login (done, or abandoned); also removes expired ones.
     ///
     /// # Errors

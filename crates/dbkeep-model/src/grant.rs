@@ -49,7 +49,7 @@ impl FromStr for Role {
 /// matches one of some names or glob patterns (`shop`, `tenants-*`: a server's discovered
 /// databases are named `<server>-<database>`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Databases(Vec<String>);
+pub struct Databases(Vec<glob::Pattern>);
 
 /// The longest list of databases a grant may carry, in bytes as stored.
 pub const MAX_DATABASES_BYTES: usize = 4096;
@@ -76,7 +76,7 @@ impl Databases {
                 "the list of databases is longer than {MAX_DATABASES_BYTES} bytes"
             ));
         }
-        let mut names: Vec<String> = Vec::new();
+        let mut patterns: Vec<glob::Pattern> = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             if entry == "*" {
                 return Ok(Self::all());
@@ -89,31 +89,28 @@ impl Databases {
                     "`{entry}` is not a database name or pattern: use letters, digits, -, _, . and the wildcards * ? [ ]"
                 ));
             }
-            glob::Pattern::new(entry)
+            let pattern = glob::Pattern::new(entry)
                 .map_err(|e| format!("`{entry}` is not a valid pattern: {e}"))?;
-            if !names.iter().any(|n| n == entry) {
-                names.push(entry.to_string());
+            if !patterns.contains(&pattern) {
+                patterns.push(pattern);
             }
         }
-        Ok(Self(names))
+        Ok(Self(patterns))
     }
 
     /// Whether the database named `name` is among these.
     pub fn allows(&self, name: &str) -> bool {
-        self.is_all()
-            || self.0.iter().any(|p| {
-                p == name || glob::Pattern::new(p).is_ok_and(|pattern| pattern.matches(name))
-            })
+        self.is_all() || self.0.iter().any(|p| p.matches(name))
     }
 
     /// The names and patterns, in the order given (empty for every database).
-    pub fn entries(&self) -> &[String] {
-        &self.0
+    pub fn entries(&self) -> Vec<&str> {
+        self.0.iter().map(glob::Pattern::as_str).collect()
     }
 
     /// The form the catalog stores: `None` for every database, else the comma-separated list.
     pub fn stored(&self) -> Option<String> {
-        (!self.is_all()).then(|| self.0.join(","))
+        (!self.is_all()).then(|| self.entries().join(","))
     }
 
     /// Reads the catalog's form back; an entry that no longer parses allows nothing rather
@@ -121,8 +118,13 @@ impl Databases {
     pub fn from_stored(stored: Option<&str>) -> Self {
         match stored {
             None => Self::all(),
-            // The empty name matches no database: nothing is allowed.
-            Some(s) => Self::parse(s).unwrap_or_else(|_| Self(vec![String::new()])),
+            // `/`, which no database name can match, and which stays unreadable if it is
+            // stored again: nothing is allowed, now or after a change of role.
+            Some(s) => Self::parse(s).unwrap_or_else(|_| {
+                Self(vec![
+                    glob::Pattern::new("/").unwrap_or_else(|_| glob::Pattern::default()),
+                ])
+            }),
         }
     }
 }
@@ -132,7 +134,7 @@ impl fmt::Display for Databases {
         if self.is_all() {
             f.write_str("all databases")
         } else {
-            f.write_str(&self.0.join(","))
+            f.write_str(&self.entries().join(","))
         }
     }
 }
@@ -208,7 +210,10 @@ mod tests {
             assert!(e.contains('`'), "{bad}: {e}");
         }
         assert!(Databases::parse(&"a,".repeat(3000)).is_err());
-        // A stored list that no longer parses allows nothing.
-        assert!(!Databases::from_stored(Some("bad name")).allows("bad name"));
+        // A stored list that no longer parses allows nothing, also once stored again.
+        let unreadable = Databases::from_stored(Some("bad name"));
+        assert!(!unreadable.allows("bad name"));
+        let again = Databases::from_stored(unreadable.stored().as_deref());
+        assert!(!again.is_all() && !again.allows("app"));
     }
 }

@@ -51,7 +51,7 @@ pub async fn guard(state: State, request: Request, next: Next) -> Response {
         (None, Some(name)) => name,
         (None, None) => String::new(),
     };
-    let api = parts.uri.path().starts_with("/api/") || parts.uri.path() == "/metrics";
+    let api = answers_json(parts.uri.path());
     let who = Caller::new(identity.actor(), &parts.headers, parts.extensions.get()).api(api);
     let Some(route) = route else {
         // Fails closed: a route the table does not list is a bug, never an open door.
@@ -199,10 +199,15 @@ async fn backup_database(
     .await
 }
 
+/// Whether the route at `path` answers in JSON or plain text (the API, the metrics), not with
+/// pages.
+fn answers_json(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
 /// No valid login: 401 for the API and metrics, else the login page with a way back.
 fn unauthenticated(state: &WebState, request: &Request) -> Response {
-    let path = request.uri().path();
-    if path.starts_with("/api/") || path == "/metrics" {
+    if answers_json(request.uri().path()) {
         return super::respond::error(
             StatusCode::UNAUTHORIZED,
             "authentication required: log in, or send Authorization: Bearer TOKEN",

@@ -38,15 +38,15 @@ pub async fn users_get(state: State, Extension(identity): Extension<Identity>) -
         users: users
             .into_iter()
             .map(|u| {
+                // Sessions come by user, then by start: the newest is the last.
                 let mine: Vec<_> = sessions.iter().filter(|s| s.user == u.name).collect();
-                view::AccountView {
-                    source: u.source.clone(),
+                view::UserView {
+                    single_sign_on: u.source == dbkeep_model::accounts::OIDC_SOURCE,
                     role: u.grant.role.as_str(),
                     databases: u.grant.databases.to_string(),
                     added: view::local(&u.created_at, tz),
-                    // For users: their sessions (how many, and the newest's start).
-                    expires: mine.len().to_string(),
-                    used: mine
+                    sessions: mine.len(),
+                    newest_session: mine
                         .last()
                         .map_or_else(String::new, |s| view::local(&s.created_at, tz)),
                     name: u.name,
@@ -55,8 +55,7 @@ pub async fn users_get(state: State, Extension(identity): Extension<Identity>) -
             .collect(),
         tokens: tokens
             .into_iter()
-            .map(|t| view::AccountView {
-                source: String::new(),
+            .map(|t| view::TokenView {
                 role: t.grant.role.as_str(),
                 databases: t.grant.databases.to_string(),
                 added: view::local(&t.created_at, tz),

@@ -184,15 +184,6 @@ pub fn form_ok(state: &WebState, identity: &Identity, headers: &HeaderMap, token
         }
 }
 
-/// The answer to a page's form POST by someone who may not do it.
-pub fn not_admin() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "forbidden: only an administrator may change what is kept\n",
-    )
-        .into_response()
-}
-
 /// The answer to a form POST without a valid CSRF token.
 pub fn forbidden() -> Response {
     (
@@ -349,12 +340,9 @@ pub async fn login_post(
             "The user name or password is too long.",
         );
     }
-    let mut keys = vec![format!("user:{}", form.username)];
-    if let Some(Extension(ConnectInfo(addr))) = connect {
-        keys.push(format!("addr:{}", addr.ip()));
-    }
     // Each attempt's row: by `anonymous` until the password matched, on the name tried.
     let source = connect.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let keys = login_keys(&form.username, source.as_deref());
     let agent = super::audited::user_agent(&headers);
     let attempt_row = |actor: String, outcome: Outcome, detail: Option<&str>| Entry {
         detail: detail.map(str::to_string),
@@ -392,36 +380,27 @@ pub async fn login_post(
                 Some("throttled: too many failed or parallel logins"),
             );
             super::audited::record(&state, row).await;
-            let (wait, message) = match refused {
-                Refused::Locked(wait) => (
-                    wait.as_secs().max(1),
-                    "Too many failed logins. Wait a few minutes and try again.",
-                ),
-                Refused::TooMany | Refused::Full => (
-                    throttle::WINDOW.as_secs(),
-                    "Too many login attempts at once. Wait a minute and try again.",
-                ),
+            let message = match refused {
+                Refused::Locked(_) => "Too many failed logins. Wait a few minutes and try again.",
+                Refused::TooMany | Refused::Full => {
+                    "Too many login attempts at once. Wait a minute and try again."
+                }
             };
-            let mut r = page(StatusCode::TOO_MANY_REQUESTS, message);
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            return r;
+            return with_retry_after(
+                page(StatusCode::TOO_MANY_REQUESTS, message),
+                refused.retry_after(),
+            );
         }
     };
     let username = form.username.clone();
     let now = state.clock.now();
     let keys = shared_keys.clone();
     let found = blocking(&state, move |runner| {
-        let accounts = runner.accounts();
-        // Failures counted by every instance sharing the catalog.
-        let since = now - chrono::Duration::from_std(throttle::LOCKOUT).unwrap_or_default();
-        let shared = runner.catalog().login_failures_since(&keys, since)?;
-        Ok((accounts.user_by_name(&username)?, shared))
+        let locked = locked_everywhere(runner.catalog(), &keys, now)?;
+        Ok((runner.accounts().user_by_name(&username)?, locked))
     })
     .await;
-    if let Ok((_, shared)) = &found
-        && *shared >= throttle::MAX_FAILURES as u64
-    {
+    if let Ok((_, true)) = &found {
         drop(attempt);
         tracing::debug!(user = %form.username, "login refused: too many failures across instances");
         let row = attempt_row(
@@ -430,18 +409,20 @@ pub async fn login_post(
             Some("throttled: too many failed logins across instances"),
         );
         super::audited::record(&state, row).await;
-        let mut r = page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed logins. Wait a few minutes and try again.",
+        return with_retry_after(
+            page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed logins. Wait a few minutes and try again.",
+            ),
+            throttle::WINDOW.as_secs(),
         );
-        r.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(throttle::WINDOW.as_secs()),
-        );
-        return r;
     }
     let (user, hash) = match found.map(|(found, _)| found) {
-        Ok(Some((user, hash))) => (Some(user), Some(hash)),
+        // A single sign-on user has no password: checked like an unknown name, as long.
+        Ok(Some((user, hash))) => {
+            let hash = (!user.single_sign_on).then_some(hash);
+            (Some(user), hash)
+        }
         Ok(None) => (None, None),
         Err(e) => {
             drop(attempt);
@@ -451,13 +432,13 @@ pub async fn login_post(
     // An unknown user is checked against a stand-in hash, so both answers take as long.
     let Ok(check) = passwords::queue_login_check(form.password, hash) else {
         drop(attempt);
-        let mut r = page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many logins at once. Try again in a moment.",
+        return with_retry_after(
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many logins at once. Try again in a moment.",
+            ),
+            1,
         );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(1));
-        return r;
     };
     let matched = check.await.unwrap_or(false);
     let known = user.is_some();
@@ -472,16 +453,7 @@ pub async fn login_post(
             attempt_row("anonymous".into(), Outcome::Failed, Some(why)),
         )
         .await;
-        let recorded = blocking(&state, move |runner| {
-            runner
-                .catalog()
-                .record_login_failure(&shared_keys, now, throttle::LOCKOUT)
-        })
-        .await;
-        if let Err(e) = recorded {
-            warn!(error = %e, "could not count the failed login in the catalog");
-        }
-        if attempt.failed(Instant::now()) {
+        if count_failure(&state, attempt, shared_keys, now).await {
             warn!(user = %form.username, "failed login; this user name or address is locked out for five minutes");
         } else {
             warn!(user = %form.username, "failed login");
@@ -495,6 +467,57 @@ pub async fn login_post(
     }
     let row = attempt_row(format!("user:{}", user.name), Outcome::Ok, None);
     open_session(&state, &user, &next, row).await
+}
+
+/// The throttle's keys for a login (password or code) by `name` from address `source`.
+pub(super) fn login_keys(name: &str, source: Option<&str>) -> Vec<String> {
+    let mut keys = vec![format!("user:{name}")];
+    if let Some(addr) = source {
+        keys.push(format!("addr:{addr}"));
+    }
+    keys
+}
+
+/// Whether any of `keys` failed [`throttle::MAX_FAILURES`] times within the lockout, counted
+/// by every instance sharing the catalog.
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub(super) fn locked_everywhere(
+    failures: &dyn dbkeep_model::accounts::LoginFailures,
+    keys: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) -> dbkeep_model::error::Result<bool> {
+    let since = now - chrono::Duration::from_std(throttle::LOCKOUT).unwrap_or_default();
+    Ok(failures.login_failures_since(keys, since)? >= throttle::MAX_FAILURES as u64)
+}
+
+/// Counts a failed attempt (a wrong password or code) in the catalog, for every instance, and
+/// in this one's throttle; whether it locked a key out.
+pub(super) async fn count_failure(
+    state: &Arc<WebState>,
+    attempt: throttle::Attempt<'_>,
+    keys: Vec<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    let recorded = blocking(state, move |runner| {
+        runner
+            .catalog()
+            .record_login_failure(&keys, now, throttle::LOCKOUT)
+    })
+    .await;
+    if let Err(e) = recorded {
+        warn!(error = %e, "could not count the failed login in the catalog");
+    }
+    attempt.failed(Instant::now())
+}
+
+/// `response` with a `Retry-After` of `seconds`.
+pub(super) fn with_retry_after(mut response: Response, seconds: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// How long a login whose password matched waits for its second factor.

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::auth::{Identity, forbidden, form_ok, not_admin};
+use super::auth::{Identity, forbidden, form_ok};
 use super::calendar::{self, Fate, Item};
 use super::pages::frame;
 use super::respond::{error_page, internal_page};
@@ -23,7 +23,6 @@ use super::{State, WebState, with_runner};
 use dbkeep_config::config::Destination;
 use dbkeep_core::retention::Action;
 use dbkeep_core::runner::{Decision, PruneOptions, Runner};
-use dbkeep_model::accounts::Role;
 use dbkeep_model::catalog::{BackupRecord, ListFilter, Status};
 
 /// The most decisions the page's table lists; `dbkeep prune --dry-run` lists them all.
@@ -380,9 +379,6 @@ pub async fn prune_post(
     };
     if !form_ok(&state, &identity, &headers, &form.csrf_token) {
         return forbidden();
-    }
-    if !identity.can(Role::Admin) {
-        return not_admin();
     }
     if state.runner.config().database(&name).is_err() {
         return error_page(&state, StatusCode::NOT_FOUND, "no such database");

@@ -26,6 +26,16 @@ pub enum Refused {
     Full,
 }
 
+impl Refused {
+    /// How long to tell the client to wait before trying again (`Retry-After`), in seconds.
+    pub fn retry_after(self) -> u64 {
+        match self {
+            Refused::Locked(wait) => wait.as_secs().max(1),
+            Refused::TooMany | Refused::Full => WINDOW.as_secs(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Failures {
     /// Failures within the last `WINDOW`.

@@ -8,19 +8,20 @@ use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 use tracing::warn;
 
 use super::auth::{
-    CsrfForm, Identity, NextQuery, PENDING_COOKIE, cookie, forbidden, form_ok, form_page,
-    login_form_ok, open_session, safe_next,
+    CsrfForm, Identity, NextQuery, PENDING_COOKIE, cookie, count_failure, forbidden, form_ok,
+    form_page, locked_everywhere, login_form_ok, login_keys, open_session, safe_next,
+    with_retry_after,
 };
 use super::pages::frame;
 use super::respond::internal_page;
-use super::throttle::{self, Refused};
+use super::throttle;
 use super::{State, WebState, blocking, view};
 use dbkeep_core::twofactor;
 use dbkeep_model::accounts::{Accounts, User};
@@ -127,39 +128,32 @@ pub async fn login_2fa_post(
         user_agent: super::audited::user_agent(&headers),
         ..Entry::new(actor, Action::Login, user.name.clone(), outcome)
     };
-    let mut keys = vec![format!("user:{}", user.name)];
-    if let Some(s) = &source {
-        keys.push(format!("addr:{s}"));
-    }
+    let too_many = |wait: u64| {
+        with_retry_after(
+            page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many wrong codes. Wait a few minutes and try again.",
+            ),
+            wait,
+        )
+    };
     // Wrong codes count as failed logins: the same throttle, here and across instances.
+    let keys = login_keys(&user.name, source.as_deref());
     let attempt = match state.throttle.begin(keys.clone(), Instant::now()) {
         Ok(attempt) => attempt,
         Err(refused) => {
-            let wait = match refused {
-                Refused::Locked(wait) => wait.as_secs().max(1),
-                Refused::TooMany | Refused::Full => throttle::WINDOW.as_secs(),
-            };
             let entry = row(
                 "anonymous".into(),
                 Outcome::Refused,
                 "throttled: too many failed codes".into(),
             );
             super::audited::record(&state, entry).await;
-            let mut r = page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many wrong codes. Wait a few minutes and try again.",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-            return r;
+            return too_many(refused.retry_after());
         }
     };
-    let code = form.code.clone();
-    let who = user.clone();
-    let shared_keys = keys.clone();
+    let (code, who, shared_keys) = (form.code.clone(), user.clone(), keys.clone());
     let checked = blocking(&state, move |r| {
-        let since = now - chrono::Duration::from_std(throttle::LOCKOUT).unwrap_or_default();
-        if r.catalog().login_failures_since(&shared_keys, since)? >= throttle::MAX_FAILURES as u64 {
+        if locked_everywhere(r.catalog(), &shared_keys, now)? {
             return Ok(Err(()));
         }
         Ok(Ok(check_code(r.accounts(), &who, &code, now)?))
@@ -180,15 +174,7 @@ pub async fn login_2fa_post(
             open_session(&state, &user, &next, entry).await
         }
         Ok(Ok(None)) => {
-            let recorded = blocking(&state, move |r| {
-                r.catalog()
-                    .record_login_failure(&keys, now, throttle::LOCKOUT)
-            })
-            .await;
-            if let Err(e) = recorded {
-                warn!(error = %e, "could not count the failed code in the catalog");
-            }
-            attempt.failed(Instant::now());
+            count_failure(&state, attempt, keys, now).await;
             warn!(user = %user.name, "wrong second-factor code");
             let entry = row(
                 "anonymous".into(),
@@ -200,10 +186,7 @@ pub async fn login_2fa_post(
         }
         Ok(Err(())) => {
             drop(attempt);
-            page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many wrong codes. Wait a few minutes and try again.",
-            )
+            too_many(throttle::WINDOW.as_secs())
         }
         Err(e) => {
             drop(attempt);
@@ -355,15 +338,14 @@ pub async fn confirm_post(
         return not_a_user();
     };
     let now = state.clock.now();
-    let (id, code) = (user.id, form.code.clone());
+    let (id, name, code) = (user.id, user.name.clone(), form.code.clone());
     let confirmed = blocking(&state, move |r| {
         let accounts = r.accounts();
         let Some(factor) = accounts.two_factor(id)?.filter(|f| !f.enabled) else {
-            return Ok(Err("Start the set-up first.".to_string()));
+            return Ok(Err(("Start the set-up first.", None)));
         };
         let unix = u64::try_from(now.timestamp()).unwrap_or(0);
-        let step = twofactor::matching_step(&factor.secret, &code, unix);
-        match step {
+        match twofactor::matching_step(&factor.secret, &code, unix) {
             Some(step) if accounts.accept_totp_step(id, step)? => {
                 let codes = twofactor::recovery_codes()?;
                 let digests: Vec<String> = codes
@@ -374,10 +356,11 @@ pub async fn confirm_post(
                 accounts.set_two_factor(id, Some(&factor.secret), true)?;
                 Ok(Ok(codes))
             }
-            _ => Ok(Err(
-                "That code does not match: check the app's clock and try the next code."
-                    .to_string(),
-            )),
+            // Shown again, with the same secret, to try the next code.
+            _ => Ok(Err((
+                "That code does not match: check the app's clock and try the next code.",
+                twofactor::enrolment(&factor.secret, &name).ok(),
+            ))),
         }
     })
     .await;
@@ -391,7 +374,10 @@ pub async fn confirm_post(
                 &user.name,
                 Outcome::Ok,
             )
-            .detail("turned on, with 10 new recovery codes");
+            .detail(format!(
+                "turned on, with {} new recovery codes",
+                codes.len()
+            ));
             caller.record(&state, entry).await;
             let shown = Shown {
                 recovery_codes: Some(codes),
@@ -399,22 +385,10 @@ pub async fn confirm_post(
             };
             account_page(&state, &identity, StatusCode::OK, shown).await
         }
-        Ok(Err(message)) => {
-            // Shown again, with the same secret, to try the next code.
-            let id = user.id;
-            let name = user.name.clone();
-            let enrolment = blocking(&state, move |r| {
-                Ok(r.accounts()
-                    .two_factor(id)?
-                    .filter(|f| !f.enabled)
-                    .and_then(|f| twofactor::enrolment(&f.secret, &name).ok()))
-            })
-            .await
-            .ok()
-            .flatten();
+        Ok(Err((message, enrolment))) => {
             let shown = Shown {
                 enrolment,
-                error: Some(message),
+                error: Some(message.to_string()),
                 ..Shown::default()
             };
             account_page(&state, &identity, StatusCode::BAD_REQUEST, shown).await
@@ -451,6 +425,17 @@ pub async fn disable_post(
         return account_page(&state, &identity, StatusCode::FORBIDDEN, shown).await;
     }
     let now = state.clock.now();
+    let caller =
+        super::audited::Caller::new(identity.actor(), &headers, connect.as_ref().map(|c| &c.0));
+    // Codes tried here are throttled like the login's: a session alone cannot guess them.
+    let keys = login_keys(&user.name, None);
+    let Ok(attempt) = state.throttle.begin(keys.clone(), Instant::now()) else {
+        let shown = Shown {
+            error: Some("Too many wrong codes. Wait a few minutes and try again.".into()),
+            ..Shown::default()
+        };
+        return account_page(&state, &identity, StatusCode::TOO_MANY_REQUESTS, shown).await;
+    };
     let (who, code) = (user.clone(), form.code.clone());
     let done = blocking(&state, move |r| {
         let accepted = check_code(r.accounts(), &who, &code, now)?;
@@ -460,8 +445,11 @@ pub async fn disable_post(
         Ok(accepted.is_some())
     })
     .await;
-    let caller =
-        super::audited::Caller::new(identity.actor(), &headers, connect.as_ref().map(|c| &c.0));
+    if matches!(done, Ok(false)) {
+        count_failure(&state, attempt, keys, now).await;
+    } else {
+        drop(attempt);
+    }
     match done {
         Ok(true) => {
             let entry = Entry::new(
@@ -472,15 +460,11 @@ pub async fn disable_post(
             )
             .detail("turned off");
             caller.record(&state, entry).await;
-            // The session's user changed: the page reads them again on the next request.
             let shown = Shown {
                 notice: Some("Two-factor login is off.".into()),
                 ..Shown::default()
             };
-            let mut r = account_page(&state, &identity, StatusCode::OK, shown).await;
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
+            account_page(&state, &identity, StatusCode::OK, shown).await
         }
         Ok(false) => {
             let entry = Entry::new(

@@ -109,15 +109,27 @@ pub struct Frame {
 pub struct Users {
     pub frame: Frame,
     pub timezone: String,
-    pub users: Vec<AccountView>,
-    pub tokens: Vec<AccountView>,
+    pub users: Vec<UserView>,
+    pub tokens: Vec<TokenView>,
 }
 
-/// One user or API token on the users page.
-pub struct AccountView {
+/// One user on the users page.
+pub struct UserView {
     pub name: String,
-    /// Where a user comes from: `local` or `oidc` (single sign-on).
-    pub source: String,
+    /// Whether they come from single sign-on (else they log in with a password).
+    pub single_sign_on: bool,
+    pub role: &'static str,
+    pub databases: String,
+    pub added: String,
+    /// How many sessions they have now.
+    pub sessions: usize,
+    /// When the newest of them began (empty when none).
+    pub newest_session: String,
+}
+
+/// One API token on the users page.
+pub struct TokenView {
+    pub name: String,
     pub role: &'static str,
     pub databases: String,
     pub added: String,
