@@ -1177,12 +1177,37 @@ pub(crate) async fn submit(client: &Client, form_css: &str, values: &[(&str, &st
         field.clear().await.expect("clear the field");
         field.send_keys(value).await.expect("type into the field");
     }
+    // Mark the page, so that the wait below ends only once the answer's page has replaced it.
+    client
+        .execute("window.dbkeepOldPage = true;", vec![])
+        .await
+        .expect("mark the page");
     form.find(Locator::Css("button[type=submit]"))
         .await
         .expect("a submit button")
         .click()
         .await
         .expect("submit the form");
+    let start = Instant::now();
+    loop {
+        let loaded = client
+            .execute(
+                "return window.dbkeepOldPage === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if loaded {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "submitting {form_css} loaded no new page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn unix_now() -> u64 {
