@@ -9,6 +9,7 @@
 mod common;
 mod http;
 
+mod admin_restore;
 mod browser;
 mod catalog_migrate;
 mod cli;

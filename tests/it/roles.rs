@@ -73,8 +73,20 @@ async fn every_route_answers_each_role_as_the_table_says(postgres: bool) {
         app.add_token(&format!("{role}-token"), &token, Grant::everywhere(role));
         callers.push((role, format!("token of {role}"), Auth::Bearer(token)));
     }
+    // A restore to follow at /restores/{rid}: into a new file beside app's.
+    let admin_token = &callers.last().unwrap().2;
+    let started = app
+        .post_json(
+            &format!("/api/v1/backups/{id}/restore"),
+            admin_token,
+            r#"{"to": "new", "name": "matrix_copy"}"#,
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text());
+    let rid = started.json()["id"].as_i64().unwrap().to_string();
     let concrete = |p: &str| {
         p.replace("{id}", &id.to_string())
+            .replace("{rid}", &rid)
             .replace("{name}", "app")
             .replace("{user}", "nobody")
     };

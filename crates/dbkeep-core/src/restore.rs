@@ -4,7 +4,11 @@
 //! only once the file matched its SHA-256 again (it might have changed since the first check),
 //! and a dump's SQL passes through [`pipeline::filter`] on its way to the client.
 
+pub mod plan;
+
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::runner::Runner;
@@ -31,10 +35,28 @@ pub struct Restored {
     pub log: String,
 }
 
-/// Counts and reports the bytes read through it.
+/// Counts the bytes of the stored file read through it (compressed, maybe encrypted), for a
+/// [`Counting`] further up the stream to report.
+struct Tally<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Counts the uncompressed bytes read through it, and reports how far into the stored file
+/// (whose size is known, unlike the stream's) the read has come.
 struct Counting<'a, R> {
     inner: R,
     bytes: u64,
+    stored: Arc<AtomicU64>,
+    reported: u64,
     progress: &'a dyn Progress,
 }
 
@@ -42,7 +64,9 @@ impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.bytes += n as u64;
-        self.progress.advance(n as u64);
+        let stored = self.stored.load(Ordering::Relaxed);
+        self.progress.advance(stored.saturating_sub(self.reported));
+        self.reported = stored.max(self.reported);
         Ok(n)
     }
 }
@@ -114,7 +138,19 @@ pub fn restore(
             .map_err(|e| Error::Refused(format!("backup #{id}: {e}")))
     };
     // The whole file is checked first: a damaged backup touches nothing.
-    let (size, sha256) = pipeline::hash_reader(&mut open()?)
+    progress.phase("checking its SHA-256", record.size_bytes);
+    let read = Arc::new(AtomicU64::new(0));
+    let mut file = Counting {
+        inner: Tally {
+            inner: open()?,
+            read: Arc::clone(&read),
+        },
+        bytes: 0,
+        stored: read,
+        reported: 0,
+        progress,
+    };
+    let (size, sha256) = pipeline::hash_reader(&mut file)
         .map_err(|e| Error::Refused(format!("backup #{id}: cannot read its file: {e}")))?;
     let expected = record.sha256.as_deref().unwrap_or_default();
     if sha256 != expected {
@@ -161,11 +197,22 @@ pub fn load(
         leave: opts.leave,
         line_limit: runner.config().restore_line_limit,
     });
-    // The uncompressed stream as the target gets it, checked at its end.
+    // The uncompressed stream as the target gets it, checked at its end; the first one
+    // counts how much of the stored file it has read.
+    let read = Arc::new(AtomicU64::new(0));
+    let tallied = std::sync::atomic::AtomicBool::new(false);
     let stream = || -> std::io::Result<Box<dyn Read + Send>> {
         let file = runner
             .open_from(record, opts.from.as_deref())
             .map_err(|e| std::io::Error::other(format!("backup #{id}: {e}")))?;
+        let file: Box<dyn Read + Send> = if tallied.swap(true, Ordering::Relaxed) {
+            file
+        } else {
+            Box::new(Tally {
+                inner: file,
+                read: Arc::clone(&read),
+            })
+        };
         let reader =
             pipeline::checked::open_checked(file, record.compression, keys.as_ref(), expected)?;
         Ok(match filter {
@@ -178,9 +225,12 @@ pub fn load(
         })
     };
     let reader = stream().map_err(|e| Error::Refused(format!("backup #{id}: cannot open: {e}")))?;
+    progress.phase("loading", record.size_bytes);
     let mut source = Counting {
         inner: reader,
         bytes: 0,
+        stored: Arc::clone(&read),
+        reported: 0,
         progress,
     };
     let connections = engine.restore(&mut source, Some(&stream), &opts, cancel, &log)?;

@@ -110,6 +110,13 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// [`dbkeep_model::error::Error::Engine`] when the database cannot be asked.
     fn table_count(&self, cancel: &Cancel) -> Result<u64>;
+
+    /// Whether this engine's database is there at all: the SQLite file, or the database on
+    /// its server (before a restore that must create it, or must not).
+    ///
+    /// # Errors
+    /// [`dbkeep_model::error::Error::Engine`] when the server cannot be asked.
+    fn exists(&self, cancel: &Cancel) -> Result<bool>;
 }
 
 /// A native copy that is a whole database file.

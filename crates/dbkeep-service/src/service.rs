@@ -26,6 +26,7 @@ use dbkeep_model::clock::{Clock, SystemClock};
 use dbkeep_model::error::{Error, Result};
 
 pub use jobs::Jobs;
+pub use jobs::restores::{RestoreRequest, RestoreRun, RunState, Snapshot};
 
 /// How long a stopping service waits for notifications still under way.
 const NOTIFY_GRACE: Duration = Duration::from_secs(10);

@@ -15,6 +15,7 @@ mod overview;
 mod pages;
 mod pins;
 mod respond;
+mod restores;
 mod retention;
 mod server;
 mod space;
@@ -125,6 +126,14 @@ pub const ROUTES: &[Route] = &[
         OPERATOR,
         Some(Action::Verify),
     ),
+    route("GET", "/backups/{id}/restore", ADMIN, None),
+    route(
+        "POST",
+        "/backups/{id}/restore",
+        ADMIN,
+        Some(Action::Restore),
+    ),
+    route("GET", "/restores/{rid}", ADMIN, None),
     route("POST", "/backups/{id}/pin", ADMIN, Some(Action::Pin)),
     route("POST", "/backups/{id}/unpin", ADMIN, Some(Action::Unpin)),
     route("GET", "/databases", VIEWER, None),
@@ -173,6 +182,13 @@ pub const ROUTES: &[Route] = &[
         OPERATOR,
         Some(Action::Verify),
     ),
+    route(
+        "POST",
+        "/api/v1/backups/{id}/restore",
+        ADMIN,
+        Some(Action::Restore),
+    ),
+    route("GET", "/api/v1/restores/{rid}", ADMIN, None),
     route("POST", "/api/v1/backups/{id}/pin", ADMIN, Some(Action::Pin)),
     route(
         "POST",
@@ -228,6 +244,11 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/backups/{id}", get(pages::backup_get))
         .route("/backups/{id}/download", get(download::download_get))
         .route("/backups/{id}/verify", post(pages::verify_now_post))
+        .route(
+            "/backups/{id}/restore",
+            get(restores::restore_get).post(restores::restore_post),
+        )
+        .route("/restores/{rid}", get(restores::run_get))
         .route("/backups/{id}/pin", post(pages::pin_post))
         .route("/backups/{id}/unpin", post(pages::unpin_post))
         .route("/databases", get(pages::databases_get))
@@ -253,6 +274,11 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/api/v1/backups/{id}/download", get(download::download_get))
         .route("/api/v1/backups/{id}/log", get(api::backup_log_get))
         .route("/api/v1/backups/{id}/verify", post(api::backup_verify_post))
+        .route(
+            "/api/v1/backups/{id}/restore",
+            post(restores::api_restore_post),
+        )
+        .route("/api/v1/restores/{rid}", get(restores::api_run_get))
         .route("/api/v1/backups/{id}/pin", post(api::backup_pin_post))
         .route("/api/v1/backups/{id}/unpin", post(api::backup_unpin_post))
         .route("/api/v1/databases", get(api::databases_get))

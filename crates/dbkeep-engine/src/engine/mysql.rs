@@ -457,6 +457,18 @@ impl Engine for MysqlEngine {
         Ok(tables.iter().cloned().zip(counts).collect())
     }
 
+    fn exists(&self, cancel: &Cancel) -> Result<bool> {
+        let found = self.query(
+            &format!(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+                literal(&self.database())
+            ),
+            false,
+            cancel,
+        )?;
+        Ok(found == "1")
+    }
+
     fn table_count(&self, cancel: &Cancel) -> Result<u64> {
         let out = self.query(
             &format!(
@@ -492,14 +504,7 @@ impl Engine for MysqlEngine {
         // Before anything is touched: a client that could run a dump's commands loads nothing.
         let sandbox = self.sandbox(cancel)?;
         let name = self.database();
-        let exists = self.query(
-            &format!(
-                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
-                literal(&name)
-            ),
-            false,
-            cancel,
-        )? == "1";
+        let exists = super::Engine::exists(self, cancel)?;
         let mut created = false;
         if !exists {
             if !opts.create {

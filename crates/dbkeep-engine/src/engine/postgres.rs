@@ -265,6 +265,10 @@ impl Engine for PostgresEngine {
         Ok(tables.iter().cloned().zip(counts).collect())
     }
 
+    fn exists(&self, cancel: &Cancel) -> Result<bool> {
+        PostgresEngine::exists(self, &self.target.database(), cancel)
+    }
+
     fn table_count(&self, cancel: &Cancel) -> Result<u64> {
         let out = self.query(
             &self.target.url,

@@ -212,6 +212,12 @@ impl Engine for SqliteEngine {
         let conn = self.open_immutable(&self.path)?;
         count(&conn, tables).map_err(|e| self.fail(format!("cannot count rows: {e}")))
     }
+
+    fn exists(&self, _cancel: &Cancel) -> Result<bool> {
+        self.path
+            .try_exists()
+            .map_err(Error::io("cannot look for", &self.path))
+    }
 }
 
 impl FileCopy for SqliteEngine {

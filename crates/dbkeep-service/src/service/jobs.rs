@@ -2,6 +2,8 @@
 //! `max_concurrent_backups` at once, each watched for timeouts and cancellable at shutdown.
 //! Scheduled fires and "back up now" requests both go through here.
 
+pub mod restores;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -74,6 +76,8 @@ pub struct Jobs {
     /// in order, so that only that many backups ask the catalog and a freed slot is taken at
     /// once.
     turns: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The restores started from the admin or the API.
+    restores: restores::Restores,
 }
 
 impl Jobs {
@@ -91,6 +95,7 @@ impl Jobs {
             facts: Arc::default(),
             reschedule: tokio::sync::Notify::new(),
             turns: Mutex::new(HashMap::new()),
+            restores: restores::Restores::default(),
         })
     }
 

@@ -139,7 +139,8 @@ pub async fn guard(state: State, request: Request, next: Next) -> Response {
             .map_or(target, |t| t.0.clone());
         let outcome = if status.is_success() || status.is_redirection() {
             Outcome::Ok
-        } else if status == StatusCode::FORBIDDEN {
+        } else if status == StatusCode::FORBIDDEN || status == StatusCode::CONFLICT {
+            // A conflict is a refusal too: already running, not restorable, not confirmed.
             Outcome::Refused
         } else {
             Outcome::Failed

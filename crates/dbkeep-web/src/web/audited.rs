@@ -56,6 +56,16 @@ impl Caller {
         Self { api, ..self }
     }
 
+    /// A row of `action` on `target` by this caller, with their address and agent: for work
+    /// that ends after the answer (a restore), recorded later by whoever finishes it.
+    pub fn entry(&self, action: Action, target: &str, outcome: Outcome) -> Entry {
+        Entry {
+            source: self.source.clone(),
+            user_agent: self.user_agent.clone(),
+            ..Entry::new(&self.actor, action, target, outcome)
+        }
+    }
+
     /// Records `entry` with this caller's address and agent (off the async threads: the
     /// catalog is synchronous), before the answer goes out.
     pub async fn record(&self, state: &WebState, entry: Entry) {

@@ -1,0 +1,402 @@
+//! Restores started from the admin or the API: planned and checked before anything runs,
+//! then run in the background like a backup (in a backup slot, cancelled at shutdown), with
+//! their progress and result kept in memory for the page that watches them, and each step in
+//! the audit log.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use super::Jobs;
+use dbkeep_core::restore::plan::{self, Plan, RestoreTo, TableCount};
+use dbkeep_model::audit::{Action, Entry, Outcome};
+use dbkeep_model::catalog::{BackupId, ListFilter, Status};
+use dbkeep_model::error::{Error, Result};
+use dbkeep_model::stream::Progress;
+
+/// How many restores the service remembers (the audit log keeps them all).
+const KEPT: usize = 50;
+
+/// A restore the service runs or ran.
+#[derive(Debug)]
+pub struct RestoreRun {
+    /// Its number, counted from 1 in this process.
+    pub id: u64,
+    /// The backup it restores.
+    pub backup: BackupId,
+    /// The backup's database.
+    pub database: String,
+    /// Where it goes, in words.
+    pub target: String,
+    /// Who asked, as the audit log names them.
+    pub actor: String,
+    /// When it was asked for.
+    pub started_at: DateTime<Utc>,
+    /// What the plan said would happen.
+    pub effects: Vec<String>,
+    phase: Mutex<(String, Option<u64>)>,
+    done: AtomicU64,
+    state: Mutex<RunState>,
+}
+
+/// Where a restore is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// Waiting for a slot, or loading.
+    Running,
+    /// Loaded and committed; the target's rows beside the backup's.
+    Restored {
+        /// Each table's rows, recorded and found.
+        tables: Vec<TableCount>,
+        /// Uncompressed bytes loaded.
+        bytes: u64,
+        /// How long it took, from the start of the load.
+        duration_ms: u64,
+    },
+    /// It failed or was refused by the target; nothing was committed.
+    Failed(String),
+}
+
+impl RunState {
+    /// Whether the restore loaded and every table holds the rows the backup recorded.
+    pub fn rows_match(&self) -> bool {
+        matches!(self, RunState::Restored { tables, .. } if tables.iter().all(|t| t.expected == t.found))
+    }
+}
+
+/// A restore's progress at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The step it is at (`checking its SHA-256`, `loading`).
+    pub phase: String,
+    /// Bytes of the backup file done in that step.
+    pub done: u64,
+    /// The backup file's size, when known.
+    pub total: Option<u64>,
+    /// Running, restored or failed.
+    pub state: RunState,
+}
+
+impl RestoreRun {
+    /// Its progress and state now.
+    pub fn snapshot(&self) -> Snapshot {
+        let (phase, total) = lock(&self.phase).clone();
+        Snapshot {
+            phase,
+            done: self.done.load(Ordering::Relaxed),
+            total,
+            state: lock(&self.state).clone(),
+        }
+    }
+
+    fn finish(&self, state: RunState) {
+        *lock(&self.state) = state;
+    }
+}
+
+impl Progress for RestoreRun {
+    fn advance(&self, bytes: u64) {
+        self.done.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn phase(&self, what: &str, total: Option<u64>) {
+        *lock(&self.phase) = (what.to_string(), total);
+        self.done.store(0, Ordering::Relaxed);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The restores this process remembers, newest last.
+#[derive(Debug, Default)]
+pub struct Restores {
+    next: AtomicU64,
+    runs: Mutex<VecDeque<Arc<RestoreRun>>>,
+}
+
+impl Restores {
+    /// Restore `id`, when this process remembers it.
+    pub fn get(&self, id: u64) -> Option<Arc<RestoreRun>> {
+        lock(&self.runs).iter().find(|r| r.id == id).cloned()
+    }
+
+    fn add(&self, run: RestoreRun) -> Arc<RestoreRun> {
+        let run = Arc::new(run);
+        let mut runs = lock(&self.runs);
+        runs.push_back(Arc::clone(&run));
+        // The oldest finished ones make room; a running one is never forgotten.
+        while runs.len() > KEPT {
+            match runs
+                .iter()
+                .position(|r| *lock(&r.state) != RunState::Running)
+            {
+                Some(i) => drop(runs.remove(i)),
+                None => break,
+            }
+        }
+        run
+    }
+}
+
+/// A restore asked for: which backup, where to, and who asks.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// The backup to restore.
+    pub backup: BackupId,
+    /// Where it goes.
+    pub to: RestoreTo,
+    /// Whether the stored roles the server lacks are created first.
+    pub with_globals: bool,
+    /// The name typed to confirm restoring over a configured database.
+    pub confirm: Option<String>,
+    /// Who asks, with their address and agent: the audit rows of the run's end copy them.
+    pub caller: Entry,
+}
+
+impl Jobs {
+    /// The restores this process remembers.
+    pub fn restores(&self) -> &Restores {
+        &self.restores
+    }
+
+    /// Plans restoring backup `backup` as `to` says, without running it: what the page
+    /// shows before it is started.
+    ///
+    /// # Errors
+    /// As [`plan::plan`], and [`Error::NotFound`] for an id the catalog does not hold.
+    pub async fn plan_restore(
+        self: &Arc<Self>,
+        backup: BackupId,
+        to: RestoreTo,
+        with_globals: bool,
+    ) -> Result<Plan> {
+        super::super::blocking(&self.runner, move |r| {
+            let record = r
+                .catalog()
+                .get(backup)?
+                .ok_or_else(|| Error::NotFound(format!("no backup #{backup} in the catalog")))?;
+            plan::plan(r, &record, &to, with_globals)
+        })
+        .await
+    }
+
+    /// Starts the restore `request` asks for, once its plan holds, its confirmation matches,
+    /// and no backup (nor other restore) of the database it goes into is running, here or on
+    /// another instance. It then runs in the background; the run's end is audited.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] saying why it may not start; [`Error::NotFound`] for an unknown id.
+    pub async fn restore_now(self: &Arc<Self>, request: RestoreRequest) -> Result<Arc<RestoreRun>> {
+        let backup = request.backup;
+        let (record, plan) = super::super::blocking(&self.runner, {
+            let to = request.to.clone();
+            let with_globals = request.with_globals;
+            move |r| {
+                let record = r.catalog().get(backup)?.ok_or_else(|| {
+                    Error::NotFound(format!("no backup #{backup} in the catalog"))
+                })?;
+                let plan = plan::plan(r, &record, &to, with_globals)?;
+                Ok((record, plan))
+            }
+        })
+        .await?;
+        plan.confirm(request.confirm.as_deref())?;
+        // The target's own key keeps two restores out of one place; a configured database's
+        // name keeps its backups out while it is replaced, as a backup keeps other backups out.
+        let place = format!("restore into {}", plan.target.display());
+        let cancel = self.claim(&place).ok_or_else(|| {
+            Error::Refused(format!(
+                "a restore into {} is running already; wait for it to finish",
+                plan.target_label
+            ))
+        })?;
+        if let Some(database) = plan.replaces.clone()
+            && let Err(e) = self.keep_backups_out(&database, &cancel).await
+        {
+            self.release(&place);
+            return Err(e);
+        }
+        let run = self.restores.add(RestoreRun {
+            id: self.restores.next.fetch_add(1, Ordering::Relaxed) + 1,
+            backup,
+            database: record.database.clone(),
+            target: plan.target_label.clone(),
+            actor: request.caller.actor.clone(),
+            started_at: self.clock.now(),
+            effects: plan.effects.clone(),
+            phase: Mutex::new(("waiting for a backup slot".into(), None)),
+            done: AtomicU64::new(0),
+            state: Mutex::new(RunState::Running),
+        });
+        info!(restore = run.id, backup, target = %plan.target_label, actor = %run.actor, "restore started");
+        let jobs = Arc::clone(self);
+        let watched = Arc::clone(&run);
+        self.tracker.spawn(async move {
+            let _permit = jobs.permits.acquire().await;
+            let state = jobs
+                .run_restore(record, plan.clone(), &watched, cancel)
+                .await;
+            let (outcome, detail) = match &state {
+                RunState::Restored { tables, bytes, .. } => {
+                    let rows: u64 = tables.iter().map(|t| t.found).sum();
+                    let verdict = if state.rows_match() {
+                        "every table has the rows the backup recorded".to_string()
+                    } else {
+                        let differ: Vec<String> = tables
+                            .iter()
+                            .filter(|t| t.expected != t.found)
+                            .map(|t| {
+                                format!(
+                                    "{} has {} rows, the backup recorded {}",
+                                    t.table, t.found, t.expected
+                                )
+                            })
+                            .collect();
+                        format!("row counts differ: {}", differ.join("; "))
+                    };
+                    let outcome = if state.rows_match() {
+                        Outcome::Ok
+                    } else {
+                        Outcome::Failed
+                    };
+                    (
+                        outcome,
+                        format!(
+                            "restore #{} into {}: {} table(s), {rows} row(s), {} loaded; {verdict}",
+                            watched.id,
+                            watched.target,
+                            tables.len(),
+                            indicatif::HumanBytes(*bytes)
+                        ),
+                    )
+                }
+                RunState::Failed(why) => (
+                    Outcome::Failed,
+                    format!(
+                        "restore #{} into {} failed: {why}",
+                        watched.id, watched.target
+                    ),
+                ),
+                RunState::Running => (
+                    Outcome::Failed,
+                    format!(
+                        "restore #{} into {} ended without a result",
+                        watched.id, watched.target
+                    ),
+                ),
+            };
+            if outcome == Outcome::Ok {
+                info!(restore = watched.id, %detail, "restore finished");
+            } else {
+                warn!(restore = watched.id, %detail, "restore failed");
+            }
+            let entry = Entry {
+                action: Action::Restore,
+                target: format!("backup:{backup}"),
+                outcome,
+                detail: Some(detail),
+                ..request.caller
+            };
+            let runner = Arc::clone(&jobs.runner);
+            let _ = tokio::task::spawn_blocking(move || {
+                dbkeep_core::audit::record(runner.catalog(), entry);
+            })
+            .await;
+            watched.finish(state);
+            if let Some(database) = &plan.replaces {
+                jobs.release(database);
+            }
+            jobs.release(&place);
+        });
+        Ok(run)
+    }
+
+    /// Claims `database` as a backup would, so that no backup of it starts here while it is
+    /// replaced, after checking that none is running here or on another instance.
+    async fn keep_backups_out(
+        self: &Arc<Self>,
+        database: &str,
+        cancel: &dbkeep_model::cancel::Cancel,
+    ) -> Result<()> {
+        let refused = |why: String| {
+            Error::Refused(format!(
+                "{why}; restore over {database} once it has finished"
+            ))
+        };
+        {
+            let mut running = self.running();
+            if running.contains_key(database) {
+                return Err(refused(format!(
+                    "a backup of {database} is running on this instance"
+                )));
+            }
+            running.insert(database.to_string(), cancel.clone());
+        }
+        let name = database.to_string();
+        let found = super::super::blocking(&self.runner, move |r| {
+            r.catalog().list(&ListFilter {
+                database: Some(name),
+                status: Some(Status::InProgress),
+                before: None,
+                limit: Some(1),
+            })
+        })
+        .await;
+        let why = match found {
+            Ok(running) => running.first().map(|b| {
+                format!(
+                    "backup #{} of {database} is running (on instance {})",
+                    b.id,
+                    b.instance.as_deref().unwrap_or("unknown")
+                )
+            }),
+            Err(e) => Some(format!(
+                "cannot tell whether a backup of {database} is running ({e})"
+            )),
+        };
+        match why {
+            Some(why) => {
+                self.release(database);
+                Err(refused(why))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Runs a planned restore and counts the target's rows after it.
+    async fn run_restore(
+        self: &Arc<Self>,
+        record: dbkeep_model::catalog::BackupRecord,
+        plan: Plan,
+        run: &Arc<RestoreRun>,
+        cancel: dbkeep_model::cancel::Cancel,
+    ) -> RunState {
+        let run = Arc::clone(run);
+        let ran = super::super::blocking(&self.runner, move |r| {
+            let started = Instant::now();
+            let restored = dbkeep_core::restore::restore(
+                r,
+                &record,
+                &plan.target,
+                &plan.options,
+                &cancel,
+                run.as_ref(),
+            )?;
+            run.phase("counting the restored rows", None);
+            let tables = plan::compare(r, &record, &plan.target, &cancel)?;
+            Ok(RunState::Restored {
+                tables,
+                bytes: restored.bytes,
+                duration_ms: started.elapsed().as_millis() as u64,
+            })
+        })
+        .await;
+        ran.unwrap_or_else(|e| RunState::Failed(e.to_string()))
+    }
+}
