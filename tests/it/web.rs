@@ -352,6 +352,9 @@ async fn every_route_needs_a_login_except_the_public_ones() {
         // The old dashboard's address is a permanent redirect to the overview.
         let want = if *path == "/databases" {
             StatusCode::PERMANENT_REDIRECT
+        } else if path.contains("{rid}") {
+            // No restore was started here (the route table's test starts one).
+            StatusCode::NOT_FOUND
         } else if path.starts_with("/login/oidc") {
             // No [auth.oidc] here: single sign-on is not there.
             StatusCode::NOT_FOUND

@@ -266,3 +266,67 @@ pub fn compare(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_name_is_a_plain_name_and_never_one_of_dbkeeps_throwaways() {
+        for fine in ["app_copy", "shop-2026", "A1", &"x".repeat(NAME_MAX)] {
+            assert!(check_new_name(fine).is_ok(), "{fine}");
+        }
+        for bad in [
+            "",
+            "-app",
+            "a;b",
+            "a b",
+            "app\"",
+            "äpp",
+            "../etc",
+            &"x".repeat(NAME_MAX + 1),
+        ] {
+            let e = check_new_name(bad).unwrap_err().to_string();
+            assert!(e.contains("letters, digits"), "{bad}: {e}");
+        }
+        let e = check_new_name("DBKEEP_verify_1").unwrap_err().to_string();
+        assert!(e.contains("dbkeep's own throwaways"), "{e}");
+        // A name with control characters is shown escaped, and cut.
+        let e = check_new_name(&format!("a\nb{}", "y".repeat(500)))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n') && e.len() < 300, "{e}");
+    }
+
+    fn plan_replacing(replaces: Option<&str>) -> Plan {
+        Plan {
+            target: Target::Sqlite {
+                path: "/tmp/x.db".into(),
+            },
+            target_label: String::new(),
+            replaces: replaces.map(str::to_string),
+            size: None,
+            tables: Vec::new(),
+            roles_stored: false,
+            with_globals: false,
+            effects: Vec::new(),
+            options: RestoreOptions::default(),
+        }
+    }
+
+    #[test]
+    fn replacing_a_database_needs_its_name_typed_exactly() {
+        let plan = plan_replacing(Some("shop"));
+        assert!(plan.confirm(Some("shop")).is_ok());
+        assert!(plan.confirm(Some("  shop ")).is_ok());
+        for wrong in [None, Some(""), Some("Shop"), Some("shopp")] {
+            let e = plan.confirm(wrong).unwrap_err().to_string();
+            assert!(
+                e.contains("type the database's name, shop"),
+                "{wrong:?}: {e}"
+            );
+        }
+        // A new database replaces nothing: nothing to type.
+        assert!(plan_replacing(None).confirm(None).is_ok());
+    }
+}

@@ -400,3 +400,69 @@ impl Jobs {
         ran.unwrap_or_else(|e| RunState::Failed(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: u64, state: RunState) -> RestoreRun {
+        RestoreRun {
+            id,
+            backup: 1,
+            database: "app".into(),
+            target: "new database x".into(),
+            actor: "user:admin".into(),
+            started_at: Utc::now(),
+            effects: Vec::new(),
+            phase: Mutex::new(("waiting".into(), None)),
+            done: AtomicU64::new(0),
+            state: Mutex::new(state),
+        }
+    }
+
+    #[test]
+    fn progress_counts_each_phase_from_zero() {
+        let r = run(1, RunState::Running);
+        r.phase("checking its SHA-256", Some(100));
+        r.advance(60);
+        let s = r.snapshot();
+        assert_eq!(
+            (s.phase.as_str(), s.done, s.total),
+            ("checking its SHA-256", 60, Some(100))
+        );
+        r.phase("loading", Some(100));
+        r.advance(10);
+        assert_eq!(r.snapshot().done, 10);
+    }
+
+    #[test]
+    fn rows_match_only_when_every_table_has_its_recorded_rows() {
+        let table = |expected, found| TableCount {
+            table: "t".into(),
+            expected,
+            found,
+        };
+        let restored = |tables| RunState::Restored {
+            tables,
+            bytes: 1,
+            duration_ms: 1,
+        };
+        assert!(restored(vec![table(3, 3), table(0, 0)]).rows_match());
+        assert!(!restored(vec![table(3, 3), table(5, 4)]).rows_match());
+        assert!(!RunState::Failed("x".into()).rows_match());
+        assert!(!RunState::Running.rows_match());
+    }
+
+    #[test]
+    fn the_oldest_finished_restores_make_room_and_running_ones_stay() {
+        let restores = Restores::default();
+        restores.add(run(1, RunState::Running));
+        for id in 2..=(KEPT as u64 + 5) {
+            restores.add(run(id, RunState::Failed("x".into())));
+        }
+        assert_eq!(lock(&restores.runs).len(), KEPT);
+        assert!(restores.get(1).is_some(), "a running restore was forgotten");
+        assert!(restores.get(2).is_none());
+        assert!(restores.get(KEPT as u64 + 5).is_some());
+    }
+}
