@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::Jobs;
+use dbkeep_core::lease::LeaseGuard;
 use dbkeep_core::restore::plan::{self, Plan, RestoreTo, TableCount};
 use dbkeep_model::audit::{Action, Entry, Outcome};
 use dbkeep_model::catalog::{BackupId, ListFilter, Status};
@@ -208,7 +209,7 @@ impl Jobs {
         .await?;
         plan.confirm(request.confirm.as_deref())?;
         // The target's own key keeps two restores out of one place; a configured database's
-        // name keeps its backups out while it is replaced, as a backup keeps other backups out.
+        // name and lease keep its backups out while it is replaced, as a backup keeps others out.
         let place = format!("restore into {}", plan.target.display());
         let cancel = self.claim(&place).ok_or_else(|| {
             Error::Refused(format!(
@@ -216,12 +217,17 @@ impl Jobs {
                 plan.target_label
             ))
         })?;
-        if let Some(database) = plan.replaces.clone()
-            && let Err(e) = self.keep_backups_out(&database, &cancel).await
-        {
-            self.release(&place);
-            return Err(e);
-        }
+        let mut claims = Claims {
+            jobs: Arc::clone(self),
+            keys: vec![place],
+        };
+        let lease = match plan.replaces.clone() {
+            Some(database) => Some(
+                self.keep_backups_out(&database, &cancel, &mut claims)
+                    .await?,
+            ),
+            None => None,
+        };
         let run = self.restores.add(RestoreRun {
             id: self.restores.next.fetch_add(1, Ordering::Relaxed) + 1,
             backup,
@@ -238,59 +244,12 @@ impl Jobs {
         let jobs = Arc::clone(self);
         let watched = Arc::clone(&run);
         self.tracker.spawn(async move {
+            let _claims = claims;
             let _permit = jobs.permits.acquire().await;
             let state = jobs
-                .run_restore(record, plan.clone(), &watched, cancel)
+                .run_restore(record, plan, &watched, cancel, lease)
                 .await;
-            let (outcome, detail) = match &state {
-                RunState::Restored { tables, bytes, .. } => {
-                    let rows: u64 = tables.iter().map(|t| t.found).sum();
-                    let verdict = if state.rows_match() {
-                        "every table has the rows the backup recorded".to_string()
-                    } else {
-                        let differ: Vec<String> = tables
-                            .iter()
-                            .filter(|t| t.expected != t.found)
-                            .map(|t| {
-                                format!(
-                                    "{} has {} rows, the backup recorded {}",
-                                    t.table, t.found, t.expected
-                                )
-                            })
-                            .collect();
-                        format!("row counts differ: {}", differ.join("; "))
-                    };
-                    let outcome = if state.rows_match() {
-                        Outcome::Ok
-                    } else {
-                        Outcome::Failed
-                    };
-                    (
-                        outcome,
-                        format!(
-                            "restore #{} into {}: {} table(s), {rows} row(s), {} loaded; {verdict}",
-                            watched.id,
-                            watched.target,
-                            tables.len(),
-                            indicatif::HumanBytes(*bytes)
-                        ),
-                    )
-                }
-                RunState::Failed(why) => (
-                    Outcome::Failed,
-                    format!(
-                        "restore #{} into {} failed: {why}",
-                        watched.id, watched.target
-                    ),
-                ),
-                RunState::Running => (
-                    Outcome::Failed,
-                    format!(
-                        "restore #{} into {} ended without a result",
-                        watched.id, watched.target
-                    ),
-                ),
-            };
+            let (outcome, detail) = ending(&watched, &state);
             if outcome == Outcome::Ok {
                 info!(restore = watched.id, %detail, "restore finished");
             } else {
@@ -309,21 +268,19 @@ impl Jobs {
             })
             .await;
             watched.finish(state);
-            if let Some(database) = &plan.replaces {
-                jobs.release(database);
-            }
-            jobs.release(&place);
         });
         Ok(run)
     }
 
-    /// Claims `database` as a backup would, so that no backup of it starts here while it is
-    /// replaced, after checking that none is running here or on another instance.
+    /// Claims `database` as a backup would (here, and its lease in the catalog for every
+    /// instance), so that no backup of it starts while it is replaced, after checking that
+    /// none is running here or on another instance.
     async fn keep_backups_out(
         self: &Arc<Self>,
         database: &str,
         cancel: &dbkeep_model::cancel::Cancel,
-    ) -> Result<()> {
+        claims: &mut Claims,
+    ) -> Result<LeaseGuard> {
         let refused = |why: String| {
             Error::Refused(format!(
                 "{why}; restore over {database} once it has finished"
@@ -338,47 +295,44 @@ impl Jobs {
             }
             running.insert(database.to_string(), cancel.clone());
         }
+        claims.keys.push(database.to_string());
         let name = database.to_string();
-        let found = super::super::blocking(&self.runner, move |r| {
-            r.catalog().list(&ListFilter {
-                database: Some(name),
+        let held = super::super::blocking(&self.runner, move |r| {
+            let running = r.catalog().list(&ListFilter {
+                database: Some(name.clone()),
                 status: Some(Status::InProgress),
                 before: None,
                 limit: Some(1),
-            })
-        })
-        .await;
-        let why = match found {
-            Ok(running) => running.first().map(|b| {
-                format!(
-                    "backup #{} of {database} is running (on instance {})",
+            })?;
+            if let Some(b) = running.first() {
+                return Ok(Err(format!(
+                    "backup #{} of {name} is running (on instance {})",
                     b.id,
                     b.instance.as_deref().unwrap_or("unknown")
-                )
-            }),
-            Err(e) => Some(format!(
-                "cannot tell whether a backup of {database} is running ({e})"
-            )),
-        };
-        match why {
-            Some(why) => {
-                self.release(database);
-                Err(refused(why))
+                )));
             }
-            None => Ok(()),
-        }
+            Ok(r.hold(&name)?.ok_or_else(|| {
+                format!("another instance holds the lease of {name}: a backup of it is starting or running there")
+            }))
+        })
+        .await
+        .map_err(|e| refused(format!("cannot tell whether a backup of {database} is running ({e})")))?;
+        held.map_err(refused)
     }
 
-    /// Runs a planned restore and counts the target's rows after it.
+    /// Runs a planned restore and counts the target's rows after it; `lease` (the replaced
+    /// database's) is let go only once it has ended.
     async fn run_restore(
         self: &Arc<Self>,
         record: dbkeep_model::catalog::BackupRecord,
         plan: Plan,
         run: &Arc<RestoreRun>,
         cancel: dbkeep_model::cancel::Cancel,
+        lease: Option<LeaseGuard>,
     ) -> RunState {
         let run = Arc::clone(run);
         let ran = super::super::blocking(&self.runner, move |r| {
+            let _lease = lease;
             let started = Instant::now();
             let restored = dbkeep_core::restore::restore(
                 r,
@@ -401,8 +355,72 @@ impl Jobs {
     }
 }
 
+/// The keys a restore holds in [`Jobs`]'s running set, given back when it ends however it
+/// ends (a refusal on the way, a panic).
+struct Claims {
+    jobs: Arc<Jobs>,
+    keys: Vec<String>,
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        for key in &self.keys {
+            self.jobs.release(key);
+        }
+    }
+}
+
+/// How a restore's end is audited: its outcome (a restore whose rows differ failed), and
+/// what it did in words.
+fn ending(run: &RestoreRun, state: &RunState) -> (Outcome, String) {
+    let (id, target) = (run.id, &run.target);
+    match state {
+        RunState::Restored { tables, bytes, .. } => {
+            let rows: u64 = tables.iter().map(|t| t.found).sum();
+            let differ: Vec<String> = tables
+                .iter()
+                .filter(|t| t.expected != t.found)
+                .map(|t| {
+                    format!(
+                        "{} has {} rows, the backup recorded {}",
+                        t.table, t.found, t.expected
+                    )
+                })
+                .collect();
+            let (outcome, verdict) = if differ.is_empty() {
+                (
+                    Outcome::Ok,
+                    "every table has the rows the backup recorded".to_string(),
+                )
+            } else {
+                (
+                    Outcome::Failed,
+                    format!("row counts differ: {}", differ.join("; ")),
+                )
+            };
+            let loaded = indicatif::HumanBytes(*bytes);
+            (
+                outcome,
+                format!(
+                    "restore #{id} into {target}: {} table(s), {rows} row(s), {loaded} loaded; {verdict}",
+                    tables.len()
+                ),
+            )
+        }
+        RunState::Failed(why) => (
+            Outcome::Failed,
+            format!("restore #{id} into {target} failed: {why}"),
+        ),
+        RunState::Running => (
+            Outcome::Failed,
+            format!("restore #{id} into {target} ended without a result"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     fn run(id: u64, state: RunState) -> RestoreRun {
