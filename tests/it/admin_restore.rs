@@ -638,3 +638,62 @@ async fn the_api_restores_for_admins_only_and_never_over_a_database_whose_backup
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_restores_sqlite_and_mysql_backups_into_new_ones_beside_them() {
+    use crate::mysql::MyDb;
+    let my = MyDb::create("admin_restore");
+    my.sql("CREATE TABLE items (id int PRIMARY KEY, label text); INSERT INTO items VALUES (1, 'a'), (2, 'b');");
+    let app = App::start_with_databases(
+        "",
+        &format!(
+            "[[databases]]\nname = \"shop\"\nurl = \"{}\"\nschedules = [\"0 0 1 1 *\"]\n",
+            my.url()
+        ),
+    )
+    .await;
+    let token = "dbk_restore_admin_0123456789";
+    app.add_token("admin-token", token, Grant::everywhere(Role::Admin));
+    let admin = Auth::Bearer(token.into());
+    let restored_my = MyDb::existing(&unique_name("my_copy").replace("dbkeep_t_", "copy_"));
+    for (database, name) in [
+        ("app", "app_copy".to_string()),
+        ("shop", restored_my.name.clone()),
+    ] {
+        let id = app.backup(database).await;
+        let reply = ask_restore(
+            &app,
+            &admin,
+            id,
+            &format!(r#"{{"to": "new", "name": "{name}"}}"#),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::ACCEPTED,
+            "{database}: {}",
+            reply.text()
+        );
+        let done = wait_for_restore(&app, &admin, reply.json()["id"].as_i64().unwrap()).await;
+        assert_eq!(done["state"], "restored", "{database}: {done:#}");
+        let tables = done["tables"].as_array().unwrap();
+        assert!(!tables.is_empty(), "{database}: {done:#}");
+        assert!(
+            tables.iter().all(|t| t["expected"] == t["found"]),
+            "{database}: {done:#}"
+        );
+    }
+    // The SQLite copy is a new file beside the original's, private like every file dbkeep makes.
+    let copy = app.sandbox.path().join("app_copy.db");
+    assert_eq!(mode_of(&copy) & 0o777, 0o600, "{}", copy.display());
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    let original = rusqlite::Connection::open(app.sandbox.path().join("app.db")).unwrap();
+    assert_eq!(sqlite_fingerprint(&conn), sqlite_fingerprint(&original));
+    assert_eq!(
+        restored_my
+            .sql("SELECT label FROM items ORDER BY id")
+            .trim(),
+        "a\nb"
+    );
+    app.stop().await;
+}
