@@ -595,6 +595,49 @@ async fn the_api_restores_for_admins_only_and_never_over_a_database_whose_backup
         drop(_lock);
         assert!(other.wait().expect("the other backup").success());
     }
+    // A restore over the original that waits on the application's lock can be stopped: it
+    // rolls back, and the original keeps its 200 orders.
+    {
+        let _lock = Locked::hold(&db, "orders");
+        let reply = ask_restore(&app, admin, id, over).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text());
+        let rid = reply.json()["id"].as_i64().unwrap();
+        let start = Instant::now();
+        loop {
+            let now = app
+                .get(&format!("/api/v1/restores/{rid}"), admin)
+                .await
+                .json();
+            assert_eq!(now["state"], "running", "{now:#}");
+            if now["phase"] == "loading" {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "{now:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // It waits on the lock: still running a moment later.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = app
+            .get(&format!("/api/v1/restores/{rid}"), admin)
+            .await
+            .json();
+        assert_eq!(now["state"], "running", "{now:#}");
+        let stop = app
+            .post_json(&format!("/api/v1/restores/{rid}/stop"), admin, "")
+            .await;
+        assert_eq!(stop.status, StatusCode::ACCEPTED, "{}", stop.text());
+        let done = wait_for_restore(&app, admin, rid).await;
+        assert_eq!(done["state"], "failed", "{done:#}");
+        assert!(
+            done["error"]
+                .as_str()
+                .unwrap()
+                .contains("stopped by token:admin-token"),
+            "{done:#}"
+        );
+    }
+    assert_eq!(db.scalar("SELECT count(*) FROM orders"), "200");
+
     // With no backup running, the restore over the original brings back the 250 orders.
     let reply = ask_restore(&app, admin, id, over).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text());
@@ -629,7 +672,9 @@ async fn the_api_restores_for_admins_only_and_never_over_a_database_whose_backup
         "token:admin-token#3 ok started restore #1 into new database",
         "token:admin-token#3 ok restore #1 into new database",
         "token:admin-token#3 refused a backup of shop is running on this instance",
-        "token:admin-token#3 ok restore #2 into database shop",
+        "token:admin-token#3 ok stopped restore #2 into database shop",
+        "token:admin-token#3 failed restore #2 into database shop",
+        "token:admin-token#3 ok restore #3 into database shop",
     ] {
         assert!(
             story.iter().any(|s| s.starts_with(want)),

@@ -51,17 +51,22 @@ impl<R: Read> Read for Tally<R> {
 }
 
 /// Counts the uncompressed bytes read through it, and reports how far into the stored file
-/// (whose size is known, unlike the stream's) the read has come.
+/// (whose size is known, unlike the stream's) the read has come. Once `cancel` is raised it
+/// reads no more.
 struct Counting<'a, R> {
     inner: R,
     bytes: u64,
     stored: Arc<AtomicU64>,
     reported: u64,
     progress: &'a dyn Progress,
+    cancel: &'a Cancel,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(reason) = self.cancel.reason() {
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, reason));
+        }
         let n = self.inner.read(buf)?;
         self.bytes += n as u64;
         let stored = self.stored.load(Ordering::Relaxed);
@@ -149,9 +154,12 @@ pub fn restore(
         stored: read,
         reported: 0,
         progress,
+        cancel,
     };
-    let (size, sha256) = pipeline::hash_reader(&mut file)
-        .map_err(|e| Error::Refused(format!("backup #{id}: cannot read its file: {e}")))?;
+    let (size, sha256) = pipeline::hash_reader(&mut file).map_err(|e| match cancel.reason() {
+        Some(reason) => Error::Cancelled(reason),
+        None => Error::Refused(format!("backup #{id}: cannot read its file: {e}")),
+    })?;
     let expected = record.sha256.as_deref().unwrap_or_default();
     if sha256 != expected {
         return Err(Error::Refused(format!(
@@ -232,6 +240,7 @@ pub fn load(
         stored: Arc::clone(&read),
         reported: 0,
         progress,
+        cancel,
     };
     let connections = engine.restore(&mut source, Some(&stream), &opts, cancel, &log)?;
     Ok(Restored {

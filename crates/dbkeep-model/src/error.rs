@@ -66,8 +66,9 @@ pub enum Error {
     #[error("no random numbers: {0}")]
     NoRandom(String),
 
-    /// A backup of this database is running already (in this process or another).
-    #[error("a backup of {0} is already running; wait for it to finish")]
+    /// A backup of this database, or a restore over it, is running already (in this process
+    /// or another).
+    #[error("a backup of {0}, or a restore over it, is already running; wait for it to finish")]
     AlreadyRunning(String),
 }
 

@@ -134,6 +134,7 @@ pub const ROUTES: &[Route] = &[
         Some(Action::Restore),
     ),
     route("GET", "/restores/{rid}", ADMIN, None),
+    route("POST", "/restores/{rid}/stop", ADMIN, Some(Action::Restore)),
     route("POST", "/backups/{id}/pin", ADMIN, Some(Action::Pin)),
     route("POST", "/backups/{id}/unpin", ADMIN, Some(Action::Unpin)),
     route("GET", "/databases", VIEWER, None),
@@ -189,6 +190,12 @@ pub const ROUTES: &[Route] = &[
         Some(Action::Restore),
     ),
     route("GET", "/api/v1/restores/{rid}", ADMIN, None),
+    route(
+        "POST",
+        "/api/v1/restores/{rid}/stop",
+        ADMIN,
+        Some(Action::Restore),
+    ),
     route("POST", "/api/v1/backups/{id}/pin", ADMIN, Some(Action::Pin)),
     route(
         "POST",
@@ -249,6 +256,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
             get(restores::restore_get).post(restores::restore_post),
         )
         .route("/restores/{rid}", get(restores::run_get))
+        .route("/restores/{rid}/stop", post(restores::stop_post))
         .route("/backups/{id}/pin", post(pages::pin_post))
         .route("/backups/{id}/unpin", post(pages::unpin_post))
         .route("/databases", get(pages::databases_get))
@@ -279,6 +287,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
             post(restores::api_restore_post),
         )
         .route("/api/v1/restores/{rid}", get(restores::api_run_get))
+        .route("/api/v1/restores/{rid}/stop", post(restores::api_stop_post))
         .route("/api/v1/backups/{id}/pin", post(api::backup_pin_post))
         .route("/api/v1/backups/{id}/unpin", post(api::backup_unpin_post))
         .route("/api/v1/databases", get(api::databases_get))

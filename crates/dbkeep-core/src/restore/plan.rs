@@ -139,7 +139,19 @@ pub fn plan(
             record.kind
         )));
     }
+    // An encrypted backup this host cannot open is refused now, not after reading it whole.
+    dbkeep_pipeline::crypt::Keys::for_record(&config, record).map_err(|e| {
+        Error::Refused(format!(
+            "backup #{id} is encrypted and cannot be opened here: {e}"
+        ))
+    })?;
     let roles_stored = record.kind == Kind::Postgres && runner.globals_for(record)?.is_some();
+    if with_globals && record.kind != Kind::Postgres {
+        return Err(Error::Refused(format!(
+            "backup #{id} is a {} backup: only PostgreSQL backups store the server's roles",
+            record.kind
+        )));
+    }
     if with_globals && !roles_stored {
         return Err(Error::Refused(format!(
             "backup #{id} has no stored roles (its database did not say globals = true when it was made); restore it without the roles"
@@ -166,9 +178,14 @@ pub fn plan(
         }
         (_, false) => {
             let name = replaces.clone().unwrap_or_default();
-            effects.push(format!(
-                "Database {name} is not on its server ({shown}): it is created and loaded."
-            ));
+            effects.push(match record.kind {
+                Kind::Sqlite => format!(
+                    "The file of {name} ({shown}) is not there: it is written, and appears under its name only once it is whole."
+                ),
+                _ => format!(
+                    "Database {name} is not on its server ({shown}): it is created and loaded."
+                ),
+            });
             (format!("database {name} ({shown})"), true)
         }
         (_, true) => {
@@ -178,8 +195,8 @@ pub fn plan(
                 Err(_) => "what it holds".to_string(),
             };
             effects.push(match record.kind {
-                Kind::Sqlite => format!("The file {shown} is replaced with {held}: the restored copy is swapped in whole, so a failed restore leaves it as it was. Stop the application first."),
-                Kind::Postgres => format!("Database {name} loses {held}, replaced in the same transaction as the load: a failed restore leaves it as it was, and its sessions see the old contents until the commit. Stop the application first."),
+                Kind::Sqlite => format!("The file {shown} and {held} are replaced by the backup's: the restored copy is swapped in whole, so a failed restore leaves the file as it was. Stop the application first."),
+                Kind::Postgres => format!("Database {name} loses {held} and everything else in its schemas, replaced in the same transaction as the load: a failed restore leaves it as it was. The restore waits for the application's open transactions, and its sessions wait for the restore to commit. Stop the application first."),
                 Kind::Mysql => format!("Database {name} loses {held}: they are dropped before the load (MySQL cannot do that in a transaction), so a failed restore leaves it marked incomplete, not as it was. Stop the application first."),
             });
             (format!("database {name} ({shown})"), false)

@@ -214,9 +214,12 @@ impl Engine for SqliteEngine {
     }
 
     fn exists(&self, _cancel: &Cancel) -> Result<bool> {
-        self.path
-            .try_exists()
-            .map_err(Error::io("cannot look for", &self.path))
+        // A link counts as there, whether or not it leads anywhere: a restore never follows one.
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("cannot look for", &self.path)(e)),
+        }
     }
 }
 

@@ -111,7 +111,13 @@ impl Jobs {
 
     /// The databases with a run going on here, by name.
     pub fn running_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.running().keys().cloned().collect();
+        // A restore's own key names its target's server: not shown (its database's key is).
+        let mut names: Vec<String> = self
+            .running()
+            .keys()
+            .filter(|k| !k.starts_with(restores::KEY_PREFIX))
+            .cloned()
+            .collect();
         names.sort();
         names
     }
@@ -285,7 +291,12 @@ impl Jobs {
         let skipped = |detail: String| (Outcome::Skipped, None, None, Some(detail));
         let Some(cancel) = self.claim(&fire.database) else {
             info!(database = %fire.database, schedule = %fire.schedule, "skipped: the previous backup is still running");
-            return skipped("the previous backup of this database was still running".into());
+            let why = if self.restores.is_over(&fire.database) {
+                "a restore over this database was running"
+            } else {
+                "the previous backup of this database was still running"
+            };
+            return skipped(why.into());
         };
         // Its server's slot first: a backup waiting for its server holds no backup slot
         // that another server's backup could use.

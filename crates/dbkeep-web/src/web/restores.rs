@@ -220,10 +220,12 @@ async fn page(
         Ok(f) => f,
         Err(e) => return internal_page(state, &e),
     };
-    if refused.is_some() {
+    let refused_start = refused.is_some();
+    if refused_start {
         problem = refused;
     }
-    let status = if problem.is_some() && choice.to.is_some() {
+    // A refused start, or a choice that cannot be done, is a conflict; the bare page is not.
+    let status = if problem.is_some() && (refused_start || choice.to.is_some()) {
         StatusCode::CONFLICT
     } else {
         StatusCode::OK
@@ -363,6 +365,7 @@ fn find(state: &WebState, identity: &Identity, rid: &str) -> Option<std::sync::A
         .restores()
         .get(rid)
         .filter(|run| identity.sees(&run.database))
+        .filter(|run| run.into.as_deref().is_none_or(|d| identity.sees(d)))
 }
 
 /// A restore's progress, then its result with the row-count comparison.
@@ -386,11 +389,14 @@ pub async fn run_get(
             tables,
             bytes,
             duration_ms,
+            uncounted,
         } => (
             view::size(Some(*bytes)),
             view::duration(Some(*duration_ms)),
             table_views(tables),
-            None,
+            uncounted.as_ref().map(|why| {
+                format!("It loaded and committed, but its rows could not be counted: {why}")
+            }),
         ),
         RunState::Failed(why) => (String::new(), String::new(), Vec::new(), Some(why.clone())),
         RunState::Running => (String::new(), String::new(), Vec::new(), None),
@@ -433,6 +439,9 @@ fn state_of(state: &RunState) -> (&'static str, &'static str) {
     match state {
         RunState::Running => ("running", "orange"),
         RunState::Restored { .. } if state.rows_match() => ("restored", "green"),
+        RunState::Restored {
+            uncounted: Some(_), ..
+        } => ("restored, rows not counted", "red"),
         RunState::Restored { .. } => ("restored, rows differ", "red"),
         RunState::Failed(_) => ("failed", "red"),
     }
@@ -447,7 +456,8 @@ struct RunBody {
     target: String,
     actor: String,
     started_at: String,
-    /// `running`, `restored` (every table's rows as recorded), `rows_differ` or `failed`.
+    /// `running`, `restored` (every table's rows as recorded), `rows_differ`, `uncounted`
+    /// (loaded, but the rows could not be counted) or `failed`.
     state: &'static str,
     phase: String,
     done_bytes: u64,
@@ -464,6 +474,9 @@ fn run_body(run: &RestoreRun) -> RunBody {
     let word = match &snap.state {
         RunState::Running => "running",
         s @ RunState::Restored { .. } if s.rows_match() => "restored",
+        RunState::Restored {
+            uncounted: Some(_), ..
+        } => "uncounted",
         RunState::Restored { .. } => "rows_differ",
         RunState::Failed(_) => "failed",
     };
@@ -472,7 +485,8 @@ fn run_body(run: &RestoreRun) -> RunBody {
             tables,
             bytes,
             duration_ms,
-        } => (tables, Some(bytes), Some(duration_ms), None),
+            uncounted,
+        } => (tables, Some(bytes), Some(duration_ms), uncounted),
         RunState::Failed(why) => (Vec::new(), None, None, Some(why)),
         RunState::Running => (Vec::new(), None, None, None),
     };
@@ -559,4 +573,57 @@ pub async fn api_run_get(
         Some(run) => Json(run_body(&run)).into_response(),
         None => error(StatusCode::NOT_FOUND, "no such restore on this instance"),
     }
+}
+
+/// Stop: cancels a running restore (its load rolls back, or its new database is dropped),
+/// then back to its page.
+pub async fn stop_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    rid: Result<Path<String>, PathRejection>,
+    Form(form): Form<super::auth::CsrfForm>,
+) -> Response {
+    if !form_ok(&state, &identity, &headers, &form.csrf_token) {
+        return forbidden();
+    }
+    let Some(run) = rid.ok().and_then(|Path(rid)| find(&state, &identity, &rid)) else {
+        return error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            "no such restore on this instance",
+        );
+    };
+    let mut r = Redirect::to(&format!("{}/restores/{}", state.base, run.id)).into_response();
+    r.extensions_mut().insert(stopped(&run, &identity));
+    r
+}
+
+/// Asks `run` to stop, and what its audit row says.
+fn stopped(run: &RestoreRun, identity: &Identity) -> AuditDetail {
+    let asked = run.stop(&format!("stopped by {}", identity.actor()));
+    AuditDetail(if asked {
+        format!("stopped restore #{} into {}", run.id, run.target)
+    } else {
+        format!("restore #{} had already ended", run.id)
+    })
+}
+
+/// `POST /api/v1/restores/{rid}/stop`: cancels a running restore; 202 with it as it is now.
+pub async fn api_stop_post(
+    state: State,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    rid: Result<Path<String>, PathRejection>,
+) -> Response {
+    if matches!(identity, Identity::User(_)) && !same_origin(&state, &headers) {
+        return error(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    let Some(run) = rid.ok().and_then(|Path(rid)| find(&state, &identity, &rid)) else {
+        return error(StatusCode::NOT_FOUND, "no such restore on this instance");
+    };
+    let detail = stopped(&run, &identity);
+    let mut r = (StatusCode::ACCEPTED, Json(run_body(&run))).into_response();
+    r.extensions_mut().insert(detail);
+    r
 }

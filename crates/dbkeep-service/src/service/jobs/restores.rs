@@ -3,7 +3,7 @@
 //! their progress and result kept in memory for the page that watches them, and each step in
 //! the audit log.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -15,12 +15,16 @@ use super::Jobs;
 use dbkeep_core::lease::LeaseGuard;
 use dbkeep_core::restore::plan::{self, Plan, RestoreTo, TableCount};
 use dbkeep_model::audit::{Action, Entry, Outcome};
+use dbkeep_model::cancel::Cancel;
 use dbkeep_model::catalog::{BackupId, ListFilter, Status};
 use dbkeep_model::error::{Error, Result};
 use dbkeep_model::stream::Progress;
 
 /// How many restores the service remembers (the audit log keeps them all).
 const KEPT: usize = 50;
+
+/// What a restore's own key in [`Jobs`]'s running set begins with.
+pub(crate) const KEY_PREFIX: &str = "restore into ";
 
 /// A restore the service runs or ran.
 #[derive(Debug)]
@@ -39,6 +43,9 @@ pub struct RestoreRun {
     pub started_at: DateTime<Utc>,
     /// What the plan said would happen.
     pub effects: Vec<String>,
+    /// The configured database it goes into, when it goes into one.
+    pub into: Option<String>,
+    cancel: Cancel,
     phase: Mutex<(String, Option<u64>)>,
     done: AtomicU64,
     state: Mutex<RunState>,
@@ -57,15 +64,17 @@ pub enum RunState {
         bytes: u64,
         /// How long it took, from the start of the load.
         duration_ms: u64,
+        /// Why the target's rows could not be counted after the load had committed.
+        uncounted: Option<String>,
     },
-    /// It failed or was refused by the target; nothing was committed.
+    /// It failed, was stopped, or was refused by the target, before anything committed.
     Failed(String),
 }
 
 impl RunState {
     /// Whether the restore loaded and every table holds the rows the backup recorded.
     pub fn rows_match(&self) -> bool {
-        matches!(self, RunState::Restored { tables, .. } if tables.iter().all(|t| t.expected == t.found))
+        matches!(self, RunState::Restored { tables, uncounted: None, .. } if tables.iter().all(|t| t.expected == t.found))
     }
 }
 
@@ -97,6 +106,16 @@ impl RestoreRun {
     fn finish(&self, state: RunState) {
         *lock(&self.state) = state;
     }
+
+    /// Stops it, if it is still running, saying `why`: the load is cancelled and its
+    /// transaction rolled back (or its new database dropped). Whether it was running.
+    pub fn stop(&self, why: &str) -> bool {
+        let running = *lock(&self.state) == RunState::Running;
+        if running {
+            self.cancel.cancel(why);
+        }
+        running
+    }
 }
 
 impl Progress for RestoreRun {
@@ -119,9 +138,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Restores {
     next: AtomicU64,
     runs: Mutex<VecDeque<Arc<RestoreRun>>>,
+    /// The configured databases restores are replacing now.
+    over: Mutex<HashSet<String>>,
 }
 
 impl Restores {
+    /// Whether a restore is replacing `database` now.
+    pub fn is_over(&self, database: &str) -> bool {
+        lock(&self.over).contains(database)
+    }
+
     /// Restore `id`, when this process remembers it.
     pub fn get(&self, id: u64) -> Option<Arc<RestoreRun>> {
         lock(&self.runs).iter().find(|r| r.id == id).cloned()
@@ -210,7 +236,7 @@ impl Jobs {
         plan.confirm(request.confirm.as_deref())?;
         // The target's own key keeps two restores out of one place; a configured database's
         // name and lease keep its backups out while it is replaced, as a backup keeps others out.
-        let place = format!("restore into {}", plan.target.display());
+        let place = format!("{KEY_PREFIX}{}", plan.target.display());
         let cancel = self.claim(&place).ok_or_else(|| {
             Error::Refused(format!(
                 "a restore into {} is running already; wait for it to finish",
@@ -220,6 +246,7 @@ impl Jobs {
         let mut claims = Claims {
             jobs: Arc::clone(self),
             keys: vec![place],
+            over: None,
         };
         let lease = match plan.replaces.clone() {
             Some(database) => Some(
@@ -236,6 +263,8 @@ impl Jobs {
             actor: request.caller.actor.clone(),
             started_at: self.clock.now(),
             effects: plan.effects.clone(),
+            into: plan.replaces.clone(),
+            cancel: cancel.clone(),
             phase: Mutex::new(("waiting for a backup slot".into(), None)),
             done: AtomicU64::new(0),
             state: Mutex::new(RunState::Running),
@@ -245,10 +274,16 @@ impl Jobs {
         let watched = Arc::clone(&run);
         self.tracker.spawn(async move {
             let _claims = claims;
+            // Like a backup: its server's slot first, then a backup slot.
+            let slot = jobs.server_slot(&record.database, &cancel).await;
             let _permit = jobs.permits.acquire().await;
-            let state = jobs
-                .run_restore(record, plan, &watched, cancel, lease)
-                .await;
+            let state = match slot {
+                Ok(slot) => {
+                    jobs.run_restore(record, plan, &watched, cancel, (lease, slot))
+                        .await
+                }
+                Err(e) => RunState::Failed(e.to_string()),
+            };
             let (outcome, detail) = ending(&watched, &state);
             if outcome == Outcome::Ok {
                 info!(restore = watched.id, %detail, "restore finished");
@@ -296,6 +331,8 @@ impl Jobs {
             running.insert(database.to_string(), cancel.clone());
         }
         claims.keys.push(database.to_string());
+        lock(&self.restores.over).insert(database.to_string());
+        claims.over = Some(database.to_string());
         let name = database.to_string();
         let held = super::super::blocking(&self.runner, move |r| {
             let running = r.catalog().list(&ListFilter {
@@ -320,34 +357,52 @@ impl Jobs {
         held.map_err(refused)
     }
 
-    /// Runs a planned restore and counts the target's rows after it; `lease` (the replaced
-    /// database's) is let go only once it has ended.
+    /// Runs a planned restore under `backup_timeout` and counts the target's rows after it;
+    /// `held` (the replaced database's lease, its server's slot) is let go only once it has
+    /// ended.
     async fn run_restore(
         self: &Arc<Self>,
         record: dbkeep_model::catalog::BackupRecord,
         plan: Plan,
         run: &Arc<RestoreRun>,
-        cancel: dbkeep_model::cancel::Cancel,
-        lease: Option<LeaseGuard>,
+        cancel: Cancel,
+        held: (Option<LeaseGuard>, Option<dbkeep_core::runner::ServerSlot>),
     ) -> RunState {
         let run = Arc::clone(run);
         let ran = super::super::blocking(&self.runner, move |r| {
-            let _lease = lease;
+            let _held = held;
             let started = Instant::now();
-            let restored = dbkeep_core::restore::restore(
-                r,
-                &record,
-                &plan.target,
-                &plan.options,
-                &cancel,
-                run.as_ref(),
-            )?;
+            // A load may wait on the application's locks, and build indexes for long without
+            // a byte read: only the whole run is limited, not its quiet.
+            let limits = dbkeep_pipeline::watchdog::Limits {
+                timeout: r.config().service.backup_timeout,
+                stall: std::time::Duration::MAX,
+                stall_before_first_byte: false,
+            };
+            let restored =
+                dbkeep_pipeline::watchdog::watch(limits, &cancel, run.as_ref(), |progress| {
+                    dbkeep_core::restore::restore(
+                        r,
+                        &record,
+                        &plan.target,
+                        &plan.options,
+                        &cancel,
+                        progress,
+                    )
+                })?;
+            let duration_ms = started.elapsed().as_millis() as u64;
+            // The load has committed: what follows cannot make it a failure.
             run.phase("counting the restored rows", None);
-            let tables = plan::compare(r, &record, &plan.target, &cancel)?;
+            let (tables, uncounted) = match plan::compare(r, &record, &plan.target, &Cancel::new())
+            {
+                Ok(tables) => (tables, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
             Ok(RunState::Restored {
                 tables,
                 bytes: restored.bytes,
-                duration_ms: started.elapsed().as_millis() as u64,
+                duration_ms,
+                uncounted,
             })
         })
         .await;
@@ -360,10 +415,15 @@ impl Jobs {
 struct Claims {
     jobs: Arc<Jobs>,
     keys: Vec<String>,
+    /// The configured database it replaces, marked in [`Restores`].
+    over: Option<String>,
 }
 
 impl Drop for Claims {
     fn drop(&mut self) {
+        if let Some(database) = &self.over {
+            lock(&self.jobs.restores.over).remove(database);
+        }
         for key in &self.keys {
             self.jobs.release(key);
         }
@@ -375,6 +435,17 @@ impl Drop for Claims {
 fn ending(run: &RestoreRun, state: &RunState) -> (Outcome, String) {
     let (id, target) = (run.id, &run.target);
     match state {
+        RunState::Restored {
+            bytes,
+            uncounted: Some(why),
+            ..
+        } => (
+            Outcome::Failed,
+            format!(
+                "restore #{id} into {target}: {} loaded and committed, but its rows could not be counted: {why}",
+                indicatif::HumanBytes(*bytes)
+            ),
+        ),
         RunState::Restored { tables, bytes, .. } => {
             let rows: u64 = tables.iter().map(|t| t.found).sum();
             let differ: Vec<String> = tables
@@ -432,6 +503,8 @@ mod tests {
             actor: "user:admin".into(),
             started_at: Utc::now(),
             effects: Vec::new(),
+            into: None,
+            cancel: Cancel::new(),
             phase: Mutex::new(("waiting".into(), None)),
             done: AtomicU64::new(0),
             state: Mutex::new(state),
@@ -464,10 +537,18 @@ mod tests {
             tables,
             bytes: 1,
             duration_ms: 1,
+            uncounted: None,
         };
         assert!(restored(vec![table(3, 3), table(0, 0)]).rows_match());
         assert!(!restored(vec![table(3, 3), table(5, 4)]).rows_match());
         assert!(!RunState::Failed("x".into()).rows_match());
+        let uncounted = RunState::Restored {
+            tables: Vec::new(),
+            bytes: 1,
+            duration_ms: 1,
+            uncounted: Some("gone".into()),
+        };
+        assert!(!uncounted.rows_match());
         assert!(!RunState::Running.rows_match());
     }
 
