@@ -6,6 +6,7 @@ mod catalog;
 mod check;
 mod demo;
 mod discover;
+mod docs;
 mod download;
 mod import;
 mod init;
@@ -69,11 +70,13 @@ enum Command {
     Pin(pin::PinArgs),
     /// Let retention prune a pinned backup again
     Unpin(pin::UnpinArgs),
-    /// Restore a backup into a SQLite file or a PostgreSQL database (its SHA-256 checked first)
+    /// Restore a backup into a SQLite file, a PostgreSQL or a MySQL/MariaDB database (its SHA-256
+    /// checked first)
     Restore(restore::Args),
     /// Prove backups restorable: checksum, decompression, or a restore into a throwaway database
     Verify(verify::Args),
-    /// Add outside backup files (.db, .sql, .sql.gz, .sql.zst) to a database's backups
+    /// Add outside backup files (.db, .sql, .sql.gz, .sql.zst, each also as .age) to a database's
+    /// backups
     Import(import::Args),
     /// Check the notification channels: `dbkeep notify test`
     Notify(notify::Args),
@@ -99,6 +102,10 @@ enum Command {
     Init(init::Args),
     /// Create a sample database and config, back it up, and list the result
     Demo(demo::Args),
+    /// Print the completion script for bash, zsh or fish
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page, or write one per command into a folder (--dir)
+    Man(docs::ManArgs),
 }
 
 /// An error in what the user asked for (exit code 2), as opposed to a failed run (exit code 1).
@@ -220,6 +227,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(&config_path, args),
         Command::Init(args) => init::run(&config_path, args),
         Command::Demo(args) => demo::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     }
 }
 

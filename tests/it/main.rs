@@ -40,6 +40,7 @@ mod roles;
 mod servers;
 mod service;
 mod shared_catalog;
+mod shell;
 mod space;
 mod sqlite;
 mod tampered;
