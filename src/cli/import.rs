@@ -7,9 +7,10 @@ use std::time::Duration;
 use dbkeep::import::{ImportOutcome, ImportStep};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{EXIT_FAILED, open_runner, render};
+use super::{EXIT_FAILED, open_runner_with, render};
 
-/// Add outside backup files (.db, .sql, .sql.gz, .sql.zst) to a database's backups: each copied
+/// Add outside backup files (.db, .sql, .sql.gz, .sql.zst, each also encrypted with age as
+/// .age) to a database's backups: each copied
 /// into its folder, hashed, checked and its rows counted; then verify, restore and prune them
 /// like any other. A file is taken at the time in its name (`…_backup_YYYYMMDD_HHMMSS…`, read
 /// in the configured `timezone`), else its modification time; they go in oldest first, and a
@@ -23,6 +24,11 @@ pub struct Args {
     /// The configured database they are backups of
     #[arg(long, short = 'd', value_name = "NAME")]
     database: String,
+
+    /// The age identity file (from `age-keygen`) that opens encrypted (.age) files, in place of
+    /// the configuration's `identity_file`
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
 }
 
 impl Args {
@@ -36,7 +42,7 @@ impl Args {
 }
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let runner = open_runner(config_path)?;
+    let runner = open_runner_with(config_path, args.identity.as_deref())?;
     let zone = runner.config().service.timezone;
     // Drawn only when stderr is a terminal, and only for more than one file.
     let bar = if args.files.len() > 1 {

@@ -260,3 +260,93 @@ fn verify_with_a_bad_identity_fails_instead_of_checking_the_checksum_only() {
     assert_ne!(run.code, Some(0), "{run:?}");
     assert!(run.all_output().contains("junk.txt"), "{run:?}");
 }
+
+#[test]
+fn age_files_are_imported_opened_with_the_configured_identity_and_refused_without_it() {
+    let sandbox = Sandbox::new();
+    create_sample_sqlite(&sandbox.path().join("app.db"));
+    let (key, public) = keygen(sandbox.path(), "key.txt");
+    let (other, _) = keygen(sandbox.path(), "other.txt");
+    // Outside files encrypted by the `age` command itself: a SQLite file, and the same file
+    // gzipped first.
+    let old = sandbox.path().join("old");
+    fs::create_dir(&old).unwrap();
+    let plain = old.join("sqlite_backup_20250101_000000.db");
+    fs::copy(sandbox.path().join("app.db"), &plain).unwrap();
+    let gz = old.join("sqlite_backup_20250102_000000.db.gz");
+    bash(&format!(
+        "gzip -c '{}' > '{}'",
+        plain.display(),
+        gz.display()
+    ));
+    let mut sealed = Vec::new();
+    for file in [&plain, &gz] {
+        let out = std::path::PathBuf::from(format!("{}.age", file.display()));
+        let run = Command::new("age")
+            .args(["-r", &public, "-o"])
+            .arg(&out)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        fs::remove_file(file).unwrap();
+        sealed.push(out.display().to_string());
+    }
+    let config = |identity: &Path| {
+        format!(
+            "identity_file = \"{}\"\n[[databases]]\nname = \"app\"\nurl = \"sqlite:app.db\"\n",
+            identity.display()
+        )
+    };
+    // With an identity that is not the right one: refused, naming it, and nothing is kept.
+    sandbox.write_config(&config(&other));
+    let mut args = vec!["import", "--database", "app"];
+    args.extend(sealed.iter().map(String::as_str));
+    let run = sandbox.run(&args);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("other.txt") || run.stderr.contains("other.txt"),
+        "{run:?}"
+    );
+    assert!(sandbox.rows_for("app").is_empty(), "nothing recorded");
+    // With the right one given on the command line: both imported, kept encrypted; with it
+    // configured, they verify and restore.
+    let key_arg = key.display().to_string();
+    let mut with_key = args.clone();
+    with_key.extend(["--identity", &key_arg]);
+    sandbox.run(&with_key).assert_success();
+    sandbox.write_config(&config(&key));
+    let rows = sandbox.rows_for("app");
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    for row in &rows {
+        assert_eq!(row["encrypted"], true, "{row:#}");
+        assert_eq!(row["trigger"], "import", "{row:#}");
+        let file = assert_success_row(row, "app", "sqlite");
+        assert!(file.to_string_lossy().ends_with(".age"), "{file:?}");
+        assert!(
+            fs::read(&file)
+                .unwrap()
+                .starts_with(b"age-encryption.org/v1\n")
+        );
+        let id = row["id"].as_i64().unwrap().to_string();
+        sandbox
+            .run(&["verify", &id, "--level", "restore"])
+            .assert_success();
+    }
+    let gz_row = rows
+        .iter()
+        .find(|r| r["compression"] == "gzip")
+        .unwrap_or_else(|| panic!("the gzipped file is recorded as gzip: {rows:#?}"));
+    let id = gz_row["id"].as_i64().unwrap().to_string();
+    let copy = sandbox.path().join("copy.db");
+    sandbox
+        .run(&["restore", &id, "--to", &copy.display().to_string()])
+        .assert_success();
+    let original = rusqlite::Connection::open(sandbox.path().join("app.db")).unwrap();
+    let restored = rusqlite::Connection::open(&copy).unwrap();
+    assert_eq!(sqlite_fingerprint(&restored), sqlite_fingerprint(&original));
+}

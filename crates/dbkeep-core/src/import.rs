@@ -1,5 +1,5 @@
 //! `dbkeep import`: outside backup files (a `.db`, `.sql`, `.sql.gz` or `.sql.zst`, such as
-//! the original Django setup made) become backups like any other: copied into their database's
+//! the original Django setup made, each also encrypted with age) become backups like any other: copied into their database's
 //! folder under a standard name, hashed, checked, their rows counted, and recorded with trigger
 //! `import`. They can then be verified, restored, downloaded and pruned. [`import`] takes one
 //! file; [`import_many`] a folder's whole history, oldest first, skipping the files the
@@ -22,19 +22,53 @@ use dbkeep_model::error::{Error, Result};
 use dbkeep_model::storage;
 use dbkeep_model::stream::TableRows;
 use dbkeep_model::vocab::Compression;
+use dbkeep_pipeline::crypt::Keys;
 use dbkeep_pipeline::pipeline::{self, HashingWriter};
 
-/// How a file's bytes are compressed: by their first bytes, whatever its name says.
-fn sniff(file: &Path) -> Result<Compression> {
-    let mut magic = [0u8; 4];
-    let n = std::fs::File::open(file)
-        .and_then(|mut f| f.read(&mut magic))
-        .map_err(Error::io("cannot read", file))?;
-    Ok(match &magic[..n] {
+/// How bytes are compressed, by the first of them.
+fn compression_of(magic: &[u8]) -> Compression {
+    match magic {
         [0x1f, 0x8b, ..] => Compression::Gzip,
-        [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
         _ => Compression::None,
-    })
+    }
+}
+
+/// The first line of an age file (the binary format, as dbkeep and `age` write it).
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
+
+/// What a file's bytes are, by their first bytes whatever its name says: encrypted with age
+/// (then opened with `keys`, which it calls only then) or not, and how they (once decrypted)
+/// are compressed.
+fn sniff(file: &Path, keys: impl FnOnce() -> Result<Keys>) -> Result<(Compression, Option<Keys>)> {
+    let mut magic = [0u8; AGE_MAGIC.len()];
+    let n = std::fs::File::open(file)
+        .and_then(|mut f| read_up_to(&mut f, &mut magic))
+        .map_err(Error::io("cannot read", file))?;
+    if !magic[..n].starts_with(AGE_MAGIC) {
+        return Ok((compression_of(&magic[..n]), None));
+    }
+    let keys = keys()?;
+    let opened = std::fs::File::open(file).map_err(Error::io("cannot read", file))?;
+    let mut plain = keys
+        .decrypt(Box::new(opened))
+        .map_err(|e| Error::Refused(format!("is encrypted with age, and {e}")))?;
+    let mut inner = [0u8; 4];
+    let n = read_up_to(&mut plain, &mut inner)
+        .map_err(|e| Error::Refused(format!("is encrypted with age and does not decrypt: {e}")))?;
+    Ok((compression_of(&inner[..n]), Some(keys)))
+}
+
+/// Reads until `buf` is full or the input ends; how many bytes it read.
+fn read_up_to(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// What became of one file given to [`import_many`].
@@ -264,8 +298,10 @@ fn import_held(
     if !meta.is_file() {
         return Err(Error::Refused("is not a file".to_string()));
     }
-    let compression = sniff(file)?;
     let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let (compression, keys) = sniff(file, || {
+        Keys::for_database(&config, database, &format!("{name}"))
+    })?;
     let kind = db.target.kind();
     let looks_sql = name.contains(".sql");
     if (kind == Kind::Sqlite) == looks_sql {
@@ -286,8 +322,14 @@ fn import_held(
     let engine = engine::for_database(&config, db);
     let dir = config.database_dir(database);
     storage::create_private_dir(&dir).map_err(Error::io("cannot create backup folder", &dir))?;
-    let (file_name, path) =
-        runner.choose_name(db, compression, false, engine.as_ref(), &dir, taken_at)?;
+    let (file_name, path) = runner.choose_name(
+        db,
+        compression,
+        keys.is_some(),
+        engine.as_ref(),
+        &dir,
+        taken_at,
+    )?;
     let part = dbkeep_model::storage::temp_path(&path, "part");
     // Checked before anything is recorded: a file that is not a backup leaves no trace.
     let checked = copy_hashed(file, &part).and_then(|(out, size, sha256)| {
@@ -296,7 +338,13 @@ fn import_held(
         }
         out.sync_all().map_err(Error::io("cannot sync", &part))?;
         drop(out);
-        let tables = check(&part, compression, &db.target, config.min_free_space)?;
+        let tables = check(
+            &part,
+            compression,
+            keys.as_ref(),
+            &db.target,
+            config.min_free_space,
+        )?;
         Ok(Ok((size, sha256, tables)))
     });
     let (size, sha256, tables) = match checked {
@@ -380,19 +428,23 @@ fn copy_hashed(file: &Path, part: &Path) -> Result<(std::fs::File, u64, String)>
 fn check(
     part: &Path,
     compression: Compression,
+    keys: Option<&Keys>,
     target: &Target,
     min_free_space: u64,
 ) -> Result<TableRows> {
-    let unreadable = |e: std::io::Error| Error::Refused(format!("does not decompress ({e})"));
+    let unreadable = |e: std::io::Error| match keys {
+        Some(_) => Error::Refused(format!("does not decrypt and decompress ({e})")),
+        None => Error::Refused(format!("does not decompress ({e})")),
+    };
     let reader = || -> Result<Box<dyn Read + Send>> {
         let f = std::fs::File::open(part).map_err(Error::io("cannot read", part))?;
-        pipeline::open_reader(Box::new(f), compression, None).map_err(unreadable)
+        pipeline::open_reader(Box::new(f), compression, keys).map_err(unreadable)
     };
     let tables = match target {
         Target::Sqlite { .. } => {
             let scratch = dbkeep_model::storage::temp_path(part, "check");
             let checked = (|| {
-                let copy = if compression == Compression::None {
+                let copy = if compression == Compression::None && keys.is_none() {
                     part.to_path_buf()
                 } else {
                     let out = storage::create_private_file(&scratch)

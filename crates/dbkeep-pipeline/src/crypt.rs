@@ -69,7 +69,7 @@ impl Keys {
     /// Whether this configuration names any way to open `record` (an `identity_file`, or its
     /// database's `age_passphrase_env`), whether or not it works.
     pub fn configured(config: &Config, record: &BackupRecord) -> bool {
-        config.identity_file.is_some() || passphrase_env(config, record).is_some()
+        config.identity_file.is_some() || passphrase_env(config, &record.database).is_some()
     }
 
     /// The keys that open `record`: `None` when it is not encrypted; else every way this
@@ -84,7 +84,16 @@ impl Keys {
         if !record.encrypted {
             return Ok(None);
         }
-        let passphrase = || passphrase_env(config, record).map(|env| Keys::from_passphrase(&env));
+        Keys::for_database(config, &record.database, &format!("backup #{}", record.id)).map(Some)
+    }
+
+    /// The keys that open an age file of `database` (`what` names it in errors: `backup #12`,
+    /// a file's name), as [`Keys::for_record`] finds them.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when nothing here can open it, saying what was tried.
+    pub fn for_database(config: &Config, database: &str, what: &str) -> Result<Keys> {
+        let passphrase = || passphrase_env(config, database).map(|env| Keys::from_passphrase(&env));
         let identity = || {
             config
                 .identity_file
@@ -92,7 +101,7 @@ impl Keys {
                 .map(Keys::from_identity_file)
         };
         let by_passphrase = config
-            .database(&record.database)
+            .database(database)
             .is_ok_and(|db| matches!(db.encryption, Some(Encryption::Passphrase { .. })));
         let ways: Vec<Result<Keys>> = if by_passphrase {
             [passphrase(), identity()]
@@ -104,8 +113,7 @@ impl Keys {
         .collect();
         if ways.is_empty() {
             return Err(Error::Refused(format!(
-                "backup #{} is encrypted with age; opening it needs an identity that it was encrypted to: give --identity FILE (or set identity_file), or the passphrase its database's age_passphrase_env names",
-                record.id
+                "{what} is encrypted with age; opening it needs an identity that it was encrypted to: give --identity FILE (or set identity_file), or the passphrase its database's age_passphrase_env names"
             )));
         }
         let mut keys = Keys {
@@ -124,12 +132,11 @@ impl Keys {
         }
         if keys.identities.is_empty() {
             return Err(Error::Refused(format!(
-                "backup #{} is encrypted with age, and nothing configured can open it: {}",
-                record.id,
+                "{what} is encrypted with age, and nothing configured can open it: {}",
                 failed.join("; ")
             )));
         }
-        Ok(Some(keys))
+        Ok(keys)
     }
 
     /// The plaintext of the age file read from `input`.
@@ -156,9 +163,9 @@ impl Keys {
 }
 
 /// The variable holding the passphrase of `record`'s database, when it encrypts with one.
-fn passphrase_env(config: &Config, record: &BackupRecord) -> Option<String> {
+fn passphrase_env(config: &Config, database: &str) -> Option<String> {
     config
-        .database(&record.database)
+        .database(database)
         .ok()
         .and_then(|db| match &db.encryption {
             Some(Encryption::Passphrase { env }) => Some(env.clone()),
