@@ -486,6 +486,11 @@ fn bad_settings_are_reported_by_manage_py_check_with_the_settings_name() {
             "DBKEEP['databases']['default']['schedules']",
             "not a valid cron expression",
         ),
+        (
+            "default_cron",
+            "DBKEEP['schedules']",
+            "not a valid cron expression",
+        ),
         ("retention", "BACKUP_RETENTION_DAYS", "whole number of days"),
     ] {
         let p = Project::new(Engine::Sqlite, None).with("DBKEEP_TEST_BAD", bad);

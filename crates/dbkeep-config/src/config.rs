@@ -175,6 +175,7 @@ struct RawConfig {
     lease_timeout: Option<Spanned<String>>,
     max_concurrent_backups: Option<Spanned<u32>>,
     verify_schedule: Option<Spanned<String>>,
+    schedules: Option<Spanned<Vec<Spanned<String>>>>,
     verify_url: Option<Spanned<String>>,
     age_recipients: Option<Spanned<Vec<Spanned<String>>>>,
     age_passphrase_env: Option<Spanned<String>>,
@@ -476,8 +477,12 @@ impl Config {
             }
             Ok(())
         };
+        let default_schedules = default_schedules(&source, raw.schedules.as_ref())?;
         let mut databases: Vec<DatabaseConfig> = Vec::with_capacity(raw.databases.len());
-        for raw_db in raw.databases {
+        for mut raw_db in raw.databases {
+            if raw_db.schedules.is_none() {
+                raw_db.schedules.clone_from(&default_schedules);
+            }
             let mut db = raw_db.validate(&source, &base)?;
             top_level(&mut db)?;
             if databases.iter().any(|d| d.name == db.name) {
@@ -490,7 +495,10 @@ impl Config {
         }
 
         let mut servers: Vec<ServerConfig> = Vec::with_capacity(raw.servers.len());
-        for raw_server in raw.servers {
+        for mut raw_server in raw.servers {
+            if raw_server.schedules.is_none() {
+                raw_server.schedules.clone_from(&default_schedules);
+            }
             let mut server = raw_server.validate(&source, &base)?;
             top_level(server.template_mut())?;
             if servers.iter().any(|s| s.name == server.name) {
@@ -837,6 +845,35 @@ fn public_url(source: &Source<'_>, value: &Spanned<String>) -> Result<url::Url, 
         ));
     }
     Ok(url)
+}
+
+/// The top-level `schedules`, checked: what every database and server without its own gets
+/// (`None`: daily at midnight).
+fn default_schedules(
+    source: &Source<'_>,
+    value: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Result<Option<Vec<Spanned<String>>>, ConfigError> {
+    let Some(list) = value else {
+        return Ok(None);
+    };
+    if list.get_ref().is_empty() {
+        return Err(source.error(
+            list.span(),
+            "`schedules` is empty; remove it for the default (daily at midnight) or list cron expressions",
+        ));
+    }
+    for expr in list.get_ref() {
+        database::parse_schedule(expr.get_ref()).map_err(|why| {
+            source.error(
+                expr.span(),
+                format!(
+                    "`schedules`: `{}` {why}; expected e.g. \"0 0 * * *\" (daily at midnight), \"0 */6 * * *\" or \"@hourly\"",
+                    expr.get_ref().trim()
+                ),
+            )
+        })?;
+    }
+    Ok(Some(list.get_ref().clone()))
 }
 
 fn verify_schedule(

@@ -3,7 +3,8 @@
 The tests choose the database and the folders through the environment:
 DBKEEP_TEST_STATE (a private folder: the SQLite file, backups), DBKEEP_TEST_ENGINE
 (sqlite or postgres), DBKEEP_TEST_PG_NAME, DBKEEP_TEST_SCHEDULE (a cron expression), and
-DBKEEP_TEST_BAD (which bad setting to make: engine, backup_dir, cron, retention).
+DBKEEP_TEST_BAD (which bad setting to make: engine, backup_dir, cron, default_cron,
+retention).
 """
 
 import os
@@ -82,9 +83,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 BACKUP_DIR = STATE / "backups"
 BACKUP_RETENTION_DAYS = 30
 DBKEEP = {
-    "databases": {
-        "default": {"schedules": [os.environ.get("DBKEEP_TEST_SCHEDULE", "0 0 * * *")]},
-    },
+    # Every database's schedules, unless its own entry names some.
+    "schedules": [os.environ.get("DBKEEP_TEST_SCHEDULE", "0 0 * * *")],
+    "databases": {"default": {}},
     "misfire_grace": "1s",
 }
 
@@ -95,5 +96,7 @@ elif BAD == "backup_dir":
     BACKUP_DIR = STATE / "no" / "such" / "backups"
 elif BAD == "cron":
     DBKEEP["databases"]["default"]["schedules"] = ["61 * * * *"]
+elif BAD == "default_cron":
+    DBKEEP["schedules"] = ["61 * * * *"]
 elif BAD == "retention":
     BACKUP_RETENTION_DAYS = "thirty"

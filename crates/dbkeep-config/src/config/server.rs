@@ -243,7 +243,7 @@ pub(super) struct RawServer {
     max_concurrent_per_server: Option<Spanned<u32>>,
     spread: Option<Spanned<String>>,
     compression: Option<dbkeep_model::vocab::Compression>,
-    schedules: Option<Vec<Spanned<String>>>,
+    pub(super) schedules: Option<Vec<Spanned<String>>>,
     verify_url: Option<Spanned<String>>,
     globals: Option<Spanned<bool>>,
     age_recipients: Option<Spanned<Vec<Spanned<String>>>>,

@@ -882,3 +882,55 @@ fn auth_and_audit_settings_are_read_and_checked() {
         assert_eq!(e.line, Some(1));
     }
 }
+
+#[test]
+fn top_level_schedules_are_every_database_and_server_default_and_an_entry_s_own_win() {
+    let c = parse(
+        "schedules = [\"0 */6 * * *\", \"@weekly\"]\n\
+         [[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n\
+         [[databases]]\nname = \"b\"\nurl = \"sqlite:b.db\"\nschedules = [\"30 1 * * *\"]\n\
+         [[servers]]\nname = \"pg\"\nurl = \"postgres://u@h/\"\n",
+    )
+    .unwrap();
+    let exprs = |d: &DatabaseConfig| {
+        d.schedules
+            .iter()
+            .map(|s| s.expr.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(exprs(c.database("a").unwrap()), ["0 */6 * * *", "@weekly"]);
+    assert_eq!(exprs(c.database("b").unwrap()), ["30 1 * * *"]);
+    let at = chrono::Utc::now();
+    let found = c.with_discovered(&[DiscoveredDatabase {
+        name: "pg-t".into(),
+        server: "pg".into(),
+        database: "t".into(),
+        state: DiscoveryState::Known,
+        found_at: at,
+        changed_at: at,
+        detail: None,
+    }]);
+    assert_eq!(
+        exprs(found.database("pg-t").unwrap()),
+        ["0 */6 * * *", "@weekly"]
+    );
+    // Without it, daily at midnight as before.
+    let c = parse("[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n").unwrap();
+    assert_eq!(exprs(c.database("a").unwrap()), [DEFAULT_SCHEDULE]);
+    // A bad one is named at the top level, once.
+    for (text, says) in [
+        (
+            "schedules = []\n",
+            "`schedules` is empty; remove it for the default",
+        ),
+        ("schedules = [\"every day\"]\n", "`schedules`: `every day`"),
+    ] {
+        let e = parse(&format!(
+            "{text}[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(says), "{text}: {e}");
+        assert!(!e.contains("of `a`"), "{text}: {e}");
+    }
+}
