@@ -117,6 +117,37 @@ fn target(args: &Args) -> anyhow::Result<Target> {
     })
 }
 
+/// `e`, with what to do added when the server asked for a password that the restore did not
+/// have: where a password goes (never into the URL).
+fn with_password_hint(e: dbkeep::Error, target: &Target) -> anyhow::Error {
+    let said = e.to_string();
+    let (Target::Postgres(server) | Target::Mysql(server)) = target else {
+        return e.into();
+    };
+    let (standard, asked) = match target {
+        Target::Mysql(_) => ("MYSQL_PWD", said.contains("(using password: NO)")),
+        _ => (
+            "PGPASSWORD",
+            said.contains("no password supplied")
+                || said.contains("password authentication failed"),
+        ),
+    };
+    let given = server.password_env.is_some() || std::env::var_os(standard).is_some();
+    match (asked, given) {
+        (true, false) => anyhow::anyhow!(
+            "{said}\nhint: the server wants a password for this user: put it in an environment variable and name it with --password-env NAME, or set {standard} (never in the URL, where the process list would show it)"
+        ),
+        (true, true) => anyhow::anyhow!(
+            "{said}\nhint: the server refused the password given ({}): check it",
+            server
+                .password_env
+                .as_deref()
+                .map_or_else(|| standard.to_string(), |v| format!("--password-env {v}"))
+        ),
+        _ => e.into(),
+    }
+}
+
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner_with(config_path, args.identity.as_deref())?;
     let target = target(&args)?;
@@ -161,7 +192,8 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(code));
         }
         // A signal that came once the load had committed: the restore stands.
-        (restored, _) => restored?,
+        (Ok(restored), _) => restored,
+        (Err(e), _) => return Err(with_password_hint(e, &target)),
     };
     let over = match restored.connections {
         0 | 1 => String::new(),

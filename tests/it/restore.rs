@@ -1001,3 +1001,84 @@ async fn the_weekly_drill_runs_on_an_injected_clock_and_a_failed_one_turns_the_d
         judged[0].verdict.reason
     );
 }
+
+#[test]
+fn a_restore_without_the_servers_password_says_where_the_password_goes() {
+    use crate::mysql::{MyDb, try_mariadb};
+    // PostgreSQL: the password server, asked without its password, then with a wrong one.
+    let source = PgDb::create("pw_src");
+    source.psql("CREATE TABLE t (n int); INSERT INTO t VALUES (1);");
+    let sandbox = backed_up(&source, "");
+    let id = sandbox.rows_for("pg")[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let target = url_with(&pg_auth_url(), "dbkeep_pw_never", None);
+    let mut cmd = sandbox.cmd();
+    cmd.env_remove("PGPASSWORD")
+        .args(["restore", &id, "--to", &target, "--create"]);
+    let run = run_cmd(&mut cmd);
+    run.assert_code(1);
+    assert!(run.stderr.contains("no password supplied"), "{run:?}");
+    assert!(
+        run.stderr.contains("hint: the server wants a password for this user: put it in an environment variable and name it with --password-env NAME, or set PGPASSWORD"),
+        "{run:?}"
+    );
+    let mut cmd = sandbox.cmd();
+    cmd.env("WRONG_PW", "not the password").args([
+        "restore",
+        &id,
+        "--to",
+        &target,
+        "--create",
+        "--password-env",
+        "WRONG_PW",
+    ]);
+    let run = run_cmd(&mut cmd);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("hint: the server refused the password given (--password-env WRONG_PW)"),
+        "{run:?}"
+    );
+    assert_absent(&run.all_output(), "not the password", "the wrong password");
+
+    // MySQL: a user with a password, asked without it.
+    let my = MyDb::create("pw_src");
+    my.sql("CREATE TABLE t (n int); INSERT INTO t VALUES (1);");
+    let user = format!("pw_{}", std::process::id());
+    try_mariadb(
+        None,
+        &format!("DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%' IDENTIFIED BY 'a secret'; DROP USER IF EXISTS '{user}'@'localhost'; CREATE USER '{user}'@'localhost' IDENTIFIED BY 'a secret';"),
+    )
+    .unwrap();
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[databases]]\nname = \"my\"\nurl = \"{}\"\n",
+        my.url()
+    ));
+    sandbox.run(&["backup"]).assert_success();
+    let id = sandbox.rows_for("my")[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let mut cmd = sandbox.cmd();
+    cmd.env_remove("MYSQL_PWD").args([
+        "restore",
+        &id,
+        "--to",
+        &format!("mysql://{user}@127.0.0.1:3306/pw_never"),
+        "--create",
+    ]);
+    let run = run_cmd(&mut cmd);
+    let _ = try_mariadb(
+        None,
+        &format!("DROP USER IF EXISTS '{user}'@'%'; DROP USER IF EXISTS '{user}'@'localhost';"),
+    );
+    run.assert_code(1);
+    assert!(run.stderr.contains("(using password: NO)"), "{run:?}");
+    assert!(
+        run.stderr.contains("--password-env NAME, or set MYSQL_PWD"),
+        "{run:?}"
+    );
+}
