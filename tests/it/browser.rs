@@ -418,7 +418,7 @@ pub(crate) async fn save_screenshot(client: &Client, dir: &Path, name: &str) {
 
 /// Resizes the window so that the page itself gets `width` x `height` CSS
 /// pixels (the window size includes the browser's own frame).
-async fn set_viewport_size(client: &Client, width: u32, height: u32) {
+pub(crate) async fn set_viewport_size(client: &Client, width: u32, height: u32) {
     client
         .set_window_size(width, height)
         .await

@@ -10,7 +10,8 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::browser::{
-    Guard, Session, free_port, http_status, require_browser, save_screenshot, wait_for_http,
+    Guard, Session, free_port, http_status, require_browser, save_screenshot, set_viewport_size,
+    wait_for_http,
 };
 use crate::common::*;
 use crate::django::{Engine, Project};
@@ -184,12 +185,53 @@ async fn scenario(client: Client, base: String, p: &Project) {
         verdicts[0]["text"].as_str().unwrap().contains("failing"),
         "{page:#}"
     );
+    // In a 1280 px window the page fits its width, and the failed row, whose error is long,
+    // is one line like the others, its whole error in the cell's title.
+    set_viewport_size(&client, 1280, 800).await;
+    let fit = client
+        .execute(
+            r#"
+            const row = (id) => document.querySelector(`#dbkeep-backups tr[data-id="${id}"]`);
+            const error = document.querySelector('#dbkeep-backups .dbkeep-error');
+            return {
+              page: document.documentElement.scrollWidth, window: window.innerWidth,
+              good: row(arguments[0]).getBoundingClientRect().height,
+              failed: row(arguments[1]).getBoundingClientRect().height,
+              title: error.title, shown: error.closest('td').clientWidth,
+              whole: error.closest('td').scrollWidth,
+            };
+            "#,
+            vec![good["id"].clone(), failed["id"].clone()],
+        )
+        .await
+        .unwrap();
     save_screenshot(
         &client,
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots"),
         "django-admin.png",
     )
     .await;
+    assert!(
+        fit["page"].as_f64() <= fit["window"].as_f64(),
+        "the page is wider than its window: {fit:#}"
+    );
+    assert!(
+        fit["failed"].as_f64().unwrap() <= fit["good"].as_f64().unwrap() * 1.2,
+        "the failed row is taller than a line: {fit:#}"
+    );
+    let recorded: String = p
+        .catalog()
+        .query_row(
+            "SELECT error FROM backups WHERE id = ?1",
+            [failed["id"].as_i64().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(fit["title"].as_str(), Some(recorded.as_str()), "{fit:#}");
+    assert!(
+        fit["whole"].as_f64() > fit["shown"].as_f64(),
+        "the error was long enough to be cut: {fit:#} ({recorded})"
+    );
 
     // The download streams through Django: the catalog's SHA-256.
     let href = good["href"].as_str().expect("a download link").to_string();
@@ -215,15 +257,25 @@ async fn scenario(client: Client, base: String, p: &Project) {
     );
     assert_eq!(fetched["size"].as_i64(), Some(catalog.1), "{fetched:#}");
     assert_eq!(sha256sum(Path::new(&catalog.2)), catalog.0);
-    // dbkeep's audit log names the Django user who downloaded it.
-    let (actor, target, detail): (String, String, String) = p
-        .catalog()
-        .query_row(
+    // dbkeep's audit log names the Django user who downloaded it. `dbkeep download` writes
+    // its row once the file has gone out, so it may land a moment after the last byte.
+    let started = std::time::Instant::now();
+    let (actor, target, detail): (String, String, String) = loop {
+        let row = p.catalog().query_row(
             "SELECT actor, target, detail FROM audit_log WHERE action = 'download' ORDER BY id DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
+        );
+        match row {
+            Ok(row) => break row,
+            Err(rusqlite::Error::QueryReturnedNoRows)
+                if started.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no audit row of the download: {e}"),
+        }
+    };
     assert_eq!(actor, "django:keeper");
     assert_eq!(target, format!("backup:{}", good["id"].as_i64().unwrap()));
     assert!(detail.contains("via cli:"), "{detail}");
