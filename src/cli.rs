@@ -7,6 +7,7 @@ mod check;
 mod demo;
 mod discover;
 mod docs;
+mod doctor;
 mod download;
 mod import;
 mod init;
@@ -98,6 +99,8 @@ enum Command {
     Catalog(catalog::Args),
     /// Check the configuration file and exit (no catalog is opened, nothing is written)
     Check(check::Args),
+    /// Check the whole setup end to end, each check with ok, warn or fail and what to do
+    Doctor(doctor::Args),
     /// Write a commented example dbkeep.toml
     Init(init::Args),
     /// Create a sample database and config, back it up, and list the result
@@ -225,6 +228,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(&config_path, args),
         Command::Catalog(args) => catalog::run(&config_path, args),
         Command::Check(args) => check::run(&config_path, args),
+        Command::Doctor(args) => doctor::run(&config_path, args),
         Command::Init(args) => init::run(&config_path, args),
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => docs::completions(args),

@@ -17,6 +17,7 @@ mod config;
 mod crash;
 mod django;
 mod django_admin;
+mod doctor;
 mod encryption;
 mod failures;
 mod hardening;

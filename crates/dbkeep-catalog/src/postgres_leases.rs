@@ -128,6 +128,17 @@ impl Leases for PostgresCatalog {
 }
 
 impl Instances for PostgresCatalog {
+    fn server_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let ms = self.rows(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+            &[],
+            |r| Ok(r.try_get::<_, i64>(0)?),
+        )?;
+        Ok(ms
+            .first()
+            .and_then(|ms| DateTime::<Utc>::from_timestamp_millis(*ms)))
+    }
+
     fn heartbeat(
         &self,
         instance: &Instance,

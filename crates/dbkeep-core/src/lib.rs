@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod discovery;
+pub mod doctor;
 pub mod import;
 pub mod lease;
 pub mod offsite;

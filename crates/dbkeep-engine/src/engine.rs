@@ -1,6 +1,7 @@
 //! Database engines: each kind of database knows how to produce a consistent copy of itself.
 
 pub mod child;
+mod health;
 pub mod listing;
 mod mysql;
 mod postgres;
@@ -117,6 +118,11 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// [`dbkeep_model::error::Error::Engine`] when the server cannot be asked.
     fn exists(&self, cancel: &Cancel) -> Result<bool>;
+
+    /// What `dbkeep doctor` checks of this engine's database before a night's backup needs it:
+    /// reachable with its credentials, the dump tool found and fit for the server, privileges
+    /// enough for every table. `what` begins each check's name (`database app`).
+    fn health(&self, what: &str, cancel: &Cancel) -> Vec<dbkeep_model::health::Finding>;
 }
 
 /// A native copy that is a whole database file.

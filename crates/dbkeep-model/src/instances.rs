@@ -123,6 +123,16 @@ pub trait Instances: Send + Sync {
     /// # Errors
     /// When the catalog cannot be written.
     fn depart(&self, name: &str) -> Result<()>;
+
+    /// The catalog's own clock, when it runs on a server (PostgreSQL): leases expire and audit
+    /// rows are dated by it, so `dbkeep doctor` compares this machine's clock with it. `None`
+    /// for a catalog on this machine.
+    ///
+    /// # Errors
+    /// When the catalog cannot be asked.
+    fn server_time(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(None)
+    }
 }
 
 fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> std::result::Result<S::Ok, S::Error> {

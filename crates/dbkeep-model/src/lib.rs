@@ -14,6 +14,7 @@ pub mod deliveries;
 pub mod discovery;
 pub mod error;
 pub mod grant;
+pub mod health;
 pub mod instances;
 pub mod leases;
 pub mod lock;

@@ -168,6 +168,23 @@ pub fn host() -> String {
         .into_owned()
 }
 
+/// Opens and closes a TCP connection to `host:port` (each of its addresses in turn) within
+/// `limit`: where it connected, or why not.
+fn connect(host: &str, port: u16, limit: Duration) -> Result<String, String> {
+    use std::net::ToSocketAddrs;
+    let addresses = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut last = format!("{host} has no address");
+    for address in addresses {
+        match std::net::TcpStream::connect_timeout(&address, limit) {
+            Ok(_) => return Ok(format!("{host}:{port} answers")),
+            Err(e) => last = format!("cannot connect to {host}:{port} ({address}): {e}"),
+        }
+    }
+    Err(last)
+}
+
 /// A place events go.
 pub trait Channel: Send + Sync {
     /// Its name in logs, metrics and the catalog: a configured name or the scheme and host of
@@ -180,6 +197,13 @@ pub trait Channel: Send + Sync {
     /// # Errors
     /// Why it was not delivered.
     fn send(&self, event: &Event) -> Result<(), String>;
+    /// Where it connects (host and port), for a check that sends nothing.
+    fn address(&self) -> Option<(String, u16)>;
+}
+
+/// `url`'s host and port (the scheme's own when it names none).
+pub(crate) fn address_of(url: &url::Url) -> Option<(String, u16)> {
+    Some((url.host_str()?.to_string(), url.port_or_known_default()?))
 }
 
 /// Sends events to every channel that wants them, in the background.
@@ -259,6 +283,21 @@ impl Notifier {
             .iter()
             .filter(|c| c.wants(EventKind::Test, "-"))
             .map(|c| (c.name(), c.send(&event)))
+            .collect()
+    }
+
+    /// Whether each channel's server answers: a connection opened and closed within `limit`,
+    /// nothing sent. Each channel's name, and where it connected or why it could not.
+    pub fn reach(&self, limit: Duration) -> Vec<(String, Result<String, String>)> {
+        self.channels()
+            .iter()
+            .map(|c| {
+                let reached = match c.address() {
+                    None => Err("it names no server to connect to".to_string()),
+                    Some((host, port)) => connect(&host, port, limit),
+                };
+                (c.name(), reached)
+            })
             .collect()
     }
 

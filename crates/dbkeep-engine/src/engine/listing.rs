@@ -23,3 +23,14 @@ pub struct Listing {
     /// (e.g. PostgreSQL's `pg_read_all_data`).
     pub warning: Option<String>,
 }
+
+/// `url` with a `connect_timeout` of [`CONNECT_TIMEOUT_SECS`] unless it names one: a server
+/// that does not answer is said so, soon.
+pub(crate) fn with_connect_timeout(url: &url::Url) -> url::Url {
+    let mut url = url.clone();
+    if !url.query_pairs().any(|(k, _)| k == "connect_timeout") {
+        url.query_pairs_mut()
+            .append_pair("connect_timeout", &CONNECT_TIMEOUT_SECS.to_string());
+    }
+    url
+}

@@ -44,6 +44,9 @@ const CLIENT_HINT: &str =
 const TRANSACTIONAL: &[&str] = &["InnoDB", "ROCKSDB", "TokuDB"];
 
 /// Backs up one MySQL or MariaDB database.
+/// Who the user is, as `information_schema`'s `GRANTEE` column writes it (`'app'@'%'`).
+const GRANTEE: &str = "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+
 /// The privileges a complete dump of any schema needs (`dbkeep discover` checks them).
 const DUMP_PRIVILEGES: &[&str] = &[
     "SELECT",
@@ -186,8 +189,7 @@ impl MysqlEngine {
         )?;
         // The privileges a complete dump needs, held on every schema (`ON *.*`).
         let held = self.query_with(
-            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = \
-             CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+            &format!("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = {GRANTEE}"),
             &wait,
             false,
             &Cancel::new(),
@@ -455,6 +457,99 @@ impl Engine for MysqlEngine {
             }
         }
         Ok(tables.iter().cloned().zip(counts).collect())
+    }
+
+    fn health(&self, what: &str, cancel: &Cancel) -> Vec<dbkeep_model::health::Finding> {
+        use dbkeep_model::health::{Finding, Level};
+        let mut found = Vec::new();
+        let wait = [format!(
+            "--connect-timeout={}",
+            super::listing::CONNECT_TIMEOUT_SECS
+        )];
+        let reach = format!("{what}: reachable");
+        let server = match self.query_with("SELECT VERSION(), CURRENT_USER()", &wait, false, cancel)
+        {
+            Ok(line) => line,
+            Err(e) => {
+                found.push(Finding::bad(
+                    Level::Fail,
+                    reach,
+                    e.to_string(),
+                    "check its url, and that password_env names a variable holding the password",
+                ));
+                return found;
+            }
+        };
+        let (version, user) = server.split_once('\t').unwrap_or((server.as_str(), ""));
+        if !super::Engine::exists(self, cancel).unwrap_or(false) {
+            found.push(Finding::bad(
+                Level::Fail,
+                reach,
+                format!("the server has no database {}", self.database()),
+                "check the database name in its url",
+            ));
+            return found;
+        }
+        found.push(Finding::ok(reach, format!("{} as {user}", self.target.url)));
+        found.push(match super::health::tool_version(&self.dump) {
+            Ok(tool) => super::health::mysql_dump_fits(what, &tool, version),
+            Err(e) => Finding::bad(
+                Level::Fail,
+                format!("{what}: the dump tool against the server"),
+                e,
+                DUMP_HINT,
+            ),
+        });
+        // What the user holds on every schema, and on this one.
+        let held = self.query_with(
+            &format!(
+                "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = {GRANTEE} \
+                 UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = {GRANTEE} \
+                 AND {} LIKE TABLE_SCHEMA",
+                literal(&self.database())
+            ),
+            &wait,
+            false,
+            cancel,
+        );
+        let check = format!("{what}: privileges");
+        found.push(match held {
+            Ok(held) => {
+                let held: Vec<&str> = held.lines().map(str::trim).collect();
+                // PROCESS is the server's own and only for tablespaces, which a dump of one
+                // database leaves out.
+                let missing: Vec<&str> = DUMP_PRIVILEGES
+                    .iter()
+                    .copied()
+                    .filter(|p| *p != "PROCESS" && !held.contains(p))
+                    .collect();
+                if missing.is_empty() {
+                    Finding::ok(check, format!("{user} holds what a dump needs"))
+                } else {
+                    Finding::bad(
+                        Level::Fail,
+                        check,
+                        format!(
+                            "{user} lacks {} on {}: its dump fails",
+                            missing.join(", "),
+                            self.database()
+                        ),
+                        format!(
+                            "GRANT {} ON `{}`.* TO the user",
+                            missing.join(", "),
+                            self.database()
+                        ),
+                    )
+                }
+            }
+            Err(e) => Finding::bad(
+                Level::Warn,
+                check,
+                e.to_string(),
+                "check the user's privileges by hand",
+            ),
+        });
+        found
     }
 
     fn exists(&self, cancel: &Cancel) -> Result<bool> {

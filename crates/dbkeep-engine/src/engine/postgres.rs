@@ -110,13 +110,7 @@ impl PostgresEngine {
     /// # Errors
     /// When the server cannot be reached or refuses the login: its words.
     pub fn list_databases(&self) -> Result<super::listing::Listing> {
-        let mut url = self.target.url.clone();
-        if !url.query_pairs().any(|(k, _)| k == "connect_timeout") {
-            url.query_pairs_mut().append_pair(
-                "connect_timeout",
-                &super::listing::CONNECT_TIMEOUT_SECS.to_string(),
-            );
-        }
+        let url = super::listing::with_connect_timeout(&self.target.url);
         // One field per line: a name may hold any character but a newline.
         let out = self.query(
             &url,
@@ -176,6 +170,8 @@ impl PostgresEngine {
         Ok(out.trim().to_string())
     }
 }
+
+const PG_DUMP_HINT: &str = "install the PostgreSQL client tools (Debian: postgresql-client) of the server's version or newer, or set pg_dump_path";
 
 const PSQL_HINT: &str =
     "install the PostgreSQL client tools and put psql on PATH (or beside pg_dump_path)";
@@ -267,6 +263,74 @@ impl Engine for PostgresEngine {
 
     fn exists(&self, cancel: &Cancel) -> Result<bool> {
         PostgresEngine::exists(self, &self.target.database(), cancel)
+    }
+
+    fn health(&self, what: &str, cancel: &Cancel) -> Vec<dbkeep_model::health::Finding> {
+        use dbkeep_model::health::{Finding, Level};
+        let mut found = Vec::new();
+        let url = super::listing::with_connect_timeout(&self.target.url);
+        let reach = format!("{what}: reachable");
+        let facts = self.query(
+            &url,
+            "SELECT current_setting('server_version_num') || ' ' || current_user",
+            cancel,
+        );
+        let (num, user) = match facts {
+            Ok(line) => {
+                let (num, user) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+                (num.parse::<u32>().unwrap_or(0), user.to_string())
+            }
+            Err(e) => {
+                found.push(Finding::bad(
+                    Level::Fail,
+                    reach,
+                    e.to_string(),
+                    "check its url, and that password_env names a variable holding the password",
+                ));
+                return found;
+            }
+        };
+        found.push(Finding::ok(reach, format!("{} as {user}", self.target.url)));
+        found.push(match super::health::tool_version(&self.pg_dump) {
+            Ok(tool) => super::health::pg_dump_fits(what, &tool, num, PG_DUMP_HINT),
+            Err(e) => Finding::bad(
+                Level::Fail,
+                format!("{what}: pg_dump against the server"),
+                e,
+                PG_DUMP_HINT,
+            ),
+        });
+        let check = format!("{what}: privileges");
+        let unreadable = self.query(
+            &url,
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm', 'S') \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+             AND NOT has_table_privilege(c.oid, 'SELECT') ORDER BY 1",
+            cancel,
+        );
+        found.push(match unreadable {
+            Ok(list) if list.is_empty() => {
+                Finding::ok(check, format!("{user} may read every table and sequence"))
+            }
+            Ok(list) => {
+                let names: Vec<&str> = list.lines().collect();
+                let shown: Vec<&str> = names.iter().take(3).copied().collect();
+                Finding::bad(
+                    Level::Fail,
+                    check,
+                    format!(
+                        "{user} may not read {} table(s) or sequence(s) ({}{}): pg_dump stops at the first",
+                        names.len(),
+                        shown.join(", "),
+                        if names.len() > 3 { ", …" } else { "" }
+                    ),
+                    format!("GRANT pg_read_all_data TO {user} (PostgreSQL 14 and later), or GRANT SELECT on them"),
+                )
+            }
+            Err(e) => Finding::bad(Level::Warn, check, e.to_string(), "check the user's privileges by hand"),
+        });
+        found
     }
 
     fn table_count(&self, cancel: &Cancel) -> Result<u64> {

@@ -213,6 +213,39 @@ impl Engine for SqliteEngine {
         count(&conn, tables).map_err(|e| self.fail(format!("cannot count rows: {e}")))
     }
 
+    fn health(&self, what: &str, _cancel: &Cancel) -> Vec<dbkeep_model::health::Finding> {
+        use dbkeep_model::health::{Finding, Level};
+        let check = format!("{what}: readable");
+        let shown = self.path.display();
+        let opened = self.open_immutable(&self.path).and_then(|conn| {
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(|e| self.fail(e))
+        });
+        vec![match (std::fs::metadata(&self.path), opened) {
+            (Err(e), _) => Finding::bad(
+                Level::Fail,
+                check,
+                format!("{shown}: {e}"),
+                "check its url: the SQLite file must exist and be readable by the user dbkeep runs as",
+            ),
+            (Ok(_), Err(e)) => Finding::bad(
+                Level::Fail,
+                check,
+                format!("{shown}: {e}"),
+                "check that it is a SQLite database, readable by the user dbkeep runs as",
+            ),
+            (Ok(meta), Ok(objects)) => Finding::ok(
+                check,
+                format!(
+                    "{shown} ({}, {objects} object(s))",
+                    indicatif::HumanBytes(meta.len())
+                ),
+            ),
+        }]
+    }
+
     fn exists(&self, _cancel: &Cancel) -> Result<bool> {
         // A link counts as there, whether or not it leads anywhere: a restore never follows one.
         match std::fs::symlink_metadata(&self.path) {

@@ -212,6 +212,10 @@ impl Channel for EmailChannel {
         event == EventKind::Test || self.email.on.contains(&event)
     }
 
+    fn address(&self) -> Option<(String, u16)> {
+        self.server().ok().map(|(host, port, _)| (host, port))
+    }
+
     fn send(&self, event: &Event) -> Result<(), String> {
         let mailbox = |a: &str| a.parse::<Mailbox>().map_err(|e| format!("{a}: {e}"));
         let mut message = Message::builder()

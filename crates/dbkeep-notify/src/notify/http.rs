@@ -103,6 +103,10 @@ impl Channel for WebhookChannel {
         event == EventKind::Test || self.hook.on.contains(&event)
     }
 
+    fn address(&self) -> Option<(String, u16)> {
+        super::address_of(&self.hook.url)
+    }
+
     fn send(&self, event: &Event) -> Result<(), String> {
         let body = match self.hook.format {
             WebhookFormat::Json => serde_json::to_vec(event),
@@ -149,6 +153,10 @@ impl Channel for PingChannel {
             event,
             EventKind::Start | EventKind::Success | EventKind::Failure
         ) && self.databases.iter().any(|d| d == database)
+    }
+
+    fn address(&self) -> Option<(String, u16)> {
+        super::address_of(&self.url)
     }
 
     fn send(&self, event: &Event) -> Result<(), String> {
