@@ -369,3 +369,42 @@ fn an_unreachable_catalog_fails_and_the_checks_without_it_still_run() {
     run.assert_code(1);
     assert_check(&found, "configuration", "fail", "dbkeep.toml");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_page_shows_the_same_checks_to_admins_only() {
+    use crate::web::{App, Auth};
+    use dbkeep::accounts::{Grant, Role};
+    let app = App::start_with_databases(
+        "",
+        "[[databases]]\nname = \"gone\"\nurl = \"sqlite:nowhere.db\"\n",
+    )
+    .await;
+    let admin = app.login().await;
+    let page = app.get("/setup", &admin).await;
+    assert_eq!(page.status, axum::http::StatusCode::OK, "{}", page.text());
+    let text = page.text();
+    for want in [
+        "database app: readable",
+        "database gone: readable",
+        "backup folder: room",
+        "data-level=\"fail\"",
+        "check its url: the SQLite file must exist",
+        "ok, 0 warn, 1 fail",
+        "href=\"/setup\"",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    app.add_token(
+        "op",
+        "dbk_setup_operator_0123456789",
+        Grant::everywhere(Role::Operator),
+    );
+    let refused = app
+        .get(
+            "/setup",
+            &Auth::Bearer("dbk_setup_operator_0123456789".into()),
+        )
+        .await;
+    assert_eq!(refused.status, axum::http::StatusCode::FORBIDDEN);
+    app.stop().await;
+}

@@ -18,6 +18,7 @@ mod respond;
 mod restores;
 mod retention;
 mod server;
+mod setup;
 mod space;
 mod throttle;
 mod twofactor;
@@ -161,6 +162,7 @@ pub const ROUTES: &[Route] = &[
         Some(Action::SessionsEnd),
     ),
     route("GET", "/audit", ADMIN, None),
+    route("GET", "/setup", ADMIN, None),
     route("GET", "/account", VIEWER, None),
     route("POST", "/account/2fa/start", VIEWER, None),
     route("POST", "/account/2fa/confirm", VIEWER, None),
@@ -268,6 +270,7 @@ pub fn router(service: &ServiceHandle, base: &str) -> Router {
         .route("/users", get(admin::users_get))
         .route("/users/{user}/sessions/end", post(admin::end_sessions_post))
         .route("/audit", get(admin::audit_get))
+        .route("/setup", get(setup::setup_get))
         .route("/account", get(twofactor::account_get))
         .route("/account/2fa/start", post(twofactor::start_post))
         .route("/account/2fa/confirm", post(twofactor::confirm_post))
