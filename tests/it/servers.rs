@@ -527,17 +527,22 @@ schedules = ["0 0 1 1 *"]
     wait_until(Duration::from_secs(60), "alpha's first backup", || {
         successes(&sandbox).contains_key("lite-alpha").then_some(())
     });
-    create_sample_sqlite(&dir.join("beta.sqlite3"));
+    // Made beside the folder and moved in whole: discovery every second must not find it
+    // half-written (its first backup would fail, and it is next due in January).
+    let made = sandbox.path().join("beta.sqlite3");
+    create_sample_sqlite(&made);
+    std::fs::rename(&made, dir.join("beta.sqlite3")).unwrap();
     wait_until(
         Duration::from_secs(60),
         "beta, created later, backed up",
         || successes(&sandbox).contains_key("lite-beta").then_some(()),
     );
+    // Found databases ping the monitor like configured ones: start and success, each. Heard
+    // before serve is killed: a success is recorded before its ping goes out.
+    let pings: Vec<String> = monitor.wait_for(4).iter().map(|r| r.path.clone()).collect();
     drop(serve);
     let names: Vec<String> = successes(&sandbox).keys().cloned().collect();
     assert_eq!(names, ["lite-alpha", "lite-beta"]);
-    // Found databases ping the monitor like configured ones: start and success, each.
-    let pings: Vec<String> = monitor.wait_for(4).iter().map(|r| r.path.clone()).collect();
     assert_eq!(
         pings.iter().filter(|p| *p == "/check/start").count(),
         2,
