@@ -21,6 +21,7 @@ mod restore;
 mod schedule;
 mod serve;
 mod status;
+mod systemd;
 mod user;
 mod verify;
 

@@ -127,8 +127,11 @@ pub async fn serve(
         servers.spawn(dbkeep::web::serve(listener, app, limits, stopped(stop_rx)));
     }
 
+    super::systemd::ready(&format!("backing up; the admin at {url}"));
+    super::systemd::watch();
     let signal = stop_signal().await?;
     info!(signal, "shutting down");
+    super::systemd::stopping();
     let _ = stop_tx.send(true);
     while let Some(result) = servers.join_next().await {
         if let Ok(Err(e)) = result {

@@ -44,6 +44,7 @@ mod shared_catalog;
 mod shell;
 mod space;
 mod sqlite;
+mod systemd;
 mod tampered;
 mod twofactor;
 mod unreadable;
