@@ -29,6 +29,15 @@ fn finding<'a>(found: &'a [Value], check: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {check:?} in {found:#?}"))
 }
 
+/// The finding whose check begins with `prefix` (a channel's name ends with its address).
+#[track_caller]
+fn finding_starting<'a>(found: &'a [Value], prefix: &str) -> &'a Value {
+    found
+        .iter()
+        .find(|f| f["check"].as_str().is_some_and(|c| c.starts_with(prefix)))
+        .unwrap_or_else(|| panic!("no check beginning {prefix:?} in {found:#?}"))
+}
+
 /// Asserts `check` is at `level` and its detail says `says`.
 #[track_caller]
 fn assert_check(found: &[Value], check: &str, level: &str, says: &str) {
@@ -292,23 +301,9 @@ fn an_unreachable_s3_endpoint_a_dead_webhook_and_a_wrong_age_identity_fail() {
         "fail",
         "NO_SUCH_PASSPHRASE",
     );
-    let dead_hook = found
-        .iter()
-        .find(|f| {
-            f["check"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("notify webhook dead"))
-        })
-        .unwrap_or_else(|| panic!("{found:#?}"));
+    let dead_hook = finding_starting(&found, "notify webhook dead");
     assert_eq!(dead_hook["level"], "fail", "{dead_hook:#}");
-    let live_hook = found
-        .iter()
-        .find(|f| {
-            f["check"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("notify webhook http://127.0.0.1"))
-        })
-        .unwrap_or_else(|| panic!("{found:#?}"));
+    let live_hook = finding_starting(&found, "notify webhook http://127.0.0.1");
     assert_eq!(live_hook["level"], "ok", "{live_hook:#}");
     // Nothing was sent to the webhook without --send, and the probe left nothing in S3.
     assert!(
@@ -332,14 +327,7 @@ fn an_unreachable_s3_endpoint_a_dead_webhook_and_a_wrong_age_identity_fail() {
         .args(["doctor", "--json", "--send"]);
     let run = run_cmd(&mut cmd);
     let found: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
-    let sent = found
-        .iter()
-        .find(|f| {
-            f["check"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("notify webhook http://127.0.0.1"))
-        })
-        .unwrap_or_else(|| panic!("{found:#?}"));
+    let sent = finding_starting(&found, "notify webhook http://127.0.0.1");
     assert_eq!(sent["level"], "ok", "{sent:#}");
     assert!(
         sent["detail"]

@@ -7,6 +7,16 @@ use std::process::{Command, Stdio};
 
 use dbkeep_model::health::{Finding, Level};
 
+/// The finding of a database its engine could not reach: the tool's words, and what to check.
+pub(crate) fn unreachable(check: String, e: &dbkeep_model::error::Error) -> Finding {
+    Finding::bad(
+        Level::Fail,
+        check,
+        e.to_string(),
+        "check its url, and that password_env names a variable holding the password",
+    )
+}
+
 /// What `program --version` prints (its first line), or why it could not run.
 pub(crate) fn tool_version(program: &Path) -> Result<String, String> {
     let out = Command::new(program)

@@ -471,12 +471,7 @@ impl Engine for MysqlEngine {
         {
             Ok(line) => line,
             Err(e) => {
-                found.push(Finding::bad(
-                    Level::Fail,
-                    reach,
-                    e.to_string(),
-                    "check its url, and that password_env names a variable holding the password",
-                ));
+                found.push(super::health::unreachable(reach, &e));
                 return found;
             }
         };

@@ -281,12 +281,7 @@ impl Engine for PostgresEngine {
                 (num.parse::<u32>().unwrap_or(0), user.to_string())
             }
             Err(e) => {
-                found.push(Finding::bad(
-                    Level::Fail,
-                    reach,
-                    e.to_string(),
-                    "check its url, and that password_env names a variable holding the password",
-                ));
+                found.push(super::health::unreachable(reach, &e));
                 return found;
             }
         };
