@@ -29,6 +29,8 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v lintian >/dev/null 2>&1 || missing+=(lintian)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
+# cargo-deb reads the binary's library needs (Depends: libc6 …) with dpkg-shlibdeps.
+command -v dpkg-shlibdeps >/dev/null 2>&1 || missing+=(dpkg-dev)
 if ((${#missing[@]})); then
     log "apt-get install ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
@@ -45,12 +47,20 @@ log "lintian"
 lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "$deb"
 
 mirror=${DBKEEP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-suite=${DBKEEP_DEBIAN_SUITE:-$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")}
+suite=${DBKEEP_DEBIAN_SUITE:-}
+if [[ -z "$suite" && -r /etc/os-release ]]; then
+    suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+fi
 suite=${suite:-bookworm}
 
 root=target/package-root
 log "debootstrap $suite into $root (from $mirror)"
-rm -rf -- "$root"
+# A root an interrupted run left may still have something mounted inside: unmounted first,
+# and the removal never crosses into another file system.
+if [[ -d "$root" ]]; then
+    findmnt -rn -o TARGET | grep -F "$PWD/$root/" | sort -r | xargs -r -n 1 umount -l || true
+    rm -rf --one-file-system -- "$root"
+fi
 mkdir -p target/package-cache
 debootstrap --variant=minbase --include=adduser,ca-certificates,systemd \
     --cache-dir="$PWD/target/package-cache" "$suite" "$root" "$mirror" >/dev/null
@@ -68,24 +78,25 @@ chroot "$root" sh -c 'test "$(stat -c %a:%U:%G /etc/dbkeep/dbkeep.toml)" = 640:r
     die "/etc/dbkeep/dbkeep.toml is not root:dbkeep 0640"
 for f in /usr/share/man/man1/dbkeep.1.gz /usr/share/man/man1/dbkeep-restore.1.gz \
     /usr/share/bash-completion/completions/dbkeep /usr/share/zsh/vendor-completions/_dbkeep \
-    /usr/share/fish/vendor_completions.d/dbkeep.fish /lib/systemd/system/dbkeep.service; do
+    /usr/share/fish/vendor_completions.d/dbkeep.fish /usr/lib/systemd/system/dbkeep.service; do
     [[ -f "$root$f" ]] || die "the package installs no $f"
 done
 
 log "systemd-analyze verify"
 # Its manual pages are checked above; `man` on this machine would not find them in the root.
-systemd-analyze verify --man=no --root="$PWD/$root" /lib/systemd/system/dbkeep.service
+systemd-analyze verify --man=no --root="$PWD/$root" /usr/lib/systemd/system/dbkeep.service
 
 log "dbkeep doctor --json as the dbkeep user, on the installed configuration"
+status=0
 chroot "$root" setpriv --reuid=dbkeep --regid=dbkeep --init-groups \
-    dbkeep --config /etc/dbkeep/dbkeep.toml doctor --json >target/package-doctor.json
+    dbkeep --config /etc/dbkeep/dbkeep.toml doctor --json >target/package-doctor.json || status=$?
 log "dbkeep doctor --json on a test configuration with a SQLite database"
 # `dbkeep demo --no-serve` makes a SQLite database, its configuration and a first backup.
 chroot "$root" setpriv --reuid=dbkeep --regid=dbkeep --init-groups \
     sh -c 'cd /var/lib/dbkeep && dbkeep demo --no-serve >/dev/null && dbkeep --config /var/lib/dbkeep/dbkeep-demo/dbkeep.toml doctor --json' \
-    >target/package-doctor-demo.json
+    >target/package-doctor-demo.json || status=$?
 grep -q '"level": "ok"' target/package-doctor-demo.json || die "doctor found nothing ok"
-if grep -q '"level": "fail"' target/package-doctor.json target/package-doctor-demo.json; then
+if ((status)) || grep -q '"level": "fail"' target/package-doctor.json target/package-doctor-demo.json; then
     die "doctor failed a check inside the installed root: $(cat target/package-doctor*.json)"
 fi
 

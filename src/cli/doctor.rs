@@ -33,7 +33,12 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         Ok(config) => {
             let runner = dbkeep::Runner::open(config.clone()).map_err(|e| e.to_string());
             let opts = dbkeep::doctor::Options { send: args.send };
-            let found = dbkeep::doctor::check(&config, runner.as_ref().map_err(Clone::clone), opts);
+            // The configuration in force: the file's databases and those its servers found.
+            let in_force = runner
+                .as_ref()
+                .map_or_else(|_| config.clone(), |r| (*r.config()).clone());
+            let found =
+                dbkeep::doctor::check(&in_force, runner.as_ref().map_err(Clone::clone), opts);
             if let Ok(runner) = &runner {
                 runner.notifier().wait(std::time::Duration::from_secs(10));
             }

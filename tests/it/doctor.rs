@@ -165,7 +165,7 @@ fn unreachable_databases_and_missing_privileges_are_named_with_the_fix() {
     let source = PgDb::create("doctor_priv");
     let role = format!("doctor_{}", std::process::id());
     source.psql(&format!(
-        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; CREATE TABLE secret (n int); CREATE TABLE open (n int); GRANT SELECT ON open TO {role};"
+        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; CREATE TABLE secret (n int); CREATE TABLE open (n int); GRANT SELECT ON open TO {role}; CREATE SCHEMA hidden; CREATE TABLE hidden.t (n int); GRANT SELECT ON hidden.t TO {role};"
     ));
     let my = MyDb::create("doctor_priv");
     let user = format!("doctor_{}", std::process::id());
@@ -187,7 +187,9 @@ fn unreachable_databases_and_missing_privileges_are_named_with_the_fix() {
     cmd.env_remove("PGPASSWORD").args(["doctor", "--json"]);
     let run = run_cmd(&mut cmd);
     let _ = try_mariadb(None, &format!("DROP USER IF EXISTS '{user}'@'%';"));
-    source.psql(&format!("DROP TABLE secret, open; DROP ROLE {role};"));
+    source.psql(&format!(
+        "DROP TABLE secret, open; DROP SCHEMA hidden CASCADE; DROP ROLE {role};"
+    ));
     run.assert_code(1);
     let found: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
     assert_check(
@@ -200,7 +202,7 @@ fn unreachable_databases_and_missing_privileges_are_named_with_the_fix() {
         &found,
         "database pg: privileges",
         "fail",
-        "may not read 1 table(s) or sequence(s) (public.secret)",
+        "may not read 2 table(s) or sequence(s) (hidden.t (no USAGE on its schema), public.secret)",
     );
     assert_check(
         &found,
@@ -394,5 +396,25 @@ async fn the_setup_page_shows_the_same_checks_to_admins_only() {
         )
         .await;
     assert_eq!(refused.status, axum::http::StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_of_some_databases_sees_only_their_checks() {
+    use crate::web::App;
+    use dbkeep::accounts::{Databases, Grant, Role};
+    let app = App::start_with_databases("", "").await;
+    app.add_user(
+        "scoped",
+        Grant {
+            role: Role::Admin,
+            databases: Databases::parse("app").unwrap(),
+        },
+    );
+    let scoped = app.login_as("scoped").await;
+    let text = app.get("/setup", &scoped).await.text();
+    assert!(text.contains("database app: readable"), "{text}");
+    assert!(!text.contains("database other:"), "{text}");
+    assert!(text.contains("backup folder"), "{text}");
     app.stop().await;
 }

@@ -151,10 +151,38 @@ fn folder(config: &Config) -> Vec<Finding> {
     let mut found = Vec::new();
     let check = "backup folder";
     match std::fs::metadata(dir) {
-        Err(_) => found.push(Finding::ok(
-            check,
-            format!("{shown} is not there yet: the first backup makes it (0700)"),
-        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            found.push(match nearest_parent(dir).map(|p| (probe_write(&p), p)) {
+                Some((Ok(()), _)) => Finding::ok(
+                    check,
+                    format!("{shown} is not there yet: the first backup makes it (0700)"),
+                ),
+                Some((Err(e), parent)) => Finding::bad(
+                    Level::Fail,
+                    check,
+                    format!(
+                        "{shown} is not there, and {} cannot be written to make it: {e}",
+                        parent.display()
+                    ),
+                    "make the folder, owned by the user dbkeep runs as",
+                ),
+                None => Finding::bad(
+                    Level::Fail,
+                    check,
+                    format!("{shown} is not there, nor any folder above it"),
+                    "point backup_dir at a folder on a mounted disk",
+                ),
+            });
+        }
+        Err(e) => {
+            found.push(Finding::bad(
+                Level::Fail,
+                check,
+                format!("{shown}: {e}"),
+                "give the user dbkeep runs as access to it",
+            ));
+            return found;
+        }
         Ok(meta) if !meta.is_dir() => {
             found.push(Finding::bad(
                 Level::Fail,
@@ -185,6 +213,14 @@ fn folder(config: &Config) -> Vec<Finding> {
         }
     }
     found
+}
+
+/// The nearest folder above `dir` that exists.
+fn nearest_parent(dir: &Path) -> Option<std::path::PathBuf> {
+    dir.ancestors()
+        .skip(1)
+        .find(|p| p.is_dir())
+        .map(Path::to_path_buf)
 }
 
 /// Writes and removes a small private file in `dir`.

@@ -203,7 +203,11 @@ pub trait Channel: Send + Sync {
 
 /// `url`'s host and port (the scheme's own when it names none).
 pub(crate) fn address_of(url: &url::Url) -> Option<(String, u16)> {
-    Some((url.host_str()?.to_string(), url.port_or_known_default()?))
+    let host = match url.host()? {
+        url::Host::Ipv6(address) => address.to_string(),
+        host => host.to_string(),
+    };
+    Some((host, url.port_or_known_default()?))
 }
 
 /// Sends events to every channel that wants them, in the background.

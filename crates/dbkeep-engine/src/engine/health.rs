@@ -117,12 +117,13 @@ pub(crate) fn mysql_dump_fits(what: &str, tool: &str, server: &str) -> Finding {
     let check = format!("{what}: the dump tool against the server");
     let tool_maria = tool.contains("MariaDB");
     let server_maria = server.contains("MariaDB");
-    let tool_version = if tool_maria {
-        version_in(tool, Some("Distrib ")).or_else(|| version_in(tool, Some("from ")))
-    } else {
-        version_in(tool, Some("Ver "))
-    }
-    .or_else(|| version_in(tool, None));
+    // The real version follows `Distrib` (`mysqldump  Ver 10.13 Distrib 5.7.44`, an old
+    // MariaDB's `Ver 10.19 Distrib 10.11.6-MariaDB`), else `from` (a new mariadb-dump), else
+    // `Ver` (MySQL 8).
+    let tool_version = version_in(tool, Some("Distrib "))
+        .or_else(|| version_in(tool, Some("from ")))
+        .or_else(|| version_in(tool, Some("Ver ")))
+        .or_else(|| version_in(tool, None));
     let server_version = version_in(server, None);
     let named = |maria: bool| if maria { "MariaDB" } else { "MySQL" };
     let shown = |v: Option<(u32, u32)>| v.map_or("?".to_string(), |(a, b)| format!("{a}.{b}"));
@@ -240,6 +241,12 @@ mod tests {
             "10.11.6-MariaDB-0+deb12u1",
         );
         assert_eq!(mysql_on_maria.level, Level::Fail, "{mysql_on_maria:?}");
+        let mysql57 = "mysqldump  Ver 10.13 Distrib 5.7.44, for Linux (x86_64)";
+        assert_eq!(
+            mysql_dump_fits("db", mysql57, "10.11.6-MariaDB").level,
+            Level::Ok
+        );
+        assert_eq!(mysql_dump_fits("db", mysql57, "8.0.36").level, Level::Warn);
         let same = mysql_dump_fits(
             "db",
             "mysqldump  Ver 10.19 Distrib 10.11.6-MariaDB, for debian-linux-gnu",

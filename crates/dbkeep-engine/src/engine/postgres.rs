@@ -298,10 +298,19 @@ impl Engine for PostgresEngine {
         let check = format!("{what}: privileges");
         let unreadable = self.query(
             &url,
-            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm', 'S') \
+            // What pg_dump reads: each table's and sequence's rows, through its schema, past
+            // row-level security (a materialized view's rows are not dumped).
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || CASE \
+               WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN ' (no USAGE on its schema)' \
+               WHEN NOT has_table_privilege(c.oid, 'SELECT') THEN '' \
+               ELSE ' (row-level security)' END \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p', 'S') \
              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
-             AND NOT has_table_privilege(c.oid, 'SELECT') ORDER BY 1",
+             AND (NOT has_schema_privilege(n.oid, 'USAGE') OR NOT has_table_privilege(c.oid, 'SELECT') \
+               OR (c.relrowsecurity AND NOT pg_has_role(c.relowner, 'USAGE') \
+                   AND NOT (SELECT rolbypassrls OR rolsuper FROM pg_roles WHERE rolname = current_user))) \
+             ORDER BY 1",
             cancel,
         );
         found.push(match unreadable {
@@ -320,7 +329,7 @@ impl Engine for PostgresEngine {
                         shown.join(", "),
                         if names.len() > 3 { ", …" } else { "" }
                     ),
-                    format!("GRANT pg_read_all_data TO {user} (PostgreSQL 14 and later), or GRANT SELECT on them"),
+                    format!("GRANT pg_read_all_data TO {user} (PostgreSQL 14 and later), or GRANT SELECT on them and USAGE on their schemas; a table with row-level security needs its owner's role or ALTER ROLE {user} BYPASSRLS"),
                 )
             }
             Err(e) => Finding::bad(Level::Warn, check, e.to_string(), "check the user's privileges by hand"),

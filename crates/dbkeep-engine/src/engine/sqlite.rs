@@ -217,12 +217,18 @@ impl Engine for SqliteEngine {
         use dbkeep_model::health::{Finding, Level};
         let check = format!("{what}: readable");
         let shown = self.path.display();
-        let opened = self.open_immutable(&self.path).and_then(|conn| {
+        // Opened as a backup opens it (read-only, not immutable): a WAL database whose folder
+        // cannot be written fails here as it would fail at night.
+        let opened = rusqlite::Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|conn| {
             conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
                 r.get::<_, i64>(0)
             })
-            .map_err(|e| self.fail(e))
-        });
+        })
+        .map_err(|e| self.fail(e));
         vec![match (std::fs::metadata(&self.path), opened) {
             (Err(e), _) => Finding::bad(
                 Level::Fail,

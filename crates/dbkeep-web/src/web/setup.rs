@@ -39,10 +39,17 @@ pub async fn setup_get(state: State, Extension(identity): Extension<Identity>) -
         ))
     })
     .await;
-    let found = match found {
+    let mut found = match found {
         Ok(found) => found,
         Err(e) => return internal_page(&state, &e),
     };
+    // An admin of some databases sees the checks of those (and the shared ones) only.
+    found.retain(|f| {
+        f.check
+            .strip_prefix("database ")
+            .and_then(|rest| rest.split_once(':'))
+            .is_none_or(|(name, _)| identity.sees(name))
+    });
     let count = |level: Level| found.iter().filter(|f| f.level == level).count();
     let summary = format!(
         "{} ok, {} warn, {} fail",
