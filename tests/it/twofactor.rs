@@ -217,13 +217,11 @@ async fn enrolment_login_recovery_codes_and_throttling() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_second_factor_can_be_turned_off_with_a_code_unless_it_is_required() {
-    let app = App::start().await;
-    let admin = app.login().await;
-    let csrf = hidden_csrf(&app.get("/account", &admin).await.text());
+/// Turns a second factor on for `auth`'s user from the account page; its CSRF token and secret.
+async fn turn_on(app: &App, auth: &Auth) -> (String, String) {
+    let csrf = hidden_csrf(&app.get("/account", auth).await.text());
     let page = app
-        .post_form("/account/2fa/start", &admin, &format!("csrf_token={csrf}"))
+        .post_form("/account/2fa/start", auth, &format!("csrf_token={csrf}"))
         .await
         .text();
     let secret = between(&page, "<code class=\"secret\">", "<").to_string();
@@ -231,11 +229,19 @@ async fn a_second_factor_can_be_turned_off_with_a_code_unless_it_is_required() {
     let on = app
         .post_form(
             "/account/2fa/confirm",
-            &admin,
+            auth,
             &format!("csrf_token={csrf}&code={code}"),
         )
         .await;
     assert_eq!(on.status, StatusCode::OK);
+    (csrf, secret)
+}
+
+#[tokio::test]
+async fn a_second_factor_can_be_turned_off_with_a_code_unless_it_is_required() {
+    let app = App::start().await;
+    let admin = app.login().await;
+    let (csrf, secret) = turn_on(&app, &admin).await;
     // Turning it off needs a code too.
     let wrong = app
         .post_form(
@@ -291,21 +297,7 @@ async fn a_second_factor_can_be_turned_off_with_a_code_unless_it_is_required() {
 async fn codes_tried_to_turn_a_second_factor_off_are_throttled() {
     let app = App::start().await;
     let admin = app.login().await;
-    let csrf = admin.csrf().to_string();
-    let page = app
-        .post_form("/account/2fa/start", &admin, &format!("csrf_token={csrf}"))
-        .await
-        .text();
-    let secret = between(&page, "<code class=\"secret\">", "<").to_string();
-    let code = code_at(&secret, unix_now()).unwrap();
-    let on = app
-        .post_form(
-            "/account/2fa/confirm",
-            &admin,
-            &format!("csrf_token={csrf}&code={code}"),
-        )
-        .await;
-    assert_eq!(on.status, StatusCode::OK);
+    let (csrf, secret) = turn_on(&app, &admin).await;
     // A session alone cannot guess its way to turning it off: five wrong codes, then even
     // the right one waits.
     for _ in 0..5 {

@@ -30,13 +30,12 @@ impl Accounts for PostgresCatalog {
             ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;
-        Ok(User {
-            id: id.ok_or_else(|| self.err("the new user's id was not returned"))?,
-            name: name.to_string(),
-            grant: grant.clone(),
-            two_factor: false,
-            single_sign_on: false,
-        })
+        Ok(User::new(
+            id.ok_or_else(|| self.err("the new user's id was not returned"))?,
+            name,
+            grant,
+            false,
+        ))
     }
 
     fn set_grant(&self, name: &str, grant: &Grant) -> Result<bool> {
@@ -369,13 +368,12 @@ impl Accounts for PostgresCatalog {
             ],
             |r| Ok(r.try_get::<_, i64>(0)?),
         )?;
-        Ok(User {
-            id: id.ok_or_else(|| self.err("the new user's id was not returned"))?,
-            name: name.to_string(),
-            grant: grant.clone(),
-            two_factor: false,
-            single_sign_on: true,
-        })
+        Ok(User::new(
+            id.ok_or_else(|| self.err("the new user's id was not returned"))?,
+            name,
+            grant,
+            true,
+        ))
     }
 
     fn end_pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {

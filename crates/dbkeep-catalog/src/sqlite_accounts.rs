@@ -32,13 +32,7 @@ impl Accounts for SqliteCatalog {
             ],
         )
         .map_err(|e| self.err(e))?;
-        Ok(User {
-            id: conn.last_insert_rowid(),
-            name: name.to_string(),
-            grant: grant.clone(),
-            two_factor: false,
-            single_sign_on: false,
-        })
+        Ok(User::new(conn.last_insert_rowid(), name, grant, false))
     }
 
     fn set_grant(&self, name: &str, grant: &Grant) -> Result<bool> {
@@ -432,13 +426,7 @@ impl Accounts for SqliteCatalog {
             ],
         )
         .map_err(|e| self.err(e))?;
-        Ok(User {
-            id: conn.last_insert_rowid(),
-            name: name.to_string(),
-            grant: grant.clone(),
-            two_factor: false,
-            single_sign_on: true,
-        })
+        Ok(User::new(conn.last_insert_rowid(), name, grant, true))
     }
 
     fn end_pending_login(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<()> {

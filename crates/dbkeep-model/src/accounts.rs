@@ -22,6 +22,19 @@ pub struct User {
     pub single_sign_on: bool,
 }
 
+impl User {
+    /// A user just made: no second factor yet; from single sign-on or with a password.
+    pub fn new(id: i64, name: &str, grant: &Grant, single_sign_on: bool) -> Self {
+        User {
+            id,
+            name: name.to_string(),
+            grant: grant.clone(),
+            two_factor: false,
+            single_sign_on,
+        }
+    }
+}
+
 /// A user's TOTP secret as kept, and the last time step a code was accepted for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TwoFactor {

@@ -35,15 +35,9 @@ pub struct Plan {
     /// The configured database it replaces or fills, when it goes into one: its backups must
     /// not be running, and its name must be typed out to confirm.
     pub replaces: Option<String>,
-    /// The backup file's size.
-    pub size: Option<u64>,
     /// The tables and rows the backup recorded (empty for a backup made before dbkeep
     /// counted them).
     pub tables: TableRows,
-    /// Whether the server's roles are stored with the backup (PostgreSQL, `globals = true`).
-    pub roles_stored: bool,
-    /// Whether the stored roles the server lacks are created first.
-    pub with_globals: bool,
     /// What will happen, one sentence each.
     pub effects: Vec<String>,
     /// How the engine is asked to load it.
@@ -215,10 +209,7 @@ pub fn plan(
         target,
         target_label: label,
         replaces,
-        size: record.size_bytes,
         tables: runner.catalog().table_rows(id)?,
-        roles_stored,
-        with_globals,
         effects,
         options: RestoreOptions {
             force: exists,
@@ -323,10 +314,7 @@ mod tests {
             },
             target_label: String::new(),
             replaces: replaces.map(str::to_string),
-            size: None,
             tables: Vec::new(),
-            roles_stored: false,
-            with_globals: false,
             effects: Vec::new(),
             options: RestoreOptions::default(),
         }

@@ -448,26 +448,18 @@ fn ending(run: &RestoreRun, state: &RunState) -> (Outcome, String) {
         ),
         RunState::Restored { tables, bytes, .. } => {
             let rows: u64 = tables.iter().map(|t| t.found).sum();
-            let differ: Vec<String> = tables
-                .iter()
-                .filter(|t| t.expected != t.found)
-                .map(|t| {
-                    format!(
-                        "{} has {} rows, the backup recorded {}",
-                        t.table, t.found, t.expected
-                    )
-                })
-                .collect();
-            let (outcome, verdict) = if differ.is_empty() {
-                (
+            let pairs = |rows: fn(&TableCount) -> u64| -> Vec<(String, u64)> {
+                tables.iter().map(|t| (t.table.clone(), rows(t))).collect()
+            };
+            let (outcome, verdict) = match dbkeep_core::verify::compare_rows(
+                &pairs(|t| t.expected),
+                &pairs(|t| t.found),
+            ) {
+                Ok(()) => (
                     Outcome::Ok,
                     "every table has the rows the backup recorded".to_string(),
-                )
-            } else {
-                (
-                    Outcome::Failed,
-                    format!("row counts differ: {}", differ.join("; ")),
-                )
+                ),
+                Err(differ) => (Outcome::Failed, differ),
             };
             let loaded = indicatif::HumanBytes(*bytes);
             (
