@@ -410,8 +410,12 @@ venv_package() {
 venv_package aiosmtpd aiosmtpd 1.4.6
 # An S3-compatible server on loopback for the off-site copies (tests/it/offsite.rs).
 venv_package moto 'moto[server]' 5.1.18 moto_server
-# maturin, to build the Python package's wheel (tests/it/python_package.rs).
-venv_package maturin maturin 1.16.0 maturin
+# maturin and zig, to build the Python package's portable wheel as a release does, and
+# auditwheel to check it (tests/it/python_package.rs); the pins are the release's.
+wheel_pin() { sed -n "s/^$1==//p" packaging/wheel-requirements.txt; }
+venv_package maturin maturin "$(wheel_pin maturin)" maturin
+venv_package ziglang ziglang "$(wheel_pin ziglang)"
+venv_package auditwheel auditwheel "$(wheel_pin auditwheel)" auditwheel
 
 # Django and the servers it runs under, as wheels for the Django tests (tests/it/django.rs),
 # which install them with the built dbkeep wheel into a fresh virtualenv, offline. The LTS

@@ -412,6 +412,7 @@ pub(crate) async fn wait_for_path(client: &Client, want: &str, limit: Duration) 
 pub(crate) async fn save_screenshot(client: &Client, dir: &Path, name: &str) {
     let png = client.screenshot().await.expect("take a screenshot");
     assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     let path = dir.join(name);
     fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }

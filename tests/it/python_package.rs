@@ -10,6 +10,10 @@ use crate::common::*;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The platform the wheel is for: glibc 2.17 or newer (RHEL 7 and its clones, Amazon Linux 2,
+/// Ubuntu 14.04, Debian 8, and everything since).
+const MANYLINUX: &str = "manylinux2014";
+
 /// Python's own environment variables that would change what the virtualenv runs.
 const PYTHON_ENV: &[&str] = &["PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV"];
 
@@ -43,6 +47,14 @@ pub(crate) fn command(program: &Path) -> assert_cmd::Command {
     cmd
 }
 
+/// `PATH` with the folder of `program` (a virtualenv's `bin`) first.
+fn venv_path(program: &Path) -> std::ffi::OsString {
+    let bin = program.parent().expect("a program in a folder");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&rest)))
+        .expect("a PATH")
+}
+
 /// The triple rustc builds for by default (this machine's).
 fn host_triple() -> String {
     let run = run_cmd(command(Path::new("rustc")).arg("-vV"));
@@ -55,7 +67,10 @@ fn host_triple() -> String {
         .to_string()
 }
 
-/// Builds the wheel into `out` and returns its path.
+/// Builds the wheel into `out` and returns its path: the portable one a release ships
+/// (manylinux2014, glibc 2.17 or newer), built as a release is, with zig as the C compiler and
+/// linker (`--zig`, zig from the `ziglang` package in the test virtualenv), so the Django tests
+/// install what users install.
 ///
 /// Dev profile, in the repository's `target`, shared by every run (and by a `maturin build`
 /// by hand with these options): after the first, a run builds nothing but what changed.
@@ -63,7 +78,7 @@ fn host_triple() -> String {
 /// build never replaces `target/debug/dbkeep`, which other tests (in this run or another) are
 /// running: the test build's binary has the dev-dependencies' features (rustls with aws-lc-rs,
 /// …), a plain build of it does not, so a build into `target/debug` would swap the file.
-/// `--strip` keeps the debug build's wheel small (a 47 MB binary instead of 260 MB).
+/// `--strip` keeps the debug build's wheel small (a 60 MB binary instead of 260 MB).
 pub(crate) fn build_wheel(out: &Path) -> PathBuf {
     let maturin = venv_bin("maturin", "maturin");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -78,7 +93,10 @@ pub(crate) fn build_wheel(out: &Path) -> PathBuf {
     }
     cmd.current_dir(root)
         .env("CARGO_TARGET_DIR", root.join("target"))
-        .args(["build", "--profile", "dev", "--strip", "--target"])
+        // maturin runs zig as `python3 -m ziglang`: the virtualenv's python first.
+        .env("PATH", venv_path(&maturin))
+        .args(["build", "--profile", "dev", "--strip", "--zig"])
+        .args(["--compatibility", MANYLINUX, "--target"])
         .arg(host_triple())
         .arg("--out")
         .arg(out)
@@ -93,8 +111,8 @@ pub(crate) fn build_wheel(out: &Path) -> PathBuf {
     assert_eq!(wheels.len(), 1, "one wheel expected: {wheels:?}\n{run:?}");
     let name = &wheels[0];
     assert!(
-        name.starts_with(&format!("dbkeep-{VERSION}-py3-none-")),
-        "the wheel is not dbkeep {VERSION} for any Python: {name}"
+        name.starts_with(&format!("dbkeep-{VERSION}-py3-none-{MANYLINUX}_")),
+        "the wheel is not dbkeep {VERSION} for any Python on {MANYLINUX}: {name}"
     );
     out.join(name)
 }
@@ -217,4 +235,66 @@ fn the_wheel_installs_dbkeep_and_python_m_dbkeep_runs_it() {
         run.stderr.contains("executable") && run.stderr.contains(exe.to_str().unwrap()),
         "{run:?}"
     );
+}
+
+/// The libraries a manylinux wheel may take from the system: glibc's own.
+const GLIBC_LIBRARIES: &[&str] = &[
+    "libc.so.6",
+    "libm.so.6",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+    "libgcc_s.so.1",
+    "ld-linux-x86-64.so.2",
+    "ld-linux-aarch64.so.1",
+];
+
+/// `auditwheel show`, the manylinux check PyPI's tooling runs, reads the built wheel's binary:
+/// its platform tag is manylinux2014 (glibc 2.17) or older, and it links nothing but glibc.
+#[test]
+fn auditwheel_finds_the_wheel_manylinux2014_linking_only_glibc() {
+    let tmp = tempfile::Builder::new()
+        .prefix("dbkeep-it-auditwheel-")
+        .tempdir()
+        .expect("create temp dir");
+    let wheel = build_wheel(&tmp.path().join("wheels"));
+    let run = run_cmd(
+        command(&venv_bin("auditwheel", "auditwheel"))
+            .arg("show")
+            .arg(&wheel),
+    );
+    run.assert_success();
+    let text = run.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let tag = text
+        .split_once("is consistent with the following platform tag: \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(tag, _)| tag)
+        .unwrap_or_else(|| panic!("no platform tag in auditwheel's report\n{run:?}"));
+    let glibc_minor: u32 = tag
+        .strip_prefix("manylinux_2_")
+        .and_then(|rest| rest.strip_suffix(&format!("_{}", std::env::consts::ARCH)))
+        .and_then(|minor| minor.parse().ok())
+        .unwrap_or_else(|| panic!("{tag:?} is no manylinux tag for this machine\n{run:?}"));
+    assert!(
+        glibc_minor <= 17,
+        "the wheel needs glibc 2.{glibc_minor}, newer than manylinux2014's 2.17\n{run:?}"
+    );
+    assert!(
+        !text.contains("external shared libraries"),
+        "the wheel needs libraries outside glibc\n{run:?}"
+    );
+    let libraries: Vec<&str> = text
+        .split([' ', ',', '{', '}'])
+        .filter(|word| word.starts_with("lib") && word.contains(".so"))
+        .collect();
+    assert!(
+        libraries.contains(&"libc.so.6"),
+        "auditwheel names no glibc library: is this its report?\n{run:?}"
+    );
+    for library in &libraries {
+        assert!(
+            GLIBC_LIBRARIES.contains(library),
+            "the wheel links {library}, which is not glibc's\n{run:?}"
+        );
+    }
 }
