@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Checks the Debian package the way a new machine meets it: builds it (scripts/package.sh),
-# runs lintian on it and `systemd-analyze verify` on its unit, then installs it into a fresh
-# Debian root made by debootstrap (never into this machine's own /usr) and there runs
-# `dbkeep --version` and, as the package's dbkeep user, `dbkeep doctor --json` on the
-# installed configuration and on a test one. Installs debootstrap, lintian and systemd with
-# apt-get when they are missing.
+# Checks the release artefacts the way a new machine meets them: builds them
+# (scripts/package.sh); checks the wheel with auditwheel (manylinux2014, nothing but glibc
+# linked) and installs it into a fresh virtualenv; runs lintian on the Debian package and
+# `systemd-analyze verify` on its unit, then installs it into a fresh Debian root made by
+# debootstrap (never into this machine's own /usr) and there runs `dbkeep --version` and, as
+# the package's dbkeep user, `dbkeep doctor --json` on the installed configuration and on a
+# test one. Installs debootstrap, lintian and systemd with apt-get when they are missing.
 #
 # Usage: scripts/package-test.sh
 #
 # Environment:
 #   DBKEEP_DEBIAN_MIRROR   the mirror debootstrap fetches from (default:
 #                          http://deb.debian.org/debian)
-#   DBKEEP_DEBIAN_SUITE    the release to install into (default: this machine's, else bookworm)
+#   DBKEEP_DEBIAN_SUITE    the release to install into (default: bullseye, glibc 2.31)
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,17 +42,33 @@ deb=$(scripts/package.sh | tail -n 1)
 [[ -f "$deb" ]] || die "scripts/package.sh made no package"
 log "package: $deb ($(du -h "$deb" | cut -f1))"
 
+wheels=(target/wheels/dbkeep-*-py3-none-manylinux2014_*.whl)
+[[ ${#wheels[@]} -eq 1 && -f "${wheels[0]}" ]] || die "scripts/package.sh made no manylinux2014 wheel"
+wheel=${wheels[0]}
+log "wheel: $wheel ($(du -h "$wheel" | cut -f1)); auditwheel show"
+report=$(target/tools/wheel-venv/bin/auditwheel show "$wheel" | tr -s ' \n' ' ')
+printf '%s\n' "$report" >&2
+[[ "$report" == *'consistent with the following platform tag: "manylinux_2_17_'* ]] ||
+    die "auditwheel does not find the wheel manylinux2014 (glibc 2.17)"
+[[ "$report" != *'external shared libraries'* ]] || die "the wheel needs libraries outside glibc"
+log "the wheel installed into a fresh virtualenv"
+venv=target/package-wheel-venv
+rm -rf -- "$venv"
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index "$wheel"
+[[ "$("$venv/bin/dbkeep" --version)" == "$("$venv/bin/python" -m dbkeep --version)" ]] ||
+    die "the wheel's dbkeep and python -m dbkeep disagree"
+"$venv/bin/dbkeep" --version
+
 log "lintian"
 # One tag is left, and why: initial-upload-closes-no-bugs (the package is built from this
 # tree, not uploaded to Debian's archive, so its first changelog entry closes no ITP bug).
 lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "$deb"
 
 mirror=${DBKEEP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-suite=${DBKEEP_DEBIAN_SUITE:-}
-if [[ -z "$suite" && -r /etc/os-release ]]; then
-    suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-fi
-suite=${suite:-bookworm}
+# The oldest Debian release the mirror still serves: the binary is built for glibc 2.17, and
+# this shows it installs and runs on a glibc older than the building machine's.
+suite=${DBKEEP_DEBIAN_SUITE:-bullseye}
 
 root=target/package-root
 log "debootstrap $suite into $root (from $mirror)"
@@ -87,12 +104,13 @@ log "systemd-analyze verify"
 systemd-analyze verify --man=no --root="$PWD/$root" /usr/lib/systemd/system/dbkeep.service
 
 log "dbkeep doctor --json as the dbkeep user, on the installed configuration"
+# runuser, not setpriv: bullseye's setpriv fails to drop the capabilities of a newer kernel.
 status=0
-chroot "$root" setpriv --reuid=dbkeep --regid=dbkeep --init-groups \
+chroot "$root" runuser -u dbkeep -- \
     dbkeep --config /etc/dbkeep/dbkeep.toml doctor --json >target/package-doctor.json || status=$?
 log "dbkeep doctor --json on a test configuration with a SQLite database"
 # `dbkeep demo --no-serve` makes a SQLite database, its configuration and a first backup.
-chroot "$root" setpriv --reuid=dbkeep --regid=dbkeep --init-groups \
+chroot "$root" runuser -u dbkeep -- \
     sh -c 'cd /var/lib/dbkeep && dbkeep demo --no-serve >/dev/null && dbkeep --config /var/lib/dbkeep/dbkeep-demo/dbkeep.toml doctor --json' \
     >target/package-doctor-demo.json || status=$?
 grep -q '"level": "ok"' target/package-doctor-demo.json || die "doctor found nothing ok"

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Builds the release artefacts of this checkout:
-#   target/release/dbkeep          the binary (cargo-deb strips it into the package)
-#   target/package/man/*.1.gz      the manual pages, from the clap definitions
-#   target/package/completions/    bash, zsh and fish completions, from the same
-#   target/debian/dbkeep_*.deb     the Debian package (cargo-deb), its binary stripped
-#   target/debian/dbkeep-dbgsym_*  the binary's debug symbols, split off beside it
+# Builds the release artefacts of this checkout, from one release build (zig as the C compiler
+# and linker, against glibc 2.17's symbols, so the binary runs on any Linux of this architecture
+# with glibc 2.17 or newer):
+#   target/wheels/dbkeep-*-manylinux2014_*.whl  the Python package, its binary stripped
+#   target/<triple>/release/dbkeep      the binary with its debug symbols (cargo-deb splits them)
+#   target/package/man/*.1.gz           the manual pages, from the clap definitions
+#   target/package/completions/         bash, zsh and fish completions, from the same
+#   target/debian/dbkeep_*.deb          the Debian package (cargo-deb), its binary stripped
+#   target/debian/dbkeep-dbgsym_*       the binary's debug symbols, split off beside it
 #
 # Usage: scripts/package.sh
 #
-# cargo-deb is installed into target/tools when it is not on PATH.
+# maturin, zig and auditwheel (packaging/wheel-requirements.txt) are installed from PyPI into a
+# virtualenv in target/tools/wheel-venv, and cargo-deb into target/tools when not on PATH. On
+# an aarch64 machine the same builds aarch64 artefacts.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,21 +35,49 @@ cargo_deb() {
     echo "$tools/bin/cargo-deb"
 }
 
-log "cargo build --release"
-cargo build --release --bin dbkeep
+# The virtualenv with packaging/wheel-requirements.txt, made or brought up to date.
+wheel_tools() {
+    local venv="$PWD/target/tools/wheel-venv"
+    if ! cmp -s packaging/wheel-requirements.txt "$venv/.requirements"; then
+        log "pip install -r packaging/wheel-requirements.txt (into target/tools/wheel-venv)"
+        rm -rf -- "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -r packaging/wheel-requirements.txt >&2
+        cp packaging/wheel-requirements.txt "$venv/.requirements"
+    fi
+    echo "$venv/bin"
+}
+
+triple=$(rustc -vV | sed -n 's/^host: //p')
+# maturin runs zig as `python3 -m ziglang`: the virtualenv's python first.
+PATH="$(wheel_tools):$PATH"
+export PATH
+zig_build=(maturin build --release --zig --compatibility manylinux2014 --target "$triple")
+
+log "${zig_build[*]} --strip (the wheel)"
+rm -rf target/wheels
+"${zig_build[@]}" --strip --out target/wheels >&2
+
+# The same build, linked again without stripping (nothing else is compiled again): the binary
+# the Debian package is made of, its debug symbols split off by cargo-deb.
+log "${zig_build[*]} (the binary with its debug symbols)"
+"${zig_build[@]}" --strip false --out target/package/unstripped >&2
+rm -rf target/package/unstripped
+bin=target/$triple/release/dbkeep
 
 out=target/package
-rm -rf -- "$out"
+rm -rf -- "$out/man" "$out/completions"
 mkdir -p "$out/man" "$out/completions"
 log "manual pages and completions"
-target/release/dbkeep man --dir "$out/man" >/dev/null
+"$bin" man --dir "$out/man" >/dev/null
 gzip -9n "$out"/man/*.1
-target/release/dbkeep completions bash >"$out/completions/dbkeep.bash"
-target/release/dbkeep completions zsh >"$out/completions/_dbkeep"
-target/release/dbkeep completions fish >"$out/completions/dbkeep.fish"
+"$bin" completions bash >"$out/completions/dbkeep.bash"
+"$bin" completions zsh >"$out/completions/_dbkeep"
+"$bin" completions fish >"$out/completions/dbkeep.fish"
 
 deb=$(cargo_deb)
 log "cargo deb"
 rm -rf target/debian
-"$deb" --no-build --dbgsym --output target/debian/ >&2
+"$deb" --no-build --target "$triple" --dbgsym --output target/debian/ >&2
 ls target/debian/*.deb
