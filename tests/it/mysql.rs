@@ -1,7 +1,8 @@
 //! MySQL/MariaDB against the real server (`DBKEEP_TEST_MYSQL_URL`, root without a password,
 //! started by scripts/test.sh): a round trip of a rich schema restored by dbkeep and by hand,
 //! a backup under a concurrent writer, failures that name the tool's message and keep the
-//! password out of sight, and verification catching damaged files.
+//! password out of sight, verification catching damaged files, and strings quoted right in
+//! every `sql_mode`.
 
 use std::fs;
 use std::io::Write;
@@ -669,4 +670,57 @@ fn the_api_health_and_metrics_show_a_mysql_database_like_any_other() {
         metrics.contains("dbkeep_database_status{database=\"my\""),
         "{metrics}"
     );
+}
+
+/// A client in `NO_BACKSLASH_ESCAPES` mode (set here by the option file an operator's
+/// `~/.my.cnf` could hold) reads the strings dbkeep writes as dbkeep means them: for a
+/// database whose name has a quote, the backup still names its MyISAM table (the query that
+/// finds it quotes the name), restores, and the restore's table check finds every row.
+#[test]
+fn a_database_named_with_a_quote_is_queried_right_under_no_backslash_escapes() {
+    let source = MyDb::existing(&format!("{}_it's", unique_name("my_quote")));
+    source.sql_on_server(&format!(
+        "CREATE DATABASE `{}` CHARACTER SET utf8mb4",
+        source.name
+    ));
+    source.sql(
+        "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB;
+         CREATE TABLE legacy (id INT) ENGINE=MyISAM;
+         INSERT INTO t VALUES (1), (2); INSERT INTO legacy VALUES (1);",
+    );
+    let sandbox = Sandbox::new();
+    let home = sandbox.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    fs::write(
+        home.join(".my.cnf"),
+        "[mysql]\ninit-command=SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')\n",
+    )
+    .unwrap();
+    let url = format!("{}/{}", server_url(), source.name.replace('\'', "%27"));
+    sandbox.write_config(&format!("[[databases]]\nname = \"my\"\nurl = \"{url}\"\n"));
+    let run = run_cmd(sandbox.cmd().env("HOME", &home).arg("backup"));
+    run.assert_success();
+    let row = sandbox.rows_for("my")[0].clone();
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    let log: String = conn
+        .query_row(
+            "SELECT log FROM backups WHERE id = ?1",
+            [row["id"].as_i64().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(log.contains("legacy (MyISAM)"), "{log}");
+
+    let restored = MyDb::existing(&format!("{}_it's", unique_name("my_quote_back")));
+    let to = format!("{}/{}", server_url(), restored.name.replace('\'', "%27"));
+    let run = run_cmd(sandbox.cmd().env("HOME", &home).args([
+        "restore",
+        &row["id"].to_string(),
+        "--to",
+        &to,
+        "--create",
+    ]));
+    run.assert_success();
+    assert_eq!(restored.sql("SELECT COUNT(*) FROM t"), "2");
+    assert_eq!(restored.sql("SELECT COUNT(*) FROM legacy"), "1");
 }

@@ -1082,3 +1082,28 @@ fn a_restore_without_the_servers_password_says_where_the_password_goes() {
         "{run:?}"
     );
 }
+
+/// With `standard_conforming_strings` off in dbkeep's sessions (by `PGOPTIONS`, as a server's
+/// own setting would do), a database whose name holds a backslash and a quote is still named
+/// right: `--create` finds it missing, makes it, and the restore fills it.
+#[test]
+fn a_database_named_with_a_backslash_and_a_quote_restores_whatever_standard_conforming_strings() {
+    let source = pg_source();
+    let sandbox = backed_up(&source, "");
+    let id = sandbox.rows_for("pg")[0]["id"].to_string();
+    let name = format!("{}_x\\'y", unique_name("restore_quote"));
+    let created = PgDb::existing(name.clone());
+    let url = format!(
+        "{}/{}",
+        pg_url().trim_end_matches('/').rsplit_once('/').unwrap().0,
+        name.replace('\\', "%5C").replace('\'', "%27")
+    );
+    let run = run_cmd(
+        sandbox
+            .cmd()
+            .env("PGOPTIONS", "-c standard_conforming_strings=off")
+            .args(["restore", &id, "--to", &url, "--create"]),
+    );
+    run.assert_success();
+    assert_eq!(pg_contents(&created), pg_contents(&source));
+}

@@ -372,9 +372,12 @@ fn is_program(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// `text` as a MySQL string literal (backslashes and quotes escaped).
+/// `text` as a MySQL string literal: quotes doubled, which every `sql_mode` reads as one quote,
+/// and backslashes doubled. A server or client in `NO_BACKSLASH_ESCAPES` mode reads a doubled
+/// backslash as two (a name with a backslash then matches nothing), but no text can end the
+/// literal early in either mode, as `\'` would there.
 fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// `name` as a MySQL identifier.
@@ -707,6 +710,11 @@ mod tests {
     #[test]
     fn names_and_strings_are_quoted() {
         assert_eq!(ident("we`ird"), "`we``ird`");
-        assert_eq!(literal("it's a \\ test"), "'it\\'s a \\\\ test'");
+        assert_eq!(literal("it's a \\ test"), "'it''s a \\\\ test'");
+        // A backslash before a quote cannot escape the closing quote, in either mode.
+        assert_eq!(
+            literal("x\\'; DROP DATABASE y; --"),
+            "'x\\\\''; DROP DATABASE y; --'"
+        );
     }
 }

@@ -176,9 +176,11 @@ const PG_DUMP_HINT: &str = "install the PostgreSQL client tools (Debian: postgre
 const PSQL_HINT: &str =
     "install the PostgreSQL client tools and put psql on PATH (or beside pg_dump_path)";
 
-/// `'text'` as an SQL string literal.
+/// `text` as an SQL string literal: an escape string (`E'…'`) with quotes and backslashes
+/// doubled, which reads the same whether the server's `standard_conforming_strings` is on or off
+/// (a plain `'…'` would let `\'` end it early when off).
 fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// Drops every schema but PostgreSQL's own and makes an empty `public`: run before the load in
