@@ -187,6 +187,17 @@ fn sandbox_for(source: &MyDb, extra: &str) -> Sandbox {
     sandbox
 }
 
+/// The log the catalog keeps of the backup `row` (of `list --json`).
+fn backup_log(sandbox: &Sandbox, row: &serde_json::Value) -> String {
+    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
+    conn.query_row(
+        "SELECT log FROM backups WHERE id = ?1",
+        [row["id"].as_i64().unwrap()],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 /// `decompress` (e.g. `gunzip -c`) of `file` piped into `mariadb DATABASE`, as the README says.
 fn restore_by_hand(file: &std::path::Path, decompress: &str, into: &MyDb) {
     let url = url::Url::parse(&server_url()).unwrap();
@@ -595,14 +606,7 @@ fn an_encrypted_backup_copied_off_site_restores_from_the_copy_and_myisam_is_name
     let name = row["file_name"].as_str().unwrap();
     assert!(name.ends_with(".sql.zst.age"), "{name}");
     // The MyISAM table cannot be copied consistently under writes: said with the backup.
-    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
-    let log: String = conn
-        .query_row(
-            "SELECT log FROM backups WHERE id = ?1",
-            [row["id"].as_i64().unwrap()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let log = backup_log(&sandbox, &row);
     assert!(
         log.contains("warning: not transactional") && log.contains("legacy (MyISAM)"),
         "{log}"
@@ -701,14 +705,7 @@ fn a_database_named_with_a_quote_is_queried_right_under_no_backslash_escapes() {
     let run = run_cmd(sandbox.cmd().env("HOME", &home).arg("backup"));
     run.assert_success();
     let row = sandbox.rows_for("my")[0].clone();
-    let conn = rusqlite::Connection::open(sandbox.catalog_path()).unwrap();
-    let log: String = conn
-        .query_row(
-            "SELECT log FROM backups WHERE id = ?1",
-            [row["id"].as_i64().unwrap()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let log = backup_log(&sandbox, &row);
     assert!(log.contains("legacy (MyISAM)"), "{log}");
 
     let restored = MyDb::existing(&format!("{}_it's", unique_name("my_quote_back")));
