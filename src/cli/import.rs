@@ -42,6 +42,13 @@ impl Args {
 }
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    // The configuration as written, before --identity stands in for its identity_file: what
+    // later restores, verifications and drills open the imported files with.
+    let configured = args
+        .identity
+        .is_some()
+        .then(|| dbkeep::Config::load(config_path))
+        .transpose()?;
     let runner = open_runner_with(config_path, args.identity.as_deref())?;
     let zone = runner.config().service.timezone;
     // Drawn only when stderr is a terminal, and only for more than one file.
@@ -66,14 +73,24 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             let line = match outcome {
                 ImportOutcome::Imported { record, tables } => {
                     imported += 1;
-                    format!(
+                    let mut line = format!(
                         "imported  #{}  {}  {}  {}  ({tables} table(s), taken {})",
                         record.id,
                         record.database,
                         record.file_name.as_deref().unwrap_or("-"),
                         render::size(record.size_bytes),
                         render::time(&record.started_at, zone)
-                    )
+                    );
+                    if let Some(config) = &configured
+                        && let Some(why) = unopened_by_configured_keys(config, record)
+                    {
+                        line.push_str(&format!(
+                            "\nwarning  #{}: only --identity opens it, not the configured keys ({}): its restores, verifications and drills need --identity too; add that identity to identity_file",
+                            record.id,
+                            render::one_line(&why)
+                        ));
+                    }
+                    line
                 }
                 ImportOutcome::Skipped { id } => {
                     skipped += 1;
@@ -113,6 +130,24 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// Why the configuration's own keys cannot open the encrypted backup `record`, if they cannot.
+fn unopened_by_configured_keys(
+    config: &dbkeep::Config,
+    record: &dbkeep::catalog::BackupRecord,
+) -> Option<String> {
+    use std::io::Read as _;
+    let path = record.path.as_deref().filter(|_| record.encrypted)?;
+    let what = format!("backup #{}", record.id);
+    let opened = dbkeep::crypt::Keys::for_database(config, &record.database, &what)
+        .map_err(|e| e.to_string())
+        .and_then(|keys| {
+            let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+            let mut plain = keys.decrypt(Box::new(file)).map_err(|e| e.to_string())?;
+            plain.read(&mut [0u8; 1]).map_err(|e| e.to_string())
+        });
+    opened.err()
 }
 
 /// A path as given, its control characters escaped (a file name may hold any).

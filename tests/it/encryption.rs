@@ -318,7 +318,21 @@ fn age_files_are_imported_opened_with_the_configured_identity_and_refused_withou
     let key_arg = key.display().to_string();
     let mut with_key = args.clone();
     with_key.extend(["--identity", &key_arg]);
-    sandbox.run(&with_key).assert_success();
+    let run = sandbox.run(&with_key);
+    run.assert_success();
+    // What the configured identity (still the other one) cannot open is said, file by file.
+    let warnings: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("warning"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{run:?}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("only --identity opens it") && w.contains("other.txt")),
+        "{run:?}"
+    );
     sandbox.write_config(&config(&key));
     let rows = sandbox.rows_for("app");
     assert_eq!(rows.len(), 2, "{rows:#?}");
@@ -349,4 +363,30 @@ fn age_files_are_imported_opened_with_the_configured_identity_and_refused_withou
     let original = rusqlite::Connection::open(sandbox.path().join("app.db")).unwrap();
     let restored = rusqlite::Connection::open(&copy).unwrap();
     assert_eq!(sqlite_fingerprint(&restored), sqlite_fingerprint(&original));
+    drop(restored);
+
+    // With --identity the same key as the configured one: nothing to warn of.
+    let third = old.join("sqlite_backup_20250103_000000.db.age");
+    let run = Command::new("age")
+        .args(["-r", &public, "-o"])
+        .arg(&third)
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let run = sandbox.run(&[
+        "import",
+        "--database",
+        "app",
+        "--identity",
+        &key_arg,
+        &third.display().to_string(),
+    ]);
+    run.assert_success();
+    assert!(run.stdout.contains("imported  #"), "{run:?}");
+    assert!(!run.stdout.contains("warning"), "{run:?}");
 }
