@@ -132,22 +132,23 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Why the configuration's own keys cannot open the encrypted backup `record`, if they cannot.
+/// Why the configuration's own keys cannot open the encrypted backup `record`, if they cannot
+/// (the keys its restores and verifications will look for, [`dbkeep::crypt::Keys::for_record`]).
 fn unopened_by_configured_keys(
     config: &dbkeep::Config,
     record: &dbkeep::catalog::BackupRecord,
 ) -> Option<String> {
     use std::io::Read as _;
-    let path = record.path.as_deref().filter(|_| record.encrypted)?;
-    let what = format!("backup #{}", record.id);
-    let opened = dbkeep::crypt::Keys::for_database(config, &record.database, &what)
-        .map_err(|e| e.to_string())
-        .and_then(|keys| {
-            let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-            let mut plain = keys.decrypt(Box::new(file)).map_err(|e| e.to_string())?;
-            plain.read(&mut [0u8; 1]).map_err(|e| e.to_string())
-        });
-    opened.err()
+    let path = record.path.as_deref()?;
+    let keys = match dbkeep::crypt::Keys::for_record(config, record) {
+        Ok(Some(keys)) => keys,
+        Ok(None) => return None,
+        Err(e) => return Some(e.to_string()),
+    };
+    let opened = std::fs::File::open(path)
+        .and_then(|file| keys.decrypt(Box::new(file)))
+        .and_then(|mut plain| plain.read(&mut [0u8; 1]));
+    opened.err().map(|e| e.to_string())
 }
 
 /// A path as given, its control characters escaped (a file name may hold any).

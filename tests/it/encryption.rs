@@ -261,6 +261,21 @@ fn verify_with_a_bad_identity_fails_instead_of_checking_the_checksum_only() {
     assert!(run.all_output().contains("junk.txt"), "{run:?}");
 }
 
+/// `input` encrypted by the `age` command itself to the recipient `public`, into `output`.
+fn age_encrypt(public: &str, input: &Path, output: &Path) {
+    let run = Command::new("age")
+        .args(["-r", public, "-o"])
+        .arg(output)
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 #[test]
 fn age_files_are_imported_opened_with_the_configured_identity_and_refused_without_it() {
     let sandbox = Sandbox::new();
@@ -282,17 +297,7 @@ fn age_files_are_imported_opened_with_the_configured_identity_and_refused_withou
     let mut sealed = Vec::new();
     for file in [&plain, &gz] {
         let out = std::path::PathBuf::from(format!("{}.age", file.display()));
-        let run = Command::new("age")
-            .args(["-r", &public, "-o"])
-            .arg(&out)
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        age_encrypt(&public, file, &out);
         fs::remove_file(file).unwrap();
         sealed.push(out.display().to_string());
     }
@@ -367,17 +372,7 @@ fn age_files_are_imported_opened_with_the_configured_identity_and_refused_withou
 
     // With --identity the same key as the configured one: nothing to warn of.
     let third = old.join("sqlite_backup_20250103_000000.db.age");
-    let run = Command::new("age")
-        .args(["-r", &public, "-o"])
-        .arg(&third)
-        .arg(&copy)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    age_encrypt(&public, &copy, &third);
     let run = sandbox.run(&[
         "import",
         "--database",
