@@ -18,12 +18,14 @@ mod pin;
 mod prune;
 mod render;
 mod restore;
+mod restore_server;
 mod schedule;
 mod serve;
 mod status;
 mod systemd;
 mod user;
 mod verify;
+mod wal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,6 +86,8 @@ enum Command {
     Notify(notify::Args),
     /// Off-site copies: `dbkeep offsite list`, `dbkeep offsite sync`
     Offsite(offsite::Args),
+    /// Archive PostgreSQL's WAL for point-in-time recovery (archive_command, restore_command)
+    Wal(wal::Args),
     /// Run scheduled backups and the web admin until stopped (SIGINT/SIGTERM: graceful)
     Serve(serve::Args),
     /// Show each schedule, its next fire time and its last outcome
@@ -221,6 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Notify(args) => notify::run(&config_path, args),
         Command::Offsite(args) => offsite::run(&config_path, args),
+        Command::Wal(args) => wal::run(&config_path, args),
         Command::Serve(args) => serve::run(&config_path, args),
         Command::Schedule(args) => schedule::run(&config_path, args),
         Command::Discover(args) => discover::run(&config_path, args),

@@ -36,13 +36,13 @@ pub mod catalog {
 
 pub use dbkeep_config::config;
 pub use dbkeep_core::{
-    discovery, doctor, import, lease, offsite, restore, retention, runner, scheduler, space,
+    discovery, doctor, import, lease, offsite, pitr, restore, retention, runner, scheduler, space,
     twofactor, verdict, verify,
 };
 pub use dbkeep_engine::{engine, throwaway};
 pub use dbkeep_model::{
     cancel, clock, copies, deliveries, discovery as discovered, error, health, instances, leases,
-    lock, runlog, storage, stream, text, token, vocab,
+    lock, runlog, storage, stream, text, token, vocab, wal,
 };
 pub use dbkeep_notify::notify;
 pub use dbkeep_pipeline::{crypt, pipeline, watchdog};

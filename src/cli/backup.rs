@@ -21,6 +21,11 @@ pub struct Args {
     #[arg(long = "database", short = 'd', value_name = "NAME")]
     databases: Vec<String>,
 
+    /// Take a base backup of this server (a [[servers]] entry with wal_archive = true) for
+    /// point-in-time recovery (repeat for several)
+    #[arg(long = "server", value_name = "NAME")]
+    servers: Vec<String>,
+
     /// Prune backups older than this many days instead of the configured retention_days
     #[arg(long, value_name = "N", value_parser = super::retention_days)]
     retention_days: Option<u32>,
@@ -33,10 +38,15 @@ pub struct Args {
 impl Args {
     /// What the audit log names this run: the databases asked for, or all.
     pub(super) fn audited(&self) -> (String, Option<String>) {
-        let what = if self.databases.is_empty() {
+        let what = if self.databases.is_empty() && self.servers.is_empty() {
             "all".to_string()
         } else {
-            self.databases.join(",")
+            self.databases
+                .iter()
+                .chain(&self.servers)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",")
         };
         (what, None)
     }
@@ -90,8 +100,22 @@ impl Drop for Bar {
     }
 }
 
-pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(config_path: &Path, mut args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner(config_path)?;
+    // A server's base backups are kept as the backups of a database named as the server.
+    for server in std::mem::take(&mut args.servers) {
+        if runner
+            .base_config()
+            .server(&server)
+            .is_none_or(|s| !s.archives_wal())
+        {
+            return Err(UsageError(format!(
+                "--server {server}: no [[servers]] entry of that name has `wal_archive = true`; base backups are for point-in-time recovery"
+            ))
+            .into());
+        }
+        args.databases.push(server);
+    }
     // Run from cron without `dbkeep serve`, a backup of everything still finds new databases.
     if !runner.base_config().servers.is_empty() && args.databases.is_empty() {
         let report = runner.discover()?;

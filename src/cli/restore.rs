@@ -13,7 +13,7 @@ use super::{UsageError, open_runner_with, render};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The backup's id (see `dbkeep list`)
-    #[arg(value_name = "ID", required_unless_present = "latest")]
+    #[arg(value_name = "ID", required_unless_present_any = ["latest", "server"])]
     id: Option<i64>,
 
     /// Restore the newest successful backup of --database instead of an id
@@ -26,8 +26,11 @@ pub struct Args {
 
     /// Where to: a SQLite file's path, a postgres:// URL (its password from --password-env or
     /// PGPASSWORD, never in the URL) or a mysql:// URL (--password-env or MYSQL_PWD)
-    #[arg(long, value_name = "TARGET")]
-    to: String,
+    #[arg(long, value_name = "TARGET", required_unless_present = "server")]
+    to: Option<String>,
+
+    #[command(flatten)]
+    pub(super) server: super::restore_server::ServerArgs,
 
     /// Create the PostgreSQL or MySQL database first (a failed load then drops it again)
     #[arg(long)]
@@ -81,12 +84,18 @@ impl Args {
             (None, Some(d)) => format!("latest of {d}"),
             (None, None) => "latest".into(),
         };
-        (from, Some(format!("to {}", self.to)))
+        if let Some(server) = &self.server.server {
+            return self.server.audited(server);
+        }
+        (
+            from,
+            Some(format!("to {}", self.to.as_deref().unwrap_or_default())),
+        )
     }
 }
 
 fn target(args: &Args) -> anyhow::Result<Target> {
-    let text = args.to.as_str();
+    let text = args.to.as_deref().unwrap_or_default();
     let server = ["postgres://", "postgresql://", "mysql://", "mariadb://"];
     if server.iter().any(|s| text.starts_with(s)) {
         let mut target = Target::parse(text, Path::new("."))
@@ -150,6 +159,9 @@ fn with_password_hint(e: dbkeep::Error, target: &Target) -> anyhow::Error {
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let runner = open_runner_with(config_path, args.identity.as_deref())?;
+    if let Some(server) = &args.server.server {
+        return super::restore_server::run(config_path, &runner, server, &args.server);
+    }
     let target = target(&args)?;
     let record = match (args.id, &args.database) {
         (Some(id), _) => runner.catalog().get(id)?.ok_or_else(|| {

@@ -32,6 +32,7 @@ mod oidc;
 mod openapi;
 mod operator;
 mod pins;
+mod pitr;
 mod postgres;
 mod python_package;
 mod restore;

@@ -15,6 +15,7 @@ mod postgres_leases;
 mod postgres_notify;
 mod postgres_rows;
 mod postgres_tls;
+mod postgres_wal;
 pub mod sqlite;
 mod sqlite_accounts;
 mod sqlite_audit;
@@ -22,6 +23,7 @@ mod sqlite_copies;
 mod sqlite_discovery;
 mod sqlite_leases;
 mod sqlite_notify;
+mod sqlite_wal;
 #[cfg(test)]
 mod story;
 

@@ -161,6 +161,10 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[
         11,
         include_str!("../migrations/postgres/0011_single_sign_on.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_wal_archive.sql"),
+    ),
 ];
 
 /// What [`settings`] makes of a target: the driver's configuration and its TLS connector.

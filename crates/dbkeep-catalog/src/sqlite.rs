@@ -50,6 +50,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0023_roles_and_audit.sql")),
     M::up(include_str!("../migrations/0024_two_factor.sql")),
     M::up(include_str!("../migrations/0025_single_sign_on.sql")),
+    M::up(include_str!("../migrations/0026_wal_archive.sql")),
 ];
 
 /// A catalog in a SQLite file, safe for several processes at once (WAL, busy timeout).

@@ -12,6 +12,7 @@ mod harness;
 mod instances;
 mod postgres_only;
 mod retention;
+mod wal;
 
 use std::fmt::Debug;
 use std::sync::Barrier;
@@ -38,6 +39,9 @@ use instances::{instances_heartbeat_and_depart, leases_are_held_by_one_instance_
 use retention::{
     copies_are_marked_pruned, many_rows_are_marked_pruned_at_once, pins_are_kept_with_their_notes,
     retention_marks_are_set_replaced_and_cleared,
+};
+use wal::{
+    archives_belong_to_one_cluster_and_bases_are_kept, wal_segments_are_recorded_once_and_queued,
 };
 
 /// Every story, run once on each implementation.
@@ -83,6 +87,8 @@ stories!(
     the_audit_log_is_append_only,
     two_factor_recovery_codes_pending_logins_and_sessions,
     single_sign_on_users_and_states_are_used_once,
+    wal_segments_are_recorded_once_and_queued,
+    archives_belong_to_one_cluster_and_bases_are_kept,
 );
 
 fn at(text: &str) -> DateTime<Utc> {

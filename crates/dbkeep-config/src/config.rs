@@ -509,6 +509,16 @@ impl Config {
             }
             servers.push(server);
         }
+        // A server that archives WAL has its base backups kept as a database of its name.
+        for base in servers.iter().filter_map(ServerConfig::base) {
+            if let Some(db) = databases.iter().find(|d| d.name == base.name) {
+                return Err(source.error(
+                    db.name_span.clone(),
+                    format!("database `name = \"{}\"` is also the name of a [[servers]] entry with `wal_archive = true`, whose base backups are kept under that name; rename one", db.name),
+                ));
+            }
+            databases.push(base);
+        }
 
         // An [[offsite]] entry's `databases` may name a server: every database it finds.
         let names: Vec<String> = databases

@@ -475,6 +475,11 @@ fn check(
             dbkeep_model::stream::copy(&mut reader()?, &mut tap).map_err(unreadable)?;
             tap.tables()
         }
+        Target::PostgresBase(_) => {
+            return Err(Error::Refused(
+                "a server's base backups are taken by dbkeep with its WAL archive; outside files cannot be imported as base backups".into(),
+            ));
+        }
     };
     Ok(tables)
 }

@@ -10,6 +10,7 @@ pub mod import;
 pub mod lease;
 pub mod offsite;
 pub mod passwords;
+pub mod pitr;
 pub mod restore;
 pub mod retention;
 pub mod runner;

@@ -130,6 +130,7 @@ pub fn restore(
             "backup #{id} was pruned by the retention policy everywhere: neither its local file nor any off-site copy is left"
         )));
     }
+    crate::pitr::refuse_base(record)?;
     if record.kind != target.kind() {
         return Err(Error::Refused(format!(
             "backup #{id} is a {} backup; restore it into a {} target",
@@ -198,7 +199,7 @@ pub fn load(
     let dialect = match record.kind {
         Kind::Postgres => Some(Dialect::Postgres),
         Kind::Mysql => Some(Dialect::Mysql),
-        Kind::Sqlite => None,
+        Kind::Sqlite | Kind::PostgresBase => None,
     };
     let filter = dialect.map(|dialect| Filter {
         dialect,

@@ -157,6 +157,22 @@ pub struct Runner {
     slots: slots::Taken,
 }
 
+/// The catalog `config` names, opened (and migrated) without a runner: for the commands a
+/// database server runs often (`wal push`, `wal fetch`).
+///
+/// # Errors
+/// When it cannot be opened or migrated.
+pub fn open_catalog(config: &Config) -> Result<Arc<dyn Catalog>> {
+    Ok(match &config.catalog {
+        dbkeep_config::config::CatalogLocation::Sqlite(path) => {
+            Arc::new(SqliteCatalog::open(path)?)
+        }
+        dbkeep_config::config::CatalogLocation::Postgres(server) => {
+            Arc::new(dbkeep_catalog::postgres::PostgresCatalog::open(server)?)
+        }
+    })
+}
+
 impl Runner {
     /// Opens the configured catalog (a SQLite file, or a PostgreSQL database) and marks runs
     /// that died as interrupted.
@@ -164,14 +180,7 @@ impl Runner {
     /// # Errors
     /// When the catalog cannot be opened or written.
     pub fn open(config: Config) -> Result<Self> {
-        let catalog: Arc<dyn Catalog> = match &config.catalog {
-            dbkeep_config::config::CatalogLocation::Sqlite(path) => {
-                Arc::new(SqliteCatalog::open(path)?)
-            }
-            dbkeep_config::config::CatalogLocation::Postgres(server) => {
-                Arc::new(dbkeep_catalog::postgres::PostgresCatalog::open(server)?)
-            }
-        };
+        let catalog = open_catalog(&config)?;
         Self::with_parts(config, catalog, Arc::new(SystemClock))
     }
 

@@ -320,6 +320,10 @@ fn throwaway(runner: &Runner, record: &BackupRecord) -> Result<Target> {
             db.verify_url.as_ref().unwrap_or(server),
             &name,
         ))),
+        Target::PostgresBase(_) => Err(Error::Refused(format!(
+            "backup #{} is a base backup: it is proven by restoring it to a point in time (`dbkeep restore --server {} --at latest --to-dir PATH --start`), not into a database",
+            record.id, record.database
+        ))),
     }
 }
 
@@ -338,6 +342,7 @@ fn remove_orphans(runner: &Runner, record: &BackupRecord) -> Result<()> {
     let config = runner.config();
     let db = config.database(&record.database)?;
     match &db.target {
+        Target::PostgresBase(_) => Ok(()),
         Target::Sqlite { .. } => {
             let dir = runner.config().database_dir(&record.database);
             let Ok(entries) = std::fs::read_dir(&dir) else {

@@ -1,5 +1,6 @@
 //! Database engines: each kind of database knows how to produce a consistent copy of itself.
 
+mod basebackup;
 pub mod child;
 mod health;
 pub mod listing;
@@ -17,6 +18,7 @@ use dbkeep_model::error::Result;
 use dbkeep_model::runlog::RunLog;
 use dbkeep_model::stream::{RowFormat, TableRows};
 
+pub use basebackup::BaseBackupEngine;
 pub use mysql::MysqlEngine;
 pub use postgres::PostgresEngine;
 pub use sqlite::SqliteEngine;
@@ -58,6 +60,12 @@ pub trait Engine: Send + Sync {
     /// an uncompressed backup then needs no second pass, and since such a copy yields nothing
     /// until it is done, the stall clock starts with its first byte.
     fn file_copy(&self) -> Option<&dyn FileCopy> {
+        None
+    }
+
+    /// Where the last dump sits in the write-ahead log, for an engine whose dumps are base
+    /// backups that WAL replays onto (`None` for every other).
+    fn wal_range(&self) -> Option<dbkeep_model::wal::WalRange> {
         None
     }
 
@@ -175,6 +183,13 @@ pub fn for_target(config: &Config, target: &Target) -> Box<dyn Engine> {
         Target::Sqlite { path } => Box::new(SqliteEngine::new(path.clone())),
         Target::Postgres(pg) => Box::new(PostgresEngine::new(
             pg.clone(),
+            config
+                .pg_dump_path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("pg_dump")),
+        )),
+        Target::PostgresBase(server) => Box::new(BaseBackupEngine::new(
+            server.clone(),
             config
                 .pg_dump_path
                 .clone()

@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::instances::Instances;
 use crate::leases::Leases;
 use crate::vocab::Compression;
+use crate::wal::WalArchive;
 
 pub use crate::clock::format_time;
 pub use crate::error::Unreadable;
@@ -313,6 +314,7 @@ pub trait Catalog:
     + Discoveries
     + Leases
     + Instances
+    + WalArchive
     + Send
     + Sync
 {

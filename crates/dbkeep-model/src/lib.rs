@@ -24,5 +24,6 @@ pub mod stream;
 pub mod text;
 pub mod token;
 pub mod vocab;
+pub mod wal;
 
 pub use error::{ConfigError, Error, Result};

@@ -80,6 +80,9 @@ string_enum! {
         Postgres => "postgres",
         /// A MySQL or MariaDB database.
         Mysql => "mysql",
+        /// A whole PostgreSQL cluster's base backup (`pg_basebackup`), replayed with its
+        /// server's archived WAL.
+        PostgresBase => "postgres_base",
     }
 }
 

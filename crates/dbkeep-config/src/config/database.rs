@@ -85,6 +85,9 @@ pub enum Target {
     Postgres(ServerTarget),
     /// A MySQL or MariaDB database reached with `mariadb-dump` (or `mysqldump`).
     Mysql(ServerTarget),
+    /// A whole PostgreSQL cluster, copied with `pg_basebackup` (the URL's database is only
+    /// where it connects): a `[[servers]]` entry's base backups.
+    PostgresBase(ServerTarget),
 }
 
 impl Target {
@@ -94,6 +97,7 @@ impl Target {
             Target::Sqlite { .. } => dbkeep_model::vocab::Kind::Sqlite,
             Target::Postgres(_) => dbkeep_model::vocab::Kind::Postgres,
             Target::Mysql(_) => dbkeep_model::vocab::Kind::Mysql,
+            Target::PostgresBase(_) => dbkeep_model::vocab::Kind::PostgresBase,
         }
     }
 
@@ -101,7 +105,7 @@ impl Target {
     pub fn server(&self) -> Option<&ServerTarget> {
         match self {
             Target::Sqlite { .. } => None,
-            Target::Postgres(s) | Target::Mysql(s) => Some(s),
+            Target::Postgres(s) | Target::Mysql(s) | Target::PostgresBase(s) => Some(s),
         }
     }
 
@@ -111,6 +115,7 @@ impl Target {
             Target::Mysql(_) => Target::Mysql(server),
             Target::Sqlite { path } => Target::Sqlite { path },
             Target::Postgres(_) => Target::Postgres(server),
+            Target::PostgresBase(_) => Target::PostgresBase(server),
         }
     }
 
@@ -119,6 +124,11 @@ impl Target {
         match self {
             Target::Sqlite { path } => format!("sqlite:{}", path.display()),
             Target::Postgres(s) | Target::Mysql(s) => s.url.to_string(),
+            Target::PostgresBase(s) => {
+                let mut url = s.url.clone();
+                url.set_path("/");
+                url.to_string()
+            }
         }
     }
 }
@@ -225,7 +235,7 @@ impl RawDatabase {
         }
         let target = parse_url(&self.url, src, base)?;
         let password_env = match (self.password_env, &target) {
-            (Some(var), Target::Postgres(_) | Target::Mysql(_)) => {
+            (Some(var), Target::Postgres(_) | Target::Mysql(_) | Target::PostgresBase(_)) => {
                 if !super::names::is_env_name(var.get_ref()) {
                     return Err(src.error(
                         var.span(),
@@ -254,6 +264,7 @@ impl RawDatabase {
         let compression = self.compression.unwrap_or(match target {
             Target::Sqlite { .. } => Compression::None,
             Target::Postgres(_) | Target::Mysql(_) => Compression::Gzip,
+            Target::PostgresBase(_) => Compression::Zstd,
         });
         let mut schedules = Vec::new();
         let exprs = self

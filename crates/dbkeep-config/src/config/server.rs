@@ -61,7 +61,16 @@ pub struct ServerConfig {
     pub spread: Duration,
     /// The settings every database found here gets; its name and target are replaced.
     template: DatabaseConfig,
+    /// PostgreSQL: its WAL is archived (`wal_archive = true`, with `archive_command =
+    /// 'dbkeep wal push %p'`) and base backups are taken on these schedules
+    /// (`base_schedules`, default weekly); `None`: no point-in-time recovery.
+    pub base_schedules: Option<Vec<super::database::Schedule>>,
+    /// `compression` as the entry wrote it (base backups default to zstd).
+    compression_set: Option<dbkeep_model::vocab::Compression>,
 }
+
+/// When base backups run unless `base_schedules` says otherwise: Sundays at 01:00.
+pub const DEFAULT_BASE_SCHEDULE: &str = "0 1 * * sun";
 
 /// What discovery knows of one database of a server when it builds its configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +267,8 @@ pub(super) struct RawServer {
     keep_monthly: Option<Spanned<u32>>,
     keep_yearly: Option<Spanned<u32>>,
     offsite_retention: Option<std::collections::BTreeMap<String, Spanned<RawRetention>>>,
+    wal_archive: Option<Spanned<bool>>,
+    base_schedules: Option<Vec<Spanned<String>>>,
 }
 
 impl RawServer {
@@ -355,6 +366,21 @@ impl RawServer {
                 }
             },
         };
+        let base_schedules = match (&self.wal_archive, &source) {
+            (Some(w), ServerSource::Postgres(_)) if *w.get_ref() => {
+                Some(base_schedules(src, &name, self.base_schedules.as_deref())?)
+            }
+            (Some(w), _) if *w.get_ref() => {
+                return Err(src.error(w.span(), format!("`wal_archive` of server `{name}` applies only to PostgreSQL servers; remove it")));
+            }
+            _ => {
+                if let Some(first) = self.base_schedules.as_ref().and_then(|b| b.first()) {
+                    return Err(src.error(first.span(), format!("`base_schedules` of server `{name}` needs `wal_archive = true`: base backups are for point-in-time recovery")));
+                }
+                None
+            }
+        };
+        let compression_set = self.compression;
         let raw = RawDatabase {
             name: self.name,
             url: Spanned::new(self.url.span(), template_url),
@@ -391,14 +417,63 @@ impl RawServer {
             max_concurrent,
             spread,
             template,
+            base_schedules,
+            compression_set,
         })
     }
+}
+
+/// The validated `base_schedules` of server `name` (the default when absent).
+fn base_schedules(
+    src: &Source<'_>,
+    name: &str,
+    exprs: Option<&[Spanned<String>]>,
+) -> Result<Vec<super::database::Schedule>, ConfigError> {
+    let default = [Spanned::new(0..0, DEFAULT_BASE_SCHEDULE.to_string())];
+    let exprs = exprs.unwrap_or(&default);
+    if exprs.is_empty() {
+        return Err(src.error(0..0, format!("`base_schedules` of server `{name}` is empty; remove it for the default (\"{DEFAULT_BASE_SCHEDULE}\", Sundays at 01:00) or list cron expressions")));
+    }
+    exprs
+        .iter()
+        .map(|expr| {
+            super::database::parse_schedule(expr.get_ref()).map_err(|why| {
+                src.error(expr.span(), format!("`base_schedules` of server `{name}`: `{}` {why}; expected e.g. \"{DEFAULT_BASE_SCHEDULE}\" (Sundays at 01:00)", expr.get_ref().trim()))
+            })
+        })
+        .collect()
 }
 
 impl ServerConfig {
     /// The settings every database found here gets (its name is the server's).
     pub fn template(&self) -> &DatabaseConfig {
         &self.template
+    }
+
+    /// The configuration of this server's base backups, when it archives WAL: a database
+    /// named as the server (its folder holds the base backups, and `wal/` the archive), on
+    /// `base_schedules`, with the server's compression (zstd unless set), encryption,
+    /// retention and off-site destinations.
+    pub fn base(&self) -> Option<DatabaseConfig> {
+        let schedules = self.base_schedules.clone()?;
+        let ServerSource::Postgres(server) = &self.source else {
+            return None;
+        };
+        let mut db = self.template.clone();
+        db.target = Target::PostgresBase(server.clone());
+        db.schedules = schedules;
+        db.compression = self
+            .compression_set
+            .unwrap_or(dbkeep_model::vocab::Compression::Zstd);
+        db.globals = false;
+        db.verify_url = None;
+        db.discovered = None;
+        Some(db)
+    }
+
+    /// Whether this server's WAL is archived by dbkeep.
+    pub fn archives_wal(&self) -> bool {
+        self.base_schedules.is_some() && matches!(self.source, ServerSource::Postgres(_))
     }
 
     /// The template, for the top-level keys that apply below it.

@@ -95,6 +95,7 @@ pub fn plan(
             }
         )));
     }
+    crate::pitr::refuse_base(record)?;
     let config = runner.config();
     let source = config.database(&record.database).map_err(|_| {
         Error::Refused(format!(
@@ -113,6 +114,8 @@ pub fn plan(
                     Target::Postgres(dbkeep_engine::throwaway::on_server(s, name))
                 }
                 Target::Mysql(s) => Target::Mysql(dbkeep_engine::throwaway::on_server(s, name)),
+                // Refused above (`refuse_base`): a base backup's database is its server.
+                Target::PostgresBase(s) => Target::PostgresBase(s.clone()),
             };
             (target, None)
         }
@@ -166,7 +169,7 @@ pub fn plan(
             effects.push(match record.kind {
                 Kind::Sqlite => format!("A new file {shown} is written; it appears under its name only once it is whole."),
                 Kind::Postgres => format!("A new database {name} is created on the backup's server and loaded under a temporary name, then renamed to {name} once every table has loaded: a failed restore leaves nothing."),
-                Kind::Mysql => format!("A new database {name} is created on the backup's server; a failed restore drops it again."),
+                Kind::Mysql | Kind::PostgresBase => format!("A new database {name} is created on the backup's server; a failed restore drops it again."),
             });
             (format!("new database {name} ({shown})"), true)
         }
@@ -191,7 +194,7 @@ pub fn plan(
             effects.push(match record.kind {
                 Kind::Sqlite => format!("The file {shown} and {held} are replaced by the backup's: the restored copy is swapped in whole, so a failed restore leaves the file as it was. Stop the application first."),
                 Kind::Postgres => format!("Database {name} loses {held} and everything else in its schemas, replaced in the same transaction as the load: a failed restore leaves it as it was. The restore waits for the application's open transactions, and its sessions wait for the restore to commit. Stop the application first."),
-                Kind::Mysql => format!("Database {name} loses {held}: they are dropped before the load (MySQL cannot do that in a transaction), so a failed restore leaves it marked incomplete, not as it was. Stop the application first."),
+                Kind::Mysql | Kind::PostgresBase => format!("Database {name} loses {held}: they are dropped before the load (MySQL cannot do that in a transaction), so a failed restore leaves it marked incomplete, not as it was. Stop the application first."),
             });
             (format!("database {name} ({shown})"), false)
         }

@@ -202,6 +202,16 @@ impl Runner {
                         Some(file) => self.catalog.set_globals_file(id, file),
                         None => Ok(()),
                     })
+                    .and_then(|()| match engine.wal_range() {
+                        Some(range) => record_base(
+                            self.catalog.as_ref(),
+                            id,
+                            name,
+                            range,
+                            finished_at,
+                        ),
+                        None => Ok(()),
+                    })
                     .and_then(|()| {
                         self.catalog.succeed(
                             id,
@@ -550,5 +560,28 @@ fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
         Err(Error::Engine(format!(
             "internal error (a bug in dbkeep; please report it): {what}"
         )))
+    })
+}
+
+/// Records where the base backup `id` of `server` sits in the log (`range`, read from its
+/// stream), ended at `stopped_at`.
+fn record_base(
+    catalog: &dyn Catalog,
+    id: BackupId,
+    server: &str,
+    range: dbkeep_model::wal::WalRange,
+    stopped_at: DateTime<Utc>,
+) -> Result<()> {
+    let started_at = catalog
+        .get(id)?
+        .map_or(stopped_at, |r| r.started_at.min(stopped_at));
+    catalog.add_base(&dbkeep_model::wal::BaseBackup {
+        backup_id: id,
+        server: server.to_string(),
+        timeline: range.timeline,
+        start_lsn: range.start,
+        stop_lsn: range.stop,
+        started_at,
+        stopped_at,
     })
 }

@@ -39,7 +39,7 @@ impl PostgresEngine {
 
     /// A PostgreSQL client program beside `pg_dump` when that is a path holding it, else from
     /// `PATH`.
-    fn sibling(&self, program: &str) -> PathBuf {
+    pub(crate) fn sibling(&self, program: &str) -> PathBuf {
         match self.pg_dump.parent() {
             Some(dir) if !dir.as_os_str().is_empty() && dir.join(program).exists() => {
                 dir.join(program)
@@ -141,7 +141,7 @@ impl PostgresEngine {
     }
 
     /// Runs one SQL statement with `psql` on `url` and returns what it printed (tuples only).
-    fn query(&self, url: &url::Url, sql: &str, cancel: &Cancel) -> Result<String> {
+    pub(crate) fn query(&self, url: &url::Url, sql: &str, cancel: &Cancel) -> Result<String> {
         let password = self.target.resolve_password().map_err(Error::Engine)?;
         let args = [
             "-X".to_string(),

@@ -219,6 +219,11 @@ pub async fn backup_get(
     let (tz, now) = (state.runner.config().service.timezone, state.clock.now());
     let config = state.runner.config();
     let restore_command = match config.database(&record.database) {
+        Ok(db) if matches!(db.target, dbkeep_config::config::Target::PostgresBase(_)) => format!(
+            "dbkeep --config {} restore --server {} --at \"YYYY-MM-DD HH:MM:SS\" --to-dir NEW_DATA_DIR",
+            config.path.display(),
+            record.database
+        ),
         Ok(db) => format!(
             "dbkeep --config {} restore {} --to {} --force",
             config.path.display(),
@@ -226,7 +231,8 @@ pub async fn backup_get(
             match &db.target {
                 dbkeep_config::config::Target::Sqlite { path } => path.display().to_string(),
                 dbkeep_config::config::Target::Postgres(s)
-                | dbkeep_config::config::Target::Mysql(s) => s.url.to_string(),
+                | dbkeep_config::config::Target::Mysql(s)
+                | dbkeep_config::config::Target::PostgresBase(s) => s.url.to_string(),
             }
         ),
         Err(_) => format!("dbkeep restore {} --to TARGET", record.id),

@@ -86,6 +86,7 @@ pub fn kind_label(kind: dbkeep_model::catalog::Kind) -> &'static str {
         dbkeep_model::catalog::Kind::Sqlite => "SQLite",
         dbkeep_model::catalog::Kind::Postgres => "PostgreSQL",
         dbkeep_model::catalog::Kind::Mysql => "MySQL",
+        dbkeep_model::catalog::Kind::PostgresBase => "PostgreSQL base backup",
     }
 }
 
