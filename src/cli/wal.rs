@@ -37,13 +37,26 @@ enum Command {
         /// The [[servers]] entry whose archive holds it [default: as for push]
         #[arg(long, value_name = "NAME")]
         server: Option<String>,
+        /// The age identity file that opens an encrypted archive, in place of the
+        /// configuration's `identity_file`
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
     },
     /// Send the archive files not yet at every off-site destination, oldest first
     Sync,
 }
 
 pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let config = dbkeep::Config::load(config_path)?;
+    let mut config = dbkeep::Config::load(config_path)?;
+    if let Command::Fetch {
+        identity: Some(path),
+        ..
+    } = &args.command
+    {
+        dbkeep::crypt::Keys::from_identity_file(path)
+            .map_err(|e| super::UsageError(format!("--identity: {e}")))?;
+        config.identity_file = Some(std::path::absolute(path)?);
+    }
     let catalog = dbkeep::runner::open_catalog(&config)?;
     match args.command {
         Command::Push { path, server } => {
@@ -63,7 +76,9 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 "WAL archived"
             );
         }
-        Command::Fetch { name, path, server } => {
+        Command::Fetch {
+            name, path, server, ..
+        } => {
             let fetched = pitr::fetch(&config, catalog.as_ref(), &name, &path, server.as_deref())?;
             tracing::info!(file = %name, from = %fetched.from, bytes = fetched.bytes, "WAL fetched");
         }

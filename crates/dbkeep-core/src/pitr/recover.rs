@@ -97,7 +97,7 @@ pub struct Prepared {
 
 /// Unpacks the base backup of `server` that `target` needs into `dir` (absent or empty) and
 /// writes the settings that recover it to `target`: `restore_command` (this program's
-/// `wal fetch`, with `config_path`), the target, `promote`, `archive_mode = off` (a restored
+/// `wal fetch`, with `config_path` and the configuration's `identity_file` in force), the target, `promote`, `archive_mode = off` (a restored
 /// copy must not archive into the original's archive), and `port` when given.
 ///
 /// # Errors
@@ -155,7 +155,13 @@ pub fn prepare(
         return Err(e);
     }
     let unpacked_in = started.elapsed();
-    let settings = settings(config_path, server, target, port)?;
+    let settings = settings(
+        config_path,
+        config.identity_file.as_deref(),
+        server,
+        target,
+        port,
+    )?;
     let written = write_settings(dir, &settings);
     if let Err(e) = written {
         clear(dir);
@@ -260,6 +266,7 @@ fn unpack(runner: &Runner, record: &BackupRecord, dir: &Path) -> Result<()> {
 /// The lines recovery needs, in `postgresql.conf` syntax.
 fn settings(
     config_path: &Path,
+    identity: Option<&Path>,
     server: &str,
     target: &RecoveryTarget,
     port: Option<u16>,
@@ -272,8 +279,11 @@ fn settings(
         let s = p.to_string_lossy();
         format!("'{}'", s.replace('\'', "'\\''"))
     };
+    let identity = identity
+        .map(|p| format!(" --identity {}", shell(p)))
+        .unwrap_or_default();
     let command = format!(
-        "{} --config {} wal fetch --server {server} %f %p",
+        "{} --config {} wal fetch --server {server}{identity} %f %p",
         shell(&exe),
         shell(&config)
     );

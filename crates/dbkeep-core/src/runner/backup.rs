@@ -203,13 +203,9 @@ impl Runner {
                         None => Ok(()),
                     })
                     .and_then(|()| match engine.wal_range() {
-                        Some(range) => record_base(
-                            self.catalog.as_ref(),
-                            id,
-                            name,
-                            range,
-                            finished_at,
-                        ),
+                        Some(range) => {
+                            record_base(self.catalog.as_ref(), id, name, range, finished_at)
+                        }
                         None => Ok(()),
                     })
                     .and_then(|()| {
