@@ -36,6 +36,26 @@ struct DatabaseStatus<'a> {
     prune_held: Vec<String>,
     /// What its backups use at each destination (`local` first).
     space: Vec<SpaceJson>,
+    /// For a server's base backups (kind `postgres_base`): its point-in-time recovery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pitr: Option<PitrJson>,
+}
+
+/// A server's point-in-time recovery, in `status --json`.
+#[derive(Debug, Serialize)]
+struct PitrJson {
+    /// The earliest and latest moments it can be recovered to (RFC 3339).
+    recoverable_from: Option<String>,
+    recoverable_to: Option<String>,
+    /// The age of its newest archived WAL, in seconds.
+    rpo_seconds: Option<u64>,
+    /// Archive files not yet at every off-site destination.
+    queued: usize,
+    /// Why `wal_archive_stalled` or `wal_archive_failing` holds now, if one does.
+    stalled: Option<String>,
+    failing: Option<String>,
+    /// Why the server could not be asked how its archiver stands.
+    unreachable: Option<String>,
 }
 
 /// One database's backups at one destination, in `status --json`.
@@ -67,8 +87,26 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     }
     let space = runner.space(chrono::Utc::now())?;
     let servers = dbkeep::discovery::server_states(&runner)?;
+    let archives = dbkeep::pitr::states(&runner, chrono::Utc::now(), true)?;
     super::warn_left_out(&runner);
     let config = runner.config();
+    let pitr = |name: &str| {
+        let state = archives.iter().find(|a| a.server == name)?;
+        let limit = config.server(name)?.wal_stalled_after;
+        Some(PitrJson {
+            recoverable_from: state
+                .recoverable
+                .map(|(from, _)| dbkeep::catalog::format_time(&from)),
+            recoverable_to: state
+                .recoverable
+                .map(|(_, to)| dbkeep::catalog::format_time(&to)),
+            rpo_seconds: state.rpo.map(|d| d.as_secs()),
+            queued: state.queued,
+            stalled: state.stalled(limit),
+            failing: state.failing(),
+            unreachable: state.archiver.clone().and_then(Result::err),
+        })
+    };
     let out: Vec<DatabaseStatus<'_>> = config
         .databases
         .iter()
@@ -96,6 +134,9 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                     growth_30d_bytes: u.growth_30d_bytes,
                 })
                 .collect(),
+            pitr: (db.target.kind() == dbkeep::catalog::Kind::PostgresBase)
+                .then(|| pitr(&db.name))
+                .flatten(),
         })
         .collect();
     if args.json {
@@ -122,12 +163,17 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         print_servers(&servers)?;
+        print_pitr(&out)?;
         print_space(&space)?;
     }
     // Like a health check: non-zero when any database is not protected.
     // A database gone from its server is not backed up any more, by design: not a failure.
     let all_good = out.iter().all(|d| matches!(d.status, "protected" | "gone"))
-        && servers.iter().all(|s| !s.failing());
+        && servers.iter().all(|s| !s.failing())
+        && out
+            .iter()
+            .filter_map(|d| d.pitr.as_ref())
+            .all(|p| p.stalled.is_none() && p.failing.is_none() && p.unreachable.is_none());
     Ok(if all_good {
         ExitCode::SUCCESS
     } else {
@@ -164,6 +210,40 @@ fn print_servers(servers: &[dbkeep::discovery::ServerState]) -> std::io::Result<
         .collect();
     render::line("")?;
     render::table(&["SERVER", "STATUS", "WHY"], &rows)
+}
+
+/// The POINT-IN-TIME RECOVERY section: each server archiving WAL, the span it can be
+/// recovered to, its RPO, and what is wrong.
+fn print_pitr(out: &[DatabaseStatus<'_>]) -> std::io::Result<()> {
+    let rows: Vec<[String; 4]> = out
+        .iter()
+        .filter_map(|d| d.pitr.as_ref().map(|p| (d.name, p)))
+        .map(|(name, p)| {
+            let span = match (&p.recoverable_from, &p.recoverable_to) {
+                (Some(from), Some(to)) => format!("{from} to {to}"),
+                _ => "nothing yet (a base backup and archived WAL are needed)".into(),
+            };
+            let rpo = p
+                .rpo_seconds
+                .map_or_else(|| "-".to_string(), |s| format!("{s} s"));
+            let why = p
+                .failing
+                .as_deref()
+                .or(p.stalled.as_deref())
+                .or(p.unreachable.as_deref())
+                .map(render::one_line)
+                .unwrap_or_else(|| match p.queued {
+                    0 => "archiving".to_string(),
+                    n => format!("archiving; {n} file(s) queued for off-site"),
+                });
+            [name.to_string(), span, rpo, why]
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    render::line("")?;
+    render::table(&["POINT-IN-TIME", "RECOVERABLE", "RPO", "WHY"], &rows)
 }
 
 /// The SPACE section: each database's backups at each destination, then the local disk.

@@ -8,6 +8,7 @@ mod fetch;
 mod push;
 mod recover;
 mod send;
+mod state;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,7 @@ pub use fetch::{Fetched, fetch};
 pub use push::{Pushed, push};
 pub use recover::{Prepared, Recoverable, RecoveryTarget, prepare, recoverable, start};
 pub use send::{Sent, send_queued};
+pub use state::{ArchiveState, states};
 
 /// The folder of `server`'s archive.
 pub fn wal_dir(config: &Config, server: &str) -> PathBuf {

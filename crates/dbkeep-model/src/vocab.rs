@@ -156,6 +156,11 @@ pub enum EventKind {
     DatabaseFound,
     /// A database discovery had found is no longer on its server (or is now excluded).
     DatabaseGone,
+    /// A server that archives WAL wrote, and no WAL reached its archive for longer than
+    /// `wal_stalled_after`.
+    WalArchiveStalled,
+    /// A server's `archive_command` fails (`pg_stat_archiver.failed_count` rising).
+    WalArchiveFailing,
     /// `dbkeep notify test`.
     Test,
 }
@@ -174,6 +179,8 @@ impl EventKind {
             EventKind::DiskFilling => "disk_filling",
             EventKind::DatabaseFound => "database_found",
             EventKind::DatabaseGone => "database_gone",
+            EventKind::WalArchiveStalled => "wal_archive_stalled",
+            EventKind::WalArchiveFailing => "wal_archive_failing",
             EventKind::Test => "test",
         }
     }
@@ -190,6 +197,8 @@ impl EventKind {
             EventKind::DiskFilling,
             EventKind::DatabaseFound,
             EventKind::DatabaseGone,
+            EventKind::WalArchiveStalled,
+            EventKind::WalArchiveFailing,
         ]
         .into_iter()
         .find(|k| k.as_str() == word)

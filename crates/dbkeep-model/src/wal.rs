@@ -54,6 +54,56 @@ impl Lsn {
     }
 }
 
+/// Where the segment named `name` (`000000010000000000000003`, 16 MiB segments) begins, and
+/// its timeline; `None` for any other name.
+pub fn segment_start(name: &str) -> Option<(u32, Lsn)> {
+    if WalFile::of(name) != Some(WalFile::Segment) {
+        return None;
+    }
+    let part = |i: usize| u64::from_str_radix(&name[i..i + 8], 16).ok();
+    let timeline = u32::try_from(part(0)?).ok()?;
+    let per_id = 0x1_0000_0000 / SEGMENT_BYTES;
+    Some((
+        timeline,
+        Lsn((part(8)? * per_id + part(16)?) * SEGMENT_BYTES),
+    ))
+}
+
+/// What a server's archiver says of itself (`pg_stat_archiver`), and where it writes now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archiver {
+    /// Pushes that failed since the statistics were reset.
+    pub failed_count: u64,
+    /// When the last push failed.
+    pub last_failed_at: Option<DateTime<Utc>>,
+    /// When the last push succeeded.
+    pub last_archived_at: Option<DateTime<Utc>>,
+    /// The file it last archived.
+    pub last_archived_wal: Option<String>,
+    /// Where the server writes now.
+    pub current: Lsn,
+}
+
+impl Archiver {
+    /// Whether its last push failed (and none succeeded since).
+    pub fn failing(&self) -> bool {
+        match (self.last_failed_at, self.last_archived_at) {
+            (Some(failed), Some(archived)) => failed > archived,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the server wrote past the end of the last segment it archived: a full
+    /// segment (or more) waits for the archive.
+    pub fn wrote_since_archiving(&self) -> bool {
+        self.last_archived_wal
+            .as_deref()
+            .and_then(segment_start)
+            .is_some_and(|(_, start)| self.current.0 > start.0 + SEGMENT_BYTES)
+    }
+}
+
 /// What kind of file PostgreSQL archived, told by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WalFile {
@@ -285,6 +335,34 @@ mod tests {
         assert_eq!(lsn.segment(1), "000000010000000000000003");
         let lsn: Lsn = "1/FF000000".parse().unwrap();
         assert_eq!(lsn.segment(2), "0000000200000001000000FF");
+    }
+
+    #[test]
+    fn a_segment_name_gives_its_start() {
+        let (tl, start) = segment_start("0000000200000001000000FF").unwrap();
+        assert_eq!((tl, start.to_string()), (2, "1/FF000000".to_string()));
+        assert_eq!(start.segment(2), "0000000200000001000000FF");
+        assert_eq!(segment_start("00000002.history"), None);
+    }
+
+    #[test]
+    fn an_archiver_that_wrote_a_segment_past_its_last_archive_waits() {
+        let mut a = Archiver {
+            failed_count: 0,
+            last_failed_at: None,
+            last_archived_at: None,
+            last_archived_wal: Some("000000010000000000000003".into()),
+            current: "0/4000000".parse().unwrap(),
+        };
+        assert!(
+            !a.wrote_since_archiving(),
+            "at the start of the next: nothing waits"
+        );
+        a.current = "0/5000010".parse().unwrap();
+        assert!(a.wrote_since_archiving());
+        assert!(!a.failing());
+        a.last_failed_at = Some(Utc::now());
+        assert!(a.failing());
     }
 
     #[test]

@@ -121,6 +121,18 @@ impl Event {
                     self.database, self.host
                 );
             }
+            EventKind::WalArchiveStalled => {
+                return format!(
+                    "dbkeep: no WAL of server {} reached its archive lately though it wrote (seen from {})",
+                    self.database, self.host
+                );
+            }
+            EventKind::WalArchiveFailing => {
+                return format!(
+                    "dbkeep: archiving the WAL of server {} fails (seen from {})",
+                    self.database, self.host
+                );
+            }
             EventKind::Start => "started",
             EventKind::Success => "succeeded",
             EventKind::Failure => "failed",

@@ -10,6 +10,7 @@ mod heartbeat;
 mod jobs;
 mod resend;
 pub mod stale;
+mod wal;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -120,6 +121,7 @@ impl Service {
         let resend = tokio::spawn(resend::run(Arc::clone(&jobs), stop.clone()));
         let discovery = tokio::spawn(discover::run(Arc::clone(&jobs), stop.clone()));
         let audit = tokio::spawn(audit_prune::run(Arc::clone(&jobs), stop.clone()));
+        let wal = tokio::spawn(wal::run(Arc::clone(&jobs), stop.clone()));
         let scheduled = run(
             Arc::clone(&jobs),
             self.clock,
@@ -133,6 +135,7 @@ impl Service {
             let _ = resend.await;
             let _ = discovery.await;
             let _ = audit.await;
+            let _ = wal.await;
             // The instance leaves the catalog's list as the service stops.
             let _ = beat.await;
         });

@@ -17,6 +17,8 @@ pub const DEFAULT_ON: &[EventKind] = &[
     EventKind::DiskFilling,
     EventKind::DatabaseFound,
     EventKind::DatabaseGone,
+    EventKind::WalArchiveStalled,
+    EventKind::WalArchiveFailing,
 ];
 
 /// The shape of a webhook's body.

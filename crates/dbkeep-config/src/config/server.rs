@@ -65,6 +65,9 @@ pub struct ServerConfig {
     /// 'dbkeep wal push %p'`) and base backups are taken on these schedules
     /// (`base_schedules`, default weekly); `None`: no point-in-time recovery.
     pub base_schedules: Option<Vec<super::database::Schedule>>,
+    /// With WAL archived: how long no WAL may reach the archive while the server writes
+    /// before `wal_archive_stalled` is announced (`wal_stalled_after`, default 10 minutes).
+    pub wal_stalled_after: Duration,
     /// `compression` as the entry wrote it (base backups default to zstd).
     compression_set: Option<dbkeep_model::vocab::Compression>,
 }
@@ -269,7 +272,12 @@ pub(super) struct RawServer {
     offsite_retention: Option<std::collections::BTreeMap<String, Spanned<RawRetention>>>,
     wal_archive: Option<Spanned<bool>>,
     base_schedules: Option<Vec<Spanned<String>>>,
+    wal_stalled_after: Option<Spanned<String>>,
 }
+
+/// How long no WAL may reach the archive while the server writes, unless
+/// `wal_stalled_after` says otherwise.
+pub const DEFAULT_WAL_STALLED_AFTER: Duration = Duration::from_secs(600);
 
 impl RawServer {
     pub(super) fn validate(
@@ -380,6 +388,21 @@ impl RawServer {
                 None
             }
         };
+        let wal_stalled_after = match &self.wal_stalled_after {
+            None => DEFAULT_WAL_STALLED_AFTER,
+            Some(s) if base_schedules.is_none() => {
+                return Err(src.error(
+                    s.span(),
+                    format!("`wal_stalled_after` of server `{name}` needs `wal_archive = true`"),
+                ));
+            }
+            Some(s) => match humantime::parse_duration(s.get_ref()) {
+                Ok(d) if !d.is_zero() => d,
+                _ => {
+                    return Err(src.error(s.span(), format!("`wal_stalled_after` of server `{name}` = \"{}\" is not a duration; write e.g. \"10m\" (more than archive_timeout)", s.get_ref())));
+                }
+            },
+        };
         let compression_set = self.compression;
         let raw = RawDatabase {
             name: self.name,
@@ -418,6 +441,7 @@ impl RawServer {
             spread,
             template,
             base_schedules,
+            wal_stalled_after,
             compression_set,
         })
     }

@@ -59,7 +59,7 @@ pub struct Recoverable {
 ///
 /// # Errors
 /// When the catalog cannot be read.
-pub fn recoverable(runner: &Runner, server: &str) -> Result<Option<Recoverable>> {
+pub fn recoverable(runner: &dyn crate::runner::View, server: &str) -> Result<Option<Recoverable>> {
     let catalog = runner.catalog();
     let mut bases = Vec::new();
     for base in catalog.bases(server)? {

@@ -19,7 +19,7 @@ use dbkeep_model::error::{Error, Result};
 use dbkeep_model::health::{Finding, Level};
 use dbkeep_model::runlog::RunLog;
 use dbkeep_model::stream::TableRows;
-use dbkeep_model::wal::{Lsn, WalRange};
+use dbkeep_model::wal::{Archiver, Lsn, WalRange};
 
 const HINT: &str = "install the PostgreSQL client tools (Debian: postgresql-client) of the server's version or newer, beside pg_dump_path";
 
@@ -38,6 +38,38 @@ impl BaseBackupEngine {
             target,
             found: Mutex::new(None),
         }
+    }
+
+    /// What the server's archiver says of itself, and where the server writes now.
+    ///
+    /// # Errors
+    /// When the server cannot be asked.
+    pub fn archiver(&self, cancel: &Cancel) -> Result<Archiver> {
+        let url = super::listing::with_connect_timeout(&self.target.url);
+        let line = self.pg.query(
+            &url,
+            "SELECT failed_count, coalesce(extract(epoch FROM last_failed_time)::text, ''), \
+               coalesce(extract(epoch FROM last_archived_time)::text, ''), \
+               coalesce(last_archived_wal, ''), pg_current_wal_lsn() FROM pg_stat_archiver",
+            cancel,
+        )?;
+        let fields: Vec<&str> = line.split('|').collect();
+        let bad = || Error::Engine(format!("pg_stat_archiver said `{line}`"));
+        let time = |s: &str| {
+            s.parse::<f64>()
+                .ok()
+                .and_then(|secs| chrono::DateTime::from_timestamp_millis((secs * 1000.0) as i64))
+        };
+        let [failed, last_failed, last_archived, wal, current] = fields.as_slice() else {
+            return Err(bad());
+        };
+        Ok(Archiver {
+            failed_count: failed.parse().map_err(|_| bad())?,
+            last_failed_at: time(last_failed),
+            last_archived_at: time(last_archived),
+            last_archived_wal: (!wal.is_empty()).then(|| wal.to_string()),
+            current: current.parse().map_err(|_| bad())?,
+        })
     }
 
     fn refused(&self) -> Error {

@@ -206,6 +206,8 @@ pub async fn render_metrics(
                 dbkeep_model::instances::listed(r.catalog(), r.config().service.lease_timeout)?,
                 r.space(now)?,
                 dbkeep_core::discovery::server_states(r)?,
+                // From the catalog only: a scrape never waits on a database server.
+                dbkeep_core::pitr::states(r, now, false)?,
             ),
         ))
     })
@@ -217,7 +219,7 @@ pub async fn render_metrics(
         verified,
         undelivered,
         (upload_failures, uploads),
-        (instances, space, servers),
+        (instances, space, servers, archives),
     ) = match data {
         Ok(d) => d,
         Err(e) => {
@@ -429,6 +431,7 @@ pub async fn render_metrics(
             .collect(),
     );
     space_metrics(&mut out, &space);
+    pitr_metrics(&mut out, &archives, now);
     let _ = writeln!(
         out,
         "# HELP dbkeep_instances_alive Instances sharing the catalog whose heartbeat is recent.\n\
@@ -443,6 +446,49 @@ pub async fn render_metrics(
         out,
     )
         .into_response()
+}
+
+/// The point-in-time series of each server that archives WAL: when its newest WAL was
+/// archived, and how many seconds of its past it can be recovered to (0 while nothing).
+fn pitr_metrics(
+    out: &mut String,
+    archives: &[dbkeep_core::pitr::ArchiveState],
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    if archives.is_empty() {
+        return;
+    }
+    let quoted = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    let _ = writeln!(
+        out,
+        "# HELP dbkeep_wal_last_archived_timestamp_seconds When the server's newest WAL reached its archive (Unix time; absent before the first).\n\
+         # TYPE dbkeep_wal_last_archived_timestamp_seconds gauge"
+    );
+    for a in archives {
+        if let Some(t) = a.last_archived {
+            let _ = writeln!(
+                out,
+                "dbkeep_wal_last_archived_timestamp_seconds{{server=\"{}\"}} {:.3}",
+                quoted(&a.server),
+                t.timestamp_millis() as f64 / 1000.0
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP dbkeep_pitr_recoverable_seconds How far back the server can be recovered to any moment: from its oldest stored base backup to its newest archived WAL.\n\
+         # TYPE dbkeep_pitr_recoverable_seconds gauge"
+    );
+    for a in archives {
+        let seconds = a
+            .recoverable
+            .map_or(0, |(from, to)| (to.min(now) - from).num_seconds().max(0));
+        let _ = writeln!(
+            out,
+            "dbkeep_pitr_recoverable_seconds{{server=\"{}\"}} {seconds}",
+            quoted(&a.server)
+        );
+    }
 }
 
 /// The space series: each configured database's backups and bytes at each destination (every

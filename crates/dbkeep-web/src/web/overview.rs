@@ -166,8 +166,22 @@ async fn render(
         Ok(s) => server_boxes(&s),
         Err(e) => return internal_page(state, &e),
     };
+    let limits: Vec<(String, std::time::Duration)> = state
+        .runner
+        .config()
+        .servers
+        .iter()
+        .map(|s| (s.name.clone(), s.wal_stalled_after))
+        .collect();
+    let zone = state.runner.config().service.timezone;
+    // From the catalog only: the page never waits on a database server.
+    let pitr = match blocking(state, move |r| dbkeep_core::pitr::states(r, now, false)).await {
+        Ok(s) => pitr_boxes(&s, &limits, zone, now),
+        Err(e) => return internal_page(state, &e),
+    };
     view::Overview {
         servers,
+        pitr,
         frame: frame(state, identity, "overview"),
         refresh: running,
         summary: summary(&states),
@@ -199,6 +213,52 @@ fn kind_of(db: &dbkeep_config::config::DatabaseConfig) -> String {
         Some(server) => format!("{kind} · server {server}"),
         None => kind.to_string(),
     }
+}
+
+/// The point-in-time box: each server archiving WAL, the span it can be recovered to, and
+/// its RPO (the age of its newest archived WAL), amber past `wal_stalled_after`.
+fn pitr_boxes(
+    states: &[dbkeep_core::pitr::ArchiveState],
+    limits: &[(String, std::time::Duration)],
+    zone: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<view::PitrBox> {
+    let at = |t: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "{} ({})",
+            t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %Z"),
+            view::relative(&t, now)
+        )
+    };
+    states
+        .iter()
+        .map(|a| {
+            let limit = limits
+                .iter()
+                .find(|(n, _)| *n == a.server)
+                .map_or(std::time::Duration::MAX, |(_, l)| *l);
+            let (state, colour) = match (a.recoverable, a.rpo) {
+                (None, _) | (_, None) => ("nothing yet", "grey"),
+                (Some(_), Some(rpo)) if rpo > limit => ("no recent WAL", "amber"),
+                _ => ("archiving", "green"),
+            };
+            view::PitrBox {
+                name: a.server.clone(),
+                state,
+                colour,
+                recoverable: match a.recoverable {
+                    Some((from, to)) => format!("from {} to {}", at(from), at(to)),
+                    None => "nothing yet: a base backup (dbkeep backup --server) and archived WAL are needed".into(),
+                },
+                rpo_seconds: a.rpo.map(|d| d.as_secs()),
+                rpo: a.rpo.map_or_else(
+                    || "no WAL archived yet".to_string(),
+                    |d| format!("newest WAL archived {} s ago", d.as_secs()),
+                ),
+                queued: a.queued,
+            }
+        })
+        .collect()
 }
 
 /// The Servers box: each `[[servers]]` entry, whether it answered, its databases.

@@ -408,6 +408,23 @@ pub struct Overview {
     pub space: Option<super::space::SpaceBox>,
     /// The `[[servers]]` entries whose databases are discovered.
     pub servers: Vec<ServerBox>,
+    /// The servers whose WAL is archived, for point-in-time recovery.
+    pub pitr: Vec<PitrBox>,
+}
+
+/// One server's point-in-time recovery on the overview.
+pub struct PitrBox {
+    pub name: String,
+    /// `archiving`, `no recent WAL` or `nothing yet`, and its colour.
+    pub state: &'static str,
+    pub colour: &'static str,
+    /// "from 2026-12-07 01:00:12 UTC (2 days ago) to 2026-12-07 23:59:40 UTC (20 s ago)".
+    pub recoverable: String,
+    /// The age of the newest archived WAL, in seconds, and in words.
+    pub rpo_seconds: Option<u64>,
+    pub rpo: String,
+    /// Files still owed to off-site destinations.
+    pub queued: usize,
 }
 
 /// One `[[servers]]` entry on the overview.
