@@ -585,3 +585,73 @@ fn the_overview_keeps_the_rpo_under_a_minute_under_load_and_a_stalled_archiver_i
     drop(server);
     drop(cluster);
 }
+
+#[test]
+fn the_archive_follows_the_base_backups_that_retention_keeps() {
+    let sandbox = Sandbox::new();
+    let port = free_port();
+    config(&sandbox, port, "retention_days = 0\nkeep_last = 1", "");
+    let cluster = Cluster::start(&sandbox, port, "30s");
+    cluster.sql("CREATE TABLE marks (n int PRIMARY KEY)");
+    dbkeep(&sandbox, &["backup", "--server", "pg"]).assert_success();
+    mark(&cluster, 1);
+    let before_second = server_now(&cluster);
+    cluster.pgbench(&["-i", "-s", "1", "-q"]);
+    cluster.archive_now();
+    let first_files = archived(&sandbox);
+    // The second base backup lets the first go, and with it the WAL only the first needed.
+    dbkeep(&sandbox, &["backup", "--server", "pg"]).assert_success();
+    mark(&cluster, 2);
+    cluster.archive_now();
+    let rows = parse_rows(
+        &dbkeep(&sandbox, &["list", "--json"])
+            .assert_success()
+            .stdout,
+    );
+    let kept: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["database"] == "pg" && r["pruned_at"].is_null())
+        .collect();
+    assert_eq!(kept.len(), 1, "{rows:?}");
+    let files = archived(&sandbox);
+    let gone: Vec<&String> = first_files.iter().filter(|f| !files.contains(f)).collect();
+    assert!(!gone.is_empty(), "nothing pruned: {files:?}");
+    // What is left begins at the kept base backup's first segment: nothing it needs went.
+    let label = std::fs::read_dir(sandbox.db_dir("pg").join("wal"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.contains(".backup").then_some(name)
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        label.len(),
+        1,
+        "one base backup's history file is left: {files:?}"
+    );
+    let start = &label[0][..24];
+    assert!(
+        files
+            .iter()
+            .filter(|f| !f.contains(".history"))
+            .all(|f| f[..24] >= *start),
+        "{start}: {files:?}"
+    );
+    let early = dbkeep(
+        &sandbox,
+        &[
+            "restore",
+            "--server",
+            "pg",
+            "--at",
+            &before_second,
+            "--to-dir",
+            sandbox.path().join("early").to_str().unwrap(),
+        ],
+    );
+    early.assert_code(2);
+    drop(cluster);
+    let (marks, _) = restored_marks(&sandbox, "latest", "after_prune");
+    assert_eq!(marks, "1,2");
+}

@@ -10,27 +10,18 @@ mod recover;
 mod send;
 mod state;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use dbkeep_config::config::{Config, ServerConfig};
 use dbkeep_model::catalog::{BackupRecord, Catalog, Kind};
 use dbkeep_model::error::{Error, Result};
 
+pub use crate::runner::wal::{prune_wal, stored_bases, wal_dir, wal_key};
 pub use fetch::{Fetched, fetch};
 pub use push::{Pushed, push};
 pub use recover::{Prepared, Recoverable, RecoveryTarget, prepare, recoverable, start};
 pub use send::{Sent, send_queued};
 pub use state::{ArchiveState, states};
-
-/// The folder of `server`'s archive.
-pub fn wal_dir(config: &Config, server: &str) -> PathBuf {
-    config.database_dir(server).join("wal")
-}
-
-/// The key of an archive file at an off-site destination.
-pub fn wal_key(server: &str, file_name: &str) -> String {
-    format!("{server}/wal/{file_name}")
-}
 
 /// Refuses to load `record` into a database when it is a base backup.
 ///

@@ -45,6 +45,7 @@ pub use prune::{Decision, PruneOptions};
 pub use slots::{SLOT_POLL, ServerSlot, Slot};
 pub use sync::Synced;
 mod view;
+pub mod wal;
 
 pub use view::View;
 

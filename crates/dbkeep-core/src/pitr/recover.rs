@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::runner::Runner;
-use dbkeep_model::catalog::{BackupRecord, Status};
+use dbkeep_model::catalog::BackupRecord;
 use dbkeep_model::error::{Error, Result};
 use dbkeep_model::storage;
 use dbkeep_model::wal::{BaseBackup, Lsn};
@@ -60,17 +60,9 @@ pub struct Recoverable {
 /// # Errors
 /// When the catalog cannot be read.
 pub fn recoverable(runner: &dyn crate::runner::View, server: &str) -> Result<Option<Recoverable>> {
-    let catalog = runner.catalog();
-    let mut bases = Vec::new();
-    for base in catalog.bases(server)? {
-        if let Some(record) = catalog.get(base.backup_id)?
-            && record.status == Status::Success
-            && record.is_stored()
-        {
-            bases.push((base, record));
-        }
-    }
-    let (Some((first, _)), Some(to)) = (bases.first(), catalog.last_archived(server)?) else {
+    let bases = super::stored_bases(runner, server)?;
+    let (Some((first, _)), Some(to)) = (bases.first(), runner.catalog().last_archived(server)?)
+    else {
         return Ok(None);
     };
     Ok(Some(Recoverable {

@@ -248,6 +248,18 @@ impl Runner {
                 }
             }
         }
+        // A server's archive follows its base backups.
+        if !opts.dry_run {
+            let config = self.config();
+            for server in config.servers.iter().filter(|s| s.archives_wal()) {
+                if database.is_some_and(|d| d != server.name) {
+                    continue;
+                }
+                if let Err(e) = super::wal::prune_wal(self, &server.name) {
+                    warn!(server = %server.name, error = %e, "could not prune the WAL archive");
+                }
+            }
+        }
         Ok(out)
     }
 
