@@ -151,6 +151,23 @@ fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
         restored_marks(&sandbox, "latest", "at_latest"),
         ("1,2,3".into(), accounts)
     );
+
+    // The drill: recovered to the archive's end beside the backups, counted, removed.
+    let id = row["id"].as_i64().unwrap().to_string();
+    let drill = dbkeep(&sandbox, &["verify", &id, "--level", "restore"]);
+    drill.assert_success();
+    assert!(drill.stdout.starts_with(&format!("ok      #{id}")), "{drill:?}");
+    let rows = parse_rows(&dbkeep(&sandbox, &["list", "--json"]).assert_success().stdout);
+    let row = rows.iter().find(|r| r["id"] == row["id"]).unwrap();
+    assert_eq!(row["verify_level"], "restore", "{row}");
+    assert_eq!(row["verify_status"], "ok", "{row}");
+    let left: Vec<String> = std::fs::read_dir(sandbox.db_dir("pg"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".drill_"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     drop(cluster);
 }
 

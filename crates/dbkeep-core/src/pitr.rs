@@ -4,6 +4,7 @@
 //! (`restore_command`), and base backups (kept as the backups of a database named as the
 //! server) that the archive replays onto, to any moment it covers.
 
+mod drill;
 mod fetch;
 mod push;
 mod recover;
@@ -17,6 +18,7 @@ use dbkeep_model::catalog::{BackupRecord, Catalog, Kind};
 use dbkeep_model::error::{Error, Result};
 
 pub use crate::runner::wal::{prune_wal, stored_bases, wal_dir, wal_key};
+pub use drill::{Drilled, drill};
 pub use fetch::{Fetched, fetch};
 pub use push::{Pushed, push};
 pub use recover::{Prepared, Recoverable, RecoveryTarget, prepare, recoverable, start};

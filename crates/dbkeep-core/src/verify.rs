@@ -111,6 +111,20 @@ fn check(
 ) -> std::result::Result<Option<u64>, String> {
     // An uncompressed SQLite backup is the database file itself: restoring it is copying its
     // bytes. It is checked in place (read-only), while it is hashed.
+    // A base backup's drill is a recovery with its archive (its stored file checked as it
+    // is unpacked).
+    if level == VerifyLevel::Restore && record.kind == dbkeep_model::catalog::Kind::PostgresBase {
+        let drilled = crate::pitr::drill(runner, record).map_err(|e| e.to_string())?;
+        tracing::info!(
+            backup = record.id,
+            rto_ms = drilled.rto.as_millis() as u64,
+            databases = drilled.databases,
+            tables = drilled.tables,
+            rows = drilled.rows,
+            "base backup recovered with its archive, every table counted"
+        );
+        return Ok(Some(drilled.rto.as_millis() as u64));
+    }
     if level == VerifyLevel::Restore {
         if let Err(e) = remove_orphans(runner, record) {
             tracing::warn!(error = %e, "could not look for throwaways of killed verifications");

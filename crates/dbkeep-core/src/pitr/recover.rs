@@ -140,6 +140,31 @@ pub fn prepare(
             "no stored base backup of server `{server}` ends before {target}; it can be recovered {range}"
         ))
     })?;
+    prepare_base(
+        runner,
+        config_path,
+        server,
+        (base, record),
+        target,
+        dir,
+        port,
+    )
+}
+
+/// [`prepare`] from the base backup `base` (with its row) chosen already.
+///
+/// # Errors
+/// As [`prepare`].
+pub fn prepare_base(
+    runner: &Runner,
+    config_path: &Path,
+    server: &str,
+    (base, record): (BaseBackup, BackupRecord),
+    target: &RecoveryTarget,
+    dir: &Path,
+    port: Option<u16>,
+) -> Result<Prepared> {
+    let config = runner.config();
     ensure_empty(dir)?;
     let started = Instant::now();
     if let Err(e) = unpack(runner, &record, dir) {
@@ -340,6 +365,14 @@ pub struct Started {
 /// [`Error::Refused`] as root (PostgreSQL refuses it); [`Error::Engine`] with the end of the
 /// server's log when it stopped (a target the archive does not reach) or did not finish in time.
 pub fn start(prepared: &Prepared, limit: Duration) -> Result<Started> {
+    start_in(prepared, limit, &[])
+}
+
+/// [`start`] with `options` given to the server too (`-c name=value`).
+///
+/// # Errors
+/// As [`start`].
+pub fn start_in(prepared: &Prepared, limit: Duration, options: &[&str]) -> Result<Started> {
     if rustix::process::geteuid().is_root() {
         return Err(Error::Refused(
             "PostgreSQL does not run as root: run this command as the PostgreSQL user (e.g. `runuser -u postgres -- dbkeep …`), or leave out --start and start it yourself".into(),
@@ -355,6 +388,21 @@ pub fn start(prepared: &Prepared, limit: Duration) -> Result<Started> {
         .arg("-l")
         .arg(&log)
         .arg("-W")
+        .args(
+            (!options.is_empty())
+                .then(|| {
+                    [
+                        "-o".to_string(),
+                        options
+                            .iter()
+                            .map(|o| format!("-c {o}"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
         .arg("start")
         .output()
         .map_err(|e| Error::Engine(format!("cannot run {}: {e}", pg_ctl.display())))?;
@@ -396,7 +444,7 @@ pub fn start(prepared: &Prepared, limit: Duration) -> Result<Started> {
 
 /// A PostgreSQL server program of the data directory's major version (`PG_VERSION`): the
 /// Debian place first, else from `PATH`.
-fn server_program(dir: &Path, program: &str) -> PathBuf {
+pub(super) fn server_program(dir: &Path, program: &str) -> PathBuf {
     let version = std::fs::read_to_string(dir.join("PG_VERSION")).unwrap_or_default();
     let debian = Path::new("/usr/lib/postgresql")
         .join(version.trim())
