@@ -61,16 +61,7 @@ if [[ "$have" == 0 || "$FRESH" == 1 ]]; then
     log "creating $SRC: pgbench scale $SCALE and $POSTS posts"
     q -d "$BASE/postgres" -c "DROP DATABASE IF EXISTS $SRC" -c "CREATE DATABASE $SRC"
     pgbench -q -i -s "$SCALE" "$BASE/$SRC" >/dev/null 2>&1
-    q -d "$BASE/$SRC" <<SQL
-CREATE TABLE posts (id bigint PRIMARY KEY, author int NOT NULL, tags text[], posted timestamptz, body text NOT NULL);
-WITH words AS (SELECT string_to_array(
-  'the of and a to in is you that it he was for on are as with his they at be this have from or one had by word but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first water been call who oil its now find long down day did get come made may part over new sound take only little work know place year live me back give most very after thing our just name good sentence man think say great where help through much before line right too mean old any same tell boy follow came want show also around form three small set put end does another well large must big even such because turn here why ask went men read need land different home us move try kind hand picture again change off play spell air away animal house point page letter mother answer found study still learn should America world', ' ') AS w)
-INSERT INTO posts
-SELECT g, (g::bigint * 7919) % 50000, ARRAY['t' || g % 97, 't' || g % 13], now() - (g || ' minutes')::interval,
-       (SELECT string_agg(w[1 + floor(random() * array_length(w, 1))::int], ' ')
-        FROM words, generate_series(1, 30 + (g % 61)) AS n)
-FROM generate_series(1, $POSTS) AS g;
-SQL
+    create_posts "$BASE/$SRC" "$POSTS"
     q -d "$BASE/$SRC" -c "VACUUM ANALYZE"
 fi
 PG_SIZE=$(q -d "$BASE/$SRC" -c "SELECT pg_database_size('$SRC')")

@@ -156,8 +156,15 @@ fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
     let id = row["id"].as_i64().unwrap().to_string();
     let drill = dbkeep(&sandbox, &["verify", &id, "--level", "restore"]);
     drill.assert_success();
-    assert!(drill.stdout.starts_with(&format!("ok      #{id}")), "{drill:?}");
-    let rows = parse_rows(&dbkeep(&sandbox, &["list", "--json"]).assert_success().stdout);
+    assert!(
+        drill.stdout.starts_with(&format!("ok      #{id}")),
+        "{drill:?}"
+    );
+    let rows = parse_rows(
+        &dbkeep(&sandbox, &["list", "--json"])
+            .assert_success()
+            .stdout,
+    );
     let row = rows.iter().find(|r| r["id"] == row["id"]).unwrap();
     assert_eq!(row["verify_level"], "restore", "{row}");
     assert_eq!(row["verify_status"], "ok", "{row}");

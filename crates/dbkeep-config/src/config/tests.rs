@@ -791,6 +791,37 @@ databases = ["pg"]
 }
 
 #[test]
+fn a_server_archiving_wal_has_its_base_backups_as_a_database_of_its_name() {
+    let c = parse(
+        "[[servers]]\nname = \"pg\"\nurl = \"postgres://u@h:5433/\"\nwal_archive = true\nkeep_weekly = 4\n",
+    )
+    .unwrap();
+    let base = c.database("pg").unwrap();
+    assert_eq!(base.target.kind(), dbkeep_model::vocab::Kind::PostgresBase);
+    assert_eq!(base.target.display(), "postgres://u@h:5433/");
+    assert_eq!(base.compression, Compression::Zstd);
+    assert_eq!(
+        base.schedules
+            .iter()
+            .map(|s| s.expr.as_str())
+            .collect::<Vec<_>>(),
+        [super::server::DEFAULT_BASE_SCHEDULE]
+    );
+    assert!(!base.globals && base.discovered.is_none());
+    assert_eq!(c.retention("pg", &Destination::Local, None).weekly, 4);
+    let server = c.server("pg").unwrap();
+    assert!(server.archives_wal());
+    assert_eq!(
+        server.wal_stalled_after,
+        super::server::DEFAULT_WAL_STALLED_AFTER
+    );
+    // Without it, a server has no such database.
+    let plain = parse("[[servers]]\nname = \"pg\"\nurl = \"postgres://u@h/\"\n").unwrap();
+    assert!(plain.database("pg").is_err());
+    assert!(!plain.server("pg").unwrap().archives_wal());
+}
+
+#[test]
 fn bad_server_entries_name_the_key_and_the_fix() {
     let cases: &[(&str, &str)] = &[
         (
@@ -820,6 +851,26 @@ fn bad_server_entries_name_the_key_and_the_fix() {
         (
             "[[servers]]\nname = \"x\"\nurl = \"sqlite:\"\n",
             "has no file pattern after `sqlite:`",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"mysql://u@h/\"\nwal_archive = true\n",
+            "`wal_archive` of server `x` applies only to PostgreSQL servers",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"postgres://u@h/\"\nbase_schedules = [\"@daily\"]\n",
+            "`base_schedules` of server `x` needs `wal_archive = true`",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"postgres://u@h/\"\nwal_archive = true\nbase_schedules = [\"soon\"]\n",
+            "`base_schedules` of server `x`: `soon`",
+        ),
+        (
+            "[[servers]]\nname = \"x\"\nurl = \"postgres://u@h/\"\nwal_archive = true\nwal_stalled_after = \"never\"\n",
+            "`wal_stalled_after` of server `x` = \"never\" is not a duration",
+        ),
+        (
+            "[[databases]]\nname = \"x\"\nurl = \"sqlite:/a.db\"\n[[servers]]\nname = \"x\"\nurl = \"postgres://u@h/\"\nwal_archive = true\n",
+            "is also the name of a [[servers]] entry with `wal_archive = true`",
         ),
         (
             "[[servers]]\nname = \"x\"\nurl = \"sqlite:/a/*.db\"\npassword_env = \"P\"\n",
