@@ -417,9 +417,17 @@ pub fn start_in(prepared: &Prepared, limit: Duration, options: &[&str]) -> Resul
     let pid = dir.join("postmaster.pid");
     loop {
         std::thread::sleep(Duration::from_millis(100));
+        // Promoted: recovery.signal is gone, and the server says it takes writes (its
+        // "ready" status line alone also means a hot standby's read-only connections).
         let ready = std::fs::read_to_string(&pid)
             .is_ok_and(|t| t.lines().nth(7).is_some_and(|l| l.trim() == "ready"));
-        if !signal.exists() && ready {
+        let promoted = || {
+            std::fs::read_to_string(&log).is_ok_and(|t| {
+                t.lines()
+                    .any(|l| l.ends_with("database system is ready to accept connections"))
+            })
+        };
+        if !signal.exists() && ready && promoted() {
             return Ok(Started {
                 took: started.elapsed(),
             });
