@@ -49,9 +49,9 @@ else
 fi
 
 WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/dbkeep-pitr-bench.XXXXXX")
-as_pg() {
-    if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else (cd / && "$@"); fi
-}
+AS_PG=()
+[[ $EUID -eq 0 ]] && AS_PG=(runuser -u postgres --)
+as_pg() { (cd / && "${AS_PG[@]}" "$@"); }
 cleanup() {
     as_pg pg_ctl -D "$WORK/data" -m immediate stop >/dev/null 2>&1 || true
     for d in "$WORK"/restored*; do as_pg pg_ctl -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
@@ -114,13 +114,13 @@ archive_with dbkeep
 log "base backups"
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round of $ROUNDS: base backups"
-    measure "pg_basebackup -Ft -z" as_pg pg_basebackup -h 127.0.0.1 -p "$PORT" -U postgres -D "$WORK/bb-gzip" -Ft -z -X none -c fast
+    measure "pg_basebackup -Ft -z" "${AS_PG[@]}" pg_basebackup -h 127.0.0.1 -p "$PORT" -U postgres -D "$WORK/bb-gzip" -Ft -z -X none -c fast
     GZIP_SIZE=$(du -cb "$WORK"/bb-gzip/*.tar.gz | tail -n 1 | cut -f1)
     rm -rf "$WORK/bb-gzip"
-    measure "pg_basebackup -D - -Ft | zstd -3" as_pg bash -c \
+    measure "pg_basebackup -D - -Ft | zstd -3" "${AS_PG[@]}" bash -c \
         'set -o pipefail; pg_basebackup -h 127.0.0.1 -p "$1" -U postgres -D - -Ft -X none -c fast | zstd -q -3 > "$2"' _ "$PORT" "$WORK/bb.tar.zst"
     ZSTD_SIZE=$(stat -c %s "$WORK/bb.tar.zst")
-    measure "dbkeep backup --server (zstd)" as_pg "$DBKEEP" --config "$WORK/dbkeep.toml" backup --server pg --no-cleanup
+    measure "dbkeep backup --server (zstd)" "${AS_PG[@]}" "$DBKEEP" --config "$WORK/dbkeep.toml" backup --server pg --no-cleanup
 done
 BASE_FILE=$(as_pg "$DBKEEP" --config "$WORK/dbkeep.toml" list --json -d pg | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["path"])')
 BASE_SIZE=$(stat -c %s "$BASE_FILE")
@@ -129,9 +129,11 @@ BASE_SIZE=$(stat -c %s "$BASE_FILE")
 load() { # archiver
     local archiver=$1 before after worst=0 lag t0
     archive_with "$archiver"
-    : >"$WORK/$archiver.times"
+    # Every load starts after a checkpoint: each writes the same full-page images.
+    q -d postgres -c "CHECKPOINT"
+    as_pg bash -c ': >"$1"' _ "$WORK/$archiver.times"
     before=$(q -d postgres -c "SELECT archived_count FROM pg_stat_archiver")
-    pgbench -q -T "$LOAD_SECONDS" -c 2 -h 127.0.0.1 -p "$PORT" -U postgres postgres >/dev/null 2>&1 &
+    pgbench -T "$LOAD_SECONDS" -c 2 -h 127.0.0.1 -p "$PORT" -U postgres postgres >/dev/null 2>&1 &
     local bench=$!
     t0=$(date +%s.%N)
     while kill -0 "$bench" 2>/dev/null; do
@@ -162,22 +164,22 @@ done
 archive_with dbkeep
 as_pg "$DBKEEP" --config "$WORK/dbkeep.toml" backup --server pg --no-cleanup >/dev/null
 BASE_FILE=$(as_pg "$DBKEEP" --config "$WORK/dbkeep.toml" list --json -d pg | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["path"])')
-pgbench -q -T "$((LOAD_SECONDS / 3))" -c 2 -h 127.0.0.1 -p "$PORT" -U postgres postgres >/dev/null 2>&1
+pgbench -T "$((LOAD_SECONDS / 3))" -c 2 -h 127.0.0.1 -p "$PORT" -U postgres postgres >/dev/null 2>&1
 q -d postgres -c "CREATE TABLE marks (n int)" -c "INSERT INTO marks VALUES (1)"
 sleep 1.1
 TARGET=$(q -d postgres -c "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 sleep 1.1
 q -d postgres -c "INSERT INTO marks VALUES (2)" -c "SELECT pg_switch_wal()" >/dev/null
 sleep 3
-REPLAY=$(as_pg "$DBKEEP" --config "$WORK/dbkeep.toml" status --json |
+REPLAY=$({ as_pg "$DBKEEP" --config "$WORK/dbkeep.toml" status --json || true; } |
     python3 -c 'import json, sys; d = [x for x in json.load(sys.stdin) if x["name"] == "pg"][0]; print(d["pitr"]["recoverable_to"])')
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round of $ROUNDS: recovery to $TARGET"
     as_pg mkdir -p "$WORK/unpacked"
-    measure "zstd -d | tar -x (the base alone)" as_pg bash -c 'zstd -q -d -c "$1" | tar -x -C "$2"' _ "$BASE_FILE" "$WORK/unpacked"
+    measure "zstd -d | tar -x (the base alone)" "${AS_PG[@]}" bash -c 'zstd -q -d -c "$1" | tar -x -C "$2"' _ "$BASE_FILE" "$WORK/unpacked"
     rm -rf "$WORK/unpacked"
     RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    measure "dbkeep restore --server --at --start" as_pg "$DBKEEP" --config "$WORK/dbkeep.toml" restore --server pg --at "$TARGET" --to-dir "$WORK/restored$round" --start --port "$RPORT"
+    measure "dbkeep restore --server --at --start" "${AS_PG[@]}" "$DBKEEP" --config "$WORK/dbkeep.toml" restore --server pg --at "$TARGET" --to-dir "$WORK/restored$round" --start --port "$RPORT"
     got=$(psql -X -At -h 127.0.0.1 -p "$RPORT" -U postgres -d postgres -c "SELECT string_agg(n::text, ',') FROM marks")
     [[ "$got" == 1 ]] || die "recovered to $TARGET, found marks '$got'"
     as_pg pg_ctl -D "$WORK/restored$round" -m immediate stop >/dev/null
@@ -190,7 +192,7 @@ WAL_FILES=$(find "$WORK/backups/pg/wal" -type f | wc -l)
 row() {
     local label=$1 wall rss
     read -r wall rss < <(medians "$label")
-    printf '| %s | %.2f s | %.2f s | %d MiB |\n' "$label" "$wall" "$(cpu_median "$label")" "$((${rss%.*} / 1024))"
+    printf '| %s | %.2f s | %.2f s | %d MiB |\n' "${label//|/\\|}" "$wall" "$(cpu_median "$label")" "$((${rss%.*} / 1024))"
 }
 arch() {
     local l=$1 col=$2
@@ -215,15 +217,26 @@ Sizes: pg_basebackup -z $((GZIP_SIZE / 1000000)) MB, | zstd -3 $((ZSTD_SIZE / 10
 
 Archiving under \`pgbench -c 2 -T $LOAD_SECONDS\` (archive_command timed with /usr/bin/time):
 
-| archive_command | Segments | Segments/s | Worst lag (segments waiting) | Wall per push | CPU per push |
-|---|---|---|---|---|---|
-| \`cp %p DIR/%f\` | $(arch cp 2) | $(arch cp 3) | $(arch cp 4) | $(arch cp 5) ms | $(arch cp 6) ms |
-| \`zstd -3 %p -o DIR/%f.zst\` | $(arch zstd 2) | $(arch zstd 3) | $(arch zstd 4) | $(arch zstd 5) ms | $(arch zstd 6) ms |
-| \`dbkeep wal push %p\` | $(arch dbkeep 2) | $(arch dbkeep 3) | $(arch dbkeep 4) | $(arch dbkeep 5) ms | $(arch dbkeep 6) ms |
+| archive_command | Segments | Segments/s | Worst lag (segments waiting) | Wall per push | CPU per push | Capacity (1 / wall) |
+|---|---|---|---|---|---|---|
+$(for a in cp zstd dbkeep; do
+    case $a in
+    cp) name='`cp %p DIR/%f`' ;;
+    zstd) name='`zstd -3 %p -o DIR/%f.zst`' ;;
+    dbkeep) name='`dbkeep wal push %p`' ;;
+    esac
+    wall=$(arch $a 5)
+    printf '| %s | %s | %s | %s | %s ms | %s ms | %s |\n' "$name" "$(arch $a 2)" "$(arch $a 3)" "$(arch $a 4)" "$wall" "$(arch $a 6)" \
+        "$(awk -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f segments/s", 1000 / w; else print "(under 10 ms a push)" }')"
+done)
+
+/usr/bin/time counts in steps of 10 ms. The load, not the archiver, sets how many segments
+there are: the capacity column is how many one archiver would push a second at that cost.
 
 The archive then held $WAL_FILES files, $((WAL_BYTES / 1000000)) MB (recoverable to $REPLAY).
 
-Recovery to a moment near the end of the archive:
+Recovery to a moment near the end of the archive (the CPU column is dbkeep's, and tar's;
+PostgreSQL's replay runs in the server it starts):
 
 | Command | Wall | CPU | Peak RSS |
 |---|---|---|---|

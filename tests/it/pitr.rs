@@ -82,13 +82,20 @@ fn restored_marks(sandbox: &Sandbox, at: &str, name: &str) -> (String, String) {
     result.unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-#[test]
-fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
+/// A sandbox whose server `pg` (with `extra` in its entry) runs, archiving every 30 s, with an
+/// empty table of marks.
+fn marked_cluster(extra: &str) -> (Sandbox, Cluster) {
     let sandbox = Sandbox::new();
     let port = free_port();
-    config(&sandbox, port, "", "");
+    config(&sandbox, port, extra, "");
     let cluster = Cluster::start(&sandbox, port, "30s");
     cluster.sql("CREATE TABLE marks (n int PRIMARY KEY)");
+    (sandbox, cluster)
+}
+
+#[test]
+fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
+    let (sandbox, cluster) = marked_cluster("");
     cluster.pgbench(&["-i", "-s", "2", "-q"]);
     let before_base = server_now(&cluster);
     std::thread::sleep(Duration::from_millis(1100));
@@ -113,6 +120,8 @@ fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
     );
 
     cluster.pgbench(&["-T", "2", "-c", "2"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let before_1 = server_now(&cluster);
     mark(&cluster, 1);
     let between_1_2 = server_now(&cluster);
     cluster.pgbench(&["-T", "2", "-c", "2"]);
@@ -139,6 +148,10 @@ fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
     assert!(!sandbox.path().join("early").join("PG_VERSION").exists());
 
     let accounts = "200000".to_string();
+    assert_eq!(
+        restored_marks(&sandbox, &before_1, "at_0"),
+        (String::new(), accounts.clone())
+    );
     assert_eq!(
         restored_marks(&sandbox, &between_1_2, "at_1"),
         ("1".into(), accounts.clone())
@@ -242,6 +255,21 @@ fn an_encrypted_archive_recovers_from_its_off_site_copy_alone() {
         assert!(bytes.starts_with(b"age-encryption.org/v1"), "{f}");
         assert_absent_bytes(&bytes, "plaintext-that-must-not-rest", f);
     }
+    // An outage (its bucket gone, which S3 answers at once): the queue stays, and goes once
+    // the destination takes files again.
+    let s3_entry = |bucket: &str| {
+        format!(
+            "[[offsite]]\nname = \"s3\"\nurl = \"s3://{bucket}/dbkeep\"\nendpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n",
+            s3.port
+        )
+    };
+    let keys = format!("age_recipients = [\"{public}\"]");
+    config(&sandbox, port, &keys, &s3_entry("gone"));
+    let down = aws(&["wal", "sync"]);
+    assert_eq!(down.code, Some(1), "{down:?}");
+    assert!(down.stdout.contains("0 sent"), "{down:?}");
+    assert!(!down.stdout.contains(" 0 queued"), "{down:?}");
+    config(&sandbox, port, &keys, &s3_entry("pitr"));
     // The queue goes off-site; then this machine's copies are lost.
     let sync = aws(&["wal", "sync"]);
     sync.assert_success();
@@ -301,11 +329,7 @@ fn child_of(parent: u32) -> Option<i32> {
 #[test]
 fn a_push_killed_mid_segment_leaves_no_segment_and_the_retry_archives_it() {
     use std::io::Write as _;
-    let sandbox = Sandbox::new();
-    let port = free_port();
-    config(&sandbox, port, "", "");
-    let cluster = Cluster::start(&sandbox, port, "30s");
-    cluster.sql("CREATE TABLE marks (n int PRIMARY KEY)");
+    let (sandbox, cluster) = marked_cluster("");
     cluster.pgbench(&["-i", "-s", "1", "-q"]);
     dbkeep(&sandbox, &["backup", "--server", "pg"]).assert_success();
     mark(&cluster, 1);
@@ -612,11 +636,7 @@ fn the_overview_keeps_the_rpo_under_a_minute_under_load_and_a_stalled_archiver_i
 
 #[test]
 fn the_archive_follows_the_base_backups_that_retention_keeps() {
-    let sandbox = Sandbox::new();
-    let port = free_port();
-    config(&sandbox, port, "retention_days = 0\nkeep_last = 1", "");
-    let cluster = Cluster::start(&sandbox, port, "30s");
-    cluster.sql("CREATE TABLE marks (n int PRIMARY KEY)");
+    let (sandbox, cluster) = marked_cluster("retention_days = 0\nkeep_last = 1");
     dbkeep(&sandbox, &["backup", "--server", "pg"]).assert_success();
     mark(&cluster, 1);
     let before_second = server_now(&cluster);

@@ -28,6 +28,7 @@ CREATE TABLE base_backups (
     server      TEXT NOT NULL,
     timeline    INTEGER NOT NULL,
     start_lsn   INTEGER NOT NULL,
+    start_wal   TEXT NOT NULL,
     stop_lsn    INTEGER NOT NULL,
     started_at  TEXT NOT NULL,
     stopped_at  TEXT NOT NULL

@@ -35,6 +35,7 @@ fn base(r: &Row) -> RowResult<BaseBackup> {
         stop_lsn: Lsn(r.try_get::<_, i64>(4)? as u64),
         started_at: r.try_get(5)?,
         stopped_at: r.try_get(6)?,
+        start_wal: r.try_get(7)?,
     })
 }
 
@@ -177,7 +178,7 @@ impl WalArchive for PostgresCatalog {
     fn add_base(&self, b: &BaseBackup) -> Result<()> {
         self.execute(
             "INSERT INTO base_backups (backup_id, server, timeline, start_lsn, stop_lsn, \
-               started_at, stopped_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+               started_at, stopped_at, start_wal) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &b.backup_id,
                 &b.server,
@@ -186,6 +187,7 @@ impl WalArchive for PostgresCatalog {
                 &(b.stop_lsn.0 as i64),
                 &ms(b.started_at),
                 &ms(b.stopped_at),
+                &b.start_wal,
             ],
         )?;
         Ok(())
@@ -193,8 +195,8 @@ impl WalArchive for PostgresCatalog {
 
     fn bases(&self, server: &str) -> Result<Vec<BaseBackup>> {
         self.rows(
-            "SELECT backup_id, server, timeline, start_lsn, stop_lsn, started_at, stopped_at \
-             FROM base_backups WHERE server = $1 ORDER BY started_at, backup_id",
+            "SELECT backup_id, server, timeline, start_lsn, stop_lsn, started_at, stopped_at, \
+               start_wal FROM base_backups WHERE server = $1 ORDER BY started_at, backup_id",
             &[&server],
             base,
         )

@@ -209,6 +209,8 @@ pub struct BaseBackup {
     pub timeline: u32,
     /// Where replay must begin.
     pub start_lsn: Lsn,
+    /// The segment holding `start_lsn`, as the server named it (whatever its segment size).
+    pub start_wal: String,
     /// Where it became consistent: no recovery may stop before this.
     pub stop_lsn: Lsn,
     /// When it began.
@@ -219,18 +221,20 @@ pub struct BaseBackup {
 
 impl BaseBackup {
     /// The name of the first segment replay needs.
-    pub fn first_segment(&self) -> String {
-        self.start_lsn.segment(self.timeline)
+    pub fn first_segment(&self) -> &str {
+        &self.start_wal
     }
 }
 
 /// Where a base backup sits in the log, as `pg_basebackup` reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalRange {
     /// The timeline it began on.
     pub timeline: u32,
     /// Where replay must begin.
     pub start: Lsn,
+    /// The segment holding `start`, as the server named it.
+    pub start_wal: String,
     /// Where the copy is consistent.
     pub stop: Lsn,
 }

@@ -28,6 +28,7 @@ CREATE TABLE base_backups (
     server      text COLLATE "C" NOT NULL,
     timeline    integer NOT NULL,
     start_lsn   bigint NOT NULL,
+    start_wal   text NOT NULL,
     stop_lsn    bigint NOT NULL,
     started_at  timestamptz NOT NULL,
     stopped_at  timestamptz NOT NULL

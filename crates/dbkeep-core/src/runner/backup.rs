@@ -576,6 +576,7 @@ fn record_base(
         server: server.to_string(),
         timeline: range.timeline,
         start_lsn: range.start,
+        start_wal: range.start_wal,
         stop_lsn: range.stop,
         started_at,
         stopped_at,

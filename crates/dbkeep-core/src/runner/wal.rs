@@ -53,7 +53,7 @@ pub fn prune_wal(runner: &dyn View, server: &str) -> Result<Vec<String>> {
     let Some((oldest, _)) = bases.first() else {
         return Ok(Vec::new());
     };
-    let keep_from = oldest.first_segment();
+    let keep_from = oldest.first_segment().to_string();
     // The log and segment numbers, across timelines: what began before the oldest base.
     let before = |name: &str| name.get(8..24).is_some_and(|pos| pos < &keep_from[8..24]);
     let config = runner.config();

@@ -209,14 +209,25 @@ pub fn parse_range(label: &str, manifest_tail: &str) -> Option<WalRange> {
             .lines()
             .find_map(|l| l.strip_prefix(key).map(|rest| rest.trim().to_string()))
     };
-    let start = value("START WAL LOCATION:")?;
-    let start = start.split_whitespace().next()?.parse::<Lsn>().ok()?;
+    // `0/2000028 (file 000000010000000000000002)`: the file as the server names it.
+    let location = value("START WAL LOCATION:")?;
+    let start = location.split_whitespace().next()?.parse::<Lsn>().ok()?;
+    let start_wal = location
+        .split_once("(file ")?
+        .1
+        .trim_end_matches(')')
+        .trim()
+        .to_string();
+    if dbkeep_model::wal::WalFile::of(&start_wal) != Some(dbkeep_model::wal::WalFile::Segment) {
+        return None;
+    }
     let timeline = value("START TIMELINE:")?.parse().ok()?;
     let (_, after) = manifest_tail.rsplit_once("\"End-LSN\"")?;
     let stop = after.split('"').nth(1)?.parse::<Lsn>().ok()?;
     Some(WalRange {
         timeline,
         start,
+        start_wal,
         stop,
     })
 }
@@ -270,7 +281,10 @@ impl Engine for BaseBackupEngine {
     }
 
     fn wal_range(&self) -> Option<WalRange> {
-        *self.found.lock().unwrap_or_else(PoisonError::into_inner)
+        self.found
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn restore(
@@ -436,6 +450,7 @@ mod tests {
         assert_eq!(sink, bytes, "every byte passes through");
         assert_eq!(range.timeline, 1);
         assert_eq!(range.start.to_string(), "0/2000028");
+        assert_eq!(range.start_wal, "000000010000000000000002");
         assert_eq!(range.stop.to_string(), "0/2000100");
         assert_eq!(parse_range(label, "no ranges"), None);
     }
