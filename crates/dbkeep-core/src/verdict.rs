@@ -238,14 +238,23 @@ impl Judge<'_> {
             };
         }
 
-        if age > self.stale_after {
+        let limit = stale_limit(self.database, self.stale_after, self.tz, self.now);
+        if age > limit {
             return Verdict {
                 state: State::Stale,
-                reason: format!(
-                    "last good backup {} ago, older than stale_after ({})",
-                    span(age),
-                    span(self.stale_after)
-                ),
+                reason: if limit == self.stale_after {
+                    format!(
+                        "last good backup {} ago, older than stale_after ({})",
+                        span(age),
+                        span(self.stale_after)
+                    )
+                } else {
+                    format!(
+                        "last good base backup {} ago, older than base_schedules allow ({})",
+                        span(age),
+                        span(limit)
+                    )
+                },
                 last_good,
             };
         }
@@ -282,6 +291,29 @@ impl Judge<'_> {
             local.format("%Y-%m-%d %H:%M %Z").to_string()
         }
     }
+}
+
+/// How old `database`'s last good backup may grow before it is stale: `stale_after`; for a
+/// server's base backups at least their schedule's interval and [`FIRE_GRACE`] (between two
+/// of them the WAL archive protects the server, and `wal_archive_stalled` watches that).
+pub fn stale_limit(
+    database: &DatabaseConfig,
+    stale_after: Duration,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Duration {
+    if database.target.kind() != dbkeep_model::catalog::Kind::PostgresBase {
+        return stale_after;
+    }
+    let every = database
+        .schedules
+        .iter()
+        .filter_map(|s| {
+            let last = previous_fire(&s.cron, tz, now)?;
+            Some(next_fire(&s.cron, tz, last)? - last)
+        })
+        .min();
+    every.map_or(stale_after, |every| stale_after.max(every + FIRE_GRACE))
 }
 
 /// What became of a scheduled fire, told by its backup's outcome: `success`, `failed`,

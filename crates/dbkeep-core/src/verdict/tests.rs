@@ -118,6 +118,49 @@ fn staleness_follows_the_schedule_then_stale_after() {
 }
 
 #[test]
+fn a_weekly_base_backup_is_protected_all_week_and_stale_past_it() {
+    let servers = Config::parse(
+        std::path::Path::new("/etc/dbkeep/dbkeep.toml"),
+        "[[servers]]\nname = \"pg\"\nurl = \"postgres://u@h/\"\nwal_archive = true\nbase_schedules = [\"0 1 * * sun\"]\n",
+        &|_| None,
+    )
+    .unwrap();
+    let base = servers.database("pg").unwrap();
+    // Tuesday noon: the last base backup ran on Sunday at 01:00, 59 hours ago.
+    let judged = |hours_ago: i64| {
+        let mut row = run(1, Status::Success, hours_ago);
+        row.kind = Kind::PostgresBase;
+        let rows = [row];
+        Judge {
+            recent: &rows,
+            last_success: None,
+            database: base,
+            stale_after: Duration::hours(26),
+            tz: chrono_tz::UTC,
+            now: now(),
+        }
+        .verdict()
+    };
+    assert_eq!(judged(59).state, State::Protected, "{:?}", judged(59));
+    let limit = stale_limit(base, Duration::hours(26), chrono_tz::UTC, now());
+    assert_eq!(limit, Duration::days(7) + FIRE_GRACE);
+    // Past a whole week and its grace (the Sunday run left none): stale, and it says why.
+    let v = judged(24 * 8);
+    assert_eq!(v.state, State::Stale);
+    // A [[databases]] entry keeps stale_after as it was.
+    let plain = config(NEVER_SOON);
+    assert_eq!(
+        stale_limit(
+            &plain.databases[0],
+            Duration::hours(26),
+            chrono_tz::UTC,
+            now()
+        ),
+        Duration::hours(26)
+    );
+}
+
+#[test]
 fn states_sort_by_urgency_and_spans_read_well() {
     let mut states = vec![
         State::Gone,

@@ -54,7 +54,7 @@ impl StaleWatch {
                 tracing::warn!(database, error = %e, "could not record the stale alert in the catalog");
             }
         };
-        let limit =
+        let stale_after =
             chrono::Duration::from_std(config.web.stale_after).unwrap_or(chrono::Duration::MAX);
         // Every database's last success in one read, not one each.
         let mut lasts = dbkeep_core::verdict::last_successes(view, facts)?.into_iter();
@@ -69,6 +69,8 @@ impl StaleWatch {
                 .discovered
                 .as_ref()
                 .is_some_and(|d| d.state == dbkeep_model::discovery::DiscoveryState::Gone);
+            let limit =
+                dbkeep_core::verdict::stale_limit(db, stale_after, config.service.timezone, now);
             let stale = !gone && now - at.unwrap_or(self.since) > limit;
             // An episode ends with a newer success; a database that never had one stays in
             // its episode even when a restart moved `since`.
