@@ -41,6 +41,17 @@ FROM generate_series(1, $2) AS g;
 SQL
 }
 
+# dbkeep_binary ROOT: the dbkeep to measure: $DBKEEP_BIN, else a release build of ROOT.
+dbkeep_binary() {
+    if [[ -n "${DBKEEP_BIN:-}" ]]; then
+        echo "$DBKEEP_BIN"
+    else
+        log "building dbkeep (release)"
+        cargo build --release --quiet --manifest-path "$1/Cargo.toml"
+        echo "$1/target/release/dbkeep"
+    fi
+}
+
 # The median of the numbers on stdin.
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 

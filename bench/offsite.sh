@@ -36,13 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [[ -n "${DBKEEP_BIN:-}" ]]; then
-    DBKEEP=$DBKEEP_BIN
-else
-    log "building dbkeep (release)"
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-    DBKEEP="$ROOT/target/release/dbkeep"
-fi
+DBKEEP=$(dbkeep_binary "$ROOT")
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >/dev/null 2>&1 &

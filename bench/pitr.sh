@@ -40,13 +40,7 @@ for tool in zstd tar python3; do
 done
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (Debian: apt-get install time)"
 
-if [[ -n "${DBKEEP_BIN:-}" ]]; then
-    DBKEEP=$DBKEEP_BIN
-else
-    log "building dbkeep (release)"
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-    DBKEEP="$ROOT/target/release/dbkeep"
-fi
+DBKEEP=$(dbkeep_binary "$ROOT")
 
 WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/dbkeep-pitr-bench.XXXXXX")
 AS_PG=()

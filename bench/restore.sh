@@ -45,13 +45,7 @@ done
 WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/dbkeep-restore-bench.XXXXXX")
 trap 'rm -rf -- "$WORK"' EXIT
 
-if [[ -n "${DBKEEP_BIN:-}" ]]; then
-    DBKEEP=$DBKEEP_BIN
-else
-    log "building dbkeep (release)"
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-    DBKEEP="$ROOT/target/release/dbkeep"
-fi
+DBKEEP=$(dbkeep_binary "$ROOT")
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 

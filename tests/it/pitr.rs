@@ -82,6 +82,27 @@ fn restored_marks(sandbox: &Sandbox, at: &str, name: &str) -> (String, String) {
     result.unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
+/// A restore of `pg` to `at`, a moment before what its stored base backups can rebuild: refused
+/// with the span, and nothing unpacked.
+fn refused_before_the_span(sandbox: &Sandbox, at: &str) {
+    let dir = sandbox.path().join("early");
+    let early = dbkeep(
+        sandbox,
+        &[
+            "restore",
+            "--server",
+            "pg",
+            "--at",
+            at,
+            "--to-dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    early.assert_code(2);
+    assert!(early.stderr.contains("can be recovered from"), "{early:?}");
+    assert!(!dir.join("PG_VERSION").exists());
+}
+
 /// A sandbox whose server `pg` (with `extra` in its entry) runs, archiving every 30 s, with an
 /// empty table of marks.
 fn marked_cluster(extra: &str) -> (Sandbox, Cluster) {
@@ -131,21 +152,7 @@ fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
     cluster.archive_now();
 
     // Before the base backup ended: nothing can rebuild it, and the range is named.
-    let early = dbkeep(
-        &sandbox,
-        &[
-            "restore",
-            "--server",
-            "pg",
-            "--at",
-            &before_base,
-            "--to-dir",
-            sandbox.path().join("early").to_str().unwrap(),
-        ],
-    );
-    early.assert_code(2);
-    assert!(early.stderr.contains("can be recovered from"), "{early:?}");
-    assert!(!sandbox.path().join("early").join("PG_VERSION").exists());
+    refused_before_the_span(&sandbox, &before_base);
 
     let accounts = "200000".to_string();
     assert_eq!(
@@ -682,19 +689,7 @@ fn the_archive_follows_the_base_backups_that_retention_keeps() {
             .all(|f| f[..24] >= *start),
         "{start}: {files:?}"
     );
-    let early = dbkeep(
-        &sandbox,
-        &[
-            "restore",
-            "--server",
-            "pg",
-            "--at",
-            &before_second,
-            "--to-dir",
-            sandbox.path().join("early").to_str().unwrap(),
-        ],
-    );
-    early.assert_code(2);
+    refused_before_the_span(&sandbox, &before_second);
     drop(cluster);
     let (marks, _) = restored_marks(&sandbox, "latest", "after_prune");
     assert_eq!(marks, "1,2");
