@@ -3,6 +3,8 @@
 //! transactions, each started and queried.
 
 mod cluster;
+mod crash;
+mod watched;
 
 use std::time::Duration;
 
@@ -11,12 +13,12 @@ use cluster::{Cluster, dbkeep, free_port, sql_at, stop_at};
 
 /// The configuration of a sandbox whose server `pg` (on `port`) archives WAL; `extra` is
 /// added to the server's entry, `tail` after it.
-fn config(sandbox: &Sandbox, port: u16, extra: &str, tail: &str) {
+pub(super) fn config(sandbox: &Sandbox, port: u16, extra: &str, tail: &str) {
     config_with(sandbox, "", port, extra, tail);
 }
 
 /// [`config`] with `top` among the top-level keys.
-fn config_with(sandbox: &Sandbox, top: &str, port: u16, extra: &str, tail: &str) {
+pub(super) fn config_with(sandbox: &Sandbox, top: &str, port: u16, extra: &str, tail: &str) {
     sandbox.write_config(&format!(
         r#"backup_dir = "backups"
 {top}
@@ -32,7 +34,7 @@ wal_archive = true
 }
 
 /// The server's clock now, as an RFC 3339 time in UTC.
-fn server_now(cluster: &Cluster) -> String {
+pub(super) fn server_now(cluster: &Cluster) -> String {
     cluster.sql(
         "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
     )
@@ -40,7 +42,7 @@ fn server_now(cluster: &Cluster) -> String {
 
 /// A mark committed now, with a pause on each side so that a moment between two marks is
 /// clearly between them.
-fn mark(cluster: &Cluster, n: u32) {
+pub(super) fn mark(cluster: &Cluster, n: u32) {
     std::thread::sleep(Duration::from_millis(1100));
     cluster.sql(&format!("INSERT INTO marks VALUES ({n})"));
     std::thread::sleep(Duration::from_millis(1100));
@@ -48,7 +50,7 @@ fn mark(cluster: &Cluster, n: u32) {
 
 /// Restores `pg` to `at` into a new folder of `sandbox`, starts it, and returns the marks it
 /// holds and the rows of pgbench's accounts.
-fn restored_marks(sandbox: &Sandbox, at: &str, name: &str) -> (String, String) {
+pub(super) fn restored_marks(sandbox: &Sandbox, at: &str, name: &str) -> (String, String) {
     let dir = sandbox.path().join(name);
     let port = free_port();
     let run = dbkeep(
@@ -105,7 +107,7 @@ fn refused_before_the_span(sandbox: &Sandbox, at: &str) {
 
 /// A sandbox whose server `pg` (with `extra` in its entry) runs, archiving every 30 s, with an
 /// empty table of marks.
-fn marked_cluster(extra: &str) -> (Sandbox, Cluster) {
+pub(super) fn marked_cluster(extra: &str) -> (Sandbox, Cluster) {
     let sandbox = Sandbox::new();
     let port = free_port();
     config(&sandbox, port, extra, "");
@@ -199,7 +201,7 @@ fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
 }
 
 /// The stored files of `pg`'s archive, by name.
-fn archived(sandbox: &Sandbox) -> Vec<String> {
+pub(super) fn archived(sandbox: &Sandbox) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(sandbox.db_dir("pg").join("wal"))
         .map(|d| {
             d.flatten()
@@ -321,324 +323,6 @@ fn an_encrypted_archive_recovers_from_its_off_site_copy_alone() {
         marks.unwrap_or_else(|p| std::panic::resume_unwind(p)),
         "1:plaintext-that-must-not-rest"
     );
-}
-
-/// The pid of the one child of `parent` (`runuser`'s command), if it has started.
-fn child_of(parent: u32) -> Option<i32> {
-    std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-#[test]
-fn a_push_killed_mid_segment_leaves_no_segment_and_the_retry_archives_it() {
-    use std::io::Write as _;
-    let (sandbox, cluster) = marked_cluster("");
-    cluster.pgbench(&["-i", "-s", "1", "-q"]);
-    dbkeep(&sandbox, &["backup", "--server", "pg"]).assert_success();
-    mark(&cluster, 1);
-    // The segment being written now: PostgreSQL archives it at the next switch. A push of
-    // it is started first, from a pipe that holds half of it, and killed there.
-    let segment = cluster.sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
-    let fake = sandbox.path().join("fake");
-    std::fs::create_dir_all(fake.join("global")).unwrap();
-    std::fs::create_dir_all(fake.join("pg_wal")).unwrap();
-    std::fs::copy(
-        cluster.data.join("global/pg_control"),
-        fake.join("global/pg_control"),
-    )
-    .unwrap();
-    let pipe = fake.join("pg_wal").join(&segment);
-    let made = std::process::Command::new("mkfifo")
-        .arg(&pipe)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    cluster::own(&fake);
-    let mut push = cluster::as_owner(std::path::Path::new(crate::common::bin_path()))
-        .arg("--config")
-        .arg(sandbox.config_path())
-        .args(["wal", "push"])
-        .arg(&pipe)
-        .spawn()
-        .unwrap();
-    let half = std::fs::read(cluster.data.join("pg_wal").join(&segment)).unwrap();
-    let mut writer = std::fs::OpenOptions::new().write(true).open(&pipe).unwrap();
-    writer.write_all(&half[..half.len() / 2]).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let pid = child_of(push.id()).unwrap_or(push.id() as i32);
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let _ = push.wait();
-    drop(writer);
-    let wal = sandbox.db_dir("pg").join("wal");
-    assert!(
-        !archived(&sandbox).iter().any(|f| f.starts_with(&segment)),
-        "a killed push left a file under the segment's name: {:?}",
-        archived(&sandbox)
-    );
-    assert!(
-        wal.join(format!(".{segment}.zst.part")).exists(),
-        "the killed push was writing its temporary: {:?}",
-        archived(&sandbox)
-    );
-
-    // PostgreSQL's own push of the same segment replaces the half-written temporary.
-    mark(&cluster, 2);
-    cluster.archive_now();
-    let files = archived(&sandbox);
-    assert!(files.contains(&format!("{segment}.zst")), "{files:?}");
-    assert!(!files.iter().any(|f| f.ends_with(".part")), "{files:?}");
-    drop(cluster);
-    let (marks, accounts) = restored_marks(&sandbox, "latest", "after_kill");
-    assert_eq!((marks.as_str(), accounts.as_str()), ("1,2", "100000"));
-}
-
-/// A tmpfs mounted at a folder for the life of the guard.
-struct Mounted(std::path::PathBuf);
-
-impl Mounted {
-    fn tmpfs(dir: &std::path::Path, size: &str) -> Mounted {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mounting a small tmpfs needs root (as scripts/test.sh runs in CI): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Mounted(dir.to_path_buf())
-    }
-
-    /// KiB in use on it.
-    fn used_kib(&self) -> u64 {
-        let out = std::process::Command::new("df")
-            .args(["--output=used", "-k"])
-            .arg(&self.0)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap()
-    }
-
-    fn resize(&self, size: &str) {
-        let out = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-#[test]
-fn a_full_archive_disk_fails_the_push_until_there_is_room_and_nothing_is_lost() {
-    let sandbox = Sandbox::new();
-    let port = free_port();
-    config_with(&sandbox, "min_free_space = \"64KiB\"", port, "", "");
-    let disk = Mounted::tmpfs(&sandbox.db_dir("pg").join("wal"), "64m");
-    let cluster = Cluster::start(&sandbox, port, "30s");
-    cluster.sql("CREATE TABLE marks (n int PRIMARY KEY)");
-    dbkeep(&sandbox, &["backup", "--server", "pg"]).assert_success();
-    // The disk now holds what is archived and a megabyte more: far less WAL than follows,
-    // compressed or not.
-    disk.resize(&format!("{}k", disk.used_kib() + 1024));
-    cluster.pgbench(&["-i", "-s", "4", "-q"]);
-    mark(&cluster, 1);
-    cluster.sql("SELECT pg_switch_wal()");
-    let started = std::time::Instant::now();
-    loop {
-        let failed: u64 = cluster
-            .sql("SELECT failed_count FROM pg_stat_archiver")
-            .parse()
-            .unwrap();
-        if failed > 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no push failed on the full disk: {:?}",
-            archived(&sandbox)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let log = std::fs::read_to_string(cluster.data.join("server.log")).unwrap();
-    assert!(log.contains("archive command failed"), "{log}");
-    assert!(
-        !archived(&sandbox).iter().any(|f| f.ends_with(".part")),
-        "a failed push leaves no temporary: {:?}",
-        archived(&sandbox)
-    );
-    // Room again: PostgreSQL's retries archive everything it kept.
-    disk.resize("256m");
-    mark(&cluster, 2);
-    cluster.archive_now();
-    drop(cluster);
-    let (marks, accounts) = restored_marks(&sandbox, "latest", "after_full_disk");
-    assert_eq!((marks.as_str(), accounts.as_str()), ("1,2", "400000"));
-}
-
-/// The overview's RPO of server `pg`, in seconds, and its state.
-fn overview_rpo(web_port: u16, token: &str) -> (Option<u64>, String) {
-    let page = crate::http::http_get(web_port, "/", Some(token))
-        .unwrap()
-        .text();
-    let Some(at) = page.find("id=\"pitr-pg\"") else {
-        panic!("no point-in-time box for pg: {page}");
-    };
-    let tag = &page[at..at + page[at..].find('>').unwrap()];
-    let attr = |name: &str| {
-        tag.split(&format!("{name}=\""))
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .map(str::to_string)
-    };
-    (
-        attr("data-rpo").and_then(|s| s.parse().ok()),
-        attr("data-state").unwrap_or_default(),
-    )
-}
-
-#[test]
-fn the_overview_keeps_the_rpo_under_a_minute_under_load_and_a_stalled_archiver_is_announced() {
-    use crate::notify::{Answer, Receiver};
-    let hooks = Receiver::start(Answer::Ok);
-    // A PostgreSQL catalog: `dbkeep serve` (this user) and `wal push` (the cluster's) share it.
-    let catalog = crate::common::PgDb::create("pitr_catalog");
-    let sandbox = Sandbox::new();
-    let (port, web_port) = (free_port(), free_port());
-    config_with(
-        &sandbox,
-        &format!(
-            "catalog = \"{}\"\nlisten = \"127.0.0.1:{web_port}\"",
-            catalog.url()
-        ),
-        port,
-        "wal_stalled_after = \"45s\"",
-        &format!(
-            "[[notify.webhook]]\nurl = \"{}\"\non = [\"wal_archive_stalled\", \"wal_archive_failing\"]\n",
-            hooks.url("/hook")
-        ),
-    );
-    let cluster = Cluster::start(&sandbox, port, "30s");
-    cluster.sql("CREATE TABLE marks (n int PRIMARY KEY)");
-    cluster.pgbench(&["-i", "-s", "1", "-q"]);
-    dbkeep(&sandbox, &["backup", "--server", "pg"]).assert_success();
-    let token = dbkeep(&sandbox, &["token", "create", "pitr"]).stdout;
-    let token = token.lines().last().unwrap().trim().to_string();
-    let server = crate::http::Server::start(&sandbox, web_port, &[]);
-
-    // A steady, light load: segments fill slowly, so archive_timeout is what archives them.
-    let load = {
-        let port = cluster.port;
-        std::thread::spawn(move || {
-            std::process::Command::new(cluster::pg_bin().join("pgbench"))
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-                .args(["-T", "75", "-R", "20", "-c", "2", "postgres"])
-                .output()
-                .unwrap()
-        })
-    };
-    let started = std::time::Instant::now();
-    let mut worst = 0;
-    let mut samples = 0;
-    while !load.is_finished() {
-        std::thread::sleep(Duration::from_secs(3));
-        if started.elapsed() < Duration::from_secs(35) {
-            continue; // The first archive_timeout after the base backup.
-        }
-        let (rpo, state) = overview_rpo(web_port, &token);
-        let rpo = rpo.unwrap_or_else(|| panic!("no RPO on the overview ({state})"));
-        assert_eq!(state, "archiving", "RPO {rpo} s");
-        worst = worst.max(rpo);
-        samples += 1;
-        assert!(rpo < 60, "the overview's RPO reached {rpo} s under load");
-    }
-    let load = load.join().unwrap();
-    assert!(load.status.success(), "{load:?}");
-    assert!(samples >= 10, "{samples} samples");
-    let metrics = crate::http::http_get(web_port, "/metrics", Some(&token))
-        .unwrap()
-        .text();
-    assert!(
-        metrics.contains("dbkeep_wal_last_archived_timestamp_seconds{server=\"pg\"} "),
-        "{metrics}"
-    );
-    let recoverable: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("dbkeep_pitr_recoverable_seconds{server=\"pg\"} "))
-        .unwrap_or_else(|| panic!("{metrics}"))
-        .parse()
-        .unwrap();
-    assert!(
-        recoverable >= 30,
-        "{recoverable} s recoverable after a 75 s load"
-    );
-
-    // The archiver stops (no archive_command) while the server writes on.
-    cluster.sql("ALTER SYSTEM SET archive_command = ''");
-    cluster.sql("SELECT pg_reload_conf()");
-    std::thread::sleep(Duration::from_secs(1));
-    cluster.pgbench(&["-i", "-s", "3", "-q"]);
-    let started = std::time::Instant::now();
-    let stalled = loop {
-        let seen = hooks.seen.lock().unwrap().clone();
-        if let Some(r) = seen
-            .iter()
-            .find(|r| r.json()["event"] == "wal_archive_stalled")
-        {
-            break r.json();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "no wal_archive_stalled within 90 s: {seen:?}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    assert_eq!(stalled["database"], "pg", "{stalled}");
-    assert!(
-        stalled["error"]
-            .as_str()
-            .unwrap()
-            .contains("no WAL archived for"),
-        "{stalled}"
-    );
-    let status = dbkeep(&sandbox, &["status"]);
-    status.assert_code(1);
-    assert!(status.stdout.contains("POINT-IN-TIME"), "{status:?}");
-    assert!(status.stdout.contains("no WAL archived for"), "{status:?}");
-    let (_, state) = overview_rpo(web_port, &token);
-    assert_eq!(state, "no recent WAL");
-    drop(server);
-    drop(cluster);
 }
 
 #[test]
