@@ -111,7 +111,7 @@ pub fn run(
     let dir = std::path::absolute(dir)?;
     let port = match (args.port, args.start) {
         (Some(p), _) => Some(p),
-        (None, true) => Some(free_port()?),
+        (None, true) => Some(pitr::free_port()?),
         (None, false) => None,
     };
     let shown = |t: chrono::DateTime<Utc>| {
@@ -157,10 +157,4 @@ fn describe(target: &RecoveryTarget, shown: &dyn Fn(chrono::DateTime<Utc>) -> St
         RecoveryTarget::Time(t) => shown(*t),
         other => other.to_string(),
     }
-}
-
-/// A port nothing listens on now.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?.port())
 }

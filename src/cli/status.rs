@@ -92,7 +92,6 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let config = runner.config();
     let pitr = |name: &str| {
         let state = archives.iter().find(|a| a.server == name)?;
-        let limit = config.server(name)?.wal_stalled_after;
         Some(PitrJson {
             recoverable_from: state
                 .recoverable
@@ -102,7 +101,7 @@ pub fn run(config_path: &Path, args: Args) -> anyhow::Result<ExitCode> {
                 .map(|(_, to)| dbkeep::catalog::format_time(&to)),
             rpo_seconds: state.rpo.map(|d| d.as_secs()),
             queued: state.queued,
-            stalled: state.stalled(limit),
+            stalled: state.stalled(),
             failing: state.failing(),
             unreachable: state.archiver.clone().and_then(Result::err),
         })

@@ -51,23 +51,20 @@ pub(super) fn mark(cluster: &Cluster, n: u32) {
 /// Restores `pg` to `at` into a new folder of `sandbox`, starts it, and returns the marks it
 /// holds and the rows of pgbench's accounts.
 pub(super) fn restored_marks(sandbox: &Sandbox, at: &str, name: &str) -> (String, String) {
+    restored_marks_to(sandbox, &["--at", at], name)
+}
+
+/// [`restored_marks`] to `target` (`--at TIME`, `--lsn LSN` or `--xid XID`).
+fn restored_marks_to(sandbox: &Sandbox, target: &[&str], name: &str) -> (String, String) {
     let dir = sandbox.path().join(name);
-    let port = free_port();
-    let run = dbkeep(
-        sandbox,
-        &[
-            "restore",
-            "--server",
-            "pg",
-            "--at",
-            at,
-            "--to-dir",
-            dir.to_str().unwrap(),
-            "--start",
-            "--port",
-            &port.to_string(),
-        ],
-    );
+    let port = free_port().to_string();
+    let mut args = vec!["restore", "--server", "pg"];
+    args.extend(target);
+    // A recovery whose end is never seen fails in minutes, not after the default hour.
+    args.extend(["--to-dir", dir.to_str().unwrap(), "--start", "--wait", "2m"]);
+    args.extend(["--port", &port]);
+    let run = dbkeep(sandbox, &args);
+    let port: u16 = port.parse().unwrap();
     let result = std::panic::catch_unwind(|| {
         run.assert_success();
         assert!(run.stdout.contains("recovered to"), "{run:?}");
@@ -105,6 +102,22 @@ fn refused_before_the_span(sandbox: &Sandbox, at: &str) {
     assert!(!dir.join("PG_VERSION").exists());
 }
 
+/// The level and detail of `dbkeep doctor`'s check `database pg: CHECK`.
+pub(super) fn doctor_finding(sandbox: &Sandbox, check: &str) -> (String, String) {
+    let run = dbkeep(sandbox, &["doctor", "--json"]);
+    let found: Vec<serde_json::Value> = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {run:?}"));
+    let name = format!("database pg: {check}");
+    let f = found
+        .iter()
+        .find(|f| f["check"] == name.as_str())
+        .unwrap_or_else(|| panic!("no check `{name}`: {found:#?}"));
+    (
+        f["level"].as_str().unwrap().to_string(),
+        f["detail"].as_str().unwrap().to_string(),
+    )
+}
+
 /// A sandbox whose server `pg` (with `extra` in its entry) runs, archiving every 30 s, with an
 /// empty table of marks.
 pub(super) fn marked_cluster(extra: &str) -> (Sandbox, Cluster) {
@@ -120,6 +133,9 @@ pub(super) fn marked_cluster(extra: &str) -> (Sandbox, Cluster) {
 fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
     let (sandbox, cluster) = marked_cluster("");
     cluster.pgbench(&["-i", "-s", "2", "-q"]);
+    // The base backup carries this setting: the restored servers send their log elsewhere,
+    // and dbkeep must still see their recovery end.
+    cluster.sql("ALTER SYSTEM SET logging_collector = on");
     let before_base = server_now(&cluster);
     std::thread::sleep(Duration::from_millis(1100));
 
@@ -148,7 +164,12 @@ fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
     mark(&cluster, 1);
     let between_1_2 = server_now(&cluster);
     cluster.pgbench(&["-T", "2", "-c", "2"]);
-    mark(&cluster, 2);
+    std::thread::sleep(Duration::from_millis(1100));
+    let xid_2 = cluster.sql("INSERT INTO marks VALUES (2) RETURNING txid_current()");
+    // psql prints the command tag after the returned row.
+    let xid_2 = xid_2.lines().next().unwrap().to_string();
+    let lsn_after_2 = cluster.sql("SELECT pg_current_wal_insert_lsn()");
+    std::thread::sleep(Duration::from_millis(1100));
     let between_2_3 = server_now(&cluster);
     mark(&cluster, 3);
     cluster.archive_now();
@@ -171,8 +192,28 @@ fn a_server_is_recovered_to_the_moments_between_marked_transactions() {
     );
     assert_eq!(
         restored_marks(&sandbox, "latest", "at_latest"),
-        ("1,2,3".into(), accounts)
+        ("1,2,3".into(), accounts.clone())
     );
+    assert_eq!(
+        restored_marks_to(&sandbox, &["--lsn", &lsn_after_2], "at_lsn"),
+        ("1,2".into(), accounts.clone())
+    );
+    assert_eq!(
+        restored_marks_to(&sandbox, &["--xid", &xid_2], "at_xid"),
+        ("1,2".into(), accounts)
+    );
+
+    // doctor checks the server's settings for archiving, and finds them right.
+    for check in [
+        "base backups",
+        "wal_level",
+        "archiving",
+        "archive_timeout",
+        "archiver",
+    ] {
+        let (level, detail) = doctor_finding(&sandbox, check);
+        assert_eq!(level, "ok", "{check}: {detail}");
+    }
 
     // The drill: recovered to the archive's end beside the backups, counted, removed.
     let id = row["id"].as_i64().unwrap().to_string();

@@ -30,7 +30,6 @@ CREATE TABLE base_backups (
     start_lsn   INTEGER NOT NULL,
     start_wal   TEXT NOT NULL,
     stop_lsn    INTEGER NOT NULL,
-    started_at  TEXT NOT NULL,
     stopped_at  TEXT NOT NULL
 );
-CREATE INDEX base_backups_server ON base_backups (server, started_at);
+CREATE INDEX base_backups_server ON base_backups (server, stopped_at);

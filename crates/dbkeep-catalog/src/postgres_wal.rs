@@ -33,9 +33,8 @@ fn base(r: &Row) -> RowResult<BaseBackup> {
         timeline: u32::try_from(r.try_get::<_, i32>(2)?)?,
         start_lsn: Lsn(r.try_get::<_, i64>(3)? as u64),
         stop_lsn: Lsn(r.try_get::<_, i64>(4)? as u64),
-        started_at: r.try_get(5)?,
-        stopped_at: r.try_get(6)?,
-        start_wal: r.try_get(7)?,
+        stopped_at: r.try_get(5)?,
+        start_wal: r.try_get(6)?,
     })
 }
 
@@ -178,14 +177,13 @@ impl WalArchive for PostgresCatalog {
     fn add_base(&self, b: &BaseBackup) -> Result<()> {
         self.execute(
             "INSERT INTO base_backups (backup_id, server, timeline, start_lsn, stop_lsn, \
-               started_at, stopped_at, start_wal) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               stopped_at, start_wal) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &b.backup_id,
                 &b.server,
                 &i32::try_from(b.timeline).unwrap_or(i32::MAX),
                 &(b.start_lsn.0 as i64),
                 &(b.stop_lsn.0 as i64),
-                &ms(b.started_at),
                 &ms(b.stopped_at),
                 &b.start_wal,
             ],
@@ -195,8 +193,8 @@ impl WalArchive for PostgresCatalog {
 
     fn bases(&self, server: &str) -> Result<Vec<BaseBackup>> {
         self.rows(
-            "SELECT backup_id, server, timeline, start_lsn, stop_lsn, started_at, stopped_at, \
-               start_wal FROM base_backups WHERE server = $1 ORDER BY started_at, backup_id",
+            "SELECT backup_id, server, timeline, start_lsn, stop_lsn, stopped_at, start_wal \
+             FROM base_backups WHERE server = $1 ORDER BY stopped_at, backup_id",
             &[&server],
             base,
         )

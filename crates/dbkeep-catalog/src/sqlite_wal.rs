@@ -42,9 +42,8 @@ fn base(r: &Row<'_>) -> rusqlite::Result<BaseBackup> {
         timeline: r.get(2)?,
         start_lsn: Lsn(r.get::<_, i64>(3)? as u64),
         stop_lsn: Lsn(r.get::<_, i64>(4)? as u64),
-        started_at: required(5, time(5, r.get(5)?)?)?,
-        stopped_at: required(6, time(6, r.get(6)?)?)?,
-        start_wal: r.get(7)?,
+        stopped_at: required(5, time(5, r.get(5)?)?)?,
+        start_wal: r.get(6)?,
     })
 }
 
@@ -218,14 +217,13 @@ impl WalArchive for SqliteCatalog {
         self.conn()
             .execute(
                 "INSERT INTO base_backups (backup_id, server, timeline, start_lsn, stop_lsn, \
-                   started_at, stopped_at, start_wal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   stopped_at, start_wal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     b.backup_id,
                     b.server,
                     b.timeline,
                     b.start_lsn.0 as i64,
                     b.stop_lsn.0 as i64,
-                    format_time(&b.started_at),
                     format_time(&b.stopped_at),
                     b.start_wal
                 ],
@@ -238,8 +236,8 @@ impl WalArchive for SqliteCatalog {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT backup_id, server, timeline, start_lsn, stop_lsn, started_at, stopped_at, \
-                   start_wal FROM base_backups WHERE server = ?1 ORDER BY started_at, backup_id",
+                "SELECT backup_id, server, timeline, start_lsn, stop_lsn, stopped_at, start_wal \
+                 FROM base_backups WHERE server = ?1 ORDER BY stopped_at, backup_id",
             )
             .map_err(|e| self.err(e))?;
         stmt.query_map(params![server], base)

@@ -21,7 +21,7 @@ pub use crate::runner::wal::{prune_wal, stored_bases, wal_dir, wal_key};
 pub use drill::{Drilled, drill};
 pub use fetch::{Fetched, fetch};
 pub use push::{Pushed, push};
-pub use recover::{Prepared, Recoverable, RecoveryTarget, prepare, recoverable, start};
+pub use recover::{Prepared, Recoverable, RecoveryTarget, free_port, prepare, recoverable, start};
 pub use send::{Sent, send_queued};
 pub use state::{ArchiveState, states};
 

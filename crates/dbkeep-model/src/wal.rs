@@ -36,23 +36,10 @@ impl fmt::Display for Lsn {
     }
 }
 
-/// The size of a WAL segment that dbkeep names segments by: PostgreSQL's default, 16 MiB.
-/// (Segment names of another size sort the same way; only [`Lsn::segment`] assumes it.)
+/// The size of a WAL segment as PostgreSQL makes it by default, 16 MiB: what
+/// [`segment_start`] and [`Archiver::wrote_since_archiving`] assume (names of another size
+/// sort the same way, and pruning goes by the names a base backup's label gives).
 pub const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
-
-impl Lsn {
-    /// The name of the segment of timeline `timeline` that holds this position, for 16 MiB
-    /// segments: `000000010000000000000003`.
-    pub fn segment(self, timeline: u32) -> String {
-        let number = self.0 / SEGMENT_BYTES;
-        let per_id = 0x1_0000_0000 / SEGMENT_BYTES;
-        format!(
-            "{timeline:08X}{:08X}{:08X}",
-            number / per_id,
-            number % per_id
-        )
-    }
-}
 
 /// Where the segment named `name` (`000000010000000000000003`, 16 MiB segments) begins, and
 /// its timeline; `None` for any other name.
@@ -213,8 +200,6 @@ pub struct BaseBackup {
     pub start_wal: String,
     /// Where it became consistent: no recovery may stop before this.
     pub stop_lsn: Lsn,
-    /// When it began.
-    pub started_at: DateTime<Utc>,
     /// When it had ended (the earliest time it can be recovered to).
     pub stopped_at: DateTime<Utc>,
 }
@@ -334,18 +319,11 @@ mod tests {
     }
 
     #[test]
-    fn a_position_names_its_segment() {
-        let lsn: Lsn = "0/3000028".parse().unwrap();
-        assert_eq!(lsn.segment(1), "000000010000000000000003");
-        let lsn: Lsn = "1/FF000000".parse().unwrap();
-        assert_eq!(lsn.segment(2), "0000000200000001000000FF");
-    }
-
-    #[test]
     fn a_segment_name_gives_its_start() {
+        let (tl, start) = segment_start("000000010000000000000003").unwrap();
+        assert_eq!((tl, start.to_string()), (1, "0/3000000".to_string()));
         let (tl, start) = segment_start("0000000200000001000000FF").unwrap();
         assert_eq!((tl, start.to_string()), (2, "1/FF000000".to_string()));
-        assert_eq!(start.segment(2), "0000000200000001000000FF");
         assert_eq!(segment_start("00000002.history"), None);
     }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::cluster::{self, Cluster, dbkeep, free_port};
-use super::{archived, config_with, mark, marked_cluster, restored_marks};
+use super::{archived, config_with, doctor_finding, mark, marked_cluster, restored_marks};
 use crate::common::Sandbox;
 
 /// The pid of the one child of `parent` (`runuser`'s command), if it has started.
@@ -180,6 +180,15 @@ fn a_full_archive_disk_fails_the_push_until_there_is_room_and_nothing_is_lost() 
         "a failed push leaves no temporary: {:?}",
         archived(&sandbox)
     );
+    // The failing pushes are what status and doctor report, from the server's own count.
+    let status = dbkeep(&sandbox, &["status"]);
+    status.assert_code(1);
+    assert!(
+        status.stdout.contains("archive_command failed"),
+        "{status:?}"
+    );
+    let (level, detail) = doctor_finding(&sandbox, "archiver");
+    assert_eq!(level, "fail", "{detail}");
     // Room again: PostgreSQL's retries archive everything it kept.
     disk.resize("256m");
     mark(&cluster, 2);

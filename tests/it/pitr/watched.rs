@@ -139,6 +139,8 @@ fn the_overview_keeps_the_rpo_under_a_minute_under_load_and_a_stalled_archiver_i
     assert!(status.stdout.contains("no WAL archived for"), "{status:?}");
     let (_, state) = overview_rpo(web_port, &token);
     assert_eq!(state, "no recent WAL");
+    let (level, detail) = super::doctor_finding(&sandbox, "archiving");
+    assert_eq!(level, "fail", "{detail}");
     drop(server);
     drop(cluster);
 }

@@ -30,7 +30,6 @@ CREATE TABLE base_backups (
     start_lsn   bigint NOT NULL,
     start_wal   text NOT NULL,
     stop_lsn    bigint NOT NULL,
-    started_at  timestamptz NOT NULL,
     stopped_at  timestamptz NOT NULL
 );
-CREATE INDEX base_backups_server ON base_backups (server, started_at);
+CREATE INDEX base_backups_server ON base_backups (server, stopped_at);

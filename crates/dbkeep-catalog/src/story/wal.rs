@@ -102,7 +102,6 @@ pub(super) fn archives_belong_to_one_cluster_and_bases_are_kept(h: &dyn Harness)
         start_lsn: "0/3000028".parse::<Lsn>().unwrap(),
         start_wal: "000000010000000000000003".into(),
         stop_lsn: "1/100".parse::<Lsn>().unwrap(),
-        started_at: ms(at(T0)),
         stopped_at: ms(at("2026-12-01T00:00:09Z")),
     };
     c.add_base(&base).unwrap();

@@ -13,7 +13,7 @@ use dbkeep_config::config::ServerSource;
 use dbkeep_model::catalog::BackupRecord;
 use dbkeep_model::error::{Error, Result};
 
-use super::recover::{RecoveryTarget, prepare_base, server_program, start_in};
+use super::recover::{RecoveryTarget, free_port, prepare_base, server_program, start_in};
 
 /// What a drill proved.
 #[derive(Debug)]
@@ -62,10 +62,7 @@ pub fn drill(runner: &Runner, record: &BackupRecord) -> Result<Drilled> {
             ))
         })?;
     let dir = folder.join(format!("{PREFIX}{}_{}", record.id, std::process::id()));
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map_err(|e| Error::Engine(format!("no free port for the drill: {e}")))?
-        .port();
+    let port = free_port()?;
     let started = Instant::now();
     let result = (|| {
         let prepared = prepare_base(

@@ -3,10 +3,8 @@
 //! decompressed, checked against the SHA-256 recorded when it was pushed, and renamed into
 //! place only once whole.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
-
-use sha2::{Digest, Sha256};
 
 use dbkeep_config::config::Config;
 use dbkeep_model::catalog::Catalog;
@@ -14,7 +12,7 @@ use dbkeep_model::error::{Error, Result};
 use dbkeep_model::storage;
 use dbkeep_model::wal::WalFile;
 use dbkeep_pipeline::crypt::Keys;
-use dbkeep_pipeline::pipeline;
+use dbkeep_pipeline::pipeline::{self, HashingWriter};
 
 use crate::offsite::Destinations;
 
@@ -137,24 +135,12 @@ fn write_checked(
     let done = (|| {
         let mut reader = pipeline::open_reader(file, compression, keys)
             .map_err(|e| Error::Refused(e.to_string()))?;
-        let mut out =
-            storage::create_private_file(&temp).map_err(Error::io("cannot create", &temp))?;
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| Error::Refused(format!("cannot read it: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            bytes += n as u64;
-            out.write_all(&buf[..n])
-                .map_err(Error::io("cannot write", &temp))?;
-        }
-        let found = format!("{:x}", hasher.finalize());
+        let mut out = HashingWriter::new(
+            storage::create_private_file(&temp).map_err(Error::io("cannot create", &temp))?,
+        );
+        dbkeep_model::stream::copy(&mut reader, &mut out)
+            .map_err(|e| Error::Refused(format!("cannot read it into {}: {e}", temp.display())))?;
+        let (out, bytes, found) = out.finish();
         if found != sha256 {
             return Err(Error::Refused(format!(
                 "it does not match the SHA-256 recorded when it was archived (recorded {sha256}, found {found}): it is damaged"

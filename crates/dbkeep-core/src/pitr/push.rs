@@ -7,11 +7,9 @@
 //! content before it appears. The same file pushed again (PostgreSQL retries after a crash)
 //! succeeds; a different file of a recorded name fails loudly.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use dbkeep_config::config::Config;
 use dbkeep_model::cancel::Cancel;
@@ -21,7 +19,7 @@ use dbkeep_model::storage;
 use dbkeep_model::stream::NoProgress;
 use dbkeep_model::vocab::Compression;
 use dbkeep_model::wal::{Recorded, Segment, WalFile, stored_name};
-use dbkeep_pipeline::pipeline::{Pipeline, Stages};
+use dbkeep_pipeline::pipeline::{HashingWriter, Pipeline, Stages};
 
 /// What a push did.
 #[derive(Debug)]
@@ -30,11 +28,9 @@ pub struct Pushed {
     pub server: String,
     /// The file's name.
     pub name: String,
-    /// Where it is stored.
-    pub path: PathBuf,
     /// Whether it was there already (the same file pushed again).
     pub again: bool,
-    /// Bytes handed over, and bytes stored.
+    /// Bytes handed over.
     pub raw_bytes: u64,
     /// Bytes stored.
     pub stored_bytes: u64,
@@ -142,7 +138,6 @@ pub fn push(
     Ok(Pushed {
         server: server.name.clone(),
         name,
-        path: final_path,
         again,
         raw_bytes: written.raw_bytes,
         stored_bytes: written.stored_bytes,
@@ -189,26 +184,18 @@ fn write_temp(
         &cancel,
     )
     .map_err(Error::io("cannot write", temp))?;
-    let mut room = storage::LeavesRoom::new(&mut out, temp, config.min_free_space);
-    let mut hasher = Sha256::new();
-    let mut raw_bytes = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = input
-            .read(&mut buf)
-            .map_err(Error::io("cannot read", source))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        raw_bytes += n as u64;
-        room.write_all(&buf[..n])
-            .map_err(Error::io("cannot write", temp))?;
-    }
-    drop(room);
+    // What PostgreSQL handed over is hashed on its way in.
+    let mut raw = HashingWriter::new(storage::LeavesRoom::new(
+        &mut out,
+        temp,
+        config.min_free_space,
+    ));
+    dbkeep_model::stream::copy(&mut input, &mut raw)
+        .map_err(Error::io("cannot archive into", temp))?;
+    let (_, raw_bytes, raw_sha256) = raw.finish();
     let written = out.finish().map_err(Error::io("cannot write", temp))?;
     Ok(Written {
-        raw_sha256: format!("{:x}", hasher.finalize()),
+        raw_sha256,
         raw_bytes,
         stored_bytes: written.size_bytes,
     })

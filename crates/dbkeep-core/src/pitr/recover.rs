@@ -3,21 +3,19 @@
 //! read: a damaged one leaves nothing), with the recovery settings that replay the archive
 //! to the target and promote; then, when asked, PostgreSQL started on it until recovery ended.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::runner::Runner;
 use dbkeep_model::catalog::BackupRecord;
 use dbkeep_model::error::{Error, Result};
 use dbkeep_model::storage;
 use dbkeep_model::wal::{BaseBackup, Lsn};
-use dbkeep_pipeline::pipeline;
+use dbkeep_pipeline::pipeline::checked::open_checked;
 
 /// Where recovery stops.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +77,6 @@ pub struct Prepared {
     pub base: BaseBackup,
     /// Where it is.
     pub dir: PathBuf,
-    /// Where recovery stops.
-    pub target: RecoveryTarget,
     /// What was written into its settings.
     pub settings: Vec<String>,
     /// How long unpacking took.
@@ -187,7 +183,6 @@ pub fn prepare_base(
     Ok(Prepared {
         base,
         dir: dir.to_path_buf(),
-        target: target.clone(),
         settings,
         unpacked_in,
     })
@@ -226,57 +221,29 @@ fn clear(dir: &Path) {
     }
 }
 
-/// Hashes what it reads, into a hasher its owner keeps.
-struct Hashing<R> {
-    inner: R,
-    hasher: Arc<Mutex<Sha256>>,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// Unpacks `record`'s tar into `dir`, from the local file or a checked off-site copy; the
-/// stored bytes must match the recorded SHA-256 at the end.
+/// stream ends only once the stored bytes matched the recorded SHA-256.
 fn unpack(runner: &Runner, record: &BackupRecord, dir: &Path) -> Result<()> {
     let id = record.id;
     let file = runner
         .open_from(record, None)
         .map_err(|e| Error::Refused(format!("backup #{id}: {e}")))?;
     let keys = dbkeep_pipeline::crypt::Keys::for_record(&runner.config(), record)?;
-    let hasher = Arc::new(Mutex::new(Sha256::new()));
-    let hashing = Hashing {
-        inner: file,
-        hasher: Arc::clone(&hasher),
-    };
     let unreadable =
         |e: std::io::Error| Error::Refused(format!("backup #{id}: cannot unpack it: {e}"));
-    let mut reader = pipeline::open_reader(Box::new(hashing), record.compression, keys.as_ref())
-        .map_err(unreadable)?;
+    let mut reader = open_checked(
+        file,
+        record.compression,
+        keys.as_ref(),
+        record.sha256.as_deref().unwrap_or_default(),
+    )
+    .map_err(unreadable)?;
     let mut archive = tar::Archive::new(&mut reader);
     archive.set_preserve_permissions(true);
     archive.set_overwrite(false);
     archive.unpack(dir).map_err(unreadable)?;
-    // What follows the tar's end (padding) is read too: the whole file is hashed.
+    // The tar ends before the file does (its padding): reading on to the end is the check.
     std::io::copy(&mut reader, &mut std::io::sink()).map_err(unreadable)?;
-    drop(reader);
-    let found = format!(
-        "{:x}",
-        std::mem::take(&mut *hasher.lock().unwrap_or_else(PoisonError::into_inner)).finalize()
-    );
-    let expected = record.sha256.as_deref().unwrap_or_default();
-    if found != expected {
-        return Err(Error::Refused(format!(
-            "backup #{id}'s file does not match its recorded SHA-256 (recorded {expected}, found {found}): it is damaged, and what was unpacked is removed"
-        )));
-    }
     Ok(())
 }
 
@@ -388,20 +355,20 @@ pub fn start_in(prepared: &Prepared, limit: Duration, options: &[&str]) -> Resul
         .arg("-l")
         .arg(&log)
         .arg("-W")
-        .args(
-            (!options.is_empty())
-                .then(|| {
-                    [
-                        "-o".to_string(),
-                        options
-                            .iter()
-                            .map(|o| format!("-c {o}"))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    ]
-                })
-                .into_iter()
-                .flatten(),
+        .arg("-o")
+        // Its messages in English, and all of them in the log read here, whatever its
+        // configuration says (until it is restarted).
+        .arg(
+            [
+                "lc_messages=C",
+                "logging_collector=off",
+                "log_destination=stderr",
+            ]
+            .iter()
+            .chain(options)
+            .map(|o| format!("-c {o}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         )
         .arg("start")
         .output()
@@ -448,6 +415,17 @@ pub fn start_in(prepared: &Prepared, limit: Duration, options: &[&str]) -> Resul
             )));
         }
     }
+}
+
+/// A port of loopback nothing listens on now, for a recovered server.
+///
+/// # Errors
+/// When none can be bound.
+pub fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::Engine(format!("no free port on 127.0.0.1: {e}")))
 }
 
 /// A PostgreSQL server program of the data directory's major version (`PG_VERSION`): the

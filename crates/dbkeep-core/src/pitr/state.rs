@@ -27,21 +27,27 @@ pub struct ArchiveState {
     /// How much of the server's writes a loss now could cost at most: the age of its newest
     /// archived WAL.
     pub rpo: Option<Duration>,
-    /// Its stored base backups.
-    pub bases: usize,
     /// Archive files not yet at every off-site destination.
     pub queued: usize,
+    /// Its `wal_stalled_after`.
+    pub stalled_after: Duration,
     /// What the server's archiver says, when it was asked (or why it could not be).
     pub archiver: Option<std::result::Result<Archiver, String>>,
 }
 
 impl ArchiveState {
+    /// Whether nothing was archived for longer than `wal_stalled_after` (the server may be
+    /// quiet: [`ArchiveState::stalled`] asks it).
+    pub fn quiet_too_long(&self) -> bool {
+        self.rpo.is_some_and(|rpo| rpo > self.stalled_after)
+    }
+
     /// Why `wal_archive_stalled` holds (the server wrote a segment past its last archive,
-    /// and nothing was archived for longer than `limit`), or `None`.
-    pub fn stalled(&self, limit: Duration) -> Option<String> {
+    /// and nothing was archived for longer than `wal_stalled_after`), or `None`.
+    pub fn stalled(&self) -> Option<String> {
         let archiver = self.archiver.as_ref()?.as_ref().ok()?;
-        let rpo = self.rpo?;
-        (rpo > limit && archiver.wrote_since_archiving()).then(|| {
+        let (rpo, limit) = (self.rpo?, self.stalled_after);
+        (self.quiet_too_long() && archiver.wrote_since_archiving()).then(|| {
             format!(
                 "no WAL archived for {} (wal_stalled_after = {}) while the server wrote on to {}",
                 humantime::format_duration(Duration::from_secs(rpo.as_secs())),
@@ -117,10 +123,10 @@ fn state(
     Ok(ArchiveState {
         server: server.name.clone(),
         recoverable: span.as_ref().map(|s| (s.from, s.to)),
-        bases: span.as_ref().map_or(0, |s| s.bases.len()),
         rpo: last_archived.map(|t| (now - t).to_std().unwrap_or_default()),
         last_archived,
         queued,
+        stalled_after: server.wal_stalled_after,
         archiver,
     })
 }

@@ -568,9 +568,6 @@ fn record_base(
     range: dbkeep_model::wal::WalRange,
     stopped_at: DateTime<Utc>,
 ) -> Result<()> {
-    let started_at = catalog
-        .get(id)?
-        .map_or(stopped_at, |r| r.started_at.min(stopped_at));
     catalog.add_base(&dbkeep_model::wal::BaseBackup {
         backup_id: id,
         server: server.to_string(),
@@ -578,7 +575,6 @@ fn record_base(
         start_lsn: range.start,
         start_wal: range.start_wal,
         stop_lsn: range.stop,
-        started_at,
         stopped_at,
     })
 }

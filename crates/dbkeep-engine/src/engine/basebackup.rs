@@ -259,11 +259,10 @@ impl Engine for BaseBackupEngine {
             "--label=dbkeep base backup".to_string(),
             "--verbose".to_string(),
         ];
-        let tool = Tool::spawn_with(
+        let tool = Tool::spawn(
             &self.pg.sibling("pg_basebackup"),
             Family::Postgres,
             &args,
-            &[("LC_MESSAGES", "C"), ("LC_ALL", "")],
             password,
             false,
             cancel,
@@ -327,10 +326,7 @@ impl Engine for BaseBackupEngine {
                (3, current_setting('wal_level')), \
                (4, current_setting('archive_mode')), \
                (5, current_setting('archive_timeout')), \
-               (6, (SELECT coalesce(last_failed_wal, '') || ' ' || failed_count::text || ' ' || \
-                      (coalesce(last_failed_time, '-infinity') > coalesce(last_archived_time, '-infinity'))::text \
-                    FROM pg_stat_archiver)), \
-               (7, replace(current_setting('archive_command'), E'\\n', ' '))) v(i, v) ORDER BY i",
+               (6, replace(current_setting('archive_command'), E'\\n', ' '))) v(i, v) ORDER BY i",
             cancel,
         );
         let reach = format!("{what}: reachable");
@@ -370,7 +366,7 @@ impl Engine for BaseBackupEngine {
             )
         });
         let check = format!("{what}: archiving");
-        let command = fact(6);
+        let command = fact(5);
         found.push(
             if matches!(fact(3), "on" | "always") && command.contains("wal push") {
                 Finding::ok(check, format!("archive_mode = {}, archive_command = '{command}'", fact(3)))
@@ -394,21 +390,15 @@ impl Engine for BaseBackupEngine {
             t => Finding::ok(check, format!("archive_timeout = {t}: a segment is archived at least that often while the server writes")),
         });
         let check = format!("{what}: archiver");
-        let mut archiver = fact(5).split(' ');
-        let (wal, count, failing) = (
-            archiver.next().unwrap_or_default(),
-            archiver.next().unwrap_or_default(),
-            archiver.next() == Some("true"),
-        );
-        found.push(if failing {
-            Finding::bad(
+        found.push(match self.archiver(cancel) {
+            Ok(a) if a.failing() => Finding::bad(
                 Level::Fail,
                 check,
-                format!("the last push failed ({wal}; {count} failures since the statistics were reset): PostgreSQL keeps the WAL until it succeeds"),
+                format!("the last push failed ({} failures since the statistics were reset): PostgreSQL keeps the WAL until it succeeds", a.failed_count),
                 "read PostgreSQL's log for what `dbkeep wal push` said",
-            )
-        } else {
-            Finding::ok(check, "the last push succeeded")
+            ),
+            Ok(_) => Finding::ok(check, "the last push succeeded"),
+            Err(e) => Finding::bad(Level::Warn, check, e.to_string(), "check that pg_stat_archiver can be read"),
         });
         found
     }

@@ -106,34 +106,6 @@ impl Tool {
         cancel: &Cancel,
         hint: &str,
     ) -> Result<Tool> {
-        Self::spawn_with(
-            program,
-            family,
-            args,
-            &[],
-            password,
-            pipe_stdin,
-            cancel,
-            hint,
-        )
-    }
-
-    /// [`Tool::spawn`] with `env` set in the tool's environment too (`LC_MESSAGES=C` for a
-    /// tool whose messages dbkeep reads).
-    ///
-    /// # Errors
-    /// As [`Tool::spawn`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn spawn_with(
-        program: &Path,
-        family: Family,
-        args: &[String],
-        env: &[(&str, &str)],
-        password: Option<Secret>,
-        pipe_stdin: bool,
-        cancel: &Cancel,
-        hint: &str,
-    ) -> Result<Tool> {
         let name = program.file_name().map_or_else(
             || program.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -153,7 +125,6 @@ impl Tool {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        cmd.envs(env.iter().copied());
         if let Some(secret) = &password {
             cmd.env(family.password_var(), secret.expose());
         }

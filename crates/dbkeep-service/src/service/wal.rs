@@ -96,9 +96,6 @@ fn check(runner: &dbkeep_core::runner::Runner, announced: &mut Announced, cancel
         }
     };
     for state in states {
-        let Some(server) = config.server(&state.server) else {
-            continue;
-        };
         if let Some(Err(e)) = &state.archiver {
             warn!(server = %state.server, error = %e, "could not ask the server how its archiver stands");
             continue;
@@ -106,7 +103,7 @@ fn check(runner: &dbkeep_core::runner::Runner, announced: &mut Announced, cancel
         let episodes = [
             (
                 EventKind::WalArchiveStalled,
-                state.stalled(server.wal_stalled_after),
+                state.stalled(),
                 &mut announced.stalled,
             ),
             (

@@ -166,17 +166,10 @@ async fn render(
         Ok(s) => server_boxes(&s),
         Err(e) => return internal_page(state, &e),
     };
-    let limits: Vec<(String, std::time::Duration)> = state
-        .runner
-        .config()
-        .servers
-        .iter()
-        .map(|s| (s.name.clone(), s.wal_stalled_after))
-        .collect();
     let zone = state.runner.config().service.timezone;
     // From the catalog only: the page never waits on a database server.
     let pitr = match blocking(state, move |r| dbkeep_core::pitr::states(r, now, false)).await {
-        Ok(s) => pitr_boxes(&s, &limits, zone, now),
+        Ok(s) => pitr_boxes(&s, zone, now),
         Err(e) => return internal_page(state, &e),
     };
     view::Overview {
@@ -219,7 +212,6 @@ fn kind_of(db: &dbkeep_config::config::DatabaseConfig) -> String {
 /// its RPO (the age of its newest archived WAL), amber past `wal_stalled_after`.
 fn pitr_boxes(
     states: &[dbkeep_core::pitr::ArchiveState],
-    limits: &[(String, std::time::Duration)],
     zone: chrono_tz::Tz,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<view::PitrBox> {
@@ -233,13 +225,9 @@ fn pitr_boxes(
     states
         .iter()
         .map(|a| {
-            let limit = limits
-                .iter()
-                .find(|(n, _)| *n == a.server)
-                .map_or(std::time::Duration::MAX, |(_, l)| *l);
             let (state, colour) = match (a.recoverable, a.rpo) {
                 (None, _) | (_, None) => ("nothing yet", "grey"),
-                (Some(_), Some(rpo)) if rpo > limit => ("no recent WAL", "amber"),
+                _ if a.quiet_too_long() => ("no recent WAL", "amber"),
                 _ => ("archiving", "green"),
             };
             view::PitrBox {
